@@ -1,0 +1,40 @@
+# gradeflow — the commands of BRIEF section 9.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GF := $(BIN)/gradeflow
+STAMP := $(VENV)/.install-stamp
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install run test lint services browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(GF) db upgrade
+	$(GF) assignments import demo/python-basics --skip-existing
+	$(GF) serve
+
+services:
+	bash scripts/ensure-services
+
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: install services browser
+	GRADEFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,9 @@
+def sum_of_multiples(limit, factors):
+    """Return the sum of the distinct numbers below `limit` that are
+    multiples of at least one of `factors` (a factor of 0 is ignored).
+    """
+    multiples = set()
+    for factor in factors:
+        if factor > 0:
+            multiples.update(range(factor, limit, factor))
+    return sum(multiples)

@@ -1,0 +1,3 @@
+from gradeflow.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Password hashing and signed session cookies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+# scrypt from the standard library: memory-hard and needs no native dependency.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+SESSION_COOKIE = "gradeflow_session"
+SESSION_MAX_AGE_S = 400 * 24 * 3600
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    parts = ["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P)]
+    parts += [base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
+    return "$".join(parts)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        actual = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+class SessionSigner:
+    """Signs the user id into the session cookie; the cookie is the whole session."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="gradeflow.session")
+
+    def dumps(self, user_id: int) -> str:
+        return self._serializer.dumps({"uid": user_id})
+
+    def loads(self, cookie: str) -> int | None:
+        try:
+            data = self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S)
+        except BadSignature:
+            return None
+        uid = data.get("uid") if isinstance(data, dict) else None
+        return uid if isinstance(uid, int) else None

@@ -1,0 +1,229 @@
+"""The ``gradeflow`` command line: serving, migrations, authoring and local grading."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gradeflow.errors import GradeflowError
+from gradeflow.settings import Settings, get_settings
+
+app = typer.Typer(help="gradeflow: practise and grade Python programming.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+assignments_app = typer.Typer(help="Authoring assignments.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(assignments_app, name="assignments")
+app.add_typer(users_app, name="users")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    from gradeflow.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(json=settings.log_json)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [GRADEFLOW_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [GRADEFLOW_PORT].")] = None,
+) -> None:
+    """Embedded mode: web pages, API and grader slots in one process."""
+    import uvicorn
+
+    from gradeflow.app import create_app
+    from gradeflow.migrate import upgrade_database
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    upgrade_database(settings.resolved_database_url)
+    typer.echo(f"gradeflow serving on http://{host or settings.host}:{port or settings.port}")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations to the configured database."""
+    from gradeflow.migrate import upgrade_database
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    upgrade_database(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@assignments_app.command("check")
+def assignments_check(path: Path) -> None:
+    """Validate an assignment or course directory and grade its reference solutions."""
+    from gradeflow.courses.format import AssignmentFormatError, load_path
+    from gradeflow.grading.sandbox import ProcessSandbox
+    from gradeflow.grading.service import check_solutions
+
+    _settings()
+    try:
+        course = load_path(path, course_slug="check")
+    except AssignmentFormatError as exc:
+        raise _fail(f"invalid:\n{exc.message}") from exc
+    problems = asyncio.run(check_solutions(ProcessSandbox(), course=course))
+    if problems:
+        raise _fail("invalid:\n" + "\n".join(str(p) for p in problems))
+    for assignment in course.assignments:
+        typer.echo(f"ok  {assignment.slug}: {assignment.title} ({len(assignment.test_ids)} tests)")
+
+
+@assignments_app.command("import")
+def assignments_import(
+    path: Path,
+    course: Annotated[str | None, typer.Option("--course", help="Course slug.")] = None,
+    skip_existing: Annotated[
+        bool, typer.Option(help="Do nothing if the course exists already (first-run imports).")
+    ] = False,
+) -> None:
+    """Import (or update in place) an assignment or a whole course directory."""
+    from gradeflow.courses.format import AssignmentFormatError, load_path, validate_slug
+    from gradeflow.courses.service import course_exists, import_course
+    from gradeflow.db import create_engine, create_session_factory, transaction
+    from gradeflow.grading.sandbox import ProcessSandbox
+    from gradeflow.grading.service import check_solutions
+    from gradeflow.migrate import upgrade_database
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    upgrade_database(settings.resolved_database_url)
+
+    async def run() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        factory = create_session_factory(engine)
+        try:
+            try:
+                spec = load_path(path, course_slug=validate_slug(course) if course else None)
+            except AssignmentFormatError as exc:
+                raise _fail(f"not imported, {path} is invalid:\n{exc.message}") from exc
+            except GradeflowError as exc:
+                raise _fail(f"not imported: {exc.message}") from exc
+            if skip_existing:
+                async with factory() as session:
+                    if await course_exists(session, slug=spec.slug):
+                        typer.echo(f"course {spec.slug} exists already; skipped")
+                        return
+            problems = await check_solutions(ProcessSandbox(), course=spec)
+            if problems:
+                raise _fail("not imported:\n" + "\n".join(str(p) for p in problems))
+            async with transaction(factory) as session:
+                report = await import_course(session, spec=spec)
+            created, updated = len(report.created), len(report.updated)
+            unchanged = len(report.unchanged)
+            typer.echo(
+                f"course {spec.slug}: {created} created, {updated} updated, {unchanged} unchanged"
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def grade(
+    path: Annotated[Path, typer.Argument(help="Assignment directory.")],
+    code: Annotated[Path, typer.Option("--code", help="The Python file to grade.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Grade a file against an assignment directory in the sandbox; exit 0 iff it passed."""
+    from gradeflow.courses.format import AssignmentFormatError, load_assignment
+    from gradeflow.grading.sandbox import ProcessSandbox
+    from gradeflow.grading.service import compute_score, grade_code, status_for, validate_code
+
+    settings = _settings()
+    try:
+        assignment = load_assignment(path)
+    except AssignmentFormatError as exc:
+        raise _fail(f"{path} is invalid:\n{exc.message}", 2) from exc
+    try:
+        source = validate_code(code.read_bytes().decode("utf-8"), max_bytes=settings.max_code_bytes)
+    except OSError as exc:
+        raise _fail(f"cannot read {code}: {exc.strerror}", 2) from exc
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{code} is not valid UTF-8 text", 2) from exc
+    except GradeflowError as exc:
+        raise _fail(f"{code}: {exc.message}", 2) from exc
+    result = asyncio.run(grade_code(ProcessSandbox(), assignment=assignment, code=source))
+    score = compute_score(points=assignment.points, scoring=assignment.scoring, result=result)
+    status = status_for(result).value
+    if as_json:
+        payload = {
+            "status": status,
+            "score": score,
+            "max_score": assignment.points,
+        } | result.to_dict()
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        verdict = f"{status.upper()} — {result.message}"
+        typer.echo(f"{assignment.title}: {verdict} (score {score:g}/{assignment.points})")
+        for test in result.tests:
+            mark = "✓" if test.outcome == "passed" else "✗"
+            typer.echo(f"  {mark} {test.id} [{test.outcome}]")
+            for line in test.message.splitlines():
+                typer.echo(f"      {line}")
+        if result.stdout:
+            typer.echo("--- stdout ---\n" + result.stdout)
+        if result.stderr:
+            typer.echo("--- stderr ---\n" + result.stderr)
+    raise typer.Exit(0 if status == "passed" else 1)
+
+
+@users_app.command("create-admin")
+def create_admin(email: str) -> None:
+    """Create the first admin; the password comes from GRADEFLOW_ADMIN_PASSWORD or a prompt."""
+    from gradeflow.accounts.models import Role
+    from gradeflow.accounts.service import create_user
+    from gradeflow.db import create_engine, create_session_factory, transaction
+    from gradeflow.migrate import upgrade_database
+
+    settings = _settings()
+    settings.ensure_data_dir()
+    upgrade_database(settings.resolved_database_url)
+    password = os.environ.get("GRADEFLOW_ADMIN_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise _fail("set GRADEFLOW_ADMIN_PASSWORD or run in a terminal to be asked", 2)
+        password = getpass.getpass("Password: ")
+
+    async def run() -> int:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with transaction(create_session_factory(engine)) as session:
+                user = await create_user(session, email=email, password=password, role=Role.admin)
+                return user.id
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except GradeflowError as exc:
+        raise _fail(exc.message) from exc
+    typer.echo(f"admin {email} created (user {user_id})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""Courses and their assignments, as imported from assignment directories."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gradeflow.db import Base, UTCDateTime, utcnow
+
+
+class Scoring(enum.StrEnum):
+    all_or_nothing = "all-or-nothing"
+    proportional = "proportional"
+
+
+class Course(Base):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="course", order_by="(Assignment.order, Assignment.slug)"
+    )
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("course_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    order: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer, default=100)
+    scoring: Mapped[Scoring] = mapped_column(
+        Enum(Scoring, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=Scoring.all_or_nothing,
+    )
+    module: Mapped[str] = mapped_column(String(100), default="solution")
+    time_limit_s: Mapped[float] = mapped_column(Float, default=10.0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=256)
+    handout_md: Mapped[str] = mapped_column(Text)
+    starter: Mapped[str] = mapped_column(Text, default="")
+    tests: Mapped[str] = mapped_column(Text)
+    solution: Mapped[str] = mapped_column(Text)
+    # relative path -> base64 content; kept in the row so any worker host can grade.
+    support_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    test_ids: Mapped[list[str]] = mapped_column(JSON)
+    # Hash of everything that decides a grade; identical code is only reused
+    # within one revision.
+    revision: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    course: Mapped[Course] = relationship(back_populates="assignments")
+
+    def grading_files(self, code: str) -> dict[str, bytes]:
+        """The files a grading run needs, with ``code`` as the student module."""
+        files: dict[str, bytes] = {
+            path: base64.b64decode(content) for path, content in self.support_files.items()
+        }
+        files["tests.py"] = self.tests.encode()
+        files[f"{self.module}.py"] = code.encode()
+        return files

@@ -1,0 +1,76 @@
+"""The errors services raise; ``app.py`` maps each one to an HTTP status once.
+
+Each class's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GradeflowError(Exception):
+    """Something went wrong."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.details = details
+        super().__init__(self.message)
+
+
+class Invalid(GradeflowError):
+    """The request is not valid."""
+
+    status_code = 422
+    code = "invalid"
+
+
+class Unauthorized(GradeflowError):
+    """Sign in first."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(GradeflowError):
+    """You are not allowed to do that."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(GradeflowError):
+    """Not found."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(GradeflowError):
+    """That conflicts with the current state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class TooLarge(GradeflowError):
+    """The request is too large."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(GradeflowError):
+    """That content type is not supported."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Unavailable(GradeflowError):
+    """A service gradeflow depends on is unavailable; try again shortly."""
+
+    status_code = 503
+    code = "unavailable"

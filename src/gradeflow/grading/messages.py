@@ -1,0 +1,38 @@
+"""Wire format of grading jobs: a message only names the submission row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+GRADING_QUEUE = "gradeflow.grading"
+# Interactive submissions go ahead of bulk work such as regrades.
+PRIORITY_INTERACTIVE = 5
+PRIORITY_BULK = 1
+
+
+class MalformedJob(ValueError):
+    """The message is not a grading job."""
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    submission_id: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": 1, "submission_id": self.submission_id}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> GradeJob:
+        try:
+            data = json.loads(body)
+            submission_id = data["submission_id"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedJob(f"not a grading job: {body[:100]!r}") from exc
+        if (
+            not isinstance(submission_id, int)
+            or isinstance(submission_id, bool)
+            or submission_id < 1
+        ):
+            raise MalformedJob(f"bad submission id: {submission_id!r}")
+        return cls(submission_id)

@@ -1,0 +1,121 @@
+"""What a grading run produced: per-test outcomes, the run outcome and captured output.
+
+Outcomes are plain values (as in CMS's sandbox): a student program that loops, crashes
+or exhausts memory yields a ``RunResult``; only our own bugs raise.
+``RunResult.to_dict`` is the shape stored as a submission's feedback and shown to the
+student, so it stays small, JSON-able and stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeGuard, get_args
+
+Outcome = Literal[
+    "passed",
+    "failed",
+    "timeout",
+    "memory_limit",
+    "crashed",
+    "syntax_error",
+    "import_error",
+    "internal_error",
+]
+TestOutcome = Literal["passed", "failed", "error", "skipped", "not_run"]
+
+OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+TEST_OUTCOMES: frozenset[str] = frozenset(get_args(TestOutcome))
+
+# Messages end up in the database and in the browser; a student's exception can
+# carry megabytes of text, so every message is cut to this many characters.
+MESSAGE_LIMIT = 2000
+
+
+def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def is_outcome(value: object) -> TypeGuard[Outcome]:
+    return isinstance(value, str) and value in OUTCOMES
+
+
+def is_test_outcome(value: object) -> TypeGuard[TestOutcome]:
+    return isinstance(value, str) and value in TEST_OUTCOMES
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one test method, with the message the student sees."""
+
+    # Not a test class, despite the name: keep pytest from collecting it.
+    __test__ = False
+
+    id: str
+    outcome: TestOutcome
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "outcome": self.outcome, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> TestResult:
+        test_id, outcome, message = data.get("id"), data.get("outcome"), data.get("message")
+        if not isinstance(test_id, str) or not is_test_outcome(outcome):
+            raise ValueError(f"not a test result: {data!r}")
+        return cls(id=test_id, outcome=outcome, message=message if isinstance(message, str) else "")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The result of running one submission against its tests."""
+
+    outcome: Outcome
+    tests: tuple[TestResult, ...]
+    message: str
+    stdout: str
+    stderr: str
+    duration_ms: int
+
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for test in self.tests if test.outcome == "passed")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome,
+            "message": self.message,
+            "tests": [test.to_dict() for test in self.tests],
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "duration_ms": self.duration_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> RunResult:
+        """Rebuild a result stored by ``to_dict``; ``ValueError`` if it is not one."""
+        outcome, tests, duration = data.get("outcome"), data.get("tests"), data.get("duration_ms")
+        if not is_outcome(outcome):
+            raise ValueError(f"unknown run outcome: {outcome!r}")
+        if not isinstance(tests, list) or not all(isinstance(test, Mapping) for test in tests):
+            raise ValueError("tests must be a list of objects")
+        if isinstance(duration, bool) or not isinstance(duration, int):
+            raise ValueError("duration_ms must be an integer")
+        return cls(
+            outcome=outcome,
+            tests=tuple(TestResult.from_dict(test) for test in tests),
+            message=_text(data, "message"),
+            stdout=_text(data, "stdout"),
+            stderr=_text(data, "stderr"),
+            duration_ms=duration,
+        )
+
+
+def _text(data: Mapping[str, object], key: str) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value

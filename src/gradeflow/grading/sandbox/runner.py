@@ -1,0 +1,351 @@
+"""``ProcessSandbox``: the provisional sandbox, one rlimited interpreter per run.
+
+Isolation here is only a fresh directory, a minimal environment, rlimits, a process
+group killed at the deadline and a result channel that printing cannot forge. The
+student code runs with the worker's uid, sees the whole filesystem and the network.
+It is meant for development until the namespace + seccomp zygote replaces it behind
+the same ``Sandbox`` interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import structlog
+
+from gradeflow.grading.sandbox.results import RunResult, TestResult
+from gradeflow.grading.sandbox.spec import RunSpec, check_relative_path
+from gradeflow.grading.sandbox.verdict import (
+    HarnessReport,
+    LineSplitter,
+    ProcessEnd,
+    decide,
+    without_nul,
+)
+
+log = structlog.get_logger(__name__)
+
+HARNESS = str(Path(__file__).with_name("harness.py"))
+FILE_SIZE_LIMIT = 16 * 1024 * 1024
+OPEN_FILES_LIMIT = 64
+# After the process group is killed, how long the output pipes may take to reach
+# end-of-file before we stop reading (a process outside the group may hold them).
+DRAIN_GRACE_S = 0.5
+TRUNCATED_MARKER = "\n[output truncated]"
+
+
+class _PipeReader(asyncio.Protocol):
+    """Hands each chunk read from a pipe to ``on_data``; ``closed`` resolves at EOF."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self.on_data = on_data
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.on_data(data)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class _BoundedBuffer:
+    """Keeps the first ``limit`` bytes of a stream and drops (but counts) the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += chunk[:room]
+
+    def text(self) -> str:
+        text = without_nul(self.data.decode("utf-8", errors="replace"))
+        return text + TRUNCATED_MARKER if self.truncated else text
+
+
+class ProcessSandbox:
+    """Runs each submission in a fresh ``python -I -S -B harness.py`` process."""
+
+    def __init__(self, *, python: str = sys.executable) -> None:
+        self.python = python
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
+        workdir = tempfile.mkdtemp(prefix="gradeflow-run-")
+        try:
+            write_files(workdir, spec.files)
+            return await self._run_in(workdir, spec)
+        except OSError as exc:
+            log.exception("sandbox.failed", workdir=workdir)
+            return internal_error(spec, f"The sandbox failed: {exc}")
+        finally:
+            # In a thread: a student can leave many files behind, and the event loop
+            # serves other runs meanwhile.
+            await asyncio.to_thread(remove_workdir, workdir)
+
+    async def _run_in(self, workdir: str, spec: RunSpec) -> RunResult:
+        loop = asyncio.get_running_loop()
+        nonce = secrets.token_urlsafe(24)
+        report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
+        splitter = LineSplitter()
+        stdout, stderr = (
+            _BoundedBuffer(spec.output_limit_bytes),
+            _BoundedBuffer(spec.output_limit_bytes),
+        )
+
+        def on_result_data(data: bytes) -> None:
+            for line in splitter.feed(data):
+                report.add_line(line)
+
+        child_fds: list[int] = []  # the ends the child gets; closed here once it has them
+        transports: list[asyncio.BaseTransport] = []
+        readers: list[_PipeReader] = []
+        process: asyncio.subprocess.Process | None = None
+        try:
+            config_read = _config_pipe(_harness_config(spec, nonce), child_fds)
+            pipe_links: set[str] = set()
+            pipe_ends: list[int] = []
+            for on_data in (stdout.add, stderr.add, on_result_data):
+                read_end, write_end = os.pipe()
+                child_fds.append(write_end)
+                pipe_links.add(f"pipe:[{os.fstat(read_end).st_ino}]")
+                reader = _PipeReader(on_data)
+                pipe = os.fdopen(read_end, "rb", buffering=0)
+                try:
+                    read_transport, _ = await loop.connect_read_pipe(_returning(reader), pipe)
+                except BaseException:
+                    pipe.close()
+                    raise
+                transports.append(read_transport)
+                readers.append(reader)
+                pipe_ends.append(write_end)
+            stdout_w, stderr_w, result_w = pipe_ends
+
+            started = time.monotonic()
+            process = await asyncio.create_subprocess_exec(
+                self.python,
+                "-I",
+                "-S",
+                "-B",
+                HARNESS,
+                str(config_read),
+                str(result_w),
+                cwd=workdir,
+                env=sandbox_environment(workdir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout_w,
+                stderr=stderr_w,
+                # Only these two descriptors are inherited; close_fds drops the rest.
+                pass_fds=(config_read, result_w),
+                close_fds=True,
+                # Its own session and process group, so the whole tree can be killed.
+                start_new_session=True,
+            )
+            _close_all(child_fds)
+
+            timed_out = False
+            try:
+                await asyncio.wait_for(process.wait(), timeout=spec.time_limit_s)
+            except TimeoutError:
+                timed_out = True
+                kill_group(process.pid)
+                await process.wait()
+            duration_ms = round((time.monotonic() - started) * 1000)
+            # Also after a normal exit: children that double-forked to outlive the
+            # run are still in the group. Done before the pipes are drained, since
+            # such children would otherwise hold them open.
+            kill_group(process.pid)
+            await asyncio.to_thread(kill_stragglers, workdir, frozenset(pipe_links))
+            await asyncio.wait([reader.closed for reader in readers], timeout=DRAIN_GRACE_S)
+            returncode = process.returncode
+            assert returncode is not None
+            end = ProcessEnd(
+                returncode=returncode,
+                timed_out=timed_out,
+                duration_ms=duration_ms,
+                stdout=stdout.text(),
+                stderr=stderr.text(),
+            )
+            return decide(spec, report, end)
+        finally:
+            _close_all(child_fds)
+            for transport in transports:
+                transport.close()
+            if process is not None and process.returncode is None:
+                # Cancelled or failed mid-run: never leave the tree running or unreaped.
+                kill_group(process.pid)
+                await process.wait()
+
+
+def _harness_config(spec: RunSpec, nonce: str) -> bytes:
+    return json.dumps(
+        {
+            "nonce": nonce,
+            "module": spec.module,
+            "test_ids": list(spec.test_ids),
+            "limits": {
+                "cpu_s": spec.cpu_limit_s,
+                "address_space_bytes": spec.memory_mb * 1024 * 1024,
+                "file_size_bytes": FILE_SIZE_LIMIT,
+                "open_files": OPEN_FILES_LIMIT,
+            },
+        }
+    ).encode()
+
+
+def _config_pipe(config: bytes, child_fds: list[int]) -> int:
+    """A pipe already holding ``config`` and closed for writing; returns its read end.
+
+    A pipe rather than argv or the environment, which the student code could read
+    back from /proc; the harness reads it to the end and closes it before running
+    student code, so the nonce in it has no second reader.
+    """
+    read_end, write_end = os.pipe()
+    child_fds.append(read_end)
+    try:
+        # Non-blocking: with no reader yet, a write that does not fit must fail, not hang.
+        os.set_blocking(write_end, False)
+        if len(config) > 65536:
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, len(config))
+        if os.write(write_end, config) != len(config):
+            raise OSError("the harness configuration did not fit in its pipe")
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+def _returning(reader: _PipeReader) -> Callable[[], _PipeReader]:
+    return lambda: reader
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
+
+
+def sandbox_environment(workdir: str) -> dict[str, str]:
+    """The entire environment of the run: nothing of the worker's leaks in."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        "HOME": workdir,
+    }
+
+
+def write_files(workdir: str, files: Mapping[str, bytes]) -> None:
+    for path, content in files.items():
+        check_relative_path(path)  # again: the mapping may have changed since RunSpec checked it
+        target = os.path.join(workdir, *path.split("/"))
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        # O_EXCL | O_NOFOLLOW: never write through anything already at that path.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(target, flags, 0o644), "wb") as file:
+            file.write(content)
+
+
+def remove_workdir(workdir: str) -> None:
+    """Delete the run directory without following links the student code planted.
+
+    On Linux ``rmtree`` walks with directory descriptors and O_NOFOLLOW, so a
+    symlink planted inside is unlinked, never followed (the host-side mistake of
+    CVE-2024-28185/28189).
+    """
+    if not shutil.rmtree.avoids_symlink_attacks:
+        raise RuntimeError("this platform's shutil.rmtree may follow symlinks")
+    for attempt in range(2):
+        try:
+            shutil.rmtree(workdir)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if attempt:
+                log.warning("sandbox.cleanup_failed", workdir=workdir, error=str(exc))
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nothing left in the group
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_stragglers(workdir: str, pipe_links: frozenset[str]) -> None:
+    """Best effort: kill processes of this run that left its process group (setsid).
+
+    They are recognised by a working directory inside the run directory or by
+    holding one of the run's pipes; one that dropped both goes unnoticed until the
+    zygote's PID namespace replaces this. pidfds make the kill immune to pid reuse.
+    """
+    me = os.getpid()
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid == me or not _belongs_to_run(pid, workdir, pipe_links):
+            continue
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            # The pid may have been reused between the check and pidfd_open: check
+            # again now that the pidfd pins the process.
+            if _belongs_to_run(pid, workdir, pipe_links):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                log.warning("sandbox.killed_straggler", pid=pid)
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
+
+
+def _belongs_to_run(pid: int, workdir: str, pipe_links: frozenset[str]) -> bool:
+    # OSError throughout: the process (or one of its fds) is gone, or not ours to inspect.
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        if cwd == workdir or cwd.startswith(workdir + "/"):
+            return True
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in pipe_links:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def internal_error(spec: RunSpec, message: str) -> RunResult:
+    return RunResult(
+        outcome="internal_error",
+        tests=tuple(TestResult(test_id, "not_run", "") for test_id in spec.test_ids),
+        message=message,
+        stdout="",
+        stderr="",
+        duration_ms=0,
+    )

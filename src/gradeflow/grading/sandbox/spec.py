@@ -1,0 +1,86 @@
+"""What to run (``RunSpec``) and the interface every sandbox implementation offers."""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gradeflow.grading.sandbox.results import RunResult
+
+TESTS_FILE = "tests.py"
+_TEST_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One grading run: the files to lay out, the module under test and the limits.
+
+    An invalid spec is a programming error upstream, so it raises ``ValueError`` on
+    construction rather than becoming a run outcome.
+    """
+
+    files: Mapping[str, bytes]
+    module: str
+    test_ids: Sequence[str]
+    time_limit_s: float
+    memory_mb: int
+    output_limit_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        if not self.module.isidentifier() or keyword.iskeyword(self.module):
+            raise ValueError(f"module must be a Python identifier, not {self.module!r}")
+        if self.module == "tests":
+            raise ValueError("the student module cannot be called 'tests'")
+        for required in (TESTS_FILE, f"{self.module}.py"):
+            if required not in self.files:
+                raise ValueError(f"files must contain {required}")
+        for path in self.files:
+            check_relative_path(path)
+        _check_no_file_is_a_directory(self.files)
+        if not self.test_ids:
+            raise ValueError("test_ids must not be empty")
+        for test_id in self.test_ids:
+            if not _TEST_ID.match(test_id):
+                raise ValueError(f"test ids look like 'ClassName.test_method', not {test_id!r}")
+        if len(set(self.test_ids)) != len(self.test_ids):
+            raise ValueError("test_ids must be unique")
+        if not self.time_limit_s > 0:
+            raise ValueError("time_limit_s must be positive")
+        if self.memory_mb <= 0:
+            raise ValueError("memory_mb must be positive")
+        if self.output_limit_bytes < 0:
+            raise ValueError("output_limit_bytes must not be negative")
+
+    @property
+    def cpu_limit_s(self) -> int:
+        """RLIMIT_CPU: a second above the wall-clock limit, so the wall clock normally
+        fires first; it still stops threads that burn several CPUs at once."""
+        return math.ceil(self.time_limit_s) + 1
+
+
+def check_relative_path(path: str) -> None:
+    """Raise ``ValueError`` unless ``path`` stays inside the directory it is joined to."""
+    if not path or "\0" in path or path.startswith("/"):
+        raise ValueError(f"not a relative path: {path!r}")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise ValueError(f"path must not contain empty, '.' or '..' parts: {path!r}")
+
+
+def _check_no_file_is_a_directory(files: Mapping[str, bytes]) -> None:
+    directories = {path.rsplit("/", 1)[0] for path in files if "/" in path}
+    parents = {
+        "/".join(d.split("/")[: i + 1]) for d in directories for i in range(d.count("/") + 1)
+    }
+    clashes = parents & set(files)
+    if clashes:
+        raise ValueError(f"paths used both as file and directory: {sorted(clashes)}")
+
+
+class Sandbox(Protocol):
+    """Runs a submission's tests in isolation; student behaviour never raises."""
+
+    async def run(self, spec: RunSpec) -> RunResult: ...

@@ -1,0 +1,253 @@
+"""Decide a run's result from what the harness reported and how its process ended.
+
+Nothing coming out of the sandboxed process is trusted: result lines without the
+run's nonce are ignored, every field is type-checked and bounded, events after the
+harness's last word are dropped, and a run that did not report exactly the expected
+tests fails. Stdout and stderr are never parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from gradeflow.grading.sandbox.results import (
+    Outcome,
+    RunResult,
+    TestOutcome,
+    TestResult,
+    bound_message,
+)
+from gradeflow.grading.sandbox.spec import RunSpec
+
+# Harness lines are a few kilobytes at most; longer ones are garbage written to the
+# channel by student code and are dropped without being buffered.
+MAX_LINE_BYTES = 64 * 1024
+_REPORTED_OUTCOMES: dict[object, TestOutcome] = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "skipped": "skipped",
+}
+
+
+class LineSplitter:
+    """Splits a byte stream into lines, discarding lines longer than ``MAX_LINE_BYTES``."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            if not self._discarding:
+                self._buffer += data[start:end]
+                if len(self._buffer) <= MAX_LINE_BYTES:
+                    yield bytes(self._buffer)
+            self._buffer.clear()
+            self._discarding = False
+            start = end + 1
+        if not self._discarding:
+            self._buffer += data[start:]
+            if len(self._buffer) > MAX_LINE_BYTES:
+                self._buffer.clear()
+                self._discarding = True
+
+
+def clean_text(value: object) -> str:
+    """A bounded string that encodes as UTF-8 (JSON escapes may carry lone surrogates)."""
+    if not isinstance(value, str):
+        return ""
+    return bound_message(without_nul(value.encode("utf-8", "replace").decode("utf-8")))
+
+
+def without_nul(text: str) -> str:
+    """``text`` with NUL characters replaced: PostgreSQL text and jsonb reject them."""
+    return text.replace("\0", "\ufffd")
+
+
+@dataclass
+class HarnessReport:
+    """What the harness said over the result channel, validated line by line."""
+
+    nonce: str
+    expected: frozenset[str]
+    ready: bool = False
+    finished: bool = False  # after done, syntax_error or import_error nothing more counts
+    done: bool = False
+    running: str | None = None
+    tests: dict[str, TestResult] = field(default_factory=dict)
+    unexpected: list[str] = field(default_factory=list)
+    fixture_problems: list[str] = field(default_factory=list)
+    syntax_error: str | None = None
+    import_error: str | None = None
+    memory_limit: bool = False
+    memory_test: str | None = None
+
+    def add_line(self, line: bytes) -> None:
+        if self.nonce.encode() not in line:  # cheap rejection of anything printed blindly
+            return
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(event, dict) or event.get("nonce") != self.nonce:
+            return
+        self._apply(event)
+
+    def _apply(self, event: dict[str, object]) -> None:
+        kind = event.get("event")
+        if kind == "ready":
+            self.ready = True
+        if not self.ready or self.finished:
+            return
+        test = event.get("test")
+        if kind == "start" and isinstance(test, str):
+            self.running = test
+        elif kind == "test" and isinstance(test, str):
+            self._add_test(test, event.get("outcome"), event.get("message"))
+        elif kind == "fixture":
+            self.fixture_problems.append(clean_text(event.get("message")))
+        elif kind == "memory_limit":
+            self.memory_limit = True
+            self.memory_test = test if isinstance(test, str) and test in self.expected else None
+        elif kind == "syntax_error":
+            self.syntax_error = clean_text(event.get("message")) or "SyntaxError"
+            self.finished = True
+        elif kind == "import_error":
+            self.import_error = clean_text(event.get("message")) or "Importing your code failed."
+            self.finished = True
+        elif kind == "done":
+            self.done = self.finished = True
+
+    def _add_test(self, test: str, outcome: object, message: object) -> None:
+        checked = _REPORTED_OUTCOMES.get(outcome) if isinstance(outcome, str) else None
+        if test not in self.expected or test in self.tests or checked is None:
+            if len(self.unexpected) < 100:  # enough to explain; a flood must not grow memory
+                self.unexpected.append(clean_text(test))
+            return
+        self.tests[test] = TestResult(
+            test, checked, "" if checked == "passed" else clean_text(message)
+        )
+        if self.running == test:
+            self.running = None
+
+
+@dataclass(frozen=True)
+class ProcessEnd:
+    """How the sandboxed process ended, as seen by the parent."""
+
+    returncode: int
+    timed_out: bool  # we killed it at the wall-clock limit
+    duration_ms: int
+    stdout: str
+    stderr: str
+
+
+def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
+    """The run's outcome; the first matching rule below wins."""
+    tests = {
+        test_id: report.tests.get(test_id, TestResult(test_id, "not_run", ""))
+        for test_id in spec.test_ids
+    }
+
+    def result(outcome: Outcome, message: str) -> RunResult:
+        return RunResult(
+            outcome=outcome,
+            tests=tuple(tests.values()),
+            message=message,
+            stdout=end.stdout,
+            stderr=end.stderr,
+            duration_ms=end.duration_ms,
+        )
+
+    def interrupt_running(message: str) -> str:
+        """Mark the test that was running when the run stopped; return its id."""
+        if report.running is None:
+            return ""
+        tests[report.running] = TestResult(report.running, "error", message)
+        return report.running
+
+    if not report.ready:
+        # The harness reports ready before any student code runs: this is our failure.
+        last_error = end.stderr.strip().splitlines()[-1:] or [describe_exit(end.returncode)]
+        return result(
+            "internal_error",
+            bound_message(f"The grading harness failed before running your code: {last_error[0]}"),
+        )
+    if report.syntax_error is not None:
+        return result("syntax_error", report.syntax_error)
+    if report.import_error is not None:
+        return result("import_error", report.import_error)
+    if end.timed_out:
+        running = interrupt_running("The time limit was reached while this test was running.")
+        where = f" while running {running}" if running else ""
+        return result("timeout", f"Time limit of {spec.time_limit_s:g} s exceeded{where}.")
+    if report.memory_limit:
+        running = interrupt_running("The memory limit was reached while this test was running.")
+        test = report.memory_test or running
+        where = f" in {test}" if test else ""
+        return result("memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.")
+    if not report.done and _hit_cpu_limit(spec, end):
+        running = interrupt_running("The CPU time limit was reached while this test was running.")
+        where = f" while running {running}" if running else ""
+        return result("timeout", f"CPU time limit of {spec.cpu_limit_s} s exceeded{where}.")
+    if not report.done:
+        running = interrupt_running("Your program exited while this test was running.")
+        pending = [test_id for test_id in spec.test_ids if test_id not in report.tests]
+        if running:
+            where = f"while running {running}"
+        elif pending:
+            where = f"before {pending[0]} ran"
+        else:
+            where = "after the last test"
+        exit_status = describe_exit(end.returncode)
+        return result(
+            "crashed", f"Your program exited before the tests finished ({where}; {exit_status})."
+        )
+    missing = [test_id for test_id in spec.test_ids if test_id not in report.tests]
+    if missing or report.unexpected:
+        details = []
+        if missing:
+            details.append(f"missing {', '.join(missing[:5])}")
+        if report.unexpected:
+            details.append(f"unexpected {', '.join(report.unexpected[:5])}")
+        return result(
+            "crashed",
+            bound_message(f"The run did not report the expected tests ({'; '.join(details)})."),
+        )
+    total, passed = len(tests), sum(1 for test in tests.values() if test.outcome == "passed")
+    if passed == total and report.fixture_problems:
+        return result(
+            "failed", bound_message(f"All tests passed, but {report.fixture_problems[0]}")
+        )
+    if passed == total:
+        return result("passed", f"All {total} tests passed." if total > 1 else "The test passed.")
+    return result("failed", f"{passed} of {total} tests passed.")
+
+
+def _hit_cpu_limit(spec: RunSpec, end: ProcessEnd) -> bool:
+    """Whether RLIMIT_CPU ended the process.
+
+    With soft = hard the kernel sends SIGKILL (SIGXCPU only if the limits differ).
+    We did not send it, and RLIMIT_AS fails allocations long before the OOM killer
+    acts; but student code can SIGKILL itself, so also require that the process
+    could have used that much CPU time in the time it ran, on the CPUs it may use.
+    """
+    if end.timed_out or end.returncode not in (-signal.SIGXCPU, -signal.SIGKILL):
+        return False
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return end.duration_ms / 1000 * (cpus or 1) >= spec.cpu_limit_s
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"

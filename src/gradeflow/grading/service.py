@@ -1,0 +1,417 @@
+"""Submitting code, claiming and recording grading runs, and reading progress.
+
+State changes are conditional updates so that two workers, a duplicated message or
+a late result can never both win (BRIEF section 3). Every change that a student
+should see live also records an event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from gradeflow.accounts.models import User
+from gradeflow.courses.format import AssignmentSpec, CourseSpec, Problem
+from gradeflow.courses.models import Assignment, Scoring
+from gradeflow.courses.service import list_assignments
+from gradeflow.db import utcnow
+from gradeflow.errors import Conflict, Invalid, NotFound, TooLarge
+from gradeflow.events.service import record_event
+from gradeflow.grading.models import (
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    Submission,
+    SubmissionStatus,
+)
+from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
+
+SUBMISSION_EVENT = "submission"
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def validate_code(code: str, *, max_bytes: int) -> str:
+    """Return ``code`` if it may be graded, else raise with a message for the student."""
+    try:
+        encoded = code.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Invalid("The code is not valid UTF-8 text.") from exc
+    if len(encoded) > max_bytes:
+        raise TooLarge(
+            f"The code is {len(encoded)} bytes; the limit is {max_bytes} bytes.",
+            details={"size": len(encoded), "limit": max_bytes},
+        )
+    if "\0" in code:
+        raise Invalid("The code contains a NUL byte; submit Python source text.")
+    if not code.strip():
+        raise Invalid("The code is empty.")
+    return code
+
+
+def compute_score(*, points: int, scoring: Scoring, result: RunResult) -> float:
+    total = len(result.tests)
+    if scoring is Scoring.proportional and total:
+        return round(points * result.passed_count / total, 2)
+    return float(points) if result.outcome == "passed" else 0.0
+
+
+def status_for(result: RunResult) -> SubmissionStatus:
+    if result.outcome == "passed":
+        return SubmissionStatus.passed
+    if result.outcome == "internal_error":
+        return SubmissionStatus.error
+    return SubmissionStatus.failed
+
+
+def describe_submission(submission: Submission) -> dict[str, Any]:
+    """The public view of a submission, used by the API and by live events."""
+    return {
+        "id": submission.id,
+        "assignment_id": submission.assignment_id,
+        "status": submission.status.value,
+        "score": submission.score,
+        "feedback": submission.feedback,
+        "attempts": submission.attempts,
+        "reused": submission.reused_from_id is not None,
+        "created_at": submission.created_at.isoformat(),
+        "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
+    }
+
+
+async def _record_submission_event(session: AsyncSession, submission: Submission) -> None:
+    payload: dict[str, Any] = {"submission": describe_submission(submission)}
+    if submission.status.is_final:
+        payload["points"] = await total_points(session, user_id=submission.user_id)
+    await record_event(session, user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload)
+
+
+async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int | None:
+    query = select(Submission.id).where(
+        Submission.user_id == user_id, Submission.status.in_(PENDING_STATUSES)
+    )
+    return await session.scalar(query)
+
+
+async def submit_code(
+    session: AsyncSession, *, user: User, assignment: Assignment, code: str, max_code_bytes: int
+) -> tuple[Submission, bool]:
+    """Store a submission; returns it and whether it must be queued for grading.
+
+    Identical code for the same revision of the assignment reuses the earlier
+    result instead of grading again.
+    """
+    validate_code(code, max_bytes=max_code_bytes)
+    pending = await pending_submission_id(session, user_id=user.id)
+    if pending is not None:
+        raise Conflict(
+            "You already have a submission being graded; wait for its result.",
+            details={"submission_id": pending},
+        )
+    digest = code_hash(code)
+    earlier = await session.scalar(
+        select(Submission)
+        .where(
+            Submission.assignment_id == assignment.id,
+            Submission.code_hash == digest,
+            Submission.assignment_revision == assignment.revision,
+            Submission.status.in_([SubmissionStatus.passed, SubmissionStatus.failed]),
+        )
+        .order_by(Submission.id.desc())
+        .limit(1)
+    )
+    now = utcnow()
+    submission = Submission(
+        user_id=user.id,
+        assignment_id=assignment.id,
+        code=code,
+        code_hash=digest,
+        assignment_revision=assignment.revision,
+        status=SubmissionStatus.queued,
+        attempts=0,
+        created_at=now,
+    )
+    if earlier is not None:
+        submission.status = earlier.status
+        submission.score = earlier.score
+        submission.feedback = earlier.feedback
+        submission.reused_from_id = earlier.id
+        submission.started_at = submission.finished_at = now
+    session.add(submission)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent submit by the same user got in first
+        raise Conflict("You already have a submission being graded; wait for its result.") from exc
+    await _record_submission_event(session, submission)
+    return submission, earlier is None
+
+
+async def claim_submission(
+    session: AsyncSession,
+    *,
+    submission_id: int,
+    owner: str,
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime | None = None,
+) -> Submission | None:
+    """Take the lease on a queued (or abandoned) submission, or return None.
+
+    None means someone else holds it, it is finished, or it is gone; a submission
+    out of attempts is ended as ``error`` here instead.
+    """
+    now = now or utcnow()
+    time_limit = await session.scalar(
+        select(Assignment.time_limit_s)
+        .join(Submission, Submission.assignment_id == Assignment.id)
+        .where(Submission.id == submission_id)
+    )
+    if time_limit is None:
+        return None
+    claimable = or_(
+        Submission.status == SubmissionStatus.queued,
+        (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now),
+    )
+    claimed = await session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, claimable, Submission.attempts < max_attempts)
+        .values(
+            status=SubmissionStatus.running,
+            lease_owner=owner,
+            lease_expires_at=now + dt.timedelta(seconds=time_limit + lease_margin_s),
+            attempts=Submission.attempts + 1,
+            started_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) == 1:
+        submission = await _load(session, submission_id)
+        await _record_submission_event(session, submission)
+        return submission
+    exhausted = await session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, claimable, Submission.attempts >= max_attempts)
+        .values(
+            status=SubmissionStatus.error,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now,
+            score=0.0,
+            feedback={
+                "outcome": "internal_error",
+                "message": f"Grading failed {max_attempts} times; the operators have been told. "
+                "Submit again later.",
+                "tests": [],
+            },
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(exhausted, "rowcount", 0) == 1:
+        await _record_submission_event(session, await _load(session, submission_id))
+    return None
+
+
+async def _load(session: AsyncSession, submission_id: int) -> Submission:
+    submission = await session.scalar(
+        select(Submission)
+        .options(joinedload(Submission.assignment))
+        .where(Submission.id == submission_id)
+        .execution_options(populate_existing=True)
+    )
+    assert submission is not None
+    return submission
+
+
+async def record_result(
+    session: AsyncSession, *, submission_id: int, owner: str, result: RunResult
+) -> Submission | None:
+    """Store the result if ``owner`` still holds the lease; None if the lease was lost."""
+    submission = await _load(session, submission_id)
+    stored = await session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id,
+            Submission.status == SubmissionStatus.running,
+            Submission.lease_owner == owner,
+        )
+        .values(
+            status=status_for(result),
+            score=compute_score(
+                points=submission.assignment.points,
+                scoring=submission.assignment.scoring,
+                result=result,
+            ),
+            feedback=result.to_dict(),
+            finished_at=utcnow(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(stored, "rowcount", 0) != 1:
+        return None
+    submission = await _load(session, submission_id)
+    await _record_submission_event(session, submission)
+    return submission
+
+
+async def release_submission(session: AsyncSession, *, submission_id: int, owner: str) -> bool:
+    """Give an unfinished run back to the queue (shutdown, or our own failure)."""
+    released = await session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id,
+            Submission.status == SubmissionStatus.running,
+            Submission.lease_owner == owner,
+        )
+        .values(status=SubmissionStatus.queued, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(released, "rowcount", 0) != 1:
+        return False
+    await _record_submission_event(session, await _load(session, submission_id))
+    return True
+
+
+async def requeue_abandoned(session: AsyncSession) -> int:
+    """Embedded mode at start-up: this process is the only grader, so every
+    ``running`` row belongs to a run that died with the previous process."""
+    result = await session.execute(
+        update(Submission)
+        .where(Submission.status == SubmissionStatus.running)
+        .values(status=SubmissionStatus.queued, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def submissions_to_publish(session: AsyncSession, *, limit: int = 10_000) -> list[int]:
+    """Every queued row and every expired lease: the work to (re)publish at start-up."""
+    now = utcnow()
+    expired = (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now)
+    query = (
+        select(Submission.id)
+        .where(or_(Submission.status == SubmissionStatus.queued, expired))
+        .order_by(Submission.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def expired_leases(session: AsyncSession, *, limit: int = 1000) -> list[int]:
+    """Runs whose grader died: the lease ran out before a result was stored."""
+    query = (
+        select(Submission.id)
+        .where(
+            Submission.status == SubmissionStatus.running, Submission.lease_expires_at < utcnow()
+        )
+        .order_by(Submission.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def total_points(session: AsyncSession, *, user_id: int) -> float:
+    """Sum over assignments of the user's best score."""
+    best = (
+        select(func.max(Submission.score).label("best"))
+        .where(Submission.user_id == user_id, Submission.status.in_(FINAL_STATUSES))
+        .group_by(Submission.assignment_id)
+        .subquery()
+    )
+    value = await session.scalar(select(func.coalesce(func.sum(best.c.best), 0.0)))
+    return round(float(value or 0.0), 2)
+
+
+async def completed_assignment_ids(session: AsyncSession, *, user_id: int) -> set[int]:
+    query = select(Submission.assignment_id).where(
+        Submission.user_id == user_id, Submission.status == SubmissionStatus.passed
+    )
+    return set(await session.scalars(query.distinct()))
+
+
+async def next_assignment(session: AsyncSession, *, user_id: int) -> Assignment | None:
+    """The first assignment, in practice order, that the user has not passed yet."""
+    done = await completed_assignment_ids(session, user_id=user_id)
+    for assignment in await list_assignments(session):
+        if assignment.id not in done:
+            return assignment
+    return None
+
+
+async def list_submissions(
+    session: AsyncSession, *, user_id: int, assignment_id: int | None = None, limit: int = 100
+) -> list[Submission]:
+    query = (
+        select(Submission)
+        .where(Submission.user_id == user_id)
+        .order_by(Submission.id.desc())
+        .limit(limit)
+    )
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    return list(await session.scalars(query))
+
+
+async def get_submission(session: AsyncSession, *, user_id: int, submission_id: int) -> Submission:
+    submission = await session.get(Submission, submission_id)
+    if submission is None or submission.user_id != user_id:
+        raise NotFound("No such submission.")
+    return submission
+
+
+async def delete_submission(session: AsyncSession, *, user_id: int, submission_id: int) -> None:
+    submission = await get_submission(session, user_id=user_id, submission_id=submission_id)
+    if not submission.status.is_final:
+        raise Conflict("A submission can be deleted once it has been graded.")
+    # Later submissions that reused this result keep their copy of it.
+    await session.execute(
+        update(Submission)
+        .where(Submission.reused_from_id == submission_id)
+        .values(reused_from_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(delete(Submission).where(Submission.id == submission_id))
+
+
+async def grade_code(
+    sandbox: Sandbox, *, assignment: AssignmentSpec, code: str, output_limit_bytes: int = 65536
+) -> RunResult:
+    """Grade ``code`` against an assignment read from its directory (no database)."""
+    files = dict(assignment.support_files)
+    files["tests.py"] = assignment.tests.encode()
+    files[f"{assignment.module}.py"] = code.encode()
+    spec = RunSpec(
+        files=files,
+        module=assignment.module,
+        test_ids=tuple(assignment.test_ids),
+        time_limit_s=assignment.time_limit_s,
+        memory_mb=assignment.memory_mb,
+        output_limit_bytes=output_limit_bytes,
+    )
+    return await sandbox.run(spec)
+
+
+async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Problem]:
+    """Grade every reference solution; a problem for each one that does not pass."""
+    problems: list[Problem] = []
+    for assignment in course.assignments:
+        result = await grade_code(sandbox, assignment=assignment, code=assignment.solution)
+        if result.outcome != "passed":
+            failing = [
+                f"{t.id}: {t.message or t.outcome}" for t in result.tests if t.outcome != "passed"
+            ]
+            detail = "; ".join(failing[:5])
+            message = f"does not pass its tests ({result.message})" + (
+                f": {detail}" if detail else ""
+            )
+            problems.append(Problem(assignment.source / "solution.py", message))
+    return problems

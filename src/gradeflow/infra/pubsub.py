@@ -1,0 +1,67 @@
+"""Fan-out of small notifications to every subscriber of a channel.
+
+Messages are wake-up calls, not data: a subscriber that misses one catches up from
+the database, so the in-process implementation may drop messages for a
+subscriber that is far behind instead of growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+
+class Subscription(Protocol):
+    def messages(self) -> AsyncIterator[str]: ...
+
+
+class PubSub(Protocol):
+    async def publish(self, channel: str, message: str) -> None: ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
+
+    async def close(self) -> None: ...
+
+
+class _MemorySubscription:
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+
+    async def messages(self) -> AsyncIterator[str]:
+        while True:
+            yield await self.inbox.get()
+
+
+class MemoryPubSub:
+    def __init__(self) -> None:
+        self._channels: dict[str, set[_MemorySubscription]] = {}
+
+    async def publish(self, channel: str, message: str) -> None:
+        for subscription in list(self._channels.get(channel, ())):
+            if subscription.inbox.full():
+                continue  # see module docstring: the reader catches up from the database
+            subscription.inbox.put_nowait(message)
+
+    def subscriber_count(self, channel: str) -> int:
+        return len(self._channels.get(channel, ()))
+
+    @asynccontextmanager
+    async def _subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        subscription = _MemorySubscription()
+        self._channels.setdefault(channel, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._channels.get(channel)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._channels[channel]
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
+        return self._subscribe(channel)
+
+    async def close(self) -> None:
+        self._channels.clear()

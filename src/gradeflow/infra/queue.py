@@ -1,0 +1,80 @@
+"""Job queues: named, prioritised, at-least-once delivery with explicit ack.
+
+Embedded mode uses ``MemoryQueue``; services mode plugs a broker-backed queue
+behind the same ``JobQueue`` protocol. A message only names a database row, so a
+lost or duplicated message never loses or doubles work (see BRIEF section 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Delivery(Protocol):
+    body: bytes
+
+    async def ack(self) -> None: ...
+
+    async def reject(self, *, requeue: bool) -> None: ...
+
+
+class JobQueue(Protocol):
+    async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None: ...
+
+    def consume(self, queue: str) -> AsyncIterator[Delivery]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(order=True)
+class _Item:
+    sort_key: tuple[int, int]
+    body: bytes = field(compare=False)
+    priority: int = field(compare=False)
+
+
+@dataclass
+class MemoryDelivery:
+    body: bytes
+    _queue: MemoryQueue
+    _name: str
+    _priority: int
+    _settled: bool = False
+
+    async def ack(self) -> None:
+        self._settled = True
+
+    async def reject(self, *, requeue: bool) -> None:
+        if not self._settled and requeue:
+            await self._queue.publish(self._name, self.body, priority=self._priority)
+        self._settled = True
+
+
+class MemoryQueue:
+    """In-process queues; higher ``priority`` first, FIFO within a priority."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, asyncio.PriorityQueue[_Item]] = {}
+        self._sequence = itertools.count()
+
+    def _get(self, name: str) -> asyncio.PriorityQueue[_Item]:
+        return self._queues.setdefault(name, asyncio.PriorityQueue())
+
+    async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None:
+        self._get(queue).put_nowait(_Item((-priority, next(self._sequence)), body, priority))
+
+    def depth(self, queue: str) -> int:
+        return self._get(queue).qsize()
+
+    async def consume(self, queue: str) -> AsyncIterator[Delivery]:
+        source = self._get(queue)
+        while True:
+            item = await source.get()
+            yield MemoryDelivery(item.body, self, queue, item.priority)
+
+    async def close(self) -> None:
+        self._queues.clear()

@@ -1,0 +1,91 @@
+"""Typed configuration for every gradeflow process, read from ``GRADEFLOW_*`` variables.
+
+The defaults describe embedded mode: one process, a SQLite file and blobs under
+``var/``, an in-process queue and pub/sub. Nothing is read at import time; call
+``get_settings()`` (or build ``Settings(...)`` in tests) at the edge.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRADEFLOW_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="SQLite file, blobs, secret key and logs.")
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the web server binds to.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    broker_url: str = Field("", description="AMQP URL; empty means the in-process queue.")
+    redis_url: str = Field("", description="Redis URL; empty means in-process cache and pub/sub.")
+    secret_key: str = Field(
+        "", description="Signs session cookies; empty means a generated one kept in data_dir."
+    )
+
+    grader_slots: int = Field(
+        0, ge=0, le=64, description="Grading runs at once; 0 means one per core."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Grading attempts before a submission ends as error."
+    )
+    lease_margin_s: float = Field(
+        30.0, gt=0, description="Lease length beyond the assignment's time limit."
+    )
+    sweep_interval_s: float = Field(10.0, gt=0, description="How often lost jobs are looked for.")
+    max_code_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest accepted submission (UTF-8 bytes)."
+    )
+    output_limit_bytes: int = Field(
+        64 * 1024, ge=1024, description="Captured stdout/stderr per run."
+    )
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
+    log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gradeflow.sqlite3').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: grading happens inside the serving process."""
+        return not self.broker_url
+
+    @property
+    def resolved_grader_slots(self) -> int:
+        return self.grader_slots or (os.cpu_count() or 1)
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept (mode 0600) in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.ensure_data_dir() / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            key = secrets.token_urlsafe(48)
+            # O_EXCL: when two processes race, one creates the file and both read it.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key)
+            return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

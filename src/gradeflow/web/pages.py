@@ -1,0 +1,109 @@
+"""HTML pages: the practice page, the submissions page and error pages.
+
+Pages are rendered on the server and then kept live by ``static/app.js`` over
+``/api/events``; they read through the same service functions as the JSON API.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from gradeflow.accounts.models import User
+from gradeflow.api.assignments import describe_assignment
+from gradeflow.api.deps import get_runtime, user_or_new_anonymous
+from gradeflow.courses.handout import render_handout
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import get_assignment, list_assignments
+from gradeflow.db import transaction
+from gradeflow.events.service import latest_event_id
+from gradeflow.grading import service as grading
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+async def _render_practice(request: Request, assignment_id: int | None) -> Response:
+    runtime = get_runtime(request)
+    response = HTMLResponse("")
+    async with transaction(runtime.session_factory) as session:
+        user = await user_or_new_anonymous(session, request, response)
+        assignment: Assignment | None
+        if assignment_id is None:
+            assignment = await grading.next_assignment(session, user_id=user.id)
+        else:
+            assignment = await get_assignment(session, assignment_id=assignment_id)
+        done = await grading.completed_assignment_ids(session, user_id=user.id)
+        all_assignments = await list_assignments(session)
+        latest = None
+        if assignment is not None:
+            own = await grading.list_submissions(
+                session, user_id=user.id, assignment_id=assignment.id, limit=1
+            )
+            latest = own[0] if own else None
+        pending = await grading.pending_submission_id(session, user_id=user.id)
+        context = await _base_context(session, user) | {
+            "assignment": assignment,
+            "handout_html": render_handout(assignment.handout_md) if assignment else "",
+            "assignments": [describe_assignment(a, completed=done) for a in all_assignments],
+            "editor_code": latest.code if latest else (assignment.starter if assignment else ""),
+            "latest_json": json.dumps(grading.describe_submission(latest)) if latest else "null",
+            "pending_id": pending,
+            "max_code_bytes": runtime.settings.max_code_bytes,
+        }
+    page = templates.TemplateResponse(request, "practice.html", context)
+    _copy_cookies(response, page)
+    return page
+
+
+async def _base_context(session: Any, user: User) -> dict[str, Any]:
+    return {
+        "user": user,
+        "points": await grading.total_points(session, user_id=user.id),
+        "last_event_id": await latest_event_id(session, user_id=user.id),
+    }
+
+
+def _copy_cookies(source: Response, target: Response) -> None:
+    for name, value in source.raw_headers:
+        if name == b"set-cookie":
+            target.raw_headers.append((name, value))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    """The first assignment the visitor has not completed yet."""
+    return await _render_practice(request, None)
+
+
+@router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
+async def assignment_page(assignment_id: int, request: Request) -> Response:
+    return await _render_practice(request, assignment_id)
+
+
+@router.get("/submissions", response_class=HTMLResponse)
+async def submissions_page(request: Request) -> Response:
+    runtime = get_runtime(request)
+    response = HTMLResponse("")
+    async with transaction(runtime.session_factory) as session:
+        user = await user_or_new_anonymous(session, request, response)
+        rows = await grading.list_submissions(session, user_id=user.id, limit=200)
+        titles = {a.id: a.title for a in await list_assignments(session)}
+        context = await _base_context(session, user) | {
+            "submissions": [grading.describe_submission(s) for s in rows],
+            "titles": titles,
+        }
+    page = templates.TemplateResponse(request, "submissions.html", context)
+    _copy_cookies(response, page)
+    return page
+
+
+def error_page(request: Request, *, status: int, message: str) -> Response:
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )

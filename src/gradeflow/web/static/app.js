@@ -1,0 +1,230 @@
+// gradeflow pages: editor behaviour, submitting, and live updates over SSE.
+"use strict";
+
+const FINAL = new Set(["passed", "failed", "error"]);
+const STATUS_TEXT = {
+  queued: "Queued — waiting for a grader…",
+  running: "Running your tests…",
+  passed: "Passed!",
+  failed: "Not yet — see the feedback below.",
+  error: "Grading failed on our side.",
+};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "className") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+// Tab inserts four spaces (Shift+Tab removes up to four); Esc lets the next Tab
+// move focus out, so keyboard users are never trapped in the editor.
+function setUpEditor(textarea) {
+  let escaped = false;
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { escaped = true; return; }
+    if (event.key !== "Tab" || escaped) { escaped = false; return; }
+    event.preventDefault();
+    const { selectionStart: start, selectionEnd: end, value } = textarea;
+    const lineStart = value.lastIndexOf("\n", start - 1) + 1;
+    if (event.shiftKey) {
+      const removable = value.slice(lineStart, lineStart + 4).match(/^ */)[0].length;
+      textarea.setRangeText("", lineStart, lineStart + removable, "preserve");
+      textarea.selectionStart = textarea.selectionEnd = Math.max(lineStart, start - removable);
+    } else {
+      textarea.setRangeText("    ", start, end, "end");
+    }
+  });
+}
+
+function setPoints(points) {
+  const node = document.getElementById("points");
+  if (node && typeof points === "number") node.textContent = String(points);
+}
+
+function renderFeedback(container, submission, nextLink) {
+  container.replaceChildren();
+  if (!submission || !FINAL.has(submission.status)) return;
+  const feedback = submission.feedback || {};
+  const summary = el("p", { className: `summary status-${submission.status}`, "data-testid": "summary" },
+    feedback.message || STATUS_TEXT[submission.status]);
+  container.append(summary);
+  if (submission.status === "passed") {
+    const score = submission.score === null ? "" : ` You earned ${submission.score} points.`;
+    const success = el("p", { className: "success", "data-testid": "success" }, `Well done — all tests pass.${score}`);
+    if (nextLink) success.append(" ", nextLink);
+    container.append(success);
+  }
+  if (submission.reused) {
+    container.append(el("p", { className: "note" }, "Identical code was graded before; this is that result."));
+  }
+  const tests = feedback.tests || [];
+  if (tests.length) {
+    const list = el("ul", { className: "tests", "data-testid": "tests" });
+    for (const test of tests) {
+      const ok = test.outcome === "passed";
+      const item = el("li", { className: `test ${ok ? "ok" : "bad"}`, "data-outcome": test.outcome },
+        el("span", { className: "icon", "aria-hidden": "true" }, ok ? "✓" : "✗"),
+        el("span", { className: "name" }, test.id), " ",
+        el("span", { className: "outcome" }, test.outcome.replace("_", " ")));
+      if (test.message) item.append(el("pre", { className: "message" }, test.message));
+      list.append(item);
+    }
+    container.append(list);
+  }
+  for (const stream of ["stdout", "stderr"]) {
+    if (feedback[stream]) {
+      container.append(el("details", {}, el("summary", {}, `Your program's ${stream}`), el("pre", {}, feedback[stream])));
+    }
+  }
+}
+
+async function nextAssignmentLink() {
+  const response = await fetch("/api/assignments/next", { credentials: "same-origin" });
+  if (response.ok) {
+    const next = await response.json();
+    return el("a", { href: `/assignments/${next.id}`, "data-testid": "next-link" }, `Next: ${next.title} →`);
+  }
+  if (response.status === 404) return el("span", { "data-testid": "all-done" }, "You have completed every assignment!");
+  return null;
+}
+
+function markCompleted(assignmentId) {
+  const link = document.querySelector(`.assignments a[href="/assignments/${assignmentId}"]`);
+  if (!link) return;
+  link.parentElement.classList.add("done");
+  const mark = link.parentElement.querySelector(".mark");
+  if (mark) { mark.textContent = "✓"; mark.setAttribute("aria-label", "completed"); }
+}
+
+function setUpPractice(root, events) {
+  const assignmentId = Number(root.dataset.assignmentId);
+  const form = document.getElementById("submit-form");
+  const button = document.getElementById("submit");
+  const status = document.getElementById("status");
+  const feedback = document.getElementById("feedback");
+  const textarea = document.getElementById("code");
+  const maxBytes = Number(root.dataset.maxCodeBytes);
+  let pendingId = root.dataset.pendingId ? Number(root.dataset.pendingId) : null;
+  let currentId = null;
+  setUpEditor(textarea);
+
+  function showStatus(value, text) {
+    status.className = `status status-${value}`;
+    status.dataset.status = value;
+    status.textContent = text || STATUS_TEXT[value] || value;
+  }
+
+  async function show(submission) {
+    currentId = submission.id;
+    showStatus(submission.status);
+    if (FINAL.has(submission.status)) {
+      if (pendingId === submission.id) pendingId = null;
+      button.disabled = pendingId !== null;
+      const link = submission.status === "passed" ? await nextAssignmentLink() : null;
+      if (submission.status === "passed") markCompleted(submission.assignment_id);
+      renderFeedback(feedback, submission, link);
+    } else {
+      pendingId = submission.id;
+      button.disabled = true;
+      feedback.replaceChildren();
+    }
+  }
+
+  const latest = JSON.parse(document.getElementById("latest-submission").textContent);
+  if (latest) show(latest);
+  button.disabled = pendingId !== null;
+  if (pendingId !== null && (!latest || latest.id !== pendingId)) {
+    showStatus("queued", "You have a submission being graded for another assignment.");
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (button.disabled) return;
+    const code = textarea.value;
+    if (!code.trim()) { showStatus("error", "Write some code first."); return; }
+    if (new TextEncoder().encode(code).length > maxBytes) {
+      showStatus("error", `Your code is larger than ${maxBytes} bytes.`); return;
+    }
+    button.disabled = true;
+    showStatus("queued", "Submitting…");
+    let response;
+    try {
+      response = await fetch(`/api/assignments/${assignmentId}/submissions`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ code }),
+      });
+    } catch (error) {
+      button.disabled = false;
+      showStatus("error", "Could not reach the server; try again.");
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 202) {
+      pendingId = FINAL.has(body.status) ? null : body.id;
+      await show(body);
+    } else {
+      button.disabled = response.status === 409;
+      showStatus("error", (body.error && body.error.message) || `Submitting failed (${response.status}).`);
+    }
+  });
+
+  events.addEventListener("submission", (event) => {
+    const data = JSON.parse(event.data);
+    setPoints(data.points);
+    const submission = data.submission;
+    if (submission.assignment_id === assignmentId && (currentId === null || submission.id >= currentId)) {
+      show(submission);
+    } else if (pendingId === submission.id && FINAL.has(submission.status)) {
+      pendingId = null;
+      button.disabled = false;
+      showStatus(submission.status, "Your other submission has been graded.");
+    }
+  });
+}
+
+function setUpSubmissions(table, events) {
+  events.addEventListener("submission", (event) => {
+    const data = JSON.parse(event.data);
+    setPoints(data.points);
+    const submission = data.submission;
+    let row = table.querySelector(`tr[data-submission-id="${submission.id}"]`);
+    if (!row) {
+      const empty = table.querySelector("tr.empty");
+      if (empty) empty.remove();
+      row = el("tr", { "data-submission-id": String(submission.id) },
+        el("td", {}, String(submission.id)),
+        el("td", {}, el("a", { href: `/assignments/${submission.assignment_id}` }, `Assignment ${submission.assignment_id}`)),
+        el("td", { "data-field": "status" }), el("td", { "data-field": "score" }),
+        el("td", {}, submission.created_at.slice(0, 19).replace("T", " ") + " UTC"));
+      table.tBodies[0].prepend(row);
+    }
+    const statusCell = row.querySelector('[data-field="status"]');
+    statusCell.textContent = submission.status;
+    statusCell.className = `status-${submission.status}`;
+    row.querySelector('[data-field="score"]').textContent = submission.score === null ? "" : String(submission.score);
+  });
+}
+
+function openEvents() {
+  const after = document.body.dataset.lastEventId || "0";
+  // EventSource reconnects by itself and then sends Last-Event-ID, which the
+  // server prefers over the query parameter, so nothing is missed.
+  return new EventSource(`/api/events?last_event_id=${encodeURIComponent(after)}`);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const practice = document.getElementById("practice");
+  const table = document.getElementById("submissions");
+  if (!practice && !table) return;
+  const events = openEvents();
+  if (practice) setUpPractice(practice, events);
+  if (table) setUpSubmissions(table, events);
+});

@@ -1,0 +1,187 @@
+"""Shared fixtures: settings, databases (SQLite and PostgreSQL), the app and a live server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from gradeflow.app import create_app
+from gradeflow.courses.format import load_path
+from gradeflow.courses.service import import_course
+from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.migrate import upgrade_database
+from gradeflow.settings import Settings
+from tests.factories import write_course
+
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_TEMPLATE = "gradeflow_test_template"
+
+
+def pg_url(name: str) -> str:
+    assert name.startswith("gradeflow_test"), "refusing to touch a database not named for tests"
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def _pg_admin(*statements: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; tests copy it instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade_database(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """A PostgreSQL database migrated once per run, cloned per test."""
+    asyncio.run(
+        _pg_admin(
+            f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)", f"CREATE DATABASE {PG_TEMPLATE}"
+        )
+    )
+    upgrade_database(pg_url(PG_TEMPLATE))
+    return PG_TEMPLATE
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "gradeflow.sqlite3"
+        shutil.copy(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"gradeflow_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        secret_key="test-secret-key-" + uuid.uuid4().hex,
+        grader_slots=2,
+        sweep_interval_s=0.5,
+    )
+
+
+@pytest.fixture
+async def session_factory(settings: Settings):
+    engine = create_engine(settings.resolved_database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def course_dir(tmp_path: Path) -> Path:
+    return write_course(tmp_path / "courses")
+
+
+async def import_course_dir(settings: Settings, path: Path) -> None:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            await import_course(session, spec=load_path(path))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings, course_dir: Path) -> AsyncIterator[FastAPI]:
+    await import_course_dir(settings, course_dir)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def new_student(client: httpx.AsyncClient) -> dict[str, object]:
+    response = await client.post("/api/session")
+    assert response.status_code == 200, response.text
+    data: dict[str, object] = response.json()
+    return data
+
+
+async def wait_for_final(
+    client: httpx.AsyncClient, submission_id: int, timeout: float = 20
+) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.get(f"/api/submissions/{submission_id}")
+        body = response.json()
+        if body["status"] in ("passed", "failed", "error"):
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"submission {submission_id} not graded within {timeout}s: {body}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """The app served by uvicorn on a loopback port in a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+async def live_server(settings: Settings, course_dir: Path) -> AsyncIterator[LiveServer]:
+    await import_course_dir(settings, course_dir)
+    with LiveServer(create_app(settings)) as server:
+        yield server

@@ -1,0 +1,67 @@
+"""A student practises in a real browser: fail, see why live, fix, pass, earn points."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import LiveServer
+from tests.e2e.pages import PracticePage
+from tests.factories import ADDER_SOLUTION, ADDER_WRONG
+
+pytestmark = pytest.mark.browser
+
+
+async def test_a_wrong_answer_fails_live_then_the_fix_passes_and_points_go_up(
+    page: Page, live_server: LiveServer
+) -> None:
+    practice = await PracticePage(page).open(live_server.url)
+    await expect(practice.title).to_have_text("Add two numbers")
+    await expect(practice.points).to_have_text("0")
+    await expect(practice.user_id).to_have_text(re.compile(r"^\d+$"))
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+    await practice.write(ADDER_WRONG)
+    await practice.submit()
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    await expect(practice.test_result("AddTest.test_adds_two_numbers")).to_contain_text(
+        "2 + 3 should be 5"
+    )
+    await expect(practice.submit_button).to_be_enabled()
+    await expect(practice.points).to_have_text("0")
+
+    await practice.write(ADDER_SOLUTION)
+    await practice.submit()
+    await expect(practice.status).to_have_attribute("data-status", "passed")
+    await expect(practice.success).to_contain_text("all tests pass")
+    await expect(practice.points).to_have_text("10")
+    await expect(practice.next_link).to_have_text("Next: Greet →")
+    assert navigations == [], "the result must arrive without a reload"
+
+    await practice.next_link.click()
+    await expect(practice.title).to_have_text("Greet")
+    await page.reload()
+    await expect(practice.points).to_have_text("10")
+
+
+async def test_the_submit_button_is_disabled_while_grading(
+    page: Page, live_server: LiveServer
+) -> None:
+    practice = await PracticePage(page).open(live_server.url)
+    await practice.write("import time\ntime.sleep(1.5)\n" + ADDER_SOLUTION)
+    await practice.submit()
+    await expect(practice.submit_button).to_be_disabled()
+    await expect(practice.status).to_have_attribute("data-status", re.compile("queued|running"))
+    await expect(practice.status).to_have_attribute("data-status", "passed")
+    await expect(practice.submit_button).to_be_enabled()
+
+
+async def test_tab_indents_in_the_editor(page: Page, live_server: LiveServer) -> None:
+    practice = await PracticePage(page).open(live_server.url)
+    await practice.write("")
+    await practice.editor.press("Tab")
+    await practice.editor.type("x")
+    await expect(practice.editor).to_have_value("    x")

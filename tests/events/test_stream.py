@@ -1,0 +1,66 @@
+"""Live events over a real HTTP connection: SSE framing, live updates and resumption."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.conftest import LiveServer
+from tests.factories import ADDER_SOLUTION
+
+
+def read_events(response: httpx.Response, until_status: str, timeout: float = 20) -> list[dict]:
+    """Parse SSE frames until a submission event with ``until_status`` arrives."""
+    events: list[dict] = []
+    current: dict = {}
+    deadline = time.monotonic() + timeout
+    for line in response.iter_lines():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {until_status!r} event in time: {events}")
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "data" in current:
+            events.append(current)
+            if current["data"]["submission"]["status"] == until_status:
+                return events
+            current = {}
+    raise AssertionError(f"stream ended: {events}")
+
+
+def test_a_result_arrives_live_and_a_reconnect_resumes_after_the_last_event(
+    live_server: LiveServer,
+) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        me = client.post("/api/session").json()
+        assignment = client.get("/api/assignments/next").json()
+        with client.stream("GET", "/api/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            accepted = client.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+            )
+            assert accepted.status_code == 202
+            events = read_events(stream, "passed")
+        statuses = [e["data"]["submission"]["status"] for e in events]
+        assert statuses == ["queued", "running", "passed"]
+        assert events[-1]["data"]["points"] == 10.0
+        ids = [e["id"] for e in events]
+        assert ids == sorted(ids)
+
+        # Reconnecting with Last-Event-ID of the first event replays exactly the rest.
+        with client.stream("GET", "/api/events", headers={"Last-Event-ID": str(ids[0])}) as stream:
+            replayed = read_events(stream, "passed")
+        assert [e["id"] for e in replayed] == ids[1:]
+        assert me["id"] == client.get("/api/me").json()["id"]
+
+
+def test_events_need_a_session(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=10) as client:
+        response = client.get("/api/events")
+        assert response.status_code == 401
+        client.post("/api/session")
+        bad = client.get("/api/events", headers={"Last-Event-ID": "x"})
+        assert bad.status_code == 422

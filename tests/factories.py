@@ -1,0 +1,86 @@
+"""Small builders for test data: assignment directories and code samples."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+ADDER_TESTS = """
+import unittest
+
+from adder import add
+
+
+class AddTest(unittest.TestCase):
+    def test_adds_two_numbers(self):
+        self.assertEqual(add(2, 3), 5, "2 + 3 should be 5")
+
+    def test_adds_negative_numbers(self):
+        self.assertEqual(add(-2, -3), -5)
+"""
+
+ADDER_SOLUTION = "def add(a, b):\n    return a + b\n"
+ADDER_WRONG = "def add(a, b):\n    return a - b\n"
+ADDER_HALF = "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0\n"
+
+
+def write_assignment(
+    root: Path,
+    slug: str = "adder",
+    *,
+    title: str = "Add two numbers",
+    order: int | None = 1,
+    toml_extra: str = 'module = "adder"\ntime_limit_s = 5\n',
+    tests: str = ADDER_TESTS,
+    solution: str = ADDER_SOLUTION,
+    starter: str | None = "def add(a, b):\n    pass\n",
+    handout: str = "# Add\n\nWrite `add(a, b)`.\n",
+    support: dict[str, str] | None = None,
+) -> Path:
+    directory = root / slug
+    directory.mkdir(parents=True)
+    order_line = f"order = {order}\n" if order is not None else ""
+    (directory / "assignment.toml").write_text(f'title = "{title}"\n{order_line}{toml_extra}')
+    (directory / "handout.md").write_text(handout)
+    (directory / "tests.py").write_text(textwrap.dedent(tests))
+    (directory / "solution.py").write_text(solution)
+    if starter is not None:
+        (directory / "starter.py").write_text(starter)
+    for name, content in (support or {}).items():
+        path = directory / "support" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return directory
+
+
+GREETER_TESTS = """
+import unittest
+
+from greeter import greet
+
+
+class GreetTest(unittest.TestCase):
+    def test_greets_by_name(self):
+        self.assertEqual(greet("Ada"), "Hello, Ada!")
+"""
+
+
+def write_course(root: Path, slug: str = "basics") -> Path:
+    """A course of two assignments: adder (order 1, proportional) and greeter (order 2)."""
+    course = root / slug
+    course.mkdir(parents=True)
+    (course / "course.toml").write_text('title = "Basics"\ndescription = "Two small ones."\n')
+    write_assignment(
+        course, "adder", toml_extra='module = "adder"\nscoring = "proportional"\npoints = 10\n'
+    )
+    write_assignment(
+        course,
+        "greeter",
+        title="Greet",
+        order=2,
+        toml_extra='module = "greeter"\npoints = 20\n',
+        tests=GREETER_TESTS,
+        solution='def greet(name):\n    return f"Hello, {name}!"\n',
+        starter="def greet(name):\n    pass\n",
+    )
+    return course

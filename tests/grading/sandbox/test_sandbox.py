@@ -1,0 +1,517 @@
+"""ProcessSandbox end to end: real harness processes running a tiny assignment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from gradeflow.grading.sandbox import (
+    ProcessSandbox,
+    RunResult,
+    RunSpec,
+    TestResult,
+    discover_test_ids,
+)
+
+TESTS = """
+import unittest
+
+from two_fer import two_fer
+
+
+class TwoFerTest(unittest.TestCase):
+    def test_no_name(self):
+        self.assertEqual(two_fer(), "One for you, one for me.", "with no name, use 'you'")
+
+    def test_a_name(self):
+        self.assertEqual(two_fer("Alice"), "One for Alice, one for me.")
+
+    def test_another_name(self):
+        self.assertEqual(two_fer("Bob"), "One for Bob, one for me.")
+"""
+TEST_IDS = discover_test_ids(TESTS)
+
+CORRECT = """
+def two_fer(name="you"):
+    return f"One for {name}, one for me."
+"""
+# Passes only test_no_name.
+WRONG_FOR_NAMES = """
+def two_fer(name="you"):
+    return "One for you, one for me."
+"""
+WRONG = """
+def two_fer(name="you"):
+    return "One for me."
+"""
+
+
+def make_spec(code: str, **overrides: object) -> RunSpec:
+    options: dict[str, object] = {"time_limit_s": 5.0, "memory_mb": 128}
+    options.update(overrides)
+    return RunSpec(
+        files={"tests.py": TESTS.encode(), "two_fer.py": code.encode()},
+        module="two_fer",
+        test_ids=TEST_IDS,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def run(code: str, **overrides: object) -> RunResult:
+    return await ProcessSandbox().run(make_spec(code, **overrides))
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for init to reap it counts)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def lexists(path: Path) -> bool:
+    """Whether anything, even a dangling link, is at ``path``."""
+    return os.path.lexists(path)
+
+
+def wait_gone(pid: int, timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not process_gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def wait_for_pid_file(path: Path) -> str:
+    """Student code that blocks its import until a helper process wrote its pid."""
+    return f"""
+import time
+while not __import__("os").path.exists({str(path)!r}):
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.asyncio
+async def test_correct_solution_passes() -> None:
+    result = await run(CORRECT)
+
+    assert result.outcome == "passed"
+    assert [test.id for test in result.tests] == TEST_IDS
+    assert all(test.outcome == "passed" and test.message == "" for test in result.tests)
+    assert result.passed_count == 3
+    assert result.message == "All 3 tests passed."
+
+
+@pytest.mark.asyncio
+async def test_wrong_solution_fails_with_the_assertion_message_of_each_test() -> None:
+    result = await run(WRONG)
+
+    assert result.outcome == "failed"
+    assert result.message == "0 of 3 tests passed."
+    assert [test.outcome for test in result.tests] == ["failed"] * 3
+    no_name = result.tests[0]
+    assert no_name.message.startswith("AssertionError: 'One for me.' != 'One for you, one for me.'")
+    assert no_name.message.endswith(": with no name, use 'you'")
+
+
+@pytest.mark.asyncio
+async def test_partly_correct_solution_counts_the_passed_tests() -> None:
+    result = await run(WRONG_FOR_NAMES)
+
+    assert result.outcome == "failed"
+    assert result.passed_count == 1
+    assert result.message == "1 of 3 tests passed."
+    assert [test.outcome for test in result.tests] == ["passed", "failed", "failed"]
+
+
+@pytest.mark.asyncio
+async def test_error_in_student_code_names_its_line() -> None:
+    result = await run("def two_fer(name='you'):\n    return name + 1\n")
+
+    assert [test.outcome for test in result.tests] == ["error"] * 3
+    assert result.tests[0].message.startswith("TypeError: can only concatenate str")
+    assert result.tests[0].message.endswith("(line 2 of two_fer.py)")
+
+
+@pytest.mark.asyncio
+async def test_syntax_error_reports_its_line() -> None:
+    result = await run("def two_fer(name='you'):\n    return 'x'\n\nif True\n    pass\n")
+
+    assert result.outcome == "syntax_error"
+    assert result.message == "SyntaxError on line 4: expected ':'"
+    assert [test.outcome for test in result.tests] == ["not_run"] * 3
+
+
+@pytest.mark.asyncio
+async def test_exception_at_import_is_an_import_error_naming_the_line() -> None:
+    result = await run("import math\n\nanswer = 1 / 0\n")
+
+    assert result.outcome == "import_error"
+    assert "ZeroDivisionError: division by zero" in result.message
+    assert "line 3 of two_fer.py" in result.message
+
+
+@pytest.mark.asyncio
+async def test_missing_function_is_an_import_error() -> None:
+    result = await run("def twofer(name='you'):\n    return name\n")
+
+    assert result.outcome == "import_error"
+    assert result.message == (
+        "The tests could not load your code: "
+        "ImportError: cannot import name 'two_fer' from 'two_fer' (two_fer.py)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_infinite_loop_ends_as_timeout() -> None:
+    loop = "def two_fer(name='you'):\n    while True:\n        pass\n"
+    started = time.monotonic()
+
+    result = await run(loop, time_limit_s=1.0)
+
+    assert result.outcome == "timeout"
+    assert result.message == "Time limit of 1 s exceeded while running TwoFerTest.test_no_name."
+    assert time.monotonic() - started < 2.0
+    assert [test.outcome for test in result.tests] == ["error", "not_run", "not_run"]
+
+
+@pytest.mark.asyncio
+async def test_memory_bomb_ends_as_memory_limit() -> None:
+    bomb = "def two_fer(name='you'):\n    hoard = []\n    while True:\n"
+    bomb += "        hoard.append(bytearray(2**20))\n"
+
+    result = await run(bomb, memory_mb=96)
+
+    assert result.outcome == "memory_limit"
+    assert result.message == "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name."
+    assert result.tests[0].message.startswith("MemoryError")
+
+
+@pytest.mark.asyncio
+async def test_exit_at_import_is_a_crash() -> None:
+    result = await run("import os\nos._exit(0)\n")
+
+    assert result.outcome == "crashed"
+    assert result.message == (
+        "Your program exited before the tests finished "
+        "(before TwoFerTest.test_no_name ran; exit status 0)."
+    )
+
+
+@pytest.mark.asyncio
+async def test_exit_inside_a_test_is_a_crash_naming_the_test() -> None:
+    code = "import os\n\ndef two_fer(name='you'):\n    if name != 'you':\n        os._exit(0)\n"
+    code += "    return 'One for you, one for me.'\n"
+
+    result = await run(code)
+
+    assert result.outcome == "crashed"
+    assert "while running TwoFerTest.test_a_name; exit status 0" in result.message
+    assert [test.outcome for test in result.tests] == ["passed", "error", "not_run"]
+
+
+def forged_lines() -> str:
+    lines = [{"event": "ready"}]
+    lines += [{"event": "test", "test": test_id, "outcome": "passed"} for test_id in TEST_IDS]
+    lines += [{"event": "done"}]
+    return "".join(json.dumps({**line, "nonce": "guess"}) + "\n" for line in lines)
+
+
+@pytest.mark.asyncio
+async def test_printed_result_lines_do_not_make_a_failing_solution_pass() -> None:
+    code = WRONG + f"print({forged_lines()!r})\n"
+
+    result = await run(code)
+
+    assert result.outcome == "failed"
+    assert result.passed_count == 0
+    assert '"event": "done"' in result.stdout  # printed, and ignored
+
+
+@pytest.mark.asyncio
+async def test_writing_result_lines_to_descriptors_does_not_make_a_failing_solution_pass() -> None:
+    forge = f"""
+import os
+FORGED = {forged_lines()!r}.encode()
+for fd in set(range(3, 21)) | {{int(name) for name in os.listdir("/proc/self/fd")}}:
+    try:
+        os.write(fd, FORGED)
+    except OSError:
+        pass
+"""
+    result = await run(WRONG + forge)
+
+    assert result.outcome == "failed"
+    assert result.passed_count == 0
+
+
+@pytest.mark.asyncio
+async def test_rewriting_tests_on_disk_does_not_change_the_tests_run() -> None:
+    code = WRONG + "\nopen('tests.py', 'w').write('import unittest\\n')\n"
+
+    result = await run(code)
+
+    assert result.outcome == "failed"
+    assert result.message == "0 of 3 tests passed."
+
+
+@pytest.mark.asyncio
+async def test_huge_output_is_truncated_and_the_run_still_finishes() -> None:
+    code = CORRECT + "\nimport sys\nfor _ in range(20_000):\n    print('x' * 500)\n"
+    code += "    sys.stderr.write('e' * 500)\n"
+
+    result = await run(code, output_limit_bytes=1000)
+
+    assert result.outcome == "passed"
+    assert result.stdout == ("x" * 500 + "\n") + ("x" * 499) + "\n[output truncated]"
+    assert result.stderr == "e" * 1000 + "\n[output truncated]"
+
+
+@pytest.mark.asyncio
+async def test_output_that_is_not_text_is_made_printable() -> None:
+    code = CORRECT + "\nimport sys\nsys.stdout.buffer.write(b'a\\x00b\\xffc')\n"
+
+    result = await run(code)
+
+    assert result.stdout == "a\ufffdb\ufffdc"
+
+
+@pytest.mark.asyncio
+async def test_double_forked_child_is_killed_after_the_run(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = f"""
+import os, time
+if os.fork() == 0:
+    if os.fork() == 0:
+        with open({str(pid_file)!r} + ".tmp", "w") as file:
+            file.write(str(os.getpid()))
+        os.rename({str(pid_file)!r} + ".tmp", {str(pid_file)!r})
+        time.sleep(60)
+    os._exit(0)
+"""
+    code += wait_for_pid_file(pid_file) + CORRECT
+
+    result = await run(code)
+
+    assert result.outcome == "passed"
+    assert wait_gone(int(pid_file.read_text()))
+
+
+@pytest.mark.asyncio
+async def test_child_that_left_the_process_group_is_killed_after_the_run(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = f"""
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open({str(pid_file)!r} + ".tmp", "w") as file:
+            file.write(str(os.getpid()))
+        os.rename({str(pid_file)!r} + ".tmp", {str(pid_file)!r})
+        time.sleep(60)
+    os._exit(0)
+"""
+    code += wait_for_pid_file(pid_file) + CORRECT
+
+    started = time.monotonic()
+    result = await run(code)
+
+    assert result.outcome == "passed"
+    assert wait_gone(int(pid_file.read_text()))
+    assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.asyncio
+async def test_cancelled_run_kills_the_student_process(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = f"""
+import os
+open({str(pid_file)!r}, "w").write(str(os.getpid()))
+while True:
+    pass
+"""
+    task = asyncio.create_task(run(code))
+    deadline = time.monotonic() + 3.0
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert wait_gone(int(pid_file.read_text()))
+
+
+@pytest.mark.asyncio
+async def test_parent_environment_is_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADEFLOW_SECRET_CANARY", "canary-4f9a")
+    code = CORRECT + "\nimport os\nprint(sorted(os.environ.items()))\n"
+
+    result = await run(code)
+
+    assert result.outcome == "passed"
+    assert "canary-4f9a" not in result.stdout
+    assert "GRADEFLOW_SECRET_CANARY" not in result.stdout
+    assert "('PATH', '/usr/bin:/bin')" in result.stdout
+
+
+@pytest.mark.asyncio
+async def test_run_directory_is_removed_without_following_planted_links(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    plant = f"""
+import os
+print(os.getcwd())
+os.symlink({str(outside)!r}, "link-to-outside")
+os.makedirs("deep/er")
+os.symlink({str(outside / "keep.txt")!r}, "deep/er/file-link")
+"""
+    result = await run(CORRECT + plant)
+
+    workdir = Path(result.stdout.strip())
+    assert workdir.name.startswith("gradeflow-run-")
+    assert not lexists(workdir)
+    assert (outside / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.asyncio
+async def test_support_files_are_placed_beside_the_tests() -> None:
+    tests = "import unittest\nfrom helper import EXPECTED\nfrom solution import answer\n\n"
+    tests += "class AnswerTest(unittest.TestCase):\n"
+    tests += "    def test_answer(self):\n        self.assertEqual(answer(), EXPECTED)\n"
+    spec = RunSpec(
+        files={
+            "tests.py": tests.encode(),
+            "solution.py": b"def answer():\n    return open('data/answer.txt').read()\n",
+            "helper.py": b"EXPECTED = '42'\n",
+            "data/answer.txt": b"42",
+        },
+        module="solution",
+        test_ids=discover_test_ids(tests),
+        time_limit_s=5,
+        memory_mb=128,
+    )
+
+    result = await ProcessSandbox().run(spec)
+
+    assert result.outcome == "passed"
+
+
+def assignment(tests: str, code: str) -> RunSpec:
+    return RunSpec(
+        files={"tests.py": tests.encode(), "solution.py": code.encode()},
+        module="solution",
+        test_ids=discover_test_ids(tests),
+        time_limit_s=5,
+        memory_mb=128,
+    )
+
+
+@pytest.mark.asyncio
+async def test_thousands_of_tests_are_all_reported() -> None:
+    methods = "".join(
+        f"    def test_number_{n:05}_is_doubled_correctly(self):\n"
+        f"        self.assertEqual(double({n}), {2 * n})\n"
+        for n in range(3000)
+    )
+    tests = "import unittest\nfrom solution import double\n\n"
+    tests += "class DoubleTest(unittest.TestCase):\n" + methods
+
+    result = await ProcessSandbox().run(assignment(tests, "def double(n):\n    return n * 2\n"))
+
+    assert result.outcome == "passed"
+    assert result.passed_count == 3000
+
+
+@pytest.mark.asyncio
+async def test_failing_subtest_and_class_fixture_are_reported() -> None:
+    tests = """
+import unittest
+from solution import square, setup
+
+class SquareTest(unittest.TestCase):
+    def test_squares(self):
+        for n in range(4):
+            with self.subTest(n=n):
+                self.assertEqual(square(n), n * n)
+
+class FixtureTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        setup()
+
+    def test_never_runs(self):
+        pass
+"""
+    code = "def square(n):\n    return n * n if n != 2 else 5\n\n"
+    code += "def setup():\n    raise RuntimeError('no')\n"
+
+    result = await ProcessSandbox().run(assignment(tests, code))
+
+    assert result.outcome == "failed"
+    squares, fixture = result.tests
+    assert squares.outcome == "failed"
+    assert squares.message == "(n=2) AssertionError: 5 != 4"
+    assert fixture.outcome == "error"
+    assert fixture.message.startswith("setUpClass (tests.FixtureTest): RuntimeError: no")
+    assert fixture.message.endswith("(line 5 of solution.py)")
+
+
+@pytest.mark.asyncio
+async def test_unusable_interpreter_is_an_internal_error() -> None:
+    result = await ProcessSandbox(python="/nonexistent/python3").run(make_spec(CORRECT))
+
+    assert result.outcome == "internal_error"
+    assert [test.outcome for test in result.tests] == ["not_run"] * 3
+
+
+@pytest.mark.asyncio
+async def test_harness_that_never_gets_ready_is_an_internal_error() -> None:
+    result = await ProcessSandbox(python="/bin/false").run(make_spec(CORRECT))
+
+    assert result.outcome == "internal_error"
+    assert "before running your code" in result.message
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../escape.py", "support/../../x", "a\0b", ""])
+def test_spec_rejects_paths_outside_the_run_directory(path: str) -> None:
+    files = {"tests.py": TESTS.encode(), "two_fer.py": CORRECT.encode(), path: b""}
+
+    with pytest.raises(ValueError, match="path"):
+        RunSpec(files=files, module="two_fer", test_ids=TEST_IDS, time_limit_s=1, memory_mb=64)
+
+
+def test_spec_requires_the_tests_and_the_student_module() -> None:
+    files = {"tests.py": TESTS.encode()}
+
+    with pytest.raises(ValueError, match=r"two_fer\.py"):
+        RunSpec(files=files, module="two_fer", test_ids=TEST_IDS, time_limit_s=1, memory_mb=64)
+
+
+def test_result_survives_a_round_trip_through_json() -> None:
+    result = RunResult(
+        outcome="failed",
+        tests=(TestResult("T.test_a", "passed", ""), TestResult("T.test_b", "failed", "nope")),
+        message="1 of 2 tests passed.",
+        stdout="out",
+        stderr="",
+        duration_ms=12,
+    )
+
+    restored = RunResult.from_dict(json.loads(json.dumps(result.to_dict())))
+
+    assert restored == result
+    assert restored.passed_count == 1
+
+
+def test_malformed_stored_result_is_rejected() -> None:
+    with pytest.raises(ValueError, match="outcome"):
+        RunResult.from_dict({"outcome": "great", "tests": [], "duration_ms": 1})

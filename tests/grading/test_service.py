@@ -1,0 +1,249 @@
+"""Submission rules against both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.models import User
+from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import list_assignments
+from gradeflow.db import transaction, utcnow
+from gradeflow.errors import Conflict, Invalid, TooLarge
+from gradeflow.events.models import Event
+from gradeflow.grading import service
+from gradeflow.grading.models import Submission, SubmissionStatus
+from gradeflow.grading.sandbox import RunResult, TestResult
+from gradeflow.settings import Settings
+from tests.conftest import import_course_dir
+
+Factory = async_sessionmaker[AsyncSession]
+LIMIT = 64 * 1024
+
+
+def result(outcome: str, passed: int, total: int = 2) -> RunResult:
+    tests = tuple(
+        TestResult(id=f"T.test_{i}", outcome="passed" if i < passed else "failed", message="")
+        for i in range(total)
+    )
+    return RunResult(
+        outcome=outcome,
+        tests=tests,
+        message=f"{passed} of {total} tests passed.",
+        stdout="",
+        stderr="",
+        duration_ms=5,
+    )
+
+
+@pytest.fixture
+async def world(settings: Settings, course_dir: Path, session_factory: Factory):
+    await import_course_dir(settings, course_dir)
+    async with transaction(session_factory) as session:
+        user = await create_anonymous_user(session)
+        assignments = await list_assignments(session)
+    return user, assignments
+
+
+async def submit(
+    factory: Factory, user: User, assignment: Assignment, code: str
+) -> tuple[Submission, bool]:
+    async with transaction(factory) as session:
+        return await service.submit_code(
+            session, user=user, assignment=assignment, code=code, max_code_bytes=LIMIT
+        )
+
+
+async def claim(
+    factory: Factory, submission_id: int, owner: str = "w1", **kw: object
+) -> Submission | None:
+    async with transaction(factory) as session:
+        return await service.claim_submission(
+            session,
+            submission_id=submission_id,
+            owner=owner,
+            max_attempts=3,
+            lease_margin_s=30,
+            **kw,
+        )
+
+
+async def record(
+    factory: Factory, submission_id: int, owner: str, run: RunResult
+) -> Submission | None:
+    async with transaction(factory) as session:
+        return await service.record_result(
+            session, submission_id=submission_id, owner=owner, result=run
+        )
+
+
+async def test_a_submission_starts_queued_and_records_an_event(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    submission, needs_grading = await submit(session_factory, user, adder, "x = 1\n")
+    assert needs_grading
+    assert submission.status is SubmissionStatus.queued
+    async with session_factory() as session:
+        events = list(await session.scalars(select(Event).where(Event.user_id == user.id)))
+    assert [e.payload["submission"]["status"] for e in events] == ["queued"]
+
+
+async def test_second_submit_while_pending_is_rejected(world, session_factory: Factory) -> None:
+    user, (adder, greeter) = world
+    first, _ = await submit(session_factory, user, adder, "x = 1\n")
+    with pytest.raises(Conflict) as info:
+        await submit(session_factory, user, greeter, "y = 2\n")
+    assert info.value.details == {"submission_id": first.id}
+
+
+async def test_concurrent_submits_by_one_user_let_exactly_one_in(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    outcomes = await asyncio.gather(
+        *(submit(session_factory, user, adder, f"x = {i}\n") for i in range(6)),
+        return_exceptions=True,
+    )
+    accepted = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(accepted) == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if isinstance(o, BaseException))
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(Submission)) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("", Invalid),
+        ("   \n\t", Invalid),
+        ("a\0b", Invalid),
+        ("x" * (LIMIT + 1), TooLarge),
+        ("\ud800", Invalid),
+    ],
+)
+async def test_bad_code_is_refused_and_stores_nothing(
+    world, session_factory: Factory, code: str, error: type
+) -> None:
+    user, (adder, _) = world
+    with pytest.raises(error):
+        await submit(session_factory, user, adder, code)
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(Submission)) == 0
+        assert await session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+async def test_a_claim_is_taken_once(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    claims = await asyncio.gather(
+        *(claim(session_factory, submission.id, f"w{i}") for i in range(4))
+    )
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1
+    assert winners[0].status is SubmissionStatus.running
+    assert winners[0].attempts == 1
+
+
+async def test_a_result_from_a_lost_lease_is_ignored(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    await claim(session_factory, submission.id, "w1")
+    later = utcnow() + dt.timedelta(minutes=5)
+    assert await claim(session_factory, submission.id, "w2", now=later) is not None
+    assert await record(session_factory, submission.id, "w1", result("failed", 0)) is None
+    stored = await record(session_factory, submission.id, "w2", result("passed", 2))
+    assert stored is not None
+    assert (stored.status, stored.score, stored.attempts) == (SubmissionStatus.passed, 10.0, 2)
+    assert await claim(session_factory, submission.id, "w3", now=later) is None
+
+
+async def test_a_submission_out_of_attempts_ends_as_error(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    now = utcnow()
+    for attempt in range(3):
+        now += dt.timedelta(minutes=5)
+        assert await claim(session_factory, submission.id, f"w{attempt}", now=now) is not None
+    now += dt.timedelta(minutes=5)
+    assert await claim(session_factory, submission.id, "w9", now=now) is None
+    async with session_factory() as session:
+        final = await session.get(Submission, submission.id)
+    assert final is not None
+    assert final.status is SubmissionStatus.error
+    assert "failed 3 times" in final.feedback["message"]
+
+
+async def test_identical_code_reuses_the_earlier_result(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    first, _ = await submit(session_factory, user, adder, "def add(a, b):\n    return a + b\n")
+    await claim(session_factory, first.id)
+    await record(session_factory, first.id, "w1", result("passed", 2))
+    async with transaction(session_factory) as session:
+        other = await create_anonymous_user(session)
+    again, needs_grading = await submit(
+        session_factory, other, adder, "def add(a, b):\n    return a + b\n"
+    )
+    assert not needs_grading
+    assert (again.status, again.score, again.reused_from_id) == (
+        SubmissionStatus.passed,
+        10.0,
+        first.id,
+    )
+
+
+async def test_proportional_and_all_or_nothing_scores_and_best_score_points(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, greeter) = world
+    graded = []
+    for assignment, code, run in [
+        (adder, "a = 1\n", result("failed", 1)),  # proportional: 10 * 1/2
+        (adder, "a = 2\n", result("failed", 0)),
+        (greeter, "g = 1\n", result("failed", 0, total=1)),  # all-or-nothing
+        (greeter, "g = 2\n", result("passed", 1, total=1)),
+    ]:
+        submission, _ = await submit(session_factory, user, assignment, code)
+        await claim(session_factory, submission.id)
+        stored = await record(session_factory, submission.id, "w1", run)
+        assert stored is not None
+        graded.append(stored.score)
+    assert graded == [5.0, 0.0, 0.0, 20.0]
+    async with session_factory() as session:
+        assert await service.total_points(session, user_id=user.id) == 25.0
+        assert await service.completed_assignment_ids(session, user_id=user.id) == {greeter.id}
+        nxt = await service.next_assignment(session, user_id=user.id)
+    assert nxt is not None
+    assert nxt.id == adder.id
+
+
+async def test_released_runs_are_queued_again(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    await claim(session_factory, submission.id, "w1")
+    async with transaction(session_factory) as session:
+        assert not await service.release_submission(
+            session, submission_id=submission.id, owner="other"
+        )
+        assert await service.release_submission(session, submission_id=submission.id, owner="w1")
+        assert await service.submissions_to_publish(session) == [submission.id]
+
+
+async def test_only_finished_submissions_can_be_deleted(world, session_factory: Factory) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    with pytest.raises(Conflict):
+        async with transaction(session_factory) as session:
+            await service.delete_submission(session, user_id=user.id, submission_id=submission.id)
+    await claim(session_factory, submission.id)
+    await record(session_factory, submission.id, "w1", result("failed", 0))
+    async with transaction(session_factory) as session:
+        await service.delete_submission(session, user_id=user.id, submission_id=submission.id)
+    async with session_factory() as session:
+        assert await session.get(Submission, submission.id) is None

@@ -1,0 +1,102 @@
+"""Grader slots: duplicate jobs, malformed messages and restarts lose and double nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.app import create_app
+from gradeflow.courses.service import list_assignments
+from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.events.models import Event
+from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
+from gradeflow.grading.models import Submission, SubmissionStatus
+from gradeflow.grading.service import submit_code
+from gradeflow.settings import Settings
+from tests.conftest import import_course_dir
+from tests.factories import ADDER_SOLUTION
+
+
+async def _submissions(settings: Settings, count: int) -> list[int]:
+    """``count`` students each with one queued submission, written without any grader running."""
+    engine = create_engine(settings.resolved_database_url)
+    ids = []
+    try:
+        factory = create_session_factory(engine)
+        for i in range(count):
+            async with transaction(factory) as session:
+                user = await create_anonymous_user(session)
+                assignment = (await list_assignments(session))[0]
+                submission, _ = await submit_code(
+                    session,
+                    user=user,
+                    assignment=assignment,
+                    code=ADDER_SOLUTION + f"# {i}\n",
+                    max_code_bytes=65536,
+                )
+                ids.append(submission.id)
+    finally:
+        await engine.dispose()
+    return ids
+
+
+async def _wait_all_final(app, ids: list[int], timeout: float = 30) -> dict[int, Submission]:
+    factory = app.state.runtime.session_factory
+    for _ in range(int(timeout / 0.05)):
+        async with factory() as session:
+            rows = list(await session.scalars(select(Submission).where(Submission.id.in_(ids))))
+        if len(rows) == len(ids) and all(r.status.is_final for r in rows):
+            return {r.id: r for r in rows}
+        await asyncio.sleep(0.05)
+    raise AssertionError("not all graded")
+
+
+async def test_work_left_queued_or_running_by_a_dead_process_is_graded_after_restart(
+    settings: Settings, course_dir: Path
+) -> None:
+    await import_course_dir(settings, course_dir)
+    ids = await _submissions(settings, 4)
+    engine = create_engine(settings.resolved_database_url)
+    async with transaction(create_session_factory(engine)) as session:
+        # Two of them look like runs a crashed process was in the middle of.
+        await session.execute(
+            update(Submission)
+            .where(Submission.id.in_(ids[:2]))
+            .values(status=SubmissionStatus.running, lease_owner="dead:1", attempts=1)
+        )
+    await engine.dispose()
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rows = await _wait_all_final(app, ids)
+    assert {r.status for r in rows.values()} == {SubmissionStatus.passed}
+    assert [rows[i].attempts for i in ids] == [2, 2, 1, 1]
+
+
+async def test_a_job_delivered_many_times_is_graded_once(
+    settings: Settings, course_dir: Path
+) -> None:
+    await import_course_dir(settings, course_dir)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        [submission_id] = await _submissions(settings, 1)
+        queue = app.state.runtime.queue
+        for _ in range(5):
+            await queue.publish(GRADING_QUEUE, GradeJob(submission_id).encode())
+        await queue.publish(GRADING_QUEUE, b"not json")
+        await queue.publish(GRADING_QUEUE, b'{"submission_id": -3}')
+        rows = await _wait_all_final(app, [submission_id])
+        await asyncio.sleep(0.5)  # let every duplicate reach a slot
+        factory = app.state.runtime.session_factory
+        async with factory() as session:
+            statuses = [
+                e.payload["submission"]["status"]
+                for e in await session.scalars(select(Event).order_by(Event.id))
+            ]
+            count = await session.scalar(select(func.count()).select_from(Submission))
+    assert rows[submission_id].attempts == 1
+    assert statuses == ["queued", "running", "passed"]
+    assert count == 1

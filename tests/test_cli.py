@@ -1,0 +1,180 @@
+"""The command line, run as a user runs it: a separate process with its own environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.factories import ADDER_HALF, ADDER_SOLUTION, ADDER_WRONG, write_assignment, write_course
+
+DEMO = Path(__file__).parents[1] / "demo" / "python-basics"
+
+
+def gradeflow(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    environment |= {"GRADEFLOW_DATA_DIR": str(data_dir)} | env
+    return subprocess.run(
+        [sys.executable, "-m", "gradeflow", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+def rows(data_dir: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "gradeflow.sqlite3") as connection:
+        return connection.execute(query).fetchall()
+
+
+def test_db_upgrade_creates_the_sqlite_database(tmp_path: Path) -> None:
+    result = gradeflow("db", "upgrade", data_dir=tmp_path / "var")
+    assert result.returncode == 0, result.stderr
+    assert rows(tmp_path / "var", "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+def test_grade_prints_json_and_exits_zero_only_when_passed(tmp_path: Path) -> None:
+    assignment = write_assignment(
+        tmp_path, toml_extra='module = "adder"\nscoring = "proportional"\npoints = 10\n'
+    )
+    for code, expected_exit, status, score in [
+        (ADDER_SOLUTION, 0, "passed", 10.0),
+        (ADDER_HALF, 1, "failed", 5.0),
+        (ADDER_WRONG, 1, "failed", 0.0),
+        ("def add(a, b)\n    return 1\n", 1, "failed", 0.0),
+    ]:
+        (tmp_path / "attempt.py").write_text(code)
+        result = gradeflow(
+            "grade",
+            str(assignment),
+            "--code",
+            str(tmp_path / "attempt.py"),
+            "--json",
+            data_dir=tmp_path / "var",
+        )
+        assert result.returncode == expected_exit, result.stderr
+        report = json.loads(result.stdout)
+        assert (report["status"], report["score"]) == (status, score)
+        assert isinstance(report["tests"], list)
+    assert report["outcome"] == "syntax_error"
+    assert "line 1" in report["message"]
+
+
+def test_grade_prints_readable_feedback(tmp_path: Path) -> None:
+    assignment = write_assignment(tmp_path)
+    (tmp_path / "attempt.py").write_text(ADDER_WRONG)
+    result = gradeflow(
+        "grade", str(assignment), "--code", str(tmp_path / "attempt.py"), data_dir=tmp_path
+    )
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "✗ AddTest.test_adds_two_numbers" in result.stdout
+    assert "2 + 3 should be 5" in result.stdout
+
+
+def test_grade_refuses_unreadable_code(tmp_path: Path) -> None:
+    assignment = write_assignment(tmp_path)
+    (tmp_path / "binary.py").write_bytes(b"\xff\xfe\x00junk")
+    result = gradeflow(
+        "grade", str(assignment), "--code", str(tmp_path / "binary.py"), data_dir=tmp_path
+    )
+    assert result.returncode == 2
+    assert "not valid UTF-8" in result.stderr
+
+
+def test_check_validates_without_a_database(tmp_path: Path) -> None:
+    course = write_course(tmp_path / "courses")
+    result = gradeflow("assignments", "check", str(course), data_dir=tmp_path / "var")
+    assert result.returncode == 0, result.stderr
+    assert "ok  adder" in result.stdout
+    assert "ok  greeter" in result.stdout
+    assert not (tmp_path / "var" / "gradeflow.sqlite3").exists()
+
+
+def test_check_refuses_a_solution_that_fails_its_tests(tmp_path: Path) -> None:
+    assignment = write_assignment(tmp_path, solution=ADDER_WRONG)
+    result = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path)
+    assert result.returncode == 1
+    assert f"{assignment / 'solution.py'}: does not pass its tests" in result.stderr
+
+
+def test_import_refuses_invalid_directories_and_changes_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    course = write_course(tmp_path / "courses")
+    assert gradeflow("assignments", "import", str(course), data_dir=data).returncode == 0
+    before = rows(data, "SELECT slug, revision FROM assignments ORDER BY slug")
+    (course / "greeter" / "tests.py").write_text("import unittest\nclass X(unittest.TestCase:\n")
+    result = gradeflow("assignments", "import", str(course), data_dir=data)
+    assert result.returncode == 1
+    assert f"{course / 'greeter' / 'tests.py'}:2: SyntaxError" in result.stderr
+    assert rows(data, "SELECT slug, revision FROM assignments ORDER BY slug") == before
+
+
+def test_reimport_updates_in_place(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    course = write_course(tmp_path / "courses")
+    gradeflow("assignments", "import", str(course), data_dir=data)
+    ids = rows(data, "SELECT id, slug FROM assignments ORDER BY slug")
+    (course / "adder" / "handout.md").write_text("# Add, revised\n")
+    result = gradeflow("assignments", "import", str(course), data_dir=data)
+    assert result.returncode == 0, result.stderr
+    assert "0 created, 1 updated, 1 unchanged" in result.stdout
+    assert rows(data, "SELECT id, slug FROM assignments ORDER BY slug") == ids
+    assert rows(data, "SELECT handout_md FROM assignments WHERE slug = 'adder'") == [
+        ("# Add, revised\n",)
+    ]
+
+
+def test_a_single_assignment_imports_into_a_named_course(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    assignment = write_assignment(tmp_path)
+    missing = gradeflow("assignments", "import", str(assignment), data_dir=data)
+    assert missing.returncode == 1
+    assert "--course" in missing.stderr
+    result = gradeflow(
+        "assignments", "import", str(assignment), "--course", "extras", data_dir=data
+    )
+    assert result.returncode == 0, result.stderr
+    assert rows(
+        data, "SELECT c.slug, a.slug FROM assignments a JOIN courses c ON c.id = a.course_id"
+    ) == [("extras", "adder")]
+
+
+@pytest.mark.skipif(not DEMO.exists(), reason="demo course missing")
+def test_the_demo_course_imports_once(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    first = gradeflow("assignments", "import", str(DEMO), "--skip-existing", data_dir=data)
+    assert first.returncode == 0, first.stderr
+    count = rows(data, "SELECT count(*) FROM assignments")[0][0]
+    assert count >= 12
+    second = gradeflow("assignments", "import", str(DEMO), "--skip-existing", data_dir=data)
+    assert "exists already; skipped" in second.stdout
+
+
+def test_create_admin(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    result = gradeflow(
+        "users",
+        "create-admin",
+        "root@example.org",
+        data_dir=data,
+        GRADEFLOW_ADMIN_PASSWORD="long enough",
+    )
+    assert result.returncode == 0, result.stderr
+    assert rows(data, "SELECT email, role FROM users") == [("root@example.org", "admin")]
+    again = gradeflow(
+        "users",
+        "create-admin",
+        "root@example.org",
+        data_dir=data,
+        GRADEFLOW_ADMIN_PASSWORD="long enough",
+    )
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
