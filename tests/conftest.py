@@ -63,14 +63,17 @@ def postgres_template() -> str:
     return PG_TEMPLATE
 
 
+def sqlite_copy(template: Path, directory: Path) -> str:
+    path = directory / "gradeflow.sqlite3"
+    shutil.copy(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind."""
     if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "gradeflow.sqlite3"
-        shutil.copy(template, path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
         return
     template = request.getfixturevalue("postgres_template")
     name = f"gradeflow_test_{uuid.uuid4().hex[:12]}"
@@ -161,7 +164,12 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright
+
+from tests.conftest import sqlite_copy
 
 
 def chromium_path() -> str:
@@ -17,6 +20,12 @@ def chromium_path() -> str:
             f"Chromium not found at {found}; run `make test` (it installs Debian's chromium)"
         )
     return found
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """Browser tests use SQLite only; both databases are covered by the tests below the UI."""
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture

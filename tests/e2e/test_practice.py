@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 async def test_a_wrong_answer_fails_live_then_the_fix_passes_and_points_go_up(
-    page: Page, live_server: LiveServer
+    live_server: LiveServer, page: Page
 ) -> None:
     practice = await PracticePage(page).open(live_server.url)
     await expect(practice.title).to_have_text("Add two numbers")
@@ -48,7 +48,7 @@ async def test_a_wrong_answer_fails_live_then_the_fix_passes_and_points_go_up(
 
 
 async def test_the_submit_button_is_disabled_while_grading(
-    page: Page, live_server: LiveServer
+    live_server: LiveServer, page: Page
 ) -> None:
     practice = await PracticePage(page).open(live_server.url)
     await practice.write("import time\ntime.sleep(1.5)\n" + ADDER_SOLUTION)
@@ -59,7 +59,7 @@ async def test_the_submit_button_is_disabled_while_grading(
     await expect(practice.submit_button).to_be_enabled()
 
 
-async def test_tab_indents_in_the_editor(page: Page, live_server: LiveServer) -> None:
+async def test_tab_indents_in_the_editor(live_server: LiveServer, page: Page) -> None:
     practice = await PracticePage(page).open(live_server.url)
     await practice.write("")
     await practice.editor.press("Tab")
