@@ -1,7 +1,8 @@
 """The long-lived parts of a running gradeflow process, built from settings.
 
-``app.py`` and the CLI build one ``Runtime`` at start-up and close it at shutdown;
-nothing is created at import time.
+Embedded mode (no broker configured) uses in-process adapters and grades inside
+the serving process; services mode uses RabbitMQ, Redis and PostgreSQL, with web
+and worker processes started separately. Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -10,20 +11,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
-from gradeflow.errors import GradeflowError
+from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.sandbox import ProcessSandbox, Sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
+from gradeflow.infra.cache import Cache, MemoryCache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
 from gradeflow.infra.queue import JobQueue, MemoryQueue
+from gradeflow.infra.rabbitmq import RabbitQueue
+from gradeflow.infra.redis import RedisCache, RedisPubSub
+from gradeflow.metrics import Metrics
 from gradeflow.settings import Settings
 
-
-class UnsupportedConfiguration(GradeflowError):
-    """This configuration is not supported."""
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -33,15 +37,18 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     queue: JobQueue
     pubsub: PubSub
+    cache: Cache
     signer: SessionSigner
     sandbox: Sandbox
+    metrics: Metrics
     grader: Grader | None = field(default=None)
 
-    async def close(self) -> None:
+    async def close(self, *, grace_s: float = 0.0) -> None:
         if self.grader is not None:
-            await self.grader.stop()
+            await self.grader.stop(grace_s=grace_s)
         await self.queue.close()
         await self.pubsub.close()
+        await self.cache.close()
         await self.engine.dispose()
 
 
@@ -55,37 +62,67 @@ def grader_config(settings: Settings) -> GraderConfig:
     )
 
 
+def _queue(settings: Settings) -> JobQueue:
+    if not settings.broker_url:
+        return MemoryQueue()
+    return RabbitQueue(
+        settings.broker_url,
+        prefix=settings.queue_prefix,
+        prefetch=settings.resolved_prefetch,
+        queues=QUEUES,
+    )
+
+
+def _pubsub(settings: Settings) -> PubSub:
+    if not settings.redis_url:
+        return MemoryPubSub()
+    return RedisPubSub(settings.redis_url, prefix=settings.queue_prefix)
+
+
+def _cache(settings: Settings) -> Cache:
+    if not settings.redis_url:
+        return MemoryCache(ttl_s=settings.cache_ttl_s)
+    return RedisCache(settings.redis_url, prefix=settings.queue_prefix, ttl_s=settings.cache_ttl_s)
+
+
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, grading: bool) -> AsyncIterator[Runtime]:
-    """Connect everything; with ``grading`` also start in-process grader slots."""
-    if not settings.embedded or settings.redis_url:
-        raise UnsupportedConfiguration(
-            "GRADEFLOW_BROKER_URL and GRADEFLOW_REDIS_URL select services mode, which this "
-            "version does not provide yet; unset them to run in embedded mode."
-        )
+async def open_runtime(
+    settings: Settings, *, grading: bool, shutdown_grace_s: float = 0.0
+) -> AsyncIterator[Runtime]:
+    """Connect everything; with ``grading`` also start grader slots in this process."""
     settings.ensure_data_dir()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     runtime = Runtime(
         settings=settings,
         engine=engine,
         session_factory=create_session_factory(engine),
-        queue=MemoryQueue(),
-        pubsub=MemoryPubSub(),
+        queue=_queue(settings),
+        pubsub=_pubsub(settings),
+        cache=_cache(settings),
         signer=SessionSigner(settings.resolved_secret_key()),
         sandbox=ProcessSandbox(),
+        metrics=Metrics(),
     )
     try:
+        await runtime.queue.start()
+        await runtime.pubsub.start()
         if grading:
             runtime.grader = Grader(
                 session_factory=runtime.session_factory,
                 queue=runtime.queue,
                 pubsub=runtime.pubsub,
+                cache=runtime.cache,
                 sandbox=runtime.sandbox,
                 config=grader_config(settings),
+                metrics=runtime.metrics,
             )
-            # Embedded mode has exactly one grading process, so any run still marked
-            # running belongs to a previous process that died.
-            await runtime.grader.start(recover=True)
+            # Only embedded mode is sure to be the one grading process, so only
+            # there may rows left `running` be taken back at once.
+            await runtime.grader.start(recover=settings.embedded)
         yield runtime
     finally:
-        await runtime.close()
+        await runtime.close(grace_s=shutdown_grace_s)

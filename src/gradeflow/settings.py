@@ -29,6 +29,17 @@ class Settings(BaseSettings):
         "", description="Signs session cookies; empty means a generated one kept in data_dir."
     )
 
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connections per process (PostgreSQL).")
+    db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections under load.")
+    broker_prefetch: int = Field(
+        0, ge=0, le=1000, description="Unacked jobs per worker; 0 = slots."
+    )
+    queue_prefix: str = Field(
+        "gradeflow", pattern=r"^[a-z0-9_.-]{1,40}$", description="Prefix of queue and key names."
+    )
+    cache_ttl_s: int = Field(60, ge=1, le=86400, description="Upper bound on a cached read's age.")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Worker /metrics port; 0 = none.")
+    insecure_sandbox: bool = Field(False, description="Allow the unisolated development sandbox.")
     grader_slots: int = Field(
         0, ge=0, le=64, description="Grading runs at once; 0 means one per core."
     )
@@ -58,6 +69,10 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no broker is configured: grading happens inside the serving process."""
         return not self.broker_url
+
+    @property
+    def resolved_prefetch(self) -> int:
+        return self.broker_prefetch or self.resolved_grader_slots
 
     @property
     def resolved_grader_slots(self) -> int:

@@ -75,11 +75,11 @@ async def claim(
 
 
 async def record(
-    factory: Factory, submission_id: int, owner: str, run: RunResult
+    factory: Factory, submission_id: int, owner: str, run: RunResult, generation: int = 0
 ) -> Submission | None:
     async with transaction(factory) as session:
         return await service.record_result(
-            session, submission_id=submission_id, owner=owner, result=run
+            session, submission_id=submission_id, owner=owner, generation=generation, result=run
         )
 
 
@@ -231,7 +231,10 @@ async def test_released_runs_are_queued_again(world, session_factory: Factory) -
         assert not await service.release_submission(
             session, submission_id=submission.id, owner="other"
         )
-        assert await service.release_submission(session, submission_id=submission.id, owner="w1")
+        assert (
+            await service.release_submission(session, submission_id=submission.id, owner="w1")
+            == user.id
+        )
         assert await service.submissions_to_publish(session) == [submission.id]
 
 

@@ -1,4 +1,4 @@
-"""JSON routes for reading assignments and submitting code to them."""
+"""JSON routes for reading assignments, submitting code and regrading."""
 
 from __future__ import annotations
 
@@ -7,79 +7,68 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.models import User
-from gradeflow.api.deps import decode_utf8, get_runtime, media_type, read_limited_body, require_user
-from gradeflow.courses.handout import render_handout
-from gradeflow.courses.models import Assignment
-from gradeflow.courses.service import get_assignment, list_assignments
+from gradeflow.accounts.models import Role
+from gradeflow.api.deps import (
+    decode_utf8,
+    get_runtime,
+    media_type,
+    read_limited_body,
+    require_role,
+    require_user,
+)
+from gradeflow.courses.reads import assignment_details, assignment_summaries
+from gradeflow.courses.service import get_assignment
 from gradeflow.db import transaction
 from gradeflow.errors import Invalid, NotFound, UnsupportedMediaType
 from gradeflow.events.service import notify_users
 from gradeflow.grading import service as grading
-from gradeflow.grading.messages import PRIORITY_INTERACTIVE
+from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
+from gradeflow.grading.reads import purge_users, user_progress
 from gradeflow.grading.worker import publish_grading
 
 router = APIRouter(prefix="/api/assignments", tags=["assignments"])
 
 
-def describe_assignment(
-    assignment: Assignment, *, completed: set[int], full: bool = False
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": assignment.id,
-        "course": {
-            "id": assignment.course.id,
-            "slug": assignment.course.slug,
-            "title": assignment.course.title,
-        },
-        "slug": assignment.slug,
-        "title": assignment.title,
-        "order": assignment.order,
-        "points": assignment.points,
-        "scoring": assignment.scoring.value,
-        "completed": assignment.id in completed,
-    }
-    if full:
-        data["handout_html"] = render_handout(assignment.handout_md)
-        data["starter"] = assignment.starter
-        data["time_limit_s"] = assignment.time_limit_s
-        data["tests"] = list(assignment.test_ids)
-    return data
-
-
-async def _completed(session: AsyncSession, user: User) -> set[int]:
-    return await grading.completed_assignment_ids(session, user_id=user.id)
+def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]:
+    return item | {"completed": item["id"] in completed}
 
 
 @router.get("", summary="All assignments in practice order")
 async def list_all(request: Request) -> dict[str, Any]:
-    async with transaction(get_runtime(request).session_factory) as session:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
         user = await require_user(session, request)
-        done = await _completed(session, user)
-        items = [describe_assignment(a, completed=done) for a in await list_assignments(session)]
-    return {"items": items}
+        progress = await user_progress(session, runtime.cache, user_id=user.id)
+        summaries = await assignment_summaries(session, runtime.cache)
+    completed = set(progress["completed"])
+    return {"items": [_with_completed(item, completed) for item in summaries]}
 
 
 @router.get("/next", summary="The first assignment not yet completed")
 async def next_one(request: Request) -> dict[str, Any]:
-    async with transaction(get_runtime(request).session_factory) as session:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
         user = await require_user(session, request)
-        assignment = await grading.next_assignment(session, user_id=user.id)
-        if assignment is None:
+        completed = set((await user_progress(session, runtime.cache, user_id=user.id))["completed"])
+        summaries = await assignment_summaries(session, runtime.cache)
+        upcoming = next((item for item in summaries if item["id"] not in completed), None)
+        if upcoming is None:
             raise NotFound(
                 "Every assignment is completed. Well done!", details={"all_completed": True}
             )
-        return describe_assignment(assignment, completed=await _completed(session, user), full=True)
+        detail = await assignment_details(session, runtime.cache, assignment_id=upcoming["id"])
+    return _with_completed(detail, completed)
 
 
 @router.get("/{assignment_id}", summary="One assignment with its handout and starter code")
 async def detail(assignment_id: int, request: Request) -> dict[str, Any]:
-    async with transaction(get_runtime(request).session_factory) as session:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
         user = await require_user(session, request)
-        assignment = await get_assignment(session, assignment_id=assignment_id)
-        return describe_assignment(assignment, completed=await _completed(session, user), full=True)
+        completed = set((await user_progress(session, runtime.cache, user_id=user.id))["completed"])
+        item = await assignment_details(session, runtime.cache, assignment_id=assignment_id)
+    return _with_completed(item, completed)
 
 
 SUBMIT_BODY = {
@@ -141,10 +130,41 @@ async def submit(assignment_id: int, request: Request) -> JSONResponse:
             max_code_bytes=runtime.settings.max_code_bytes,
         )
         body = grading.describe_submission(submission)
-    # Only after the commit: a grader must find the row the message names.
+    # Only after the commit: a grader must find the row the message names. When the
+    # queue is down the row stays queued and the sweeper publishes it later.
     if needs_grading:
-        await publish_grading(runtime.queue, [submission.id], priority=PRIORITY_INTERACTIVE)
+        await publish_grading(
+            runtime.queue, runtime.session_factory, [submission.id], priority=PRIORITY_INTERACTIVE
+        )
+    await purge_users(runtime.cache, [user.id])
     await notify_users(runtime.pubsub, [user.id])
-    return JSONResponse(
-        body, status_code=202, headers={"Location": f"/api/submissions/{submission.id}"}
-    )
+    location = {"Location": f"/api/submissions/{submission.id}"}
+    return JSONResponse(body, status_code=202, headers=location)
+
+
+@router.post(
+    "/{assignment_id}/regrade",
+    status_code=202,
+    summary="Teacher: grade every submission of the assignment again",
+)
+async def regrade(assignment_id: int, request: Request) -> dict[str, Any]:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
+        require_role(await require_user(session, request), Role.teacher, Role.admin)
+        assignment = await get_assignment(session, assignment_id=assignment_id)
+        ids = await grading.regrade_assignment(session, assignment=assignment)
+        users = await grading.owners_of(session, submission_ids=ids)
+    await publish_grading(runtime.queue, runtime.session_factory, ids, priority=PRIORITY_BULK)
+    await purge_users(runtime.cache, users)
+    await notify_users(runtime.pubsub, users)
+    return {"assignment_id": assignment_id, "total": len(ids), "remaining": len(ids)}
+
+
+@router.get("/{assignment_id}/regrade", summary="Teacher: progress of the running regrade")
+async def regrade_status(assignment_id: int, request: Request) -> dict[str, Any]:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
+        require_role(await require_user(session, request), Role.teacher, Role.admin)
+        await get_assignment(session, assignment_id=assignment_id)
+        progress = await grading.regrade_progress(session, assignment_id=assignment_id)
+    return {"assignment_id": assignment_id} | progress

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.models import User
+from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.errors import Invalid, TooLarge, Unauthorized
+from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
 from gradeflow.runtime import Runtime
 
 
@@ -31,6 +31,13 @@ async def require_user(session: AsyncSession, request: Request) -> User:
     user = await optional_user(session, request)
     if user is None:
         raise Unauthorized("No session: POST /api/session for an anonymous identity, or sign in.")
+    return user
+
+
+def require_role(user: User, *roles: Role) -> User:
+    if user.role not in roles:
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(f"Only a {names} may do that.")
     return user
 
 

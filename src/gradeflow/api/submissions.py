@@ -12,6 +12,7 @@ from gradeflow.db import transaction
 from gradeflow.errors import Invalid
 from gradeflow.events.service import stream_events
 from gradeflow.grading import service as grading
+from gradeflow.grading.reads import own_submissions, purge_users
 
 router = APIRouter(prefix="/api", tags=["submissions"])
 
@@ -22,12 +23,13 @@ async def list_own(
     assignment_id: int | None = None,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
-    async with transaction(get_runtime(request).session_factory) as session:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
         user = await require_user(session, request)
-        rows = await grading.list_submissions(
-            session, user_id=user.id, assignment_id=assignment_id, limit=limit
+        items = await own_submissions(
+            session, runtime.cache, user_id=user.id, assignment_id=assignment_id, limit=limit
         )
-        return {"items": [grading.describe_submission(s) for s in rows]}
+    return {"items": items}
 
 
 @router.get("/submissions/{submission_id}", summary="One own submission with its feedback")
@@ -44,9 +46,11 @@ async def detail(submission_id: int, request: Request) -> dict[str, Any]:
     "/submissions/{submission_id}", status_code=204, summary="Delete an own graded submission"
 )
 async def delete(submission_id: int, request: Request) -> Response:
-    async with transaction(get_runtime(request).session_factory) as session:
+    runtime = get_runtime(request)
+    async with transaction(runtime.session_factory) as session:
         user = await require_user(session, request)
         await grading.delete_submission(session, user_id=user.id, submission_id=submission_id)
+    await purge_users(runtime.cache, [user.id])
     return Response(status_code=204)
 
 

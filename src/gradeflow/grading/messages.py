@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-GRADING_QUEUE = "gradeflow.grading"
+GRADING_QUEUE = "grading"
+QUEUES = (GRADING_QUEUE,)
 # Interactive submissions go ahead of bulk work such as regrades.
 PRIORITY_INTERACTIVE = 5
 PRIORITY_BULK = 1

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gradeflow.accounts.models import User
@@ -32,17 +32,21 @@ FINAL_STATUSES = frozenset(
 PENDING_STATUSES = frozenset({SubmissionStatus.queued, SubmissionStatus.running})
 
 
+PENDING_PREDICATE = "status IN ('queued', 'running') AND regrading = false"
+
+
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         # The database, not a read-then-write check, enforces one pending
-        # submission per user, so concurrent submits cannot both get in.
+        # submission per user, so concurrent submits cannot both get in. Rows being
+        # regraded are bulk work, not the student's pending submission.
         Index(
             "uq_submissions_one_pending_per_user",
             "user_id",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'running')"),
-            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text(PENDING_PREDICATE),
+            postgresql_where=text(PENDING_PREDICATE),
         ),
         Index("ix_submissions_reuse", "assignment_id", "code_hash"),
         Index("ix_submissions_user_assignment", "user_id", "assignment_id"),
@@ -65,6 +69,13 @@ class Submission(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # When the job message was confirmed by the queue; NULL rows are re-published
+    # by the sweeper (the broker was down when the submission was accepted).
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by every regrade; a run records its result only for the generation it
+    # claimed, so an old run can never overwrite a newer one.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    regrading: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Set when the result was copied from an identical earlier submission.
     reused_from_id: Mapped[int | None] = mapped_column(
         ForeignKey("submissions.id", ondelete="SET NULL")

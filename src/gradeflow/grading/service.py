@@ -95,7 +95,9 @@ async def _record_submission_event(session: AsyncSession, submission: Submission
 
 async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int | None:
     query = select(Submission.id).where(
-        Submission.user_id == user_id, Submission.status.in_(PENDING_STATUSES)
+        Submission.user_id == user_id,
+        Submission.status.in_(PENDING_STATUSES),
+        Submission.regrading.is_(False),
     )
     return await session.scalar(query)
 
@@ -203,6 +205,7 @@ async def claim_submission(
             status=SubmissionStatus.error,
             lease_owner=None,
             lease_expires_at=None,
+            regrading=False,
             finished_at=now,
             score=0.0,
             feedback={
@@ -231,9 +234,9 @@ async def _load(session: AsyncSession, submission_id: int) -> Submission:
 
 
 async def record_result(
-    session: AsyncSession, *, submission_id: int, owner: str, result: RunResult
+    session: AsyncSession, *, submission_id: int, owner: str, generation: int, result: RunResult
 ) -> Submission | None:
-    """Store the result if ``owner`` still holds the lease; None if the lease was lost."""
+    """Store the result if ``owner`` still holds the lease on ``generation``; else None."""
     submission = await _load(session, submission_id)
     stored = await session.execute(
         update(Submission)
@@ -241,9 +244,11 @@ async def record_result(
             Submission.id == submission_id,
             Submission.status == SubmissionStatus.running,
             Submission.lease_owner == owner,
+            Submission.generation == generation,
         )
         .values(
             status=status_for(result),
+            regrading=False,
             score=compute_score(
                 points=submission.assignment.points,
                 scoring=submission.assignment.scoring,
@@ -263,8 +268,13 @@ async def record_result(
     return submission
 
 
-async def release_submission(session: AsyncSession, *, submission_id: int, owner: str) -> bool:
-    """Give an unfinished run back to the queue (shutdown, or our own failure)."""
+async def release_submission(
+    session: AsyncSession, *, submission_id: int, owner: str
+) -> int | None:
+    """Give an unfinished run back to the queue (shutdown, or our own failure).
+
+    Returns the owning user's id, or None when ``owner`` no longer held the lease.
+    """
     released = await session.execute(
         update(Submission)
         .where(
@@ -272,13 +282,19 @@ async def release_submission(session: AsyncSession, *, submission_id: int, owner
             Submission.status == SubmissionStatus.running,
             Submission.lease_owner == owner,
         )
-        .values(status=SubmissionStatus.queued, lease_owner=None, lease_expires_at=None)
+        .values(
+            status=SubmissionStatus.queued,
+            lease_owner=None,
+            lease_expires_at=None,
+            published_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if getattr(released, "rowcount", 0) != 1:
-        return False
-    await _record_submission_event(session, await _load(session, submission_id))
-    return True
+        return None
+    submission = await _load(session, submission_id)
+    await _record_submission_event(session, submission)
+    return submission.user_id
 
 
 async def requeue_abandoned(session: AsyncSession) -> int:
@@ -317,6 +333,97 @@ async def expired_leases(session: AsyncSession, *, limit: int = 1000) -> list[in
         .limit(limit)
     )
     return list(await session.scalars(query))
+
+
+async def mark_published(session: AsyncSession, *, submission_ids: list[int]) -> None:
+    if submission_ids:
+        await session.execute(
+            update(Submission)
+            .where(Submission.id.in_(submission_ids))
+            .values(published_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def unpublished_submissions(
+    session: AsyncSession, *, older_than: dt.timedelta, limit: int = 1000
+) -> list[int]:
+    """Queued rows whose job message never reached the queue (the broker was down)."""
+    query = (
+        select(Submission.id)
+        .where(
+            Submission.status == SubmissionStatus.queued,
+            Submission.published_at.is_(None),
+            Submission.created_at < utcnow() - older_than,
+        )
+        .order_by(Submission.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def renew_lease(
+    session: AsyncSession, *, submission_id: int, owner: str, seconds: float
+) -> bool:
+    """Extend a lease still held by ``owner``; False once it was lost."""
+    renewed = await session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission_id,
+            Submission.status == SubmissionStatus.running,
+            Submission.lease_owner == owner,
+        )
+        .values(lease_expires_at=utcnow() + dt.timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(renewed, "rowcount", 0) == 1
+
+
+async def regrade_assignment(session: AsyncSession, *, assignment: Assignment) -> list[int]:
+    """Queue every graded submission of ``assignment`` again under a new generation."""
+    ids = list(
+        await session.scalars(
+            select(Submission.id)
+            .where(
+                Submission.assignment_id == assignment.id,
+                Submission.status.in_(FINAL_STATUSES),
+            )
+            .order_by(Submission.id)
+        )
+    )
+    if not ids:
+        return []
+    await session.execute(
+        update(Submission)
+        .where(Submission.id.in_(ids), Submission.status.in_(FINAL_STATUSES))
+        .values(
+            status=SubmissionStatus.queued,
+            regrading=True,
+            generation=Submission.generation + 1,
+            attempts=0,
+            lease_owner=None,
+            lease_expires_at=None,
+            published_at=None,
+            assignment_revision=assignment.revision,
+            reused_from_id=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for submission_id in ids:
+        await _record_submission_event(session, await _load(session, submission_id))
+    return ids
+
+
+async def regrade_progress(session: AsyncSession, *, assignment_id: int) -> dict[str, int]:
+    """How many submissions of the assignment are still waiting for or in a regrade."""
+    rows = await session.execute(
+        select(Submission.status, func.count())
+        .where(Submission.assignment_id == assignment_id, Submission.regrading.is_(True))
+        .group_by(Submission.status)
+    )
+    counts = {status.value: int(count) for status, count in rows.all()}
+    queued, running = counts.get("queued", 0), counts.get("running", 0)
+    return {"queued": queued, "running": running, "remaining": queued + running}
 
 
 async def total_points(session: AsyncSession, *, user_id: int) -> float:
@@ -415,3 +522,10 @@ async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Probl
             )
             problems.append(Problem(assignment.source / "solution.py", message))
     return problems
+
+
+async def owners_of(session: AsyncSession, *, submission_ids: list[int]) -> set[int]:
+    if not submission_ids:
+        return set()
+    query = select(Submission.user_id).where(Submission.id.in_(submission_ids)).distinct()
+    return set(await session.scalars(query))

@@ -2,32 +2,41 @@
 
 Each job is acknowledged only after its outcome is committed, so a crash at any
 point leaves either a redelivery or an expired lease for the sweeper; the claim
-rule makes the second delivery of a job harmless.
+rule makes a second delivery of a job harmless (BRIEF section 3).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import socket
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import transaction
+from gradeflow.errors import Unavailable
 from gradeflow.events.service import notify_users, prune_events
 from gradeflow.grading import service
 from gradeflow.grading.messages import GRADING_QUEUE, PRIORITY_INTERACTIVE, GradeJob, MalformedJob
+from gradeflow.grading.reads import purge_users
 from gradeflow.grading.sandbox import RunSpec, Sandbox
+from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import PubSub
 from gradeflow.infra.queue import Delivery, JobQueue
+from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
 RETRY_DELAY_S = 1.0
+# A queued row is re-published only when its publish failed and it is this old,
+# so the sweeper never races the request that is about to publish it.
+UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
 
 
 def new_lease_owner() -> str:
@@ -43,9 +52,32 @@ class GraderConfig:
     sweep_interval_s: float
 
 
-async def publish_grading(queue: JobQueue, submission_ids: list[int], *, priority: int) -> None:
-    for submission_id in submission_ids:
-        await queue.publish(GRADING_QUEUE, GradeJob(submission_id).encode(), priority=priority)
+async def publish_grading(
+    queue: JobQueue,
+    session_factory: async_sessionmaker[AsyncSession],
+    submission_ids: list[int],
+    *,
+    priority: int,
+) -> int:
+    """Publish jobs and mark them published; returns how many made it.
+
+    A failure leaves the rest unpublished for the sweeper; it never raises.
+    """
+    published: list[int] = []
+    try:
+        for submission_id in submission_ids:
+            await queue.publish(GRADING_QUEUE, GradeJob(submission_id).encode(), priority=priority)
+            published.append(submission_id)
+    except Unavailable:
+        log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
+    if published:
+        try:
+            async with transaction(session_factory) as session:
+                await service.mark_published(session, submission_ids=published)
+        except Exception:
+            # Unmarked rows are only published once more by the sweeper: harmless.
+            log.exception("grading.mark_published_failed")
+    return len(published)
 
 
 class Grader:
@@ -55,45 +87,83 @@ class Grader:
         session_factory: async_sessionmaker[AsyncSession],
         queue: JobQueue,
         pubsub: PubSub,
+        cache: Cache,
         sandbox: Sandbox,
         config: GraderConfig,
+        metrics: Metrics,
     ) -> None:
         self.session_factory = session_factory
         self.queue = queue
         self.pubsub = pubsub
+        self.cache = cache
         self.sandbox = sandbox
         self.config = config
+        self.metrics = metrics
         self.owner = new_lease_owner()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._slots: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._busy: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self, *, recover: bool) -> None:
-        """Start the slots and the sweeper; ``recover`` requeues runs of a dead process."""
-        async with transaction(self.session_factory) as session:
-            if recover:
-                requeued = await service.requeue_abandoned(session)
-                if requeued:
-                    log.warning("grading.recovered", requeued=requeued)
-            pending = await service.submissions_to_publish(session)
-        await publish_grading(self.queue, pending, priority=PRIORITY_INTERACTIVE)
-        for slot in range(self.config.slots):
-            self._tasks.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="grading-sweeper"))
-        log.info("grader.started", slots=self.config.slots, owner=self.owner, pending=len(pending))
+        """Start the slots and the sweeper.
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+        ``recover`` (embedded mode only: this is the only grading process) requeues
+        runs left ``running`` by a previous process and publishes every queued row.
+        """
+        if recover:
+            async with transaction(self.session_factory) as session:
+                requeued = await service.requeue_abandoned(session)
+                pending = await service.submissions_to_publish(session)
+            if requeued:
+                log.warning("grading.recovered", requeued=requeued)
+            await publish_grading(
+                self.queue, self.session_factory, pending, priority=PRIORITY_INTERACTIVE
+            )
+        for slot in range(self.config.slots):
+            self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
+        log.info("grader.started", slots=self.config.slots, owner=self.owner)
+
+    async def stop(self, *, grace_s: float = 0.0) -> None:
+        """Stop taking jobs; let runs in flight finish for ``grace_s``, then release them."""
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        busy = set(self._busy)
+        for task in self._slots:
+            if task not in busy:
+                task.cancel()
+        if busy and grace_s > 0:
+            log.info("grader.draining", runs=len(busy), grace_s=grace_s)
+            await asyncio.wait(busy, timeout=grace_s)
+        for task in self._slots:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        if self._sweeper is not None:
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        self._slots.clear()
 
     async def _run_slot(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         async for delivery in self.queue.consume(GRADING_QUEUE):
-            await self.handle(delivery)
+            if self._stopping:
+                await delivery.reject(requeue=True)
+                return
+            self._busy.add(task)
+            try:
+                await self.handle(delivery)
+            finally:
+                self._busy.discard(task)
+            if self._stopping:
+                return
 
     async def handle(self, delivery: Delivery) -> None:
         try:
             job = GradeJob.decode(delivery.body)
         except MalformedJob as exc:
+            # Poison: dead-lettered for operators instead of retried forever.
             log.error("grading.malformed_job", error=str(exc))
             await delivery.reject(requeue=False)
             return
@@ -114,13 +184,35 @@ class Grader:
     async def _release(self, submission_id: int) -> None:
         try:
             async with transaction(self.session_factory) as session:
-                released = await service.release_submission(
+                user_id = await service.release_submission(
                     session, submission_id=submission_id, owner=self.owner
                 )
-            if released:
+            if user_id is not None:
                 log.info("grading.released", submission_id=submission_id)
+                await self._announce(user_id)
         except Exception:
             log.exception("grading.release_failed", submission_id=submission_id)
+
+    async def _announce(self, user_id: int) -> None:
+        """After a commit that changed the user's submissions: purge caches, wake streams."""
+        await purge_users(self.cache, [user_id])
+        await notify_users(self.pubsub, [user_id])
+
+    async def _keep_lease(self, submission_id: int, time_limit_s: float) -> None:
+        """Renew the lease while the run lasts, so a short margin still survives long runs."""
+        seconds = time_limit_s + self.config.lease_margin_s
+        while True:
+            await asyncio.sleep(self.config.lease_margin_s / 3)
+            try:
+                async with transaction(self.session_factory) as session:
+                    if not await service.renew_lease(
+                        session, submission_id=submission_id, owner=self.owner, seconds=seconds
+                    ):
+                        return
+            except Exception as exc:
+                log.warning(
+                    "grading.lease_renewal_failed", submission_id=submission_id, error=str(exc)
+                )
 
     async def grade(self, submission_id: int) -> None:
         """Claim, run and record one submission; a no-op if it is not claimable."""
@@ -132,10 +224,10 @@ class Grader:
                 max_attempts=self.config.max_attempts,
                 lease_margin_s=self.config.lease_margin_s,
             )
-            user_id = submission.user_id if submission else None
         if submission is None:
             return
-        await notify_users(self.pubsub, [submission.user_id])
+        user_id, generation = submission.user_id, submission.generation
+        await self._announce(user_id)
         assignment = submission.assignment
         spec = RunSpec(
             files=assignment.grading_files(submission.code),
@@ -145,53 +237,69 @@ class Grader:
             memory_mb=assignment.memory_mb,
             output_limit_bytes=self.config.output_limit_bytes,
         )
+        renewal = asyncio.create_task(self._keep_lease(submission_id, assignment.time_limit_s))
         started = time.perf_counter()
-        result = await self.sandbox.run(spec)
-        elapsed_ms = round((time.perf_counter() - started) * 1000)
-        async with transaction(self.session_factory) as session:
-            if result.outcome == "internal_error":
-                # Our failure, not the student's: let another attempt try.
-                log.error(
-                    "grading.internal_error", submission_id=submission_id, message=result.message
-                )
+        try:
+            result = await self.sandbox.run(spec)
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+        seconds = time.perf_counter() - started
+        self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
+        self.metrics.outcomes.labels(result.outcome).inc()
+        if result.outcome == "internal_error":
+            # Our failure, not the student's: release, and let another attempt try.
+            self.metrics.sandbox_failures.inc()
+            log.error("grading.internal_error", submission_id=submission_id, message=result.message)
+            async with transaction(self.session_factory) as session:
                 await service.release_submission(
                     session, submission_id=submission_id, owner=self.owner
                 )
-                stored = None
-            else:
-                stored = await service.record_result(
-                    session, submission_id=submission_id, owner=self.owner, result=result
-                )
-        if result.outcome == "internal_error":
-            await notify_users(self.pubsub, [submission.user_id])
-            await publish_grading(self.queue, [submission_id], priority=PRIORITY_INTERACTIVE)
+            await self._announce(user_id)
+            await publish_grading(
+                self.queue, self.session_factory, [submission_id], priority=PRIORITY_INTERACTIVE
+            )
             return
+        async with transaction(self.session_factory) as session:
+            stored = await service.record_result(
+                session,
+                submission_id=submission_id,
+                owner=self.owner,
+                generation=generation,
+                result=result,
+            )
         if stored is None:
             log.warning("grading.lease_lost", submission_id=submission_id)
             return
-        assert user_id is not None
-        await notify_users(self.pubsub, [user_id])
+        await self._announce(user_id)
         log.info(
             "submission.graded",
             id=submission_id,
             status=stored.status.value,
             outcome=result.outcome,
-            ms=elapsed_ms,
+            ms=round(seconds * 1000),
         )
 
     async def sweep(self) -> int:
-        """Re-publish runs whose lease expired (their grader died); prune old events.
-
-        The in-process queue cannot lose a published message, so queued rows need
-        no re-publishing here; start-up publishes all of them once.
-        """
+        """Publish work that lost its message: failed publishes and expired leases."""
         async with transaction(self.session_factory) as session:
-            ids = await service.expired_leases(session)
+            expired = await service.expired_leases(session)
+            unpublished = await service.unpublished_submissions(
+                session, older_than=UNPUBLISHED_GRACE
+            )
             await prune_events(session)
-        await publish_grading(self.queue, ids, priority=PRIORITY_INTERACTIVE)
-        if ids:
-            log.info("grading.swept", republished=len(ids))
-        return len(ids)
+        ids = sorted(set(expired) | set(unpublished))
+        if not ids:
+            return 0
+        sent = await publish_grading(
+            self.queue, self.session_factory, ids, priority=PRIORITY_INTERACTIVE
+        )
+        self.metrics.republished.inc(sent)
+        log.info(
+            "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
+        )
+        return sent
 
     async def _sweep_forever(self) -> None:
         while True:

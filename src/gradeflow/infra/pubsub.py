@@ -18,6 +18,10 @@ class Subscription(Protocol):
 
 
 class PubSub(Protocol):
+    async def start(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
     async def publish(self, channel: str, message: str) -> None: ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
@@ -38,11 +42,22 @@ class MemoryPubSub:
     def __init__(self) -> None:
         self._channels: dict[str, set[_MemorySubscription]] = {}
 
+    async def start(self) -> None:
+        pass
+
+    async def ping(self) -> bool:
+        return True
+
     async def publish(self, channel: str, message: str) -> None:
         for subscription in list(self._channels.get(channel, ())):
             if subscription.inbox.full():
                 continue  # see module docstring: the reader catches up from the database
             subscription.inbox.put_nowait(message)
+
+    async def publish_all(self, message: str) -> None:
+        """Wake every subscriber of every channel."""
+        for channel in list(self._channels):
+            await self.publish(channel, message)
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._channels.get(channel, ()))

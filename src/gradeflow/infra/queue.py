@@ -23,9 +23,16 @@ class Delivery(Protocol):
 
 
 class JobQueue(Protocol):
-    async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None: ...
+    async def start(self) -> None: ...
+
+    async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None:
+        """Return once the message is safely queued; raise ``Unavailable`` otherwise."""
 
     def consume(self, queue: str) -> AsyncIterator[Delivery]: ...
+
+    async def depth(self, queue: str) -> int | None: ...
+
+    async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -61,13 +68,19 @@ class MemoryQueue:
         self._queues: dict[str, asyncio.PriorityQueue[_Item]] = {}
         self._sequence = itertools.count()
 
+    async def start(self) -> None:
+        pass
+
+    async def ping(self) -> bool:
+        return True
+
     def _get(self, name: str) -> asyncio.PriorityQueue[_Item]:
         return self._queues.setdefault(name, asyncio.PriorityQueue())
 
     async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None:
         self._get(queue).put_nowait(_Item((-priority, next(self._sequence)), body, priority))
 
-    def depth(self, queue: str) -> int:
+    async def depth(self, queue: str) -> int | None:
         return self._get(queue).qsize()
 
     async def consume(self, queue: str) -> AsyncIterator[Delivery]:

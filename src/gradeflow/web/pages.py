@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from gradeflow.accounts.models import User
-from gradeflow.api.assignments import describe_assignment
 from gradeflow.api.deps import get_runtime, user_or_new_anonymous
 from gradeflow.courses.handout import render_handout
 from gradeflow.courses.models import Assignment
+from gradeflow.courses.reads import assignment_summary
 from gradeflow.courses.service import get_assignment, list_assignments
 from gradeflow.db import transaction
 from gradeflow.events.service import latest_event_id
@@ -50,7 +50,9 @@ async def _render_practice(request: Request, assignment_id: int | None) -> Respo
         context = await _base_context(session, user) | {
             "assignment": assignment,
             "handout_html": render_handout(assignment.handout_md) if assignment else "",
-            "assignments": [describe_assignment(a, completed=done) for a in all_assignments],
+            "assignments": [
+                assignment_summary(a) | {"completed": a.id in done} for a in all_assignments
+            ],
             "editor_code": latest.code if latest else (assignment.starter if assignment else ""),
             "latest_json": json.dumps(grading.describe_submission(latest)) if latest else "null",
             "pending_id": pending,

@@ -1,0 +1,59 @@
+"""Cached read models of assignments, shared by every student."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.courses.handout import render_handout
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import get_assignment, list_assignments
+from gradeflow.infra.cache import Cache, cached
+
+ASSIGNMENTS_NAMESPACE = "assignments"
+
+
+def assignment_summary(assignment: Assignment) -> dict[str, Any]:
+    course = assignment.course
+    return {
+        "id": assignment.id,
+        "course": {"id": course.id, "slug": course.slug, "title": course.title},
+        "slug": assignment.slug,
+        "title": assignment.title,
+        "order": assignment.order,
+        "points": assignment.points,
+        "scoring": assignment.scoring.value,
+    }
+
+
+def assignment_detail(assignment: Assignment) -> dict[str, Any]:
+    return assignment_summary(assignment) | {
+        "module": assignment.module,
+        "handout_html": render_handout(assignment.handout_md),
+        "starter": assignment.starter,
+        "time_limit_s": assignment.time_limit_s,
+        "tests": list(assignment.test_ids),
+    }
+
+
+async def assignment_summaries(session: AsyncSession, cache: Cache) -> list[dict[str, Any]]:
+    """Every assignment in practice order."""
+
+    async def load() -> list[dict[str, Any]]:
+        return [assignment_summary(a) for a in await list_assignments(session)]
+
+    summaries: list[dict[str, Any]] = await cached(cache, ASSIGNMENTS_NAMESPACE, "list", load)
+    return summaries
+
+
+async def assignment_details(
+    session: AsyncSession, cache: Cache, *, assignment_id: int
+) -> dict[str, Any]:
+    async def load() -> dict[str, Any]:
+        return assignment_detail(await get_assignment(session, assignment_id=assignment_id))
+
+    detail: dict[str, Any] = await cached(
+        cache, ASSIGNMENTS_NAMESPACE, f"detail:{assignment_id}", load
+    )
+    return detail

@@ -1,0 +1,52 @@
+"""Cached per-user read models: progress (points, completed) and submission lists.
+
+Every write that changes them purges the user's namespace after it commits
+(``purge_users``), so a cached answer is never older than the last commit seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.grading import service
+from gradeflow.infra.cache import Cache, cached
+
+
+def user_namespace(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+async def purge_users(cache: Cache, user_ids: Iterable[int]) -> None:
+    namespaces = sorted({user_namespace(u) for u in user_ids})
+    if namespaces:
+        await cache.purge(*namespaces)
+
+
+async def user_progress(session: AsyncSession, cache: Cache, *, user_id: int) -> dict[str, Any]:
+    """``{"points": total of best scores, "completed": [assignment ids passed]}``."""
+
+    async def load() -> dict[str, Any]:
+        return {
+            "points": await service.total_points(session, user_id=user_id),
+            "completed": sorted(await service.completed_assignment_ids(session, user_id=user_id)),
+        }
+
+    progress: dict[str, Any] = await cached(cache, user_namespace(user_id), "progress", load)
+    return progress
+
+
+async def own_submissions(
+    session: AsyncSession, cache: Cache, *, user_id: int, assignment_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    async def load() -> list[dict[str, Any]]:
+        rows = await service.list_submissions(
+            session, user_id=user_id, assignment_id=assignment_id, limit=limit
+        )
+        return [service.describe_submission(s) for s in rows]
+
+    key = f"submissions:{assignment_id}:{limit}"
+    items: list[dict[str, Any]] = await cached(cache, user_namespace(user_id), key, load)
+    return items

@@ -1,0 +1,156 @@
+"""Redis adapters: the shared cache and the cross-process pub/sub.
+
+Both degrade instead of failing: while Redis is down the cache misses and the
+pub/sub reconnects in the background; when it is back, every local subscriber is
+woken so it re-reads what it may have missed from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gradeflow.infra.cache import encode
+from gradeflow.infra.pubsub import MemoryPubSub, Subscription
+
+log = structlog.get_logger(__name__)
+RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
+OPERATION_TIMEOUT_S = 0.5
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(
+        url,
+        socket_timeout=OPERATION_TIMEOUT_S,
+        socket_connect_timeout=OPERATION_TIMEOUT_S,
+        health_check_interval=10,
+    )
+
+
+class RedisCache:
+    def __init__(self, url: str, *, prefix: str, ttl_s: int) -> None:
+        self._redis = connect(url)
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+
+    def _version_key(self, namespace: str) -> str:
+        return f"{self.prefix}:cache:version:{namespace}"
+
+    async def _data_key(self, namespace: str, key: str) -> str:
+        version = await self._redis.get(self._version_key(namespace))
+        return f"{self.prefix}:cache:{namespace}:{int(version or 0)}:{key}"
+
+    async def get(self, namespace: str, key: str) -> Any | None:
+        try:
+            raw = await self._redis.get(await self._data_key(namespace, key))
+        except (RedisError, OSError) as exc:
+            log.warning("cache.unavailable", op="get", error=str(exc))
+            return None
+        return json.loads(raw) if raw is not None else None
+
+    async def set(self, namespace: str, key: str, value: Any) -> None:
+        try:
+            await self._redis.set(
+                await self._data_key(namespace, key), encode(value), ex=self.ttl_s
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("cache.unavailable", op="set", error=str(exc))
+
+    async def purge(self, *namespaces: str) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for namespace in namespaces:
+                    pipe.incr(self._version_key(namespace))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # The TTL bounds how long a stale entry can be served after this.
+            log.warning("cache.purge_failed", namespaces=namespaces, error=str(exc))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisPubSub:
+    """One Redis subscription per process, fanned out to local subscribers."""
+
+    def __init__(self, url: str, *, prefix: str) -> None:
+        self._redis = connect(url)
+        self._listen_redis = Redis.from_url(url, socket_connect_timeout=OPERATION_TIMEOUT_S)
+        self.prefix = prefix
+        self._local = MemoryPubSub()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="redis-pubsub")
+
+    async def publish(self, channel: str, message: str) -> None:
+        try:
+            await self._redis.publish(f"{self.prefix}:{channel}", message)
+        except (RedisError, OSError) as exc:
+            # Subscribers re-read the database when Redis is back; nothing is lost.
+            log.warning("pubsub.publish_failed", channel=channel, error=str(exc))
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
+        return self._local.subscribe(channel)
+
+    async def _listen_forever(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self._listen_redis.pubsub() as pubsub:
+                    await pubsub.psubscribe(f"{self.prefix}:*")
+                    if attempt:
+                        log.info("pubsub.reconnected")
+                    attempt = 0
+                    self.connected.set()
+                    # Anything published while we were away is in the database.
+                    await self._local.publish_all("reconnected")
+                    await self._relay(pubsub.listen())
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.connected.clear()
+                delay = RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)]
+                if attempt == 0:
+                    log.warning("pubsub.disconnected", error=str(exc))
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _relay(self, messages: AsyncIterator[dict[str, Any]]) -> None:
+        skip = len(self.prefix) + 1
+        async for message in messages:
+            if message.get("type") != "pmessage":
+                continue
+            channel = message["channel"].decode()[skip:]
+            data = message["data"]
+            await self._local.publish(
+                channel, data.decode() if isinstance(data, bytes) else str(data)
+            )
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._local.close()
+        await self._redis.aclose()
+        await self._listen_redis.aclose()
