@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,12 +15,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gradeflow.api import accounts, assignments, submissions
 from gradeflow.errors import GradeflowError
-from gradeflow.runtime import open_runtime
+from gradeflow.grading.messages import QUEUES
+from gradeflow.runtime import Runtime, open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import pages
 
@@ -52,6 +59,59 @@ def error_response(
         body = {"error": {"code": code, "message": message, "details": details}}
         return JSONResponse(body, status_code=status)
     return pages.error_page(request, status=status, message=message)
+
+
+async def readiness_checks(runtime: Runtime) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with runtime.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        log.warning("readyz.database_down", error=str(exc))
+        checks["database"] = "unreachable"
+    checks["queue"] = "ok" if await runtime.queue.ping() else "unreachable"
+    checks["cache"] = "ok" if await runtime.pubsub.ping() else "unreachable"
+    return checks
+
+
+class RequestContextMiddleware:
+    """A request id on every log line and response, and latency per route.
+
+    Plain ASGI rather than BaseHTTPMiddleware, so long SSE streams pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                runtime = getattr(scope["app"].state, "runtime", None)
+                if runtime is not None:
+                    runtime.metrics.request_seconds.labels(
+                        scope["method"], route, str(status)
+                    ).observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings | None = None, *, grading: bool = True) -> FastAPI:
@@ -94,6 +154,15 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(request, exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def database_down(request: Request, exc: Exception) -> Response:
+        # The pool reconnects on its own (pre-ping) once the database is back.
+        log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
+        message = "The database is unavailable; try again in a moment."
+        return error_response(request, 503, "unavailable", message)
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("request.failed", path=request.url.path)
@@ -103,17 +172,25 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    @app.get("/readyz", tags=["operations"], summary="Readiness: database, queue and cache")
     async def readyz(request: Request) -> Response:
-        runtime = request.app.state.runtime
-        try:
-            async with runtime.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as exc:
-            log.warning("readyz.database_down", error=str(exc))
-            return error_response(request, 503, "unavailable", "The database is not reachable.")
-        return JSONResponse({"status": "ok", "checks": {"database": "ok"}})
+        checks = await readiness_checks(request.app.state.runtime)
+        if all(value == "ok" for value in checks.values()):
+            return JSONResponse({"status": "ok", "checks": checks})
+        failing = ", ".join(name for name, value in checks.items() if value != "ok")
+        return error_response(
+            request, 503, "unavailable", f"Not ready: {failing} unreachable.", details=checks
+        )
 
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
+    async def metrics(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        for queue in QUEUES:
+            depth = await runtime.queue.depth(queue)
+            runtime.metrics.queue_depth.labels(queue).set(-1 if depth is None else depth)
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(accounts.router)
     app.include_router(assignments.router)
     app.include_router(submissions.router)

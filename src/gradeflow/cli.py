@@ -19,6 +19,10 @@ app = typer.Typer(help="gradeflow: practise and grade Python programming.", no_a
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 assignments_app = typer.Typer(help="Authoring assignments.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Services mode on this host (nginx + web + workers).", no_args_is_help=True
+)
+app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(assignments_app, name="assignments")
 app.add_typer(users_app, name="users")
@@ -62,6 +66,150 @@ def serve(
     )
 
 
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="Bind address [GRADEFLOW_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [GRADEFLOW_PORT].")] = None,
+) -> None:
+    """Services mode: one web process (pages, API, SSE); grading happens in workers."""
+    import uvicorn
+
+    from gradeflow.app import create_app
+
+    settings = _settings()
+    if settings.embedded:
+        raise _fail(
+            "gradeflow web needs GRADEFLOW_BROKER_URL (services mode); "
+            "use `gradeflow serve` for embedded mode",
+            2,
+        )
+    uvicorn.run(
+        create_app(settings, grading=False),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Grading runs at once.", min=1, max=64)] = 2,
+    insecure_sandbox: Annotated[
+        bool, typer.Option(help="Development only: allow the unisolated sandbox.")
+    ] = False,
+    shutdown_grace: Annotated[
+        float, typer.Option(help="Seconds runs in flight may finish after SIGTERM.")
+    ] = 30.0,
+) -> None:
+    """Services mode: one worker process grading jobs from the queue."""
+    from gradeflow.worker_process import run_worker
+
+    overrides: dict[str, object] = {"grader_slots": concurrency}
+    if insecure_sandbox:
+        overrides["insecure_sandbox"] = True
+    settings = _settings().model_copy(update=overrides)
+    if settings.embedded:
+        raise _fail(
+            "gradeflow worker needs GRADEFLOW_BROKER_URL (services mode); "
+            "in embedded mode `gradeflow serve` grades in-process",
+            2,
+        )
+    try:
+        asyncio.run(run_worker(settings, shutdown_grace_s=shutdown_grace))
+    except GradeflowError as exc:
+        raise _fail(exc.message) from exc
+
+
+@stack_app.command("up")
+def stack_up(
+    web_count: Annotated[int, typer.Option("--web", min=1, max=32)] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32)] = 2,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    port: Annotated[int, typer.Option(help="nginx port.")] = 8080,
+    first_web_port: Annotated[int, typer.Option(help="Port of the first web process.")] = 8001,
+) -> None:
+    """nginx on 127.0.0.1:8080 in front of web processes on 8001…, plus workers; Ctrl-C stops."""
+    import subprocess
+
+    from gradeflow import stack
+
+    settings = _settings()
+    missing = stack.unreachable_services()
+    if missing:
+        raise _fail(
+            "cannot start the stack, not reachable: "
+            + ", ".join(missing)
+            + " (`make services` starts them)"
+        )
+    env = stack.services_environment()
+    plan = stack.StackPlan(
+        directory=(settings.data_dir / "stack").resolve(),
+        web=web_count,
+        workers=workers,
+        concurrency=concurrency,
+        port=port,
+        first_web_port=first_web_port,
+    )
+    try:
+        procfile = stack.write_stack_files(plan)
+    except stack.StackError as exc:
+        raise _fail(str(exc)) from exc
+    gradeflow_cmd = [sys.executable, "-m", "gradeflow"]
+    steps = [
+        ["db", "create-if-missing"],
+        ["db", "upgrade"],
+        ["assignments", "import", str(DEMO_COURSE), "--skip-existing"],
+    ]
+    for step in steps:
+        if step[0] == "assignments" and not DEMO_COURSE.exists():
+            continue
+        done = subprocess.run([*gradeflow_cmd, *step], env=env, check=False)
+        if done.returncode != 0:
+            raise typer.Exit(done.returncode)
+    typer.echo(f"gradeflow stack: http://127.0.0.1:{port} ({web_count} web, {workers} workers)")
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(Path.cwd())],
+        env=env,
+    )
+    plan.pid_file.write_text(str(manager.pid))
+    try:
+        raise typer.Exit(manager.wait())
+    except KeyboardInterrupt:
+        raise typer.Exit(manager.wait()) from None
+    finally:
+        plan.pid_file.unlink(missing_ok=True)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop a stack started with `gradeflow stack up` (SIGTERM to its process manager)."""
+    import signal
+    import time
+
+    settings = _settings()
+    pid_file = (settings.data_dir / "stack" / "stack.pid").resolve()
+    try:
+        pid = int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        raise _fail("no stack is running (no stack.pid)") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        raise _fail("the stack had already stopped") from None
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            typer.echo("stack stopped")
+            return
+        time.sleep(0.1)
+    raise _fail(f"the stack (pid {pid}) did not stop within 30 s")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the migrations to the configured database."""
@@ -71,6 +219,31 @@ def db_upgrade(revision: str = "head") -> None:
     settings.ensure_data_dir()
     upgrade_database(settings.resolved_database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+@db_app.command("create-if-missing")
+def db_create_if_missing() -> None:
+    """Create the PostgreSQL database named by GRADEFLOW_DATABASE_URL if it does not exist."""
+    from gradeflow.migrate import create_database_if_missing
+
+    settings = _settings()
+    if create_database_if_missing(settings.resolved_database_url):
+        typer.echo("database created")
+
+
+@assignments_app.command("regrade")
+def assignments_regrade(
+    assignment_id: int,
+    wait: Annotated[bool, typer.Option(help="Show progress until the regrade is done.")] = True,
+) -> None:
+    """Grade every submission of an assignment again (each by exactly one worker)."""
+    from gradeflow.regrade import regrade_from_cli
+
+    settings = _settings()
+    try:
+        asyncio.run(regrade_from_cli(settings, assignment_id=assignment_id, wait=wait))
+    except GradeflowError as exc:
+        raise _fail(exc.message) from exc
 
 
 @assignments_app.command("check")
@@ -223,6 +396,9 @@ def create_admin(email: str) -> None:
     except GradeflowError as exc:
         raise _fail(exc.message) from exc
     typer.echo(f"admin {email} created (user {user_id})")
+
+
+DEMO_COURSE = Path(__file__).parents[2] / "demo" / "python-basics"
 
 
 def main() -> None:

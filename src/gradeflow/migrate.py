@@ -27,3 +27,36 @@ async def upgrade_database_async(database_url: str, revision: str = "head") -> N
     # env.py runs its own event loop, so it needs a thread of its own when called
     # from async code.
     await asyncio.to_thread(upgrade_database, database_url, revision)
+
+
+def create_database_if_missing(database_url: str) -> bool:
+    """Create the PostgreSQL database of ``database_url``; True if it was created."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql") or not url.database:
+        return False
+
+    async def create() -> bool:
+        import asyncpg
+
+        admin = await asyncpg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database="postgres",
+        )
+        try:
+            exists = await admin.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", url.database
+            )
+            if exists:
+                return False
+            quoted = '"' + str(url.database).replace('"', '""') + '"'
+            await admin.execute(f"CREATE DATABASE {quoted}")
+            return True
+        finally:
+            await admin.close()
+
+    return asyncio.run(create())

@@ -1,0 +1,204 @@
+"""The services-mode pipeline with real processes: web → RabbitMQ → worker → Redis → SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aio_pika
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from gradeflow.accounts.models import Role
+from gradeflow.accounts.service import create_user
+from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.events.models import Event
+from gradeflow.grading.messages import GradeJob
+from gradeflow.grading.models import Submission
+from gradeflow.settings import Settings
+from tests.factories import ADDER_SOLUTION, ADDER_WRONG
+from tests.services.conftest import BROKER_URL, WebProcess, wait_graded, worker_process
+
+pytestmark = pytest.mark.usefixtures("course")
+
+
+async def publish_raw(settings: Settings, body: bytes, times: int = 1) -> None:
+    connection = await aio_pika.connect(BROKER_URL)
+    async with connection:
+        channel = await connection.channel()
+        for _ in range(times):
+            await channel.default_exchange.publish(
+                aio_pika.Message(body), routing_key=f"{settings.queue_prefix}.grading"
+            )
+
+
+async def dead_letters(settings: Settings) -> int:
+    connection = await aio_pika.connect(BROKER_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(f"{settings.queue_prefix}.grading.dead", passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+async def count_rows(settings: Settings, model: type) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        await engine.dispose()
+
+
+def read_until(stream: httpx.Response, status: str, seen: list[dict], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    current: dict = {}
+    for line in stream.iter_lines():
+        assert time.monotonic() < deadline, f"no {status} event: {seen}"
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif not line and "data" in current:
+            seen.append(current)
+            if current["data"]["submission"]["status"] == status:
+                return
+            current = {}
+
+
+def test_a_submission_is_graded_by_a_worker_process_and_streamed_by_another_web_process(
+    settings: Settings,
+) -> None:
+    web_a, web_b = WebProcess(settings), WebProcess(settings)
+    worker = worker_process(settings)
+    try:
+        with (
+            httpx.Client(base_url=web_a.url, timeout=30) as a,
+            httpx.Client(base_url=web_b.url, timeout=30) as b,
+        ):
+            a.post("/api/session")
+            b.cookies = a.cookies  # the same student on another web process
+            assignment = a.get("/api/assignments/next").json()
+            events: list[dict] = []
+            with b.stream("GET", "/api/events") as stream:
+                accepted = a.post(
+                    f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_WRONG}
+                )
+                assert accepted.status_code == 202
+                read_until(stream, "failed", events)
+            assert [e["data"]["submission"]["status"] for e in events] == [
+                "queued",
+                "running",
+                "failed",
+            ]
+            # Cached reads are purged by the worker's write: the second web process sees it.
+            listed = b.get("/api/submissions").json()["items"]
+            assert [s["status"] for s in listed] == ["failed"]
+            passed = a.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+            )
+            assert wait_graded(b, passed.json()["id"])["status"] == "passed"
+            assert b.get("/api/me").json()["points"] == 10.0
+            assert a.get("/readyz").json()["checks"] == {
+                "database": "ok",
+                "queue": "ok",
+                "cache": "ok",
+            }
+            metrics = a.get("/metrics").text
+            assert "gradeflow_http_request_seconds_bucket" in metrics
+            assert 'gradeflow_queue_depth{queue="grading"} 0.0' in metrics
+            assert accepted.headers["x-request-id"]
+    finally:
+        for process in (web_a, web_b, worker):
+            process.kill()
+
+
+def test_duplicate_and_malformed_messages_are_harmless(settings: Settings) -> None:
+    web = WebProcess(settings)
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as client:
+            client.post("/api/session")
+            assignment = client.get("/api/assignments/next").json()
+            accepted = client.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+            ).json()
+            # Before any worker runs: the same job four more times, plus poison.
+            asyncio.run(publish_raw(settings, GradeJob(accepted["id"]).encode(), times=4))
+            asyncio.run(publish_raw(settings, b"{not json"))
+            worker = worker_process(settings)
+            try:
+                graded = wait_graded(client, accepted["id"])
+                time.sleep(1.5)  # every duplicate reaches the worker and is skipped
+            finally:
+                worker.kill()
+        assert graded["status"] == "passed"
+        assert graded["attempts"] == 1
+        assert asyncio.run(count_rows(settings, Submission)) == 1
+        assert asyncio.run(count_rows(settings, Event)) == 3  # queued, running, passed
+        assert asyncio.run(dead_letters(settings)) == 1
+    finally:
+        web.kill()
+
+
+async def make_teacher(settings: Settings) -> None:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with transaction(create_session_factory(engine)) as session:
+            await create_user(
+                session, email="teach@example.org", password="teacher-pass", role=Role.teacher
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_a_regrade_grades_every_submission_again_exactly_once(settings: Settings) -> None:
+    asyncio.run(make_teacher(settings))
+    web = WebProcess(settings)
+    worker = worker_process(settings)
+    try:
+        ids = []
+        for code in (ADDER_SOLUTION, ADDER_WRONG, ADDER_SOLUTION + "# other\n"):
+            with httpx.Client(base_url=web.url, timeout=30) as student:
+                student.post("/api/session")
+                assignment = student.get("/api/assignments/next").json()
+                accepted = student.post(
+                    f"/api/assignments/{assignment['id']}/submissions", json={"code": code}
+                )
+                ids.append(accepted.json()["id"])
+                wait_graded(student, ids[-1])
+        with httpx.Client(base_url=web.url, timeout=30) as teacher:
+            assert teacher.post(f"/api/assignments/{assignment['id']}/regrade").status_code == 401
+            teacher.post(
+                "/api/auth/login", json={"email": "teach@example.org", "password": "teacher-pass"}
+            )
+            started = teacher.post(f"/api/assignments/{assignment['id']}/regrade")
+            assert started.status_code == 202
+            assert started.json()["total"] == 3
+            deadline = time.monotonic() + 60
+            while teacher.get(f"/api/assignments/{assignment['id']}/regrade").json()["remaining"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        engine_rows = asyncio.run(_regraded(settings, ids))
+        assert [(status, attempts, generation) for status, attempts, generation in engine_rows] == [
+            ("passed", 1, 1),
+            ("failed", 1, 1),
+            ("passed", 1, 1),
+        ]
+    finally:
+        web.kill()
+        worker.kill()
+
+
+async def _regraded(settings: Settings, ids: list[int]) -> list[tuple[str, int, int]]:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Submission.status, Submission.attempts, Submission.generation)
+                .where(Submission.id.in_(ids))
+                .order_by(Submission.id)
+            )
+            return [(str(s), a, g) for s, a, g in rows.all()]
+    finally:
+        await engine.dispose()
