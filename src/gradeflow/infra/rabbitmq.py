@@ -85,7 +85,9 @@ class RabbitQueue:
         logged = False
         while self._connection is None:
             try:
-                connection = await aio_pika.connect_robust(self.url, timeout=5)
+                connection = await aio_pika.connect_robust(
+                    self.url, timeout=5, reconnect_interval=RECONNECT_DELAY_S
+                )
                 channel = await connection.channel(publisher_confirms=True)
                 await self._declare(channel)
                 self._connection = connection
