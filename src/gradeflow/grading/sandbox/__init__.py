@@ -1,15 +1,23 @@
 """Run a submission's tests in isolation and report per-test outcomes.
 
 Pure: imports nothing else of gradeflow and reads no settings, so it can be tested,
-benchmarked and replaced on its own. ``ProcessSandbox`` is the provisional
-implementation of the ``Sandbox`` interface.
+benchmarked and replaced on its own. ``ZygoteSandbox`` is the secure implementation
+of the ``Sandbox`` interface (namespaces, per-slot uids, rlimits, seccomp, from a
+warm fork server); ``ProcessSandbox`` is the unisolated development fallback.
+``create_sandbox`` picks between them.
 """
 
 from __future__ import annotations
 
 from gradeflow.grading.sandbox.discovery import TestDiscoveryError, discover_test_ids
+from gradeflow.grading.sandbox.factory import (
+    SandboxUnavailable,
+    create_sandbox,
+    namespaces_unavailable_reason,
+)
 from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
 from gradeflow.grading.sandbox.runner import ProcessSandbox
+from gradeflow.grading.sandbox.secure import ZygoteSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
 
 __all__ = [
@@ -18,8 +26,12 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "Sandbox",
+    "SandboxUnavailable",
     "TestDiscoveryError",
     "TestOutcome",
     "TestResult",
+    "ZygoteSandbox",
+    "create_sandbox",
     "discover_test_ids",
+    "namespaces_unavailable_reason",
 ]

@@ -1,7 +1,8 @@
 """The program inside the sandbox: run the expected tests against the student module.
 
-Started by the runner as ``python -I -S -B harness.py CONFIG_FD RESULT_FD`` in a fresh
-directory holding ``tests.py``, the student module and support files. It reads its
+Started by ``ProcessSandbox`` as ``python -I -S -B harness.py CONFIG_FD RESULT_FD`` in
+a fresh directory holding ``tests.py``, the student module and support files; the
+zygote instead calls ``serve`` in each jailed child. It reads its
 configuration (nonce, module name, test ids, limits) from CONFIG_FD, applies the
 limits, then reports over RESULT_FD, one JSON object per line, each carrying the
 nonce: ``ready``, ``syntax_error``, ``import_error``, ``memory_limit``, ``start`` and
@@ -333,12 +334,10 @@ def run(channel: Channel, *, module: str, test_ids: list[str]) -> None:
     channel.send("done")
 
 
-def main(argv: list[str]) -> NoReturn:
+def serve(config: dict[str, Any], result_fd: int) -> NoReturn:
+    """Run the configured tests and exit; the limits are already in force."""
     global _reserve
-    config_fd, result_fd = int(argv[1]), int(argv[2])
-    config = read_config(config_fd)
     channel = Channel(move_to_private_fd(result_fd), str(config["nonce"]))
-    apply_limits(config["limits"])
     _reserve = bytearray(RESERVE_BYTES)
     # -I ignores PYTHONIOENCODING; printing any text must not fail on encoding.
     for stream in (sys.stdout, sys.stderr):
@@ -351,6 +350,14 @@ def main(argv: list[str]) -> NoReturn:
         channel.send("memory_limit", test=None)
         finish(1)
     finish(0)
+
+
+def main(argv: list[str]) -> NoReturn:
+    """Entry point of ``ProcessSandbox``: read the configuration, set limits, serve."""
+    config_fd, result_fd = int(argv[1]), int(argv[2])
+    config = read_config(config_fd)
+    apply_limits(config["limits"])
+    serve(config, result_fd)
 
 
 if __name__ == "__main__":

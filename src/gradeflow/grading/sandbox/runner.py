@@ -15,25 +15,25 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
 
-from gradeflow.grading.sandbox.results import RunResult, TestResult
-from gradeflow.grading.sandbox.spec import RunSpec, check_relative_path
-from gradeflow.grading.sandbox.verdict import (
-    HarnessReport,
-    LineSplitter,
-    ProcessEnd,
-    decide,
-    without_nul,
+from gradeflow.grading.sandbox.capture import (
+    BoundedBuffer,
+    PipeReader,
+    internal_error,
+    read_pipe,
+    remove_workdir,
+    write_files,
 )
+from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.spec import RunSpec
+from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, ProcessEnd, decide
 
 log = structlog.get_logger(__name__)
 
@@ -43,45 +43,6 @@ OPEN_FILES_LIMIT = 64
 # After the process group is killed, how long the output pipes may take to reach
 # end-of-file before we stop reading (a process outside the group may hold them).
 DRAIN_GRACE_S = 0.5
-TRUNCATED_MARKER = "\n[output truncated]"
-
-
-class _PipeReader(asyncio.Protocol):
-    """Hands each chunk read from a pipe to ``on_data``; ``closed`` resolves at EOF."""
-
-    def __init__(self, on_data: Callable[[bytes], None]) -> None:
-        self.on_data = on_data
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def data_received(self, data: bytes) -> None:
-        self.on_data(data)
-
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-class _BoundedBuffer:
-    """Keeps the first ``limit`` bytes of a stream and drops (but counts) the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-        self.truncated = False
-
-    def add(self, chunk: bytes) -> None:
-        room = self.limit - len(self.data)
-        if len(chunk) > room:
-            self.truncated = True
-        if room > 0:
-            self.data += chunk[:room]
-
-    def text(self) -> str:
-        text = without_nul(self.data.decode("utf-8", errors="replace"))
-        return text + TRUNCATED_MARKER if self.truncated else text
 
 
 class ProcessSandbox:
@@ -89,6 +50,12 @@ class ProcessSandbox:
 
     def __init__(self, *, python: str = sys.executable) -> None:
         self.python = python
+
+    async def start(self) -> None:
+        """Nothing to prepare: every run starts its own interpreter."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     async def run(self, spec: RunSpec) -> RunResult:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
@@ -105,13 +72,12 @@ class ProcessSandbox:
             await asyncio.to_thread(remove_workdir, workdir)
 
     async def _run_in(self, workdir: str, spec: RunSpec) -> RunResult:
-        loop = asyncio.get_running_loop()
         nonce = secrets.token_urlsafe(24)
         report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
         splitter = LineSplitter()
         stdout, stderr = (
-            _BoundedBuffer(spec.output_limit_bytes),
-            _BoundedBuffer(spec.output_limit_bytes),
+            BoundedBuffer(spec.output_limit_bytes),
+            BoundedBuffer(spec.output_limit_bytes),
         )
 
         def on_result_data(data: bytes) -> None:
@@ -120,7 +86,7 @@ class ProcessSandbox:
 
         child_fds: list[int] = []  # the ends the child gets; closed here once it has them
         transports: list[asyncio.BaseTransport] = []
-        readers: list[_PipeReader] = []
+        readers: list[PipeReader] = []
         process: asyncio.subprocess.Process | None = None
         try:
             config_read = _config_pipe(_harness_config(spec, nonce), child_fds)
@@ -130,13 +96,7 @@ class ProcessSandbox:
                 read_end, write_end = os.pipe()
                 child_fds.append(write_end)
                 pipe_links.add(f"pipe:[{os.fstat(read_end).st_ino}]")
-                reader = _PipeReader(on_data)
-                pipe = os.fdopen(read_end, "rb", buffering=0)
-                try:
-                    read_transport, _ = await loop.connect_read_pipe(_returning(reader), pipe)
-                except BaseException:
-                    pipe.close()
-                    raise
+                read_transport, reader = await read_pipe(read_end, on_data)
                 transports.append(read_transport)
                 readers.append(reader)
                 pipe_ends.append(write_end)
@@ -235,10 +195,6 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
     return read_end
 
 
-def _returning(reader: _PipeReader) -> Callable[[], _PipeReader]:
-    return lambda: reader
-
-
 def _close_all(fds: list[int]) -> None:
     while fds:
         with contextlib.suppress(OSError):
@@ -253,37 +209,6 @@ def sandbox_environment(workdir: str) -> dict[str, str]:
         "PYTHONIOENCODING": "utf-8",
         "HOME": workdir,
     }
-
-
-def write_files(workdir: str, files: Mapping[str, bytes]) -> None:
-    for path, content in files.items():
-        check_relative_path(path)  # again: the mapping may have changed since RunSpec checked it
-        target = os.path.join(workdir, *path.split("/"))
-        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-        # O_EXCL | O_NOFOLLOW: never write through anything already at that path.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with os.fdopen(os.open(target, flags, 0o644), "wb") as file:
-            file.write(content)
-
-
-def remove_workdir(workdir: str) -> None:
-    """Delete the run directory without following links the student code planted.
-
-    On Linux ``rmtree`` walks with directory descriptors and O_NOFOLLOW, so a
-    symlink planted inside is unlinked, never followed (the host-side mistake of
-    CVE-2024-28185/28189).
-    """
-    if not shutil.rmtree.avoids_symlink_attacks:
-        raise RuntimeError("this platform's shutil.rmtree may follow symlinks")
-    for attempt in range(2):
-        try:
-            shutil.rmtree(workdir)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if attempt:
-                log.warning("sandbox.cleanup_failed", workdir=workdir, error=str(exc))
 
 
 def kill_group(pgid: int) -> None:
@@ -338,14 +263,3 @@ def _belongs_to_run(pid: int, workdir: str, pipe_links: frozenset[str]) -> bool:
         except OSError:
             continue
     return False
-
-
-def internal_error(spec: RunSpec, message: str) -> RunResult:
-    return RunResult(
-        outcome="internal_error",
-        tests=tuple(TestResult(test_id, "not_run", "") for test_id in spec.test_ids),
-        message=message,
-        stdout="",
-        stderr="",
-        duration_ms=0,
-    )

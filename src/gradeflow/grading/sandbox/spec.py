@@ -81,6 +81,15 @@ def _check_no_file_is_a_directory(files: Mapping[str, bytes]) -> None:
 
 
 class Sandbox(Protocol):
-    """Runs a submission's tests in isolation; student behaviour never raises."""
+    """Runs a submission's tests in isolation; student behaviour never raises.
+
+    ``run`` may be awaited concurrently up to the number of slots the sandbox was
+    created with. ``start`` prepares it (a worker calls it before taking jobs, so a
+    broken host fails early); ``close`` releases everything it holds.
+    """
+
+    async def start(self) -> None: ...
 
     async def run(self, spec: RunSpec) -> RunResult: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,130 @@
+"""Host-side helpers shared by the sandboxes: run files, output capture, cleanup.
+
+Nothing here runs inside a sandbox; everything here must hold up against what a
+sandboxed run can leave behind or push through its pipes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from gradeflow.grading.sandbox.results import RunResult, TestResult
+from gradeflow.grading.sandbox.spec import RunSpec, check_relative_path
+from gradeflow.grading.sandbox.verdict import without_nul
+
+log = structlog.get_logger(__name__)
+
+TRUNCATED_MARKER = "\n[output truncated]"
+
+
+class PipeReader(asyncio.Protocol):
+    """Hands each chunk read from a pipe to ``on_data``; ``closed`` resolves at EOF."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self.on_data = on_data
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.on_data(data)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def read_pipe(
+    read_end: int, on_data: Callable[[bytes], None]
+) -> tuple[asyncio.BaseTransport, PipeReader]:
+    """Start reading ``read_end`` (which is then owned by the transport)."""
+    reader = PipeReader(on_data)
+    pipe = os.fdopen(read_end, "rb", buffering=0)
+    try:
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: reader, pipe)
+    except BaseException:
+        pipe.close()
+        raise
+    return transport, reader
+
+
+class BoundedBuffer:
+    """Keeps the first ``limit`` bytes of a stream and drops (but counts) the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += chunk[:room]
+
+    def text(self) -> str:
+        text = without_nul(self.data.decode("utf-8", errors="replace"))
+        return text + TRUNCATED_MARKER if self.truncated else text
+
+
+def write_files(workdir: str, files: Mapping[str, bytes]) -> None:
+    """Lay out a run's files, world-readable (the sandbox reads them as another uid)."""
+    for path, content in files.items():
+        check_relative_path(path)  # again: the mapping may have changed since RunSpec checked it
+        target = os.path.join(workdir, *path.split("/"))
+        parent = os.path.dirname(target)
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+            for directory in _parents_below(workdir, parent):
+                os.chmod(directory, 0o755)  # noqa: S103 (the run reads them as another uid)
+        # O_EXCL | O_NOFOLLOW: never write through anything already at that path.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(target, flags, 0o644), "wb") as file:
+            os.fchmod(file.fileno(), 0o644)  # whatever the umask
+            file.write(content)
+
+
+def _parents_below(top: str, directory: str) -> list[str]:
+    found = []
+    while directory != top and directory.startswith(top + os.sep):
+        found.append(directory)
+        directory = os.path.dirname(directory)
+    return found
+
+
+def remove_workdir(workdir: str) -> None:
+    """Delete a run directory without following links the student code planted.
+
+    On Linux ``rmtree`` walks with directory descriptors and O_NOFOLLOW, so a
+    symlink planted inside is unlinked, never followed (the host-side mistake of
+    CVE-2024-28185/28189).
+    """
+    if not shutil.rmtree.avoids_symlink_attacks:
+        raise RuntimeError("this platform's shutil.rmtree may follow symlinks")
+    for attempt in range(2):
+        try:
+            shutil.rmtree(workdir)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if attempt:
+                log.warning("sandbox.cleanup_failed", workdir=workdir, error=str(exc))
+
+
+def internal_error(spec: RunSpec, message: str) -> RunResult:
+    return RunResult(
+        outcome="internal_error",
+        tests=tuple(TestResult(test_id, "not_run", "") for test_id in spec.test_ids),
+        message=message,
+        stdout="",
+        stderr="",
+        duration_ms=0,
+    )

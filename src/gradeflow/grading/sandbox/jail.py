@@ -1,0 +1,279 @@
+"""Jail the zygote and its children; runs inside them, never in the worker.
+
+Once, in the zygote (``prepare_root``): a private mount namespace whose root is a
+small tmpfs holding read-only binds of ``/usr`` and the interpreter's prefix, a
+generated ``/etc``, a few device nodes, empty ``/task``, ``/tmp`` and ``/proc``, and
+the staging directory at ``/runs``; then ``pivot_root`` into it and detach the
+host's tree.
+
+For each run, in the zygote's freshly forked child, which starts as host root and
+as PID 1 of a new PID namespace (``enter``), in this order:
+
+1. new mount, network, IPC, UTS and cgroup namespaces, which stay owned by the
+   host's user namespace, so nothing inside can ever reconfigure them;
+2. the run's files read-only at ``/task`` (the working directory), ``/runs``
+   unmounted, a size-limited tmpfs at ``/tmp``, a procfs of its PID namespace;
+3. the slot's unprivileged host uid and gid, and the rlimits;
+4. a user namespace mapping only itself (uid and gid 1000 inside), then every
+   capability that namespace granted is given up;
+5. the seccomp filter.
+
+Standard library only, like everything the zygote imports. Failures raise
+``JailError`` naming the step.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gradeflow.grading.sandbox import linux, seccomp
+
+TASK_DIR = "/task"
+TMP_DIR = "/tmp"  # noqa: S108 (the sandbox's own private tmpfs, not the host's)
+INSIDE_ID = 1000
+HOSTNAME = "sandbox"
+RUNS_DIR = "/runs"  # the staging directories, seen by the zygote only
+DEVICES = {"null": 3, "zero": 5, "full": 7, "random": 8, "urandom": 9}  # char 1:minor
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
+# Host directories of the system that may be symbolic links (merged /usr).
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Single files of /etc that programs legitimately read; nothing else of /etc.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+ROOT_TMPFS = "size=8m,nr_inodes=512,mode=0755"
+ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": TMP_DIR,
+    "TMPDIR": TMP_DIR,
+    "USER": "student",
+    "LOGNAME": "student",
+}
+
+
+class JailError(RuntimeError):
+    """Setting up the jail failed: a host problem, never the student's."""
+
+
+@dataclass(frozen=True)
+class FilesystemView:
+    """What of the host the run sees, decided once when the zygote starts."""
+
+    read_only_dirs: tuple[str, ...]  # bound at the same path inside
+    links: tuple[tuple[str, str], ...]  # (path, target)
+    copied_files: tuple[str, ...]  # of /etc
+    etc_links: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def for_interpreter(cls, prefixes: tuple[str, ...]) -> FilesystemView:
+        """``/usr`` plus the prefixes the interpreter was installed in (e.g. pyenv's)."""
+        dirs = ["/usr"]
+        links = []
+        for path in SYSTEM_LINKS:
+            if os.path.islink(path):
+                links.append((path, os.readlink(path)))
+            elif os.path.isdir(path):
+                dirs.append(path)
+        for prefix in prefixes:
+            real = os.path.realpath(prefix)
+            if not any(real == d or real.startswith(d + "/") for d in dirs):
+                dirs.append(real)
+        copied, etc_links = [], []
+        for path in ETC_FILES:
+            if os.path.islink(path) and os.readlink(path).startswith("/usr/"):
+                etc_links.append((path, os.readlink(path)))  # e.g. the zoneinfo file
+            elif os.path.isfile(path):
+                copied.append(path)
+        return cls(tuple(dirs), tuple(links), tuple(copied), tuple(etc_links))
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_s: int
+    address_space_bytes: int
+    file_size_bytes: int
+    open_files: int
+    processes: int
+    tmp_bytes: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, int]) -> Limits:
+        return cls(**{name: int(data[name]) for name in cls.__dataclass_fields__})
+
+
+def prepare_root(*, view: FilesystemView, mount_point: str, runs_dir: str) -> None:
+    """Move the calling zygote into its own mount namespace rooted in the run view.
+
+    Done once: the zygote then already sees only what a run may see, plus the
+    staging directory at ``/runs``, so each run copies a namespace of a handful
+    of mounts instead of the host's and builds only its own three.
+    """
+    try:
+        linux.unshare(linux.CLONE_NEWNS)
+        # Nothing done in this mount namespace may propagate back to the host.
+        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        linux.mount("tmpfs", mount_point, "tmpfs", linux.MS_NOSUID, ROOT_TMPFS)
+        root = mount_point
+        for path in view.read_only_dirs:
+            _bind(path, root + path, flags=linux.MS_NODEV)
+        for path, target in view.links:
+            os.symlink(target, root + path)
+        _build_etc(view, root)
+        _build_dev(root)
+        for path in (TASK_DIR, TMP_DIR, "/proc"):
+            os.mkdir(root + path)
+        _bind(runs_dir, root + RUNS_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
+        os.chdir(root)
+        # Stack the host's root under the new one, then detach it: afterwards no
+        # path, not even /proc/self/root or "..", leads outside.
+        linux.pivot_root(".", ".")
+        linux.umount2(".", linux.MNT_DETACH)
+        os.chdir("/")
+        linux.mount(None, "/", None, _remount_flags(linux.MS_NOSUID))
+    except OSError as exc:
+        raise JailError(f"preparing the sandbox's filesystem failed: {exc}") from exc
+
+
+def enter(
+    *,
+    run: str,
+    uid: int,
+    gid: int,
+    limits: Limits,
+    last_cap: int,
+    seccomp_filter: bytes,
+) -> None:
+    """Jail the calling process: the zygote's child, PID 1 of its PID namespace.
+
+    ``run`` names the run's staging directory under ``/runs``.
+    """
+    try:
+        linux.unshare(
+            linux.CLONE_NEWNS
+            | linux.CLONE_NEWNET
+            | linux.CLONE_NEWIPC
+            | linux.CLONE_NEWUTS
+            | linux.CLONE_NEWCGROUP
+        )
+        linux.sethostname(HOSTNAME)
+        _mount_run_dirs(os.path.join(RUNS_DIR, run, "task"), limits)
+        os.chdir(TASK_DIR)
+        _become(uid, gid)
+        _set_limits(limits)
+        _enter_user_namespace(uid, gid)
+        linux.drop_all_capabilities(last_cap)
+        os.environ.clear()
+        os.environ.update(ENVIRONMENT)
+        seccomp.install(seccomp_filter)
+    except OSError as exc:
+        raise JailError(f"setting up the sandbox failed: {exc}") from exc
+
+
+def _mount_run_dirs(task_source: str, limits: Limits) -> None:
+    _bind(task_source, TASK_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
+    # Other runs' staging directories disappear from this namespace.
+    linux.umount2(RUNS_DIR, linux.MNT_DETACH)
+    tmp_options = f"size={limits.tmp_bytes},nr_inodes=4096,mode=1777"
+    linux.mount("tmpfs", TMP_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, tmp_options)
+    proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    try:
+        # A procfs of the run's PID namespace; subset=pid hides /proc/sys, /proc/kcore
+        # and the other system-wide files.
+        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2,subset=pid")
+    except OSError:
+        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2")
+
+
+def _build_etc(view: FilesystemView, root: str) -> None:
+    os.mkdir(root + "/etc")
+    generated = {
+        "passwd": f"root:x:0:0::/:/usr/sbin/nologin\n"
+        f"student:x:{INSIDE_ID}:{INSIDE_ID}::{TMP_DIR}:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\nstudent:x:{INSIDE_ID}:\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "hostname": HOSTNAME + "\n",
+    }
+    for name, text in generated.items():
+        with open(f"{root}/etc/{name}", "w") as file:
+            file.write(text)
+    # Copies, not bind mounts: every mount here is copied again for each run.
+    for path in view.copied_files:
+        with open(path, "rb") as source, open(root + path, "wb") as copy:
+            shutil.copyfileobj(source, copy)
+    for path, target in view.etc_links:
+        os.symlink(target, root + path)
+
+
+def _build_dev(root: str) -> None:
+    os.mkdir(root + "/dev")
+    for name, minor in DEVICES.items():
+        os.mknod(f"{root}/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+        os.chmod(f"{root}/dev/{name}", 0o666)  # noqa: S103 (what these devices are for)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, f"{root}/dev/{name}")
+
+
+def _bind(source: str, target: str, *, flags: int) -> None:
+    os.makedirs(target, exist_ok=True)
+    linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+    # A bind mount takes its own flags only when remounted.
+    linux.mount(None, target, None, _remount_flags(flags | linux.MS_NOSUID))
+
+
+def _remount_flags(flags: int) -> int:
+    return linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | flags
+
+
+def _become(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def _set_limits(limits: Limits) -> None:
+    """Rlimits, soft = hard; set before the user namespace, which inherits NPROC's."""
+    values = {
+        resource.RLIMIT_CPU: limits.cpu_s,
+        resource.RLIMIT_AS: limits.address_space_bytes,
+        resource.RLIMIT_FSIZE: limits.file_size_bytes,
+        resource.RLIMIT_NOFILE: limits.open_files,
+        # Counts threads too, per uid: the slot's uid runs nothing else on the host.
+        resource.RLIMIT_NPROC: limits.processes,
+        resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_MEMLOCK: 0,
+        resource.RLIMIT_MSGQUEUE: 0,
+    }
+    for which, value in values.items():
+        resource.setrlimit(which, (value, value))
+    # Writing past RLIMIT_FSIZE then fails with an OSError the student can read,
+    # instead of killing the process with SIGXFSZ.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _enter_user_namespace(uid: int, gid: int) -> None:
+    # setresuid made the process non-dumpable, which makes /proc/self/*_map owned
+    # by host root: make it dumpable again so it may write its own maps.
+    linux.prctl(linux.PR_SET_DUMPABLE, 1)
+    linux.unshare(linux.CLONE_NEWUSER)
+    _write_proc("uid_map", f"{INSIDE_ID} {uid} 1\n")
+    _write_proc("setgroups", "deny\n")  # required before an unprivileged gid_map
+    _write_proc("gid_map", f"{INSIDE_ID} {gid} 1\n")
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+
+
+def _write_proc(name: str, text: str) -> None:
+    fd = os.open(f"/proc/self/{name}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -1,0 +1,417 @@
+"""``ZygoteSandbox``: the worker's side of the zygote fork server.
+
+Each run borrows a slot (and with it the slot's host uid), lays its files out in a
+root-only staging directory, creates the pipes the run writes to, and asks the
+zygote to start it. The zygote enforces the wall clock and reports the wait status
+on the run's status pipe; the verdict is decided here from that status and what
+came over the result channel, exactly as for ``ProcessSandbox``.
+
+Nothing the run can write reaches the host's filesystem: its only writable place
+is a tmpfs that disappears with its mount namespace, and the staging directory is
+bound read-only, so the clean-up never meets a planted link.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gradeflow.grading.sandbox.capture import (
+    BoundedBuffer,
+    internal_error,
+    read_pipe,
+    remove_workdir,
+    write_files,
+)
+from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.spec import RunSpec
+from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory
+from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, ProcessEnd, decide
+
+log = structlog.get_logger(__name__)
+
+PACKAGE_DIR = str(Path(__file__).parent)
+DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"
+FILE_SIZE_LIMIT = 16 * 1024 * 1024
+OPEN_FILES_LIMIT = 64
+# Processes and threads of one run. With RLIMIT_AS per process, a run can hold at
+# most this many times its memory limit: keep it small.
+PROCESS_LIMIT = 16
+TMP_LIMIT = 32 * 1024 * 1024
+# How long after the wall-clock limit the zygote may take to report a run before
+# the worker decides the zygote is broken.
+ZYGOTE_GRACE_S = 10.0
+START_TIMEOUT_S = 30.0
+DRAIN_GRACE_S = 0.5
+
+# Run by the zygote's interpreter with -I -S: no site-packages, so gradeflow is
+# not importable as installed. Empty stand-ins for the parent packages let the
+# sandbox's own modules import each other by their real names without running any
+# other part of gradeflow.
+BOOTSTRAP = """\
+import sys, types
+for name, path in (("gradeflow", []), ("gradeflow.grading", []),
+                   ("gradeflow.grading.sandbox", [sys.argv[1]])):
+    module = types.ModuleType(name)
+    module.__path__ = path
+    sys.modules[name] = module
+from gradeflow.grading.sandbox import zygote
+zygote.main(sys.argv[2:])
+"""
+
+
+class ZygoteFailed(OSError):
+    """The zygote could not start; the message says why."""
+
+
+class _Slots:
+    """Free slot numbers; waiters may come from any event loop."""
+
+    def __init__(self, count: int) -> None:
+        self._free = deque(range(count))
+        self._waiters: deque[asyncio.Future[int]] = deque()
+
+    async def acquire(self) -> int:
+        if self._free:
+            return self._free.popleft()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            slot: int = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())  # handed over just as we were cancelled
+            raise
+        return slot
+
+    def release(self, slot: int) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.get_loop().call_soon_threadsafe(_hand_over, waiter, slot, self)
+                return
+        self._free.append(slot)
+
+
+def _hand_over(waiter: asyncio.Future[int], slot: int, slots: _Slots) -> None:
+    if waiter.done():
+        slots.release(slot)
+    else:
+        waiter.set_result(slot)
+
+
+class _Zygote:
+    """One running zygote process and its control socket."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: socket.socket) -> None:
+        self.process = process
+        self.control = control
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    async def send(self, message: dict[str, object], fds: list[int] | None = None) -> None:
+        data = json.dumps(message).encode()
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                self.control.sendmsg([data], ancillary)
+                return
+            except BlockingIOError:
+                # The zygote reads constantly; a full socket means it is busy forking.
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.005)
+
+    def stop(self) -> None:
+        """Closing the control socket tells the zygote to kill its runs and exit."""
+        self.control.close()
+        try:
+            self.process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class ZygoteSandbox:
+    """Runs each submission in a jailed child of a warm zygote; see ``docs/security.md``.
+
+    ``run`` may be awaited concurrently up to ``slots`` times; more callers wait for
+    a free slot. ``start`` is optional (the first run starts the zygote) but lets a
+    worker fail at start-up rather than at its first submission.
+    """
+
+    def __init__(
+        self,
+        *,
+        slots: int,
+        python: str = sys.executable,
+        state_dir: str = DEFAULT_STATE_DIR,
+        uid_base: int = UID_BASE,
+        process_limit: int = PROCESS_LIMIT,
+        tmp_bytes: int = TMP_LIMIT,
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.slots = slots
+        # The real binary, not a venv's link to it: its prefix is what the jail binds.
+        self.python = os.path.realpath(python)
+        self.state_dir = state_dir
+        self.uid_base = uid_base
+        self.process_limit = process_limit
+        self.tmp_bytes = tmp_bytes
+        self._slots = _Slots(slots)
+        self._run_ids = itertools.count(1)
+        self._zygote: _Zygote | None = None
+        self._starting: asyncio.Future[_Zygote] | None = None
+        self._uids: UidClaim | None = None
+        self._home: str | None = None
+
+    async def start(self) -> None:
+        await self._running_zygote()
+
+    async def close(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            await asyncio.to_thread(zygote.stop)
+        if self._uids is not None:
+            self._uids.release()
+            self._uids = None
+        if self._home is not None:
+            await asyncio.to_thread(remove_workdir, self._home)
+            self._home = None
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
+        slot = await self._slots.acquire()
+        try:
+            zygote = await self._running_zygote()
+            assert self._uids is not None
+            assert self._home is not None
+            uid = self._uids.uids[slot]
+            staging = tempfile.mkdtemp(prefix="run-", dir=os.path.join(self._home, "runs"))
+            try:
+                return await self._run(zygote, spec, staging, uid)
+            finally:
+                remove_workdir(staging)
+        except OSError as exc:
+            log.exception("sandbox.failed")
+            return internal_error(spec, f"The sandbox failed: {exc}")
+        finally:
+            self._slots.release(slot)
+
+    async def _running_zygote(self) -> _Zygote:
+        if self._zygote is not None and self._zygote.alive:
+            return self._zygote
+        if self._starting is None or self._starting.get_loop() is not asyncio.get_running_loop():
+            self._starting = asyncio.ensure_future(self._start_zygote())
+        try:
+            return await asyncio.shield(self._starting)
+        finally:
+            if self._starting.done():
+                self._starting = None
+
+    async def _start_zygote(self) -> _Zygote:
+        if self._zygote is not None:
+            log.warning("sandbox.zygote_restarted", exit=self._zygote.process.returncode)
+            await asyncio.to_thread(self._zygote.stop)
+            self._zygote = None
+        if self._home is None:
+            private_directory(self.state_dir)
+            _remove_stale_homes(self.state_dir)
+            self._home = tempfile.mkdtemp(prefix=f"zygote-{os.getpid()}-", dir=self.state_dir)
+            os.mkdir(os.path.join(self._home, "root"))
+            os.mkdir(os.path.join(self._home, "runs"))
+        if self._uids is None:
+            self._uids = UidClaim(
+                os.path.join(self.state_dir, "uids"), self.slots, base=self.uid_base
+            )
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        settings = {
+            "mount_point": os.path.join(self._home, "root"),
+            "runs_dir": os.path.join(self._home, "runs"),
+        }
+        try:
+            # Spawned from this thread, not a worker thread, and with nothing of
+            # ours: no environment, no descriptors but the socket, its own session.
+            process = subprocess.Popen(  # noqa: ASYNC220 (fast, and must be this thread)
+                [
+                    self.python,
+                    "-I",
+                    "-S",
+                    "-B",
+                    "-c",
+                    BOOTSTRAP,
+                    PACKAGE_DIR,
+                    str(theirs.fileno()),
+                    json.dumps(settings),
+                ],
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                close_fds=True,
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        zygote = _Zygote(process, ours)
+        try:
+            loop = asyncio.get_running_loop()
+            hello = await asyncio.wait_for(loop.sock_recv(ours, 4096), START_TIMEOUT_S)
+            event = json.loads(hello) if hello else {}
+            if event.get("event") != "ready":
+                problem = event.get("message", "it exited")
+                raise ZygoteFailed(f"the sandbox zygote could not start: {problem}")
+        except BaseException:
+            await asyncio.to_thread(zygote.stop)
+            raise
+        log.info("sandbox.zygote_started", pid=process.pid, slots=self.slots)
+        self._zygote = zygote
+        return zygote
+
+    async def _run(self, zygote: _Zygote, spec: RunSpec, staging: str, uid: int) -> RunResult:
+        nonce = secrets.token_urlsafe(24)
+        _stage(staging, spec, nonce)
+
+        report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
+        splitter = LineSplitter()
+        stdout = BoundedBuffer(spec.output_limit_bytes)
+        stderr = BoundedBuffer(spec.output_limit_bytes)
+        status = bytearray()
+
+        def on_result_data(data: bytes) -> None:
+            for line in splitter.feed(data):
+                report.add_line(line)
+
+        write_ends: list[int] = []
+        transports: list[asyncio.BaseTransport] = []
+        closed: list[asyncio.Future[None]] = []
+        run_id = next(self._run_ids)
+        finished = False
+        try:
+            for on_data in (stdout.add, stderr.add, on_result_data, status.extend):
+                read_end, write_end = os.pipe()
+                write_ends.append(write_end)
+                transport, reader = await read_pipe(read_end, on_data)
+                transports.append(transport)
+                closed.append(reader.closed)
+            request = {
+                "op": "run",
+                "id": run_id,
+                "run": os.path.basename(staging),
+                "uid": uid,
+                "gid": uid,
+                "time_limit_s": spec.time_limit_s,
+                "limits": {
+                    "cpu_s": spec.cpu_limit_s,
+                    "address_space_bytes": spec.memory_mb * 1024 * 1024,
+                    "file_size_bytes": FILE_SIZE_LIMIT,
+                    "open_files": OPEN_FILES_LIMIT,
+                    "processes": self.process_limit,
+                    "tmp_bytes": self.tmp_bytes,
+                },
+            }
+            await zygote.send(request, write_ends)
+            _close_all(write_ends)
+            *outputs, status_closed = closed
+            # The status pipe closes once the zygote has reaped the run.
+            done, _ = await asyncio.wait(
+                [status_closed], timeout=spec.time_limit_s + ZYGOTE_GRACE_S
+            )
+            if not done:
+                log.error("sandbox.zygote_unresponsive", pid=zygote.process.pid)
+                zygote.process.kill()  # restarted by the next run
+                return internal_error(spec, "The sandbox did not report the run in time.")
+            finished = True
+            # The run's namespace is gone, and with it every writer of these pipes.
+            await asyncio.wait(outputs, timeout=DRAIN_GRACE_S)
+            outcome: dict[str, Any] = (
+                json.loads(status) if status else {"error": "the sandbox zygote died"}
+            )
+            if "error" in outcome:
+                log.error("sandbox.run_failed", error=outcome["error"])
+                return internal_error(spec, f"The sandbox failed: {outcome['error']}")
+            end = ProcessEnd(
+                returncode=os.waitstatus_to_exitcode(outcome["status"]),
+                timed_out=bool(outcome["timed_out"]),
+                duration_ms=int(outcome["ms"]),
+                stdout=stdout.text(),
+                stderr=stderr.text(),
+            )
+            return decide(spec, report, end)
+        finally:
+            _close_all(write_ends)
+            if not finished and zygote.alive and closed:
+                # Cancelled (or failed) mid-run: the slot's uid may only serve the next
+                # run once this one is dead and reaped.
+                with contextlib.suppress(OSError):
+                    await zygote.send({"op": "kill", "id": run_id})
+                await asyncio.wait([closed[-1]], timeout=ZYGOTE_GRACE_S)
+            for transport in transports:
+                transport.close()
+
+
+def _stage(staging: str, spec: RunSpec, nonce: str) -> None:
+    """Write the run's files and harness configuration.
+
+    The task directory is bound read-only into the run; the configuration, which
+    holds the nonce, is read by the zygote's child before it drops privileges and
+    is never visible inside.
+    """
+    task = os.path.join(staging, "task")
+    os.mkdir(task)
+    os.chmod(task, 0o755)  # noqa: S103 (read, never written, by the run's uid)
+    write_files(task, spec.files)
+    config = os.path.join(staging, "config.json")
+    with open(config, "x") as file:
+        json.dump({"nonce": nonce, "module": spec.module, "test_ids": list(spec.test_ids)}, file)
+
+
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
+
+
+def _remove_stale_homes(state_dir: str) -> None:
+    """Remove the directories of zygotes whose worker process no longer exists."""
+    for entry in os.scandir(state_dir):
+        if not entry.name.startswith("zygote-") or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = entry.name.split("-")[1]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,304 @@
+"""The zygote: a warm fork server that starts every grading run as a jailed child.
+
+``ZygoteSandbox`` starts one zygote per worker process, as host root, with
+``python -I -S -B`` and a minimal environment; the zygote imports ``unittest``,
+the harness and the modules student code commonly uses, then serves requests on
+its control socket (AF_UNIX, SOCK_SEQPACKET: one JSON message each):
+
+- ``run``: the message carries the paths of the run's configuration and task
+  directory, the slot's uid and gid, the limits, and four descriptors (stdout,
+  stderr, result channel, status). The zygote forks a child that is PID 1 of a new
+  PID namespace; the child jails itself (``jail.enter``) and runs the harness.
+  When the child has been reaped, its wait status, whether the wall clock ended
+  it and its duration are written to the status pipe, which is then closed.
+- ``kill``: SIGKILL a run (the worker gave up on it, e.g. cancelled).
+
+The zygote enforces each run's wall-clock limit itself, by SIGKILL: the child is
+PID 1 of its namespace, so its death takes every process of the run with it, and
+no signal sent from inside the run can reach the zygote. The zygote exits when
+the control socket closes (the worker closed it or died), killing its runs first;
+every child also has a parent-death signal, so no run outlives its zygote.
+
+Standard library only, started without gradeflow's dependencies.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import io
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from gradeflow.grading.sandbox import harness, jail, linux, seccomp
+
+MAX_MESSAGE = 65536
+FDS_PER_RUN = 4  # stdout, stderr, result channel, status
+SETUP_FAILED_EXIT = 125
+# Modules that student code often imports: imported once here, they cost a run
+# nothing. Only modules that hold no per-process state (random reseeds on fork).
+WARM_MODULES = [
+    "abc",
+    "bisect",
+    "collections",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "heapq",
+    "itertools",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "textwrap",
+    "typing",
+]
+
+
+@dataclass
+class _Run:
+    id: int
+    pid: int
+    pidfd: int
+    status_fd: int
+    started: float
+    deadline: float
+    timed_out: bool = False
+    killed: bool = False
+
+
+@dataclass
+class _Zygote:
+    control: socket.socket
+    seccomp_filter: bytes
+    last_cap: int
+    pid_namespace: int
+    selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
+    runs: dict[int, _Run] = field(default_factory=dict)
+
+    def serve(self) -> None:
+        self.control.setblocking(False)
+        self.selector.register(self.control, selectors.EVENT_READ, None)
+        while True:
+            for key, _ in self.selector.select(self._next_timeout()):
+                if key.data is None:
+                    if not self._receive():
+                        return
+                else:
+                    self._reap(key.data)
+            self._enforce_deadlines()
+
+    def shutdown(self) -> None:
+        for run in list(self.runs.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(run.pid, signal.SIGKILL)
+            self._reap(run)
+
+    def _next_timeout(self) -> float | None:
+        if not self.runs:
+            return None
+        pending = [run.deadline for run in self.runs.values() if not run.killed]
+        return max(0.0, min(pending) - time.monotonic()) if pending else None
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for run in self.runs.values():
+            if not run.killed and now >= run.deadline:
+                run.timed_out = run.killed = True
+                # Safe from pid reuse: the child is ours and not reaped yet.
+                os.kill(run.pid, signal.SIGKILL)
+
+    def _receive(self) -> bool:
+        """Handle one control message; False once the worker has gone."""
+        fds = array.array("i")
+        try:
+            data, ancillary, _, _ = self.control.recvmsg(
+                MAX_MESSAGE, socket.CMSG_SPACE(FDS_PER_RUN * fds.itemsize)
+            )
+        except BlockingIOError:
+            return True
+        except ConnectionError:
+            return False
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % fds.itemsize
+                fds.frombytes(payload[:usable])
+        if not data:
+            _close_all(list(fds))
+            return False
+        request = json.loads(data)
+        if request["op"] == "run" and len(fds) == FDS_PER_RUN:
+            self._start(request, list(fds))
+        elif request["op"] == "kill":
+            _close_all(list(fds))
+            run = self.runs.get(request["id"])
+            if run is not None and not run.killed:
+                run.killed = True
+                os.kill(run.pid, signal.SIGKILL)
+        else:
+            _close_all(list(fds))
+        return True
+
+    def _start(self, request: dict[str, Any], fds: list[int]) -> None:
+        status_fd = fds[3]
+        try:
+            # The next child becomes PID 1 of a new PID namespace; then this process
+            # goes back to its own, so that the one after gets a fresh one too.
+            linux.unshare(linux.CLONE_NEWPID)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    self._child(request, fds)
+            finally:
+                linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
+            started = time.monotonic()
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
+            _close_all(fds)
+            return
+        _close_all(fds[:3])
+        run = _Run(
+            id=int(request["id"]),
+            pid=pid,
+            pidfd=pidfd,
+            status_fd=status_fd,
+            started=started,
+            deadline=started + float(request["time_limit_s"]),
+        )
+        self.runs[run.id] = run
+        self.selector.register(pidfd, selectors.EVENT_READ, run)
+
+    def _reap(self, run: _Run) -> None:
+        _, status = os.waitpid(run.pid, 0)
+        duration_ms = round((time.monotonic() - run.started) * 1000)
+        self.selector.unregister(run.pidfd)
+        os.close(run.pidfd)
+        del self.runs[run.id]
+        _write_status(
+            run.status_fd, {"status": status, "timed_out": run.timed_out, "ms": duration_ms}
+        )
+
+    def _child(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
+        """The run itself: PID 1 of its namespace. Never returns."""
+        try:
+            # If the zygote dies, so does the run (and with PID 1 its whole namespace).
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+            os.setsid()
+            stdout, stderr, result, _ = fds
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            os.dup2(result, 3, inheritable=False)
+            # Everything else goes: the control socket, other runs' pipes, pidfds.
+            os.closerange(4, 2**31 - 1)
+            _fresh_standard_streams()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            run = str(request["run"])
+            with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
+                config = json.load(file)
+            jail.enter(
+                run=run,
+                uid=int(request["uid"]),
+                gid=int(request["gid"]),
+                limits=jail.Limits.from_dict(request["limits"]),
+                last_cap=self.last_cap,
+                seccomp_filter=self.seccomp_filter,
+            )
+            sys.argv = [""]
+            harness.serve(config, 3)
+        except BaseException as exc:  # nothing may return into the zygote's loop
+            with contextlib.suppress(BaseException):
+                os.write(2, f"gradeflow sandbox: {exc}\n".encode())
+        os._exit(SETUP_FAILED_EXIT)
+
+
+def _fresh_standard_streams() -> None:
+    """Text streams over the run's pipes (the zygote's described /dev/null)."""
+    stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), "utf-8", "backslashreplace")
+    stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), "utf-8", "backslashreplace", line_buffering=True
+    )
+    sys.stdout = stdout
+    sys.stderr = stderr
+    # The originals too: the harness flushes them, and student code may use them.
+    sys.__stdout__ = stdout  # type: ignore[misc]
+    sys.__stderr__ = stderr  # type: ignore[misc]
+
+
+def _write_status(fd: int, status: dict[str, object]) -> None:
+    try:
+        os.write(fd, json.dumps(status).encode())
+    except OSError:
+        pass  # the worker stopped waiting for this run
+    finally:
+        os.close(fd)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def main(argv: list[str]) -> None:
+    """``argv``: the control socket's descriptor and a JSON object of settings."""
+    control = socket.socket(fileno=int(argv[0]))
+    settings = json.loads(argv[1])
+    os.umask(0o022)
+    # The worker's terminal may send SIGINT to its process group: the worker decides
+    # when the zygote stops, by closing the control socket.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        zygote = _prepare(control, settings)
+    except Exception as exc:
+        # Said to the worker, which turns it into the reason the sandbox is unavailable.
+        control.send(json.dumps({"event": "failed", "message": str(exc)}).encode())
+        raise SystemExit(1) from exc
+    control.send(json.dumps({"event": "ready", "pid": os.getpid()}).encode())
+    try:
+        zygote.serve()
+    finally:
+        zygote.shutdown()
+
+
+def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
+    abi = seccomp.native_abi()
+    if abi is None:
+        raise jail.JailError(f"no seccomp filter is defined for {os.uname().machine}")
+    for name in WARM_MODULES:
+        __import__(name)
+    zygote = _Zygote(
+        control=control,
+        seccomp_filter=seccomp.build_filter(abi),
+        last_cap=linux.last_capability(),
+        pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
+    )
+    jail.prepare_root(
+        # Started as the real interpreter binary (never a venv's link), so its own
+        # prefixes are exactly what runs need of the interpreter's installation.
+        view=jail.FilesystemView.for_interpreter((sys.prefix, sys.exec_prefix)),
+        mount_point=settings["mount_point"],
+        runs_dir=settings["runs_dir"],
+    )
+    # Objects that exist now are never collected: the children's garbage collector
+    # then leaves their pages alone, and copy-on-write keeps them shared.
+    gc.collect()
+    gc.freeze()
+    return zygote
