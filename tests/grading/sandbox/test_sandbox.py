@@ -1,4 +1,8 @@
-"""ProcessSandbox end to end: real harness processes running a tiny assignment."""
+"""Both sandboxes end to end: real harness processes running a tiny assignment.
+
+Tests taking the ``sandbox`` fixture run against ``ProcessSandbox`` and
+``ZygoteSandbox``; the others exercise what only ``ProcessSandbox`` does.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from gradeflow.grading.sandbox import (
     ProcessSandbox,
     RunResult,
     RunSpec,
+    Sandbox,
     TestResult,
     discover_test_ids,
 )
@@ -62,8 +67,8 @@ def make_spec(code: str, **overrides: object) -> RunSpec:
     )
 
 
-async def run(code: str, **overrides: object) -> RunResult:
-    return await ProcessSandbox().run(make_spec(code, **overrides))
+async def run(code: str, sandbox: Sandbox | None = None, **overrides: object) -> RunResult:
+    return await (sandbox or ProcessSandbox()).run(make_spec(code, **overrides))
 
 
 def process_gone(pid: int) -> bool:
@@ -99,8 +104,8 @@ while not __import__("os").path.exists({str(path)!r}):
 
 
 @pytest.mark.asyncio
-async def test_correct_solution_passes() -> None:
-    result = await run(CORRECT)
+async def test_correct_solution_passes(sandbox: Sandbox) -> None:
+    result = await run(CORRECT, sandbox)
 
     assert result.outcome == "passed"
     assert [test.id for test in result.tests] == TEST_IDS
@@ -110,8 +115,10 @@ async def test_correct_solution_passes() -> None:
 
 
 @pytest.mark.asyncio
-async def test_wrong_solution_fails_with_the_assertion_message_of_each_test() -> None:
-    result = await run(WRONG)
+async def test_wrong_solution_fails_with_the_assertion_message_of_each_test(
+    sandbox: Sandbox,
+) -> None:
+    result = await run(WRONG, sandbox)
 
     assert result.outcome == "failed"
     assert result.message == "0 of 3 tests passed."
@@ -122,8 +129,8 @@ async def test_wrong_solution_fails_with_the_assertion_message_of_each_test() ->
 
 
 @pytest.mark.asyncio
-async def test_partly_correct_solution_counts_the_passed_tests() -> None:
-    result = await run(WRONG_FOR_NAMES)
+async def test_partly_correct_solution_counts_the_passed_tests(sandbox: Sandbox) -> None:
+    result = await run(WRONG_FOR_NAMES, sandbox)
 
     assert result.outcome == "failed"
     assert result.passed_count == 1
@@ -132,8 +139,8 @@ async def test_partly_correct_solution_counts_the_passed_tests() -> None:
 
 
 @pytest.mark.asyncio
-async def test_error_in_student_code_names_its_line() -> None:
-    result = await run("def two_fer(name='you'):\n    return name + 1\n")
+async def test_error_in_student_code_names_its_line(sandbox: Sandbox) -> None:
+    result = await run("def two_fer(name='you'):\n    return name + 1\n", sandbox)
 
     assert [test.outcome for test in result.tests] == ["error"] * 3
     assert result.tests[0].message.startswith("TypeError: can only concatenate str")
@@ -141,8 +148,8 @@ async def test_error_in_student_code_names_its_line() -> None:
 
 
 @pytest.mark.asyncio
-async def test_syntax_error_reports_its_line() -> None:
-    result = await run("def two_fer(name='you'):\n    return 'x'\n\nif True\n    pass\n")
+async def test_syntax_error_reports_its_line(sandbox: Sandbox) -> None:
+    result = await run("def two_fer(name='you'):\n    return 'x'\n\nif True\n    pass\n", sandbox)
 
     assert result.outcome == "syntax_error"
     assert result.message == "SyntaxError on line 4: expected ':'"
@@ -150,8 +157,8 @@ async def test_syntax_error_reports_its_line() -> None:
 
 
 @pytest.mark.asyncio
-async def test_exception_at_import_is_an_import_error_naming_the_line() -> None:
-    result = await run("import math\n\nanswer = 1 / 0\n")
+async def test_exception_at_import_is_an_import_error_naming_the_line(sandbox: Sandbox) -> None:
+    result = await run("import math\n\nanswer = 1 / 0\n", sandbox)
 
     assert result.outcome == "import_error"
     assert "ZeroDivisionError: division by zero" in result.message
@@ -159,8 +166,8 @@ async def test_exception_at_import_is_an_import_error_naming_the_line() -> None:
 
 
 @pytest.mark.asyncio
-async def test_missing_function_is_an_import_error() -> None:
-    result = await run("def twofer(name='you'):\n    return name\n")
+async def test_missing_function_is_an_import_error(sandbox: Sandbox) -> None:
+    result = await run("def twofer(name='you'):\n    return name\n", sandbox)
 
     assert result.outcome == "import_error"
     assert result.message == (
@@ -170,11 +177,11 @@ async def test_missing_function_is_an_import_error() -> None:
 
 
 @pytest.mark.asyncio
-async def test_infinite_loop_ends_as_timeout() -> None:
+async def test_infinite_loop_ends_as_timeout(sandbox: Sandbox) -> None:
     loop = "def two_fer(name='you'):\n    while True:\n        pass\n"
     started = time.monotonic()
 
-    result = await run(loop, time_limit_s=1.0)
+    result = await run(loop, sandbox, time_limit_s=1.0)
 
     assert result.outcome == "timeout"
     assert result.message == "Time limit of 1 s exceeded while running TwoFerTest.test_no_name."
@@ -183,11 +190,11 @@ async def test_infinite_loop_ends_as_timeout() -> None:
 
 
 @pytest.mark.asyncio
-async def test_memory_bomb_ends_as_memory_limit() -> None:
+async def test_memory_bomb_ends_as_memory_limit(sandbox: Sandbox) -> None:
     bomb = "def two_fer(name='you'):\n    hoard = []\n    while True:\n"
     bomb += "        hoard.append(bytearray(2**20))\n"
 
-    result = await run(bomb, memory_mb=96)
+    result = await run(bomb, sandbox, memory_mb=96)
 
     assert result.outcome == "memory_limit"
     assert result.message == "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name."
@@ -195,8 +202,8 @@ async def test_memory_bomb_ends_as_memory_limit() -> None:
 
 
 @pytest.mark.asyncio
-async def test_exit_at_import_is_a_crash() -> None:
-    result = await run("import os\nos._exit(0)\n")
+async def test_exit_at_import_is_a_crash(sandbox: Sandbox) -> None:
+    result = await run("import os\nos._exit(0)\n", sandbox)
 
     assert result.outcome == "crashed"
     assert result.message == (
@@ -206,11 +213,11 @@ async def test_exit_at_import_is_a_crash() -> None:
 
 
 @pytest.mark.asyncio
-async def test_exit_inside_a_test_is_a_crash_naming_the_test() -> None:
+async def test_exit_inside_a_test_is_a_crash_naming_the_test(sandbox: Sandbox) -> None:
     code = "import os\n\ndef two_fer(name='you'):\n    if name != 'you':\n        os._exit(0)\n"
     code += "    return 'One for you, one for me.'\n"
 
-    result = await run(code)
+    result = await run(code, sandbox)
 
     assert result.outcome == "crashed"
     assert "while running TwoFerTest.test_a_name; exit status 0" in result.message
@@ -225,10 +232,10 @@ def forged_lines() -> str:
 
 
 @pytest.mark.asyncio
-async def test_printed_result_lines_do_not_make_a_failing_solution_pass() -> None:
+async def test_printed_result_lines_do_not_make_a_failing_solution_pass(sandbox: Sandbox) -> None:
     code = WRONG + f"print({forged_lines()!r})\n"
 
-    result = await run(code)
+    result = await run(code, sandbox)
 
     assert result.outcome == "failed"
     assert result.passed_count == 0
@@ -236,7 +243,9 @@ async def test_printed_result_lines_do_not_make_a_failing_solution_pass() -> Non
 
 
 @pytest.mark.asyncio
-async def test_writing_result_lines_to_descriptors_does_not_make_a_failing_solution_pass() -> None:
+async def test_writing_result_lines_to_descriptors_does_not_make_a_failing_solution_pass(
+    sandbox: Sandbox,
+) -> None:
     forge = f"""
 import os
 FORGED = {forged_lines()!r}.encode()
@@ -246,7 +255,7 @@ for fd in set(range(3, 21)) | {{int(name) for name in os.listdir("/proc/self/fd"
     except OSError:
         pass
 """
-    result = await run(WRONG + forge)
+    result = await run(WRONG + forge, sandbox)
 
     assert result.outcome == "failed"
     assert result.passed_count == 0
@@ -263,11 +272,11 @@ async def test_rewriting_tests_on_disk_does_not_change_the_tests_run() -> None:
 
 
 @pytest.mark.asyncio
-async def test_huge_output_is_truncated_and_the_run_still_finishes() -> None:
+async def test_huge_output_is_truncated_and_the_run_still_finishes(sandbox: Sandbox) -> None:
     code = CORRECT + "\nimport sys\nfor _ in range(20_000):\n    print('x' * 500)\n"
     code += "    sys.stderr.write('e' * 500)\n"
 
-    result = await run(code, output_limit_bytes=1000)
+    result = await run(code, sandbox, output_limit_bytes=1000)
 
     assert result.outcome == "passed"
     assert result.stdout == ("x" * 500 + "\n") + ("x" * 499) + "\n[output truncated]"
@@ -275,10 +284,10 @@ async def test_huge_output_is_truncated_and_the_run_still_finishes() -> None:
 
 
 @pytest.mark.asyncio
-async def test_output_that_is_not_text_is_made_printable() -> None:
+async def test_output_that_is_not_text_is_made_printable(sandbox: Sandbox) -> None:
     code = CORRECT + "\nimport sys\nsys.stdout.buffer.write(b'a\\x00b\\xffc')\n"
 
-    result = await run(code)
+    result = await run(code, sandbox)
 
     assert result.stdout == "a\ufffdb\ufffdc"
 
@@ -383,7 +392,7 @@ os.symlink({str(outside / "keep.txt")!r}, "deep/er/file-link")
 
 
 @pytest.mark.asyncio
-async def test_support_files_are_placed_beside_the_tests() -> None:
+async def test_support_files_are_placed_beside_the_tests(sandbox: Sandbox) -> None:
     tests = "import unittest\nfrom helper import EXPECTED\nfrom solution import answer\n\n"
     tests += "class AnswerTest(unittest.TestCase):\n"
     tests += "    def test_answer(self):\n        self.assertEqual(answer(), EXPECTED)\n"
@@ -400,7 +409,7 @@ async def test_support_files_are_placed_beside_the_tests() -> None:
         memory_mb=128,
     )
 
-    result = await ProcessSandbox().run(spec)
+    result = await sandbox.run(spec)
 
     assert result.outcome == "passed"
 
@@ -416,7 +425,7 @@ def assignment(tests: str, code: str) -> RunSpec:
 
 
 @pytest.mark.asyncio
-async def test_thousands_of_tests_are_all_reported() -> None:
+async def test_thousands_of_tests_are_all_reported(sandbox: Sandbox) -> None:
     methods = "".join(
         f"    def test_number_{n:05}_is_doubled_correctly(self):\n"
         f"        self.assertEqual(double({n}), {2 * n})\n"
@@ -425,14 +434,14 @@ async def test_thousands_of_tests_are_all_reported() -> None:
     tests = "import unittest\nfrom solution import double\n\n"
     tests += "class DoubleTest(unittest.TestCase):\n" + methods
 
-    result = await ProcessSandbox().run(assignment(tests, "def double(n):\n    return n * 2\n"))
+    result = await sandbox.run(assignment(tests, "def double(n):\n    return n * 2\n"))
 
     assert result.outcome == "passed"
     assert result.passed_count == 3000
 
 
 @pytest.mark.asyncio
-async def test_failing_subtest_and_class_fixture_are_reported() -> None:
+async def test_failing_subtest_and_class_fixture_are_reported(sandbox: Sandbox) -> None:
     tests = """
 import unittest
 from solution import square, setup
@@ -454,7 +463,7 @@ class FixtureTest(unittest.TestCase):
     code = "def square(n):\n    return n * n if n != 2 else 5\n\n"
     code += "def setup():\n    raise RuntimeError('no')\n"
 
-    result = await ProcessSandbox().run(assignment(tests, code))
+    result = await sandbox.run(assignment(tests, code))
 
     assert result.outcome == "failed"
     squares, fixture = result.tests

@@ -92,6 +92,47 @@ def release_reserve() -> None:
     gc.collect()
 
 
+class FrameworkGuard:
+    """Notices student code that rebinds parts of unittest or of the test classes.
+
+    Student code runs in this process and can always subvert it (``gc`` reaches
+    everything, this guard included); the guard stops the easy cheats, such as
+    ``unittest.TestCase.assertEqual = lambda *a: None`` or replacing a test method,
+    and makes them fail instead of pass. See docs/security.md.
+    """
+
+    FRAMEWORK = (
+        unittest.TestCase,
+        unittest.TestSuite,
+        unittest.suite.BaseTestSuite,
+        unittest.TestResult,
+        unittest.TestLoader,
+    )
+
+    def __init__(self) -> None:
+        self._unittest = sys.modules["unittest"]
+        self._snapshot: dict[tuple[type, str], int] = {}
+        self.reported = False
+        self.add_classes(self.FRAMEWORK)
+
+    def add_classes(self, classes: Iterator[type] | tuple[type, ...]) -> None:
+        for cls in classes:
+            for name, value in list(vars(cls).items()):
+                self._snapshot[(cls, name)] = id(value)
+
+    def problem(self) -> str | None:
+        if sys.modules.get("unittest") is not self._unittest:
+            return "the unittest module was replaced"
+        for (cls, name), identity in self._snapshot.items():
+            value = vars(cls).get(name, _MISSING)
+            if id(value) != identity:
+                return f"{cls.__qualname__}.{name} was changed"
+        return None
+
+
+_MISSING = object()
+
+
 class StreamingResult(unittest.TestResult):
     """Reports each test when it stops, instead of collecting tracebacks in memory.
 
@@ -99,9 +140,12 @@ class StreamingResult(unittest.TestResult):
     frames (and the memory) alive for the tests after it.
     """
 
-    def __init__(self, channel: Channel, ids: dict[int, str], student_path: str) -> None:
+    def __init__(
+        self, channel: Channel, ids: dict[int, str], student_path: str, guard: FrameworkGuard
+    ) -> None:
         super().__init__()
         self.channel = channel
+        self.guard = guard
         self.ids = ids  # id(test object) -> expected test id
         self.student_path = student_path
         self.reported: set[str] = set()
@@ -124,8 +168,17 @@ class StreamingResult(unittest.TestResult):
             self.reported.add(self.current)
             self.channel.send("test", test=self.current, outcome=self.outcome, message=self.message)
         self.current = None
+        self.check_framework()
         # Output printed so far survives if a later test kills the process.
         flush_output()
+
+    def check_framework(self) -> None:
+        if self.guard.reported:
+            return
+        problem = self.guard.problem()
+        if problem is not None:
+            self.guard.reported = True
+            self.channel.send("tampered", message=bound(problem))
 
     def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
         pass
@@ -263,6 +316,7 @@ def run(channel: Channel, *, module: str, test_ids: list[str]) -> None:
     with open(tests_path, "rb") as file:
         tests_code = compile(file.read(), tests_path, "exec", dont_inherit=True)
     sys.path.insert(0, workdir)
+    guard = FrameworkGuard()
     channel.send("ready")
 
     try:
@@ -306,6 +360,13 @@ def run(channel: Channel, *, module: str, test_ids: list[str]) -> None:
         channel.send("import_error", message=bound(message))
         return
 
+    guard.add_classes(
+        cls
+        for value in list(vars(tests).values())
+        if isinstance(value, type) and issubclass(value, unittest.TestCase)
+        for cls in value.__mro__
+        if cls.__module__ == "tests"
+    )
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     ids: dict[int, str] = {}
@@ -316,7 +377,8 @@ def run(channel: Channel, *, module: str, test_ids: list[str]) -> None:
     # The suite drops its tests as it runs them; keep them alive so their id()s
     # cannot be reused by other objects while the map is in use.
     keep_alive = list(iter_tests(suite))
-    result = StreamingResult(channel, ids, student_path)
+    result = StreamingResult(channel, ids, student_path, guard)
+    result.check_framework()  # changed while the student module was imported
     try:
         suite.run(result)
     except MemoryError:  # raised outside a test, e.g. while reporting one
@@ -331,6 +393,7 @@ def run(channel: Channel, *, module: str, test_ids: list[str]) -> None:
             )
             channel.send("test", test=test_id, outcome=outcome, message=message)
     del keep_alive
+    result.check_framework()
     channel.send("done")
 
 

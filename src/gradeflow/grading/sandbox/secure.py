@@ -185,6 +185,21 @@ class ZygoteSandbox:
         self._uids: UidClaim | None = None
         self._home: str | None = None
 
+    @property
+    def uids(self) -> tuple[int, ...]:
+        """The host uids of the slots (empty until started)."""
+        return tuple(self._uids.uids) if self._uids is not None else ()
+
+    @property
+    def zygote_pid(self) -> int | None:
+        zygote = self._zygote
+        return zygote.process.pid if zygote is not None and zygote.alive else None
+
+    @property
+    def runs_dir(self) -> str | None:
+        """The host directory where runs are staged (root only, never seen by a run)."""
+        return os.path.join(self._home, "runs") if self._home is not None else None
+
     async def start(self) -> None:
         await self._running_zygote()
 

@@ -87,6 +87,7 @@ class HarnessReport:
     import_error: str | None = None
     memory_limit: bool = False
     memory_test: str | None = None
+    tampered: str | None = None
 
     def add_line(self, line: bytes) -> None:
         if self.nonce.encode() not in line:  # cheap rejection of anything printed blindly
@@ -121,6 +122,8 @@ class HarnessReport:
         elif kind == "import_error":
             self.import_error = clean_text(event.get("message")) or "Importing your code failed."
             self.finished = True
+        elif kind == "tampered":
+            self.tampered = clean_text(event.get("message")) or "the test framework was changed"
         elif kind == "done":
             self.done = self.finished = True
 
@@ -219,6 +222,18 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         return result(
             "crashed",
             bound_message(f"The run did not report the expected tests ({'; '.join(details)})."),
+        )
+    if report.tampered is not None:
+        distrust = "Not trusted: your code changed the test framework."
+        for test_id, reported in tests.items():
+            if reported.outcome == "passed":
+                tests[test_id] = TestResult(test_id, "failed", distrust)
+        return result(
+            "failed",
+            bound_message(
+                f"Your code changed the test framework ({report.tampered}); "
+                "the tests cannot be trusted."
+            ),
         )
     total, passed = len(tests), sum(1 for test in tests.values() if test.outcome == "passed")
     if passed == total and report.fixture_problems:

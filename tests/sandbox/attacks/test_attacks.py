@@ -1,0 +1,118 @@
+"""Every attack of the corpus against the secure sandbox, and the host checked after each.
+
+After each attack: its outcome is the expected one, the secret appears nowhere in
+what the run produced, the canary files are unchanged, no process of the slots'
+uids is left on the host, the zygote is the same process and alive, and the next
+run grades a correct solution normally.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from gradeflow.grading.sandbox import RunResult, RunSpec, discover_test_ids
+from tests.sandbox.attacks.conftest import Host
+from tests.sandbox.attacks.corpus import ATTACKS, SOLUTION, Attack
+
+TESTS = """
+import unittest
+
+from two_fer import two_fer
+
+
+class TwoFerTest(unittest.TestCase):
+    def test_no_name(self):
+        self.assertEqual(two_fer(), "One for you, one for me.")
+
+    def test_a_name(self):
+        self.assertEqual(two_fer("Alice"), "One for Alice, one for me.")
+
+    def test_another_name(self):
+        self.assertEqual(two_fer("Bob"), "One for Bob, one for me.")
+"""
+TEST_IDS = discover_test_ids(TESTS)
+X86_64_ONLY = {"kernel_attack_surface"}
+
+
+def spec_for(code: str, *, time_limit_s: float = 2.0, memory_mb: int = 128) -> RunSpec:
+    return RunSpec(
+        files={"tests.py": TESTS.encode(), "two_fer.py": code.encode()},
+        module="two_fer",
+        test_ids=TEST_IDS,
+        time_limit_s=time_limit_s,
+        memory_mb=memory_mb,
+    )
+
+
+def processes_of(uids: tuple[int, ...]) -> list[int]:
+    """Host processes running as any of ``uids``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{name}/status").read_text()
+        except OSError:
+            continue
+        line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        if any(int(uid) in uids for uid in line.split()[1:]):
+            found.append(int(name))
+    return found
+
+
+def files_owned_by(uids: tuple[int, ...], *directories: str) -> list[str]:
+    found = []
+    for directory in directories:
+        for entry in os.scandir(directory):
+            if entry.stat(follow_symlinks=False).st_uid in uids:
+                found.append(entry.path)
+    return found
+
+
+def everything_said(result: RunResult) -> str:
+    parts = [result.message, result.stdout, result.stderr]
+    parts += [test.message for test in result.tests]
+    return "\n".join(parts)
+
+
+def test_the_corpus_has_at_least_forty_attacks() -> None:
+    assert len(ATTACKS) >= 40
+    assert len({attack.name for attack in ATTACKS}) == len(ATTACKS)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=str)
+async def test_attack_is_contained(attack: Attack, host: Host) -> None:
+    if attack.name in X86_64_ONLY and platform.machine() != "x86_64":
+        pytest.skip("syscall numbers of x86_64")
+    sandbox = host.sandbox
+    zygote = sandbox.zygote_pid
+    code = (
+        attack.code.replace("SECRET", host.secret)
+        .replace("WORKER_PID", str(os.getpid()))
+        .replace("CANARY_DIR", str(host.canary_dir))
+    )
+    started = time.monotonic()
+
+    result = await sandbox.run(
+        spec_for(code, time_limit_s=attack.time_limit_s, memory_mb=attack.memory_mb)
+    )
+
+    assert result.outcome in attack.outcomes, (result.outcome, result.message, result.stderr)
+    assert time.monotonic() - started < attack.time_limit_s + 2.0
+    if attack.message is not None:
+        assert re.search(attack.message, result.message), result.message
+    if attack.check is not None:
+        attack.check(result)
+    assert host.secret not in everything_said(result)
+    assert host.canary_digests() == host.canaries
+    assert processes_of(sandbox.uids) == []
+    assert files_owned_by(sandbox.uids, "/tmp", "/dev/shm", "/run") == []
+    assert sandbox.zygote_pid == zygote
+    following = await sandbox.run(spec_for(SOLUTION))
+    assert following.outcome == "passed", following.message
