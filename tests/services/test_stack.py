@@ -1,0 +1,97 @@
+"""`gradeflow stack up/down`: nginx in front of two web processes and a worker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+
+from gradeflow.settings import Settings
+from tests.conftest import free_port
+from tests.services.conftest import ROOT, environment
+
+HELLO = "def greet(name):\n    name = name.strip()\n    return f\"Hello, {name or 'world'}!\"\n"
+
+
+def test_the_stack_serves_static_files_and_streams_results_through_nginx(
+    settings: Settings,
+) -> None:
+    port, first_web = free_port(), free_port()
+    env = environment(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = (settings.data_dir / "stack-up.log").open("wb")
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gradeflow",
+            "stack",
+            "up",
+            "--web",
+            "2",
+            "--workers",
+            "1",
+            "--port",
+            str(port),
+            "--first-web-port",
+            str(first_web),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert up.poll() is None, (settings.data_dir / "stack-up.log").read_text()
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the stack did not become ready"
+            time.sleep(0.2)
+        static = httpx.get(url + "/static/app.js")
+        assert static.status_code == 200
+        assert static.headers["server"].startswith("nginx")
+        with httpx.Client(base_url=url, timeout=30) as client:
+            client.post("/api/session")
+            assignment = client.get("/api/assignments/next").json()
+            assert assignment["title"] == "Hello"  # the demo course was imported
+            statuses = []
+            with client.stream("GET", "/api/events") as stream:
+                client.post(
+                    f"/api/assignments/{assignment['id']}/submissions", json={"code": HELLO}
+                )
+                for line in stream.iter_lines():
+                    assert time.monotonic() < deadline + 30
+                    if line.startswith("data: "):
+                        statuses.append(json.loads(line[6:])["submission"]["status"])
+                        if statuses[-1] in ("passed", "failed", "error"):
+                            break
+            assert statuses == ["queued", "running", "passed"]
+        for web_port in (first_web, first_web + 1):  # both upstreams are live
+            assert httpx.get(f"http://127.0.0.1:{web_port}/healthz").status_code == 200
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "gradeflow", "stack", "down"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        up.wait(timeout=60)
+        log.close()
+    assert down.returncode == 0, down.stderr
+    assert "stack stopped" in down.stdout
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"--port {first_web}"], capture_output=True, check=False
+    )
+    assert leftovers.stdout == b""
