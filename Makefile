@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test lint services browser clean
+.PHONY: install run test lint services browser stack nginx clean
 
 install: $(STAMP)
 
@@ -28,8 +28,14 @@ services:
 browser:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install services browser
+test: install services browser nginx
 	GRADEFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+
+stack: install services nginx
+	$(GF) stack up --web 2 --workers 2
 
 lint: install
 	$(BIN)/ruff check src tests bench
