@@ -1,0 +1,117 @@
+"""The RabbitMQ and Redis adapters on their own, against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE, QUEUES
+from gradeflow.infra.rabbitmq import RabbitQueue
+from gradeflow.infra.redis import RedisCache
+from gradeflow.settings import Settings
+from tests.factories import ADDER_SOLUTION
+from tests.services.conftest import BROKER_URL, REDIS_URL, WebProcess, wait_graded, worker_process
+
+
+async def test_interactive_jobs_overtake_queued_bulk_jobs(settings: Settings) -> None:
+    queue = RabbitQueue(BROKER_URL, prefix=settings.queue_prefix, prefetch=1, queues=QUEUES)
+    await queue.start()
+    try:
+        await asyncio.wait_for(queue.connected.wait(), 10)
+        for i in range(3):
+            await queue.publish("grading", f"bulk-{i}".encode(), priority=PRIORITY_BULK)
+        await queue.publish("grading", b"interactive", priority=PRIORITY_INTERACTIVE)
+        assert await queue.depth("grading") == 4
+        received = []
+        async for delivery in queue.consume("grading"):
+            received.append(delivery.body)
+            await delivery.ack()
+            if len(received) == 4:
+                break
+        assert received == [b"interactive", b"bulk-0", b"bulk-1", b"bulk-2"]
+    finally:
+        await queue.close()
+
+
+async def test_cache_namespaces_are_purged_by_version_and_entries_expire(
+    settings: Settings,
+) -> None:
+    cache = RedisCache(REDIS_URL, prefix=settings.queue_prefix, ttl_s=1)
+    try:
+        await cache.set("user:1", "progress", {"points": 5})
+        await cache.set("user:2", "progress", {"points": 7})
+        assert await cache.get("user:1", "progress") == {"points": 5}
+        await cache.purge("user:1")
+        assert await cache.get("user:1", "progress") is None
+        assert await cache.get("user:2", "progress") == {"points": 7}
+        await asyncio.sleep(1.2)
+        assert await cache.get("user:2", "progress") is None
+    finally:
+        await cache.close()
+
+
+async def test_a_cache_that_cannot_connect_is_a_miss_not_an_error(settings: Settings) -> None:
+    cache = RedisCache("redis://127.0.0.1:1/0", prefix=settings.queue_prefix, ttl_s=5)
+    try:
+        await cache.set("assignments", "list", [1])
+        assert await cache.get("assignments", "list") is None
+        await cache.purge("assignments")
+    finally:
+        await cache.close()
+
+
+@pytest.mark.usefixtures("course")
+def test_reads_are_cached_in_redis(settings: Settings) -> None:
+    web = WebProcess(settings)
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as client:
+            client.post("/api/session")
+            assert client.get("/api/assignments").status_code == 200
+
+            async def keys() -> list[bytes]:
+                redis = Redis.from_url(REDIS_URL)
+                try:
+                    return [k async for k in redis.scan_iter(f"{settings.queue_prefix}:cache:*")]
+                finally:
+                    await redis.aclose()
+
+            cached = b" ".join(asyncio.run(keys()))
+            assert b":cache:assignments:0:list" in cached
+            assert b":progress" in cached
+    finally:
+        web.kill()
+
+
+@pytest.mark.usefixtures("course")
+def test_sigterm_lets_a_run_in_flight_finish_before_the_worker_exits(settings: Settings) -> None:
+    web = WebProcess(settings)
+    worker = worker_process(settings)
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as client:
+            client.post("/api/session")
+            assignment = client.get("/api/assignments/next").json()
+            code = "import time\ntime.sleep(1.5)\n" + ADDER_SOLUTION
+            accepted = client.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": code}
+            )
+            deadline = time.monotonic() + 30
+            while (
+                client.get(f"/api/submissions/{accepted.json()['id']}").json()["status"]
+                != "running"
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            worker.popen.send_signal(signal.SIGTERM)
+            assert worker.popen.wait(timeout=30) == 0
+            graded = wait_graded(client, accepted.json()["id"], timeout=5)
+        assert graded["status"] == "passed"
+        assert graded["attempts"] == 1
+        assert "worker.stopped" in worker.output()
+    finally:
+        worker.kill()
+        web.kill()
