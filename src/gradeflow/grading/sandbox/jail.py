@@ -16,7 +16,8 @@ as PID 1 of a new PID namespace (``enter``), in this order:
 3. the slot's unprivileged host uid and gid, and the rlimits;
 4. a user namespace mapping only itself (uid and gid 1000 inside), then every
    capability that namespace granted is given up;
-5. the seccomp filter.
+5. a parent-death signal, so the run dies with its zygote;
+6. the seccomp filter.
 
 Standard library only, like everything the zygote imports. Failures raise
 ``JailError`` naming the step.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import os
 import resource
+import select
 import shutil
 import signal
 import stat
@@ -152,10 +154,12 @@ def enter(
     limits: Limits,
     last_cap: int,
     seccomp_filter: bytes,
+    lifeline: int,
 ) -> None:
     """Jail the calling process: the zygote's child, PID 1 of its PID namespace.
 
-    ``run`` names the run's staging directory under ``/runs``.
+    ``run`` names the run's staging directory under ``/runs``; ``lifeline`` is the
+    read end of a pipe whose writer is the zygote (closed here).
     """
     try:
         linux.unshare(
@@ -172,6 +176,7 @@ def enter(
         _set_limits(limits)
         _enter_user_namespace(uid, gid)
         linux.drop_all_capabilities(last_cap)
+        _die_with_the_zygote(lifeline)
         os.environ.clear()
         os.environ.update(ENVIRONMENT)
         seccomp.install(seccomp_filter)
@@ -269,6 +274,19 @@ def _enter_user_namespace(uid: int, gid: int) -> None:
     _write_proc("setgroups", "deny\n")  # required before an unprivileged gid_map
     _write_proc("gid_map", f"{INSIDE_ID} {gid} 1\n")
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
+
+
+def _die_with_the_zygote(lifeline: int) -> None:
+    """SIGKILL this process (and so its PID namespace) when the zygote dies.
+
+    Set last: every credential change clears the parent-death signal. The zygote may
+    have died before it was set; its pipe then reads as closed.
+    """
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    readable, _, _ = select.select([lifeline], [], [], 0)
+    os.close(lifeline)
+    if readable:
+        raise OSError(0, "the zygote exited")
 
 
 def _write_proc(name: str, text: str) -> None:

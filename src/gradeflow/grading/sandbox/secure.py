@@ -236,12 +236,14 @@ class ZygoteSandbox:
     async def _running_zygote(self) -> _Zygote:
         if self._zygote is not None and self._zygote.alive:
             return self._zygote
-        if self._starting is None or self._starting.get_loop() is not asyncio.get_running_loop():
-            self._starting = asyncio.ensure_future(self._start_zygote())
+        starting = self._starting
+        if starting is None or starting.get_loop() is not asyncio.get_running_loop():
+            # Concurrent runs share one start instead of racing to spawn zygotes.
+            starting = self._starting = asyncio.ensure_future(self._start_zygote())
         try:
-            return await asyncio.shield(self._starting)
+            return await asyncio.shield(starting)
         finally:
-            if self._starting.done():
+            if starting.done() and self._starting is starting:
                 self._starting = None
 
     async def _start_zygote(self) -> _Zygote:

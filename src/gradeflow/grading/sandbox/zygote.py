@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import fcntl
 import gc
 import io
 import json
@@ -87,6 +88,8 @@ class _Zygote:
     seccomp_filter: bytes
     last_cap: int
     pid_namespace: int
+    # Only the zygote holds the write end: children see end-of-file once it is dead.
+    lifeline: int
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     runs: dict[int, _Run] = field(default_factory=dict)
 
@@ -196,17 +199,19 @@ class _Zygote:
     def _child(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
         """The run itself: PID 1 of its namespace. Never returns."""
         try:
-            # If the zygote dies, so does the run (and with PID 1 its whole namespace).
-            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
             os.setsid()
             stdout, stderr, result, _ = fds
             devnull = os.open(os.devnull, os.O_RDWR)
-            os.dup2(devnull, 0)
-            os.dup2(stdout, 1)
-            os.dup2(stderr, 2)
-            os.dup2(result, 3, inheritable=False)
+            # Copied out of the way first, so no target number clobbers a source.
+            sources = [
+                fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100)
+                for fd in (devnull, stdout, stderr, result, self.lifeline)
+            ]
+            for target, source in enumerate(sources):
+                os.dup2(source, target, inheritable=target <= 2)
             # Everything else goes: the control socket, other runs' pipes, pidfds.
-            os.closerange(4, 2**31 - 1)
+            # What remains: stdin, stdout, stderr, 3 = result channel, 4 = lifeline.
+            os.closerange(5, 2**31 - 1)
             _fresh_standard_streams()
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -220,6 +225,7 @@ class _Zygote:
                 limits=jail.Limits.from_dict(request["limits"]),
                 last_cap=self.last_cap,
                 seccomp_filter=self.seccomp_filter,
+                lifeline=4,
             )
             sys.argv = [""]
             harness.serve(config, 3)
@@ -289,6 +295,7 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         seccomp_filter=seccomp.build_filter(abi),
         last_cap=linux.last_capability(),
         pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
+        lifeline=os.pipe()[0],
     )
     jail.prepare_root(
         # Started as the real interpreter binary (never a venv's link), so its own
