@@ -275,11 +275,13 @@ def assignments_import(
 ) -> None:
     """Import (or update in place) an assignment or a whole course directory."""
     from gradeflow.courses.format import AssignmentFormatError, load_path, validate_slug
+    from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
     from gradeflow.courses.service import course_exists, import_course
     from gradeflow.db import create_engine, create_session_factory, transaction
     from gradeflow.grading.sandbox import ProcessSandbox
     from gradeflow.grading.service import check_solutions
     from gradeflow.migrate import upgrade_database
+    from gradeflow.runtime import build_cache
 
     settings = _settings()
     settings.ensure_data_dir()
@@ -305,6 +307,10 @@ def assignments_import(
                 raise _fail("not imported:\n" + "\n".join(str(p) for p in problems))
             async with transaction(factory) as session:
                 report = await import_course(session, spec=spec)
+            # Web processes may hold the old assignments in the shared cache.
+            cache = build_cache(settings)
+            await cache.purge(ASSIGNMENTS_NAMESPACE)
+            await cache.close()
             created, updated = len(report.created), len(report.updated)
             unchanged = len(report.unchanged)
             typer.echo(

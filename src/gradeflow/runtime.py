@@ -79,7 +79,7 @@ def _pubsub(settings: Settings) -> PubSub:
     return RedisPubSub(settings.redis_url, prefix=settings.queue_prefix)
 
 
-def _cache(settings: Settings) -> Cache:
+def build_cache(settings: Settings) -> Cache:
     if not settings.redis_url:
         return MemoryCache(ttl_s=settings.cache_ttl_s)
     return RedisCache(settings.redis_url, prefix=settings.queue_prefix, ttl_s=settings.cache_ttl_s)
@@ -102,7 +102,7 @@ async def open_runtime(
         session_factory=create_session_factory(engine),
         queue=_queue(settings),
         pubsub=_pubsub(settings),
-        cache=_cache(settings),
+        cache=build_cache(settings),
         signer=SessionSigner(settings.resolved_secret_key()),
         sandbox=ProcessSandbox(),
         metrics=Metrics(),

@@ -202,3 +202,45 @@ async def _regraded(settings: Settings, ids: list[int]) -> list[tuple[str, int, 
             return [(str(s), a, g) for s, a, g in rows.all()]
     finally:
         await engine.dispose()
+
+
+def test_the_regrade_command_publishes_jobs_and_shows_progress(settings: Settings) -> None:
+    import subprocess
+    import sys
+
+    from tests.services.conftest import ROOT, environment
+
+    web = WebProcess(settings)
+    worker = worker_process(settings)
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as student:
+            student.post("/api/session")
+            assignment = student.get("/api/assignments/next").json()
+            accepted = student.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+            )
+            wait_graded(student, accepted.json()["id"])
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gradeflow",
+                    "assignments",
+                    "regrade",
+                    str(assignment["id"]),
+                ],
+                env=environment(settings),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "regrading 1 submissions of 'Add two numbers'" in result.stdout
+            assert result.stdout.rstrip().endswith("1/1 done")
+            regraded = student.get(f"/api/submissions/{accepted.json()['id']}").json()
+        assert (regraded["status"], regraded["attempts"]) == ("passed", 1)
+    finally:
+        web.kill()
+        worker.kill()
