@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -75,12 +75,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
         return
-    template = request.getfixturevalue("postgres_template")
+    yield from postgres_clone(request.getfixturevalue("postgres_template"))
+
+
+def postgres_clone(template: str, before_drop: Callable[[], None] = lambda: None) -> Iterator[str]:
+    """A database cloned from the migrated template, dropped afterwards."""
     name = f"gradeflow_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
     try:
         yield pg_url(name)
     finally:
+        before_drop()
         asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 

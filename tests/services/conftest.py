@@ -24,7 +24,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gradeflow.settings import Settings
-from tests.conftest import free_port, import_course_dir
+from tests.conftest import free_port, import_course_dir, postgres_clone
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -34,16 +34,7 @@ ROOT = Path(__file__).parents[2]
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Services mode runs on PostgreSQL only."""
-    from tests.conftest import _pg_admin, pg_url
-
-    template = request.getfixturevalue("postgres_template")
-    name = f"gradeflow_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    try:
-        yield pg_url(name)
-    finally:
-        ensure_postgres_up()
-        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    yield from postgres_clone(request.getfixturevalue("postgres_template"), ensure_postgres_up)
 
 
 async def _drop_broker_and_cache_state(prefix: str) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -222,6 +222,15 @@ async def claim_submission(
     return None
 
 
+def _leased_by(submission_id: int, owner: str) -> ColumnElement[bool]:
+    """The submission is running under ``owner``'s lease (the guard of every run update)."""
+    return and_(
+        Submission.id == submission_id,
+        Submission.status == SubmissionStatus.running,
+        Submission.lease_owner == owner,
+    )
+
+
 async def _load(session: AsyncSession, submission_id: int) -> Submission:
     submission = await session.scalar(
         select(Submission)
@@ -240,12 +249,7 @@ async def record_result(
     submission = await _load(session, submission_id)
     stored = await session.execute(
         update(Submission)
-        .where(
-            Submission.id == submission_id,
-            Submission.status == SubmissionStatus.running,
-            Submission.lease_owner == owner,
-            Submission.generation == generation,
-        )
+        .where(_leased_by(submission_id, owner), Submission.generation == generation)
         .values(
             status=status_for(result),
             regrading=False,
@@ -277,11 +281,7 @@ async def release_submission(
     """
     released = await session.execute(
         update(Submission)
-        .where(
-            Submission.id == submission_id,
-            Submission.status == SubmissionStatus.running,
-            Submission.lease_owner == owner,
-        )
+        .where(_leased_by(submission_id, owner))
         .values(
             status=SubmissionStatus.queued,
             lease_owner=None,
@@ -368,11 +368,7 @@ async def renew_lease(
     """Extend a lease still held by ``owner``; False once it was lost."""
     renewed = await session.execute(
         update(Submission)
-        .where(
-            Submission.id == submission_id,
-            Submission.status == SubmissionStatus.running,
-            Submission.lease_owner == owner,
-        )
+        .where(_leased_by(submission_id, owner))
         .values(lease_expires_at=utcnow() + dt.timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )

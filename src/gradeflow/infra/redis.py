@@ -34,6 +34,13 @@ def connect(url: str) -> Redis:
     )
 
 
+async def _ping(redis: Redis) -> bool:
+    try:
+        return bool(await redis.ping())
+    except (RedisError, OSError):
+        return False
+
+
 class RedisCache:
     def __init__(self, url: str, *, prefix: str, ttl_s: int) -> None:
         self._redis = connect(url)
@@ -74,10 +81,7 @@ class RedisCache:
             log.warning("cache.purge_failed", namespaces=namespaces, error=str(exc))
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
-            return False
+        return await _ping(self._redis)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -142,10 +146,7 @@ class RedisPubSub:
             )
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
-            return False
+        return await _ping(self._redis)
 
     async def close(self) -> None:
         if self._task is not None:
