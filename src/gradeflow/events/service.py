@@ -22,6 +22,7 @@ from gradeflow.events.models import Event
 from gradeflow.infra.pubsub import PubSub
 
 HEARTBEAT_S = 15.0
+DEGRADED_POLL_S = 1.0
 RETENTION = dt.timedelta(days=2)
 BATCH = 200
 
@@ -101,7 +102,9 @@ async def stream_events(
                     continue
                 if waiter is None:
                     waiter = asyncio.ensure_future(anext(wakeups))
-                done, _ = await asyncio.wait({waiter}, timeout=heartbeat_s)
+                # Without live wake-ups (Redis down) the database is polled every second.
+                timeout = heartbeat_s if pubsub.is_live() else DEGRADED_POLL_S
+                done, _ = await asyncio.wait({waiter}, timeout=timeout)
                 if done:
                     waiter.result()
                     waiter = None

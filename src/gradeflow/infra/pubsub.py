@@ -20,6 +20,9 @@ class Subscription(Protocol):
 class PubSub(Protocol):
     async def start(self) -> None: ...
 
+    def is_live(self) -> bool:
+        """False while messages may be missed (e.g. Redis unreachable): poll instead."""
+
     async def ping(self) -> bool: ...
 
     async def publish(self, channel: str, message: str) -> None: ...
@@ -44,6 +47,9 @@ class MemoryPubSub:
 
     async def start(self) -> None:
         pass
+
+    def is_live(self) -> bool:
+        return True
 
     async def ping(self) -> bool:
         return True

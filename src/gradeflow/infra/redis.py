@@ -101,6 +101,9 @@ class RedisPubSub:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="redis-pubsub")
 
+    def is_live(self) -> bool:
+        return self.connected.is_set()
+
     async def publish(self, channel: str, message: str) -> None:
         try:
             await self._redis.publish(f"{self.prefix}:{channel}", message)
