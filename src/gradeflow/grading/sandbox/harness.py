@@ -11,9 +11,10 @@ nonce: ``ready``, ``syntax_error``, ``import_error``, ``memory_limit``, ``start`
 Standard library only: ``-I -S`` gives it no site-packages, and it must never import
 gradeflow. Student code runs in this same process, so it *can* reach the result
 channel and even the nonce (via ``/proc/self/fd``, ``gc`` or this module's globals);
-the nonce and the private descriptor only stop forgery by printing or by blind
-writes to small descriptor numbers. The namespace + seccomp sandbox that replaces
-this one closes the rest.
+the nonce and the private descriptor stop forgery by printing or by blind writes,
+and ``FrameworkGuard`` catches the easy rebinding of unittest. A determined student
+can still subvert the harness from inside; the jail around it makes sure that this
+can only ever change the student's own result (see docs/security.md).
 """
 
 from __future__ import annotations
