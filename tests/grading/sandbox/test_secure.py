@@ -88,6 +88,20 @@ async def test_more_runs_than_slots_wait_for_a_free_slot(zygote_sandbox: ZygoteS
     assert [result.outcome for result in results] == ["passed"] * 7
 
 
+async def test_runs_forked_on_demand_work_like_runs_of_spare_children() -> None:
+    if namespaces_unavailable_reason() is not None:
+        pytest.skip("the secure sandbox cannot run here")
+    sandbox = ZygoteSandbox(slots=2, spares=0)
+    try:
+        results = await asyncio.gather(
+            sandbox.run(make_spec(CORRECT)), sandbox.run(make_spec(CORRECT + "\n1 / 0\n"))
+        )
+    finally:
+        await sandbox.close()
+
+    assert [result.outcome for result in results] == ["passed", "import_error"]
+
+
 async def test_staging_directories_are_removed_after_each_run(
     zygote_sandbox: ZygoteSandbox,
 ) -> None:

@@ -6,13 +6,15 @@ generated ``/etc``, a few device nodes, empty ``/task``, ``/tmp`` and ``/proc``,
 the staging directory at ``/runs``; then ``pivot_root`` into it and detach the
 host's tree.
 
-For each run, in the zygote's freshly forked child, which starts as host root and
-as PID 1 of a new PID namespace (``enter``), in this order:
+For each run, in a child of the zygote, which starts as host root and as PID 1
+of a new PID namespace, in this order:
 
-1. new mount, network, IPC, UTS and cgroup namespaces, which stay owned by the
-   host's user namespace, so nothing inside can ever reconfigure them;
-2. the run's files read-only at ``/task`` (the working directory), ``/runs``
-   unmounted, a size-limited tmpfs at ``/tmp``, a procfs of its PID namespace;
+1. (``isolate``, possibly before the run is known) new mount, network, IPC, UTS
+   and cgroup namespaces, which stay owned by the host's user namespace, so
+   nothing inside can ever reconfigure them; a size-limited tmpfs at ``/tmp`` and
+   a procfs of its PID namespace;
+2. (``enter``, from here on) the run's files read-only at ``/task`` (the working
+   directory), and ``/runs`` unmounted;
 3. the slot's unprivileged host uid and gid, and the rlimits;
 4. a user namespace mapping only itself (uid and gid 1000 inside), then every
    capability that namespace granted is given up;
@@ -106,7 +108,6 @@ class Limits:
     file_size_bytes: int
     open_files: int
     processes: int
-    tmp_bytes: int
 
     @classmethod
     def from_dict(cls, data: Mapping[str, int]) -> Limits:
@@ -146,20 +147,10 @@ def prepare_root(*, view: FilesystemView, mount_point: str, runs_dir: str) -> No
         raise JailError(f"preparing the sandbox's filesystem failed: {exc}") from exc
 
 
-def enter(
-    *,
-    run: str,
-    uid: int,
-    gid: int,
-    limits: Limits,
-    last_cap: int,
-    seccomp_filter: bytes,
-    lifeline: int,
-) -> None:
-    """Jail the calling process: the zygote's child, PID 1 of its PID namespace.
+def isolate(*, tmp_bytes: int) -> None:
+    """The part of a run's jail that does not depend on the run; still host root.
 
-    ``run`` names the run's staging directory under ``/runs``; ``lifeline`` is the
-    read end of a pipe whose writer is the zygote (closed here).
+    The zygote's spare children do this before any run is assigned to them.
     """
     try:
         linux.unshare(
@@ -170,7 +161,38 @@ def enter(
             | linux.CLONE_NEWCGROUP
         )
         linux.sethostname(HOSTNAME)
-        _mount_run_dirs(os.path.join(RUNS_DIR, run, "task"), limits)
+        tmp_options = f"size={tmp_bytes},nr_inodes=4096,mode=1777"
+        linux.mount("tmpfs", TMP_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, tmp_options)
+        proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+        try:
+            # A procfs of the run's PID namespace; subset=pid hides /proc/sys,
+            # /proc/kcore and the other system-wide files.
+            linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2,subset=pid")
+        except OSError:
+            linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2")
+    except OSError as exc:
+        raise JailError(f"setting up the sandbox failed: {exc}") from exc
+
+
+def enter(
+    *,
+    run: str,
+    uid: int,
+    gid: int,
+    limits: Limits,
+    last_cap: int,
+    seccomp_filter: bytes,
+    lifeline: int,
+) -> None:
+    """Finish jailing the calling process, after ``isolate``, for one run.
+
+    ``run`` names the run's staging directory under ``/runs``; ``lifeline`` is the
+    read end of a pipe whose writer is the zygote (closed here).
+    """
+    try:
+        _bind(os.path.join(RUNS_DIR, run, "task"), TASK_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
+        # Other runs' staging directories disappear from this namespace.
+        linux.umount2(RUNS_DIR, linux.MNT_DETACH)
         os.chdir(TASK_DIR)
         _become(uid, gid)
         _set_limits(limits)
@@ -182,21 +204,6 @@ def enter(
         seccomp.install(seccomp_filter)
     except OSError as exc:
         raise JailError(f"setting up the sandbox failed: {exc}") from exc
-
-
-def _mount_run_dirs(task_source: str, limits: Limits) -> None:
-    _bind(task_source, TASK_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
-    # Other runs' staging directories disappear from this namespace.
-    linux.umount2(RUNS_DIR, linux.MNT_DETACH)
-    tmp_options = f"size={limits.tmp_bytes},nr_inodes=4096,mode=1777"
-    linux.mount("tmpfs", TMP_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, tmp_options)
-    proc_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    try:
-        # A procfs of the run's PID namespace; subset=pid hides /proc/sys, /proc/kcore
-        # and the other system-wide files.
-        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2,subset=pid")
-    except OSError:
-        linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2")
 
 
 def _build_etc(view: FilesystemView, root: str) -> None:

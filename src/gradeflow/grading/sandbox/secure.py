@@ -168,6 +168,7 @@ class ZygoteSandbox:
         uid_base: int = UID_BASE,
         process_limit: int = PROCESS_LIMIT,
         tmp_bytes: int = TMP_LIMIT,
+        spares: int | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
@@ -178,6 +179,8 @@ class ZygoteSandbox:
         self.uid_base = uid_base
         self.process_limit = process_limit
         self.tmp_bytes = tmp_bytes
+        # Children the zygote keeps isolated ahead of time; one per slot by default.
+        self.spares = slots if spares is None else spares
         self._slots = _Slots(slots)
         self._run_ids = itertools.count(1)
         self._zygote: _Zygote | None = None
@@ -265,6 +268,8 @@ class ZygoteSandbox:
         settings = {
             "mount_point": os.path.join(self._home, "root"),
             "runs_dir": os.path.join(self._home, "runs"),
+            "tmp_bytes": self.tmp_bytes,
+            "spares": self.spares,
         }
         try:
             # Spawned from this thread, not a worker thread, and with nothing of
@@ -349,7 +354,6 @@ class ZygoteSandbox:
                     "file_size_bytes": FILE_SIZE_LIMIT,
                     "open_files": OPEN_FILES_LIMIT,
                     "processes": self.process_limit,
-                    "tmp_bytes": self.tmp_bytes,
                 },
             }
             await zygote.send(request, write_ends)

@@ -83,6 +83,15 @@ class _Run:
 
 
 @dataclass
+class _Spare:
+    """A child already isolated (``jail.isolate``), waiting on ``channel`` for its run."""
+
+    pid: int
+    pidfd: int
+    channel: socket.socket
+
+
+@dataclass
 class _Zygote:
     control: socket.socket
     seccomp_filter: bytes
@@ -90,22 +99,34 @@ class _Zygote:
     pid_namespace: int
     # Only the zygote holds the write end: children see end-of-file once it is dead.
     lifeline: int
+    tmp_bytes: int
+    # Spares take the run-independent half of the jail off each run's critical path,
+    # and it happens on the other CPU while the previous run executes.
+    spares_wanted: int
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     runs: dict[int, _Run] = field(default_factory=dict)
+    spares: list[_Spare] = field(default_factory=list)
 
     def serve(self) -> None:
         self.control.setblocking(False)
         self.selector.register(self.control, selectors.EVENT_READ, None)
+        self._replenish()
         while True:
             for key, _ in self.selector.select(self._next_timeout()):
                 if key.data is None:
                     if not self._receive():
                         return
+                elif isinstance(key.data, _Spare):
+                    self._spare_died(key.data)
                 else:
                     self._reap(key.data)
             self._enforce_deadlines()
 
     def shutdown(self) -> None:
+        for spare in list(self.spares):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(spare.pid, signal.SIGKILL)
+            self._spare_died(spare)
         for run in list(self.runs.values()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.pid, signal.SIGKILL)
@@ -127,53 +148,84 @@ class _Zygote:
 
     def _receive(self) -> bool:
         """Handle one control message; False once the worker has gone."""
-        fds = array.array("i")
         try:
-            data, ancillary, _, _ = self.control.recvmsg(
-                MAX_MESSAGE, socket.CMSG_SPACE(FDS_PER_RUN * fds.itemsize)
-            )
+            data, fds = _receive_with_fds(self.control, FDS_PER_RUN)
         except BlockingIOError:
             return True
         except ConnectionError:
             return False
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                usable = len(payload) - len(payload) % fds.itemsize
-                fds.frombytes(payload[:usable])
         if not data:
-            _close_all(list(fds))
+            _close_all(fds)
             return False
         request = json.loads(data)
         if request["op"] == "run" and len(fds) == FDS_PER_RUN:
-            self._start(request, list(fds))
+            self._start(request, fds)
         elif request["op"] == "kill":
-            _close_all(list(fds))
+            _close_all(fds)
             run = self.runs.get(request["id"])
             if run is not None and not run.killed:
                 run.killed = True
                 os.kill(run.pid, signal.SIGKILL)
         else:
-            _close_all(list(fds))
+            _close_all(fds)
         return True
+
+    def _fork(self) -> int:
+        """Fork a child that is PID 1 of a new PID namespace (0 in the child)."""
+        linux.unshare(linux.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        finally:
+            # The zygote (never the child) goes back to its own namespace, so that
+            # the next child gets a fresh one too.
+            if os.getpid() != 1:
+                linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
+        return pid
+
+    def _replenish(self) -> None:
+        while len(self.spares) < self.spares_wanted:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                pid = self._fork()
+                if pid == 0:
+                    ours.close()
+                    self._spare(theirs)
+                pidfd = os.pidfd_open(pid)
+            except OSError as exc:
+                ours.close()
+                self.spares_wanted = len(self.spares)
+                print(f"gradeflow zygote: no spare children: {exc}", file=sys.stderr)
+                return
+            finally:
+                theirs.close()
+            spare = _Spare(pid, pidfd, ours)
+            self.spares.append(spare)
+            self.selector.register(pidfd, selectors.EVENT_READ, spare)
+
+    def _spare_died(self, spare: _Spare) -> None:
+        os.waitpid(spare.pid, 0)
+        self.selector.unregister(spare.pidfd)
+        os.close(spare.pidfd)
+        spare.channel.close()
+        self.spares.remove(spare)
+        # A spare that dies unused could not isolate itself, and the next would fail
+        # the same way: stop keeping them; runs then fork on demand and report why.
+        self.spares_wanted = max(0, self.spares_wanted - 1)
 
     def _start(self, request: dict[str, Any], fds: list[int]) -> None:
         status_fd = fds[3]
+        pid = self._hand_to_spare(request, fds[:3])
         try:
-            # The next child becomes PID 1 of a new PID namespace; then this process
-            # goes back to its own, so that the one after gets a fresh one too.
-            linux.unshare(linux.CLONE_NEWPID)
-            try:
-                pid = os.fork()
+            if pid is None:
+                pid = self._fork()
                 if pid == 0:
-                    self._child(request, fds)
-            finally:
-                linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
-            started = time.monotonic()
+                    self._child(request, fds[:3])
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
             _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
             _close_all(fds)
             return
+        started = time.monotonic()
         _close_all(fds[:3])
         run = _Run(
             id=int(request["id"]),
@@ -185,6 +237,28 @@ class _Zygote:
         )
         self.runs[run.id] = run
         self.selector.register(pidfd, selectors.EVENT_READ, run)
+        self._replenish()
+
+    def _hand_to_spare(self, request: dict[str, Any], fds: list[int]) -> int | None:
+        """Give the run to a spare; its pid, or None if there is none to give it to."""
+        while self.spares:
+            spare = self.spares.pop()
+            self.selector.unregister(spare.pidfd)
+            os.close(spare.pidfd)  # the run opens its own
+            try:
+                spare.channel.sendmsg(
+                    [json.dumps(request).encode()],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
+                )
+            except OSError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(spare.pid, signal.SIGKILL)
+                os.waitpid(spare.pid, 0)
+                continue
+            finally:
+                spare.channel.close()
+            return spare.pid
+        return None
 
     def _reap(self, run: _Run) -> None:
         _, status = os.waitpid(run.pid, 0)
@@ -197,42 +271,91 @@ class _Zygote:
         )
 
     def _child(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
-        """The run itself: PID 1 of its namespace. Never returns."""
+        """A run forked on demand: PID 1 of its namespace. Never returns."""
         try:
             os.setsid()
-            stdout, stderr, result, _ = fds
-            devnull = os.open(os.devnull, os.O_RDWR)
-            # Copied out of the way first, so no target number clobbers a source.
-            sources = [
-                fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100)
-                for fd in (devnull, stdout, stderr, result, self.lifeline)
-            ]
-            for target, source in enumerate(sources):
-                os.dup2(source, target, inheritable=target <= 2)
-            # Everything else goes: the control socket, other runs' pipes, pidfds.
-            # What remains: stdin, stdout, stderr, 3 = result channel, 4 = lifeline.
-            os.closerange(5, 2**31 - 1)
-            _fresh_standard_streams()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            run = str(request["run"])
-            with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
-                config = json.load(file)
-            jail.enter(
-                run=run,
-                uid=int(request["uid"]),
-                gid=int(request["gid"]),
-                limits=jail.Limits.from_dict(request["limits"]),
-                last_cap=self.last_cap,
-                seccomp_filter=self.seccomp_filter,
-                lifeline=4,
-            )
-            sys.argv = [""]
-            harness.serve(config, 3)
+            self._take_descriptors(fds)
+            jail.isolate(tmp_bytes=self.tmp_bytes)
+            self._run(request)
         except BaseException as exc:  # nothing may return into the zygote's loop
-            with contextlib.suppress(BaseException):
-                os.write(2, f"gradeflow sandbox: {exc}\n".encode())
+            _report(exc)
         os._exit(SETUP_FAILED_EXIT)
+
+    def _spare(self, channel: socket.socket) -> NoReturn:
+        """A spare child: isolate, wait for a run, run it. Never returns."""
+        try:
+            os.setsid()
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # while it waits
+            # Above all other runs' status pipes: holding one would keep its
+            # worker from ever seeing the end of that run.
+            _close_all_but({channel.fileno(), self.lifeline, 2})
+            jail.isolate(tmp_bytes=self.tmp_bytes)
+            channel.setblocking(True)
+            data, fds = _receive_with_fds(channel, 3)
+            channel.close()
+            if not data or len(fds) != 3:
+                os._exit(0)  # the zygote is shutting down
+            self._take_descriptors(fds)
+            self._run(json.loads(data))
+        except BaseException as exc:  # nothing may return into the zygote's loop
+            _report(exc)
+        os._exit(SETUP_FAILED_EXIT)
+
+    def _take_descriptors(self, fds: list[int]) -> None:
+        """Leave only stdin (/dev/null), the run's stdout and stderr, 3 = the result
+        channel and 4 = the lifeline; everything else of the zygote is closed."""
+        stdout, stderr, result = fds
+        devnull = os.open(os.devnull, os.O_RDWR)
+        # Copied out of the way first, so no target number clobbers a source.
+        sources = [
+            fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100)
+            for fd in (devnull, stdout, stderr, result, self.lifeline)
+        ]
+        for target, source in enumerate(sources):
+            os.dup2(source, target, inheritable=target <= 2)
+        os.closerange(5, 2**31 - 1)
+        _fresh_standard_streams()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def _run(self, request: dict[str, Any]) -> NoReturn:
+        run = str(request["run"])
+        with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
+            config = json.load(file)
+        jail.enter(
+            run=run,
+            uid=int(request["uid"]),
+            gid=int(request["gid"]),
+            limits=jail.Limits.from_dict(request["limits"]),
+            last_cap=self.last_cap,
+            seccomp_filter=self.seccomp_filter,
+            lifeline=4,
+        )
+        sys.argv = [""]
+        harness.serve(config, 3)
+
+
+def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
+    fds = array.array("i")
+    data, ancillary, _, _ = channel.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(most * fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 2**31 - 1)
+
+
+def _report(exc: BaseException) -> None:
+    with contextlib.suppress(BaseException):
+        os.write(2, f"gradeflow sandbox: {exc}\n".encode())
 
 
 def _fresh_standard_streams() -> None:
@@ -296,6 +419,8 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         last_cap=linux.last_capability(),
         pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
         lifeline=os.pipe()[0],
+        tmp_bytes=int(settings["tmp_bytes"]),
+        spares_wanted=int(settings["spares"]),
     )
     jail.prepare_root(
         # Started as the real interpreter binary (never a venv's link), so its own
