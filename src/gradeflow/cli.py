@@ -8,11 +8,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gradeflow.errors import GradeflowError
+
+if TYPE_CHECKING:
+    from gradeflow.courses.format import Problem
+    from gradeflow.grading.sandbox import RunResult
 from gradeflow.settings import Settings, get_settings
 
 app = typer.Typer(help="gradeflow: practise and grade Python programming.", no_args_is_help=True)
@@ -45,14 +49,27 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [GRADEFLOW_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [GRADEFLOW_PORT].")] = None,
+    insecure_sandbox: Annotated[
+        bool, typer.Option(help="Development only: allow the unisolated sandbox.")
+    ] = False,
 ) -> None:
     """Embedded mode: web pages, API and grader slots in one process."""
     import uvicorn
 
     from gradeflow.app import create_app
+    from gradeflow.grading.sandbox import namespaces_unavailable_reason
     from gradeflow.migrate import upgrade_database
 
     settings = _settings()
+    if insecure_sandbox:
+        settings = settings.model_copy(update={"insecure_sandbox": True})
+    reason = namespaces_unavailable_reason()
+    if reason is not None and not settings.insecure_sandbox:
+        raise _fail(
+            f"{reason} Refusing to grade without isolation; pass --insecure-sandbox "
+            "to use the unisolated sandbox for development only.",
+            2,
+        )
     settings.ensure_data_dir()
     upgrade_database(settings.resolved_database_url)
     typer.echo(f"gradeflow serving on http://{host or settings.host}:{port or settings.port}")
@@ -250,15 +267,23 @@ def assignments_regrade(
 def assignments_check(path: Path) -> None:
     """Validate an assignment or course directory and grade its reference solutions."""
     from gradeflow.courses.format import AssignmentFormatError, load_path
-    from gradeflow.grading.sandbox import ProcessSandbox
     from gradeflow.grading.service import check_solutions
+    from gradeflow.runtime import open_sandbox
 
-    _settings()
+    settings = _settings()
     try:
         course = load_path(path, course_slug="check")
     except AssignmentFormatError as exc:
         raise _fail(f"invalid:\n{exc.message}") from exc
-    problems = asyncio.run(check_solutions(ProcessSandbox(), course=course))
+
+    async def check() -> list[Problem]:
+        async with open_sandbox(settings) as sandbox:
+            return await check_solutions(sandbox, course=course)
+
+    try:
+        problems = asyncio.run(check())
+    except GradeflowError as exc:
+        raise _fail(exc.message) from exc
     if problems:
         raise _fail("invalid:\n" + "\n".join(str(p) for p in problems))
     for assignment in course.assignments:
@@ -278,10 +303,9 @@ def assignments_import(
     from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
     from gradeflow.courses.service import course_exists, import_course
     from gradeflow.db import create_engine, create_session_factory, transaction
-    from gradeflow.grading.sandbox import ProcessSandbox
     from gradeflow.grading.service import check_solutions
     from gradeflow.migrate import upgrade_database
-    from gradeflow.runtime import build_cache
+    from gradeflow.runtime import build_cache, open_sandbox
 
     settings = _settings()
     settings.ensure_data_dir()
@@ -302,7 +326,11 @@ def assignments_import(
                     if await course_exists(session, slug=spec.slug):
                         typer.echo(f"course {spec.slug} exists already; skipped")
                         return
-            problems = await check_solutions(ProcessSandbox(), course=spec)
+            try:
+                async with open_sandbox(settings) as sandbox:
+                    problems = await check_solutions(sandbox, course=spec)
+            except GradeflowError as exc:
+                raise _fail(f"not imported: {exc.message}") from exc
             if problems:
                 raise _fail("not imported:\n" + "\n".join(str(p) for p in problems))
             async with transaction(factory) as session:
@@ -330,8 +358,8 @@ def grade(
 ) -> None:
     """Grade a file against an assignment directory in the sandbox; exit 0 iff it passed."""
     from gradeflow.courses.format import AssignmentFormatError, load_assignment
-    from gradeflow.grading.sandbox import ProcessSandbox
     from gradeflow.grading.service import compute_score, grade_code, status_for, validate_code
+    from gradeflow.runtime import open_sandbox
 
     settings = _settings()
     try:
@@ -346,7 +374,15 @@ def grade(
         raise _fail(f"{code} is not valid UTF-8 text", 2) from exc
     except GradeflowError as exc:
         raise _fail(f"{code}: {exc.message}", 2) from exc
-    result = asyncio.run(grade_code(ProcessSandbox(), assignment=assignment, code=source))
+
+    async def run() -> RunResult:
+        async with open_sandbox(settings) as sandbox:
+            return await grade_code(sandbox, assignment=assignment, code=source)
+
+    try:
+        result = asyncio.run(run())
+    except GradeflowError as exc:
+        raise _fail(exc.message, 2) from exc
     score = compute_score(points=assignment.points, scoring=assignment.scoring, result=result)
     status = status_for(result).value
     if as_json:

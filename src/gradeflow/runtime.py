@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
+from gradeflow.errors import GradeflowError
 from gradeflow.grading.messages import QUEUES
-from gradeflow.grading.sandbox import ProcessSandbox, Sandbox
+from gradeflow.grading.sandbox import Sandbox, SandboxUnavailable, create_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.infra.cache import Cache, MemoryCache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
@@ -39,13 +40,15 @@ class Runtime:
     pubsub: PubSub
     cache: Cache
     signer: SessionSigner
-    sandbox: Sandbox
     metrics: Metrics
+    sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
 
     async def close(self, *, grace_s: float = 0.0) -> None:
         if self.grader is not None:
             await self.grader.stop(grace_s=grace_s)
+        if self.sandbox is not None:
+            await self.sandbox.close()
         await self.queue.close()
         await self.pubsub.close()
         await self.cache.close()
@@ -85,6 +88,29 @@ def build_cache(settings: Settings) -> Cache:
     return RedisCache(settings.redis_url, prefix=settings.queue_prefix, ttl_s=settings.cache_ttl_s)
 
 
+class SandboxRefused(GradeflowError):
+    """The secure sandbox cannot run here."""
+
+
+async def start_sandbox(settings: Settings, *, slots: int) -> Sandbox:
+    """The secure sandbox, started; the insecure one only when the operator asked for it."""
+    try:
+        sandbox = create_sandbox(slots=slots, insecure=settings.insecure_sandbox)
+    except SandboxUnavailable as exc:
+        raise SandboxRefused(str(exc)) from exc
+    await sandbox.start()
+    return sandbox
+
+
+@asynccontextmanager
+async def open_sandbox(settings: Settings, *, slots: int = 1) -> AsyncIterator[Sandbox]:
+    sandbox = await start_sandbox(settings, slots=slots)
+    try:
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, *, grading: bool, shutdown_grace_s: float = 0.0
@@ -104,13 +130,13 @@ async def open_runtime(
         pubsub=_pubsub(settings),
         cache=build_cache(settings),
         signer=SessionSigner(settings.resolved_secret_key()),
-        sandbox=ProcessSandbox(),
         metrics=Metrics(),
     )
     try:
         await runtime.queue.start()
         await runtime.pubsub.start()
         if grading:
+            runtime.sandbox = await start_sandbox(settings, slots=settings.resolved_grader_slots)
             runtime.grader = Grader(
                 session_factory=runtime.session_factory,
                 queue=runtime.queue,

@@ -115,3 +115,53 @@ def test_sigterm_lets_a_run_in_flight_finish_before_the_worker_exits(settings: S
     finally:
         worker.kill()
         web.kill()
+
+
+def test_a_worker_without_namespaces_refuses_to_start_unless_told_it_is_insecure(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Without root the secure sandbox cannot build its namespaces (as on a locked-down host)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.services.conftest import ROOT, environment
+
+    data_dir = tmp_path_factory.mktemp("unprivileged")
+    data_dir.chmod(0o777)
+    env = environment(settings.model_copy(update={"data_dir": data_dir})) | {"HOME": str(data_dir)}
+    # A user namespace without a uid map: the process is no longer root, as on a
+    # host that will not let the worker build namespaces for its runs.
+    as_nobody = ["unshare", "--user"]
+    command = [*as_nobody, sys.executable, "-m", "gradeflow", "worker", "--concurrency", "1"]
+    refused = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 1
+    assert "must be started as root" in refused.stderr
+    assert "--insecure-sandbox" in refused.stderr
+
+    insecure = subprocess.Popen(
+        [*command, "--insecure-sandbox"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert insecure.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = insecure.stdout.readline().decode()
+            lines.append(line)
+            if "worker.ready" in line or not line:
+                break
+        output = "".join(lines)
+        assert "sandbox.INSECURE" in output
+        assert "worker.ready" in output
+    finally:
+        os.kill(insecure.pid, signal.SIGTERM)
+        insecure.wait(timeout=30)
+        if insecure.stdout is not None:
+            insecure.stdout.close()

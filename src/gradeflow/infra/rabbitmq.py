@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 MAX_PRIORITY = 10
 PUBLISH_TIMEOUT_S = 5.0
 RECONNECT_DELAY_S = 1.0
+CLOSE_TIMEOUT_S = 10.0
 
 
 class QueueUnavailable(Unavailable):
@@ -69,6 +70,7 @@ class RabbitQueue:
         self._connect_task: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[RabbitDelivery]] = {}
         self._publish_lock = asyncio.Lock()
+        self._closing = False
 
     def physical_name(self, queue: str) -> str:
         return f"{self.prefix}.{queue}"
@@ -83,7 +85,7 @@ class RabbitQueue:
 
     async def _connect_forever(self) -> None:
         logged = False
-        while self._connection is None:
+        while self._connection is None and not self._closing:
             try:
                 connection = await aio_pika.connect_robust(
                     self.url, timeout=5, reconnect_interval=RECONNECT_DELAY_S
@@ -181,8 +183,16 @@ class RabbitQueue:
         )
 
     async def close(self) -> None:
-        if self._connect_task is not None:
-            self._connect_task.cancel()
-            await asyncio.gather(self._connect_task, return_exceptions=True)
+        self._closing = True
+        task = self._connect_task
+        if task is not None and not task.done():
+            # Cancelling aio-pika in the middle of a connect leaves its reconnect loop
+            # running, which keeps the event loop (and the process) alive: let the
+            # attempt finish, then close what it opened.
+            try:
+                await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._connection is not None:
             await self._connection.close()
