@@ -86,6 +86,7 @@ def environment(settings: Settings) -> dict[str, str]:
         GRADEFLOW_SWEEP_INTERVAL_S=str(settings.sweep_interval_s),
         GRADEFLOW_LEASE_MARGIN_S=str(settings.lease_margin_s),
         GRADEFLOW_LOG_JSON="true",
+        GRADEFLOW_METRICS_PORT=str(settings.metrics_port),
     )
     return env
 

@@ -165,3 +165,34 @@ def test_a_worker_without_namespaces_refuses_to_start_unless_told_it_is_insecure
         insecure.wait(timeout=30)
         if insecure.stdout is not None:
             insecure.stdout.close()
+
+
+@pytest.mark.usefixtures("course")
+def test_a_worker_exposes_grading_metrics(settings: Settings) -> None:
+    from tests.conftest import free_port
+    from tests.services.conftest import Process
+
+    metrics_port = free_port()
+    web = WebProcess(settings)
+    worker = Process(
+        settings.model_copy(update={"metrics_port": metrics_port}),
+        "worker",
+        "--concurrency",
+        "1",
+        name="worker",
+    )
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as client:
+            client.post("/api/session")
+            assignment = client.get("/api/assignments/next").json()
+            accepted = client.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+            )
+            wait_graded(client, accepted.json()["id"])
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert 'gradeflow_grading_outcomes_total{outcome="passed"} 1.0' in text
+        assert 'gradeflow_grading_seconds_count{outcome="passed"} 1.0' in text
+        assert "gradeflow_sandbox_failures_total 0.0" in text
+    finally:
+        worker.kill()
+        web.kill()
