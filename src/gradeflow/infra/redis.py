@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -23,6 +24,7 @@ from gradeflow.infra.pubsub import MemoryPubSub, Subscription
 log = structlog.get_logger(__name__)
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 OPERATION_TIMEOUT_S = 0.5
+SKIP_AFTER_FAILURE_S = 2.0
 
 
 def connect(url: str) -> Redis:
@@ -42,10 +44,14 @@ async def _ping(redis: Redis) -> bool:
 
 
 class RedisCache:
+    """Shared cache; after a failure it skips Redis for a moment (every call a miss)
+    so that an unreachable server costs one timeout, not one per request."""
+
     def __init__(self, url: str, *, prefix: str, ttl_s: int) -> None:
         self._redis = connect(url)
         self.prefix = prefix
         self.ttl_s = ttl_s
+        self._skip_until = 0.0
 
     def _version_key(self, namespace: str) -> str:
         return f"{self.prefix}:cache:version:{namespace}"
@@ -54,31 +60,42 @@ class RedisCache:
         version = await self._redis.get(self._version_key(namespace))
         return f"{self.prefix}:cache:{namespace}:{int(version or 0)}:{key}"
 
+    def _available(self) -> bool:
+        return time.monotonic() >= self._skip_until
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        if self._available():
+            log.warning("cache.unavailable", op=op, error=str(exc))
+        self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
+
     async def get(self, namespace: str, key: str) -> Any | None:
+        if not self._available():
+            return None
         try:
             raw = await self._redis.get(await self._data_key(namespace, key))
         except (RedisError, OSError) as exc:
-            log.warning("cache.unavailable", op="get", error=str(exc))
+            self._failed("get", exc)
             return None
         return json.loads(raw) if raw is not None else None
 
     async def set(self, namespace: str, key: str, value: Any) -> None:
+        if not self._available():
+            return
         try:
-            await self._redis.set(
-                await self._data_key(namespace, key), encode(value), ex=self.ttl_s
-            )
+            data_key = await self._data_key(namespace, key)
+            await self._redis.set(data_key, encode(value), ex=self.ttl_s)
         except (RedisError, OSError) as exc:
-            log.warning("cache.unavailable", op="set", error=str(exc))
+            self._failed("set", exc)
 
     async def purge(self, *namespaces: str) -> None:
+        # Always tried, even while skipping: a lost purge means stale reads (up to the TTL).
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for namespace in namespaces:
                     pipe.incr(self._version_key(namespace))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            # The TTL bounds how long a stale entry can be served after this.
-            log.warning("cache.purge_failed", namespaces=namespaces, error=str(exc))
+            self._failed("purge", exc)
 
     async def ping(self) -> bool:
         return await _ping(self._redis)
