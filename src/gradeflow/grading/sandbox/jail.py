@@ -147,6 +147,17 @@ def prepare_root(*, view: FilesystemView, mount_point: str, runs_dir: str) -> No
         raise JailError(f"preparing the sandbox's filesystem failed: {exc}") from exc
 
 
+def set_environment() -> None:
+    """Give the calling zygote exactly the runs' environment, which its children inherit.
+
+    Done once in the zygote rather than in every run: the zygote never starts a
+    program, and it was started with an environment of its own making (nothing of
+    the worker's), so it loses nothing by having the runs' one.
+    """
+    os.environ.clear()
+    os.environ.update(ENVIRONMENT)
+
+
 def isolate(*, tmp_bytes: int) -> None:
     """The part of a run's jail that does not depend on the run; still host root.
 
@@ -190,7 +201,13 @@ def enter(
     read end of a pipe whose writer is the zygote (closed here).
     """
     try:
-        _bind(os.path.join(RUNS_DIR, run, "task"), TASK_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
+        # /task already exists: prepare_root made it.
+        _bind(
+            os.path.join(RUNS_DIR, run, "task"),
+            TASK_DIR,
+            flags=linux.MS_NODEV | linux.MS_NOEXEC,
+            make_target=False,
+        )
         # Other runs' staging directories disappear from this namespace.
         linux.umount2(RUNS_DIR, linux.MNT_DETACH)
         os.chdir(TASK_DIR)
@@ -199,8 +216,6 @@ def enter(
         _enter_user_namespace(uid, gid)
         linux.drop_all_capabilities(last_cap)
         _die_with_the_zygote(lifeline)
-        os.environ.clear()
-        os.environ.update(ENVIRONMENT)
         seccomp.install(seccomp_filter)
     except OSError as exc:
         raise JailError(f"setting up the sandbox failed: {exc}") from exc
@@ -235,8 +250,9 @@ def _build_dev(root: str) -> None:
         os.symlink(target, f"{root}/dev/{name}")
 
 
-def _bind(source: str, target: str, *, flags: int) -> None:
-    os.makedirs(target, exist_ok=True)
+def _bind(source: str, target: str, *, flags: int, make_target: bool = True) -> None:
+    if make_target:
+        os.makedirs(target, exist_ok=True)
     linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
     # A bind mount takes its own flags only when remounted.
     linux.mount(None, target, None, _remount_flags(flags | linux.MS_NOSUID))

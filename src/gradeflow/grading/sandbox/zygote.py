@@ -422,6 +422,7 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         tmp_bytes=int(settings["tmp_bytes"]),
         spares_wanted=int(settings["spares"]),
     )
+    jail.set_environment()
     jail.prepare_root(
         # Started as the real interpreter binary (never a venv's link), so its own
         # prefixes are exactly what runs need of the interpreter's installation.
