@@ -9,17 +9,20 @@ host's tree.
 For each run, in a child of the zygote, which starts as host root and as PID 1
 of a new PID namespace, in this order:
 
-1. (``isolate``, possibly before the run is known) new mount, network, IPC, UTS
-   and cgroup namespaces, which stay owned by the host's user namespace, so
-   nothing inside can ever reconfigure them; a size-limited tmpfs at ``/tmp`` and
-   a procfs of its PID namespace;
-2. (``enter``, from here on) the run's files read-only at ``/task`` (the working
+1. (``isolate``, possibly before the run is known) new mount, IPC, UTS and
+   cgroup namespaces, which stay owned by the host's user namespace, so nothing
+   inside can ever reconfigure them; a size-limited tmpfs at ``/tmp`` and a procfs
+   of its PID namespace;
+2. (``join_network``, once the run is known) its slot's network namespace if that
+   is free and holds no socket, else a new one; owned by the host's user
+   namespace too;
+3. (``enter``, from here on) the run's files read-only at ``/task`` (the working
    directory), and ``/runs`` unmounted;
-3. the slot's unprivileged host uid and gid, and the rlimits;
-4. a user namespace mapping only itself (uid and gid 1000 inside), then every
+4. the slot's unprivileged host uid and gid, and the rlimits;
+5. a user namespace mapping only itself (uid and gid 1000 inside), then every
    capability that namespace granted is given up;
-5. a parent-death signal, so the run dies with its zygote;
-6. the seccomp filter.
+6. a parent-death signal, so the run dies with its zygote;
+7. the seccomp filter.
 
 Standard library only, like everything the zygote imports. Failures raise
 ``JailError`` naming the step.
@@ -164,12 +167,9 @@ def isolate(*, tmp_bytes: int) -> None:
     The zygote's spare children do this before any run is assigned to them.
     """
     try:
+        # The network namespace comes later, in join_network: reused per slot.
         linux.unshare(
-            linux.CLONE_NEWNS
-            | linux.CLONE_NEWNET
-            | linux.CLONE_NEWIPC
-            | linux.CLONE_NEWUTS
-            | linux.CLONE_NEWCGROUP
+            linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS | linux.CLONE_NEWCGROUP
         )
         linux.sethostname(HOSTNAME)
         tmp_options = f"size={tmp_bytes},nr_inodes=4096,mode=1777"
@@ -183,6 +183,52 @@ def isolate(*, tmp_bytes: int) -> None:
             linux.mount("proc", "/proc", "proc", proc_flags, "hidepid=2")
     except OSError as exc:
         raise JailError(f"setting up the sandbox failed: {exc}") from exc
+
+
+def new_network_namespace() -> int:
+    """A descriptor of a new network namespace, for a slot's runs; the caller stays in
+    its own. Needs a procfs at /proc (the zygote calls it before ``prepare_root``)."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.unshare(linux.CLONE_NEWNET)
+        try:
+            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            linux.setns(own, linux.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+def join_network(namespace: int | None) -> None:
+    """Enter ``namespace`` (the run's slot's, then closed), or a new one if it is None
+    or not pristine; after ``isolate``, still host root.
+
+    A network namespace of the host's user namespace offers a run nothing it could
+    change but Unix sockets (other families are refused by seccomp; the loopback
+    device, routes, sysctls and firewall need capabilities over the namespace that
+    no run ever has). The zygote passes a slot's namespace only when no earlier run
+    of the slot is alive, and all of that run's processes were gone when its PID 1
+    was reaped; a socket that outlives them (one kept alive only by being in flight
+    in another's queue, until the kernel's collector frees it) would still be listed
+    here, so any socket at all means a fresh namespace instead.
+    """
+    try:
+        if namespace is not None:
+            try:
+                linux.setns(namespace, linux.CLONE_NEWNET)
+            finally:
+                os.close(namespace)
+            if _network_is_pristine():
+                return
+        linux.unshare(linux.CLONE_NEWNET)
+    except OSError as exc:
+        raise JailError(f"setting up the sandbox's network failed: {exc}") from exc
+
+
+def _network_is_pristine() -> bool:
+    # The header line only: not a single Unix socket, bound, named or not.
+    with open("/proc/self/net/unix", "rb") as file:
+        return file.read().count(b"\n") == 1
 
 
 def enter(

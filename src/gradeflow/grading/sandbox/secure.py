@@ -227,7 +227,7 @@ class ZygoteSandbox:
             uid = self._uids.uids[slot]
             staging = tempfile.mkdtemp(prefix="run-", dir=os.path.join(self._home, "runs"))
             try:
-                return await self._run(zygote, spec, staging, uid)
+                return await self._run(zygote, spec, staging, slot, uid)
             finally:
                 remove_workdir(staging)
         except OSError as exc:
@@ -270,6 +270,7 @@ class ZygoteSandbox:
             "runs_dir": os.path.join(self._home, "runs"),
             "tmp_bytes": self.tmp_bytes,
             "spares": self.spares,
+            "slots": self.slots,
         }
         try:
             # Spawned from this thread, not a worker thread, and with nothing of
@@ -315,7 +316,9 @@ class ZygoteSandbox:
         self._zygote = zygote
         return zygote
 
-    async def _run(self, zygote: _Zygote, spec: RunSpec, staging: str, uid: int) -> RunResult:
+    async def _run(
+        self, zygote: _Zygote, spec: RunSpec, staging: str, slot: int, uid: int
+    ) -> RunResult:
         nonce = secrets.token_urlsafe(24)
         _stage(staging, spec, nonce)
 
@@ -345,6 +348,8 @@ class ZygoteSandbox:
                 "op": "run",
                 "id": run_id,
                 "run": os.path.basename(staging),
+                # The zygote reuses a network namespace per slot between its runs.
+                "slot": slot,
                 "uid": uid,
                 "gid": uid,
                 "time_limit_s": spec.time_limit_s,

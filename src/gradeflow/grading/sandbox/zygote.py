@@ -73,6 +73,7 @@ WARM_MODULES = [
 @dataclass
 class _Run:
     id: int
+    slot: int | None
     pid: int
     pidfd: int
     status_fd: int
@@ -100,6 +101,10 @@ class _Zygote:
     # Only the zygote holds the write end: children see end-of-file once it is dead.
     lifeline: int
     tmp_bytes: int
+    # One network namespace per slot, reused by the slot's runs one after the other
+    # (see jail.join_network): a new one per run costs the kernel ~0.8 ms to create
+    # and tear down.
+    networks: list[int]
     # Spares take the run-independent half of the jail off each run's critical path,
     # and it happens on the other CPU while the previous run executes.
     spares_wanted: int
@@ -212,14 +217,26 @@ class _Zygote:
         # the same way: stop keeping them; runs then fork on demand and report why.
         self.spares_wanted = max(0, self.spares_wanted - 1)
 
+    def _network_for(self, slot: int | None) -> int | None:
+        """The slot's network namespace, or None (the run makes a new one) while a
+        run of that slot is still alive, e.g. one the worker gave up waiting for."""
+        if slot is None or not 0 <= slot < len(self.networks):
+            return None
+        if any(run.slot == slot for run in self.runs.values()):
+            return None
+        return self.networks[slot]
+
     def _start(self, request: dict[str, Any], fds: list[int]) -> None:
         status_fd = fds[3]
-        pid = self._hand_to_spare(request, fds[:3])
+        slot = request.get("slot")
+        slot = slot if isinstance(slot, int) else None
+        network = self._network_for(slot)
+        pid = self._hand_to_spare(request, fds[:3], network)
         try:
             if pid is None:
                 pid = self._fork()
                 if pid == 0:
-                    self._child(request, fds[:3])
+                    self._child(request, fds[:3], network)
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
             _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
@@ -229,6 +246,7 @@ class _Zygote:
         _close_all(fds[:3])
         run = _Run(
             id=int(request["id"]),
+            slot=slot,
             pid=pid,
             pidfd=pidfd,
             status_fd=status_fd,
@@ -239,8 +257,13 @@ class _Zygote:
         self.selector.register(pidfd, selectors.EVENT_READ, run)
         self._replenish()
 
-    def _hand_to_spare(self, request: dict[str, Any], fds: list[int]) -> int | None:
-        """Give the run to a spare; its pid, or None if there is none to give it to."""
+    def _hand_to_spare(
+        self, request: dict[str, Any], fds: list[int], network: int | None
+    ) -> int | None:
+        """Give the run to a spare; its pid, or None if there is none to give it to.
+
+        The spare gets ``fds`` and, last, the network namespace to join if any."""
+        fds = fds if network is None else [*fds, network]
         while self.spares:
             spare = self.spares.pop()
             self.selector.unregister(spare.pidfd)
@@ -270,12 +293,13 @@ class _Zygote:
             run.status_fd, {"status": status, "timed_out": run.timed_out, "ms": duration_ms}
         )
 
-    def _child(self, request: dict[str, Any], fds: list[int]) -> NoReturn:
+    def _child(self, request: dict[str, Any], fds: list[int], network: int | None) -> NoReturn:
         """A run forked on demand: PID 1 of its namespace. Never returns."""
         try:
             os.setsid()
-            self._take_descriptors(fds)
+            kept = self._take_descriptors(fds, network)
             jail.isolate(tmp_bytes=self.tmp_bytes)
+            jail.join_network(kept)
             self._run(request)
         except BaseException as exc:  # nothing may return into the zygote's loop
             _report(exc)
@@ -291,32 +315,36 @@ class _Zygote:
             _close_all_but({channel.fileno(), self.lifeline, 2})
             jail.isolate(tmp_bytes=self.tmp_bytes)
             channel.setblocking(True)
-            data, fds = _receive_with_fds(channel, 3)
+            data, fds = _receive_with_fds(channel, 4)
             channel.close()
-            if not data or len(fds) != 3:
+            if not data or len(fds) not in (3, 4):
                 os._exit(0)  # the zygote is shutting down
-            self._take_descriptors(fds)
+            jail.join_network(fds[3] if len(fds) == 4 else None)
+            self._take_descriptors(fds[:3])
             self._run(json.loads(data))
         except BaseException as exc:  # nothing may return into the zygote's loop
             _report(exc)
         os._exit(SETUP_FAILED_EXIT)
 
-    def _take_descriptors(self, fds: list[int]) -> None:
+    def _take_descriptors(self, fds: list[int], network: int | None = None) -> int | None:
         """Leave only stdin (/dev/null), the run's stdout and stderr, 3 = the result
-        channel and 4 = the lifeline; everything else of the zygote is closed."""
+        channel and 4 = the lifeline; everything else of the zygote is closed.
+
+        A ``network`` namespace the run has yet to join is kept too, as 5 (returned)."""
         stdout, stderr, result = fds
         devnull = os.open(os.devnull, os.O_RDWR)
+        kept = [devnull, stdout, stderr, result, self.lifeline]
+        if network is not None:
+            kept.append(network)
         # Copied out of the way first, so no target number clobbers a source.
-        sources = [
-            fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100)
-            for fd in (devnull, stdout, stderr, result, self.lifeline)
-        ]
+        sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in kept]
         for target, source in enumerate(sources):
             os.dup2(source, target, inheritable=target <= 2)
-        os.closerange(5, 2**31 - 1)
+        os.closerange(len(sources), 2**31 - 1)
         _fresh_standard_streams()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return 5 if network is not None else None
 
     def _run(self, request: dict[str, Any]) -> NoReturn:
         run = str(request["run"])
@@ -413,6 +441,7 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         raise jail.JailError(f"no seccomp filter is defined for {os.uname().machine}")
     for name in WARM_MODULES:
         __import__(name)
+    slots = int(settings.get("slots", 0))
     zygote = _Zygote(
         control=control,
         seccomp_filter=seccomp.build_filter(abi),
@@ -420,6 +449,8 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
         lifeline=os.pipe()[0],
         tmp_bytes=int(settings["tmp_bytes"]),
+        # Made while the host's /proc is still there, before prepare_root.
+        networks=[jail.new_network_namespace() for _ in range(slots)],
         spares_wanted=int(settings["spares"]),
     )
     jail.set_environment()
