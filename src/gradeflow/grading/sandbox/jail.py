@@ -3,7 +3,7 @@
 Once, in the zygote (``prepare_root``): a private mount namespace whose root is a
 small tmpfs holding read-only binds of ``/usr`` and the interpreter's prefix, a
 generated ``/etc``, a few device nodes, empty ``/task``, ``/tmp`` and ``/proc``, and
-the staging directory at ``/runs``; then ``pivot_root`` into it and detach the
+the staging tmpfs at ``/runs``; then ``pivot_root`` into it and detach the
 host's tree.
 
 For each run, in a child of the zygote, which starts as host root and as PID 1
@@ -45,7 +45,7 @@ TASK_DIR = "/task"
 TMP_DIR = "/tmp"  # noqa: S108 (the sandbox's own private tmpfs, not the host's)
 INSIDE_ID = 1000
 HOSTNAME = "sandbox"
-RUNS_DIR = "/runs"  # the staging directories, seen by the zygote only
+RUNS_DIR = "/runs"  # the staging tmpfs, seen by the zygote (and the worker) only
 DEVICES = {"null": 3, "zero": 5, "full": 7, "random": 8, "urandom": 9}  # char 1:minor
 DEV_LINKS = {
     "fd": "/proc/self/fd",
@@ -58,6 +58,7 @@ SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Single files of /etc that programs legitimately read; nothing else of /etc.
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 ROOT_TMPFS = "size=8m,nr_inodes=512,mode=0755"
+RUNS_TMPFS = "mode=0700"  # root only; holds the files of the runs in flight
 ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -117,12 +118,13 @@ class Limits:
         return cls(**{name: int(data[name]) for name in cls.__dataclass_fields__})
 
 
-def prepare_root(*, view: FilesystemView, mount_point: str, runs_dir: str) -> None:
+def prepare_root(*, view: FilesystemView, mount_point: str) -> None:
     """Move the calling zygote into its own mount namespace rooted in the run view.
 
     Done once: the zygote then already sees only what a run may see, plus the
-    staging directory at ``/runs``, so each run copies a namespace of a handful
-    of mounts instead of the host's and builds only its own three.
+    staging tmpfs at ``/runs`` (the worker writes there through the zygote's
+    ``/proc/PID/root``), so each run copies a namespace of a handful of mounts
+    instead of the host's and builds only its own three.
     """
     try:
         linux.unshare(linux.CLONE_NEWNS)
@@ -138,7 +140,9 @@ def prepare_root(*, view: FilesystemView, mount_point: str, runs_dir: str) -> No
         _build_dev(root)
         for path in (TASK_DIR, TMP_DIR, "/proc"):
             os.mkdir(root + path)
-        _bind(runs_dir, root + RUNS_DIR, flags=linux.MS_NODEV | linux.MS_NOEXEC)
+        os.mkdir(root + RUNS_DIR)
+        runs_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+        linux.mount("tmpfs", root + RUNS_DIR, "tmpfs", runs_flags, RUNS_TMPFS)
         os.chdir(root)
         # Stack the host's root under the new one, then detach it: afterwards no
         # path, not even /proc/self/root or "..", leads outside.

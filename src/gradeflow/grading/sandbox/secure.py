@@ -47,6 +47,7 @@ from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, Proce
 log = structlog.get_logger(__name__)
 
 PACKAGE_DIR = str(Path(__file__).parent)
+RUNS_DIR = "/runs"  # jail.RUNS_DIR, in the zygote's mount namespace
 DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
@@ -122,6 +123,12 @@ class _Zygote:
     def __init__(self, process: subprocess.Popen[bytes], control: socket.socket) -> None:
         self.process = process
         self.control = control
+        # The zygote stages runs on a tmpfs of its own mount namespace (see
+        # jail.prepare_root), reached through its root: nothing of a run is ever
+        # written to the host's disk, where each file operation cost ~50 us, and it
+        # all disappears with the zygote. The zygote is our unreaped child, so its
+        # pid cannot name another process.
+        self.runs_dir = f"/proc/{process.pid}/root{RUNS_DIR}"
 
     @property
     def alive(self) -> bool:
@@ -200,8 +207,9 @@ class ZygoteSandbox:
 
     @property
     def runs_dir(self) -> str | None:
-        """The host directory where runs are staged (root only, never seen by a run)."""
-        return os.path.join(self._home, "runs") if self._home is not None else None
+        """Where runs are staged (root only, never seen by a run); None without a zygote."""
+        zygote = self._zygote
+        return zygote.runs_dir if zygote is not None and zygote.alive else None
 
     async def start(self) -> None:
         await self._running_zygote()
@@ -223,9 +231,8 @@ class ZygoteSandbox:
         try:
             zygote = await self._running_zygote()
             assert self._uids is not None
-            assert self._home is not None
             uid = self._uids.uids[slot]
-            staging = tempfile.mkdtemp(prefix="run-", dir=os.path.join(self._home, "runs"))
+            staging = tempfile.mkdtemp(prefix="run-", dir=zygote.runs_dir)
             try:
                 return await self._run(zygote, spec, staging, slot, uid)
             finally:
@@ -259,7 +266,6 @@ class ZygoteSandbox:
             _remove_stale_homes(self.state_dir)
             self._home = tempfile.mkdtemp(prefix=f"zygote-{os.getpid()}-", dir=self.state_dir)
             os.mkdir(os.path.join(self._home, "root"))
-            os.mkdir(os.path.join(self._home, "runs"))
         if self._uids is None:
             self._uids = UidClaim(
                 os.path.join(self.state_dir, "uids"), self.slots, base=self.uid_base
@@ -267,7 +273,6 @@ class ZygoteSandbox:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         settings = {
             "mount_point": os.path.join(self._home, "root"),
-            "runs_dir": os.path.join(self._home, "runs"),
             "tmp_bytes": self.tmp_bytes,
             "spares": self.spares,
             "slots": self.slots,

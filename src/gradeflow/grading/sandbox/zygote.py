@@ -459,7 +459,6 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         # prefixes are exactly what runs need of the interpreter's installation.
         view=jail.FilesystemView.for_interpreter((sys.prefix, sys.exec_prefix)),
         mount_point=settings["mount_point"],
-        runs_dir=settings["runs_dir"],
     )
     # Objects that exist now are never collected: the children's garbage collector
     # then leaves their pages alone, and copy-on-write keeps them shared.
