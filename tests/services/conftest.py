@@ -133,6 +133,19 @@ class WebProcess(Process):
         raise RuntimeError(f"web process did not start:\n{self.output()}")
 
 
+def new_student(web: WebProcess) -> httpx.Client:
+    """A new anonymous student's client on ``web`` (close it when done)."""
+    client = httpx.Client(base_url=web.url, timeout=30)
+    client.post("/api/session")
+    return client
+
+
+def submit(client: httpx.Client, code: str) -> httpx.Response:
+    """Submit ``code`` to the student's next assignment."""
+    assignment = client.get("/api/assignments/next").json()
+    return client.post(f"/api/assignments/{assignment['id']}/submissions", json={"code": code})
+
+
 def worker_process(settings: Settings, concurrency: int = 2) -> Process:
     return Process(
         settings,

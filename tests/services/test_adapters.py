@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from contextlib import closing
 
 import httpx
 import pytest
@@ -15,7 +16,15 @@ from gradeflow.infra.rabbitmq import RabbitQueue
 from gradeflow.infra.redis import RedisCache
 from gradeflow.settings import Settings
 from tests.factories import ADDER_SOLUTION
-from tests.services.conftest import BROKER_URL, REDIS_URL, WebProcess, wait_graded, worker_process
+from tests.services.conftest import (
+    BROKER_URL,
+    REDIS_URL,
+    WebProcess,
+    new_student,
+    submit,
+    wait_graded,
+    worker_process,
+)
 
 
 async def test_interactive_jobs_overtake_queued_bulk_jobs(settings: Settings) -> None:
@@ -182,12 +191,8 @@ def test_a_worker_exposes_grading_metrics(settings: Settings) -> None:
         name="worker",
     )
     try:
-        with httpx.Client(base_url=web.url, timeout=30) as client:
-            client.post("/api/session")
-            assignment = client.get("/api/assignments/next").json()
-            accepted = client.post(
-                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
-            )
+        with closing(new_student(web)) as client:
+            accepted = submit(client, ADDER_SOLUTION)
             wait_graded(client, accepted.json()["id"])
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert 'gradeflow_grading_outcomes_total{outcome="passed"} 1.0' in text

@@ -22,11 +22,13 @@ from tests.factories import ADDER_SOLUTION
 from tests.services.conftest import (
     WebProcess,
     ensure_postgres_up,
+    new_student,
     start_rabbitmq,
     start_redis,
     stop_postgres,
     stop_rabbitmq,
     stop_redis,
+    submit,
     wait_graded,
     worker_process,
 )
@@ -34,17 +36,6 @@ from tests.services.conftest import (
 pytestmark = pytest.mark.usefixtures("course")
 SLOW_SOLUTION = "import time\ntime.sleep(0.4)\n" + ADDER_SOLUTION
 FINAL = {"passed", "failed", "error"}
-
-
-def new_student(web: WebProcess) -> httpx.Client:
-    client = httpx.Client(base_url=web.url, timeout=30)
-    client.post("/api/session")
-    return client
-
-
-def submit(client: httpx.Client, code: str) -> httpx.Response:
-    assignment = client.get("/api/assignments/next").json()
-    return client.post(f"/api/assignments/{assignment['id']}/submissions", json={"code": code})
 
 
 async def final_events(settings: Settings) -> dict[int, list[str]]:

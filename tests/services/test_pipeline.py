@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import closing
 
 import aio_pika
 import httpx
@@ -19,7 +20,14 @@ from gradeflow.grading.messages import GradeJob
 from gradeflow.grading.models import Submission
 from gradeflow.settings import Settings
 from tests.factories import ADDER_SOLUTION, ADDER_WRONG
-from tests.services.conftest import BROKER_URL, WebProcess, wait_graded, worker_process
+from tests.services.conftest import (
+    BROKER_URL,
+    WebProcess,
+    new_student,
+    submit,
+    wait_graded,
+    worker_process,
+)
 
 pytestmark = pytest.mark.usefixtures("course")
 
@@ -117,12 +125,8 @@ def test_a_submission_is_graded_by_a_worker_process_and_streamed_by_another_web_
 def test_duplicate_and_malformed_messages_are_harmless(settings: Settings) -> None:
     web = WebProcess(settings)
     try:
-        with httpx.Client(base_url=web.url, timeout=30) as client:
-            client.post("/api/session")
-            assignment = client.get("/api/assignments/next").json()
-            accepted = client.post(
-                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
-            ).json()
+        with closing(new_student(web)) as client:
+            accepted = submit(client, ADDER_SOLUTION).json()
             # Before any worker runs: the same job four more times, plus poison.
             asyncio.run(publish_raw(settings, GradeJob(accepted["id"]).encode(), times=4))
             asyncio.run(publish_raw(settings, b"{not json"))
@@ -213,13 +217,9 @@ def test_the_regrade_command_publishes_jobs_and_shows_progress(settings: Setting
     web = WebProcess(settings)
     worker = worker_process(settings)
     try:
-        with httpx.Client(base_url=web.url, timeout=30) as student:
-            student.post("/api/session")
-            assignment = student.get("/api/assignments/next").json()
-            accepted = student.post(
-                f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
-            )
-            wait_graded(student, accepted.json()["id"])
+        with closing(new_student(web)) as student:
+            accepted = submit(student, ADDER_SOLUTION)
+            regraded_id = wait_graded(student, accepted.json()["id"])["assignment_id"]
             result = subprocess.run(
                 [
                     sys.executable,
@@ -227,7 +227,7 @@ def test_the_regrade_command_publishes_jobs_and_shows_progress(settings: Setting
                     "gradeflow",
                     "assignments",
                     "regrade",
-                    str(assignment["id"]),
+                    str(regraded_id),
                 ],
                 env=environment(settings),
                 cwd=ROOT,
