@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
 from gradeflow.api.deps import get_runtime, user_or_new_anonymous
@@ -63,7 +64,7 @@ async def _render_practice(request: Request, assignment_id: int | None) -> Respo
     return page
 
 
-async def _base_context(session: Any, user: User) -> dict[str, Any]:
+async def _base_context(session: AsyncSession, user: User) -> dict[str, Any]:
     return {
         "user": user,
         "points": await grading.total_points(session, user_id=user.id),
