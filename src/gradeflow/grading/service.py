@@ -57,7 +57,7 @@ def validate_code(code: str, *, max_bytes: int) -> str:
 
 
 def compute_score(*, points: int, scoring: Scoring, result: RunResult) -> float:
-    total = len(result.tests)
+    total = result.counted_count
     if scoring is Scoring.proportional and total:
         return round(points * result.passed_count / total, 2)
     return float(points) if result.outcome == "passed" else 0.0

@@ -177,28 +177,44 @@ async def test_missing_function_is_an_import_error(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.asyncio
-async def test_infinite_loop_ends_as_timeout(sandbox: Sandbox) -> None:
+async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbox) -> None:
     loop = "def two_fer(name='you'):\n    while True:\n        pass\n"
     started = time.monotonic()
 
     result = await run(loop, sandbox, time_limit_s=1.0)
 
     assert result.outcome == "timeout"
-    assert result.message == "Time limit of 1 s exceeded while running TwoFerTest.test_no_name."
+    assert result.message == "Time limit exceeded in TwoFerTest.test_no_name. 0 of 3 tests passed."
     assert time.monotonic() - started < 2.0
-    assert [test.outcome for test in result.tests] == ["error", "not_run", "not_run"]
+    assert [test.outcome for test in result.tests] == ["error"] * 3
+    assert result.tests[0].message.startswith("Stopped after 0.5 s: one test may use at most")
 
 
 @pytest.mark.asyncio
-async def test_memory_bomb_ends_as_memory_limit(sandbox: Sandbox) -> None:
+async def test_a_test_that_never_returns_leaves_the_others_their_time(sandbox: Sandbox) -> None:
+    code = CORRECT + "\n_real = two_fer\n\ndef two_fer(name='you'):\n"
+    code += "    while name == 'Alice':\n        pass\n    return _real(name)\n"
+
+    result = await run(code, sandbox, time_limit_s=2.0)
+
+    assert result.outcome == "timeout"
+    assert result.message == "Time limit exceeded in TwoFerTest.test_a_name. 2 of 3 tests passed."
+    assert [test.outcome for test in result.tests] == ["passed", "error", "passed"]
+
+
+@pytest.mark.asyncio
+async def test_memory_bomb_fails_each_test_as_memory_limit(sandbox: Sandbox) -> None:
     bomb = "def two_fer(name='you'):\n    hoard = []\n    while True:\n"
     bomb += "        hoard.append(bytearray(2**20))\n"
 
     result = await run(bomb, sandbox, memory_mb=96)
 
     assert result.outcome == "memory_limit"
-    assert result.message == "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name."
+    assert result.message == (
+        "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name. 0 of 3 tests passed."
+    )
     assert result.tests[0].message.startswith("MemoryError")
+    assert [test.outcome for test in result.tests] == ["error"] * 3
 
 
 @pytest.mark.asyncio
@@ -213,15 +229,20 @@ async def test_exit_at_import_is_a_crash(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.asyncio
-async def test_exit_inside_a_test_is_a_crash_naming_the_test(sandbox: Sandbox) -> None:
-    code = "import os\n\ndef two_fer(name='you'):\n    if name != 'you':\n        os._exit(0)\n"
-    code += "    return 'One for you, one for me.'\n"
+async def test_exit_inside_a_test_fails_that_test_and_the_others_still_run(
+    sandbox: Sandbox,
+) -> None:
+    code = "import os\n\ndef two_fer(name='you'):\n    if name == 'Alice':\n        os._exit(3)\n"
+    code += "    return f'One for {name}, one for me.'\n"
 
     result = await run(code, sandbox)
 
     assert result.outcome == "crashed"
-    assert "while running TwoFerTest.test_a_name; exit status 0" in result.message
-    assert [test.outcome for test in result.tests] == ["passed", "error", "not_run"]
+    assert result.message == (
+        "Your program exited while running TwoFerTest.test_a_name (exit status 3). "
+        "2 of 3 tests passed."
+    )
+    assert [test.outcome for test in result.tests] == ["passed", "error", "passed"]
 
 
 def forged_lines() -> str:
@@ -257,7 +278,8 @@ for fd in set(range(3, 21)) | {{int(name) for name in os.listdir("/proc/self/fd"
 """
     result = await run(WRONG + forge, sandbox)
 
-    assert result.outcome == "failed"
+    # The student process may garble its own socket to the judge, and so crash itself.
+    assert result.outcome in ("failed", "crashed")
     assert result.passed_count == 0
 
 
@@ -385,7 +407,7 @@ os.symlink({str(outside / "keep.txt")!r}, "deep/er/file-link")
 """
     result = await run(CORRECT + plant)
 
-    workdir = Path(result.stdout.strip())
+    workdir = Path(result.stdout.strip()).parent  # the student's directory is inside it
     assert workdir.name.startswith("gradeflow-run-")
     assert not lexists(workdir)
     assert (outside / "keep.txt").read_text() == "precious"

@@ -238,6 +238,7 @@ def _network_is_pristine() -> bool:
 def enter(
     *,
     run: str,
+    view: str,
     uid: int,
     gid: int,
     limits: Limits,
@@ -247,13 +248,14 @@ def enter(
 ) -> None:
     """Finish jailing the calling process, after ``isolate``, for one run.
 
-    ``run`` names the run's staging directory under ``/runs``; ``lifeline`` is the
-    read end of a pipe whose writer is the zygote (closed here).
+    ``run`` names the run's staging directory under ``/runs`` and ``view`` the
+    directory in it that becomes ``/task`` (the judge's or the student's files);
+    ``lifeline`` is the read end of a pipe whose writer is the zygote (closed here).
     """
     try:
         # /task already exists: prepare_root made it.
         _bind(
-            os.path.join(RUNS_DIR, run, "task"),
+            os.path.join(RUNS_DIR, run, view),
             TASK_DIR,
             flags=linux.MS_NODEV | linux.MS_NOEXEC,
             make_target=False,

@@ -84,6 +84,11 @@ class RunResult:
     def passed_count(self) -> int:
         return sum(1 for test in self.tests if test.outcome == "passed")
 
+    @property
+    def counted_count(self) -> int:
+        """Tests that count towards a score: all but the skipped ones."""
+        return sum(1 for test in self.tests if test.outcome != "skipped")
+
     def to_dict(self) -> dict[str, object]:
         return {
             "outcome": self.outcome,

@@ -19,10 +19,10 @@ import signal
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import structlog
 
+from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
     BoundedBuffer,
     PipeReader,
@@ -37,7 +37,6 @@ from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, Proce
 
 log = structlog.get_logger(__name__)
 
-HARNESS = str(Path(__file__).with_name("harness.py"))
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 # After the process group is killed, how long the output pipes may take to reach
@@ -61,7 +60,9 @@ class ProcessSandbox:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
         workdir = tempfile.mkdtemp(prefix="gradeflow-run-")
         try:
-            write_files(workdir, spec.files)
+            for name, files in (("judge", spec.judge_files), ("student", spec.student_files)):
+                os.mkdir(os.path.join(workdir, name))
+                write_files(os.path.join(workdir, name), files)
             return await self._run_in(workdir, spec)
         except OSError as exc:
             log.exception("sandbox.failed", workdir=workdir)
@@ -104,14 +105,14 @@ class ProcessSandbox:
 
             started = time.monotonic()
             process = await asyncio.create_subprocess_exec(
-                self.python,
-                "-I",
-                "-S",
-                "-B",
-                HARNESS,
-                str(config_read),
-                str(result_w),
-                cwd=workdir,
+                *launch.command(
+                    self.python,
+                    "judge",
+                    str(config_read),
+                    str(result_w),
+                    os.path.join(workdir, "student"),
+                ),
+                cwd=os.path.join(workdir, "judge"),
                 env=sandbox_environment(workdir),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=stdout_w,
@@ -164,9 +165,13 @@ def _harness_config(spec: RunSpec, nonce: str) -> bytes:
             "nonce": nonce,
             "module": spec.module,
             "test_ids": list(spec.test_ids),
+            "time_limit_s": spec.time_limit_s,
+            "memory_mb": spec.memory_mb,
+            # One character more than is kept: the surplus marks the output truncated.
+            "output_limit": spec.output_limit_bytes + 1,
             "limits": {
                 "cpu_s": spec.cpu_limit_s,
-                "address_space_bytes": spec.memory_mb * 1024 * 1024,
+                "address_space_bytes": spec.judge_memory_bytes,
                 "file_size_bytes": FILE_SIZE_LIMIT,
                 "open_files": OPEN_FILES_LIMIT,
             },

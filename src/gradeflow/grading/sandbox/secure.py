@@ -27,11 +27,11 @@ import sys
 import tempfile
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import structlog
 
+from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
     BoundedBuffer,
     internal_error,
@@ -46,7 +46,6 @@ from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, Proce
 
 log = structlog.get_logger(__name__)
 
-PACKAGE_DIR = str(Path(__file__).parent)
 RUNS_DIR = "/runs"  # jail.RUNS_DIR, in the zygote's mount namespace
 DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
@@ -60,22 +59,6 @@ TMP_LIMIT = 32 * 1024 * 1024
 ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
 DRAIN_GRACE_S = 0.5
-
-# Run by the zygote's interpreter with -I -S: no site-packages, so gradeflow is
-# not importable as installed. Empty stand-ins for the parent packages let the
-# sandbox's own modules import each other by their real names without running any
-# other part of gradeflow.
-BOOTSTRAP = """\
-import sys, types
-for name, path in (("gradeflow", []), ("gradeflow.grading", []),
-                   ("gradeflow.grading.sandbox", [sys.argv[1]])):
-    module = types.ModuleType(name)
-    module.__path__ = path
-    sys.modules[name] = module
-from gradeflow.grading.sandbox import zygote
-zygote.main(sys.argv[2:])
-"""
-
 
 class ZygoteFailed(OSError):
     """The zygote could not start; the message says why."""
@@ -186,8 +169,9 @@ class ZygoteSandbox:
         self.uid_base = uid_base
         self.process_limit = process_limit
         self.tmp_bytes = tmp_bytes
-        # Children the zygote keeps isolated ahead of time; one per slot by default.
-        self.spares = slots if spares is None else spares
+        # Children the zygote keeps isolated ahead of time, to become a run's judge or
+        # student process: two per slot by default.
+        self.spares = 2 * slots if spares is None else spares
         self._slots = _Slots(slots)
         self._run_ids = itertools.count(1)
         self._zygote: _Zygote | None = None
@@ -231,10 +215,10 @@ class ZygoteSandbox:
         try:
             zygote = await self._running_zygote()
             assert self._uids is not None
-            uid = self._uids.uids[slot]
+            uids = (self._uids.uids[slot], self._uids.uids[self.slots + slot])
             staging = tempfile.mkdtemp(prefix="run-", dir=zygote.runs_dir)
             try:
-                return await self._run(zygote, spec, staging, slot, uid)
+                return await self._run(zygote, spec, staging, slot, uids)
             finally:
                 remove_workdir(staging)
         except OSError as exc:
@@ -267,8 +251,9 @@ class ZygoteSandbox:
             self._home = tempfile.mkdtemp(prefix=f"zygote-{os.getpid()}-", dir=self.state_dir)
             os.mkdir(os.path.join(self._home, "root"))
         if self._uids is None:
+            # Two per slot: the judge's and the student's.
             self._uids = UidClaim(
-                os.path.join(self.state_dir, "uids"), self.slots, base=self.uid_base
+                os.path.join(self.state_dir, "uids"), 2 * self.slots, base=self.uid_base
             )
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         settings = {
@@ -281,17 +266,7 @@ class ZygoteSandbox:
             # Spawned from this thread, not a worker thread, and with nothing of
             # ours: no environment, no descriptors but the socket, its own session.
             process = subprocess.Popen(  # noqa: ASYNC220 (fast, and must be this thread)
-                [
-                    self.python,
-                    "-I",
-                    "-S",
-                    "-B",
-                    "-c",
-                    BOOTSTRAP,
-                    PACKAGE_DIR,
-                    str(theirs.fileno()),
-                    json.dumps(settings),
-                ],
+                launch.command(self.python, "zygote", str(theirs.fileno()), json.dumps(settings)),
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 cwd="/",
                 stdin=subprocess.DEVNULL,
@@ -321,8 +296,17 @@ class ZygoteSandbox:
         self._zygote = zygote
         return zygote
 
+    def _limits(self, spec: RunSpec, address_space_bytes: int) -> dict[str, int]:
+        return {
+            "cpu_s": spec.cpu_limit_s,
+            "address_space_bytes": address_space_bytes,
+            "file_size_bytes": FILE_SIZE_LIMIT,
+            "open_files": OPEN_FILES_LIMIT,
+            "processes": self.process_limit,
+        }
+
     async def _run(
-        self, zygote: _Zygote, spec: RunSpec, staging: str, slot: int, uid: int
+        self, zygote: _Zygote, spec: RunSpec, staging: str, slot: int, uids: tuple[int, int]
     ) -> RunResult:
         nonce = secrets.token_urlsafe(24)
         _stage(staging, spec, nonce)
@@ -355,16 +339,16 @@ class ZygoteSandbox:
                 "run": os.path.basename(staging),
                 # The zygote reuses a network namespace per slot between its runs.
                 "slot": slot,
-                "uid": uid,
-                "gid": uid,
+                "uid": uids[0],
+                "gid": uids[0],
+                "student_uid": uids[1],
+                "student_gid": uids[1],
+                "module": spec.module,
+                # One character more than is kept: the surplus marks the output truncated.
+                "output_limit": spec.output_limit_bytes + 1,
                 "time_limit_s": spec.time_limit_s,
-                "limits": {
-                    "cpu_s": spec.cpu_limit_s,
-                    "address_space_bytes": spec.memory_mb * 1024 * 1024,
-                    "file_size_bytes": FILE_SIZE_LIMIT,
-                    "open_files": OPEN_FILES_LIMIT,
-                    "processes": self.process_limit,
-                },
+                "limits": self._limits(spec, spec.judge_memory_bytes),
+                "student_limits": self._limits(spec, spec.memory_mb * 1024 * 1024),
             }
             await zygote.send(request, write_ends)
             _close_all(write_ends)
@@ -407,19 +391,27 @@ class ZygoteSandbox:
 
 
 def _stage(staging: str, spec: RunSpec, nonce: str) -> None:
-    """Write the run's files and harness configuration.
+    """Write the judge's and the student's files and the judge's configuration.
 
-    The task directory is bound read-only into the run; the configuration, which
-    holds the nonce, is read by the zygote's child before it drops privileges and
-    is never visible inside.
+    ``task`` (the judge's: the tests, no student code) and ``student`` (the student's:
+    its module, never the tests) are each bound read-only at ``/task`` of their
+    process; the configuration, which holds the nonce, is read by the judge's
+    process before it drops privileges and is never visible inside.
     """
-    task = os.path.join(staging, "task")
-    os.mkdir(task)
-    os.chmod(task, 0o755)  # noqa: S103 (read, never written, by the run's uid)
-    write_files(task, spec.files)
-    config = os.path.join(staging, "config.json")
-    with open(config, "x") as file:
-        json.dump({"nonce": nonce, "module": spec.module, "test_ids": list(spec.test_ids)}, file)
+    for view, files in (("task", spec.judge_files), ("student", spec.student_files)):
+        directory = os.path.join(staging, view)
+        os.mkdir(directory)
+        os.chmod(directory, 0o755)  # noqa: S103 (read, never written, by the run's uids)
+        write_files(directory, files)
+    config = {
+        "nonce": nonce,
+        "module": spec.module,
+        "test_ids": list(spec.test_ids),
+        "time_limit_s": spec.time_limit_s,
+        "memory_mb": spec.memory_mb,
+    }
+    with open(os.path.join(staging, "config.json"), "x") as file:
+        json.dump(config, file)
 
 
 def _close_all(fds: list[int]) -> None:

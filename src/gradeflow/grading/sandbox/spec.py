@@ -12,6 +12,7 @@ from typing import Protocol
 from gradeflow.grading.sandbox.results import RunResult
 
 TESTS_FILE = "tests.py"
+JUDGE_EXTRA_MB = 256
 _TEST_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -54,6 +55,23 @@ class RunSpec:
             raise ValueError("memory_mb must be positive")
         if self.output_limit_bytes < 0:
             raise ValueError("output_limit_bytes must not be negative")
+
+    @property
+    def judge_files(self) -> dict[str, bytes]:
+        """What the judge sees: everything but the student's module."""
+        student = f"{self.module}.py"
+        return {path: data for path, data in self.files.items() if path != student}
+
+    @property
+    def student_files(self) -> dict[str, bytes]:
+        """What the student process sees: everything but the tests."""
+        return {path: data for path, data in self.files.items() if path != TESTS_FILE}
+
+    @property
+    def judge_memory_bytes(self) -> int:
+        """The judge's address-space limit: the tests' own needs, and room to decode
+        the largest value the student may send (wire.MAX_FRAME_BYTES) many times over."""
+        return (self.memory_mb + JUDGE_EXTRA_MB) * 1024 * 1024
 
     @property
     def cpu_limit_s(self) -> int:

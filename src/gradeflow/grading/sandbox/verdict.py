@@ -26,6 +26,7 @@ from gradeflow.grading.sandbox.spec import RunSpec
 # Harness lines are a few kilobytes at most; longer ones are garbage written to the
 # channel by student code and are dropped without being buffered.
 MAX_LINE_BYTES = 64 * 1024
+_STUDENT_FAILURES = ("timeout", "memory_limit", "crashed")
 _REPORTED_OUTCOMES: dict[object, TestOutcome] = {
     "passed": "passed",
     "failed": "failed",
@@ -87,7 +88,9 @@ class HarnessReport:
     import_error: str | None = None
     memory_limit: bool = False
     memory_test: str | None = None
-    tampered: str | None = None
+    stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
+    # (kind, test or None, message) of each time the student process failed.
+    student_failures: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     def add_line(self, line: bytes) -> None:
         if self.nonce.encode() not in line:  # cheap rejection of anything printed blindly
@@ -122,8 +125,16 @@ class HarnessReport:
         elif kind == "import_error":
             self.import_error = clean_text(event.get("message")) or "Importing your code failed."
             self.finished = True
-        elif kind == "tampered":
-            self.tampered = clean_text(event.get("message")) or "the test framework was changed"
+        elif kind == "student_failure":
+            failure = event.get("kind")
+            if failure in _STUDENT_FAILURES and len(self.student_failures) < 100:
+                where = test if isinstance(test, str) and test in self.expected else None
+                self.student_failures.append((str(failure), where, clean_text(event.get("message"))))
+        elif kind == "stopped":
+            outcome = event.get("outcome")
+            if outcome in _STUDENT_FAILURES:
+                self.stopped = (outcome, clean_text(event.get("message")))  # type: ignore[assignment]
+                self.finished = True
         elif kind == "done":
             self.done = self.finished = True
 
@@ -186,6 +197,8 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         return result("syntax_error", report.syntax_error)
     if report.import_error is not None:
         return result("import_error", report.import_error)
+    if report.stopped is not None:
+        return result(*report.stopped)
     if end.timed_out:
         running = interrupt_running("The time limit was reached while this test was running.")
         where = f" while running {running}" if running else ""
@@ -223,26 +236,35 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             "crashed",
             bound_message(f"The run did not report the expected tests ({'; '.join(details)})."),
         )
-    if report.tampered is not None:
-        distrust = "Not trusted: your code changed the test framework."
-        for test_id, reported in tests.items():
-            if reported.outcome == "passed":
-                tests[test_id] = TestResult(test_id, "failed", distrust)
-        return result(
-            "failed",
-            bound_message(
-                f"Your code changed the test framework ({report.tampered}); "
-                "the tests cannot be trusted."
-            ),
-        )
-    total, passed = len(tests), sum(1 for test in tests.values() if test.outcome == "passed")
+    counted = [test for test in tests.values() if test.outcome != "skipped"]
+    total, passed = len(counted), sum(1 for test in counted if test.outcome == "passed")
+    skipped = len(tests) - total
+    if report.student_failures:
+        return result(*_student_failure(spec, report.student_failures[0], passed, total))
     if passed == total and report.fixture_problems:
         return result(
             "failed", bound_message(f"All tests passed, but {report.fixture_problems[0]}")
         )
+    also = f" ({skipped} skipped)" if skipped else ""
     if passed == total:
-        return result("passed", f"All {total} tests passed." if total > 1 else "The test passed.")
-    return result("failed", f"{passed} of {total} tests passed.")
+        if total == 1:
+            return result("passed", f"The test passed{also}.")
+        return result("passed", f"All {total} tests passed{also}.")
+    return result("failed", f"{passed} of {total} tests passed{also}.")
+
+
+def _student_failure(
+    spec: RunSpec, failure: tuple[str, str | None, str], passed: int, total: int
+) -> tuple[Outcome, str]:
+    """The run's outcome and message when the student process failed during a test."""
+    kind, test, message = failure
+    where = f" in {test}" if test else ""
+    tally = f" {passed} of {total} tests passed."
+    if kind == "timeout":
+        return "timeout", f"Time limit exceeded{where}.{tally}"
+    if kind == "memory_limit":
+        return "memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.{tally}"
+    return "crashed", bound_message(f"{message}{tally}")
 
 
 def _hit_cpu_limit(spec: RunSpec, end: ProcessEnd) -> bool:

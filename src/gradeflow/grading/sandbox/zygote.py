@@ -39,10 +39,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox import harness, jail, linux, seccomp
+from gradeflow.grading.sandbox import jail, judge, linux, seccomp, student
 
 MAX_MESSAGE = 65536
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status
+# Descriptors a child gets after stdout and stderr: the judge its result channel
+# and its request socket to us, a student its socket to the judge.
+EXTRA_FDS = {"judge": 2, "student": 1}
+# Student processes one run may ask for (the judge restarts one after each crash).
+MAX_STUDENTS = 256
 SETUP_FAILED_EXIT = 125
 # Modules that student code often imports: imported once here, they cost a run
 # nothing. Only modules that hold no per-process state (random reseeds on fork).
@@ -79,8 +84,22 @@ class _Run:
     status_fd: int
     started: float
     deadline: float
+    request: dict[str, Any]
+    # The run's stdout and stderr, kept to give to its student processes.
+    outputs: list[int]
+    # Our end of the judge's request socket (see _serve_judge).
+    requests: socket.socket
+    student: int | None = None  # pid of the current student process
+    students: int = 0
     timed_out: bool = False
     killed: bool = False
+
+
+@dataclass
+class _Requests:
+    """Selector data of a run's request socket."""
+
+    run: _Run
 
 
 @dataclass
@@ -123,6 +142,8 @@ class _Zygote:
                         return
                 elif isinstance(key.data, _Spare):
                     self._spare_died(key.data)
+                elif isinstance(key.data, _Requests):
+                    self._serve_judge(key.data.run)
                 else:
                     self._reap(key.data)
             self._enforce_deadlines()
@@ -150,6 +171,7 @@ class _Zygote:
                 run.timed_out = run.killed = True
                 # Safe from pid reuse: the child is ours and not reaped yet.
                 os.kill(run.pid, signal.SIGKILL)
+                self._end_student(run)
 
     def _receive(self) -> bool:
         """Handle one control message; False once the worker has gone."""
@@ -217,33 +239,40 @@ class _Zygote:
         # the same way: stop keeping them; runs then fork on demand and report why.
         self.spares_wanted = max(0, self.spares_wanted - 1)
 
-    def _network_for(self, slot: int | None) -> int | None:
-        """The slot's network namespace, or None (the run makes a new one) while a
-        run of that slot is still alive, e.g. one the worker gave up waiting for."""
-        if slot is None or not 0 <= slot < len(self.networks):
+    def _network_for(self, slot: int | None, role: str) -> int | None:
+        """The slot's network namespace for ``role``, or None (the process makes a new
+        one) while another process of that slot and role is alive, e.g. of a run the
+        worker gave up waiting for. Judges and students never share one."""
+        slots = len(self.networks) // 2
+        if slot is None or not 0 <= slot < slots:
             return None
-        if any(run.slot == slot for run in self.runs.values()):
+        if role == "judge":
+            if any(run.slot == slot for run in self.runs.values()):
+                return None
+            return self.networks[slot]
+        if any(run.slot == slot and run.student is not None for run in self.runs.values()):
             return None
-        return self.networks[slot]
+        return self.networks[slots + slot]
 
     def _start(self, request: dict[str, Any], fds: list[int]) -> None:
-        status_fd = fds[3]
+        stdout, stderr, result, status_fd = fds
         slot = request.get("slot")
         slot = slot if isinstance(slot, int) else None
-        network = self._network_for(slot)
-        pid = self._hand_to_spare(request, fds[:3], network)
+        request["role"] = "judge"
+        request["started"] = time.monotonic()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            if pid is None:
-                pid = self._fork()
-                if pid == 0:
-                    self._child(request, fds[:3], network)
+            pid = self._spawn(request, [stdout, stderr, result, theirs.fileno()], slot)
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
             _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
-            _close_all(fds)
+            _close_all([stdout, stderr, result])
+            ours.close()
             return
-        started = time.monotonic()
-        _close_all(fds[:3])
+        finally:
+            theirs.close()
+        _close_all([result])
+        started = float(request["started"])
         run = _Run(
             id=int(request["id"]),
             slot=slot,
@@ -252,10 +281,84 @@ class _Zygote:
             status_fd=status_fd,
             started=started,
             deadline=started + float(request["time_limit_s"]),
+            request=request,
+            outputs=[stdout, stderr],
+            requests=ours,
         )
         self.runs[run.id] = run
         self.selector.register(pidfd, selectors.EVENT_READ, run)
+        ours.setblocking(False)
+        self.selector.register(ours, selectors.EVENT_READ, _Requests(run))
         self._replenish()
+
+    def _spawn(self, request: dict[str, Any], fds: list[int], slot: int | None) -> int:
+        """Start a judge or student process, by a spare if there is one; its pid."""
+        network = self._network_for(slot, str(request["role"]))
+        pid = self._hand_to_spare(request, fds, network)
+        if pid is None:
+            pid = self._fork()
+            if pid == 0:
+                self._child(request, fds, network)
+        return pid
+
+    def _serve_judge(self, run: _Run) -> None:
+        """A request of a run's judge: ``spawn`` a student process, or ``end`` it."""
+        try:
+            data = run.requests.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the judge is gone; its run is reaped separately
+            self.selector.unregister(run.requests)
+            return
+        try:
+            op = json.loads(data).get("op")
+        except (ValueError, AttributeError):
+            op = None
+        if op == "end":
+            status = self._end_student(run)
+            _send_quietly(run.requests, {"status": status})
+        elif op == "spawn":
+            self._end_student(run)
+            self._start_student(run)
+        else:
+            _send_quietly(run.requests, {"error": "unknown request"})
+
+    def _start_student(self, run: _Run) -> None:
+        if run.students >= MAX_STUDENTS or run.killed:
+            _send_quietly(run.requests, {"error": "no more student processes for this run"})
+            return
+        request = {**run.request, "role": "student"}
+        judge_end, student_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                run.student = self._spawn(request, [*run.outputs, student_end.fileno()], run.slot)
+            except OSError as exc:
+                _send_quietly(run.requests, {"error": f"starting the student failed: {exc}"})
+                return
+            finally:
+                student_end.close()
+            run.students += 1
+            self._replenish()
+            with contextlib.suppress(OSError):
+                run.requests.sendmsg(
+                    [b'{"ok": true}'],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [judge_end.fileno()]))],
+                )
+        finally:
+            judge_end.close()
+
+    def _end_student(self, run: _Run) -> int | None:
+        """Kill and reap the run's student process, if any; its wait status."""
+        pid, run.student = run.student, None
+        if pid is None:
+            return None
+        # Ours and unreaped until the waitpid below, so the pid names it.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        return status
 
     def _hand_to_spare(
         self, request: dict[str, Any], fds: list[int], network: int | None
@@ -285,28 +388,33 @@ class _Zygote:
 
     def _reap(self, run: _Run) -> None:
         _, status = os.waitpid(run.pid, 0)
+        self._end_student(run)
         duration_ms = round((time.monotonic() - run.started) * 1000)
         self.selector.unregister(run.pidfd)
         os.close(run.pidfd)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(run.requests)
+        run.requests.close()
+        _close_all(run.outputs)
         del self.runs[run.id]
         _write_status(
             run.status_fd, {"status": status, "timed_out": run.timed_out, "ms": duration_ms}
         )
 
     def _child(self, request: dict[str, Any], fds: list[int], network: int | None) -> NoReturn:
-        """A run forked on demand: PID 1 of its namespace. Never returns."""
+        """A judge or student forked on demand: PID 1 of its namespace. Never returns."""
         try:
             os.setsid()
-            kept = self._take_descriptors(fds, network)
+            lifeline, kept = self._take_descriptors(fds, network)
             jail.isolate(tmp_bytes=self.tmp_bytes)
             jail.join_network(kept)
-            self._run(request)
+            self._run(request, lifeline)
         except BaseException as exc:  # nothing may return into the zygote's loop
             _report(exc)
         os._exit(SETUP_FAILED_EXIT)
 
     def _spare(self, channel: socket.socket) -> NoReturn:
-        """A spare child: isolate, wait for a run, run it. Never returns."""
+        """A spare child: isolate, wait for a judge's or student's part, play it."""
         try:
             os.setsid()
             linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # while it waits
@@ -315,25 +423,31 @@ class _Zygote:
             _close_all_but({channel.fileno(), self.lifeline, 2})
             jail.isolate(tmp_bytes=self.tmp_bytes)
             channel.setblocking(True)
-            data, fds = _receive_with_fds(channel, 4)
+            data, fds = _receive_with_fds(channel, 2 + max(EXTRA_FDS.values()) + 1)
             channel.close()
-            if not data or len(fds) not in (3, 4):
+            if not data:
                 os._exit(0)  # the zygote is shutting down
-            jail.join_network(fds[3] if len(fds) == 4 else None)
-            self._take_descriptors(fds[:3])
-            self._run(json.loads(data))
+            request = json.loads(data)
+            count = 2 + EXTRA_FDS[request["role"]]
+            if len(fds) not in (count, count + 1):
+                os._exit(0)
+            jail.join_network(fds[count] if len(fds) > count else None)
+            lifeline, _ = self._take_descriptors(fds[:count])
+            self._run(request, lifeline)
         except BaseException as exc:  # nothing may return into the zygote's loop
             _report(exc)
         os._exit(SETUP_FAILED_EXIT)
 
-    def _take_descriptors(self, fds: list[int], network: int | None = None) -> int | None:
-        """Leave only stdin (/dev/null), the run's stdout and stderr, 3 = the result
-        channel and 4 = the lifeline; everything else of the zygote is closed.
+    def _take_descriptors(
+        self, fds: list[int], network: int | None = None
+    ) -> tuple[int, int | None]:
+        """Leave only stdin (/dev/null), then ``fds`` (stdout, stderr and the role's
+        sockets) from 1 on, then the lifeline; everything else of the zygote is closed.
 
-        A ``network`` namespace the run has yet to join is kept too, as 5 (returned)."""
-        stdout, stderr, result = fds
+        Returns the lifeline's number and that of a ``network`` namespace the process
+        has yet to join (kept after the lifeline), if any."""
         devnull = os.open(os.devnull, os.O_RDWR)
-        kept = [devnull, stdout, stderr, result, self.lifeline]
+        kept = [devnull, *fds, self.lifeline]
         if network is not None:
             kept.append(network)
         # Copied out of the way first, so no target number clobbers a source.
@@ -344,23 +458,39 @@ class _Zygote:
         _fresh_standard_streams()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        return 5 if network is not None else None
+        lifeline = len(fds) + 1
+        return lifeline, (lifeline + 1 if network is not None else None)
 
-    def _run(self, request: dict[str, Any]) -> NoReturn:
+    def _run(self, request: dict[str, Any], lifeline: int) -> NoReturn:
         run = str(request["run"])
+        role = request["role"]
+        if role == "student":
+            jail.enter(
+                run=run,
+                view="student",
+                uid=int(request["student_uid"]),
+                gid=int(request["student_gid"]),
+                limits=jail.Limits.from_dict(request["student_limits"]),
+                last_cap=self.last_cap,
+                seccomp_filter=self.seccomp_filter,
+                lifeline=lifeline,
+            )
+            sys.argv = [""]
+            student.serve(3, str(request["module"]), int(request["output_limit"]))
         with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
             config = json.load(file)
         jail.enter(
             run=run,
+            view="task",
             uid=int(request["uid"]),
             gid=int(request["gid"]),
             limits=jail.Limits.from_dict(request["limits"]),
             last_cap=self.last_cap,
             seccomp_filter=self.seccomp_filter,
-            lifeline=4,
+            lifeline=lifeline,
         )
         sys.argv = [""]
-        harness.serve(config, 3)
+        judge.serve(config, 3, judge.ZygoteSpawner(4), float(request["started"]))
 
 
 def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
@@ -397,6 +527,11 @@ def _fresh_standard_streams() -> None:
     # The originals too: the harness flushes them, and student code may use them.
     sys.__stdout__ = stdout  # type: ignore[misc]
     sys.__stderr__ = stderr  # type: ignore[misc]
+
+
+def _send_quietly(channel: socket.socket, message: dict[str, object]) -> None:
+    with contextlib.suppress(OSError):
+        channel.send(json.dumps(message).encode())
 
 
 def _write_status(fd: int, status: dict[str, object]) -> None:
@@ -449,8 +584,9 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
         lifeline=os.pipe()[0],
         tmp_bytes=int(settings["tmp_bytes"]),
-        # Made while the host's /proc is still there, before prepare_root.
-        networks=[jail.new_network_namespace() for _ in range(slots)],
+        # Made while the host's /proc is still there, before prepare_root: one
+        # for the judges and one for the students of each slot.
+        networks=[jail.new_network_namespace() for _ in range(2 * slots)],
         spares_wanted=int(settings["spares"]),
     )
     jail.set_environment()

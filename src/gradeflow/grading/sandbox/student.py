@@ -1,0 +1,576 @@
+"""The student process of a run: import the student module, answer the judge's calls.
+
+It holds nothing of the tests: it sees its own module and the support files, and
+learns only what the judge sends it (arguments, attribute names, the values it is
+asked to combine with). Everything it returns crosses the wire as plain data
+(``wire.encode``) or as a handle, a number naming an object kept here.
+
+What the judge sends back is decoded as plain data too, with three references:
+handles of our own objects, call-only stubs for the tests' functions, and copies
+of the tests' lists, dicts, sets and bytearrays whose later state is sent back with
+every message, so the tests see what student code did to them.
+
+Standard library only: it runs inside the jail (``python -I -S``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import gc
+import importlib.util
+import io
+import json
+import mmap
+import operator
+import os
+import socket
+import sys
+import traceback
+import types
+from typing import Any, NoReturn
+
+from gradeflow.grading.sandbox import wire
+
+MESSAGE_LIMIT = 2000
+# Released on MemoryError, so that reporting it has memory to work with (see harness).
+RESERVE_BYTES = 512 * 1024
+_PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
+# The operations the judge may ask for by name, each applied to the handle's object.
+OPERATIONS: dict[str, Any] = {
+    "len": len,
+    "iter": iter,
+    "next": next,
+    "reversed": reversed,
+    "repr": repr,
+    "str": str,
+    "format": format,
+    "hash": hash,
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "complex": complex,
+    "index": operator.index,
+    "round": round,
+    "abs": abs,
+    "neg": operator.neg,
+    "pos": operator.pos,
+    "invert": operator.invert,
+    "getitem": operator.getitem,
+    "setitem": operator.setitem,
+    "delitem": operator.delitem,
+    "contains": lambda obj, item: item in obj,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "enter": lambda obj: type(obj).__enter__(obj),
+    "exit": lambda obj, *args: type(obj).__exit__(obj, *args),
+    "dir": lambda obj: sorted(str(name) for name in dir(obj)),
+}
+for _name in (
+    "add sub mul matmul truediv floordiv mod pow lshift rshift and or xor".split()
+):
+    _function = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
+    OPERATIONS[_name] = _function
+    OPERATIONS[f"r{_name}"] = lambda obj, other, _f=_function: _f(other, obj)
+OPERATIONS["divmod"] = divmod
+OPERATIONS["rdivmod"] = lambda obj, other: divmod(other, obj)
+
+
+class JudgeFunction:
+    """A function of the tests, as student code sees it: it can be called, nothing more."""
+
+    __slots__ = ("_id", "_student")
+
+    def __init__(self, callback_id: int, student: Student) -> None:
+        self._id = callback_id
+        self._student = student
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._student.call_judge(self._id, args, kwargs)
+
+    def __repr__(self) -> str:
+        return "<function of the tests>"
+
+
+class Output:
+    """Student output, kept until the next message to the judge (which replays it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.events: list[list[Any]] = []
+        self._room = {"o": limit, "e": limit}
+
+    def write(self, text: str, stream: str) -> None:
+        room = self._room[stream]
+        if room <= 0 or not text:
+            return
+        self._room[stream] = room - len(text)
+        self.events.append(["w", text[:room], stream])
+
+    def print(self, args: tuple[object, ...], sep: str | None, end: str | None, stream: str) -> None:
+        shown = [
+            arg if type(arg) in (str, int, float, bool) or arg is None else str(arg)
+            for arg in args
+        ]
+        separator = " " if sep is None else sep
+        text_size = sum(len(str(arg)) for arg in shown) + len(separator) * max(0, len(shown) - 1)
+        size = text_size + len("\n" if end is None else end)
+        room = self._room[stream]
+        if size <= room:
+            self._room[stream] = room - size
+            self.events.append(["p", shown, sep, end, stream])
+        elif room > 0:  # the part that fits, as text
+            line = separator.join(str(arg) for arg in shown) + ("\n" if end is None else end)
+            self.write(line[:room], stream)
+
+    def take(self) -> list[list[Any]]:
+        events, self.events = self.events, []
+        return events
+
+
+class CapturedStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of student code: text goes to the judge."""
+
+    def __init__(self, output: Output, stream: str, fd: int) -> None:
+        self._output = output
+        self._stream = stream
+        self._fd = fd
+        # Bytes (sys.stdout.buffer) go straight to the run's pipe, as fd-level writes do.
+        self.buffer = io.FileIO(fd, "w", closefd=False)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._output.write(text, self._stream)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+
+class Refs(wire.Refs):
+    """The student side of the codec: our objects go out as handles."""
+
+    def __init__(self, student: Student) -> None:
+        self.student = student
+
+    def local(self, obj: object, depth: int) -> list[Any]:
+        if isinstance(obj, JudgeFunction):
+            return ["cb", obj._id]
+        if isinstance(obj, _PLAIN_BASES) and not isinstance(obj, BaseException):
+            # A subclass of a plain type crosses as its plain value: whatever its
+            # methods say about equality, the judge compares the value.
+            return wire.encode(_plain_value(obj), self, depth)
+        return self.student.handle(obj)
+
+    def remote(self, tag: str, value: list[Any]) -> object:
+        student = self.student
+        if tag == "h":
+            return student.object(value[0])
+        if tag == "cb":
+            if type(value[0]) is not int:
+                raise wire.WireError("a callback id is not an integer")
+            return JudgeFunction(value[0], student)
+        if tag == "j":
+            return student.tracked_container(value[0])
+        if tag in _CONTAINERS:
+            return student.receive_container(tag, value, self)
+        raise wire.WireError(f"unknown reference {tag!r}")
+
+    def tracked(self, obj: object) -> list[Any] | None:
+        if type(obj) in _CONTAINER_TYPES:
+            jid = self.student.tracked_ids.get(id(obj))
+            if jid is not None:
+                return ["j", jid]
+        return None
+
+
+_CONTAINERS = {"L": list, "D": dict, "S": set, "B": bytearray}
+_CONTAINER_TYPES = (list, dict, set, bytearray)
+
+
+def _plain_value(obj: object) -> object:
+    """The value of a subclass instance of a plain type, read through the base type."""
+    for base, convert in (
+        (bool, bool),
+        (int, int.__int__),
+        (float, float.__float__),
+        (complex, complex.__complex__),
+        (str, str.__str__),
+        (bytes, lambda value: bytes.__getitem__(value, slice(None))),
+        (bytearray, lambda value: bytes(memoryview(value))),
+        (tuple, lambda value: tuple(tuple.__iter__(value))),
+        (list, lambda value: list(list.__iter__(value))),
+        (dict, lambda value: dict(dict.items(value))),
+        (set, lambda value: set(set.__iter__(value))),
+        (frozenset, lambda value: frozenset(frozenset.__iter__(value))),
+    ):
+        if isinstance(obj, base):
+            return convert(obj)  # type: ignore[operator]
+    return obj
+
+
+class Student:
+    """The student module and every object of it the judge holds a handle to."""
+
+    def __init__(self, connection: wire.Connection, module_name: str, output: Output) -> None:
+        self.connection = connection
+        self.module_name = module_name
+        self.output = output
+        self.refs = Refs(self)
+        self.module: types.ModuleType | None = None
+        self.objects: list[object] = []  # handle -> object; kept alive for the run
+        self._handles: dict[int, int] = {}  # id(object) -> handle
+        self._described: set[int] = set()  # handles of classes the judge knows
+        self.scope: object = None
+        self.tracked: dict[int, tuple[object, str]] = {}  # jid -> (container, last state)
+        self.tracked_ids: dict[int, int] = {}  # id(container) -> jid
+
+    # Handles ---------------------------------------------------------------
+
+    def handle(self, obj: object) -> list[Any]:
+        number = self._handles.get(id(obj))
+        if number is None:
+            number = len(self.objects)
+            self.objects.append(obj)
+            self._handles[id(obj)] = number
+        if isinstance(obj, type):
+            return ["h", number, "c", self._describe_class(number, obj)]
+        if isinstance(obj, types.ModuleType):
+            return ["h", number, "m", obj.__name__]
+        cls = type(obj)
+        if self._is_ours(cls):
+            return ["h", number, "o", self.handle(cls)]
+        kind = "f" if callable(obj) and not hasattr(obj, "__next__") else "o"
+        return ["h", number, kind, cls.__name__]
+
+    def object(self, number: object) -> object:
+        if type(number) is not int or not 0 <= number < len(self.objects):  # type: ignore[operator]
+            raise wire.WireError("no such handle")
+        return self.objects[number]  # type: ignore[index]
+
+    def _is_ours(self, cls: type) -> bool:
+        return getattr(cls, "__module__", None) == self.module_name
+
+    def _describe_class(self, number: int, cls: type) -> list[Any] | None:
+        if number in self._described:
+            return None
+        self._described.add(number)
+        bases = [self.handle(base) for base in cls.__bases__ if self._is_ours(base)]
+        builtin_base = next(
+            (
+                base.__name__
+                for base in cls.__mro__
+                if wire.EXCEPTIONS.get(base.__name__) is base
+            ),
+            None,
+        )
+        return [str(cls.__name__), str(cls.__qualname__), self._is_ours(cls), builtin_base, bases]
+
+    # The tests' containers ---------------------------------------------------
+
+    def receive_container(self, tag: str, value: list[Any], refs: Refs) -> object:
+        jid, *items = value
+        if type(jid) is not int:
+            raise wire.WireError("a container id is not an integer")
+        if jid in self.tracked:
+            raise wire.WireError("a container was sent twice")
+        kind = _CONTAINERS[tag]
+        container: Any
+        if kind is bytearray:
+            container = bytearray(wire.decode(["b", *items], refs))
+        elif kind is dict:
+            container = dict(wire.decode(["d", *items], refs))
+        else:
+            container = kind(wire.decode(["l", *items], refs))
+        self.tracked_ids[id(container)] = jid
+        self.tracked[jid] = (container, "")
+        self.tracked[jid] = (container, self._state(container))
+        return container
+
+    def tracked_container(self, jid: object) -> object:
+        entry = self.tracked.get(jid)  # type: ignore[arg-type]
+        if entry is None:
+            raise wire.WireError("no such container")
+        return entry[0]
+
+    def _state(self, container: Any) -> str:
+        kind = type(container)
+        if kind is list:
+            data: Any = ["l", *[wire.encode(item, self.refs, 1) for item in container]]
+        elif kind is set:
+            data = ["s", *[wire.encode(item, self.refs, 1) for item in container]]
+        elif kind is dict:
+            data = ["d", *wire._pairs(container, self.refs, 1)]
+        else:
+            data = wire.encode(bytes(container), self.refs)
+        return json.dumps(data, separators=(",", ":"))
+
+    def updates(self) -> list[Any]:
+        """``[jid, state]`` of every container of the tests changed since last said."""
+        changed = []
+        for jid, (container, last) in self.tracked.items():
+            try:
+                state = self._state(container)
+            except (TypeError, ValueError):
+                continue  # holds something that cannot cross: the tests keep the old state
+            if state != last:
+                self.tracked[jid] = (container, state)
+                changed.append([jid, json.loads(state)])
+        return changed
+
+    def enter_scope(self, scope: object) -> None:
+        """A new test: the tests' containers of the last one are no longer followed."""
+        if scope != self.scope:
+            self.scope = scope
+            self.tracked.clear()
+            self.tracked_ids.clear()
+
+    # Talking to the judge -----------------------------------------------------
+
+    def send(self, kind: str, *fields: Any) -> None:
+        self.connection.send([kind, *fields, self.output.take(), self.updates()])
+
+    def call_judge(self, callback_id: int, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+        encoded_args = [wire.encode(arg, self.refs) for arg in args]
+        encoded_kwargs = [[str(name), wire.encode(value, self.refs)] for name, value in kwargs.items()]
+        self.send("cb", callback_id, encoded_args, encoded_kwargs)
+        return self.wait_for_judge()
+
+    def input(self, prompt: object = None) -> str:
+        self.send("in", None if prompt is None else str(prompt))
+        value = self.wait_for_judge()
+        if not isinstance(value, str):
+            raise TypeError("input() of the tests returned something other than a string")
+        return value
+
+    def wait_for_judge(self) -> object:
+        """The judge's answer to our request, serving its own requests meanwhile."""
+        while True:
+            message = self.connection.receive()
+            kind = message[0]
+            if kind == "ok":
+                return wire.decode(message[1], self.refs)
+            if kind == "err":
+                raise judge_exception(message[1])
+            self.serve_one(message)
+
+    # Serving -----------------------------------------------------------------
+
+    def serve_forever(self) -> NoReturn:
+        while True:
+            self.serve_one(self.connection.receive())
+
+    def serve_one(self, message: list[Any]) -> None:
+        try:
+            result = self.perform(message)
+            encoded = wire.encode(result, self.refs)
+        except MemoryError:
+            release_reserve()
+            self.send("mem")
+            return
+        except wire.WireError:
+            raise
+        except BaseException as exc:  # every exception of student code is the judge's to see
+            self.send("err", self.describe(exc))
+            return
+        self.send("ok", encoded)
+
+    def perform(self, message: list[Any]) -> object:
+        op, scope, number, *rest = message
+        self.enter_scope(scope)
+        target = self.object(number)
+        if op == "get":
+            return getattr(target, _name_of(rest[0]))
+        if op == "set":
+            setattr(target, _name_of(rest[0]), wire.decode(rest[1], self.refs))
+            return None
+        if op == "del":
+            delattr(target, _name_of(rest[0]))
+            return None
+        if op == "call":
+            args = [wire.decode(arg, self.refs) for arg in rest[0]]
+            kwargs = {_name_of(name): wire.decode(value, self.refs) for name, value in rest[1]}
+            return target(*args, **kwargs)  # type: ignore[operator]
+        if op == "op":
+            operation = OPERATIONS.get(rest[0]) if type(rest[0]) is str else None
+            if operation is None:
+                raise wire.WireError("unknown operation")
+            return operation(target, *[wire.decode(arg, self.refs) for arg in rest[1]])
+        raise wire.WireError("unknown request")
+
+    def describe(self, exc: BaseException) -> list[Any]:
+        """An exception of student code as the judge rebuilds it."""
+        message = exception_text(exc)
+        line = student_line(exc.__traceback__, self.module_path())
+        try:
+            args = [wire.encode(arg, _PLAIN_ONLY) for arg in exc.args]
+        except (TypeError, ValueError):
+            args = [message]
+        cls = type(exc)
+        if self._is_ours(cls):
+            return ["s", self.handle(cls), self.handle(exc), args, message, line]
+        base = next(
+            base.__name__ for base in cls.__mro__ if wire.EXCEPTIONS.get(base.__name__) is base
+        )
+        return ["b", base, args, message, line]
+
+    def module_path(self) -> str:
+        return os.path.join(os.getcwd(), f"{self.module_name}.py")
+
+
+_PLAIN_ONLY = wire.Refs()
+
+
+def _name_of(value: object) -> str:
+    if type(value) is not str:
+        raise wire.WireError("an attribute name is not a string")
+    return str(value)
+
+
+def judge_exception(data: object) -> BaseException:
+    """An exception the judge's code raised, rebuilt as a builtin exception."""
+    if type(data) is not list or len(data) != 2:
+        raise wire.WireError("an exception is malformed")
+    name, message = data
+    cls = wire.EXCEPTIONS.get(name) if type(name) is str else None
+    if cls is None or not issubclass(cls, Exception):
+        cls = RuntimeError
+    try:
+        return cls(str(message))
+    except BaseException:
+        return RuntimeError(str(message))
+
+
+def exception_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "(the exception could not be displayed)"
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def student_line(tb: types.TracebackType | None, student_path: str) -> int | None:
+    """The line of the innermost traceback frame that is in the student's file."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == student_path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_reserve: mmap.mmap | None = None
+
+
+def release_reserve() -> None:
+    global _reserve
+    if _reserve is not None:
+        _reserve.close()
+    _reserve = None
+    gc.collect()
+
+
+def describe_import_error(exc: BaseException, student_path: str) -> str:
+    try:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    except BaseException:
+        text = f"{type(exc).__name__}: (the exception could not be displayed)"
+    text = text.replace(os.path.dirname(student_path) + os.sep, "")
+    line = student_line(exc.__traceback__, student_path)
+    if line is not None:
+        text += f" (line {line} of {os.path.basename(student_path)})"
+    return text
+
+
+def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
+    """Import the student module, say how that went, then answer the judge; never returns."""
+    global _reserve
+    connection = wire.Connection(socket.socket(fileno=channel_fd))
+    _reserve = mmap.mmap(-1, RESERVE_BYTES, flags=mmap.MAP_PRIVATE)
+    output = Output(output_limit)
+    student = Student(connection, module_name, output)
+    sys.stdout = CapturedStream(output, "o", 1)
+    sys.stderr = CapturedStream(output, "e", 2)
+    original_print = builtins.print
+
+    def student_print(*args: object, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+        target = sys.stdout if file is None else file
+        if isinstance(target, CapturedStream):
+            output.print(args, sep, end, target._stream)
+        else:
+            original_print(*args, sep=sep, end=end, file=file, flush=flush)
+
+    builtins.print = student_print
+    builtins.input = student.input
+    path = student.module_path()
+    sys.path.insert(0, os.getcwd())
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+        try:
+            code = compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            where = f" on line {exc.lineno}" if exc.lineno else ""
+            student.send("syntax_error", exc.lineno, f"{type(exc).__name__}{where}: {exc.msg}")
+            finish(connection)
+        except ValueError as exc:  # NUL bytes in the source
+            student.send("syntax_error", None, f"SyntaxError: {exc}")
+            finish(connection)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        student.module = module
+        try:
+            exec(code, module.__dict__)  # noqa: S102 (importing the student's module)
+        except MemoryError:
+            release_reserve()
+            student.send("mem")
+            finish(connection)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
+            message = f"Importing your code raised {describe_import_error(exc, path)}"
+            student.send("import_error", exception_text_bound(message))
+            finish(connection)
+        student.handle(module)  # handle 0
+        student.send("hello")
+        student.serve_forever()
+    except (wire.PeerGone, wire.WireError):
+        pass
+    except MemoryError:
+        release_reserve()
+        with contextlib.suppress(BaseException):
+            student.send("mem")
+    os._exit(0)
+
+
+def exception_text_bound(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def finish(connection: wire.Connection) -> NoReturn:
+    """After a failed import: wait until the judge lets go, then exit."""
+    with contextlib.suppress(BaseException):
+        connection.sock.recv(1)
+    os._exit(0)
+
+
+def main(args: list[str]) -> NoReturn:
+    """Entry point of an unjailed student process (``ProcessSandbox``):
+    ``CHANNEL_FD MODULE OUTPUT_LIMIT ADDRESS_SPACE_BYTES``."""
+    import resource
+
+    # Below the judge's, which it inherited.
+    limit = int(args[3])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    serve(int(args[0]), args[1], int(args[2]))

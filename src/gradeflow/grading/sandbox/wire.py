@@ -1,0 +1,423 @@
+"""The judge↔student wire: length-prefixed JSON frames and the tagged value codec.
+
+Both jailed processes of a run import this. Values cross as JSON where JSON is
+exact (None, bool, int within 64 bits, float, str) and as a list whose first
+element is a tag otherwise, so the decoder rebuilds *exact* builtin and standard
+library value types and nothing else: no pickle, marshal, eval or lookups by a
+name the other side chose (names are looked up in fixed tables below). Objects
+that are not plain data never cross; each side sends a reference that the other
+turns into a proxy or a stub, through the ``Refs`` callbacks.
+
+Frames and decoding are bounded (size, nesting depth), and every malformed input
+raises ``WireError``; the judge turns that into a failed test, never a pass.
+
+Standard library only: it runs inside the jail.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import collections
+import datetime
+import decimal
+import fractions
+import json
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 100
+_HEADER = struct.Struct(">I")
+_INT_LIMIT = 2**63
+
+# Builtin exception classes by name: the only classes either side may name.
+EXCEPTIONS: dict[str, type[BaseException]] = {
+    name: value
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+}
+# defaultdict factories that can cross by name; any other factory crosses as None.
+_FACTORIES: dict[str, type] = {
+    cls.__name__: cls for cls in (list, dict, set, frozenset, int, float, str, tuple, bytes)
+}
+
+
+class WireError(Exception):
+    """The other side sent something that is not a valid message."""
+
+
+class PeerGone(Exception):
+    """The other side closed the connection or died."""
+
+
+class Timeout(Exception):
+    """The other side did not answer in time."""
+
+
+class Refs:
+    """How one side encodes its non-plain objects and decodes the other's references.
+
+    ``local(obj)`` returns a tagged reference list for an object that is not plain
+    data, or raises ``TypeError`` naming why it cannot cross; ``remote(tag, value)``
+    turns a reference the other side sent into the object to use here.
+    """
+
+    def local(self, obj: object, depth: int) -> list[Any]:
+        raise TypeError(f"a {type(obj).__name__} object cannot be sent")
+
+    def remote(self, tag: str, value: list[Any]) -> object:
+        raise WireError(f"unexpected reference {tag!r}")
+
+    def tracked(self, obj: object) -> list[Any] | None:
+        """A reference for a container to copy across with its identity, or None."""
+        return None
+
+
+class Connection:
+    """One end of a stream socket carrying frames of JSON."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setblocking(True)
+        self._buffer = bytearray()
+        self._dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+        self._loads = json.JSONDecoder().decode
+
+    def send(self, message: list[Any]) -> None:
+        data = self._dumps(message).encode("ascii")
+        if len(data) > MAX_FRAME_BYTES:
+            raise TooLarge(f"the message is {len(data)} bytes, more than {MAX_FRAME_BYTES}")
+        try:
+            self.sock.sendall(_HEADER.pack(len(data)) + data)
+        except OSError as exc:
+            raise PeerGone(str(exc)) from exc
+
+    def receive(self, deadline: float | None = None) -> list[Any]:
+        """The next message; ``Timeout`` once ``deadline`` (monotonic) has passed."""
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                try:
+                    message = self._loads(frame.decode("ascii"))
+                except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+                    raise WireError(f"a message is not valid JSON: {exc}") from None
+                if not isinstance(message, list) or not message:
+                    raise WireError("a message is not a non-empty list")
+                return message
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                    raise Timeout()
+            try:
+                chunk = self.sock.recv(1024 * 1024)
+            except OSError as exc:
+                raise PeerGone(str(exc)) from exc
+            if not chunk:
+                raise PeerGone("the connection was closed")
+            self._buffer += chunk
+
+    def _frame(self) -> bytes | None:
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        if size > MAX_FRAME_BYTES:
+            raise WireError(f"a message of {size} bytes is larger than {MAX_FRAME_BYTES}")
+        end = _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        frame = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[:end]
+        return frame
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TooLarge(ValueError):
+    """A value is too large to send."""
+
+
+def encode(value: object, refs: Refs, depth: int = 0) -> Any:
+    """``value`` as JSON-able data: plain types by value, everything else via ``refs``."""
+    if depth > MAX_DEPTH:
+        raise TooLarge(f"the value is nested more than {MAX_DEPTH} levels deep")
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        if -_INT_LIMIT < value < _INT_LIMIT:  # type: ignore[operator]
+            return value
+        return ["I", format(value, "x")]
+    if kind is float:
+        return value
+    tracked = refs.tracked(value)
+    if tracked is not None:
+        return tracked
+    depth += 1
+    if kind is list:
+        return ["l", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+    if kind is tuple:
+        return ["t", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+    if kind is dict:
+        return ["d", *_pairs(value, refs, depth)]  # type: ignore[arg-type]
+    if kind is set:
+        return ["s", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+    if kind is frozenset:
+        return ["f", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+    if kind is bytes or kind is bytearray:
+        tag = "b" if kind is bytes else "ba"
+        return [tag, base64.b64encode(value).decode("ascii")]  # type: ignore[arg-type]
+    if kind is complex:
+        return ["c", value.real, value.imag]  # type: ignore[attr-defined]
+    if kind is range:
+        return ["r", value.start, value.stop, value.step]  # type: ignore[attr-defined]
+    encoded = _encode_value_type(value, refs, depth)
+    if encoded is not None:
+        return encoded
+    if isinstance(value, type) and value.__name__ in EXCEPTIONS:
+        if EXCEPTIONS[value.__name__] is value:
+            return ["X", value.__name__]
+    return refs.local(value, depth)
+
+
+def _pairs(mapping: dict[Any, Any], refs: Refs, depth: int) -> list[Any]:
+    pairs: list[Any] = []
+    for key, item in mapping.items():
+        pairs.append(encode(key, refs, depth))
+        pairs.append(encode(item, refs, depth))
+    return pairs
+
+
+def _encode_value_type(value: object, refs: Refs, depth: int) -> list[Any] | None:
+    kind = type(value)
+    if kind is decimal.Decimal:
+        return ["D", str(value)]
+    if kind is fractions.Fraction:
+        return ["Q", encode(value.numerator, refs), encode(value.denominator, refs)]  # type: ignore[attr-defined]
+    if kind is datetime.datetime:
+        offset = _offset(value.utcoffset())  # type: ignore[attr-defined]
+        return ["dt", *_datetime_fields(value), offset, value.fold]  # type: ignore[attr-defined]
+    if kind is datetime.date:
+        return ["da", value.year, value.month, value.day]  # type: ignore[attr-defined]
+    if kind is datetime.time:
+        fields = [value.hour, value.minute, value.second, value.microsecond]  # type: ignore[attr-defined]
+        return ["ti", *fields, _offset(value.utcoffset()), value.fold]  # type: ignore[attr-defined]
+    if kind is datetime.timedelta:
+        return ["td", value.days, value.seconds, value.microseconds]  # type: ignore[attr-defined]
+    if kind is datetime.timezone:
+        return ["tz", _offset(value.utcoffset(None))]  # type: ignore[attr-defined]
+    if kind is collections.Counter:
+        return ["C", *_pairs(value, refs, depth)]  # type: ignore[arg-type]
+    if kind is collections.OrderedDict:
+        return ["O", *_pairs(value, refs, depth)]  # type: ignore[arg-type]
+    if kind is collections.defaultdict:
+        factory = value.default_factory  # type: ignore[attr-defined]
+        name = factory.__name__ if factory in _FACTORIES.values() else None
+        return ["dd", name, *_pairs(value, refs, depth)]  # type: ignore[arg-type]
+    if kind is collections.deque:
+        items = [encode(item, refs, depth) for item in value]  # type: ignore[attr-defined]
+        return ["dq", value.maxlen, *items]  # type: ignore[attr-defined]
+    if isinstance(value, tuple) and _is_namedtuple(kind):
+        fields = list(kind._fields)  # type: ignore[attr-defined]
+        items = [encode(item, refs, depth) for item in tuple.__iter__(value)]
+        return ["nt", kind.__name__, fields, *items]
+    return None
+
+
+def _is_namedtuple(kind: type) -> bool:
+    fields = getattr(kind, "_fields", None)
+    return isinstance(fields, tuple) and all(type(name) is str for name in fields)
+
+
+def _datetime_fields(value: Any) -> list[int]:
+    return [
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    ]
+
+
+def _offset(delta: datetime.timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
+
+
+def decode(data: Any, refs: Refs, depth: int = 0) -> Any:
+    """Rebuild a value from ``encode``'s output as exact types; ``WireError`` if malformed."""
+    kind = type(data)
+    if kind is str or kind is int or kind is float or kind is bool or data is None:
+        return data
+    if kind is not list or not data or type(data[0]) is not str:
+        _malformed("a value")
+    if depth > MAX_DEPTH:
+        raise WireError(f"a value is nested more than {MAX_DEPTH} levels deep")
+    tag, rest = data[0], data[1:]
+    depth += 1
+    try:
+        decoder = _DECODERS.get(tag)
+        if decoder is not None:
+            return decoder(rest, refs, depth)
+        return refs.remote(tag, rest)
+    except WireError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, ArithmeticError) as exc:
+        raise WireError(f"a {tag!r} value is malformed: {exc}") from None
+
+
+def _malformed(what: str) -> NoReturn:
+    raise WireError(f"{what} is malformed")
+
+
+def _items(rest: list[Any], refs: Refs, depth: int) -> list[Any]:
+    return [decode(item, refs, depth) for item in rest]
+
+
+def _mapping(rest: list[Any], refs: Refs, depth: int) -> list[tuple[Any, Any]]:
+    if len(rest) % 2:
+        _malformed("a mapping")
+    return [
+        (decode(rest[i], refs, depth), decode(rest[i + 1], refs, depth))
+        for i in range(0, len(rest), 2)
+    ]
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        _malformed("an integer field")
+    return int(value)
+
+
+def _number(value: Any) -> float:
+    if type(value) not in (int, float):
+        _malformed("a number field")
+    return float(value)
+
+
+def _big_int(rest: list[Any], refs: Refs, depth: int) -> int:
+    (digits,) = rest
+    if type(digits) is not str or len(digits) > 100_000:
+        _malformed("a big integer")
+    return int(digits, 16)
+
+
+def _bytes(rest: list[Any], refs: Refs, depth: int) -> bytes:
+    (text,) = rest
+    if type(text) is not str:
+        _malformed("bytes")
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def _zone(offset: Any) -> datetime.timezone | None:
+    if offset is None:
+        return None
+    return datetime.timezone(datetime.timedelta(seconds=_number(offset)))
+
+
+def _datetime(rest: list[Any], refs: Refs, depth: int) -> datetime.datetime:
+    *fields, offset, fold = rest
+    numbers = [_int(field) for field in fields]
+    return datetime.datetime(*numbers, tzinfo=_zone(offset), fold=_int(fold))
+
+
+def _time(rest: list[Any], refs: Refs, depth: int) -> datetime.time:
+    *fields, offset, fold = rest
+    numbers = [_int(field) for field in fields]
+    return datetime.time(*numbers, tzinfo=_zone(offset), fold=_int(fold))
+
+
+def _namedtuple(rest: list[Any], refs: Refs, depth: int) -> tuple[Any, ...]:
+    name, fields, *items = rest
+    if type(name) is not str or type(fields) is not list or len(fields) != len(items):
+        _malformed("a named tuple")
+    if not all(type(field) is str for field in fields) or len(fields) > 256:
+        _malformed("a named tuple's fields")
+    cls = _namedtuple_class(name, tuple(fields))
+    return cls(*_items(items, refs, depth))
+
+
+_NAMEDTUPLES: dict[tuple[str, tuple[str, ...]], type] = {}
+
+
+def _namedtuple_class(name: str, fields: tuple[str, ...]) -> type:
+    key = (name, fields)
+    cls = _NAMEDTUPLES.get(key)
+    if cls is None:
+        if len(_NAMEDTUPLES) >= 1000:
+            raise WireError("too many named tuple types")
+        # namedtuple checks that every name is an identifier and no keyword.
+        cls = _NAMEDTUPLES[key] = collections.namedtuple(name, fields)  # type: ignore[misc]
+    return cls
+
+
+def _defaultdict(rest: list[Any], refs: Refs, depth: int) -> collections.defaultdict[Any, Any]:
+    name, *pairs = rest
+    if name is not None and name not in _FACTORIES:
+        _malformed("a defaultdict's factory")
+    factory = None if name is None else _FACTORIES[name]
+    return collections.defaultdict(factory, _mapping(pairs, refs, depth))
+
+
+def _deque(rest: list[Any], refs: Refs, depth: int) -> collections.deque[Any]:
+    maxlen, *items = rest
+    if maxlen is not None:
+        maxlen = _int(maxlen)
+    return collections.deque(_items(items, refs, depth), maxlen)
+
+
+def _exception_class(rest: list[Any], refs: Refs, depth: int) -> type[BaseException]:
+    (name,) = rest
+    if type(name) is not str or name not in EXCEPTIONS:
+        _malformed("an exception class")
+    return EXCEPTIONS[name]
+
+
+_Decoder = Callable[[list[Any], Refs, int], Any]
+_DECODERS: dict[str, _Decoder] = {
+    "I": _big_int,
+    "l": _items,
+    "t": lambda rest, refs, depth: tuple(_items(rest, refs, depth)),
+    "d": lambda rest, refs, depth: dict(_mapping(rest, refs, depth)),
+    "s": lambda rest, refs, depth: set(_items(rest, refs, depth)),
+    "f": lambda rest, refs, depth: frozenset(_items(rest, refs, depth)),
+    "b": _bytes,
+    "ba": lambda rest, refs, depth: bytearray(_bytes(rest, refs, depth)),
+    "c": lambda rest, refs, depth: complex(_number(rest[0]), _number(rest[1])),
+    "r": lambda rest, refs, depth: range(_int(rest[0]), _int(rest[1]), _int(rest[2])),
+    "D": lambda rest, refs, depth: decimal.Decimal(_text(rest[0], 10_000)),
+    "Q": lambda rest, refs, depth: fractions.Fraction(
+        _exact_int(decode(rest[0], refs, depth)), _exact_int(decode(rest[1], refs, depth))
+    ),
+    "dt": _datetime,
+    "da": lambda rest, refs, depth: datetime.date(*[_int(field) for field in rest]),
+    "ti": _time,
+    "td": lambda rest, refs, depth: datetime.timedelta(
+        _int(rest[0]), _int(rest[1]), _int(rest[2])
+    ),
+    "tz": lambda rest, refs, depth: _zone(rest[0]),
+    "C": lambda rest, refs, depth: collections.Counter(dict(_mapping(rest, refs, depth))),
+    "O": lambda rest, refs, depth: collections.OrderedDict(_mapping(rest, refs, depth)),
+    "dd": _defaultdict,
+    "dq": _deque,
+    "nt": _namedtuple,
+    "X": _exception_class,
+}
+
+
+def _text(value: Any, limit: int) -> str:
+    if type(value) is not str or len(value) > limit:
+        _malformed("a text field")
+    return str(value)
+
+
+def _exact_int(value: Any) -> int:
+    if type(value) is not int:
+        _malformed("an integer")
+    return int(value)
