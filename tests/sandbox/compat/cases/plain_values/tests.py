@@ -97,13 +97,17 @@ class StdlibValueTest(unittest.TestCase):
 
     def test_aware_datetime(self):
         moment = solution.launch()
-        self.assertEqual(moment, datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc))
+        self.assertEqual(
+            moment, datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
+        )
         self.assertEqual(moment.tzinfo, datetime.timezone.utc)
         self.assertEqual(moment.isoformat(), "2024-05-01T12:30:00+00:00")
 
     def test_date_time_and_timedelta(self):
         self.assertEqual(solution.launch_day(), datetime.date(2024, 5, 1))
-        self.assertEqual(solution.launch_time(), datetime.time(12, 30, tzinfo=datetime.timezone.utc))
+        self.assertEqual(
+            solution.launch_time(), datetime.time(12, 30, tzinfo=datetime.timezone.utc)
+        )
         self.assertEqual(solution.countdown(), datetime.timedelta(days=1, seconds=90))
         self.assertEqual(solution.countdown().total_seconds(), 86490.0)
 

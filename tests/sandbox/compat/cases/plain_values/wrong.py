@@ -1,9 +1,7 @@
 # Every value is a near miss: the wrong type, a lost sign, a truncated int, a naive
 # datetime, an unordered or plain container.
-import collections
 import datetime
 import math
-from decimal import Decimal
 
 
 def nothing():

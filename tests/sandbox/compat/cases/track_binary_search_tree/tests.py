@@ -35,7 +35,11 @@ class BinarySearchTreeTest(unittest.TestCase):
         tree = BinarySearchTree(["4", "2", "6", "1", "3", "5", "7"])
         self.assertTreeShape(
             tree.data(),
-            ("4", ("2", ("1", None, None), ("3", None, None)), ("6", ("5", None, None), ("7", None, None))),
+            (
+                "4",
+                ("2", ("1", None, None), ("3", None, None)),
+                ("6", ("5", None, None), ("7", None, None)),
+            ),
         )
 
     def test_walking_the_nodes_directly(self):
@@ -45,5 +49,8 @@ class BinarySearchTreeTest(unittest.TestCase):
         self.assertIsNone(root.left.left)
 
     def test_sorted_data(self):
-        self.assertEqual(BinarySearchTree(["2", "1", "3", "6", "7", "5"]).sorted_data(), ["1", "2", "3", "5", "6", "7"])
+        self.assertEqual(
+            BinarySearchTree(["2", "1", "3", "6", "7", "5"]).sorted_data(),
+            ["1", "2", "3", "5", "6", "7"],
+        )
         self.assertEqual(BinarySearchTree(["2", "2"]).sorted_data(), ["2", "2"])

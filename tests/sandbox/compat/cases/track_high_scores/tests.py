@@ -14,7 +14,9 @@ class HighScoresTest(unittest.TestCase):
         self.assertEqual(personal_best([40, 100, 70]), 100)
 
     def test_personal_top_three_from_a_list_of_scores(self):
-        self.assertEqual(personal_top_three([10, 30, 90, 30, 100, 20, 10, 0, 30, 40, 40, 70, 70]), [100, 90, 70])
+        self.assertEqual(
+            personal_top_three([10, 30, 90, 30, 100, 20, 10, 0, 30, 40, 40, 70, 70]), [100, 90, 70]
+        )
 
     def test_personal_top_when_there_is_a_tie(self):
         self.assertEqual(personal_top_three([40, 20, 40, 30]), [40, 40, 30])

@@ -10,7 +10,13 @@ class IsogramTest(unittest.TestCase):
         self.assertIs(is_isogram(""), True)
 
     def test_isograms(self):
-        for word in ["isogram", "lumberjacks", "background", "six-year-old", "Emily Jung Schwartzkopf"]:
+        for word in [
+            "isogram",
+            "lumberjacks",
+            "background",
+            "six-year-old",
+            "Emily Jung Schwartzkopf",
+        ]:
             with self.subTest(word=word):
                 self.assertIs(is_isogram(word), True)
 

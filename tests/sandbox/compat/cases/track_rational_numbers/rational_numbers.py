@@ -10,16 +10,23 @@ class Rational:
         self.denom = denom // divisor
 
     def __eq__(self, other):
-        return isinstance(other, Rational) and (self.numer, self.denom) == (other.numer, other.denom)
+        return isinstance(other, Rational) and (self.numer, self.denom) == (
+            other.numer,
+            other.denom,
+        )
 
     def __repr__(self):
         return f"{self.numer}/{self.denom}"
 
     def __add__(self, other):
-        return Rational(self.numer * other.denom + other.numer * self.denom, self.denom * other.denom)
+        return Rational(
+            self.numer * other.denom + other.numer * self.denom, self.denom * other.denom
+        )
 
     def __sub__(self, other):
-        return Rational(self.numer * other.denom - other.numer * self.denom, self.denom * other.denom)
+        return Rational(
+            self.numer * other.denom - other.numer * self.denom, self.denom * other.denom
+        )
 
     def __mul__(self, other):
         return Rational(self.numer * other.numer, self.denom * other.denom)
@@ -32,8 +39,8 @@ class Rational:
 
     def __pow__(self, power):
         if power < 0:
-            return Rational(self.denom ** -power, self.numer ** -power)
+            return Rational(self.denom**-power, self.numer**-power)
         return Rational(self.numer**power, self.denom**power)
 
     def __rpow__(self, base):
-        return (base ** self.numer) ** (1 / self.denom)
+        return (base**self.numer) ** (1 / self.denom)

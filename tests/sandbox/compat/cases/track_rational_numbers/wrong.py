@@ -12,10 +12,14 @@ class Rational:
         return f"{self.numer}/{self.denom}"
 
     def __add__(self, other):
-        return Rational(self.numer * other.denom + other.numer * self.denom, self.denom * other.denom)
+        return Rational(
+            self.numer * other.denom + other.numer * self.denom, self.denom * other.denom
+        )
 
     def __sub__(self, other):
-        return Rational(self.numer * other.denom - other.numer * self.denom, self.denom * other.denom)
+        return Rational(
+            self.numer * other.denom - other.numer * self.denom, self.denom * other.denom
+        )
 
     def __mul__(self, other):
         return Rational(self.numer * other.numer, self.denom * other.denom)

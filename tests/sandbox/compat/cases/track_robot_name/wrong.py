@@ -6,7 +6,9 @@ import string
 class Robot:
     @property
     def name(self):
-        return "".join(random.choices(string.ascii_lowercase, k=2)) + f"{random.randrange(1000):03d}"
+        return (
+            "".join(random.choices(string.ascii_lowercase, k=2)) + f"{random.randrange(1000):03d}"
+        )
 
     def reset(self):
         pass

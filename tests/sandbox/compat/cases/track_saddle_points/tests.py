@@ -36,7 +36,9 @@ class SaddlePointsTest(unittest.TestCase):
         )
 
     def test_single_column_matrix(self):
-        self.assertCountEqual(saddle_points([[2], [1], [4], [1]]), [{"row": 2, "column": 1}, {"row": 4, "column": 1}])
+        self.assertCountEqual(
+            saddle_points([[2], [1], [4], [1]]), [{"row": 2, "column": 1}, {"row": 4, "column": 1}]
+        )
 
     def test_irregular_matrix(self):
         with self.assertRaises(ValueError) as err:

@@ -36,7 +36,15 @@ class TreeBuildingTest(unittest.TestCase):
         self.assert_node_is_leaf(root.children[1], node_id=2)
 
     def test_binary_tree(self):
-        records = [Record(6, 2), Record(0, 0), Record(3, 1), Record(2, 0), Record(4, 1), Record(5, 2), Record(1, 0)]
+        records = [
+            Record(6, 2),
+            Record(0, 0),
+            Record(3, 1),
+            Record(2, 0),
+            Record(4, 1),
+            Record(5, 2),
+            Record(1, 0),
+        ]
         root = BuildTree(records)
         self.assert_node_is_branch(root, 0, 2)
         self.assert_node_is_branch(root.children[0], 1, 2)
@@ -46,7 +54,9 @@ class TreeBuildingTest(unittest.TestCase):
     def test_root_node_has_parent(self):
         with self.assertRaises(ValueError) as err:
             BuildTree([Record(0, 1), Record(1, 0)])
-        self.assertEqual(err.exception.args[0], "Node parent_id should be smaller than its record_id.")
+        self.assertEqual(
+            err.exception.args[0], "Node parent_id should be smaller than its record_id."
+        )
 
     def test_no_root_node(self):
         with self.assertRaises(ValueError) as err:
