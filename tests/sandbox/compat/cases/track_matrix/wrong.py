@@ -1,0 +1,10 @@
+# Columns counted from 0 (wrapping around), rows right.
+class Matrix:
+    def __init__(self, matrix_string):
+        self.rows = [[int(n) for n in line.split()] for line in matrix_string.splitlines()]
+
+    def row(self, index):
+        return self.rows[index - 1]
+
+    def column(self, index):
+        return [row[index % len(row)] for row in self.rows]
