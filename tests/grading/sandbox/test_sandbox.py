@@ -181,13 +181,17 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
     loop = "def two_fer(name='you'):\n    while True:\n        pass\n"
     started = time.monotonic()
 
-    result = await run(loop, sandbox, time_limit_s=1.0)
+    result = await run(loop, sandbox, time_limit_s=2.0)
 
     assert result.outcome == "timeout"
-    assert result.message == "Time limit exceeded in TwoFerTest.test_no_name. 0 of 3 tests passed."
-    assert time.monotonic() - started < 2.0
-    assert [test.outcome for test in result.tests] == ["error"] * 3
-    assert result.tests[0].message.startswith("Stopped after 0.5 s: one test may use at most")
+    assert time.monotonic() - started < 4.0
+    first, *others = result.tests
+    assert first.outcome == "error"
+    assert first.message.startswith("Stopped after 1.0 s: one test may use at most 1 s")
+    # The others ran out of what was left of the time limit (or, on a machine too
+    # busy for the judge to report in time, were cut short with the whole run).
+    assert {test.outcome for test in others} <= {"error", "not_run"}
+    assert result.passed_count == 0
 
 
 @pytest.mark.asyncio

@@ -328,7 +328,8 @@ print("task:", sorted(os.listdir("/task")), flush=True)
         check=both(
             printed(r"^found: \[\]$"),
             printed(r"^runs: \[\]$"),
-            printed(r"^task: \['tests.py', 'two_fer.py'\]$"),
+            # The student's process sees its own module, never the tests.
+            printed(r"^task: \['two_fer.py'\]$"),
         ),
     ),
     attack(
@@ -502,7 +503,7 @@ def two_fer(name="you"):
 """,
         "crashed",
         solution=False,
-        message=r"while running TwoFerTest\.test_no_name; killed by SIGSEGV",
+        message=r"while running TwoFerTest\.test_no_name \(killed by SIGSEGV\)",
     ),
     attack(
         "recursion_crash",
@@ -558,7 +559,8 @@ for fd in range(3, 1024):
     except OSError:
         pass
 """,
-        "failed",
+        # Garbling its own socket to the judge crashes the student process, no more.
+        ("failed", "crashed"),
         solution=False,
     ),
     attack(
@@ -569,9 +571,9 @@ def two_fer(name="you"):
     return "wrong"
 unittest.TestCase.assertEqual = lambda self, *args, **kwargs: None
 """,
+        # The student process's own unittest, which decides nothing.
         "failed",
         solution=False,
-        message=r"changed the test framework",
     ),
     attack(
         "monkeypatch_test_methods_during_a_test",
@@ -596,7 +598,8 @@ import types
 fake = types.ModuleType("unittest")
 sys.modules["unittest"] = fake
 """,
-        ("import_error", "failed"),
+        # In the student process, which runs no tests: the correct solution passes.
+        "passed",
     ),
     attack(
         "rewrite_tests_on_disk",

@@ -106,6 +106,10 @@ class Spawner(Protocol):
         """Kill the current student process if it still runs; how it ended, in words."""
         ...
 
+    def close(self) -> None:
+        """The run is over: nothing of it may keep running."""
+        ...
+
 
 class ZygoteSpawner:
     """Asks the zygote, over the run's request socket, for student processes."""
@@ -130,6 +134,9 @@ class ZygoteSpawner:
         reply = json.loads(self._socket.recv(4096) or b"{}")
         status = reply.get("status")
         return describe_status(status) if isinstance(status, int) else "it had ended"
+
+    def close(self) -> None:
+        """Nothing to do: the zygote ends the student processes with the run."""
 
 
 class ProcessSpawner:
@@ -171,6 +178,9 @@ class ProcessSpawner:
         if process.poll() is None:
             process.kill()
         return describe_status(_wait_status(process.wait()))
+
+    def close(self) -> None:
+        self.end()
 
 
 def _wait_status(returncode: int) -> int:
@@ -292,7 +302,13 @@ class RemoteObject(_Forwarding):
 
     def __exit__(self, *exc_info: object) -> bool:
         exc = exc_info[1]
-        args = (None, None, None) if exc is None else (type(exc), exc, None)
+        args: tuple[object, ...] = (None, None, None)
+        if isinstance(exc, RemoteException):
+            args = (type(exc), exc, None)
+        elif isinstance(exc, BaseException):
+            # The tests' exception, as the builtin one it is or derives from.
+            base = wire.EXCEPTIONS[wire.exception_name(type(exc))]
+            args = (base, _rebuilt(base, exc), None)
         suppress = bool(_current().operation(self, "exit", *args))
         # The tests' own failures are theirs: student code may not swallow them.
         if suppress and isinstance(exc, _STICKY):
@@ -315,6 +331,13 @@ for _name in (
 for _name in "add sub mul matmul truediv floordiv mod pow lshift rshift and or xor".split():
     setattr(RemoteObject, f"__{_name}__", _remote(_name))
     setattr(RemoteObject, f"__r{_name}__", _remote(f"r{_name}"))
+
+
+def _rebuilt(base: type[BaseException], exc: BaseException) -> BaseException:
+    try:
+        return base(_text(exc))
+    except TypeError:
+        return Exception(_text(exc))
 
 
 class RemoteException(_Forwarding):
@@ -351,11 +374,32 @@ class RemoteClassMeta(type):
     def __repr__(cls) -> str:
         return f"<class '{cls.__module__}.{cls.__qualname__}'>"
 
+    # What an Enum (or any class with a metaclass of its own) answers as a class.
+    def __iter__(cls) -> Any:
+        return _current().operation(cls, "iter")
+
+    def __len__(cls) -> int:
+        value = _current().operation(cls, "len")
+        if type(value) is not int:
+            raise TypeError("len() of your class did not return an integer")
+        return value  # type: ignore[no-any-return]
+
+    def __getitem__(cls, key: object) -> Any:
+        return _current().operation(cls, "getitem", key)
+
+    def __contains__(cls, item: object) -> bool:
+        return bool(_current().operation(cls, "contains", item))
+
+    def __reversed__(cls) -> Any:
+        return _current().operation(cls, "reversed")
+
 
 class RemoteModule(types.ModuleType):
     """The student module as the tests import it."""
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__":  # for ``from solution import *``
+            return _public_names(self)
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         value = _current().request_on(self, "get", name)
@@ -382,6 +426,18 @@ class RemoteModule(types.ModuleType):
         return list(_current().operation(self, "dir"))
 
 
+def _public_names(module: RemoteModule) -> list[str]:
+    """The student module's ``__all__``, or its names that do not start with "_"."""
+    session = _current()
+    try:
+        names = session.request_on(module, "get", "__all__")
+    except AttributeError:
+        names = [name for name in session.operation(module, "dir") if not name.startswith("_")]
+    if not isinstance(names, list | tuple) or not all(type(name) is str for name in names):
+        raise TypeError("__all__ of your module must be a list of names")
+    return list(names)
+
+
 _STICKY = (AssertionError, unittest.SkipTest, StudentFailure)
 
 
@@ -396,18 +452,18 @@ class _JudgeRefs(wire.Refs):
             if generation != session.generation:
                 raise session.stale()
             return ["h", number]
-        if callable(obj):
-            return ["cb", session.callback_id(obj)]
-        raise TypeError(
-            f"a {type(obj).__name__} object of the tests cannot be passed to the student's "
-            "code: only plain data, functions and lists, dicts and sets can"
-        )
+        # Any other object of the tests (a function, a sequence class of theirs):
+        # the student gets a stub that can only call it and use it as a container.
+        return ["cb", session.callback_id(obj)]
 
     def tracked(self, obj: object) -> list[Any] | None:
         kind = type(obj)
         if kind not in _TRACKED:
             return None
         session = self.session
+        sid = session.received_ids.get(id(obj))
+        if sid is not None:  # the student's own container, back to it
+            return ["s", sid]
         jid = session.tracked_ids.get(id(obj))
         if jid is not None:
             return ["j", jid]
@@ -427,12 +483,24 @@ class _JudgeRefs(wire.Refs):
             return session.proxy(value)
         if tag == "j":
             return session.tracked[_index(value[0], len(session.tracked))]
+        if tag == "s":
+            return _received(session, value[0])
         if tag == "cb":
             return session.callbacks[_index(value[0], len(session.callbacks))]
+        if tag in _RECEIVED:
+            return session.receive_container(tag, value, self)
         raise wire.WireError(f"unknown reference {tag!r}")
 
 
-_TRACKED = {list: "L", dict: "D", set: "S", bytearray: "B"}
+_RECEIVED = {"sl": "l", "sd": "d", "ss": "s", "sb": "b"}
+
+
+def _received(session: Session, number: object) -> object:
+    container = session.received.get(number) if type(number) is int else None  # type: ignore[arg-type]
+    if container is None:
+        raise wire.WireError("a reference names no container")
+    return container
+_TRACKED = {list: "jl", dict: "jd", set: "js", bytearray: "jb"}
 
 
 def _index(value: object, size: int) -> int:
@@ -469,8 +537,12 @@ class Session:
         self.classes: dict[str, type] = {}  # proxies of the student's classes by qualname
         self.callbacks: list[object] = []
         self._callback_ids: dict[int, int] = {}
+        # Containers shared with the student process during the current test: the
+        # tests' own (tracked) and the student's copies received (received).
         self.tracked: list[object] = []
         self.tracked_ids: dict[int, int] = {}
+        self.received: dict[int, object] = {}
+        self.received_ids: dict[int, int] = {}
         self.scope = 0
         self.test: str | None = None
         self.test_started = started
@@ -499,6 +571,8 @@ class Session:
         self.scope += 1
         self.tracked.clear()
         self.tracked_ids.clear()
+        self.received.clear()
+        self.received_ids.clear()
         self.test = test_id
         self.test_started = time.monotonic()
         self.failure = None
@@ -583,7 +657,7 @@ class Session:
         number = self._callback_ids.get(id(function))
         if number is None:
             if len(self.callbacks) >= MAX_CALLBACKS:
-                raise TypeError("too many functions of the tests were passed to the student's code")
+                raise TypeError("too many objects of the tests were passed to the student's code")
             number = len(self.callbacks)
             self.callbacks.append(function)
             self._callback_ids[id(function)] = number
@@ -678,8 +752,8 @@ class Session:
                 "memory_limit",
                 f"MemoryError: your code used more than the {self.memory_mb} MB of memory it may use.",
             )
-        if kind == "cb" and len(reply) == 6:
-            self._serve_callback(reply[1], reply[2], reply[3])
+        if kind == "jo" and len(reply) == 7:
+            self._serve_judge_object(reply[1], reply[2], reply[3], reply[4])
             return _CONTINUE
         if kind == "in" and len(reply) == 4:
             self._serve_input(reply[1])
@@ -693,18 +767,25 @@ class Session:
         except wire.PeerGone:
             raise self.crashed() from None
 
-    def _serve_callback(self, number: object, args: object, kwargs: object) -> None:
-        function = self.callbacks[_index(number, len(self.callbacks))]
-        if type(args) is not list or type(kwargs) is not list:
-            raise wire.WireError("a callback's arguments are malformed")
+    def _serve_judge_object(
+        self, number: object, operation: object, args: object, kwargs: object
+    ) -> None:
+        """Student code used an object of the tests: only the operations of
+        ``JUDGE_OPERATIONS``, never an attribute."""
+        target = self.callbacks[_index(number, len(self.callbacks))]
+        perform = JUDGE_OPERATIONS.get(operation) if type(operation) is str else None
+        if perform is None or type(args) is not list or type(kwargs) is not list:
+            raise wire.WireError("a request about an object of the tests is malformed")
         decoded_args = [wire.decode(arg, self.refs) for arg in args]
         decoded_kwargs = {}
         for pair in kwargs:
             if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
-                raise wire.WireError("a callback's keyword arguments are malformed")
+                raise wire.WireError("keyword arguments are malformed")
             decoded_kwargs[pair[0]] = wire.decode(pair[1], self.refs)
+        if decoded_kwargs and operation != "call":
+            raise wire.WireError("keyword arguments are for calls only")
         try:
-            result = function(*decoded_args, **decoded_kwargs)  # type: ignore[operator]
+            result = perform(target, *decoded_args, **decoded_kwargs)
             encoded = wire.encode(result, self.refs)
         except StudentFailure:
             raise
@@ -742,33 +823,52 @@ class Session:
             try:
                 if event[0] == "w" and len(event) == 3 and type(event[1]) is str:
                     stream.write(event[1])
-                elif event[0] == "p" and len(event) == 5 and type(event[1]) is list:
-                    self._print(event[1], event[2], event[3], event[-1])
+                elif event[0] == "p" and len(event) == 4 and type(event[1]) is list:
+                    self._print(event[1], event[2], event[-1])
             except (wire.WireError, StudentFailure):
                 raise
             except Exception:  # noqa: S112 (the tests closed or replaced their output)
                 continue
 
-    def _print(self, args: list[Any], sep: object, end: object, stream: str) -> None:
-        values = [arg if type(arg) in (str, int, float, bool) or arg is None else str(arg) for arg in args]
+    def _print(self, args: list[Any], given: object, stream: str) -> None:
+        values = [
+            arg if type(arg) in (str, int, float, bool) or arg is None else str(arg)
+            for arg in args
+        ]
         options: dict[str, Any] = {}
-        if sep is not None and sep != " ":
-            options["sep"] = str(sep)
-        if end is not None and end != "\n":
-            options["end"] = str(end)
+        for pair in given if type(given) is list else []:
+            if type(pair) is list and len(pair) == 2 and pair[0] in ("sep", "end"):
+                value = pair[1]
+                options[pair[0]] = value if value is None else str(value)
         if stream == "e":
             options["file"] = sys.stderr
         builtins.print(*values, **options)
 
+    def receive_container(self, tag: str, value: list[Any], refs: wire.Refs) -> object:
+        """A container of student code: a copy, kept in step until the test ends."""
+        sid, *items = value
+        if type(sid) is not int or sid in self.received:
+            raise wire.WireError("a container of the student is numbered twice")
+        container = wire.decode([_RECEIVED[tag], *items], refs)
+        if tag == "sb":
+            container = bytearray(container)
+        self.received[sid] = container
+        self.received_ids[id(container)] = sid
+        return container
+
     def write_back(self, updates: object) -> None:
-        """Copy what student code did to the tests' containers back into them."""
+        """Copy what student code did to shared containers into the judge's copies."""
         if type(updates) is not list:
             raise wire.WireError("container updates are malformed")
         for update in updates:
-            if type(update) is not list or len(update) != 2:
+            if type(update) is not list or len(update) != 3 or update[0] not in ("j", "s"):
                 raise wire.WireError("a container update is malformed")
-            original = self.tracked[_index(update[0], len(self.tracked))]
-            state = wire.decode(update[1], self.refs)
+            side, number, data = update
+            if side == "j":
+                original = self.tracked[_index(number, len(self.tracked))]
+            else:
+                original = _received(self, number)
+            state = wire.decode(data, self.refs)
             if type(original) is list and type(state) is list:
                 original[:] = state
             elif type(original) is bytearray and type(state) is bytes:
@@ -895,6 +995,19 @@ class Session:
             return [str(message)]
 
 
+JUDGE_OPERATIONS: dict[str, Callable[..., Any]] = {
+    "call": lambda target, *args, **kwargs: target(*args, **kwargs),
+    "len": len,
+    "getitem": lambda target, key: target[key],
+    "iter": iter,
+    "next": next,
+    "contains": lambda target, item: item in target,
+    "bool": bool,
+    "repr": repr,
+    "str": str,
+}
+
+
 class _Raise:
     def __init__(self, exception: BaseException) -> None:
         self.exception = exception
@@ -917,12 +1030,21 @@ _SEND_CHECK = _SendCheck()
 _GENERIC: dict[tuple[str, bool], type] = {}
 
 
+# Types whose objects tests check with isinstance: their proxies claim the type as
+# their __class__, which is what isinstance consults after the real type.
+_CLAIMED = {"generator": types.GeneratorType}
+
+
 def _generic_class(name: str, function: bool) -> type:
     """The proxy class of objects of a type that is not the student's (a generator, ...)."""
     key = (name, function)
     cls = _GENERIC.get(key)
     if cls is None:
-        cls = _GENERIC[key] = type(name, (RemoteObject,), {"__module__": "builtins"})
+        namespace: dict[str, Any] = {"__module__": "builtins"}
+        claimed = _CLAIMED.get(name)
+        if claimed is not None:
+            namespace["__class__"] = property(lambda self, _claimed=claimed: _claimed)
+        cls = _GENERIC[key] = type(name, (RemoteObject,), namespace)
     return cls
 
 
@@ -1188,14 +1310,16 @@ def serve(config: dict[str, Any], result_fd: int, spawner: Spawner, started: flo
     except MemoryError:
         channel.send("memory_limit", test=None)
         finish(1)
+    finally:
+        spawner.close()
     finish(0)
 
 
 def main(args: list[str]) -> NoReturn:
     """Entry point of ``ProcessSandbox``'s judge: ``CONFIG_FD RESULT_FD STUDENT_DIR``."""
-    started = time.monotonic()
     config_fd, result_fd, student_dir = int(args[0]), int(args[1]), args[2]
     config = read_config(config_fd)
+    started = float(config["started"])
     apply_limits(config["limits"])
     spawner = ProcessSpawner(
         module=str(config["module"]),

@@ -166,6 +166,8 @@ def _harness_config(spec: RunSpec, nonce: str) -> bytes:
             "module": spec.module,
             "test_ids": list(spec.test_ids),
             "time_limit_s": spec.time_limit_s,
+            # Where the run's time starts: the judge keeps its own deadlines before ours.
+            "started": time.monotonic(),
             "memory_mb": spec.memory_mb,
             # One character more than is kept: the surplus marks the output truncated.
             "output_limit": spec.output_limit_bytes + 1,

@@ -80,20 +80,52 @@ OPERATIONS["divmod"] = divmod
 OPERATIONS["rdivmod"] = lambda obj, other: divmod(other, obj)
 
 
-class JudgeFunction:
-    """A function of the tests, as student code sees it: it can be called, nothing more."""
+class JudgeObject:
+    """An object of the tests (a function, a sequence, ...) as student code sees it.
+
+    It answers calls and the container protocol (``len``, indexing, iteration,
+    ``in``, truth), each performed by the judge on its object; it has no attributes,
+    so nothing of the judge's process can be reached through it.
+    """
 
     __slots__ = ("_id", "_student")
 
-    def __init__(self, callback_id: int, student: Student) -> None:
-        self._id = callback_id
+    def __init__(self, number: int, student: Student) -> None:
+        self._id = number
         self._student = student
 
+    def _ask(self, operation: str, *args: object, **kwargs: object) -> Any:
+        return self._student.ask_judge(self._id, operation, args, kwargs)
+
     def __call__(self, *args: object, **kwargs: object) -> object:
-        return self._student.call_judge(self._id, args, kwargs)
+        return self._ask("call", *args, **kwargs)
+
+    def __len__(self) -> int:
+        value = self._ask("len")
+        if type(value) is not int:
+            raise TypeError("len() of the tests' object is not an integer")
+        return value  # type: ignore[no-any-return]
+
+    def __getitem__(self, key: object) -> object:
+        return self._ask("getitem", key)
+
+    def __iter__(self) -> object:
+        return self._ask("iter")
+
+    def __next__(self) -> object:
+        return self._ask("next")
+
+    def __contains__(self, item: object) -> bool:
+        return bool(self._ask("contains", item))
+
+    def __bool__(self) -> bool:
+        return bool(self._ask("bool"))
 
     def __repr__(self) -> str:
-        return "<function of the tests>"
+        return str(self._ask("repr"))
+
+    def __str__(self) -> str:
+        return str(self._ask("str"))
 
 
 class Output:
@@ -110,18 +142,22 @@ class Output:
         self._room[stream] = room - len(text)
         self.events.append(["w", text[:room], stream])
 
-    def print(self, args: tuple[object, ...], sep: str | None, end: str | None, stream: str) -> None:
+    def print(self, args: tuple[object, ...], options: dict[str, str | None], stream: str) -> None:
+        """A ``print`` call, replayed as the same call by the judge (where a test may
+        have patched ``print``); only the keyword arguments given are sent."""
         shown = [
             arg if type(arg) in (str, int, float, bool) or arg is None else str(arg)
             for arg in args
         ]
+        sep = options.get("sep")
+        end = options.get("end")
         separator = " " if sep is None else sep
         text_size = sum(len(str(arg)) for arg in shown) + len(separator) * max(0, len(shown) - 1)
         size = text_size + len("\n" if end is None else end)
         room = self._room[stream]
         if size <= room:
             self._room[stream] = room - size
-            self.events.append(["p", shown, sep, end, stream])
+            self.events.append(["p", shown, [[name, value] for name, value in options.items()], stream])
         elif room > 0:  # the part that fits, as text
             line = separator.join(str(arg) for arg in shown) + ("\n" if end is None else end)
             self.write(line[:room], stream)
@@ -165,7 +201,7 @@ class Refs(wire.Refs):
         self.student = student
 
     def local(self, obj: object, depth: int) -> list[Any]:
-        if isinstance(obj, JudgeFunction):
+        if isinstance(obj, JudgeObject):
             return ["cb", obj._id]
         if isinstance(obj, _PLAIN_BASES) and not isinstance(obj, BaseException):
             # A subclass of a plain type crosses as its plain value: whatever its
@@ -180,23 +216,35 @@ class Refs(wire.Refs):
         if tag == "cb":
             if type(value[0]) is not int:
                 raise wire.WireError("a callback id is not an integer")
-            return JudgeFunction(value[0], student)
-        if tag == "j":
-            return student.tracked_container(value[0])
+            # One stub per function, so that student code can recognise it again
+            # (``callbacks.remove(f)``).
+            stub = student.stubs.get(value[0])
+            if stub is None:
+                stub = student.stubs[value[0]] = JudgeObject(value[0], student)
+            return stub
+        if tag in ("j", "s"):
+            return student.shared_container(tag, value[0])
         if tag in _CONTAINERS:
             return student.receive_container(tag, value, self)
         raise wire.WireError(f"unknown reference {tag!r}")
 
     def tracked(self, obj: object) -> list[Any] | None:
         if type(obj) in _CONTAINER_TYPES:
-            jid = self.student.tracked_ids.get(id(obj))
-            if jid is not None:
-                return ["j", jid]
+            return self.student.share(obj, self)
         return None
 
 
-_CONTAINERS = {"L": list, "D": dict, "S": set, "B": bytearray}
+_CONTAINERS = {"jl": list, "jd": dict, "js": set, "jb": bytearray}
 _CONTAINER_TYPES = (list, dict, set, bytearray)
+# Tags of our own containers as the judge receives them (it rebuilds them as copies).
+_OUR_TAGS = {list: "sl", dict: "sd", set: "ss", bytearray: "sb"}
+
+
+_TAGS = {list: "l", dict: "d", set: "s", bytearray: "b"}
+
+
+def _snapshot(container: Any) -> Any:
+    return type(container)(container)
 
 
 def _plain_value(obj: object) -> object:
@@ -232,9 +280,14 @@ class Student:
         self.objects: list[object] = []  # handle -> object; kept alive for the run
         self._handles: dict[int, int] = {}  # id(object) -> handle
         self._described: set[int] = set()  # handles of classes the judge knows
+        self.stubs: dict[int, JudgeObject] = {}
         self.scope: object = None
-        self.tracked: dict[int, tuple[object, str]] = {}  # jid -> (container, last state)
-        self.tracked_ids: dict[int, int] = {}  # id(container) -> jid
+        # Containers shared with the judge during the current test, by (side, number):
+        # "j" the tests' (numbered by the judge), "s" ours that the judge received.
+        # Each with a shallow copy of what the judge last heard of it.
+        self.shared: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.shared_ids: dict[int, tuple[str, int]] = {}  # id(container) -> key
+        self._next_sid = 0
 
     # Handles ---------------------------------------------------------------
 
@@ -280,11 +333,10 @@ class Student:
     # The tests' containers ---------------------------------------------------
 
     def receive_container(self, tag: str, value: list[Any], refs: Refs) -> object:
+        """One of the tests' containers, as our copy of it."""
         jid, *items = value
-        if type(jid) is not int:
-            raise wire.WireError("a container id is not an integer")
-        if jid in self.tracked:
-            raise wire.WireError("a container was sent twice")
+        if type(jid) is not int or ("j", jid) in self.shared:
+            raise wire.WireError("a container id is malformed or was sent twice")
         kind = _CONTAINERS[tag]
         container: Any
         if kind is bytearray:
@@ -293,58 +345,76 @@ class Student:
             container = dict(wire.decode(["d", *items], refs))
         else:
             container = kind(wire.decode(["l", *items], refs))
-        self.tracked_ids[id(container)] = jid
-        self.tracked[jid] = (container, "")
-        self.tracked[jid] = (container, self._state(container))
+        self._remember(("j", jid), container)
         return container
 
-    def tracked_container(self, jid: object) -> object:
-        entry = self.tracked.get(jid)  # type: ignore[arg-type]
+    def share(self, container: Any, refs: Refs) -> list[Any]:
+        """How a container crosses: a reference if the judge knows it, else as a copy
+        that the judge keeps in step with ours until the test ends."""
+        key = self.shared_ids.get(id(container))
+        if key is not None:
+            return [key[0], key[1]]
+        sid = self._next_sid
+        self._next_sid += 1
+        self._remember(("s", sid), container)
+        return [_OUR_TAGS[type(container)], sid, *self._contents(container, refs)]
+
+    def _remember(self, key: tuple[str, int], container: Any) -> None:
+        self.shared[key] = (container, _snapshot(container))
+        self.shared_ids[id(container)] = key
+
+    def _contents(self, container: Any, refs: Refs) -> list[Any]:
+        if type(container) is dict:
+            return wire._pairs(container, refs, 1)
+        if type(container) is bytearray:
+            return wire.encode(bytes(container), refs)[1:]  # type: ignore[no-any-return]
+        return [wire.encode(item, refs, 1) for item in container]
+
+    def shared_container(self, side: str, number: object) -> object:
+        entry = self.shared.get((side, number))  # type: ignore[arg-type]
         if entry is None:
             raise wire.WireError("no such container")
         return entry[0]
 
-    def _state(self, container: Any) -> str:
-        kind = type(container)
-        if kind is list:
-            data: Any = ["l", *[wire.encode(item, self.refs, 1) for item in container]]
-        elif kind is set:
-            data = ["s", *[wire.encode(item, self.refs, 1) for item in container]]
-        elif kind is dict:
-            data = ["d", *wire._pairs(container, self.refs, 1)]
-        else:
-            data = wire.encode(bytes(container), self.refs)
-        return json.dumps(data, separators=(",", ":"))
-
     def updates(self) -> list[Any]:
-        """``[jid, state]`` of every container of the tests changed since last said."""
+        """``[side, number, state]`` of each shared container changed since last said."""
         changed = []
-        for jid, (container, last) in self.tracked.items():
+        for key, (container, snapshot) in list(self.shared.items()):
             try:
-                state = self._state(container)
+                same = bool(container == snapshot)
+            except Exception:
+                same = False
+            if same:
+                continue
+            kind = _TAGS[type(container)]
+            try:
+                state = [kind, *self._contents(container, self.refs)]
             except (TypeError, ValueError):
-                continue  # holds something that cannot cross: the tests keep the old state
-            if state != last:
-                self.tracked[jid] = (container, state)
-                changed.append([jid, json.loads(state)])
+                continue  # holds something that cannot cross: the judge keeps the old state
+            self.shared[key] = (container, _snapshot(container))
+            changed.append([key[0], key[1], state])
         return changed
 
     def enter_scope(self, scope: object) -> None:
-        """A new test: the tests' containers of the last one are no longer followed."""
+        """A new test: the containers of the last one are no longer kept in step."""
         if scope != self.scope:
             self.scope = scope
-            self.tracked.clear()
-            self.tracked_ids.clear()
+            self.shared.clear()
+            self.shared_ids.clear()
 
     # Talking to the judge -----------------------------------------------------
 
     def send(self, kind: str, *fields: Any) -> None:
         self.connection.send([kind, *fields, self.output.take(), self.updates()])
 
-    def call_judge(self, callback_id: int, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+    def ask_judge(
+        self, number: int, operation: str, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> object:
         encoded_args = [wire.encode(arg, self.refs) for arg in args]
-        encoded_kwargs = [[str(name), wire.encode(value, self.refs)] for name, value in kwargs.items()]
-        self.send("cb", callback_id, encoded_args, encoded_kwargs)
+        encoded_kwargs = [
+            [str(name), wire.encode(value, self.refs)] for name, value in kwargs.items()
+        ]
+        self.send("jo", number, operation, encoded_args, encoded_kwargs)
         return self.wait_for_judge()
 
     def input(self, prompt: object = None) -> str:
@@ -420,10 +490,7 @@ class Student:
         cls = type(exc)
         if self._is_ours(cls):
             return ["s", self.handle(cls), self.handle(exc), args, message, line]
-        base = next(
-            base.__name__ for base in cls.__mro__ if wire.EXCEPTIONS.get(base.__name__) is base
-        )
-        return ["b", base, args, message, line]
+        return ["b", wire.exception_name(cls), args, message, line]
 
     def module_path(self) -> str:
         return os.path.join(os.getcwd(), f"{self.module_name}.py")
@@ -504,12 +571,18 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
     sys.stderr = CapturedStream(output, "e", 2)
     original_print = builtins.print
 
-    def student_print(*args: object, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
-        target = sys.stdout if file is None else file
-        if isinstance(target, CapturedStream):
-            output.print(args, sep, end, target._stream)
-        else:
-            original_print(*args, sep=sep, end=end, file=file, flush=flush)
+    def student_print(*args: object, **options: Any) -> None:
+        target = options.get("file")
+        target = sys.stdout if target is None else target
+        unknown = set(options) - {"sep", "end", "file", "flush"}
+        if unknown or not isinstance(target, CapturedStream):
+            original_print(*args, **options)
+            return
+        given = {name: options[name] for name in ("sep", "end") if name in options}
+        for name, value in given.items():
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be None or a string, not {type(value).__name__}")
+        output.print(args, given, target._stream)
 
     builtins.print = student_print
     builtins.input = student.input
@@ -545,8 +618,12 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
         student.handle(module)  # handle 0
         student.send("hello")
         student.serve_forever()
-    except (wire.PeerGone, wire.WireError):
+    except wire.PeerGone:
         pass
+    except wire.WireError as exc:
+        # The judge's messages come from our own code: say what went wrong.
+        with contextlib.suppress(OSError):
+            os.write(2, f"gradeflow student process: {exc}\n".encode())
     except MemoryError:
         release_reserve()
         with contextlib.suppress(BaseException):

@@ -19,12 +19,14 @@ from __future__ import annotations
 import base64
 import builtins
 import collections
+import dataclasses
 import datetime
 import decimal
 import fractions
 import json
 import select
 import socket
+import statistics
 import struct
 import time
 from collections.abc import Callable
@@ -41,6 +43,26 @@ EXCEPTIONS: dict[str, type[BaseException]] = {
     for name, value in vars(builtins).items()
     if isinstance(value, type) and issubclass(value, BaseException)
 }
+# The standard library's exceptions that tests expect by name, reachable without
+# importing anything the jail does not already hold.
+for _cls in (
+    dataclasses.FrozenInstanceError,
+    decimal.InvalidOperation,
+    decimal.DivisionByZero,
+    statistics.StatisticsError,
+):
+    EXCEPTIONS[f"{_cls.__module__}.{_cls.__qualname__}"] = _cls
+
+
+def exception_name(cls: type[BaseException]) -> str:
+    """The name under which ``EXCEPTIONS`` holds ``cls`` or its nearest known base."""
+    for base in cls.__mro__:
+        for name in (base.__name__, f"{base.__module__}.{base.__qualname__}"):
+            if EXCEPTIONS.get(name) is base:
+                return name
+    return "BaseException"
+
+
 # defaultdict factories that can cross by name; any other factory crosses as None.
 _FACTORIES: dict[str, type] = {
     cls.__name__: cls for cls in (list, dict, set, frozenset, int, float, str, tuple, bytes)
@@ -179,10 +201,22 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
     encoded = _encode_value_type(value, refs, depth)
     if encoded is not None:
         return encoded
-    if isinstance(value, type) and value.__name__ in EXCEPTIONS:
-        if EXCEPTIONS[value.__name__] is value:
-            return ["X", value.__name__]
+    if isinstance(value, type) and issubclass(value, BaseException):
+        name = exception_name(value)
+        if EXCEPTIONS[name] is value:
+            return ["X", name]
+    elif isinstance(value, BaseException):
+        name = exception_name(kind)
+        if EXCEPTIONS[name] is kind:  # a known exception: its class and message
+            return ["XI", name, _message(value)]
     return refs.local(value, depth)
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)[:10_000]
+    except Exception:
+        return ""
 
 
 def _pairs(mapping: dict[Any, Any], refs: Refs, depth: int) -> list[Any]:
@@ -379,6 +413,15 @@ def _exception_class(rest: list[Any], refs: Refs, depth: int) -> type[BaseExcept
     return EXCEPTIONS[name]
 
 
+def _exception(rest: list[Any], refs: Refs, depth: int) -> BaseException:
+    name, message = rest
+    cls = _exception_class([name], refs, depth)
+    try:
+        return cls(_text(message, 10_000))
+    except TypeError:  # a class whose constructor wants more (UnicodeDecodeError)
+        return Exception(_text(message, 10_000))
+
+
 _Decoder = Callable[[list[Any], Refs, int], Any]
 _DECODERS: dict[str, _Decoder] = {
     "I": _big_int,
@@ -408,6 +451,7 @@ _DECODERS: dict[str, _Decoder] = {
     "dq": _deque,
     "nt": _namedtuple,
     "X": _exception_class,
+    "XI": _exception,
 }
 
 
