@@ -175,7 +175,11 @@ async def test_a_zygote_dying_mid_run_is_an_internal_error_and_takes_the_run_alo
     result = await asyncio.wait_for(task, 5)
 
     assert result.outcome == "internal_error"
-    assert await eventually(lambda: all(process_gone(pid) for pid in running))
+    # As root, until no process (not even a zombie) has the slots' uids, which the
+    # next sandbox may claim; unprivileged, until the run's processes have exited.
+    assert await eventually(
+        lambda: run_processes(fresh_sandbox) == [] and all(process_gone(pid) for pid in running)
+    )
 
 
 @root_only
