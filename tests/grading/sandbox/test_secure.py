@@ -1,10 +1,16 @@
-"""What only the secure sandbox does: slots and uids, the zygote's life, the factory."""
+"""What only the secure sandbox does: slots and uids, the zygote's life, the factory.
+
+These run as root (slot uids) and, from ``make test-unprivileged``, as an ordinary
+user (user namespaces); tests of one mode only skip in the other.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,11 +28,16 @@ from gradeflow.grading.sandbox import (
     namespaces_unavailable_reason,
 )
 from gradeflow.grading.sandbox.jail import ENVIRONMENT
-from gradeflow.grading.sandbox.uids import UidClaim
+from gradeflow.grading.sandbox.secure import PROCESS_LIMIT, default_state_dir
+from gradeflow.grading.sandbox.uids import UidClaim, private_directory
 from gradeflow.grading.service import grade_code
-from tests.grading.sandbox.test_sandbox import CORRECT, make_spec
+from tests.grading.sandbox.leftovers import run_processes
+from tests.grading.sandbox.test_sandbox import CORRECT, make_spec, process_gone
 
 DEMO_COURSE = Path(__file__).parents[3] / "demo" / "python-basics"
+ROOT = os.geteuid() == 0
+root_only = pytest.mark.skipif(not ROOT, reason="slot uids exist only as root")
+unprivileged_only = pytest.mark.skipif(ROOT, reason="what an ordinary user's sandbox does")
 
 
 @pytest.fixture
@@ -38,19 +49,6 @@ def fresh_sandbox() -> Iterator[ZygoteSandbox]:
     sandbox = ZygoteSandbox(slots=2)
     yield sandbox
     asyncio.run(sandbox.close())
-
-
-def host_processes_of(uids: tuple[int, ...]) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-        except (OSError, ValueError):
-            continue
-        line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        if int(line.split()[1]) in uids:
-            found.append(int(name))
-    return found
 
 
 async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
@@ -69,6 +67,7 @@ SHOW_HOST_UID = (
 SLEEPER = CORRECT + "\nimport time\ntime.sleep(60)\n"
 
 
+@root_only
 async def test_concurrent_runs_use_different_slot_uids(zygote_sandbox: ZygoteSandbox) -> None:
     first, second = await asyncio.gather(
         zygote_sandbox.run(make_spec(SHOW_HOST_UID)), zygote_sandbox.run(make_spec(SHOW_HOST_UID))
@@ -140,12 +139,12 @@ async def test_cancelled_run_is_killed_and_its_slot_serves_again(
 ) -> None:
     await fresh_sandbox.start()
     task = asyncio.create_task(fresh_sandbox.run(make_spec(SLEEPER, time_limit_s=30)))
-    assert await eventually(lambda: host_processes_of(fresh_sandbox.uids) != [])
+    assert await eventually(lambda: run_processes(fresh_sandbox) != [])
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert await eventually(lambda: host_processes_of(fresh_sandbox.uids) == [])
+    assert await eventually(lambda: run_processes(fresh_sandbox) == [])
     results = await asyncio.gather(*(fresh_sandbox.run(make_spec(CORRECT)) for _ in range(2)))
     assert [result.outcome for result in results] == ["passed", "passed"]
 
@@ -170,15 +169,21 @@ async def test_a_zygote_dying_mid_run_is_an_internal_error_and_takes_the_run_alo
     pid = fresh_sandbox.zygote_pid
     assert pid is not None
     task = asyncio.create_task(fresh_sandbox.run(make_spec(SLEEPER, time_limit_s=30)))
-    assert await eventually(lambda: host_processes_of(fresh_sandbox.uids) != [])
+    assert await eventually(lambda: run_processes(fresh_sandbox) != [])
+    running = run_processes(fresh_sandbox)
     os.kill(pid, signal.SIGKILL)
 
     result = await asyncio.wait_for(task, 5)
 
     assert result.outcome == "internal_error"
-    assert await eventually(lambda: host_processes_of(fresh_sandbox.uids) == [])
+    # As root, until no process (not even a zombie) has the slots' uids, which the
+    # next sandbox may claim; unprivileged, until the run's processes have exited.
+    assert await eventually(
+        lambda: run_processes(fresh_sandbox) == [] and all(process_gone(pid) for pid in running)
+    )
 
 
+@root_only
 async def test_close_stops_the_zygote_and_frees_the_uids(fresh_sandbox: ZygoteSandbox) -> None:
     await fresh_sandbox.start()
     pid, uids = fresh_sandbox.zygote_pid, fresh_sandbox.uids
@@ -194,6 +199,7 @@ async def test_close_stops_the_zygote_and_frees_the_uids(fresh_sandbox: ZygoteSa
         claim.release()
 
 
+@root_only
 async def test_two_sandboxes_in_one_process_get_different_uids(
     zygote_sandbox: ZygoteSandbox, fresh_sandbox: ZygoteSandbox
 ) -> None:
@@ -204,9 +210,8 @@ async def test_two_sandboxes_in_one_process_get_different_uids(
 
 
 def test_this_host_can_run_the_secure_sandbox() -> None:
-    # CI runs as root on a kernel with namespaces: the secure sandbox must be tested.
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    # CI runs these tests as root and as an ordinary user, on a kernel with
+    # unprivileged user namespaces: the secure sandbox must be tested in both modes.
     assert namespaces_unavailable_reason() is None
 
 
@@ -236,16 +241,53 @@ def test_the_insecure_fallback_is_logged_loudly(monkeypatch: pytest.MonkeyPatch)
     assert logs[0]["reason"] == "No namespaces here."
 
 
-def test_a_worker_that_is_not_root_is_told_why(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("kernel/unprivileged_userns_clone", "0", "kernel.unprivileged_userns_clone"),
+        ("user/max_user_namespaces", "0", "user.max_user_namespaces"),
+        (
+            "kernel/apparmor_restrict_unprivileged_userns",
+            "1",
+            "kernel.apparmor_restrict_unprivileged_userns",
+        ),
+    ],
+)
+def test_the_kernel_setting_that_forbids_user_namespaces_is_named(
+    tmp_path: Path, setting: str, value: str, named: str
+) -> None:
+    for name, allowing in [
+        ("kernel/unprivileged_userns_clone", "1"),
+        ("user/max_user_namespaces", "1000"),
+        ("kernel/apparmor_restrict_unprivileged_userns", "0"),
+    ]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(value if name == setting else allowing)
+
+    blocker = factory.user_namespace_blocker(str(tmp_path))
+
+    assert blocker is not None
+    assert named in blocker
+
+
+def test_a_kernel_without_those_settings_blocks_nothing(tmp_path: Path) -> None:
+    assert factory.user_namespace_blocker(str(tmp_path)) is None
+
+
+def test_an_unprivileged_worker_is_told_which_setting_to_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     factory._reason.cache_clear()
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(
+        factory, "user_namespace_blocker", lambda: "User namespaces are disabled (x = 0)"
+    )
     try:
         reason = namespaces_unavailable_reason()
     finally:
         factory._reason.cache_clear()
 
-    assert reason is not None
-    assert "must be started as root" in reason
+    assert reason == "User namespaces are disabled (x = 0); or start the worker as root."
 
 
 async def test_every_demo_solution_passes_in_the_secure_sandbox(
@@ -293,3 +335,153 @@ async def test_a_broken_interpreter_fails_at_start_with_a_reason(tmp_path: Path)
             await sandbox.start()
     finally:
         await sandbox.close()
+
+
+@unprivileged_only
+async def test_unprivileged_runs_are_the_invoking_user_without_capabilities(
+    zygote_sandbox: ZygoteSandbox,
+) -> None:
+    code = CORRECT + (
+        "\nprint(open('/proc/self/uid_map').read().split())"
+        "\nprint([line for line in open('/proc/self/status') if line.startswith('CapEff')])\n"
+    )
+
+    result = await zygote_sandbox.run(make_spec(code))
+
+    assert result.outcome == "passed"
+    uid_map, capabilities = result.stdout.splitlines()
+    # 1000 inside is the root of the zygote's namespace, which is us on the host.
+    assert uid_map == "['1000', '0', '1']"
+    assert capabilities == "['CapEff:\\t0000000000000000\\n']"
+    assert zygote_sandbox.zygote_pid is not None
+    zygote_map = Path(f"/proc/{zygote_sandbox.zygote_pid}/uid_map")
+    assert (await asyncio.to_thread(zygote_map.read_text)).split() == ["0", str(os.getuid()), "1"]
+
+
+async def test_a_run_cannot_read_what_the_invoking_user_owns(
+    zygote_sandbox: ZygoteSandbox, tmp_path: Path
+) -> None:
+    secret = "private-3c1d"
+    private = tmp_path / "private.txt"
+    private.write_text(secret)
+    private.chmod(0o600)
+    await zygote_sandbox.start()
+    targets = [str(private), str(tmp_path), zygote_sandbox.state_dir]
+    if not ROOT:
+        # Root's home holds the interpreter of this test run (pyenv's), bound for runs.
+        targets.append(str(Path.home()))
+    targets += [f"/proc/1/root{path}" for path in targets]
+    code = (
+        CORRECT
+        + f"""
+import os
+for path in {targets!r}:
+    for action in (os.listdir, lambda path: open(path).read()):
+        try:
+            print(path, "read:", action(path))
+        except OSError as exc:
+            print(path, "denied:", type(exc).__name__)
+"""
+    )
+
+    result = await zygote_sandbox.run(make_spec(code))
+
+    assert result.outcome == "passed"
+    assert secret not in result.stdout
+    assert "read:" not in result.stdout
+    assert result.stdout.count("denied:") == 2 * len(targets)
+
+
+async def test_a_fork_bomb_is_stopped_however_many_processes_the_user_already_has(
+    zygote_sandbox: ZygoteSandbox,
+) -> None:
+    # More processes of ours than a run may have: RLIMIT_NPROC of a run must count
+    # the run's processes only (per uid, and unprivileged per user namespace).
+    ours = await asyncio.to_thread(start_sleepers, PROCESS_LIMIT + 4)
+    forking = (
+        CORRECT
+        + """
+import os, time
+children = []
+try:
+    while len(children) < 200:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    print("forked", len(children))
+except OSError as exc:
+    print("stopped after", len(children), type(exc).__name__)
+"""
+    )
+    try:
+        some = await zygote_sandbox.run(make_spec(CORRECT + FORKS_EIGHT))
+        bomb = await zygote_sandbox.run(make_spec(forking))
+
+        assert some.outcome == "passed", some.message
+        assert some.stdout.strip() == "forked 8"
+        assert bomb.outcome == "passed", bomb.message
+        stopped = bomb.stdout.split()
+        assert stopped[:2] == ["stopped", "after"]
+        assert 0 < int(stopped[2]) < PROCESS_LIMIT
+        assert stopped[3] == "BlockingIOError"  # EAGAIN: over RLIMIT_NPROC
+        assert all(process.poll() is None for process in ours)
+        assert await asyncio.to_thread(can_start_a_process)
+    finally:
+        await asyncio.to_thread(stop, ours)
+
+
+def start_sleepers(count: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen(["sleep", "120"]) for _ in range(count)]
+
+
+def can_start_a_process() -> bool:
+    return subprocess.run(["true"], check=False).returncode == 0
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+FORKS_EIGHT = """
+import os
+pids = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+print("forked", len(pids))
+"""
+
+
+@unprivileged_only
+def test_an_unprivileged_sandbox_keeps_its_state_in_a_private_directory_of_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert default_state_dir() == str(runtime / "gradeflow-sandbox")
+
+    runtime.chmod(0o777)  # a runtime directory that others may write is not used
+    assert default_state_dir() == f"{tempfile.gettempdir()}/gradeflow-sandbox-{os.getuid()}"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert default_state_dir() == f"{tempfile.gettempdir()}/gradeflow-sandbox-{os.getuid()}"
+
+
+def test_a_state_directory_that_is_a_link_or_open_to_others_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "open").mkdir(mode=0o700)
+    (tmp_path / "open").chmod(0o755)
+
+    for name in ("link", "open"):
+        with pytest.raises(PermissionError, match="must be a directory owned by us"):
+            private_directory(str(tmp_path / name))
+    assert private_directory(str(tmp_path / "new")) == str(tmp_path / "new")

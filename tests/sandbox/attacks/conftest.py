@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 from gradeflow.grading.sandbox import ZygoteSandbox, namespaces_unavailable_reason
+from tests.grading.sandbox.leftovers import files_owned_by
+
+# Where a run that got out could leave files for others to find.
+SHARED_DIRS = ("/tmp", "/dev/shm", "/run")
 
 
 @dataclass
@@ -21,6 +25,8 @@ class Host:
     canary_dir: Path
     canaries: dict[Path, str]  # path -> sha256 of its content
     sandbox: ZygoteSandbox
+    # Unprivileged, runs are our uid: what of ours was in SHARED_DIRS before them.
+    own_files: set[str]
 
     def canary_digests(self) -> dict[Path, str]:
         return {path: _digest(path) for path in self.canaries}
@@ -51,8 +57,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     (other / "two_fer.py").write_text(f"# {secret}\n")
     canaries = {path: _digest(path) for path in canary_dir.iterdir()}
     canaries[other / "two_fer.py"] = _digest(other / "two_fer.py")
+    own_files = set(files_owned_by((os.getuid(),), *SHARED_DIRS))
     try:
-        yield Host(secret, canary_dir, canaries, sandbox)
+        yield Host(secret, canary_dir, canaries, sandbox, own_files)
     finally:
         asyncio.run(sandbox.close())
         if previous is None:

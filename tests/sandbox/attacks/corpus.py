@@ -314,6 +314,10 @@ def search():
             skip = ("/proc", "/usr", "/root/.pyenv", "/task")
             dirs[:] = [d for d in dirs if os.path.join(directory, d) not in skip]
             for name in files:
+                # Files only: a device or the run's own pipes (/dev/stdout) hold
+                # nothing of anyone else's, and reading them may block.
+                if not os.path.isfile(os.path.join(directory, name)):
+                    continue
                 try:
                     with open(os.path.join(directory, name), "rb") as file:
                         if b"SECRET" in file.read(2**20):
@@ -336,13 +340,14 @@ print("task:", sorted(os.listdir("/task")), flush=True)
         "list_the_filesystem",
         """
 print("root:", sorted(os.listdir("/")), flush=True)
-print("home:", sorted(os.listdir("/root")), flush=True)
+print("home:", sorted(os.listdir("/root")) if os.path.isdir("/root") else [], flush=True)
 print("tmp:", sorted(os.listdir("/tmp")), flush=True)
 print("dev:", sorted(os.listdir("/dev")), flush=True)
 """,
         check=both(
             printed(
-                r"^root: \['bin', 'dev', 'etc', 'lib', 'lib64', 'proc', 'root', 'runs', "
+                # /root only if the interpreter is installed there (pyenv's is).
+                r"^root: \['bin', 'dev', 'etc', 'lib', 'lib64', 'proc', ('root', )?'runs', "
                 r"'sbin', 'task', 'tmp', 'usr'\]$"
             ),
             printed(r"^home: \['.pyenv'\]$|^home: \[\]$"),
@@ -513,8 +518,9 @@ def deeper(n):
     return deeper(n + 1) + 1
 deeper(0)
 """,
-        # CPython either overflows the C stack (SIGSEGV) or notices first.
-        ("crashed", "import_error"),
+        # CPython either overflows the C stack (SIGSEGV) or notices first, or on a
+        # slow or loaded machine is still recursing when the time is up.
+        ("crashed", "import_error", "timeout"),
     ),
     attack("sys_exit_before_tests", "\nsys.exit(0)\n", "import_error"),
     attack("os_exit_before_tests", "\nos._exit(0)\n", "crashed"),

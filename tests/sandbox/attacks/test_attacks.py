@@ -1,9 +1,11 @@
 """Every attack of the corpus against the secure sandbox, and the host checked after each.
 
 After each attack: its outcome is the expected one, the secret appears nowhere in
-what the run produced, the canary files are unchanged, no process of the slots'
-uids is left on the host, the zygote is the same process and alive, and the next
-run grades a correct solution normally.
+what the run produced, the canary files are unchanged, no process of the run is
+left on the host and it left no file in the host's shared directories (see
+``leftovers``: as root, nothing of the slots' uids; unprivileged, no process
+without capabilities under the zygote and no new file of ours), the zygote is the
+same process and alive, and the next run grades a correct solution normally.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import os
 import platform
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from gradeflow.grading.sandbox import RunResult, RunSpec, discover_test_ids
-from tests.sandbox.attacks.conftest import Host
+from tests.grading.sandbox.leftovers import files_owned_by, run_processes
+from tests.sandbox.attacks.conftest import SHARED_DIRS, Host
 from tests.sandbox.attacks.corpus import ATTACKS, SOLUTION, Attack
 
 TESTS = """
@@ -48,31 +50,6 @@ def spec_for(code: str, *, time_limit_s: float = 2.0, memory_mb: int = 128) -> R
         time_limit_s=time_limit_s,
         memory_mb=memory_mb,
     )
-
-
-def processes_of(uids: tuple[int, ...]) -> list[int]:
-    """Host processes running as any of ``uids``."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{name}/status").read_text()
-        except OSError:
-            continue
-        line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        if any(int(uid) in uids for uid in line.split()[1:]):
-            found.append(int(name))
-    return found
-
-
-def files_owned_by(uids: tuple[int, ...], *directories: str) -> list[str]:
-    found = []
-    for directory in directories:
-        for entry in os.scandir(directory):
-            if entry.stat(follow_symlinks=False).st_uid in uids:
-                found.append(entry.path)
-    return found
 
 
 def everything_said(result: RunResult) -> str:
@@ -111,8 +88,11 @@ async def test_attack_is_contained(attack: Attack, host: Host) -> None:
         attack.check(result)
     assert host.secret not in everything_said(result)
     assert host.canary_digests() == host.canaries
-    assert processes_of(sandbox.uids) == []
-    assert files_owned_by(sandbox.uids, "/tmp", "/dev/shm", "/run") == []
+    assert run_processes(sandbox) == []
+    if sandbox.privileged:
+        assert files_owned_by(sandbox.uids, *SHARED_DIRS) == []
+    else:
+        assert set(files_owned_by((os.getuid(),), *SHARED_DIRS)) <= host.own_files
     assert sandbox.zygote_pid == zygote
     following = await sandbox.run(spec_for(SOLUTION))
     assert following.outcome == "passed", following.message

@@ -1,8 +1,9 @@
 """Choose the sandbox a worker runs: the secure one, or the insecure one only if asked.
 
 ``namespaces_unavailable_reason`` answers whether ``ZygoteSandbox`` works on this
-host by checking the prerequisites and then grading a tiny assignment through a
-real zygote, so a kernel or container that refuses any step is found at start-up,
+host, as root or as the invoking user, by checking the prerequisites (for an
+unprivileged user, the kernel settings that can forbid user namespaces) and then
+grading a tiny assignment through a real zygote, so a kernel or container that refuses any step is found at start-up,
 with the step named, rather than at the first submission.
 """
 
@@ -49,20 +50,66 @@ def _reason() -> str | None:
         return "The secure sandbox needs Linux namespaces and seccomp; this is not Linux."
     if native_abi() is None:
         return f"The secure sandbox has no seccomp filter for this machine ({os.uname().machine})."
-    if os.geteuid() != 0:
-        return (
-            "The secure sandbox must be started as root: it builds each run's namespaces "
-            "and runs every grader slot as its own unprivileged uid."
-        )
     if not os.path.exists("/proc/self/ns/user"):
         return "This kernel has no user namespaces, which the secure sandbox needs."
+    unprivileged = os.geteuid() != 0
+    if unprivileged:
+        blocker = user_namespace_blocker()
+        if blocker is not None:
+            return f"{blocker}; or start the worker as root."
     try:
         result = _probe()
     except Exception as exc:
-        return f"The secure sandbox could not start here: {exc}."
+        return f"The secure sandbox could not start here: {exc}.{_hint(unprivileged)}"
     if result.outcome != "passed":
-        return f"The secure sandbox failed its self-test here: {result.message}"
+        return (
+            f"The secure sandbox failed its self-test here: {result.message}{_hint(unprivileged)}"
+        )
     return None
+
+
+def user_namespace_blocker(proc_sys: str = "/proc/sys") -> str | None:
+    """The kernel setting that keeps unprivileged users from creating user
+    namespaces, as a sentence saying what to change; None if none of them does."""
+    # Each setting, the value of it that blocks, and what to do instead.
+    settings = {
+        "kernel/unprivileged_userns_clone": (
+            "0",
+            "Unprivileged user namespaces are disabled (Debian's "
+            "kernel.unprivileged_userns_clone = 0): set it to 1",
+        ),
+        "user/max_user_namespaces": (
+            "0",
+            "User namespaces are disabled (user.max_user_namespaces = 0): set it to "
+            "a positive number, e.g. 10000",
+        ),
+        "kernel/apparmor_restrict_unprivileged_userns": (
+            "1",
+            "AppArmor keeps unprivileged processes from using user namespaces "
+            "(kernel.apparmor_restrict_unprivileged_userns = 1, Ubuntu 23.10 and "
+            "later): set it to 0, or give the interpreter an AppArmor profile that "
+            "allows userns",
+        ),
+    }
+    for name, (blocking, advice) in settings.items():
+        try:
+            with open(os.path.join(proc_sys, name)) as file:
+                value = file.read().strip()
+        except OSError:
+            continue  # this kernel does not have that setting
+        if value == blocking:
+            return advice
+    return None
+
+
+def _hint(unprivileged: bool) -> str:
+    if not unprivileged:
+        return ""
+    return (
+        " Unprivileged, the secure sandbox needs user namespaces: check "
+        "kernel.unprivileged_userns_clone, user.max_user_namespaces and "
+        "kernel.apparmor_restrict_unprivileged_userns, or start the worker as root."
+    )
 
 
 def _probe() -> RunResult:

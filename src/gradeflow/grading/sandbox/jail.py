@@ -6,6 +6,13 @@ generated ``/etc``, a few device nodes, empty ``/task``, ``/tmp`` and ``/proc``,
 the staging tmpfs at ``/runs``; then ``pivot_root`` into it and detach the
 host's tree.
 
+A zygote started by an unprivileged user first becomes root of a user namespace
+of its own (``become_namespace_root``), which maps only that user, and then the
+init of a PID namespace of its own (``become_pid_namespace_init``); its
+namespaces, and the runs' ones made from them, are then owned by that user
+namespace instead of the host's. Everything below holds in both modes, with
+"host root" read as "root of the zygote's user namespace".
+
 For each run, in a child of the zygote, which starts as host root and as PID 1
 of a new PID namespace, in this order:
 
@@ -18,9 +25,10 @@ of a new PID namespace, in this order:
    namespace too;
 3. (``enter``, from here on) the run's files read-only at ``/task`` (the working
    directory), and ``/runs`` unmounted;
-4. the slot's unprivileged host uid and gid, and the rlimits;
+4. as host root: the slot's unprivileged host uid and gid, and the rlimits;
 5. a user namespace mapping only itself (uid and gid 1000 inside), then every
-   capability that namespace granted is given up;
+   capability that namespace granted is given up; unprivileged, the rlimits
+   come only now (see ``_drop_identity``);
 6. a parent-death signal, so the run dies with its zygote;
 7. the seccomp filter.
 
@@ -30,6 +38,7 @@ Standard library only, like everything the zygote imports. Failures raise
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import select
@@ -59,6 +68,11 @@ SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 ROOT_TMPFS = "size=8m,nr_inodes=512,mode=0755"
 RUNS_TMPFS = "mode=0700"  # root only; holds the files of the runs in flight
+# Unprivileged only: the host's procfs, bound into the zygote's view. The kernel
+# lets a user namespace mount a procfs only where one is already fully visible in
+# the mount namespace; each run mounts its own at /proc, and this goes away with
+# /runs, which every run detaches before it runs anything of the student's.
+HOST_PROC = RUNS_DIR + "/.host-proc"
 ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -137,12 +151,15 @@ def prepare_root(*, view: FilesystemView, mount_point: str) -> None:
         for path, target in view.links:
             os.symlink(target, root + path)
         _build_etc(view, root)
-        _build_dev(root)
+        _build_dev(root, make_nodes=in_initial_user_namespace())
         for path in (TASK_DIR, TMP_DIR, "/proc"):
             os.mkdir(root + path)
         os.mkdir(root + RUNS_DIR)
         runs_flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
         linux.mount("tmpfs", root + RUNS_DIR, "tmpfs", runs_flags, RUNS_TMPFS)
+        if not in_initial_user_namespace():
+            os.mkdir(root + HOST_PROC)
+            linux.mount("/proc", root + HOST_PROC, None, linux.MS_BIND | linux.MS_REC)
         os.chdir(root)
         # Stack the host's root under the new one, then detach it: afterwards no
         # path, not even /proc/self/root or "..", leads outside.
@@ -152,6 +169,72 @@ def prepare_root(*, view: FilesystemView, mount_point: str) -> None:
         linux.mount(None, "/", None, _remount_flags(linux.MS_NOSUID))
     except OSError as exc:
         raise JailError(f"preparing the sandbox's filesystem failed: {exc}") from exc
+
+
+def become_namespace_root() -> None:
+    """Make the calling zygote, started by an unprivileged user, root of a new user
+    namespace that maps only that user (uid and gid 0 inside), with a network
+    namespace of its own; its children inherit both.
+
+    Root there is what lets the zygote build its mount namespace and every run's
+    namespaces, all owned by this user namespace: a run's processes, once they
+    have given up the capabilities, are the invoking user on the host, confined by
+    those namespaces. The zygote cannot return to the host's network namespace,
+    which belongs to the host's user namespace, so it leaves it now, for one that
+    has nothing in it: the slots' namespaces are made from, and left back to, it.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        linux.unshare(linux.CLONE_NEWUSER)
+        _write_proc("uid_map", f"0 {uid} 1\n")
+        _write_proc("setgroups", "deny\n")  # required before an unprivileged gid_map
+        _write_proc("gid_map", f"0 {gid} 1\n")
+        linux.unshare(linux.CLONE_NEWNET)
+    except OSError as exc:
+        raise JailError(f"entering a user namespace failed: {exc}") from exc
+    in_initial_user_namespace.cache_clear()
+
+
+def become_pid_namespace_init() -> None:
+    """Fork the calling zygote into PID 1 of a new PID namespace; returns in the child.
+
+    Unprivileged only. Each run is forked into a new PID namespace by ``unshare``
+    and the zygote then ``setns``es back to its own, which needs capabilities over
+    that namespace: over the host's the zygote has none, over one its own user
+    namespace owns it has them all. The parent, which the worker knows as the
+    zygote, holds nothing but waits and exits with the child's status; the child
+    dies with it (parent-death signal), and with the child, as init of the
+    namespace, every run.
+    """
+    lifeline_read, lifeline_write = os.pipe()
+    try:
+        linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+    except OSError as exc:
+        raise JailError(f"entering a PID namespace failed: {exc}") from exc
+    if pid == 0:
+        os.close(lifeline_write)
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The parent may have died before the signal was armed: its pipe then reads
+        # as closed.
+        readable, _, _ = select.select([lifeline_read], [], [], 0)
+        os.close(lifeline_read)
+        if readable:
+            os._exit(1)
+        return
+    os.closerange(0, lifeline_write)
+    os.closerange(lifeline_write + 1, 2**31 - 1)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
+@functools.cache
+def in_initial_user_namespace() -> bool:
+    """Whether this process is in the host's user namespace (the zygote started as
+    root) rather than one of the zygote's own; known once, before any run forks."""
+    with open("/proc/self/uid_map") as file:
+        return file.read().split() == ["0", "0", "4294967295"]
 
 
 def set_environment() -> None:
@@ -260,12 +343,11 @@ def enter(
             flags=linux.MS_NODEV | linux.MS_NOEXEC,
             make_target=False,
         )
-        # Other runs' staging directories disappear from this namespace.
+        # Other runs' staging directories disappear from this namespace (and,
+        # unprivileged, the host's procfs, mounted under it).
         linux.umount2(RUNS_DIR, linux.MNT_DETACH)
         os.chdir(TASK_DIR)
-        _become(uid, gid)
-        _set_limits(limits)
-        _enter_user_namespace(uid, gid)
+        _drop_identity(uid, gid, limits)
         linux.drop_all_capabilities(last_cap)
         _die_with_the_zygote(lifeline)
         seccomp.install(seccomp_filter)
@@ -293,11 +375,18 @@ def _build_etc(view: FilesystemView, root: str) -> None:
         os.symlink(target, root + path)
 
 
-def _build_dev(root: str) -> None:
+def _build_dev(root: str, *, make_nodes: bool) -> None:
     os.mkdir(root + "/dev")
     for name, minor in DEVICES.items():
-        os.mknod(f"{root}/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(1, minor))
-        os.chmod(f"{root}/dev/{name}", 0o666)  # noqa: S103 (what these devices are for)
+        path = f"{root}/dev/{name}"
+        if make_nodes:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+            os.chmod(path, 0o666)  # noqa: S103 (what these devices are for)
+        else:
+            # A user namespace may not create device nodes, and a filesystem it
+            # mounted never honours them: bind the host's (one more mount a run).
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o666))
+            linux.mount(f"/dev/{name}", path, None, linux.MS_BIND)
     for name, target in DEV_LINKS.items():
         os.symlink(target, f"{root}/dev/{name}")
 
@@ -314,6 +403,28 @@ def _remount_flags(flags: int) -> int:
     return linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | flags
 
 
+def _drop_identity(uid: int, gid: int, limits: Limits) -> None:
+    """Become the run's identity: a user namespace of its own, with the rlimits.
+
+    As host root, the run first becomes its slot's uid, whose only processes are
+    this run's, and sets the rlimits before its user namespace, which inherits
+    RLIMIT_NPROC as its ceiling. Unprivileged, ``uid`` and ``gid`` are the invoking
+    user, which the zygote's user namespace maps as its root (already the run's
+    identity), and the rlimits come after the run's own user namespace: since
+    Linux 5.14 RLIMIT_NPROC counts the processes of a uid in one user namespace
+    (ucounts), so a limit set there counts this run's processes only, not the
+    user's others (a limit set before would also count the zygote and every other
+    run, and the new namespace would inherit it as a ceiling for all of them).
+    """
+    if in_initial_user_namespace():
+        _become(uid, gid)
+        _set_limits(limits)
+        _enter_user_namespace(uid, gid)
+    else:
+        _enter_user_namespace(0, 0)
+        _set_limits(limits)
+
+
 def _become(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setresgid(gid, gid, gid)
@@ -321,13 +432,14 @@ def _become(uid: int, gid: int) -> None:
 
 
 def _set_limits(limits: Limits) -> None:
-    """Rlimits, soft = hard; set before the user namespace, which inherits NPROC's."""
+    """Rlimits, soft = hard (see ``_drop_identity`` for when)."""
     values = {
         resource.RLIMIT_CPU: limits.cpu_s,
         resource.RLIMIT_AS: limits.address_space_bytes,
         resource.RLIMIT_FSIZE: limits.file_size_bytes,
         resource.RLIMIT_NOFILE: limits.open_files,
-        # Counts threads too, per uid: the slot's uid runs nothing else on the host.
+        # Counts threads too, per uid and user namespace: the slot's uid runs nothing
+        # else on the host, and unprivileged the run's namespace holds only the run.
         resource.RLIMIT_NPROC: limits.processes,
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_MEMLOCK: 0,
@@ -341,6 +453,7 @@ def _set_limits(limits: Limits) -> None:
 
 
 def _enter_user_namespace(uid: int, gid: int) -> None:
+    """Map only ``uid``/``gid`` (of the current user namespace) to 1000 inside a new one."""
     # setresuid made the process non-dumpable, which makes /proc/self/*_map owned
     # by host root: make it dumpable again so it may write its own maps.
     linux.prctl(linux.PR_SET_DUMPABLE, 1)

@@ -1,7 +1,8 @@
 """``ZygoteSandbox``: the worker's side of the zygote fork server.
 
-Each run borrows a slot (and with it the slot's host uid), lays its files out in a
-root-only staging directory, creates the pipes the run writes to, and asks the
+Each run borrows a slot (and with it, as root, the slot's host uid; unprivileged,
+every run is the invoking user, confined by the zygote's user namespace), lays its
+files out in a private staging directory, creates the pipes the run writes to, and asks the
 zygote to start it. The zygote enforces the wall clock and reports the wait status
 on the run's status pipe; the verdict is decided here from that status and what
 came over the result channel, exactly as for ``ProcessSandbox``.
@@ -22,6 +23,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,7 +49,7 @@ from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, Proce
 log = structlog.get_logger(__name__)
 
 RUNS_DIR = "/runs"  # jail.RUNS_DIR, in the zygote's mount namespace
-DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"
+DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"  # root's; see default_state_dir
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 # Processes and threads of one run. With RLIMIT_AS per process, a run can hold at
@@ -154,7 +156,7 @@ class ZygoteSandbox:
         *,
         slots: int,
         python: str = sys.executable,
-        state_dir: str = DEFAULT_STATE_DIR,
+        state_dir: str | None = None,
         uid_base: int = UID_BASE,
         process_limit: int = PROCESS_LIMIT,
         tmp_bytes: int = TMP_LIMIT,
@@ -165,7 +167,10 @@ class ZygoteSandbox:
         self.slots = slots
         # The real binary, not a venv's link to it: its prefix is what the jail binds.
         self.python = os.path.realpath(python)
-        self.state_dir = state_dir
+        # As root, each slot runs as a uid of its own; otherwise as the invoking user,
+        # inside user namespaces (see jail.py). Decided by who starts the zygote.
+        self.privileged = os.geteuid() == 0
+        self.state_dir = default_state_dir() if state_dir is None else state_dir
         self.uid_base = uid_base
         self.process_limit = process_limit
         self.tmp_bytes = tmp_bytes
@@ -181,7 +186,7 @@ class ZygoteSandbox:
 
     @property
     def uids(self) -> tuple[int, ...]:
-        """The host uids of the slots (empty until started)."""
+        """The host uids of the slots (empty until started, and when unprivileged)."""
         return tuple(self._uids.uids) if self._uids is not None else ()
 
     @property
@@ -191,7 +196,7 @@ class ZygoteSandbox:
 
     @property
     def runs_dir(self) -> str | None:
-        """Where runs are staged (root only, never seen by a run); None without a zygote."""
+        """Where runs are staged (ours only, never seen by a run); None without a zygote."""
         zygote = self._zygote
         return zygote.runs_dir if zygote is not None and zygote.alive else None
 
@@ -214,8 +219,7 @@ class ZygoteSandbox:
         slot = await self._slots.acquire()
         try:
             zygote = await self._running_zygote()
-            assert self._uids is not None
-            uids = (self._uids.uids[slot], self._uids.uids[self.slots + slot])
+            uids = self._slot_uids(slot)
             staging = tempfile.mkdtemp(prefix="run-", dir=zygote.runs_dir)
             try:
                 return await self._run(zygote, spec, staging, slot, uids)
@@ -226,6 +230,14 @@ class ZygoteSandbox:
             return internal_error(spec, f"The sandbox failed: {exc}")
         finally:
             self._slots.release(slot)
+
+    def _slot_uids(self, slot: int) -> tuple[int, int]:
+        """The host uids of ``slot``'s judge and student processes: unprivileged, the
+        invoking user's for both (namespaces, not uids, keep them apart)."""
+        if not self.privileged:
+            return os.getuid(), os.getuid()
+        assert self._uids is not None
+        return self._uids.uids[slot], self._uids.uids[self.slots + slot]
 
     async def _running_zygote(self) -> _Zygote:
         if self._zygote is not None and self._zygote.alive:
@@ -250,7 +262,9 @@ class ZygoteSandbox:
             _remove_stale_homes(self.state_dir)
             self._home = tempfile.mkdtemp(prefix=f"zygote-{os.getpid()}-", dir=self.state_dir)
             os.mkdir(os.path.join(self._home, "root"))
-        if self._uids is None:
+        if not self.privileged:
+            _check_readable(self.python, launch.PACKAGE_DIR)
+        elif self._uids is None:
             # Two per slot: the judge's and the student's.
             self._uids = UidClaim(
                 os.path.join(self.state_dir, "uids"), 2 * self.slots, base=self.uid_base
@@ -418,6 +432,48 @@ def _close_all(fds: list[int]) -> None:
     while fds:
         with contextlib.suppress(OSError):
             os.close(fds.pop())
+
+
+def default_state_dir() -> str:
+    """Where the sandbox keeps its state: root's ``/run/gradeflow-sandbox``, or a
+    private directory of the invoking user's.
+
+    Unprivileged, ``$XDG_RUNTIME_DIR`` when it is a directory of ours that no one
+    else may write (it is per user, and emptied at logout), else a directory of
+    ours in ``/tmp``, named by our uid; ``private_directory`` then refuses it if
+    someone else created it first, or made it a link.
+    """
+    if os.geteuid() == 0:
+        return DEFAULT_STATE_DIR
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime.startswith("/"):
+        try:
+            info = os.lstat(runtime)
+        except OSError:
+            info = None
+        if (
+            info is not None
+            and stat.S_ISDIR(info.st_mode)
+            and info.st_uid == os.geteuid()
+            and not info.st_mode & 0o022
+        ):
+            return os.path.join(runtime, "gradeflow-sandbox")
+    return os.path.join(tempfile.gettempdir(), f"gradeflow-sandbox-{os.geteuid()}")
+
+
+def _check_readable(python: str, package_dir: str) -> None:
+    """Unprivileged, the zygote can start only if this user may run the interpreter
+    and read the sandbox's modules (an interpreter under /root is not)."""
+    if not os.access(python, os.X_OK):
+        raise ZygoteFailed(
+            f"the sandbox zygote could not start: {python} cannot be executed by "
+            f"uid {os.getuid()}; use an interpreter this user can run"
+        )
+    if not os.access(os.path.join(package_dir, "zygote.py"), os.R_OK):
+        raise ZygoteFailed(
+            f"the sandbox zygote could not start: {package_dir} cannot be read by "
+            f"uid {os.getuid()}; install gradeflow where this user can read it"
+        )
 
 
 def _remove_stale_homes(state_dir: str) -> None:

@@ -202,11 +202,14 @@ class _Zygote:
         linux.unshare(linux.CLONE_NEWPID)
         try:
             pid = os.fork()
-        finally:
+        except BaseException:
+            linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
+            raise
+        if pid != 0:
             # The zygote (never the child) goes back to its own namespace, so that
-            # the next child gets a fresh one too.
-            if os.getpid() != 1:
-                linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
+            # the next child gets a fresh one too. (Not "getpid() != 1": an
+            # unprivileged zygote is PID 1 of its own namespace.)
+            linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
         return pid
 
     def _replenish(self) -> None:
@@ -577,10 +580,18 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
     for name in WARM_MODULES:
         __import__(name)
     slots = int(settings.get("slots", 0))
+    # Started by a user other than root: everything below happens as root of a user
+    # namespace of the zygote's own instead of the host's (see jail.py).
+    privileged = os.geteuid() == 0
+    if not privileged:
+        jail.become_namespace_root()
+    # Known before any child is forked, which then finds it cached.
+    jail.in_initial_user_namespace()
     zygote = _Zygote(
         control=control,
         seccomp_filter=seccomp.build_filter(abi),
         last_cap=linux.last_capability(),
+        # Unprivileged, replaced below by the namespace the zygote is the init of.
         pid_namespace=os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC),
         lifeline=os.pipe()[0],
         tmp_bytes=int(settings["tmp_bytes"]),
@@ -596,6 +607,13 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         view=jail.FilesystemView.for_interpreter((sys.prefix, sys.exec_prefix)),
         mount_point=settings["mount_point"],
     )
+    if not privileged:
+        # After prepare_root: the worker reaches the staging tmpfs through the root
+        # of the process it started, which must share the mount namespace.
+        jail.become_pid_namespace_init()
+        os.close(zygote.pid_namespace)
+        own = f"{jail.HOST_PROC}/self/ns/pid"
+        zygote.pid_namespace = os.open(own, os.O_RDONLY | os.O_CLOEXEC)
     # Objects that exist now are never collected: the children's garbage collector
     # then leaves their pages alone, and copy-on-write keeps them shared.
     gc.collect()
