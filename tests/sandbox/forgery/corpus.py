@@ -12,6 +12,10 @@ sandbox able to grade the honest solution.
 Forgeries know what any student can know: the assignment's test names, the
 documented result format of the old harness, and that the tests compare with
 literal values. They never compute an answer.
+
+Not here: an ``is_even`` that answers True, then False, then True, in the order
+the tests ask. A plain function with a counter can do that too; it is a weakness
+of a test that asks twice in a known order, not of the judge.
 """
 
 from __future__ import annotations
@@ -696,21 +700,6 @@ class Box:
         self.value = Spoof()
 
 Resource.value = Spoof()
-""",
-    ),
-    forgery(
-        "bool_flips_between_calls",
-        """
-import itertools
-
-truths = itertools.cycle([True, False])
-
-class Flip:
-    def __bool__(self):
-        return next(truths)
-
-def is_even(n):
-    return Flip()
 """,
     ),
     forgery(

@@ -463,10 +463,10 @@ class _JudgeRefs(wire.Refs):
         session = self.session
         sid = session.received_ids.get(id(obj))
         if sid is not None:  # the student's own container, back to it
-            return ["s", sid]
+            return ["sr", sid]
         jid = session.tracked_ids.get(id(obj))
         if jid is not None:
-            return ["j", jid]
+            return ["jr", jid]
         jid = len(session.tracked)
         session.tracked.append(obj)
         session.tracked_ids[id(obj)] = jid
@@ -481,9 +481,9 @@ class _JudgeRefs(wire.Refs):
         session = self.session
         if tag == "h":
             return session.proxy(value)
-        if tag == "j":
+        if tag == "jr":
             return session.tracked[_index(value[0], len(session.tracked))]
-        if tag == "s":
+        if tag == "sr":
             return _received(session, value[0])
         if tag == "cb":
             return session.callbacks[_index(value[0], len(session.callbacks))]
@@ -902,6 +902,10 @@ class Session:
         elif kind in ("o", "f") and type(extra) is str:
             obj = object.__new__(_generic_class(extra[:100], kind == "f"))
             obj.__dict__["_gf_ref"] = (self.generation, number)
+        elif kind == "f" and type(extra) is list and len(extra) == 2 and type(extra[1]) is int:
+            obj = object.__new__(_generic_class("function", True))
+            obj.__dict__["_gf_ref"] = (self.generation, number)
+            obj.__dict__["__code__"] = _CodeFlags(extra[1])
         else:
             raise wire.WireError("a handle is malformed")
         self.proxies[number] = weakref.ref(obj)
@@ -1032,7 +1036,15 @@ _GENERIC: dict[tuple[str, bool], type] = {}
 
 # Types whose objects tests check with isinstance: their proxies claim the type as
 # their __class__, which is what isinstance consults after the real type.
-_CLAIMED = {"generator": types.GeneratorType}
+_CLAIMED = {"generator": types.GeneratorType, "function": types.FunctionType}
+
+
+class _CodeFlags:
+    """What a student function's ``__code__`` shows the tests: its flags (is it a
+    generator, a coroutine), which ``inspect`` reads; nothing else of its code."""
+
+    def __init__(self, flags: int) -> None:
+        self.co_flags = flags
 
 
 def _generic_class(name: str, function: bool) -> type:

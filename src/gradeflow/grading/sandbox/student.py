@@ -222,8 +222,8 @@ class Refs(wire.Refs):
             if stub is None:
                 stub = student.stubs[value[0]] = JudgeObject(value[0], student)
             return stub
-        if tag in ("j", "s"):
-            return student.shared_container(tag, value[0])
+        if tag in ("jr", "sr"):
+            return student.shared_container(tag[0], value[0])
         if tag in _CONTAINERS:
             return student.receive_container(tag, value, self)
         raise wire.WireError(f"unknown reference {tag!r}")
@@ -304,6 +304,9 @@ class Student:
         cls = type(obj)
         if self._is_ours(cls):
             return ["h", number, "o", self.handle(cls)]
+        if isinstance(obj, types.FunctionType):
+            # Its code's flags too: inspect.isgeneratorfunction(f) and the like read them.
+            return ["h", number, "f", [cls.__name__, obj.__code__.co_flags]]
         kind = "f" if callable(obj) and not hasattr(obj, "__next__") else "o"
         return ["h", number, kind, cls.__name__]
 
@@ -353,7 +356,7 @@ class Student:
         that the judge keeps in step with ours until the test ends."""
         key = self.shared_ids.get(id(container))
         if key is not None:
-            return [key[0], key[1]]
+            return [key[0] + "r", key[1]]
         sid = self._next_sid
         self._next_sid += 1
         self._remember(("s", sid), container)

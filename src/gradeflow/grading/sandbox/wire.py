@@ -423,6 +423,8 @@ def _exception(rest: list[Any], refs: Refs, depth: int) -> BaseException:
 
 
 _Decoder = Callable[[list[Any], Refs, int], Any]
+# Tags of values; the tags of references (handles, stubs, shared containers) are the
+# Refs' own and must never be one of these.
 _DECODERS: dict[str, _Decoder] = {
     "I": _big_int,
     "l": _items,
