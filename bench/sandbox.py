@@ -1,6 +1,6 @@
 """Benchmark: grading runs per second, the secure sandbox against a plain interpreter.
 
-Usage: ``.venv/bin/python bench/sandbox.py [--runs N]`` (``make bench``), as root.
+Usage: ``.venv/bin/python bench/sandbox.py [--runs N] [--calls N]`` (``make bench``), as root.
 
 Two workloads: a trivial assignment (one test of a one-line function) and a
 typical one (the demo course's ``11-roman-numerals``: its reference solution
@@ -11,9 +11,16 @@ against its unittest file). Two ways to run each:
 - gradeflow: ``ZygoteSandbox`` — namespaces, per-slot uid, rlimits, seccomp, and
   the harness and verdict the workers use.
 
-Each is measured with 1 and 2 slots (runs in flight at once). Prints one table:
+Each is measured with 1 and 2 slots (runs in flight at once). The first table:
 median and p99 latency of a run, runs per second, and throughput relative to the
 baseline with the same slots.
+
+The second table is the cost of the tests reaching student code, which lives in
+another process (every call, attribute read or iteration step is a round trip over
+a socket). Measured inside real ``ZygoteSandbox`` runs: the tests time each
+operation on a student object with ``perf_counter_ns`` and print the median and
+p99, next to the same operation on an identical object defined in the test file
+itself (a plain in-process call), timed in the same test.
 """
 
 from __future__ import annotations
@@ -57,6 +64,115 @@ sys.path.insert(0, ".")
 program = unittest.main(module="tests", argv=["tests", "-q"], exit=False)
 sys.exit(0 if program.result.wasSuccessful() else 1)
 """
+# The calls workload: the same code as the student's module and, for the in-process
+# figures, pasted into the test file.
+CALLS_STUDENT = """\
+def echo(value):
+    return value
+
+
+def echo_list(values):
+    return list(values)
+
+
+def numbers(count):
+    for number in range(count):
+        yield number
+
+
+class Box:
+    def __init__(self, value):
+        self.value = value
+
+    def double(self, value):
+        return 2 * value
+"""
+# Each test times one operation on the student's object, then on the local one, and
+# prints "BENCH what samples median p99 total" for both (ns); only the summaries
+# cross the run's stdout.
+CALLS_TESTS = """\
+import time
+import unittest
+
+import solution
+
+clock = time.perf_counter_ns
+LIST = list(range(1000))
+
+
+def summary(samples):
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)]
+    return f"{len(ordered)} {ordered[len(ordered) // 2]} {p99} {sum(ordered)}"
+
+
+def each(operation, count):
+    samples = []
+    for i in range(count):
+        started = clock()
+        operation(i)
+        samples.append(clock() - started)
+    return samples
+
+
+def each_list(echo_list, count):
+    samples = []
+    for _ in range(count):
+        values = LIST[:]  # a new list each call: the same one would cross by reference
+        started = clock()
+        echo_list(values)
+        samples.append(clock() - started)
+    return samples
+
+
+def each_item(numbers, count):
+    samples = []
+    for _ in range(max(1, count // 1000)):
+        started = clock()
+        for _ in numbers(1000):
+            now = clock()
+            samples.append(now - started)
+            started = now
+    return samples
+
+
+def compare(what, measure, student, local):
+    print("BENCH", what, summary(measure(student)), summary(measure(local)))
+
+
+class CallsTest(unittest.TestCase):
+    def test_call(self):
+        self.assertEqual(solution.echo(7), 7)
+        compare("call", lambda f: each(f, CALLS), solution.echo, echo)
+
+    def test_list(self):
+        self.assertEqual(solution.echo_list(LIST), LIST)
+        compare("list", lambda f: each_list(f, LIST_CALLS), solution.echo_list, echo_list)
+
+    def test_attribute(self):
+        boxes = solution.Box(1), Box(1)
+        self.assertEqual(boxes[0].value, 1)
+        compare("attribute", lambda box: each(lambda i: box.value, CALLS), *boxes)
+
+    def test_method(self):
+        boxes = solution.Box(1), Box(1)
+        self.assertEqual(boxes[0].double(2), 4)
+        compare("method", lambda box: each(lambda i: box.double(i), CALLS), *boxes)
+
+    def test_generator(self):
+        self.assertEqual(list(solution.numbers(3)), [0, 1, 2])
+        compare("generator", lambda f: each_item(f, CALLS), solution.numbers, numbers)
+
+    def test_many_calls(self):
+        totals = []
+        for f in (solution.echo, echo):
+            started = clock()
+            for i in range(MANY_CALLS):
+                f(i)
+            totals.append(clock() - started)
+        print("BENCH many", MANY_CALLS, *totals)
+"""
+MANY_CALLS = 100_000
 
 
 def trivial_spec() -> RunSpec:
@@ -164,7 +280,7 @@ def machine() -> str:
     )
 
 
-async def main(runs: int) -> None:
+async def throughput(runs: int) -> list[tuple[str, str, int, Measurement, float]]:
     workloads = {"trivial": trivial_spec(), "typical": typical_spec()}
     rows: list[tuple[str, str, int, Measurement, float]] = []
     for name, spec in workloads.items():
@@ -191,30 +307,144 @@ async def main(runs: int) -> None:
             rows.append(
                 (name, "gradeflow ZygoteSandbox", slots, ours, ours.per_second / base.per_second)
             )
+    return rows
+
+
+def calls_spec(test_ids: list[str], *, calls: int) -> RunSpec:
+    # Passing a list copies it both ways, and each shared list is compared with its
+    # last copy on every later message of the test: fewer samples keep that bounded.
+    constants = f"CALLS = {calls}\nLIST_CALLS = {max(1, calls // 20)}\nMANY_CALLS = {MANY_CALLS}\n"
+    return RunSpec(
+        files={
+            "tests.py": (constants + CALLS_TESTS + "\n\n" + CALLS_STUDENT).encode(),
+            "solution.py": CALLS_STUDENT.encode(),
+        },
+        module="solution",
+        test_ids=test_ids,
+        # One test may use at most half of the run's time limit (judge.TEST_SHARE).
+        time_limit_s=60,
+        memory_mb=512,
+    )
+
+
+@dataclass
+class Timing:
+    """One row of the calls table, in nanoseconds; the per-call fields are None for
+    the 100,000-call test, which reports totals only."""
+
+    what: str
+    samples: int
+    median: float | None
+    p99: float | None
+    total: float
+    local_median: float | None
+    local_p99: float | None
+    local_total: float
+    run_ms: int | None = None
+
+
+async def run_calls(sandbox: ZygoteSandbox, spec: RunSpec) -> tuple[list[list[str]], int]:
+    """The BENCH lines the tests printed, split in words, and the run's duration."""
+    result = await sandbox.run(spec)
+    if result.outcome != "passed":
+        problems = "; ".join(f"{t.id}: {t.outcome} {t.message}" for t in result.tests)
+        raise RuntimeError(f"calls run {result.outcome}: {result.message} {problems}")
+    lines = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("BENCH ")]
+    return lines, result.duration_ms
+
+
+async def call_costs(calls: int) -> list[Timing]:
+    per_call = [
+        f"CallsTest.test_{name}" for name in ("call", "list", "attribute", "method", "generator")
+    ]
+    sandbox = ZygoteSandbox(slots=1)
+    await sandbox.start()
+    try:
+        await run_calls(sandbox, calls_spec(per_call, calls=100))  # warm-up
+        lines, _ = await run_calls(sandbox, calls_spec(per_call, calls=calls))
+        many, many_ms = await run_calls(
+            sandbox, calls_spec(["CallsTest.test_many_calls"], calls=calls)
+        )
+    finally:
+        await sandbox.close()
+    timings = []
+    for what, *numbers in lines:
+        n, median, p99, total, _, local_median, local_p99, local_total = map(int, numbers)
+        timings.append(Timing(what, n, median, p99, total, local_median, local_p99, local_total))
+    (_, n, total, local_total) = many[0]
+    timings.append(
+        Timing("many", int(n), None, None, int(total), None, None, int(local_total), many_ms)
+    )
+    return timings
+
+
+CALL_ROWS = {
+    "call": "call `f(i)` returning `i`",
+    "list": "call passing and returning a 1,000-element list",
+    "attribute": "attribute read `box.value`",
+    "method": "method call `box.double(i)`",
+    "generator": "1,000-item generator, per item",
+    "many": "a test making 100,000 calls `f(i)`",
+}
+
+
+def calls_row(timing: Timing) -> tuple[str, ...]:
+    def us(ns: float | None) -> str:
+        return "" if ns is None else f"{ns / 1000:.1f}"
+
+    if timing.run_ms is not None:
+        total = f"{timing.total / 1e9:.2f} s in the test; run {timing.run_ms} ms"
+        local = f"{timing.local_total / 1e9:.3f} s"
+    else:
+        total = f"{timing.total / 1e9:.2f} s for {timing.samples:,}"
+        local = f"{us(timing.local_median)} / {us(timing.local_p99)}"
+    return (CALL_ROWS[timing.what], us(timing.median), us(timing.p99), total, local)
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+
+
+async def main(runs: int, calls: int) -> None:
+    rows = await throughput(runs)
+    timings = await call_costs(calls)
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"Sandbox benchmark, {now}; {machine()}")
+    print(f"Command: {' '.join([sys.executable, *sys.argv])}")
     print(f"{runs} runs per gradeflow row, {max(20, runs // 3)} per baseline row\n")
-    header = ("workload", "runner", "slots", "median ms", "p99 ms", "runs/s", "vs baseline")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for name, runner, slots, m, ratio in rows:
-        cells = (
-            name,
-            runner,
-            str(slots),
-            f"{m.median_ms:.1f}",
-            f"{m.p99_ms:.1f}",
-            f"{m.per_second:.0f}",
-            f"{ratio:.1f}x",
-        )
-        print("| " + " | ".join(cells) + " |")
+    print_table(
+        ("workload", "runner", "slots", "median ms", "p99 ms", "runs/s", "vs baseline"),
+        [
+            (
+                name,
+                runner,
+                str(slots),
+                f"{m.median_ms:.1f}",
+                f"{m.p99_ms:.1f}",
+                f"{m.per_second:.0f}",
+                f"{ratio:.1f}x",
+            )
+            for name, runner, slots, m, ratio in rows
+        ],
+    )
+    print("\njudge→student calls, inside a ZygoteSandbox run (1 slot)\n")
+    print_table(
+        ("what", "median µs", "p99 µs", "total", "in-process median / p99 µs (or total)"),
+        [calls_row(timing) for timing in timings],
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=300, help="runs per gradeflow measurement")
+    parser.add_argument(
+        "--calls", type=int, default=20_000, help="samples per judge→student operation"
+    )
     arguments = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("The secure sandbox needs root; run this benchmark as root.")
-    asyncio.run(main(arguments.runs))
+    asyncio.run(main(arguments.runs, arguments.calls))

@@ -13,27 +13,6 @@ import pytest
 from gradeflow.grading.sandbox import RunResult, Sandbox, discover_test_ids
 from tests.sandbox.compat.corpus import CASES, Case
 
-# Honest cases that today's single-process harness grades wrongly, each recognised by
-# its exact symptom so that no other failure hides behind it: the harness takes tests
-# setting attributes of TestCase classes for tampering, and fails a run with skipped
-# tests. The judge/student split must grade these normally; once it does, delete
-# this table and the two xfail helpers below.
-TAMPERING_TODAY = {
-    "maxdiff_module_level": "TestCase.maxDiff was changed",
-    "setupclass_attributes": "PhonebookTest.book was changed",
-}
-
-
-def xfail_if_called_tampering(case: Case, result: RunResult) -> None:
-    symptom = TAMPERING_TODAY.get(case.name)
-    if symptom and f"changed the test framework ({symptom})" in result.message:
-        pytest.xfail(f"today's harness calls this tampering: {symptom}")
-
-
-def xfail_if_failed_for_skips(case: Case, result: RunResult, expected: dict[str, str]) -> None:
-    if case.skipped and result.outcome == "failed" and outcomes(result) == expected:
-        pytest.xfail(f"today's harness fails a run with skipped tests: {result.message}")
-
 
 def outcomes(result: RunResult) -> dict[str, str]:
     return {test.id: test.outcome for test in result.tests}
@@ -55,8 +34,6 @@ async def test_reference_solution_passes_every_test(case: Case, sandbox: Sandbox
     expected = {
         test_id: "skipped" if test_id in case.skipped else "passed" for test_id in case.test_ids
     }
-    xfail_if_called_tampering(case, result)
-    xfail_if_failed_for_skips(case, result, expected)
     assert (result.outcome, outcomes(result)) == ("passed", expected), describe(result)
 
 
@@ -64,7 +41,6 @@ async def test_reference_solution_passes_every_test(case: Case, sandbox: Sandbox
 async def test_wrong_solution_fails_the_named_tests(case: Case, sandbox: Sandbox) -> None:
     result = await sandbox.run(case.spec(case.wrong))
 
-    xfail_if_called_tampering(case, result)
     got = outcomes(result)
     failing = {test_id for test_id, outcome in got.items() if outcome in ("failed", "error")}
     skipped = {test_id for test_id, outcome in got.items() if outcome == "skipped"}

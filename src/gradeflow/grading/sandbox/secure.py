@@ -62,6 +62,7 @@ ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
 DRAIN_GRACE_S = 0.5
 
+
 class ZygoteFailed(OSError):
     """The zygote could not start; the message says why."""
 

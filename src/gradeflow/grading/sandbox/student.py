@@ -20,7 +20,6 @@ import contextlib
 import gc
 import importlib.util
 import io
-import json
 import mmap
 import operator
 import os
@@ -70,9 +69,21 @@ OPERATIONS: dict[str, Any] = {
     "exit": lambda obj, *args: type(obj).__exit__(obj, *args),
     "dir": lambda obj: sorted(str(name) for name in dir(obj)),
 }
-for _name in (
-    "add sub mul matmul truediv floordiv mod pow lshift rshift and or xor".split()
-):
+for _name in [
+    "add",
+    "sub",
+    "mul",
+    "matmul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "lshift",
+    "rshift",
+    "and",
+    "or",
+    "xor",
+]:
     _function = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
     OPERATIONS[_name] = _function
     OPERATIONS[f"r{_name}"] = lambda obj, other, _f=_function: _f(other, obj)
@@ -104,7 +115,7 @@ class JudgeObject:
         value = self._ask("len")
         if type(value) is not int:
             raise TypeError("len() of the tests' object is not an integer")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def __getitem__(self, key: object) -> object:
         return self._ask("getitem", key)
@@ -146,8 +157,7 @@ class Output:
         """A ``print`` call, replayed as the same call by the judge (where a test may
         have patched ``print``); only the keyword arguments given are sent."""
         shown = [
-            arg if type(arg) in (str, int, float, bool) or arg is None else str(arg)
-            for arg in args
+            arg if type(arg) in (str, int, float, bool) or arg is None else str(arg) for arg in args
         ]
         sep = options.get("sep")
         end = options.get("end")
@@ -157,7 +167,9 @@ class Output:
         room = self._room[stream]
         if size <= room:
             self._room[stream] = room - size
-            self.events.append(["p", shown, [[name, value] for name, value in options.items()], stream])
+            self.events.append(
+                ["p", shown, [[name, value] for name, value in options.items()], stream]
+            )
         elif room > 0:  # the part that fits, as text
             line = separator.join(str(arg) for arg in shown) + ("\n" if end is None else end)
             self.write(line[:room], stream)
@@ -206,13 +218,14 @@ class Refs(wire.Refs):
         if isinstance(obj, _PLAIN_BASES) and not isinstance(obj, BaseException):
             # A subclass of a plain type crosses as its plain value: whatever its
             # methods say about equality, the judge compares the value.
-            return wire.encode(_plain_value(obj), self, depth)
+            encoded: list[Any] = wire.encode(_plain_value(obj), self, depth)
+            return encoded
         return self.student.handle(obj)
 
     def remote(self, tag: str, value: list[Any]) -> object:
         student = self.student
         if tag == "h":
-            return student.object(value[0])
+            return student.object_of(value[0])
         if tag == "cb":
             if type(value[0]) is not int:
                 raise wire.WireError("a callback id is not an integer")
@@ -237,10 +250,10 @@ class Refs(wire.Refs):
 _CONTAINERS = {"jl": list, "jd": dict, "js": set, "jb": bytearray}
 _CONTAINER_TYPES = (list, dict, set, bytearray)
 # Tags of our own containers as the judge receives them (it rebuilds them as copies).
-_OUR_TAGS = {list: "sl", dict: "sd", set: "ss", bytearray: "sb"}
+_OUR_TAGS: dict[type, str] = {list: "sl", dict: "sd", set: "ss", bytearray: "sb"}
 
 
-_TAGS = {list: "l", dict: "d", set: "s", bytearray: "b"}
+_TAGS: dict[type, str] = {list: "l", dict: "d", set: "s", bytearray: "b"}
 
 
 def _snapshot(container: Any) -> Any:
@@ -249,7 +262,7 @@ def _snapshot(container: Any) -> Any:
 
 def _plain_value(obj: object) -> object:
     """The value of a subclass instance of a plain type, read through the base type."""
-    for base, convert in (
+    conversions: tuple[tuple[type, Any], ...] = (
         (bool, bool),
         (int, int.__int__),
         (float, float.__float__),
@@ -262,9 +275,10 @@ def _plain_value(obj: object) -> object:
         (dict, lambda value: dict(dict.items(value))),
         (set, lambda value: set(set.__iter__(value))),
         (frozenset, lambda value: frozenset(frozenset.__iter__(value))),
-    ):
+    )
+    for base, convert in conversions:
         if isinstance(obj, base):
-            return convert(obj)  # type: ignore[operator]
+            return convert(obj)
     return obj
 
 
@@ -310,10 +324,10 @@ class Student:
         kind = "f" if callable(obj) and not hasattr(obj, "__next__") else "o"
         return ["h", number, kind, cls.__name__]
 
-    def object(self, number: object) -> object:
-        if type(number) is not int or not 0 <= number < len(self.objects):  # type: ignore[operator]
+    def object_of(self, number: object) -> object:
+        if type(number) is not int or not 0 <= number < len(self.objects):
             raise wire.WireError("no such handle")
-        return self.objects[number]  # type: ignore[index]
+        return self.objects[number]
 
     def _is_ours(self, cls: type) -> bool:
         return getattr(cls, "__module__", None) == self.module_name
@@ -324,11 +338,7 @@ class Student:
         self._described.add(number)
         bases = [self.handle(base) for base in cls.__bases__ if self._is_ours(base)]
         builtin_base = next(
-            (
-                base.__name__
-                for base in cls.__mro__
-                if wire.EXCEPTIONS.get(base.__name__) is base
-            ),
+            (base.__name__ for base in cls.__mro__ if wire.EXCEPTIONS.get(base.__name__) is base),
             None,
         )
         return [str(cls.__name__), str(cls.__qualname__), self._is_ours(cls), builtin_base, bases]
@@ -462,7 +472,7 @@ class Student:
     def perform(self, message: list[Any]) -> object:
         op, scope, number, *rest = message
         self.enter_scope(scope)
-        target = self.object(number)
+        target = self.object_of(number)
         if op == "get":
             return getattr(target, _name_of(rest[0]))
         if op == "set":
@@ -581,7 +591,9 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
         if unknown or not isinstance(target, CapturedStream):
             original_print(*args, **options)
             return
-        given = {name: options[name] for name in ("sep", "end") if name in options}
+        given: dict[str, str | None] = {
+            name: options[name] for name in ("sep", "end") if name in options
+        }
         for name, value in given.items():
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be None or a string, not {type(value).__name__}")

@@ -129,7 +129,9 @@ class HarnessReport:
             failure = event.get("kind")
             if failure in _STUDENT_FAILURES and len(self.student_failures) < 100:
                 where = test if isinstance(test, str) and test in self.expected else None
-                self.student_failures.append((str(failure), where, clean_text(event.get("message"))))
+                self.student_failures.append(
+                    (str(failure), where, clean_text(event.get("message")))
+                )
         elif kind == "stopped":
             outcome = event.get("outcome")
             if outcome in _STUDENT_FAILURES:

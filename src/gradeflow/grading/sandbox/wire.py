@@ -36,6 +36,8 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 _HEADER = struct.Struct(">I")
 _INT_LIMIT = 2**63
+# Small: a run near its memory limit must still be able to read a request.
+_RECEIVE_BYTES = 65536
 
 # Builtin exception classes by name: the only classes either side may name.
 EXCEPTIONS: dict[str, type[BaseException]] = {
@@ -136,7 +138,7 @@ class Connection:
                 if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
                     raise Timeout()
             try:
-                chunk = self.sock.recv(1024 * 1024)
+                chunk = self.sock.recv(_RECEIVE_BYTES)
             except OSError as exc:
                 raise PeerGone(str(exc)) from exc
             if not chunk:
@@ -206,8 +208,8 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
         if EXCEPTIONS[name] is value:
             return ["X", name]
     elif isinstance(value, BaseException):
-        name = exception_name(kind)
-        if EXCEPTIONS[name] is kind:  # a known exception: its class and message
+        name = exception_name(type(value))
+        if EXCEPTIONS[name] is type(value):  # a known exception: its class and message
             return ["XI", name, _message(value)]
     return refs.local(value, depth)
 
@@ -357,14 +359,15 @@ def _zone(offset: Any) -> datetime.timezone | None:
 
 def _datetime(rest: list[Any], refs: Refs, depth: int) -> datetime.datetime:
     *fields, offset, fold = rest
-    numbers = [_int(field) for field in fields]
-    return datetime.datetime(*numbers, tzinfo=_zone(offset), fold=_int(fold))
+    year, month, day, hour, minute, second, micro = (_int(field) for field in fields)
+    zone = _zone(offset)
+    return datetime.datetime(year, month, day, hour, minute, second, micro, zone, fold=_int(fold))
 
 
 def _time(rest: list[Any], refs: Refs, depth: int) -> datetime.time:
     *fields, offset, fold = rest
-    numbers = [_int(field) for field in fields]
-    return datetime.time(*numbers, tzinfo=_zone(offset), fold=_int(fold))
+    hour, minute, second, micro = (_int(field) for field in fields)
+    return datetime.time(hour, minute, second, micro, _zone(offset), fold=_int(fold))
 
 
 def _namedtuple(rest: list[Any], refs: Refs, depth: int) -> tuple[Any, ...]:
@@ -374,7 +377,8 @@ def _namedtuple(rest: list[Any], refs: Refs, depth: int) -> tuple[Any, ...]:
     if not all(type(field) is str for field in fields) or len(fields) > 256:
         _malformed("a named tuple's fields")
     cls = _namedtuple_class(name, tuple(fields))
-    return cls(*_items(items, refs, depth))
+    value: tuple[Any, ...] = cls(*_items(items, refs, depth))
+    return value
 
 
 _NAMEDTUPLES: dict[tuple[str, tuple[str, ...]], type] = {}
@@ -387,7 +391,7 @@ def _namedtuple_class(name: str, fields: tuple[str, ...]) -> type:
         if len(_NAMEDTUPLES) >= 1000:
             raise WireError("too many named tuple types")
         # namedtuple checks that every name is an identifier and no keyword.
-        cls = _NAMEDTUPLES[key] = collections.namedtuple(name, fields)  # type: ignore[misc]
+        cls = _NAMEDTUPLES[key] = collections.namedtuple(name, fields)
     return cls
 
 
@@ -443,9 +447,7 @@ _DECODERS: dict[str, _Decoder] = {
     "dt": _datetime,
     "da": lambda rest, refs, depth: datetime.date(*[_int(field) for field in rest]),
     "ti": _time,
-    "td": lambda rest, refs, depth: datetime.timedelta(
-        _int(rest[0]), _int(rest[1]), _int(rest[2])
-    ),
+    "td": lambda rest, refs, depth: datetime.timedelta(_int(rest[0]), _int(rest[1]), _int(rest[2])),
     "tz": lambda rest, refs, depth: _zone(rest[0]),
     "C": lambda rest, refs, depth: collections.Counter(dict(_mapping(rest, refs, depth))),
     "O": lambda rest, refs, depth: collections.OrderedDict(_mapping(rest, refs, depth)),

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox import jail, judge, linux, seccomp, student
+from gradeflow.grading.sandbox import jail, judge, linux, seccomp, spawn, student
 
 MAX_MESSAGE = 65536
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status
@@ -347,7 +347,13 @@ class _Zygote:
             with contextlib.suppress(OSError):
                 run.requests.sendmsg(
                     [b'{"ok": true}'],
-                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [judge_end.fileno()]))],
+                    [
+                        (
+                            socket.SOL_SOCKET,
+                            socket.SCM_RIGHTS,
+                            array.array("i", [judge_end.fileno()]),
+                        )
+                    ],
                 )
         finally:
             judge_end.close()
@@ -493,7 +499,7 @@ class _Zygote:
             lifeline=lifeline,
         )
         sys.argv = [""]
-        judge.serve(config, 3, judge.ZygoteSpawner(4), float(request["started"]))
+        judge.serve(config, 3, spawn.ZygoteSpawner(4), float(request["started"]))
 
 
 def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
