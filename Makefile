@@ -38,28 +38,28 @@ test: install services browser nginx
 	$(MAKE) test-unprivileged
 
 # The sandbox and attack tests again as an ordinary user (nobody), so the sandbox is
-# tested without root too. Its own venv, from Debian's interpreter: the default one
-# may live under /root, which nobody can read; the editable install points at src/,
-# which must be readable by nobody too.
-UNPRIV_VENV := .venv-unprivileged
-UNPRIV_STAMP := $(UNPRIV_VENV)/.install-stamp
+# tested without root too. From a copy of the tree in a directory nobody can read
+# (this checkout's parents may not be), with a venv of Debian's interpreter (the
+# default one may live under /root); the venv is kept while pyproject.toml is unchanged.
+UNPRIV_ROOT := /var/tmp/gradeflow-unprivileged
 UNPRIV_USER ?= nobody
 UNPRIV_GROUP ?= nogroup
-UNPRIV_HOME := $(UNPRIV_VENV)/home
 
-$(UNPRIV_STAMP): pyproject.toml
-	@test -x $(UNPRIV_VENV)/bin/python || (umask 022 && /usr/bin/python3 -m venv $(UNPRIV_VENV))
-	umask 022 && $(UNPRIV_VENV)/bin/pip install --quiet -e '.[dev]'
-	@touch $(UNPRIV_STAMP)
-
-test-unprivileged: $(UNPRIV_STAMP)
+test-unprivileged:
 	@if [ "$$(id -u)" != 0 ]; then echo "test-unprivileged: skipped, pytest already ran as uid $$(id -u)"; exit 0; fi; \
-	set -e; rm -rf $(UNPRIV_HOME) && install -d -m 0700 -o $(UNPRIV_USER) -g $(UNPRIV_GROUP) $(UNPRIV_HOME); \
-	setpriv --reuid=$(UNPRIV_USER) --regid=$(UNPRIV_GROUP) --clear-groups --reset-env \
-	  env HOME=$(CURDIR)/$(UNPRIV_HOME) TMPDIR=$(CURDIR)/$(UNPRIV_HOME) PYTHONDONTWRITEBYTECODE=1 \
-	  PYTHONPATH=$(CURDIR) $(CURDIR)/$(UNPRIV_VENV)/bin/pytest -q -p no:cacheprovider \
-	  --basetemp=$(CURDIR)/$(UNPRIV_HOME)/pytest tests/grading/sandbox tests/sandbox; \
-	rm -rf $(UNPRIV_HOME)
+	set -e; umask 022; tree=$(UNPRIV_ROOT)/tree; venv=$(UNPRIV_ROOT)/venv; home=$(UNPRIV_ROOT)/home; \
+	install -d -m 0755 $(UNPRIV_ROOT); rm -rf $$tree $$home; mkdir $$tree; \
+	cp -r src tests demo pyproject.toml README.md $$tree/; \
+	if ! cmp -s pyproject.toml $$venv/pyproject.toml; then \
+	  rm -rf $$venv; /usr/bin/python3 -m venv $$venv; \
+	  $$venv/bin/pip install --quiet --upgrade pip; \
+	  $$venv/bin/pip install --quiet -e "$$tree[dev]"; cp pyproject.toml $$venv/; \
+	fi; \
+	install -d -m 0700 -o $(UNPRIV_USER) -g $(UNPRIV_GROUP) $$home; \
+	cd $$tree && setpriv --reuid=$(UNPRIV_USER) --regid=$(UNPRIV_GROUP) --clear-groups --reset-env \
+	  env HOME=$$home TMPDIR=$$home PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$$tree \
+	  $$venv/bin/pytest -q -p no:cacheprovider --basetemp=$$home/pytest tests/grading/sandbox tests/sandbox; \
+	rm -rf $$home
 
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
@@ -76,4 +76,4 @@ bench: install
 	$(BIN)/python bench/sandbox.py
 
 clean:
-	rm -rf $(VENV) $(UNPRIV_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache

@@ -30,6 +30,7 @@ import asyncio
 import datetime
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -148,6 +149,9 @@ class CallsTest(unittest.TestCase):
     def test_list(self):
         self.assertEqual(solution.echo_list(LIST), LIST)
         compare("list", lambda f: each_list(f, LIST_CALLS), solution.echo_list, echo_list)
+        # Every list that crossed stays shared until the test ends, and each later
+        # message checks them all for changes: what a plain call costs now.
+        compare("after_lists", lambda f: each(f, CALLS // 10), solution.echo, echo)
 
     def test_attribute(self):
         boxes = solution.Box(1), Box(1)
@@ -173,6 +177,10 @@ class CallsTest(unittest.TestCase):
         print("BENCH many", MANY_CALLS, *totals)
 """
 MANY_CALLS = 100_000
+# A fixed number, whatever --calls says: the lists passed stay shared until the test
+# ends and each later message compares them all, so a call costs more the more
+# lists came before it (the "after" row shows how much).
+LIST_CALLS = 100
 
 
 def trivial_spec() -> RunSpec:
@@ -311,9 +319,7 @@ async def throughput(runs: int) -> list[tuple[str, str, int, Measurement, float]
 
 
 def calls_spec(test_ids: list[str], *, calls: int) -> RunSpec:
-    # Passing a list copies it both ways, and each shared list is compared with its
-    # last copy on every later message of the test: fewer samples keep that bounded.
-    constants = f"CALLS = {calls}\nLIST_CALLS = {max(1, calls // 20)}\nMANY_CALLS = {MANY_CALLS}\n"
+    constants = f"CALLS = {calls}\nLIST_CALLS = {LIST_CALLS}\nMANY_CALLS = {MANY_CALLS}\n"
     return RunSpec(
         files={
             "tests.py": (constants + CALLS_TESTS + "\n\n" + CALLS_STUDENT).encode(),
@@ -380,9 +386,10 @@ async def call_costs(calls: int) -> list[Timing]:
 
 CALL_ROWS = {
     "call": "call `f(i)` returning `i`",
-    "list": "call passing and returning a 1,000-element list",
+    "list": "call passing and returning a new 1,000-element list",
     "attribute": "attribute read `box.value`",
-    "method": "method call `box.double(i)`",
+    "after_lists": f"call `f(i)` after {LIST_CALLS} lists crossed in the same test",
+    "method": "method call `box.double(i)` (two round trips: get, call)",
     "generator": "1,000-item generator, per item",
     "many": "a test making 100,000 calls `f(i)`",
 }
@@ -408,13 +415,40 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (``/proc/stat``)."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process and of its children waited for (zygotes, baselines,
+    and the runs they reaped)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
 async def main(runs: int, calls: int) -> None:
+    # Anything else running on the machine shows in the figures: measure how much.
+    started, busy, own = time.monotonic(), busy_cpu_s(), own_cpu_s()
     rows = await throughput(runs)
     timings = await call_costs(calls)
+    others = (busy_cpu_s() - busy) - (own_cpu_s() - own)
+    elapsed = time.monotonic() - started
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"Sandbox benchmark, {now}; {machine()}")
     print(f"Command: {' '.join([sys.executable, *sys.argv])}")
+    print(
+        f"{elapsed:.0f} s; other processes used {max(0.0, others):.1f} CPU-seconds meanwhile "
+        f"({max(0.0, others) / elapsed:.0%} of one CPU)"
+    )
     print(f"{runs} runs per gradeflow row, {max(20, runs // 3)} per baseline row\n")
     print_table(
         ("workload", "runner", "slots", "median ms", "p99 ms", "runs/s", "vs baseline"),

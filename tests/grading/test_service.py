@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.courses.models import Assignment
+from gradeflow.courses.models import Assignment, Scoring
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict, Invalid, TooLarge
@@ -250,3 +250,20 @@ async def test_only_finished_submissions_can_be_deleted(world, session_factory: 
         await service.delete_submission(session, user_id=user.id, submission_id=submission.id)
     async with session_factory() as session:
         assert await session.get(Submission, submission.id) is None
+
+
+def test_skipped_tests_count_neither_for_nor_against_a_score() -> None:
+    result = RunResult(
+        outcome="passed",
+        tests=(
+            TestResult("T.test_a", "passed", ""),
+            TestResult("T.test_b", "skipped", "Skipped: later"),
+            TestResult("T.test_c", "failed", "AssertionError"),
+        ),
+        message="",
+        stdout="",
+        stderr="",
+        duration_ms=1,
+    )
+
+    assert service.compute_score(points=100, scoring=Scoring.proportional, result=result) == 50.0

@@ -1,4 +1,4 @@
-"""Both sandboxes end to end: real harness processes running a tiny assignment.
+"""Both sandboxes end to end: real judge and student processes running a tiny assignment.
 
 Tests taking the ``sandbox`` fixture run against ``ProcessSandbox`` and
 ``ZygoteSandbox``; the others exercise what only ``ProcessSandbox`` does.
@@ -550,3 +550,52 @@ def test_result_survives_a_round_trip_through_json() -> None:
 def test_malformed_stored_result_is_rejected() -> None:
     with pytest.raises(ValueError, match="outcome"):
         RunResult.from_dict({"outcome": "great", "tests": [], "duration_ms": 1})
+
+
+@pytest.mark.asyncio
+async def test_skipped_and_expected_failures_keep_their_unittest_meaning(sandbox: Sandbox) -> None:
+    tests = """
+import unittest
+from solution import answer
+
+class AnswerTest(unittest.TestCase):
+    def test_answer(self):
+        self.assertEqual(answer(), 42)
+
+    @unittest.skip("not graded yet")
+    def test_later(self):
+        self.fail("never runs")
+
+    @unittest.expectedFailure
+    def test_known_bug(self):
+        self.assertEqual(answer(), 41)
+"""
+    result = await sandbox.run(assignment(tests, "def answer():\n    return 42\n"))
+
+    assert result.outcome == "passed"
+    assert result.message == "All 2 tests passed (1 skipped)."
+    assert [test.outcome for test in result.tests] == ["passed", "skipped", "passed"]
+    assert result.tests[1].message == "Skipped: not graded yet"
+
+
+@pytest.mark.asyncio
+async def test_tests_may_set_class_attributes_and_max_diff(sandbox: Sandbox) -> None:
+    tests = """
+import unittest
+from solution import answer
+
+unittest.TestCase.maxDiff = None
+
+class AnswerTest(unittest.TestCase):
+    expected = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.expected = 42
+
+    def test_answer(self):
+        self.assertEqual(answer(), self.expected)
+"""
+    result = await sandbox.run(assignment(tests, "def answer():\n    return 42\n"))
+
+    assert result.outcome == "passed", result.message

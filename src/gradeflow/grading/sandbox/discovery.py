@@ -4,7 +4,7 @@ The expected test list must come from outside the sandbox: a run that reports fe
 (or other) tests than this list fails, so student code cannot pass by making tests
 disappear. Static analysis covers the way exercise tests are written — top-level
 ``unittest.TestCase`` subclasses with ``test*`` methods, possibly inherited from other
-classes in the same file — and the harness runs exactly the ids found here.
+classes in the same file — and the judge runs exactly the ids found here.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ DRAIN_GRACE_S = 0.5
 
 
 class ProcessSandbox:
-    """Runs each submission in a fresh ``python -I -S -B harness.py`` process."""
+    """Runs each submission as a fresh ``python -I -S -B`` judge process, which starts
+    its student processes as fresh interpreters too."""
 
     def __init__(self, *, python: str = sys.executable) -> None:
         self.python = python
@@ -90,7 +91,7 @@ class ProcessSandbox:
         readers: list[PipeReader] = []
         process: asyncio.subprocess.Process | None = None
         try:
-            config_read = _config_pipe(_harness_config(spec, nonce), child_fds)
+            config_read = _config_pipe(_judge_config(spec, nonce), child_fds)
             pipe_links: set[str] = set()
             pipe_ends: list[int] = []
             for on_data in (stdout.add, stderr.add, on_result_data):
@@ -159,7 +160,7 @@ class ProcessSandbox:
                 await process.wait()
 
 
-def _harness_config(spec: RunSpec, nonce: str) -> bytes:
+def _judge_config(spec: RunSpec, nonce: str) -> bytes:
     return json.dumps(
         {
             "nonce": nonce,
@@ -185,7 +186,7 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
     """A pipe already holding ``config`` and closed for writing; returns its read end.
 
     A pipe rather than argv or the environment, which the student code could read
-    back from /proc; the harness reads it to the end and closes it before running
+    back from /proc; the judge reads it to the end and closes it before running
     student code, so the nonce in it has no second reader.
     """
     read_end, write_end = os.pipe()
@@ -196,7 +197,7 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
         if len(config) > 65536:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, len(config))
         if os.write(write_end, config) != len(config):
-            raise OSError("the harness configuration did not fit in its pipe")
+            raise OSError("the judge's configuration did not fit in its pipe")
     finally:
         os.close(write_end)
     return read_end

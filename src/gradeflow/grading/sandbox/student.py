@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 from gradeflow.grading.sandbox import wire
 
 MESSAGE_LIMIT = 2000
-# Released on MemoryError, so that reporting it has memory to work with (see harness).
+# Released on MemoryError, so that reporting it has memory to work with.
 RESERVE_BYTES = 512 * 1024
 _PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
 # The operations the judge may ask for by name, each applied to the handle's object.
@@ -269,7 +269,7 @@ def _plain_value(obj: object) -> object:
         (complex, complex.__complex__),
         (str, str.__str__),
         (bytes, lambda value: bytes.__getitem__(value, slice(None))),
-        (bytearray, lambda value: bytes(memoryview(value))),
+        (bytearray, lambda value: bytearray(memoryview(value))),
         (tuple, lambda value: tuple(tuple.__iter__(value))),
         (list, lambda value: list(list.__iter__(value))),
         (dict, lambda value: dict(dict.items(value))),

@@ -1,8 +1,8 @@
-"""Decide a run's result from what the harness reported and how its process ended.
+"""Decide a run's result from what the judge reported and how its process ended.
 
 Nothing coming out of the sandboxed process is trusted: result lines without the
 run's nonce are ignored, every field is type-checked and bounded, events after the
-harness's last word are dropped, and a run that did not report exactly the expected
+judge's last word are dropped, and a run that did not report exactly the expected
 tests fails. Stdout and stderr are never parsed.
 """
 
@@ -73,7 +73,7 @@ def without_nul(text: str) -> str:
 
 @dataclass
 class HarnessReport:
-    """What the harness said over the result channel, validated line by line."""
+    """What the judge said over the result channel, validated line by line."""
 
     nonce: str
     expected: frozenset[str]
@@ -189,11 +189,11 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         return report.running
 
     if not report.ready:
-        # The harness reports ready before any student code runs: this is our failure.
+        # The judge reports ready before any student code runs: this is our failure.
         last_error = end.stderr.strip().splitlines()[-1:] or [describe_exit(end.returncode)]
         return result(
             "internal_error",
-            bound_message(f"The grading harness failed before running your code: {last_error[0]}"),
+            bound_message(f"The grader failed before running your code: {last_error[0]}"),
         )
     if report.syntax_error is not None:
         return result("syntax_error", report.syntax_error)

@@ -24,6 +24,7 @@ import datetime
 import decimal
 import fractions
 import json
+import re
 import select
 import socket
 import statistics
@@ -35,6 +36,7 @@ from typing import Any, NoReturn
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 _HEADER = struct.Struct(">I")
+_HEX = re.compile(r"-?[0-9a-f]+")
 _INT_LIMIT = 2**63
 # Small: a run near its memory limit must still be able to read a request.
 _RECEIVE_BYTES = 65536
@@ -304,7 +306,15 @@ def decode(data: Any, refs: Refs, depth: int = 0) -> Any:
         return refs.remote(tag, rest)
     except WireError:
         raise
-    except (TypeError, ValueError, OverflowError, KeyError, IndexError, ArithmeticError) as exc:
+    except (
+        TypeError,
+        ValueError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        ArithmeticError,
+        SyntaxError,  # namedtuple compiles its class; keep out whatever it may refuse
+    ) as exc:
         raise WireError(f"a {tag!r} value is malformed: {exc}") from None
 
 
@@ -339,7 +349,7 @@ def _number(value: Any) -> float:
 
 def _big_int(rest: list[Any], refs: Refs, depth: int) -> int:
     (digits,) = rest
-    if type(digits) is not str or len(digits) > 100_000:
+    if type(digits) is not str or len(digits) > 100_000 or not _HEX.fullmatch(digits):
         _malformed("a big integer")
     return int(digits, 16)
 
@@ -355,6 +365,20 @@ def _zone(offset: Any) -> datetime.timezone | None:
     if offset is None:
         return None
     return datetime.timezone(datetime.timedelta(seconds=_number(offset)))
+
+
+def _timezone(offset: Any) -> datetime.timezone:
+    if offset is None:
+        _malformed("a timezone")
+    zone = _zone(offset)
+    assert zone is not None
+    return zone
+
+
+def _fields(rest: list[Any], count: int) -> list[Any]:
+    if len(rest) != count:
+        _malformed(f"a value with {len(rest)} fields instead of {count}")
+    return rest
 
 
 def _datetime(rest: list[Any], refs: Refs, depth: int) -> datetime.datetime:
@@ -374,8 +398,12 @@ def _namedtuple(rest: list[Any], refs: Refs, depth: int) -> tuple[Any, ...]:
     name, fields, *items = rest
     if type(name) is not str or type(fields) is not list or len(fields) != len(items):
         _malformed("a named tuple")
-    if not all(type(field) is str for field in fields) or len(fields) > 256:
+    if len(fields) > 256 or not all(
+        type(field) is str and field.isascii() and field.isidentifier() for field in fields
+    ):
         _malformed("a named tuple's fields")
+    if not (name.isascii() and name.isidentifier()):
+        _malformed("a named tuple's name")
     cls = _namedtuple_class(name, tuple(fields))
     value: tuple[Any, ...] = cls(*_items(items, refs, depth))
     return value
@@ -438,17 +466,17 @@ _DECODERS: dict[str, _Decoder] = {
     "f": lambda rest, refs, depth: frozenset(_items(rest, refs, depth)),
     "b": _bytes,
     "ba": lambda rest, refs, depth: bytearray(_bytes(rest, refs, depth)),
-    "c": lambda rest, refs, depth: complex(_number(rest[0]), _number(rest[1])),
-    "r": lambda rest, refs, depth: range(_int(rest[0]), _int(rest[1]), _int(rest[2])),
-    "D": lambda rest, refs, depth: decimal.Decimal(_text(rest[0], 10_000)),
+    "c": lambda rest, refs, depth: complex(*map(_number, _fields(rest, 2))),
+    "r": lambda rest, refs, depth: range(*map(_int, _fields(rest, 3))),
+    "D": lambda rest, refs, depth: decimal.Decimal(_text(_fields(rest, 1)[0], 10_000)),
     "Q": lambda rest, refs, depth: fractions.Fraction(
         _exact_int(decode(rest[0], refs, depth)), _exact_int(decode(rest[1], refs, depth))
     ),
     "dt": _datetime,
     "da": lambda rest, refs, depth: datetime.date(*[_int(field) for field in rest]),
     "ti": _time,
-    "td": lambda rest, refs, depth: datetime.timedelta(_int(rest[0]), _int(rest[1]), _int(rest[2])),
-    "tz": lambda rest, refs, depth: _zone(rest[0]),
+    "td": lambda rest, refs, depth: datetime.timedelta(*map(_int, _fields(rest, 3))),
+    "tz": lambda rest, refs, depth: _timezone(_fields(rest, 1)[0]),
     "C": lambda rest, refs, depth: collections.Counter(dict(_mapping(rest, refs, depth))),
     "O": lambda rest, refs, depth: collections.OrderedDict(_mapping(rest, refs, depth)),
     "dd": _defaultdict,

@@ -2,13 +2,16 @@
 
 ``ZygoteSandbox`` starts one zygote per worker process, as host root, with
 ``python -I -S -B`` and a minimal environment; the zygote imports ``unittest``,
-the harness and the modules student code commonly uses, then serves requests on
+the judge, the student server and the modules student code commonly uses (never
+anything of an assignment), then serves requests on
 its control socket (AF_UNIX, SOCK_SEQPACKET: one JSON message each):
 
 - ``run``: the message carries the paths of the run's configuration and task
   directory, the slot's uid and gid, the limits, and four descriptors (stdout,
   stderr, result channel, status). The zygote forks a child that is PID 1 of a new
-  PID namespace; the child jails itself (``jail.enter``) and runs the harness.
+  PID namespace; the child jails itself (``jail.enter``) and runs the judge, which
+  asks over its request socket for its student processes (``spawn``: forked the
+  same way, into namespaces of their own; ``end``: killed and reaped).
   When the child has been reaped, its wait status, whether the wall clock ended
   it and its duration are written to the status pipe, which is then closed.
 - ``kill``: SIGKILL a run (the worker gave up on it, e.g. cancelled).
@@ -533,7 +536,7 @@ def _fresh_standard_streams() -> None:
     )
     sys.stdout = stdout
     sys.stderr = stderr
-    # The originals too: the harness flushes them, and student code may use them.
+    # The originals too: the judge flushes them, and student code may use them.
     sys.__stdout__ = stdout  # type: ignore[misc]
     sys.__stderr__ = stderr  # type: ignore[misc]
 
