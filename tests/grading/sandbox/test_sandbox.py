@@ -599,3 +599,33 @@ class AnswerTest(unittest.TestCase):
     result = await sandbox.run(assignment(tests, "def answer():\n    return 42\n"))
 
     assert result.outcome == "passed", result.message
+
+
+@pytest.mark.asyncio
+async def test_values_too_large_or_too_deep_to_send_fail_only_their_test(
+    sandbox: Sandbox,
+) -> None:
+    tests = """
+import unittest
+from solution import huge, deep, answer
+
+class ValuesTest(unittest.TestCase):
+    def test_huge(self):
+        self.assertEqual(len(huge()), 10)
+
+    def test_deep(self):
+        self.assertIsNotNone(deep())
+
+    def test_answer(self):
+        self.assertEqual(answer(), 42)
+"""
+    code = "def huge():\n    return 'x' * (8 * 1024 * 1024)\n\n"
+    code += "def deep():\n    value = []\n    for _ in range(1000):\n        value = [value]\n"
+    code += "    return value\n\ndef answer():\n    return 42\n"
+
+    result = await sandbox.run(assignment(tests, code))
+
+    huge, deep, answer = result.tests
+    assert (huge.outcome, deep.outcome, answer.outcome) == ("error", "error", "passed")
+    assert "too large for the tests" in huge.message
+    assert "nested more than 100 levels deep" in deep.message

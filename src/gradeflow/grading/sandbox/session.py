@@ -62,7 +62,7 @@ class _JudgeRefs(wire.Refs):
         # the student gets a stub that can only call it and use it as a container.
         return ["cb", session.callback_id(obj)]
 
-    def tracked(self, obj: object) -> list[Any] | None:
+    def tracked(self, obj: object, depth: int) -> list[Any] | None:
         kind = type(obj)
         if kind not in _TRACKED:
             return None
@@ -80,8 +80,8 @@ class _JudgeRefs(wire.Refs):
         if isinstance(obj, bytearray):
             return [tag, jid, *wire.encode(bytes(obj), self)[1:]]
         if kind is dict:
-            return [tag, jid, *wire._pairs(obj, self, 1)]  # type: ignore[arg-type]
-        return [tag, jid, *[wire.encode(item, self, 1) for item in obj]]  # type: ignore[attr-defined]
+            return [tag, jid, *wire._pairs(obj, self, depth + 1)]  # type: ignore[arg-type]
+        return [tag, jid, *[wire.encode(item, self, depth + 1) for item in obj]]  # type: ignore[attr-defined]
 
     def remote(self, tag: str, value: list[Any]) -> object:
         session = self.session

@@ -241,9 +241,9 @@ class Refs(wire.Refs):
             return student.receive_container(tag, value, self)
         raise wire.WireError(f"unknown reference {tag!r}")
 
-    def tracked(self, obj: object) -> list[Any] | None:
+    def tracked(self, obj: object, depth: int) -> list[Any] | None:
         if type(obj) in _CONTAINER_TYPES:
-            return self.student.share(obj, self)
+            return self.student.share(obj, self, depth)
         return None
 
 
@@ -361,7 +361,7 @@ class Student:
         self._remember(("j", jid), container)
         return container
 
-    def share(self, container: Any, refs: Refs) -> list[Any]:
+    def share(self, container: Any, refs: Refs, depth: int) -> list[Any]:
         """How a container crosses: a reference if the judge knows it, else as a copy
         that the judge keeps in step with ours until the test ends."""
         key = self.shared_ids.get(id(container))
@@ -370,18 +370,18 @@ class Student:
         sid = self._next_sid
         self._next_sid += 1
         self._remember(("s", sid), container)
-        return [_OUR_TAGS[type(container)], sid, *self._contents(container, refs)]
+        return [_OUR_TAGS[type(container)], sid, *self._contents(container, refs, depth + 1)]
 
     def _remember(self, key: tuple[str, int], container: Any) -> None:
         self.shared[key] = (container, _snapshot(container))
         self.shared_ids[id(container)] = key
 
-    def _contents(self, container: Any, refs: Refs) -> list[Any]:
+    def _contents(self, container: Any, refs: Refs, depth: int) -> list[Any]:
         if type(container) is dict:
-            return wire._pairs(container, refs, 1)
+            return wire._pairs(container, refs, depth)
         if type(container) is bytearray:
             return wire.encode(bytes(container), refs)[1:]  # type: ignore[no-any-return]
-        return [wire.encode(item, refs, 1) for item in container]
+        return [wire.encode(item, refs, depth) for item in container]
 
     def shared_container(self, side: str, number: object) -> object:
         entry = self.shared.get((side, number))  # type: ignore[arg-type]
@@ -401,7 +401,7 @@ class Student:
                 continue
             kind = _TAGS[type(container)]
             try:
-                state = [kind, *self._contents(container, self.refs)]
+                state = [kind, *self._contents(container, self.refs, 1)]
             except (TypeError, ValueError):
                 continue  # holds something that cannot cross: the judge keeps the old state
             self.shared[key] = (container, _snapshot(container))
@@ -467,7 +467,11 @@ class Student:
         except BaseException as exc:  # every exception of student code is the judge's to see
             self.send("err", self.describe(exc))
             return
-        self.send("ok", encoded)
+        try:
+            self.send("ok", encoded)
+        except wire.TooLarge as exc:
+            too_large = ValueError(f"the value your code returned is too large for the tests: {exc}")
+            self.send("err", self.describe(too_large))
 
     def perform(self, message: list[Any]) -> object:
         op, scope, number, *rest = message

@@ -99,7 +99,7 @@ class Refs:
     def remote(self, tag: str, value: list[Any]) -> object:
         raise WireError(f"unexpected reference {tag!r}")
 
-    def tracked(self, obj: object) -> list[Any] | None:
+    def tracked(self, obj: object, depth: int) -> list[Any] | None:
         """A reference for a container to copy across with its identity, or None."""
         return None
 
@@ -181,7 +181,7 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
         return ["I", format(value, "x")]
     if kind is float:
         return value
-    tracked = refs.tracked(value)
+    tracked = refs.tracked(value, depth)
     if tracked is not None:
         return tracked
     depth += 1
