@@ -314,6 +314,15 @@ class Session:
         return self.request(["op", self.scope, number, name, encoded])
 
     def request(self, message: list[Any]) -> Any:
+        if time.monotonic() >= self.run_deadline:
+            # Nothing left of the run's time: not even a student process to start.
+            if self.connection is not None:
+                self.spawner.end()
+            raise self.fail(
+                "timeout",
+                f"Not run: the run's {self.time_limit_s:g} s time limit was reached "
+                "before this test could call your code.",
+            )
         connection = self._connection()
         generation = self.generation
         try:

@@ -470,7 +470,9 @@ class Student:
         try:
             self.send("ok", encoded)
         except wire.TooLarge as exc:
-            too_large = ValueError(f"the value your code returned is too large for the tests: {exc}")
+            too_large = ValueError(
+                f"the value your code returned is too large for the tests: {exc}"
+            )
             self.send("err", self.describe(too_large))
 
     def perform(self, message: list[Any]) -> object:
