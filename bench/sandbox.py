@@ -8,8 +8,8 @@ against its unittest file). Two ways to run each:
 
 - baseline: a fresh ``python -I -S`` per run that sets the rlimits and runs the
   tests with ``unittest`` — the cost of an interpreter start, without isolation;
-- gradeflow: ``ZygoteSandbox`` — namespaces, per-slot uid, rlimits, seccomp, and
-  the harness and verdict the workers use.
+- gradeflow: ``ZygoteSandbox`` — namespaces, per-slot uid, rlimits, seccomp, the
+  judge and student processes and the verdict, as the workers use it.
 
 Each is measured with 1 and 2 slots (runs in flight at once). The first table:
 median and p99 latency of a run, runs per second, and throughput relative to the

@@ -21,6 +21,12 @@ from gradeflow.app import create_app
 from gradeflow.courses.format import load_path
 from gradeflow.courses.service import import_course
 from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.grading.sandbox import (
+    ProcessSandbox,
+    Sandbox,
+    ZygoteSandbox,
+    namespaces_unavailable_reason,
+)
 from gradeflow.migrate import upgrade_database
 from gradeflow.settings import Settings
 from tests.factories import write_course
@@ -198,3 +204,25 @@ async def live_server(settings: Settings, course_dir: Path) -> AsyncIterator[Liv
     await import_course_dir(settings, course_dir)
     with LiveServer(create_app(settings)) as server:
         yield server
+
+
+# The sandboxes of the sandbox, attack, forgery and compatibility tests.
+
+
+@pytest.fixture(scope="session")
+def zygote_sandbox() -> Iterator[ZygoteSandbox]:
+    """One secure sandbox for all tests; it is loop-agnostic, so each test's loop may use it."""
+    reason = namespaces_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    sandbox = ZygoteSandbox(slots=2)
+    yield sandbox
+    asyncio.run(sandbox.close())
+
+
+@pytest.fixture(params=["process", "zygote"])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox:
+    if request.param == "process":
+        return ProcessSandbox()
+    zygote: ZygoteSandbox = request.getfixturevalue("zygote_sandbox")
+    return zygote

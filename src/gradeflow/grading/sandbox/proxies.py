@@ -195,25 +195,9 @@ for _name in [
     "neg",
     "pos",
     "invert",
-    "divmod",
-    "rdivmod",
 ]:
     setattr(RemoteObject, f"__{_name}__", _remote(_name))
-for _name in [
-    "add",
-    "sub",
-    "mul",
-    "matmul",
-    "truediv",
-    "floordiv",
-    "mod",
-    "pow",
-    "lshift",
-    "rshift",
-    "and",
-    "or",
-    "xor",
-]:
+for _name in wire.BINARY_OPERATORS:
     setattr(RemoteObject, f"__{_name}__", _remote(_name))
     setattr(RemoteObject, f"__r{_name}__", _remote(f"r{_name}"))
 

@@ -413,9 +413,21 @@ class Session:
             decoded_kwargs[pair[0]] = wire.decode(pair[1], self.refs)
         if decoded_kwargs and operation != "call":
             raise wire.WireError("keyword arguments are for calls only")
+        self._answer_student(lambda: perform(target, *decoded_args, **decoded_kwargs))
+
+    def _serve_input(self, prompt: object) -> None:
+        def ask() -> str:
+            value = builtins.input() if prompt is None else builtins.input(str(prompt))
+            if not isinstance(value, str):
+                raise TypeError("input() returned something other than a string")
+            return value
+
+        self._answer_student(ask)
+
+    def _answer_student(self, perform: Callable[[], object]) -> None:
+        """Run the tests' code student code asked for, and send back what it gave."""
         try:
-            result = perform(target, *decoded_args, **decoded_kwargs)
-            encoded = wire.encode(result, self.refs)
+            encoded = wire.encode(perform(), self.refs)
         except StudentFailure:
             raise
         except BaseException as exc:
@@ -424,20 +436,6 @@ class Session:
             self._reply(["err", [type(exc).__name__, exception_text(exc)]])
             return
         self._reply(["ok", encoded])
-
-    def _serve_input(self, prompt: object) -> None:
-        try:
-            value = builtins.input() if prompt is None else builtins.input(str(prompt))
-            if not isinstance(value, str):
-                raise TypeError("input() returned something other than a string")
-        except StudentFailure:
-            raise
-        except BaseException as exc:
-            if isinstance(exc, STICKY) and self.pending is None:
-                self.pending = exc
-            self._reply(["err", [type(exc).__name__, exception_text(exc)]])
-            return
-        self._reply(["ok", str(value)])
 
     # What comes back -------------------------------------------------------------
 

@@ -69,26 +69,12 @@ OPERATIONS: dict[str, Any] = {
     "exit": lambda obj, *args: type(obj).__exit__(obj, *args),
     "dir": lambda obj: sorted(str(name) for name in dir(obj)),
 }
-for _name in [
-    "add",
-    "sub",
-    "mul",
-    "matmul",
-    "truediv",
-    "floordiv",
-    "mod",
-    "pow",
-    "lshift",
-    "rshift",
-    "and",
-    "or",
-    "xor",
-]:
-    _function = getattr(operator, f"{_name}_" if _name in ("and", "or") else _name)
+for _name in wire.BINARY_OPERATORS:
+    _function = {"and": operator.and_, "or": operator.or_, "divmod": divmod}.get(
+        _name, getattr(operator, _name, None)
+    )
     OPERATIONS[_name] = _function
     OPERATIONS[f"r{_name}"] = lambda obj, other, _f=_function: _f(other, obj)
-OPERATIONS["divmod"] = divmod
-OPERATIONS["rdivmod"] = lambda obj, other: divmod(other, obj)
 
 
 class JudgeObject:

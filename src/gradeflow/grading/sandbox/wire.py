@@ -73,6 +73,25 @@ _FACTORIES: dict[str, type] = {
 }
 
 
+# The binary operators a proxy forwards, each also reflected (``radd`` for ``3 + obj``).
+BINARY_OPERATORS = [
+    "add",
+    "sub",
+    "mul",
+    "matmul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "lshift",
+    "rshift",
+    "and",
+    "or",
+    "xor",
+    "divmod",
+]
+
+
 class WireError(Exception):
     """The other side sent something that is not a valid message."""
 
