@@ -642,8 +642,6 @@ JUDGE_OPERATIONS: dict[str, Callable[..., Any]] = {
     "next": next,
     "contains": lambda target, item: item in target,
     "bool": bool,
-    "repr": repr,
-    "str": str,
 }
 
 
