@@ -55,6 +55,7 @@ TMP_DIR = "/tmp"  # noqa: S108 (the sandbox's own private tmpfs, not the host's)
 INSIDE_ID = 1000
 HOSTNAME = "sandbox"
 RUNS_DIR = "/runs"  # the staging tmpfs, seen by the zygote (and the worker) only
+_HIDING_FLAGS = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
 DEVICES = {"null": 3, "zero": 5, "full": 7, "random": 8, "urandom": 9}  # char 1:minor
 DEV_LINKS = {
     "fd": "/proc/self/fd",
@@ -344,8 +345,11 @@ def enter(
             make_target=False,
         )
         # Other runs' staging directories disappear from this namespace (and,
-        # unprivileged, the host's procfs, mounted under it).
-        linux.umount2(RUNS_DIR, linux.MNT_DETACH)
+        # unprivileged, the host's procfs, mounted under it) under an empty read-only
+        # tmpfs: unmounting /runs instead made the kernel wait for an RCU grace
+        # period, ~2 ms of every run's start. Nothing in the run can remove it: it
+        # has no capability over this mount namespace, and seccomp denies umount.
+        linux.mount("tmpfs", RUNS_DIR, "tmpfs", _HIDING_FLAGS, "size=4k,nr_inodes=1,mode=0555")
         os.chdir(TASK_DIR)
         _drop_identity(uid, gid, limits)
         linux.drop_all_capabilities(last_cap)

@@ -271,9 +271,16 @@ class RemoteModule(types.ModuleType):
             return _public_names(self)
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        value = _current().request_on(self, "get", name)
+        session = _current()
+        # ``from solution import f`` reads f twice in a row (hasattr, then getattr):
+        # the second read is the first's answer, if nothing was asked in between.
+        last = session.last_module_read
+        if last is not None and last[0] == (session.generation, name):
+            return last[1]
+        value = session.request_on(self, "get", name)
         if isinstance(value, Forwarding) and "_gf_origin" not in value.__dict__:
             value.__dict__["_gf_origin"] = name
+        session.last_module_read = ((session.generation, name), value)
         return value
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -158,6 +158,7 @@ class Session:
         self.pending: BaseException | None = None  # a failure of the tests' code to raise again
         self.dead: StudentFailure | None = None  # why no student process runs now
         self.module_proxy: RemoteModule | None = None
+        self.last_module_read: tuple[tuple[int, str], object] | None = None
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -314,6 +315,7 @@ class Session:
         return self.request(["op", self.scope, number, name, encoded])
 
     def request(self, message: list[Any]) -> Any:
+        self.last_module_read = None
         if time.monotonic() >= self.run_deadline:
             # Nothing left of the run's time: not even a student process to start.
             if self.connection is not None:

@@ -93,6 +93,9 @@ class _Run:
     # Our end of the judge's request socket (see _serve_judge).
     requests: socket.socket
     student: int | None = None  # pid of the current student process
+    # The judge's end of the socket to a student process started before the judge
+    # asked for it (its first one, started with the run, while the judge starts).
+    ready_student: socket.socket | None = None
     students: int = 0
     timed_out: bool = False
     killed: bool = False
@@ -295,6 +298,9 @@ class _Zygote:
         self.selector.register(pidfd, selectors.EVENT_READ, run)
         ours.setblocking(False)
         self.selector.register(ours, selectors.EVENT_READ, _Requests(run))
+        # The judge's first request is for a student process: start it now, so that
+        # it imports the student's code while the judge sets itself up.
+        run.ready_student = self._start_student(run)
         self._replenish()
 
     def _spawn(self, request: dict[str, Any], fds: list[int], slot: int | None) -> int:
@@ -326,27 +332,13 @@ class _Zygote:
             status = self._end_student(run)
             _send_quietly(run.requests, {"status": status})
         elif op == "spawn":
-            self._end_student(run)
-            self._start_student(run)
-        else:
-            _send_quietly(run.requests, {"error": "unknown request"})
-
-    def _start_student(self, run: _Run) -> None:
-        if run.students >= MAX_STUDENTS or run.killed:
-            _send_quietly(run.requests, {"error": "no more student processes for this run"})
-            return
-        request = {**run.request, "role": "student"}
-        judge_end, student_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            try:
-                run.student = self._spawn(request, [*run.outputs, student_end.fileno()], run.slot)
-            except OSError as exc:
-                _send_quietly(run.requests, {"error": f"starting the student failed: {exc}"})
+            judge_end, run.ready_student = run.ready_student, None
+            if judge_end is None:
+                self._end_student(run)
+                judge_end = self._start_student(run)
+            if judge_end is None:
+                _send_quietly(run.requests, {"error": "no student process could be started"})
                 return
-            finally:
-                student_end.close()
-            run.students += 1
-            self._replenish()
             with contextlib.suppress(OSError):
                 run.requests.sendmsg(
                     [b'{"ok": true}'],
@@ -358,8 +350,27 @@ class _Zygote:
                         )
                     ],
                 )
-        finally:
             judge_end.close()
+        else:
+            _send_quietly(run.requests, {"error": "unknown request"})
+
+    def _start_student(self, run: _Run) -> socket.socket | None:
+        """Start a student process for ``run``; the judge's end of its socket."""
+        if run.students >= MAX_STUDENTS or run.killed:
+            return None
+        request = {**run.request, "role": "student"}
+        judge_end, student_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            run.student = self._spawn(request, [*run.outputs, student_end.fileno()], run.slot)
+        except OSError as exc:
+            judge_end.close()
+            print(f"gradeflow zygote: starting a student process failed: {exc}", file=sys.stderr)
+            return None
+        finally:
+            student_end.close()
+        run.students += 1
+        self._replenish()
+        return judge_end
 
     def _end_student(self, run: _Run) -> int | None:
         """Kill and reap the run's student process, if any; its wait status."""
@@ -407,6 +418,8 @@ class _Zygote:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(run.requests)
         run.requests.close()
+        if run.ready_student is not None:
+            run.ready_student.close()
         _close_all(run.outputs)
         del self.runs[run.id]
         _write_status(
