@@ -81,7 +81,7 @@ class _JudgeRefs(wire.Refs):
             return [tag, jid, *wire.encode(bytes(obj), self)[1:]]
         if kind is dict:
             return [tag, jid, *wire._pairs(obj, self, depth + 1)]  # type: ignore[arg-type]
-        return [tag, jid, *[wire.encode(item, self, depth + 1) for item in obj]]  # type: ignore[attr-defined]
+        return [tag, jid, *wire.encode_items(obj, self, depth + 1)]  # type: ignore[arg-type]
 
     def remote(self, tag: str, value: list[Any]) -> object:
         session = self.session

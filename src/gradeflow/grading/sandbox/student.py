@@ -238,6 +238,9 @@ _OUR_TAGS: dict[type, str] = {list: "sl", dict: "sd", set: "ss", bytearray: "sb"
 
 
 _TAGS: dict[type, str] = {list: "l", dict: "d", set: "s", bytearray: "b"}
+# sys.getrefcount of a shared container in Student.updates when only the sharing
+# table holds it: the table's entry, the loop's variable and the call's argument.
+_HELD_HERE_ONLY = 3
 
 
 def _snapshot(container: Any) -> Any:
@@ -285,6 +288,7 @@ class Student:
         # Each with a shallow copy of what the judge last heard of it.
         self.shared: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.shared_ids: dict[int, tuple[str, int]] = {}  # id(container) -> key
+        self.retired: dict[tuple[str, int], Any] = {}  # shared ones student code let go
         self._next_sid = 0
 
     # Handles ---------------------------------------------------------------
@@ -350,6 +354,8 @@ class Student:
         that the judge keeps in step with ours until the test ends."""
         key = self.shared_ids.get(id(container))
         if key is not None:
+            if key in self.retired:
+                self._remember(key, self.retired.pop(key))
             return [key[0] + "r", key[1]]
         sid = self._next_sid
         self._next_sid += 1
@@ -365,18 +371,32 @@ class Student:
             return wire._pairs(container, refs, depth)
         if type(container) is bytearray:
             return wire.encode(bytes(container), refs)[1:]  # type: ignore[no-any-return]
-        return [wire.encode(item, refs, depth) for item in container]
+        return wire.encode_items(container, refs, depth)
 
     def shared_container(self, side: str, number: object) -> object:
-        entry = self.shared.get((side, number))  # type: ignore[arg-type]
-        if entry is None:
+        if type(number) is not int:
+            raise wire.WireError("a container id is not an integer")
+        key = (side, int(number))
+        entry = self.shared.get(key)
+        if entry is not None:
+            return entry[0]
+        container = self.retired.pop(key, None)
+        if container is None:
             raise wire.WireError("no such container")
-        return entry[0]
+        self._remember(key, container)  # back in student code's hands
+        return container
 
     def updates(self) -> list[Any]:
         """``[side, number, state]`` of each shared container changed since last said."""
         changed = []
-        for key, (container, snapshot) in list(self.shared.items()):
+        for key, entry in list(self.shared.items()):
+            container, snapshot = entry
+            if sys.getrefcount(container) <= _HELD_HERE_ONLY:
+                # Nothing of student code holds it any more, so after this last look
+                # nothing can change it: it is no longer compared (which made every
+                # message cost as much as all the containers of the test together).
+                del self.shared[key]
+                self.retired[key] = container
             try:
                 same = bool(container == snapshot)
             except Exception:
@@ -388,7 +408,8 @@ class Student:
                 state = [kind, *self._contents(container, self.refs, 1)]
             except (TypeError, ValueError):
                 continue  # holds something that cannot cross: the judge keeps the old state
-            self.shared[key] = (container, _snapshot(container))
+            if key in self.shared:
+                self.shared[key] = (container, _snapshot(container))
             changed.append([key[0], key[1], state])
         return changed
 
@@ -398,6 +419,7 @@ class Student:
             self.scope = scope
             self.shared.clear()
             self.shared_ids.clear()
+            self.retired.clear()
 
     # Talking to the judge -----------------------------------------------------
 

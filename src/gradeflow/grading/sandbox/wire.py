@@ -30,7 +30,7 @@ import socket
 import statistics
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, NoReturn
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -205,15 +205,15 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
         return tracked
     depth += 1
     if kind is list:
-        return ["l", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+        return ["l", *encode_items(value, refs, depth)]  # type: ignore[arg-type]
     if kind is tuple:
-        return ["t", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+        return ["t", *encode_items(value, refs, depth)]  # type: ignore[arg-type]
     if kind is dict:
         return ["d", *_pairs(value, refs, depth)]  # type: ignore[arg-type]
     if kind is set:
-        return ["s", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+        return ["s", *encode_items(value, refs, depth)]  # type: ignore[arg-type]
     if kind is frozenset:
-        return ["f", *[encode(item, refs, depth) for item in value]]  # type: ignore[attr-defined]
+        return ["f", *encode_items(value, refs, depth)]  # type: ignore[arg-type]
     if kind is bytes or kind is bytearray:
         tag = "b" if kind is bytes else "ba"
         return [tag, base64.b64encode(value).decode("ascii")]  # type: ignore[arg-type]
@@ -240,6 +240,22 @@ def _message(exc: BaseException) -> str:
         return str(exc)[:10_000]
     except Exception:
         return ""
+
+
+_SCALARS = frozenset({str, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool})
+_JSON_SCALARS = _SCALARS | {int}
+
+
+def encode_items(items: Collection[Any], refs: Refs, depth: int) -> list[Any]:
+    """Each item encoded; a collection of plain scalars (the common case) at once,
+    without a call per item: it is its own encoding."""
+    kinds = set(map(type, items))
+    if kinds <= _SCALARS:
+        return list(items)
+    if kinds <= _NUMBERS and items and min(items) > -_INT_LIMIT and max(items) < _INT_LIMIT:
+        return list(items)
+    return [encode(item, refs, depth) for item in items]
 
 
 def _pairs(mapping: dict[Any, Any], refs: Refs, depth: int) -> list[Any]:
@@ -342,6 +358,8 @@ def _malformed(what: str) -> NoReturn:
 
 
 def _items(rest: list[Any], refs: Refs, depth: int) -> list[Any]:
+    if set(map(type, rest)) <= _JSON_SCALARS:  # already what they are
+        return list(rest)
     return [decode(item, refs, depth) for item in rest]
 
 
