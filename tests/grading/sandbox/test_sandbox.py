@@ -629,3 +629,40 @@ class ValuesTest(unittest.TestCase):
     assert (huge.outcome, deep.outcome, answer.outcome) == ("error", "error", "passed")
     assert "too large for the tests" in huge.message
     assert "nested more than 100 levels deep" in deep.message
+
+
+@pytest.mark.asyncio
+async def test_methods_of_student_objects_can_be_called_kept_and_given_back(
+    sandbox: Sandbox,
+) -> None:
+    tests = """
+import unittest
+from solution import Counter, apply
+
+class MethodTest(unittest.TestCase):
+    def test_methods(self):
+        counter = Counter()
+        add = counter.add
+        for _ in range(3):
+            counter.add(2)
+        self.assertEqual(add(1), 7)
+        self.assertEqual(apply(counter.add, 3), 10)
+        self.assertEqual(counter.add, counter.add)
+        counter.add = lambda n: -1  # an instance attribute now hides the method
+        self.assertEqual(counter.total, 10)
+"""
+    code = """
+class Counter:
+    def __init__(self):
+        self.total = 0
+
+    def add(self, n):
+        self.total += n
+        return self.total
+
+def apply(function, value):
+    return function(value)
+"""
+    result = await sandbox.run(assignment(tests, code))
+
+    assert result.outcome == "passed", [test.message for test in result.tests]

@@ -86,7 +86,10 @@ class Forwarding:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_gf_") or (name.startswith("__") and name not in _FORWARDED_DUNDERS):
             raise AttributeError(name)
-        return _current().request_on(self, "get", name)
+        session = _current()
+        if (type(self), name) in session.methods:  # known to be a method: no request
+            return BoundMethod(self, name)
+        return session.request_on(self, "get", name)
 
     def __repr__(self) -> str:
         return str(_current().operation(self, "repr"))
@@ -116,6 +119,30 @@ def _remote_with_proxy(name: str) -> Callable[..., Any]:
 
     operation.__name__ = f"__{name}__"
     return operation
+
+
+class BoundMethod:
+    """A method of a student object: calling it is one request (``callm``)."""
+
+    __slots__ = ("name", "target")
+
+    def __init__(self, target: object, name: str) -> None:
+        self.target = target
+        self.name = name
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        return _current().call_method(self.target, self.name, args, kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BoundMethod):
+            return NotImplemented
+        return self.target is other.target and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash((id(self.target), self.name))
+
+    def __repr__(self) -> str:
+        return f"<bound method {type(self.target).__qualname__}.{self.name}>"
 
 
 class RemoteObject(Forwarding):

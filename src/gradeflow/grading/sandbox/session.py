@@ -24,6 +24,7 @@ from gradeflow.grading.sandbox import wire
 from gradeflow.grading.sandbox.proxies import (
     SEND_CHECK,
     STICKY,
+    BoundMethod,
     CodeFlags,
     Forwarding,
     RemoteClassMeta,
@@ -53,6 +54,8 @@ class _JudgeRefs(wire.Refs):
 
     def local(self, obj: object, depth: int) -> list[Any]:
         session = self.session
+        if isinstance(obj, BoundMethod):
+            return ["bm", session.number_of(obj.target), obj.name]
         if isinstance(obj, (Forwarding, RemoteModule, RemoteClassMeta)):
             generation, number = ref_of(obj)
             if generation != session.generation:
@@ -87,6 +90,8 @@ class _JudgeRefs(wire.Refs):
         session = self.session
         if tag == "h":
             return session.proxy(value)
+        if tag == "bm":
+            return session.bound_method(value)
         if tag == "jr":
             return session.tracked[_index(value[0], len(session.tracked))]
         if tag == "sr":
@@ -143,6 +148,7 @@ class Session:
         self.proxies: dict[int, weakref.ref[Any]] = {}
         self.strong: dict[int, object] = {}  # classes and the module, kept for the generation
         self.classes: dict[str, type] = {}  # proxies of the student's classes by qualname
+        self.methods: set[tuple[type, str]] = set()  # (proxy class, name) of plain methods
         self.callbacks: list[object] = []
         self._callback_ids: dict[int, int] = {}
         # Containers shared with the student process during the current test: the
@@ -302,6 +308,14 @@ class Session:
         number = self.number_of(target)
         fields: list[Any] = [name, *[wire.encode(item, self.refs) for item in value]]
         return self.request([op, self.scope, number, *fields])
+
+    def call_method(
+        self, target: object, name: str, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> Any:
+        number = self.number_of(target)
+        encoded_args = [wire.encode(arg, self.refs) for arg in args]
+        encoded_kwargs = [[key, wire.encode(value, self.refs)] for key, value in kwargs.items()]
+        return self.request(["callm", self.scope, number, name, encoded_args, encoded_kwargs])
 
     def call(self, target: object, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
         number = self.number_of(target)
@@ -506,6 +520,18 @@ class Session:
                 original.update(state)  # type: ignore[attr-defined]
             else:
                 raise wire.WireError("a container update has the wrong type")
+
+    def bound_method(self, value: list[Any]) -> BoundMethod:
+        if len(value) != 2 or type(value[0]) is not int or type(value[1]) is not str:
+            raise wire.WireError("a method is malformed")
+        known = self.proxies.get(value[0])
+        target = known() if known is not None else None
+        if target is None:
+            raise wire.WireError("a method of an object the tests do not hold")
+        if isinstance(type(target), RemoteClassMeta):
+            # Its class defines it as a method: later reads need not ask.
+            self.methods.add((type(target), value[1]))
+        return BoundMethod(target, value[1])
 
     def proxy(self, value: list[Any]) -> object:
         if len(value) != 3 or type(value[0]) is not int:

@@ -199,6 +199,8 @@ class Refs(wire.Refs):
     def local(self, obj: object, depth: int) -> list[Any]:
         if isinstance(obj, JudgeObject):
             return ["cb", obj._id]
+        if isinstance(obj, MethodOf):
+            return ["bm", obj.number, obj.name]
         if isinstance(obj, _PLAIN_BASES) and not isinstance(obj, BaseException):
             # A subclass of a plain type crosses as its plain value: whatever its
             # methods say about equality, the judge compares the value.
@@ -219,6 +221,8 @@ class Refs(wire.Refs):
             if stub is None:
                 stub = student.stubs[value[0]] = JudgeObject(value[0], student)
             return stub
+        if tag == "bm":  # a method the judge got from us, given back
+            return getattr(student.object_of(value[0]), _name_of(value[1]))
         if tag in ("jr", "sr"):
             return student.shared_container(tag[0], value[0])
         if tag in _CONTAINERS:
@@ -486,7 +490,15 @@ class Student:
         self.enter_scope(scope)
         target = self.object_of(number)
         if op == "get":
-            return getattr(target, _name_of(rest[0]))
+            name = _name_of(rest[0])
+            value = getattr(target, name)
+            if _is_method_of(value, target, name):
+                return MethodOf(number, name)
+            return value
+        if op == "callm":
+            args = [wire.decode(arg, self.refs) for arg in rest[1]]
+            kwargs = {_name_of(name): wire.decode(value, self.refs) for name, value in rest[2]}
+            return getattr(target, _name_of(rest[0]))(*args, **kwargs)
         if op == "set":
             setattr(target, _name_of(rest[0]), wire.decode(rest[1], self.refs))
             return None
@@ -522,6 +534,27 @@ class Student:
 
 
 _PLAIN_ONLY = wire.Refs()
+
+
+class MethodOf:
+    """A plain method of an object the judge holds: it crosses as (object, name), so
+    that calling it later is one request and leaves no handle behind."""
+
+    __slots__ = ("name", "number")
+
+    def __init__(self, number: int, name: str) -> None:
+        self.number = number
+        self.name = name
+
+
+def _is_method_of(value: object, target: object, name: str) -> bool:
+    """Whether ``value`` is ``target.name`` as a method defined by its class."""
+    return (
+        isinstance(value, types.MethodType)
+        and value.__self__ is target
+        and isinstance(getattr(type(target), name, None), types.FunctionType)
+        and name not in getattr(target, "__dict__", {})
+    )
 
 
 def _name_of(value: object) -> str:
