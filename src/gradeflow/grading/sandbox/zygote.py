@@ -46,9 +46,10 @@ from gradeflow.grading.sandbox import jail, judge, linux, seccomp, spawn, studen
 
 MAX_MESSAGE = 65536
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status
-# Descriptors a child gets after stdout and stderr: the judge its result channel
-# and its request socket to us, a student its socket to the judge.
-EXTRA_FDS = {"judge": 2, "student": 1}
+# Descriptors a child gets after stdout and stderr: the judge its result channel,
+# its request socket to us and its socket to its first student process; a student
+# its socket to the judge.
+EXTRA_FDS = {"judge": 3, "student": 1}
 # Student processes one run may ask for (the judge restarts one after each crash).
 MAX_STUDENTS = 256
 SETUP_FAILED_EXIT = 125
@@ -93,9 +94,6 @@ class _Run:
     # Our end of the judge's request socket (see _serve_judge).
     requests: socket.socket
     student: int | None = None  # pid of the current student process
-    # The judge's end of the socket to a student process started before the judge
-    # asked for it (its first one, started with the run, while the judge starts).
-    ready_student: socket.socket | None = None
     students: int = 0
     timed_out: bool = False
     killed: bool = False
@@ -142,7 +140,13 @@ class _Zygote:
         self.selector.register(self.control, selectors.EVENT_READ, None)
         self._replenish()
         while True:
-            for key, _ in self.selector.select(self._next_timeout()):
+            # Spares are made only when nothing is waiting: a fork costs a few ms,
+            # which a judge asking for its student must not wait for.
+            wanted = len(self.spares) < self.spares_wanted
+            events = self.selector.select(0 if wanted else self._next_timeout())
+            if not events and wanted:
+                self._replenish(most=1)
+            for key, _ in events:
                 if key.data is None:
                     if not self._receive():
                         return
@@ -218,8 +222,10 @@ class _Zygote:
             linux.setns(self.pid_namespace, linux.CLONE_NEWPID)
         return pid
 
-    def _replenish(self) -> None:
-        while len(self.spares) < self.spares_wanted:
+    def _replenish(self, most: int | None = None) -> None:
+        made = 0
+        while len(self.spares) < self.spares_wanted and (most is None or made < most):
+            made += 1
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 pid = self._fork()
@@ -268,25 +274,13 @@ class _Zygote:
         slot = request.get("slot")
         slot = slot if isinstance(slot, int) else None
         request["role"] = "judge"
-        request["started"] = time.monotonic()
+        started = request["started"] = time.monotonic()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            pid = self._spawn(request, [stdout, stderr, result, theirs.fileno()], slot)
-            pidfd = os.pidfd_open(pid)
-        except OSError as exc:
-            _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
-            _close_all([stdout, stderr, result])
-            ours.close()
-            return
-        finally:
-            theirs.close()
-        _close_all([result])
-        started = float(request["started"])
         run = _Run(
             id=int(request["id"]),
             slot=slot,
-            pid=pid,
-            pidfd=pidfd,
+            pid=0,
+            pidfd=-1,
             status_fd=status_fd,
             started=started,
             deadline=started + float(request["time_limit_s"]),
@@ -294,14 +288,33 @@ class _Zygote:
             outputs=[stdout, stderr],
             requests=ours,
         )
+        # The student process first, handed to the judge as it starts: it imports the
+        # student's code while the judge sets itself up, and the judge need not ask.
+        first_student = self._start_student(run)
+        try:
+            if first_student is None:
+                raise OSError("no student process could be started")
+            judge_fds = [stdout, stderr, result, theirs.fileno(), first_student.fileno()]
+            run.pid = self._spawn(request, judge_fds, slot)
+            run.pidfd = os.pidfd_open(run.pid)
+        except OSError as exc:
+            self._end_student(run)
+            if run.pid:
+                os.kill(run.pid, signal.SIGKILL)
+                os.waitpid(run.pid, 0)
+            _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
+            _close_all([stdout, stderr, result])
+            ours.close()
+            return
+        finally:
+            theirs.close()
+            if first_student is not None:
+                first_student.close()
+        _close_all([result])
         self.runs[run.id] = run
-        self.selector.register(pidfd, selectors.EVENT_READ, run)
+        self.selector.register(run.pidfd, selectors.EVENT_READ, run)
         ours.setblocking(False)
         self.selector.register(ours, selectors.EVENT_READ, _Requests(run))
-        # The judge's first request is for a student process: start it now, so that
-        # it imports the student's code while the judge sets itself up.
-        run.ready_student = self._start_student(run)
-        self._replenish()
 
     def _spawn(self, request: dict[str, Any], fds: list[int], slot: int | None) -> int:
         """Start a judge or student process, by a spare if there is one; its pid."""
@@ -332,10 +345,8 @@ class _Zygote:
             status = self._end_student(run)
             _send_quietly(run.requests, {"status": status})
         elif op == "spawn":
-            judge_end, run.ready_student = run.ready_student, None
-            if judge_end is None:
-                self._end_student(run)
-                judge_end = self._start_student(run)
+            self._end_student(run)
+            judge_end = self._start_student(run)
             if judge_end is None:
                 _send_quietly(run.requests, {"error": "no student process could be started"})
                 return
@@ -369,7 +380,6 @@ class _Zygote:
         finally:
             student_end.close()
         run.students += 1
-        self._replenish()
         return judge_end
 
     def _end_student(self, run: _Run) -> int | None:
@@ -418,8 +428,6 @@ class _Zygote:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(run.requests)
         run.requests.close()
-        if run.ready_student is not None:
-            run.ready_student.close()
         _close_all(run.outputs)
         del self.runs[run.id]
         _write_status(
@@ -515,7 +523,7 @@ class _Zygote:
             lifeline=lifeline,
         )
         sys.argv = [""]
-        judge.serve(config, 3, spawn.ZygoteSpawner(4), float(request["started"]))
+        judge.serve(config, 3, spawn.ZygoteSpawner(4, first_student=5), float(request["started"]))
 
 
 def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
