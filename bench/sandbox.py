@@ -389,7 +389,7 @@ CALL_ROWS = {
     "list": "call passing and returning a new 1,000-element list",
     "attribute": "attribute read `box.value`",
     "after_lists": f"call `f(i)` after {LIST_CALLS} lists crossed in the same test",
-    "method": "method call `box.double(i)` (two round trips: get, call)",
+    "method": "method call `box.double(i)` (one round trip once known to be a method)",
     "generator": "1,000-item generator, per item",
     "many": "a test making 100,000 calls `f(i)`",
 }
