@@ -666,3 +666,25 @@ def apply(function, value):
     result = await sandbox.run(assignment(tests, code))
 
     assert result.outcome == "passed", [test.message for test in result.tests]
+
+
+@pytest.mark.asyncio
+async def test_sys_exit_in_a_class_fixture_fails_the_tests_it_stopped(sandbox: Sandbox) -> None:
+    tests = """
+import unittest
+from solution import setup, answer
+
+class FixtureTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        setup()
+
+    def test_answer(self):
+        self.assertEqual(answer(), 42)
+"""
+    code = "import sys\n\ndef setup():\n    sys.exit(0)\n\ndef answer():\n    return 42\n"
+
+    result = await sandbox.run(assignment(tests, code))
+
+    assert result.outcome == "failed"
+    assert result.passed_count == 0

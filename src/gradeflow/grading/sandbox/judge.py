@@ -263,8 +263,10 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     # cannot be reused by other objects while the map is in use.
     keep_alive = list(iter_tests(suite))
     result = StreamingResult(channel, ids, session)
-    # One raised outside any test (a class fixture) is reported as a student failure.
-    with contextlib.suppress(StudentFailure):
+    # A student failure raised outside any test (in a class fixture) was reported as
+    # such; a SystemExit of student code there ends the suite as unittest lets it,
+    # and the tests it did not run are reported as not run.
+    with contextlib.suppress(StudentFailure, SystemExit):
         suite.run(result)
     for test_id in test_ids:
         if test_id not in result.reported:
