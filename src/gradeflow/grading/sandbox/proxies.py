@@ -18,7 +18,7 @@ from __future__ import annotations
 import types
 import unittest
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gradeflow.grading.sandbox import wire
 from gradeflow.grading.sandbox.results import bound_message
@@ -121,6 +121,17 @@ def _remote_with_proxy(name: str) -> Callable[..., Any]:
     return operation
 
 
+_T = TypeVar("_T")
+
+
+def _answer_of_type(target: object, operation: str, kind: type[_T]) -> _T:
+    """An operation Python requires an exact type from (``len`` an int, ...)."""
+    value = _current().operation(target, operation)
+    if type(value) is not kind:
+        raise TypeError(f"__{operation}__ of your object did not return a {kind.__name__}")
+    return value
+
+
 class BoundMethod:
     """A method of a student object: calling it is one request (``callm``)."""
 
@@ -158,28 +169,16 @@ class RemoteObject(Forwarding):
         return _current().call(self, args, kwargs)
 
     def __hash__(self) -> int:
-        value = _current().operation(self, "hash")
-        if type(value) is not int:
-            raise TypeError("__hash__ of your object did not return an integer")
-        return value
+        return _answer_of_type(self, "hash", int)
 
     def __bool__(self) -> bool:
-        value = _current().operation(self, "bool")
-        if type(value) is not bool:
-            raise TypeError("__bool__ of your object did not return a bool")
-        return value
+        return _answer_of_type(self, "bool", bool)
 
     def __len__(self) -> int:
-        value = _current().operation(self, "len")
-        if type(value) is not int:
-            raise TypeError("__len__ of your object did not return an integer")
-        return value
+        return _answer_of_type(self, "len", int)
 
     def __index__(self) -> int:
-        value = _current().operation(self, "index")
-        if type(value) is not int:
-            raise TypeError("__index__ of your object did not return an integer")
-        return value
+        return _answer_of_type(self, "index", int)
 
     def __exit__(self, *exc_info: object) -> bool:
         exc = exc_info[1]

@@ -495,34 +495,27 @@ class _Zygote:
         return lifeline, (lifeline + 1 if network is not None else None)
 
     def _run(self, request: dict[str, Any], lifeline: int) -> NoReturn:
+        """Jail this process as the run's judge or student, then play that part."""
         run = str(request["run"])
-        role = request["role"]
-        if role == "student":
-            jail.enter(
-                run=run,
-                view="student",
-                uid=int(request["student_uid"]),
-                gid=int(request["student_gid"]),
-                limits=jail.Limits.from_dict(request["student_limits"]),
-                last_cap=self.last_cap,
-                seccomp_filter=self.seccomp_filter,
-                lifeline=lifeline,
-            )
-            sys.argv = [""]
-            student.serve(3, str(request["module"]), int(request["output_limit"]))
-        with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
-            config = json.load(file)
+        is_student = request["role"] == "student"
+        prefix = "student_" if is_student else ""
+        config: dict[str, Any] = {}
+        if not is_student:  # read while /runs is still there; it holds the nonce
+            with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
+                config = json.load(file)
         jail.enter(
             run=run,
-            view="task",
-            uid=int(request["uid"]),
-            gid=int(request["gid"]),
-            limits=jail.Limits.from_dict(request["limits"]),
+            view="student" if is_student else "task",
+            uid=int(request[f"{prefix}uid"]),
+            gid=int(request[f"{prefix}gid"]),
+            limits=jail.Limits.from_dict(request[f"{prefix}limits"]),
             last_cap=self.last_cap,
             seccomp_filter=self.seccomp_filter,
             lifeline=lifeline,
         )
         sys.argv = [""]
+        if is_student:
+            student.serve(3, str(request["module"]), int(request["output_limit"]))
         judge.serve(config, 3, spawn.ZygoteSpawner(4, first_student=5), float(request["started"]))
 
 
