@@ -7,6 +7,7 @@ sandboxed run can leave behind or push through its pipes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -15,7 +16,13 @@ import structlog
 
 from gradeflow.grading.sandbox.results import RunResult, TestResult
 from gradeflow.grading.sandbox.spec import RunSpec, check_relative_path
-from gradeflow.grading.sandbox.verdict import without_nul
+from gradeflow.grading.sandbox.verdict import (
+    HarnessReport,
+    LineSplitter,
+    ProcessEnd,
+    decide,
+    without_nul,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +79,73 @@ class BoundedBuffer:
     def text(self) -> str:
         text = without_nul(self.data.decode("utf-8", errors="replace"))
         return text + TRUNCATED_MARKER if self.truncated else text
+
+
+# After a run ended, how long its output pipes may take to reach end-of-file before
+# we stop reading (a process that escaped the run could hold them open).
+DRAIN_GRACE_S = 0.5
+
+
+class RunPipes:
+    """The pipes a run writes to, read as they fill: stdout and stderr into bounded
+    buffers, the judge's result channel into its report, and any extra pipes the
+    caller asks for. Both sandboxes run through this; ``close`` releases it all."""
+
+    def __init__(self, spec: RunSpec, nonce: str) -> None:
+        self.spec = spec
+        self.report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
+        self._splitter = LineSplitter()
+        self.stdout = BoundedBuffer(spec.output_limit_bytes)
+        self.stderr = BoundedBuffer(spec.output_limit_bytes)
+        self.write_ends: list[int] = []  # the run's ends, closed once it holds them
+        self.read_inodes: set[int] = set()
+        self._transports: list[asyncio.BaseTransport] = []
+        self.closed: list[asyncio.Future[None]] = []
+
+    async def open(self, *extra: Callable[[bytes], None]) -> list[int]:
+        """The write ends: stdout, stderr, the result channel, then one per ``extra``."""
+        for on_data in (self.stdout.add, self.stderr.add, self._on_result, *extra):
+            read_end, write_end = os.pipe()
+            self.write_ends.append(write_end)
+            self.read_inodes.add(os.fstat(read_end).st_ino)
+            transport, reader = await read_pipe(read_end, on_data)
+            self._transports.append(transport)
+            self.closed.append(reader.closed)
+        return list(self.write_ends)
+
+    def _on_result(self, data: bytes) -> None:
+        for line in self._splitter.feed(data):
+            self.report.add_line(line)
+
+    def handed_over(self) -> None:
+        """The run holds its ends now: ours are closed, so end-of-file means it is done."""
+        close_all(self.write_ends)
+
+    async def drain(self) -> None:
+        """Wait (a little) for the run's output to be read to the end."""
+        await asyncio.wait(self.closed[:3], timeout=DRAIN_GRACE_S)
+
+    def result(self, *, returncode: int, timed_out: bool, duration_ms: int) -> RunResult:
+        end = ProcessEnd(
+            returncode=returncode,
+            timed_out=timed_out,
+            duration_ms=duration_ms,
+            stdout=self.stdout.text(),
+            stderr=self.stderr.text(),
+        )
+        return decide(self.spec, self.report, end)
+
+    def close(self) -> None:
+        close_all(self.write_ends)
+        for transport in self._transports:
+            transport.close()
+
+
+def close_all(fds: list[int]) -> None:
+    """Close and forget every descriptor of ``fds``."""
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
 
 
 def write_files(workdir: str, files: Mapping[str, bytes]) -> None:

@@ -1,10 +1,12 @@
-"""``ProcessSandbox``: the provisional sandbox, one rlimited interpreter per run.
+"""``ProcessSandbox``: the unisolated sandbox for development, fresh interpreters.
 
-Isolation here is only a fresh directory, a minimal environment, rlimits, a process
-group killed at the deadline and a result channel that printing cannot forge. The
-student code runs with the worker's uid, sees the whole filesystem and the network.
-It is meant for development until the namespace + seccomp zygote replaces it behind
-the same ``Sandbox`` interface.
+Each run is a ``python -I -S -B`` judge process that starts its student processes
+as fresh interpreters too (``spawn.ProcessSpawner``), so the judge/student split
+and the verdict are the same as in the secure sandbox. Isolation here is only fresh
+directories, a minimal environment, rlimits and a process group killed at the
+deadline: student code runs with the worker's uid and sees the filesystem (the
+tests included) and the network. Used only where namespaces are unavailable and the
+operator asked for it (``--insecure-sandbox``), and in tests.
 """
 
 from __future__ import annotations
@@ -24,24 +26,16 @@ import structlog
 
 from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
-    BoundedBuffer,
-    PipeReader,
+    RunPipes,
+    close_all,
     internal_error,
-    read_pipe,
     remove_workdir,
     write_files,
 )
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
-from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, ProcessEnd, decide
 
 log = structlog.get_logger(__name__)
-
-FILE_SIZE_LIMIT = 16 * 1024 * 1024
-OPEN_FILES_LIMIT = 64
-# After the process group is killed, how long the output pipes may take to reach
-# end-of-file before we stop reading (a process outside the group may hold them).
-DRAIN_GRACE_S = 0.5
 
 
 class ProcessSandbox:
@@ -75,35 +69,12 @@ class ProcessSandbox:
 
     async def _run_in(self, workdir: str, spec: RunSpec) -> RunResult:
         nonce = secrets.token_urlsafe(24)
-        report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
-        splitter = LineSplitter()
-        stdout, stderr = (
-            BoundedBuffer(spec.output_limit_bytes),
-            BoundedBuffer(spec.output_limit_bytes),
-        )
-
-        def on_result_data(data: bytes) -> None:
-            for line in splitter.feed(data):
-                report.add_line(line)
-
-        child_fds: list[int] = []  # the ends the child gets; closed here once it has them
-        transports: list[asyncio.BaseTransport] = []
-        readers: list[PipeReader] = []
+        pipes = RunPipes(spec, nonce)
+        config_fds: list[int] = []  # the config pipe's read end, closed once passed on
         process: asyncio.subprocess.Process | None = None
         try:
-            config_read = _config_pipe(_judge_config(spec, nonce), child_fds)
-            pipe_links: set[str] = set()
-            pipe_ends: list[int] = []
-            for on_data in (stdout.add, stderr.add, on_result_data):
-                read_end, write_end = os.pipe()
-                child_fds.append(write_end)
-                pipe_links.add(f"pipe:[{os.fstat(read_end).st_ino}]")
-                read_transport, reader = await read_pipe(read_end, on_data)
-                transports.append(read_transport)
-                readers.append(reader)
-                pipe_ends.append(write_end)
-            stdout_w, stderr_w, result_w = pipe_ends
-
+            config_read = _config_pipe(_judge_config(spec, nonce), config_fds)
+            stdout_w, stderr_w, result_w = await pipes.open()
             started = time.monotonic()
             process = await asyncio.create_subprocess_exec(
                 *launch.command(
@@ -124,7 +95,8 @@ class ProcessSandbox:
                 # Its own session and process group, so the whole tree can be killed.
                 start_new_session=True,
             )
-            _close_all(child_fds)
+            close_all(config_fds)
+            pipes.handed_over()
 
             timed_out = False
             try:
@@ -138,22 +110,15 @@ class ProcessSandbox:
             # run are still in the group. Done before the pipes are drained, since
             # such children would otherwise hold them open.
             kill_group(process.pid)
-            await asyncio.to_thread(kill_stragglers, workdir, frozenset(pipe_links))
-            await asyncio.wait([reader.closed for reader in readers], timeout=DRAIN_GRACE_S)
+            links = frozenset(f"pipe:[{inode}]" for inode in pipes.read_inodes)
+            await asyncio.to_thread(kill_stragglers, workdir, links)
+            await pipes.drain()
             returncode = process.returncode
             assert returncode is not None
-            end = ProcessEnd(
-                returncode=returncode,
-                timed_out=timed_out,
-                duration_ms=duration_ms,
-                stdout=stdout.text(),
-                stderr=stderr.text(),
-            )
-            return decide(spec, report, end)
+            return pipes.result(returncode=returncode, timed_out=timed_out, duration_ms=duration_ms)
         finally:
-            _close_all(child_fds)
-            for transport in transports:
-                transport.close()
+            close_all(config_fds)
+            pipes.close()
             if process is not None and process.returncode is None:
                 # Cancelled or failed mid-run: never leave the tree running or unreaped.
                 kill_group(process.pid)
@@ -172,12 +137,7 @@ def _judge_config(spec: RunSpec, nonce: str) -> bytes:
             "memory_mb": spec.memory_mb,
             # One character more than is kept: the surplus marks the output truncated.
             "output_limit": spec.output_limit_bytes + 1,
-            "limits": {
-                "cpu_s": spec.cpu_limit_s,
-                "address_space_bytes": spec.judge_memory_bytes,
-                "file_size_bytes": FILE_SIZE_LIMIT,
-                "open_files": OPEN_FILES_LIMIT,
-            },
+            "limits": spec.rlimits(address_space_bytes=spec.judge_memory_bytes),
         }
     ).encode()
 
@@ -201,12 +161,6 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
     finally:
         os.close(write_end)
     return read_end
-
-
-def _close_all(fds: list[int]) -> None:
-    while fds:
-        with contextlib.suppress(OSError):
-            os.close(fds.pop())
 
 
 def sandbox_environment(workdir: str) -> dict[str, str]:

@@ -35,23 +35,19 @@ import structlog
 
 from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
-    BoundedBuffer,
+    RunPipes,
     internal_error,
-    read_pipe,
     remove_workdir,
     write_files,
 )
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory
-from gradeflow.grading.sandbox.verdict import HarnessReport, LineSplitter, ProcessEnd, decide
 
 log = structlog.get_logger(__name__)
 
 RUNS_DIR = "/runs"  # jail.RUNS_DIR, in the zygote's mount namespace
 DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"  # root's; see default_state_dir
-FILE_SIZE_LIMIT = 16 * 1024 * 1024
-OPEN_FILES_LIMIT = 64
 # Processes and threads of one run. With RLIMIT_AS per process, a run can hold at
 # most this many times its memory limit: keep it small.
 PROCESS_LIMIT = 16
@@ -60,7 +56,6 @@ TMP_LIMIT = 32 * 1024 * 1024
 # the worker decides the zygote is broken.
 ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
-DRAIN_GRACE_S = 0.5
 
 
 class ZygoteFailed(OSError):
@@ -311,43 +306,19 @@ class ZygoteSandbox:
         self._zygote = zygote
         return zygote
 
-    def _limits(self, spec: RunSpec, address_space_bytes: int) -> dict[str, int]:
-        return {
-            "cpu_s": spec.cpu_limit_s,
-            "address_space_bytes": address_space_bytes,
-            "file_size_bytes": FILE_SIZE_LIMIT,
-            "open_files": OPEN_FILES_LIMIT,
-            "processes": self.process_limit,
-        }
-
     async def _run(
         self, zygote: _Zygote, spec: RunSpec, staging: str, slot: int, uids: tuple[int, int]
     ) -> RunResult:
         nonce = secrets.token_urlsafe(24)
         _stage(staging, spec, nonce)
 
-        report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
-        splitter = LineSplitter()
-        stdout = BoundedBuffer(spec.output_limit_bytes)
-        stderr = BoundedBuffer(spec.output_limit_bytes)
+        pipes = RunPipes(spec, nonce)
         status = bytearray()
-
-        def on_result_data(data: bytes) -> None:
-            for line in splitter.feed(data):
-                report.add_line(line)
-
-        write_ends: list[int] = []
-        transports: list[asyncio.BaseTransport] = []
-        closed: list[asyncio.Future[None]] = []
         run_id = next(self._run_ids)
         finished = False
         try:
-            for on_data in (stdout.add, stderr.add, on_result_data, status.extend):
-                read_end, write_end = os.pipe()
-                write_ends.append(write_end)
-                transport, reader = await read_pipe(read_end, on_data)
-                transports.append(transport)
-                closed.append(reader.closed)
+            write_ends = await pipes.open(status.extend)
+            status_closed = pipes.closed[-1]
             request = {
                 "op": "run",
                 "id": run_id,
@@ -362,12 +333,16 @@ class ZygoteSandbox:
                 # One character more than is kept: the surplus marks the output truncated.
                 "output_limit": spec.output_limit_bytes + 1,
                 "time_limit_s": spec.time_limit_s,
-                "limits": self._limits(spec, spec.judge_memory_bytes),
-                "student_limits": self._limits(spec, spec.memory_mb * 1024 * 1024),
+                "limits": spec.rlimits(
+                    address_space_bytes=spec.judge_memory_bytes, processes=self.process_limit
+                ),
+                "student_limits": spec.rlimits(
+                    address_space_bytes=spec.memory_mb * 1024 * 1024,
+                    processes=self.process_limit,
+                ),
             }
             await zygote.send(request, write_ends)
-            _close_all(write_ends)
-            *outputs, status_closed = closed
+            pipes.handed_over()
             # The status pipe closes once the zygote has reaped the run.
             done, _ = await asyncio.wait(
                 [status_closed], timeout=spec.time_limit_s + ZYGOTE_GRACE_S
@@ -378,31 +353,27 @@ class ZygoteSandbox:
                 return internal_error(spec, "The sandbox did not report the run in time.")
             finished = True
             # The run's namespace is gone, and with it every writer of these pipes.
-            await asyncio.wait(outputs, timeout=DRAIN_GRACE_S)
+            await pipes.drain()
             outcome: dict[str, Any] = (
                 json.loads(status) if status else {"error": "the sandbox zygote died"}
             )
             if "error" in outcome:
                 log.error("sandbox.run_failed", error=outcome["error"])
                 return internal_error(spec, f"The sandbox failed: {outcome['error']}")
-            end = ProcessEnd(
+            return pipes.result(
                 returncode=os.waitstatus_to_exitcode(outcome["status"]),
                 timed_out=bool(outcome["timed_out"]),
                 duration_ms=int(outcome["ms"]),
-                stdout=stdout.text(),
-                stderr=stderr.text(),
             )
-            return decide(spec, report, end)
         finally:
-            _close_all(write_ends)
-            if not finished and zygote.alive and closed:
+            if not finished and zygote.alive and pipes.closed:
                 # Cancelled (or failed) mid-run: the slot's uid may only serve the next
                 # run once this one is dead and reaped.
+                pipes.handed_over()
                 with contextlib.suppress(OSError):
                     await zygote.send({"op": "kill", "id": run_id})
-                await asyncio.wait([closed[-1]], timeout=ZYGOTE_GRACE_S)
-            for transport in transports:
-                transport.close()
+                await asyncio.wait([pipes.closed[-1]], timeout=ZYGOTE_GRACE_S)
+            pipes.close()
 
 
 def _stage(staging: str, spec: RunSpec, nonce: str) -> None:
@@ -427,12 +398,6 @@ def _stage(staging: str, spec: RunSpec, nonce: str) -> None:
     }
     with open(os.path.join(staging, "config.json"), "x") as file:
         json.dump(config, file)
-
-
-def _close_all(fds: list[int]) -> None:
-    while fds:
-        with contextlib.suppress(OSError):
-            os.close(fds.pop())
 
 
 def default_state_dir() -> str:

@@ -13,6 +13,8 @@ from gradeflow.grading.sandbox.results import RunResult
 
 TESTS_FILE = "tests.py"
 JUDGE_EXTRA_MB = 256
+FILE_SIZE_LIMIT = 16 * 1024 * 1024
+OPEN_FILES_LIMIT = 64
 _TEST_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -72,6 +74,18 @@ class RunSpec:
         """The judge's address-space limit: the tests' own needs, and room to decode
         the largest value the student may send (wire.MAX_FRAME_BYTES) many times over."""
         return (self.memory_mb + JUDGE_EXTRA_MB) * 1024 * 1024
+
+    def rlimits(self, *, address_space_bytes: int, processes: int | None = None) -> dict[str, int]:
+        """The rlimits of one of the run's processes, as the jail and judge take them."""
+        limits = {
+            "cpu_s": self.cpu_limit_s,
+            "address_space_bytes": address_space_bytes,
+            "file_size_bytes": FILE_SIZE_LIMIT,
+            "open_files": OPEN_FILES_LIMIT,
+        }
+        if processes is not None:
+            limits["processes"] = processes
+        return limits
 
     @property
     def cpu_limit_s(self) -> int:
