@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gradeflow.grading.sandbox.seccomp import AARCH64, X86_64, Abi, build_filter
+from gradeflow.grading.sandbox.jailed.seccomp import AARCH64, X86_64, Abi, build_filter
 
 HEADERS = {
     "x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
@@ -43,7 +43,7 @@ def test_the_filter_is_a_whole_number_of_instructions_within_the_kernel_limit(ab
 
 PROBE = """
 import ctypes, errno, json, os, socket
-from gradeflow.grading.sandbox import seccomp
+from gradeflow.grading.sandbox.jailed import seccomp
 seccomp.install(seccomp.build_filter(seccomp.native_abi()))
 libc = ctypes.CDLL(None, use_errno=True)
 def errno_of(call):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gradeflow.grading.sandbox import student, wire
+from gradeflow.grading.sandbox.jailed import student, wire
 
 _UTC_PLUS_0530 = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 _UTC_MINUS_3 = datetime.timezone(datetime.timedelta(hours=-3))

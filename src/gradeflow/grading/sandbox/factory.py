@@ -17,9 +17,9 @@ import threading
 
 import structlog
 
+from gradeflow.grading.sandbox.jailed.seccomp import native_abi
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.runner import ProcessSandbox
-from gradeflow.grading.sandbox.seccomp import native_abi
 from gradeflow.grading.sandbox.secure import ZygoteSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
 

@@ -27,17 +27,6 @@ TestOutcome = Literal["passed", "failed", "error", "skipped", "not_run"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 TEST_OUTCOMES: frozenset[str] = frozenset(get_args(TestOutcome))
 
-# Messages end up in the database and in the browser; a student's exception can
-# carry megabytes of text, so every message is cut to this many characters.
-MESSAGE_LIMIT = 2000
-
-
-def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, marking the cut."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"
-
 
 def is_outcome(value: object) -> TypeGuard[Outcome]:
     return isinstance(value, str) and value in OUTCOMES

@@ -24,7 +24,6 @@ import time
 
 import structlog
 
-from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
     RunPipes,
     close_all,
@@ -32,6 +31,7 @@ from gradeflow.grading.sandbox.capture import (
     remove_workdir,
     write_files,
 )
+from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 

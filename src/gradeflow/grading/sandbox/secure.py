@@ -33,13 +33,13 @@ from typing import Any
 
 import structlog
 
-from gradeflow.grading.sandbox import launch
 from gradeflow.grading.sandbox.capture import (
     RunPipes,
     internal_error,
     remove_workdir,
     write_files,
 )
+from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory

@@ -14,12 +14,12 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from gradeflow.grading.sandbox.jailed.wire import bound_message
 from gradeflow.grading.sandbox.results import (
     Outcome,
     RunResult,
     TestOutcome,
     TestResult,
-    bound_message,
 )
 from gradeflow.grading.sandbox.spec import RunSpec
 

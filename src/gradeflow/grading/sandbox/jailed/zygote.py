@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox import jail, judge, linux, seccomp, spawn, student
+from gradeflow.grading.sandbox.jailed import jail, judge, linux, seccomp, spawn, student
 
 MAX_MESSAGE = 65536
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status

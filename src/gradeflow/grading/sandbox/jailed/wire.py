@@ -92,6 +92,18 @@ BINARY_OPERATORS = [
 ]
 
 
+# Messages end up in the database and in the browser; a student's exception can
+# carry megabytes of text, so every message is cut to this many characters.
+MESSAGE_LIMIT = 2000
+
+
+def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
 class WireError(Exception):
     """The other side sent something that is not a valid message."""
 

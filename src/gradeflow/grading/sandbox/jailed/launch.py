@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The sandbox package's directory: the stand-in for it below finds this subpackage.
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BOOTSTRAP = """\
 import importlib, sys, types
@@ -20,7 +21,7 @@ for name, path in (("gradeflow", []), ("gradeflow.grading", []),
     module = types.ModuleType(name)
     module.__path__ = path
     sys.modules[name] = module
-importlib.import_module("gradeflow.grading.sandbox." + sys.argv[2]).main(sys.argv[3:])
+importlib.import_module("gradeflow.grading.sandbox.jailed." + sys.argv[2]).main(sys.argv[3:])
 """
 
 

@@ -29,9 +29,8 @@ import traceback
 import types
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox import wire
+from gradeflow.grading.sandbox.jailed import wire
 
-MESSAGE_LIMIT = 2000
 # Released on MemoryError, so that reporting it has memory to work with.
 RESERVE_BYTES = 512 * 1024
 _PLAIN_BASES = (int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset)
@@ -582,7 +581,7 @@ def exception_text(exc: BaseException) -> str:
         text = str(exc)
     except BaseException:
         text = "(the exception could not be displayed)"
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return wire.bound_message(text)
 
 
 def student_line(tb: types.TracebackType | None, student_path: str) -> int | None:
@@ -673,7 +672,7 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
             finish(connection)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
             message = f"Importing your code raised {describe_import_error(exc, path)}"
-            student.send("import_error", exception_text_bound(message))
+            student.send("import_error", wire.bound_message(message))
             finish(connection)
         student.handle(module)  # handle 0
         student.send("hello")
@@ -689,10 +688,6 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
         with contextlib.suppress(BaseException):
             student.send("mem")
     os._exit(0)
-
-
-def exception_text_bound(text: str) -> str:
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def finish(connection: wire.Connection) -> NoReturn:

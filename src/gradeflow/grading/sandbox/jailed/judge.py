@@ -28,11 +28,11 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox import proxies
-from gradeflow.grading.sandbox.proxies import RemoteModule, RemoteObject, StudentFailure
-from gradeflow.grading.sandbox.results import bound_message
-from gradeflow.grading.sandbox.session import Session
-from gradeflow.grading.sandbox.spawn import ProcessSpawner, Spawner
+from gradeflow.grading.sandbox.jailed import proxies
+from gradeflow.grading.sandbox.jailed.proxies import RemoteModule, RemoteObject, StudentFailure
+from gradeflow.grading.sandbox.jailed.session import Session
+from gradeflow.grading.sandbox.jailed.spawn import ProcessSpawner, Spawner
+from gradeflow.grading.sandbox.jailed.wire import bound_message
 
 ExcInfo = tuple[type[BaseException], BaseException, types.TracebackType | None]
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from typing import Protocol
 
-from gradeflow.grading.sandbox import launch
+from gradeflow.grading.sandbox.jailed import launch
 
 
 class Spawner(Protocol):

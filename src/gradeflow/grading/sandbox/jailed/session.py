@@ -20,8 +20,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from gradeflow.grading.sandbox import wire
-from gradeflow.grading.sandbox.proxies import (
+from gradeflow.grading.sandbox.jailed import wire
+from gradeflow.grading.sandbox.jailed.proxies import (
     SEND_CHECK,
     STICKY,
     BoundMethod,
@@ -36,8 +36,8 @@ from gradeflow.grading.sandbox.proxies import (
     generic_class,
     ref_of,
 )
-from gradeflow.grading.sandbox.results import bound_message
-from gradeflow.grading.sandbox.spawn import Spawner
+from gradeflow.grading.sandbox.jailed.spawn import Spawner
+from gradeflow.grading.sandbox.jailed.wire import bound_message
 
 # The student process may use at most this share of the run's time limit per test,
 # so that one test that never returns leaves time for the others.

@@ -20,11 +20,11 @@ import unittest
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gradeflow.grading.sandbox import wire
-from gradeflow.grading.sandbox.results import bound_message
+from gradeflow.grading.sandbox.jailed import wire
+from gradeflow.grading.sandbox.jailed.wire import bound_message
 
 if TYPE_CHECKING:
-    from gradeflow.grading.sandbox.session import Session
+    from gradeflow.grading.sandbox.jailed.session import Session
 
 
 class StudentFailure(BaseException):

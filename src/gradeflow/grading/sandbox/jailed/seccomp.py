@@ -25,7 +25,7 @@ import platform
 import struct
 from dataclasses import dataclass
 
-from gradeflow.grading.sandbox import linux
+from gradeflow.grading.sandbox.jailed import linux
 
 # Classic BPF opcodes (linux/filter.h) and seccomp return actions (linux/seccomp.h).
 _LD_ABS_W = 0x20

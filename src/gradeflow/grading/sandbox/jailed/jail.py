@@ -48,7 +48,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gradeflow.grading.sandbox import linux, seccomp
+from gradeflow.grading.sandbox.jailed import linux, seccomp
 
 TASK_DIR = "/task"
 TMP_DIR = "/tmp"  # noqa: S108 (the sandbox's own private tmpfs, not the host's)
