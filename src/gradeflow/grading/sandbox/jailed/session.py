@@ -472,6 +472,12 @@ class Session:
                 raise
             except Exception:  # noqa: S112 (the tests closed or replaced their output)
                 continue
+        if events:
+            # Written through now, as the student's own process would have: a run
+            # killed at its time limit still shows what its code printed.
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
 
     def _print(self, args: list[Any], given: object, stream: str) -> None:
         values = [
