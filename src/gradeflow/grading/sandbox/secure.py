@@ -259,7 +259,7 @@ class ZygoteSandbox:
             self._home = tempfile.mkdtemp(prefix=f"zygote-{os.getpid()}-", dir=self.state_dir)
             os.mkdir(os.path.join(self._home, "root"))
         if not self.privileged:
-            _check_readable(self.python, launch.PACKAGE_DIR)
+            _check_readable(self.python, launch.JAILED_DIR)
         elif self._uids is None:
             # Two per slot: the judge's and the student's.
             self._uids = UidClaim(

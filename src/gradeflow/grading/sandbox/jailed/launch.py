@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 
+JAILED_DIR = os.path.dirname(os.path.abspath(__file__))
 # The sandbox package's directory: the stand-in for it below finds this subpackage.
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(JAILED_DIR)
 
 BOOTSTRAP = """\
 import importlib, sys, types
