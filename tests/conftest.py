@@ -32,7 +32,8 @@ from gradeflow.settings import Settings
 from tests.factories import write_course
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_TEMPLATE = "gradeflow_test_template"
+# One template per pytest process, so concurrent runs on one server never share it.
+PG_TEMPLATE = f"gradeflow_test_template_{uuid.uuid4().hex[:8]}"
 
 
 def pg_url(name: str) -> str:
@@ -58,7 +59,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template() -> Iterator[str]:
     """A PostgreSQL database migrated once per run, cloned per test."""
     asyncio.run(
         _pg_admin(
@@ -66,7 +67,8 @@ def postgres_template() -> str:
         )
     )
     upgrade_database(pg_url(PG_TEMPLATE))
-    return PG_TEMPLATE
+    yield PG_TEMPLATE
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)"))
 
 
 def sqlite_copy(template: Path, directory: Path) -> str:
