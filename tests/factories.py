@@ -5,6 +5,14 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.grading.messages import GRADING_QUEUE
+from gradeflow.grading.outbox import Outbox
+from gradeflow.infra.cache import MemoryCache
+from gradeflow.infra.pubsub import MemoryPubSub
+from gradeflow.infra.queue import MemoryQueue
+
 ADDER_TESTS = """
 import unittest
 
@@ -84,3 +92,18 @@ def write_course(root: Path, slug: str = "basics") -> Path:
         starter="def greet(name):\n    pass\n",
     )
     return course
+
+
+def memory_outbox(session_factory: async_sessionmaker[AsyncSession]) -> Outbox:
+    """An outbox over in-process adapters: jobs land in its own ``MemoryQueue``."""
+    return Outbox(
+        queue=MemoryQueue(),
+        cache=MemoryCache(ttl_s=60),
+        pubsub=MemoryPubSub(),
+        session_factory=session_factory,
+    )
+
+
+async def queued_jobs(outbox: Outbox) -> int:
+    """How many grading jobs ``outbox`` has published so far (and nobody consumed)."""
+    return await outbox.queue.depth(GRADING_QUEUE) or 0

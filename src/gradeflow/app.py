@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -190,6 +191,16 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
             runtime.metrics.queue_depth.labels(queue).set(-1 if depth is None else depth)
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            assignments.document_submit_body(schema, max_code_bytes=settings.max_code_bytes)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestContextMiddleware)
     app.include_router(accounts.router)
     app.include_router(assignments.router)

@@ -1,16 +1,19 @@
 """Database engine, session factory, declarative base and column types.
 
 Services take an ``AsyncSession`` and never commit; the edge that owns the unit of
-work (a request, a job handler, a CLI command) uses ``transaction()``.
+work (a request, a job handler, a CLI command) uses ``transaction()``. What must
+happen once a change is committed (publish a job, purge a cache, wake a stream) a
+service registers with ``after_commit()``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +24,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+log = structlog.get_logger(__name__)
+
+AfterCommit = Callable[[], Awaitable[object]]
+_AFTER_COMMIT = "gradeflow.after_commit"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -93,8 +101,30 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run ``hook`` once the unit of work of ``session`` has committed; never on rollback.
+
+    Hooks run in the order they were registered, each exactly once, before
+    ``transaction()`` returns; a hook that fails is logged and the others still run,
+    since the change they follow is committed already.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit when the block succeeds, roll back when it raises."""
-    async with factory() as session, session.begin():
-        yield session
+    """One unit of work: commit when the block succeeds, roll back when it raises.
+
+    After the commit, the hooks that services registered with ``after_commit()``.
+    """
+    async with factory() as session:
+        try:
+            async with session.begin():
+                yield session
+        finally:
+            hooks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:
+            log.exception("db.after_commit_failed", hook=getattr(hook, "__qualname__", repr(hook)))

@@ -18,6 +18,7 @@ from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
 from gradeflow.errors import GradeflowError
 from gradeflow.grading.messages import QUEUES
+from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox, SandboxUnavailable, create_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.infra.cache import Cache, MemoryCache
@@ -41,6 +42,7 @@ class Runtime:
     cache: Cache
     signer: SessionSigner
     metrics: Metrics
+    outbox: Outbox
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
 
@@ -122,15 +124,18 @@ async def open_runtime(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
+    session_factory = create_session_factory(engine)
+    queue, pubsub, cache = _queue(settings), _pubsub(settings), build_cache(settings)
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
-        queue=_queue(settings),
-        pubsub=_pubsub(settings),
-        cache=build_cache(settings),
+        session_factory=session_factory,
+        queue=queue,
+        pubsub=pubsub,
+        cache=cache,
         signer=SessionSigner(settings.resolved_secret_key()),
         metrics=Metrics(),
+        outbox=Outbox(queue=queue, cache=cache, pubsub=pubsub, session_factory=session_factory),
     )
     try:
         await runtime.queue.start()
@@ -140,8 +145,7 @@ async def open_runtime(
             runtime.grader = Grader(
                 session_factory=runtime.session_factory,
                 queue=runtime.queue,
-                pubsub=runtime.pubsub,
-                cache=runtime.cache,
+                outbox=runtime.outbox,
                 sandbox=runtime.sandbox,
                 config=grader_config(settings),
                 metrics=runtime.metrics,

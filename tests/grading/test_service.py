@@ -22,6 +22,7 @@ from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.sandbox import RunResult, TestResult
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
+from tests.factories import memory_outbox, queued_jobs
 
 Factory = async_sessionmaker[AsyncSession]
 LIMIT = 64 * 1024
@@ -54,10 +55,18 @@ async def world(settings: Settings, course_dir: Path, session_factory: Factory):
 async def submit(
     factory: Factory, user: User, assignment: Assignment, code: str
 ) -> tuple[Submission, bool]:
+    """The stored submission, and whether a grading job was published after the commit."""
+    outbox = memory_outbox(factory)
     async with transaction(factory) as session:
-        return await service.submit_code(
-            session, user=user, assignment=assignment, code=code, max_code_bytes=LIMIT
+        submission = await service.submit_code(
+            session,
+            outbox=outbox,
+            user=user,
+            assignment=assignment,
+            code=code,
+            max_code_bytes=LIMIT,
         )
+    return submission, await queued_jobs(outbox) == 1
 
 
 async def claim(
@@ -66,6 +75,7 @@ async def claim(
     async with transaction(factory) as session:
         return await service.claim_submission(
             session,
+            outbox=memory_outbox(factory),
             submission_id=submission_id,
             owner=owner,
             max_attempts=3,
@@ -79,7 +89,12 @@ async def record(
 ) -> Submission | None:
     async with transaction(factory) as session:
         return await service.record_result(
-            session, submission_id=submission_id, owner=owner, generation=generation, result=run
+            session,
+            outbox=memory_outbox(factory),
+            submission_id=submission_id,
+            owner=owner,
+            generation=generation,
+            result=run,
         )
 
 
@@ -227,27 +242,48 @@ async def test_released_runs_are_queued_again(world, session_factory: Factory) -
     user, (adder, _) = world
     submission, _ = await submit(session_factory, user, adder, "x = 1\n")
     await claim(session_factory, submission.id, "w1")
+    outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
         assert not await service.release_submission(
-            session, submission_id=submission.id, owner="other"
+            session, outbox=outbox, submission_id=submission.id, owner="other", republish=True
         )
-        assert (
-            await service.release_submission(session, submission_id=submission.id, owner="w1")
-            == user.id
+        assert await service.release_submission(
+            session, outbox=outbox, submission_id=submission.id, owner="w1", republish=False
         )
         assert await service.submissions_to_publish(session) == [submission.id]
+    assert await queued_jobs(outbox) == 0
+
+
+async def test_a_run_released_with_republish_is_published_after_the_commit(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    await claim(session_factory, submission.id, "w1")
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        assert await service.release_submission(
+            session, outbox=outbox, submission_id=submission.id, owner="w1", republish=True
+        )
+        assert await queued_jobs(outbox) == 0  # not before the commit
+    assert await queued_jobs(outbox) == 1
 
 
 async def test_only_finished_submissions_can_be_deleted(world, session_factory: Factory) -> None:
     user, (adder, _) = world
     submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    outbox = memory_outbox(session_factory)
     with pytest.raises(Conflict):
         async with transaction(session_factory) as session:
-            await service.delete_submission(session, user_id=user.id, submission_id=submission.id)
+            await service.delete_submission(
+                session, outbox=outbox, user_id=user.id, submission_id=submission.id
+            )
     await claim(session_factory, submission.id)
     await record(session_factory, submission.id, "w1", result("failed", 0))
     async with transaction(session_factory) as session:
-        await service.delete_submission(session, user_id=user.id, submission_id=submission.id)
+        await service.delete_submission(
+            session, outbox=outbox, user_id=user.id, submission_id=submission.id
+        )
     async with session_factory() as session:
         assert await session.get(Submission, submission.id) is None
 

@@ -17,7 +17,7 @@ from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.service import submit_code
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION
+from tests.factories import ADDER_SOLUTION, memory_outbox
 
 
 async def _submissions(settings: Settings, count: int) -> list[int]:
@@ -30,8 +30,9 @@ async def _submissions(settings: Settings, count: int) -> list[int]:
             async with transaction(factory) as session:
                 user = await create_anonymous_user(session)
                 assignment = (await list_assignments(session))[0]
-                submission, _ = await submit_code(
+                submission = await submit_code(
                     session,
+                    outbox=memory_outbox(factory),
                     user=user,
                     assignment=assignment,
                     code=ADDER_SOLUTION + f"# {i}\n",

@@ -3,92 +3,154 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
 
-from gradeflow.accounts.models import Role
-from gradeflow.api.deps import (
-    decode_utf8,
-    get_runtime,
-    media_type,
-    read_limited_body,
-    require_role,
-    require_user,
-)
+from gradeflow.api.schemas import COMMON_ERRORS, errors
+from gradeflow.api.submissions import SubmissionView
+from gradeflow.courses.models import Scoring
 from gradeflow.courses.reads import assignment_details, assignment_summaries
 from gradeflow.courses.service import get_assignment
-from gradeflow.db import transaction
+from gradeflow.deps import (
+    AppRuntime,
+    CurrentTeacher,
+    CurrentUser,
+    DbSession,
+    PathId,
+    decode_utf8,
+    media_type,
+    read_limited_body,
+)
 from gradeflow.errors import Invalid, NotFound, UnsupportedMediaType
-from gradeflow.events.service import notify_users
 from gradeflow.grading import service as grading
-from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
-from gradeflow.grading.reads import purge_users, user_progress
-from gradeflow.grading.worker import publish_grading
+from gradeflow.grading.reads import user_progress
 
-router = APIRouter(prefix="/api/assignments", tags=["assignments"])
+router = APIRouter(prefix="/api/assignments", tags=["assignments"], responses=COMMON_ERRORS)
+
+
+class CourseRef(BaseModel):
+    id: int
+    slug: str
+    title: str
+
+
+class AssignmentSummary(BaseModel):
+    id: int
+    course: CourseRef
+    slug: str
+    title: str
+    order: int = Field(description="Position in the practice order.")
+    points: int
+    scoring: Scoring
+    completed: bool = Field(description="The caller has passed it.")
+
+
+class AssignmentList(BaseModel):
+    items: list[AssignmentSummary]
+
+
+class AssignmentDetail(AssignmentSummary):
+    module: str = Field(description="The module name the student's code is saved as.")
+    handout_html: str
+    starter: str
+    time_limit_s: float
+    tests: list[str] = Field(description="The ids of the tests it is graded with.")
+
+
+class RegradeStarted(BaseModel):
+    assignment_id: int
+    total: int
+    remaining: int
+
+
+class RegradeProgress(BaseModel):
+    assignment_id: int
+    queued: int
+    running: int
+    remaining: int
+
+
+async def _completed(runtime: AppRuntime, session: DbSession, user: CurrentUser) -> set[int]:
+    """The ids of the assignments the caller has passed."""
+    progress = await user_progress(session, runtime.cache, user_id=user.id)
+    return set(progress["completed"])
+
+
+Completed = Annotated[set[int], Depends(_completed)]
 
 
 def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]:
     return item | {"completed": item["id"] in completed}
 
 
-@router.get("", summary="All assignments in practice order")
-async def list_all(request: Request) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        progress = await user_progress(session, runtime.cache, user_id=user.id)
-        summaries = await assignment_summaries(session, runtime.cache)
-    completed = set(progress["completed"])
-    return {"items": [_with_completed(item, completed) for item in summaries]}
+@router.get("", summary="All assignments in practice order", responses=errors(401))
+async def list_all(runtime: AppRuntime, session: DbSession, completed: Completed) -> AssignmentList:
+    summaries = await assignment_summaries(session, runtime.cache)
+    items = [_with_completed(item, completed) for item in summaries]
+    return AssignmentList.model_validate({"items": items})
 
 
-@router.get("/next", summary="The first assignment not yet completed")
-async def next_one(request: Request) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        completed = set((await user_progress(session, runtime.cache, user_id=user.id))["completed"])
-        summaries = await assignment_summaries(session, runtime.cache)
-        upcoming = next((item for item in summaries if item["id"] not in completed), None)
-        if upcoming is None:
-            raise NotFound(
-                "Every assignment is completed. Well done!", details={"all_completed": True}
-            )
-        detail = await assignment_details(session, runtime.cache, assignment_id=upcoming["id"])
-    return _with_completed(detail, completed)
+@router.get(
+    "/next",
+    summary="The first assignment not yet completed",
+    responses=errors(401, 404),
+)
+async def next_one(
+    runtime: AppRuntime, session: DbSession, completed: Completed
+) -> AssignmentDetail:
+    summaries = await assignment_summaries(session, runtime.cache)
+    upcoming = next((item for item in summaries if item["id"] not in completed), None)
+    if upcoming is None:
+        raise NotFound("Every assignment is completed. Well done!", details={"all_completed": True})
+    item = await assignment_details(session, runtime.cache, assignment_id=upcoming["id"])
+    return AssignmentDetail.model_validate(_with_completed(item, completed))
 
 
-@router.get("/{assignment_id}", summary="One assignment with its handout and starter code")
-async def detail(assignment_id: int, request: Request) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        completed = set((await user_progress(session, runtime.cache, user_id=user.id))["completed"])
-        item = await assignment_details(session, runtime.cache, assignment_id=assignment_id)
-    return _with_completed(item, completed)
+@router.get(
+    "/{assignment_id}",
+    summary="One assignment with its handout and starter code",
+    responses=errors(401, 404),
+)
+async def detail(
+    assignment_id: PathId, runtime: AppRuntime, session: DbSession, completed: Completed
+) -> AssignmentDetail:
+    item = await assignment_details(session, runtime.cache, assignment_id=assignment_id)
+    return AssignmentDetail.model_validate(_with_completed(item, completed))
 
 
-SUBMIT_BODY = {
-    "requestBody": {
+SUBMIT_PATH = "/api/assignments/{assignment_id}/submissions"
+
+
+def document_submit_body(openapi: dict[str, Any], *, max_code_bytes: int) -> None:
+    """Describe the submit route's body in ``openapi``, with the limit the server enforces.
+
+    The body is read by hand (JSON or plain text, bounded while it streams), so
+    FastAPI cannot infer it; the limit is a setting, so it is filled in per app.
+    """
+    openapi["paths"][SUBMIT_PATH]["post"]["requestBody"] = {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
                     "required": ["code"],
-                    "properties": {"code": {"type": "string", "maxLength": 65536}},
+                    "properties": {"code": {"type": "string", "maxLength": max_code_bytes}},
                 }
             },
-            "text/plain": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string", "maxLength": max_code_bytes}},
         },
     }
-}
 
 
-async def _read_code(request: Request, *, max_code_bytes: int) -> str:
+async def submitted_code(request: Request, runtime: AppRuntime) -> str:
+    """The code of a submit request, as JSON ``{"code": ...}`` or as plain text.
+
+    A dependency declared before the session, so the body is read before the request
+    holds a database connection.
+    """
+    max_code_bytes = runtime.settings.max_code_bytes
     kind = media_type(request)
     # JSON escapes can make a body up to six times longer than the code it carries.
     body = await read_limited_body(request, limit=6 * max_code_bytes + 1024)
@@ -110,61 +172,52 @@ async def _read_code(request: Request, *, max_code_bytes: int) -> str:
     "/{assignment_id}/submissions",
     status_code=202,
     summary="Submit code for grading",
-    openapi_extra=SUBMIT_BODY,
-    responses={
-        409: {"description": "A submission is pending"},
-        413: {"description": "Code too large"},
-    },
+    responses=errors(401, 404, 409, 413, 415),
 )
-async def submit(assignment_id: int, request: Request) -> JSONResponse:
-    runtime = get_runtime(request)
-    code = await _read_code(request, max_code_bytes=runtime.settings.max_code_bytes)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        assignment = await get_assignment(session, assignment_id=assignment_id)
-        submission, needs_grading = await grading.submit_code(
-            session,
-            user=user,
-            assignment=assignment,
-            code=code,
-            max_code_bytes=runtime.settings.max_code_bytes,
-        )
-        body = grading.describe_submission(submission)
-    # Only after the commit: a grader must find the row the message names. When the
-    # queue is down the row stays queued and the sweeper publishes it later.
-    if needs_grading:
-        await publish_grading(
-            runtime.queue, runtime.session_factory, [submission.id], priority=PRIORITY_INTERACTIVE
-        )
-    await purge_users(runtime.cache, [user.id])
-    await notify_users(runtime.pubsub, [user.id])
-    location = {"Location": f"/api/submissions/{submission.id}"}
-    return JSONResponse(body, status_code=202, headers=location)
+async def submit(
+    assignment_id: PathId,
+    code: Annotated[str, Depends(submitted_code)],
+    response: Response,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: CurrentUser,
+) -> SubmissionView:
+    assignment = await get_assignment(session, assignment_id=assignment_id)
+    submission = await grading.submit_code(
+        session,
+        outbox=runtime.outbox,
+        user=user,
+        assignment=assignment,
+        code=code,
+        max_code_bytes=runtime.settings.max_code_bytes,
+    )
+    # The session commits (and the job is published) before this response goes out.
+    response.headers["Location"] = f"/api/submissions/{submission.id}"
+    return SubmissionView.model_validate(grading.describe_submission(submission))
 
 
 @router.post(
     "/{assignment_id}/regrade",
     status_code=202,
     summary="Teacher: grade every submission of the assignment again",
+    responses=errors(401, 403, 404),
 )
-async def regrade(assignment_id: int, request: Request) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        require_role(await require_user(session, request), Role.teacher, Role.admin)
-        assignment = await get_assignment(session, assignment_id=assignment_id)
-        ids = await grading.regrade_assignment(session, assignment=assignment)
-        users = await grading.owners_of(session, submission_ids=ids)
-    await publish_grading(runtime.queue, runtime.session_factory, ids, priority=PRIORITY_BULK)
-    await purge_users(runtime.cache, users)
-    await notify_users(runtime.pubsub, users)
-    return {"assignment_id": assignment_id, "total": len(ids), "remaining": len(ids)}
+async def regrade(
+    assignment_id: PathId, runtime: AppRuntime, session: DbSession, teacher: CurrentTeacher
+) -> RegradeStarted:
+    assignment = await get_assignment(session, assignment_id=assignment_id)
+    ids = await grading.regrade_assignment(session, outbox=runtime.outbox, assignment=assignment)
+    return RegradeStarted(assignment_id=assignment_id, total=len(ids), remaining=len(ids))
 
 
-@router.get("/{assignment_id}/regrade", summary="Teacher: progress of the running regrade")
-async def regrade_status(assignment_id: int, request: Request) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        require_role(await require_user(session, request), Role.teacher, Role.admin)
-        await get_assignment(session, assignment_id=assignment_id)
-        progress = await grading.regrade_progress(session, assignment_id=assignment_id)
-    return {"assignment_id": assignment_id} | progress
+@router.get(
+    "/{assignment_id}/regrade",
+    summary="Teacher: progress of the running regrade",
+    responses=errors(401, 403, 404),
+)
+async def regrade_status(
+    assignment_id: PathId, session: DbSession, teacher: CurrentTeacher
+) -> RegradeProgress:
+    await get_assignment(session, assignment_id=assignment_id)
+    progress = await grading.regrade_progress(session, assignment_id=assignment_id)
+    return RegradeProgress(assignment_id=assignment_id, **progress)

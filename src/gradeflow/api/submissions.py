@@ -2,75 +2,122 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
-from gradeflow.api.deps import get_runtime, require_user
-from gradeflow.db import transaction
+from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
+from gradeflow.deps import MAX_ID, AppRuntime, CurrentUser, DbSession, PathId
 from gradeflow.errors import Invalid
 from gradeflow.events.service import stream_events
 from gradeflow.grading import service as grading
-from gradeflow.grading.reads import own_submissions, purge_users
+from gradeflow.grading.models import SubmissionStatus
+from gradeflow.grading.reads import own_submissions
+from gradeflow.grading.sandbox import Outcome, TestOutcome
 
-router = APIRouter(prefix="/api", tags=["submissions"])
+router = APIRouter(prefix="/api", tags=["submissions"], responses=COMMON_ERRORS)
 
 
-@router.get("/submissions", summary="The caller's submissions, newest first")
+class TestView(BaseModel):
+    id: str = Field(description="The test's unittest id, e.g. `GreetTest.test_greets`.")
+    outcome: TestOutcome
+    message: str
+
+
+class FeedbackView(BaseModel):
+    outcome: Outcome
+    message: str
+    tests: list[TestView]
+    stdout: str = ""
+    stderr: str = ""
+    duration_ms: int = 0
+
+
+class SubmissionView(BaseModel):
+    """A submission as the student sees it, in the API and in live events."""
+
+    id: int
+    assignment_id: int
+    status: SubmissionStatus
+    score: float | None
+    feedback: FeedbackView | None = Field(description="Set once the submission is graded.")
+    attempts: int = Field(description="Grading attempts so far (infrastructure retries).")
+    reused: bool = Field(description="The result of identical earlier code was reused.")
+    created_at: DateTimeText
+    finished_at: DateTimeText | None
+
+
+class SubmissionDetail(SubmissionView):
+    code: str
+
+
+class SubmissionList(BaseModel):
+    items: list[SubmissionView]
+
+
+@router.get("/submissions", summary="The caller's submissions, newest first", responses=errors(401))
 async def list_own(
-    request: Request,
-    assignment_id: int | None = None,
-    limit: int = Query(100, ge=1, le=500),
-) -> dict[str, Any]:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        items = await own_submissions(
-            session, runtime.cache, user_id=user.id, assignment_id=assignment_id, limit=limit
-        )
-    return {"items": items}
+    runtime: AppRuntime,
+    session: DbSession,
+    user: CurrentUser,
+    assignment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SubmissionList:
+    items = await own_submissions(
+        session, runtime.cache, user_id=user.id, assignment_id=assignment_id, limit=limit
+    )
+    return SubmissionList.model_validate({"items": items})
 
 
-@router.get("/submissions/{submission_id}", summary="One own submission with its feedback")
-async def detail(submission_id: int, request: Request) -> dict[str, Any]:
-    async with transaction(get_runtime(request).session_factory) as session:
-        user = await require_user(session, request)
-        submission = await grading.get_submission(
-            session, user_id=user.id, submission_id=submission_id
-        )
-        return grading.describe_submission(submission) | {"code": submission.code}
+@router.get(
+    "/submissions/{submission_id}",
+    summary="One own submission with its feedback",
+    responses=errors(401, 404),
+)
+async def detail(submission_id: PathId, session: DbSession, user: CurrentUser) -> SubmissionDetail:
+    submission = await grading.get_submission(session, user_id=user.id, submission_id=submission_id)
+    return SubmissionDetail.model_validate(
+        grading.describe_submission(submission) | {"code": submission.code}
+    )
 
 
 @router.delete(
-    "/submissions/{submission_id}", status_code=204, summary="Delete an own graded submission"
+    "/submissions/{submission_id}",
+    status_code=204,
+    summary="Delete an own graded submission",
+    responses=errors(401, 404, 409),
 )
-async def delete(submission_id: int, request: Request) -> Response:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-        await grading.delete_submission(session, user_id=user.id, submission_id=submission_id)
-    await purge_users(runtime.cache, [user.id])
+async def delete(
+    submission_id: PathId, runtime: AppRuntime, session: DbSession, user: CurrentUser
+) -> Response:
+    await grading.delete_submission(
+        session, outbox=runtime.outbox, user_id=user.id, submission_id=submission_id
+    )
     return Response(status_code=204)
+
+
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 
 @router.get(
     "/events",
     summary="Server-Sent Events for the caller, resumable with Last-Event-ID",
     response_class=StreamingResponse,
+    responses=EVENT_STREAM | errors(401),
 )
 async def events(
-    request: Request, last_event_id: int | None = Query(None, ge=0)
+    runtime: AppRuntime,
+    user: CurrentUser,
+    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="last-event-id")] = None,
 ) -> StreamingResponse:
-    runtime = get_runtime(request)
-    async with transaction(runtime.session_factory) as session:
-        user = await require_user(session, request)
-    header = request.headers.get("last-event-id")
     after = last_event_id
-    if header:
-        if not header.isdigit():
+    if last_event_id_header:
+        if not last_event_id_header.isdigit() or int(last_event_id_header) > MAX_ID:
             raise Invalid("Last-Event-ID must be an event id.")
-        after = int(header)
+        after = int(last_event_id_header)
     stream = stream_events(
         session_factory=runtime.session_factory,
         pubsub=runtime.pubsub,

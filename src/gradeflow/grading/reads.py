@@ -1,28 +1,19 @@
 """Cached per-user read models: progress (points, completed) and submission lists.
 
 Every write that changes them purges the user's namespace after it commits
-(``purge_users``), so a cached answer is never older than the last commit seen.
+(``Outbox.announce_after_commit``), so a cached answer is never older than the last
+commit seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.grading import service
+from gradeflow.grading.outbox import user_namespace
 from gradeflow.infra.cache import Cache, cached
-
-
-def user_namespace(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-async def purge_users(cache: Cache, user_ids: Iterable[int]) -> None:
-    namespaces = sorted({user_namespace(u) for u in user_ids})
-    if namespaces:
-        await cache.purge(*namespaces)
 
 
 async def user_progress(session: AsyncSession, cache: Cache, *, user_id: int) -> dict[str, Any]:

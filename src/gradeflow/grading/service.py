@@ -2,7 +2,8 @@
 
 State changes are conditional updates so that two workers, a duplicated message or
 a late result can never both win (BRIEF section 3). Every change that a student
-should see live also records an event in the same transaction.
+should see live also records an event in the same transaction, and registers with
+the ``Outbox`` what must follow its commit (a grading job, an announcement).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, Invalid, NotFound, TooLarge
 from gradeflow.events.service import record_event
+from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
 from gradeflow.grading.models import (
     FINAL_STATUSES,
     PENDING_STATUSES,
     Submission,
     SubmissionStatus,
 )
+from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 
 SUBMISSION_EVENT = "submission"
@@ -86,11 +89,15 @@ def describe_submission(submission: Submission) -> dict[str, Any]:
     }
 
 
-async def _record_submission_event(session: AsyncSession, submission: Submission) -> None:
+async def _record_submission_event(
+    session: AsyncSession, outbox: Outbox, submission: Submission
+) -> None:
+    """Every change to a submission: an event in the user's stream, announced after commit."""
     payload: dict[str, Any] = {"submission": describe_submission(submission)}
     if submission.status.is_final:
         payload["points"] = await total_points(session, user_id=submission.user_id)
     await record_event(session, user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload)
+    outbox.announce_after_commit(session, [submission.user_id])
 
 
 async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int | None:
@@ -103,9 +110,15 @@ async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int |
 
 
 async def submit_code(
-    session: AsyncSession, *, user: User, assignment: Assignment, code: str, max_code_bytes: int
-) -> tuple[Submission, bool]:
-    """Store a submission; returns it and whether it must be queued for grading.
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    user: User,
+    assignment: Assignment,
+    code: str,
+    max_code_bytes: int,
+) -> Submission:
+    """Store a submission and queue it for grading once the session commits.
 
     Identical code for the same revision of the assignment reuses the earlier
     result instead of grading again.
@@ -152,13 +165,16 @@ async def submit_code(
             await session.flush()
     except IntegrityError as exc:  # a concurrent submit by the same user got in first
         raise Conflict("You already have a submission being graded; wait for its result.") from exc
-    await _record_submission_event(session, submission)
-    return submission, earlier is None
+    if earlier is None:
+        outbox.grade_after_commit(session, [submission.id], priority=PRIORITY_INTERACTIVE)
+    await _record_submission_event(session, outbox, submission)
+    return submission
 
 
 async def claim_submission(
     session: AsyncSession,
     *,
+    outbox: Outbox,
     submission_id: int,
     owner: str,
     max_attempts: int,
@@ -196,7 +212,7 @@ async def claim_submission(
     )
     if getattr(claimed, "rowcount", 0) == 1:
         submission = await _load(session, submission_id)
-        await _record_submission_event(session, submission)
+        await _record_submission_event(session, outbox, submission)
         return submission
     exhausted = await session.execute(
         update(Submission)
@@ -218,7 +234,7 @@ async def claim_submission(
         .execution_options(synchronize_session=False)
     )
     if getattr(exhausted, "rowcount", 0) == 1:
-        await _record_submission_event(session, await _load(session, submission_id))
+        await _record_submission_event(session, outbox, await _load(session, submission_id))
     return None
 
 
@@ -243,7 +259,13 @@ async def _load(session: AsyncSession, submission_id: int) -> Submission:
 
 
 async def record_result(
-    session: AsyncSession, *, submission_id: int, owner: str, generation: int, result: RunResult
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    submission_id: int,
+    owner: str,
+    generation: int,
+    result: RunResult,
 ) -> Submission | None:
     """Store the result if ``owner`` still holds the lease on ``generation``; else None."""
     submission = await _load(session, submission_id)
@@ -268,16 +290,18 @@ async def record_result(
     if getattr(stored, "rowcount", 0) != 1:
         return None
     submission = await _load(session, submission_id)
-    await _record_submission_event(session, submission)
+    await _record_submission_event(session, outbox, submission)
     return submission
 
 
 async def release_submission(
-    session: AsyncSession, *, submission_id: int, owner: str
-) -> int | None:
+    session: AsyncSession, *, outbox: Outbox, submission_id: int, owner: str, republish: bool
+) -> bool:
     """Give an unfinished run back to the queue (shutdown, or our own failure).
 
-    Returns the owning user's id, or None when ``owner`` no longer held the lease.
+    With ``republish`` its job is published again after the commit (the message that
+    brought it is acknowledged); without, the caller hands its message back instead.
+    False when ``owner`` no longer held the lease.
     """
     released = await session.execute(
         update(Submission)
@@ -291,10 +315,11 @@ async def release_submission(
         .execution_options(synchronize_session=False)
     )
     if getattr(released, "rowcount", 0) != 1:
-        return None
-    submission = await _load(session, submission_id)
-    await _record_submission_event(session, submission)
-    return submission.user_id
+        return False
+    if republish:
+        outbox.grade_after_commit(session, [submission_id], priority=PRIORITY_INTERACTIVE)
+    await _record_submission_event(session, outbox, await _load(session, submission_id))
+    return True
 
 
 async def requeue_abandoned(session: AsyncSession) -> int:
@@ -335,16 +360,6 @@ async def expired_leases(session: AsyncSession, *, limit: int = 1000) -> list[in
     return list(await session.scalars(query))
 
 
-async def mark_published(session: AsyncSession, *, submission_ids: list[int]) -> None:
-    if submission_ids:
-        await session.execute(
-            update(Submission)
-            .where(Submission.id.in_(submission_ids))
-            .values(published_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-
-
 async def unpublished_submissions(
     session: AsyncSession, *, older_than: dt.timedelta, limit: int = 1000
 ) -> list[int]:
@@ -375,7 +390,9 @@ async def renew_lease(
     return getattr(renewed, "rowcount", 0) == 1
 
 
-async def regrade_assignment(session: AsyncSession, *, assignment: Assignment) -> list[int]:
+async def regrade_assignment(
+    session: AsyncSession, *, outbox: Outbox, assignment: Assignment
+) -> list[int]:
     """Queue every graded submission of ``assignment`` again under a new generation."""
     ids = list(
         await session.scalars(
@@ -405,8 +422,9 @@ async def regrade_assignment(session: AsyncSession, *, assignment: Assignment) -
         )
         .execution_options(synchronize_session=False)
     )
+    outbox.grade_after_commit(session, ids, priority=PRIORITY_BULK)
     for submission_id in ids:
-        await _record_submission_event(session, await _load(session, submission_id))
+        await _record_submission_event(session, outbox, await _load(session, submission_id))
     return ids
 
 
@@ -471,7 +489,9 @@ async def get_submission(session: AsyncSession, *, user_id: int, submission_id: 
     return submission
 
 
-async def delete_submission(session: AsyncSession, *, user_id: int, submission_id: int) -> None:
+async def delete_submission(
+    session: AsyncSession, *, outbox: Outbox, user_id: int, submission_id: int
+) -> None:
     submission = await get_submission(session, user_id=user_id, submission_id=submission_id)
     if not submission.status.is_final:
         raise Conflict("A submission can be deleted once it has been graded.")
@@ -483,6 +503,7 @@ async def delete_submission(session: AsyncSession, *, user_id: int, submission_i
         .execution_options(synchronize_session=False)
     )
     await session.execute(delete(Submission).where(Submission.id == submission_id))
+    outbox.announce_after_commit(session, [user_id])
 
 
 async def grade_code(
@@ -518,10 +539,3 @@ async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Probl
             )
             problems.append(Problem(assignment.source / "solution.py", message))
     return problems
-
-
-async def owners_of(session: AsyncSession, *, submission_ids: list[int]) -> set[int]:
-    if not submission_ids:
-        return set()
-    query = select(Submission.user_id).where(Submission.id.in_(submission_ids)).distinct()
-    return set(await session.scalars(query))

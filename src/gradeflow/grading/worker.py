@@ -20,14 +20,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import transaction
-from gradeflow.errors import Unavailable
-from gradeflow.events.service import notify_users, prune_events
+from gradeflow.events.service import prune_events
 from gradeflow.grading import service
 from gradeflow.grading.messages import GRADING_QUEUE, PRIORITY_INTERACTIVE, GradeJob, MalformedJob
-from gradeflow.grading.reads import purge_users
-from gradeflow.grading.sandbox import RunSpec, Sandbox
-from gradeflow.infra.cache import Cache
-from gradeflow.infra.pubsub import PubSub
+from gradeflow.grading.models import Submission
+from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue
 from gradeflow.metrics import Metrics
 
@@ -52,50 +50,20 @@ class GraderConfig:
     sweep_interval_s: float
 
 
-async def publish_grading(
-    queue: JobQueue,
-    session_factory: async_sessionmaker[AsyncSession],
-    submission_ids: list[int],
-    *,
-    priority: int,
-) -> int:
-    """Publish jobs and mark them published; returns how many made it.
-
-    A failure leaves the rest unpublished for the sweeper; it never raises.
-    """
-    published: list[int] = []
-    try:
-        for submission_id in submission_ids:
-            await queue.publish(GRADING_QUEUE, GradeJob(submission_id).encode(), priority=priority)
-            published.append(submission_id)
-    except Unavailable:
-        log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
-    if published:
-        try:
-            async with transaction(session_factory) as session:
-                await service.mark_published(session, submission_ids=published)
-        except Exception:
-            # Unmarked rows are only published once more by the sweeper: harmless.
-            log.exception("grading.mark_published_failed")
-    return len(published)
-
-
 class Grader:
     def __init__(
         self,
         *,
         session_factory: async_sessionmaker[AsyncSession],
         queue: JobQueue,
-        pubsub: PubSub,
-        cache: Cache,
+        outbox: Outbox,
         sandbox: Sandbox,
         config: GraderConfig,
         metrics: Metrics,
     ) -> None:
         self.session_factory = session_factory
         self.queue = queue
-        self.pubsub = pubsub
-        self.cache = cache
+        self.outbox = outbox
         self.sandbox = sandbox
         self.config = config
         self.metrics = metrics
@@ -117,9 +85,7 @@ class Grader:
                 pending = await service.submissions_to_publish(session)
             if requeued:
                 log.warning("grading.recovered", requeued=requeued)
-            await publish_grading(
-                self.queue, self.session_factory, pending, priority=PRIORITY_INTERACTIVE
-            )
+            await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
         for slot in range(self.config.slots):
             self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
@@ -171,7 +137,7 @@ class Grader:
             await self.grade(job.submission_id)
         except asyncio.CancelledError:
             # Shutting down mid-run: hand the job back instead of losing it.
-            await asyncio.shield(self._release(job.submission_id))
+            await asyncio.shield(self._release(job.submission_id, republish=False))
             await asyncio.shield(delivery.reject(requeue=True))
             raise
         except Exception:
@@ -181,22 +147,21 @@ class Grader:
             return
         await delivery.ack()
 
-    async def _release(self, submission_id: int) -> None:
+    async def _release(self, submission_id: int, *, republish: bool) -> None:
+        """Give the run back; with ``republish`` publish its job again after the commit."""
         try:
             async with transaction(self.session_factory) as session:
-                user_id = await service.release_submission(
-                    session, submission_id=submission_id, owner=self.owner
+                released = await service.release_submission(
+                    session,
+                    outbox=self.outbox,
+                    submission_id=submission_id,
+                    owner=self.owner,
+                    republish=republish,
                 )
-            if user_id is not None:
+            if released:
                 log.info("grading.released", submission_id=submission_id)
-                await self._announce(user_id)
         except Exception:
             log.exception("grading.release_failed", submission_id=submission_id)
-
-    async def _announce(self, user_id: int) -> None:
-        """After a commit that changed the user's submissions: purge caches, wake streams."""
-        await purge_users(self.cache, [user_id])
-        await notify_users(self.pubsub, [user_id])
 
     async def _keep_lease(self, submission_id: int, time_limit_s: float) -> None:
         """Renew the lease while the run lasts, so a short margin still survives long runs."""
@@ -219,6 +184,7 @@ class Grader:
         async with transaction(self.session_factory) as session:
             submission = await service.claim_submission(
                 session,
+                outbox=self.outbox,
                 submission_id=submission_id,
                 owner=self.owner,
                 max_attempts=self.config.max_attempts,
@@ -226,8 +192,39 @@ class Grader:
             )
         if submission is None:
             return
-        user_id, generation = submission.user_id, submission.generation
-        await self._announce(user_id)
+        started = time.perf_counter()
+        result = await self._run_leased(submission)
+        seconds = time.perf_counter() - started
+        self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
+        self.metrics.outcomes.labels(result.outcome).inc()
+        if result.outcome == "internal_error":
+            # Our failure, not the student's: release, and let another attempt try.
+            self.metrics.sandbox_failures.inc()
+            log.error("grading.internal_error", submission_id=submission_id, message=result.message)
+            await self._release(submission_id, republish=True)
+            return
+        async with transaction(self.session_factory) as session:
+            stored = await service.record_result(
+                session,
+                outbox=self.outbox,
+                submission_id=submission_id,
+                owner=self.owner,
+                generation=submission.generation,
+                result=result,
+            )
+        if stored is None:
+            log.warning("grading.lease_lost", submission_id=submission_id)
+            return
+        log.info(
+            "submission.graded",
+            id=submission_id,
+            status=stored.status.value,
+            outcome=result.outcome,
+            ms=round(seconds * 1000),
+        )
+
+    async def _run_leased(self, submission: Submission) -> RunResult:
+        """Run the claimed submission in the sandbox, renewing its lease meanwhile."""
         assignment = submission.assignment
         spec = RunSpec(
             files=assignment.grading_files(submission.code),
@@ -237,49 +234,13 @@ class Grader:
             memory_mb=assignment.memory_mb,
             output_limit_bytes=self.config.output_limit_bytes,
         )
-        renewal = asyncio.create_task(self._keep_lease(submission_id, assignment.time_limit_s))
-        started = time.perf_counter()
+        renewal = asyncio.create_task(self._keep_lease(submission.id, assignment.time_limit_s))
         try:
-            result = await self.sandbox.run(spec)
+            return await self.sandbox.run(spec)
         finally:
             renewal.cancel()
             with suppress(asyncio.CancelledError):
                 await renewal
-        seconds = time.perf_counter() - started
-        self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
-        self.metrics.outcomes.labels(result.outcome).inc()
-        if result.outcome == "internal_error":
-            # Our failure, not the student's: release, and let another attempt try.
-            self.metrics.sandbox_failures.inc()
-            log.error("grading.internal_error", submission_id=submission_id, message=result.message)
-            async with transaction(self.session_factory) as session:
-                await service.release_submission(
-                    session, submission_id=submission_id, owner=self.owner
-                )
-            await self._announce(user_id)
-            await publish_grading(
-                self.queue, self.session_factory, [submission_id], priority=PRIORITY_INTERACTIVE
-            )
-            return
-        async with transaction(self.session_factory) as session:
-            stored = await service.record_result(
-                session,
-                submission_id=submission_id,
-                owner=self.owner,
-                generation=generation,
-                result=result,
-            )
-        if stored is None:
-            log.warning("grading.lease_lost", submission_id=submission_id)
-            return
-        await self._announce(user_id)
-        log.info(
-            "submission.graded",
-            id=submission_id,
-            status=stored.status.value,
-            outcome=result.outcome,
-            ms=round(seconds * 1000),
-        )
 
     async def sweep(self) -> int:
         """Publish work that lost its message: failed publishes and expired leases."""
@@ -292,9 +253,7 @@ class Grader:
         ids = sorted(set(expired) | set(unpublished))
         if not ids:
             return 0
-        sent = await publish_grading(
-            self.queue, self.session_factory, ids, priority=PRIORITY_INTERACTIVE
-        )
+        sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)

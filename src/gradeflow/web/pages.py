@@ -16,52 +16,74 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
-from gradeflow.api.deps import get_runtime, user_or_new_anonymous
 from gradeflow.courses.handout import render_handout
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.reads import assignment_summary
 from gradeflow.courses.service import get_assignment, list_assignments
-from gradeflow.db import transaction
+from gradeflow.deps import AppRuntime, DbSession, PathId, Visitor
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading import service as grading
+from gradeflow.runtime import Runtime
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
-async def _render_practice(request: Request, assignment_id: int | None) -> Response:
-    runtime = get_runtime(request)
-    response = HTMLResponse("")
-    async with transaction(runtime.session_factory) as session:
-        user = await user_or_new_anonymous(session, request, response)
-        assignment: Assignment | None
-        if assignment_id is None:
-            assignment = await grading.next_assignment(session, user_id=user.id)
-        else:
-            assignment = await get_assignment(session, assignment_id=assignment_id)
-        done = await grading.completed_assignment_ids(session, user_id=user.id)
-        all_assignments = await list_assignments(session)
-        latest = None
-        if assignment is not None:
-            own = await grading.list_submissions(
-                session, user_id=user.id, assignment_id=assignment.id, limit=1
-            )
-            latest = own[0] if own else None
-        pending = await grading.pending_submission_id(session, user_id=user.id)
-        context = await _base_context(session, user) | {
-            "assignment": assignment,
-            "handout_html": render_handout(assignment.handout_md) if assignment else "",
-            "assignments": [
-                assignment_summary(a) | {"completed": a.id in done} for a in all_assignments
-            ],
-            "editor_code": latest.code if latest else (assignment.starter if assignment else ""),
-            "latest_json": json.dumps(grading.describe_submission(latest)) if latest else "null",
-            "pending_id": pending,
-            "max_code_bytes": runtime.settings.max_code_bytes,
-        }
-    page = templates.TemplateResponse(request, "practice.html", context)
-    _copy_cookies(response, page)
-    return page
+def render(name: str, context: dict[str, Any]) -> str:
+    """A page as text: FastAPI wraps it, adding the visitor's new cookie if there is one."""
+    return templates.get_template(name).render(context)
+
+
+@router.get("/")
+async def home(runtime: AppRuntime, session: DbSession, user: Visitor) -> str:
+    """The first assignment the visitor has not completed yet."""
+    assignment = await grading.next_assignment(session, user_id=user.id)
+    return await _render_practice(runtime, session, user, assignment)
+
+
+@router.get("/assignments/{assignment_id}")
+async def assignment_page(
+    assignment_id: PathId, runtime: AppRuntime, session: DbSession, user: Visitor
+) -> str:
+    assignment = await get_assignment(session, assignment_id=assignment_id)
+    return await _render_practice(runtime, session, user, assignment)
+
+
+async def _render_practice(
+    runtime: Runtime, session: AsyncSession, user: User, assignment: Assignment | None
+) -> str:
+    done = await grading.completed_assignment_ids(session, user_id=user.id)
+    all_assignments = await list_assignments(session)
+    latest = None
+    if assignment is not None:
+        own = await grading.list_submissions(
+            session, user_id=user.id, assignment_id=assignment.id, limit=1
+        )
+        latest = own[0] if own else None
+    pending = await grading.pending_submission_id(session, user_id=user.id)
+    context = await _base_context(session, user) | {
+        "assignment": assignment,
+        "handout_html": render_handout(assignment.handout_md) if assignment else "",
+        "assignments": [
+            assignment_summary(a) | {"completed": a.id in done} for a in all_assignments
+        ],
+        "editor_code": latest.code if latest else (assignment.starter if assignment else ""),
+        "latest_json": json.dumps(grading.describe_submission(latest)) if latest else "null",
+        "pending_id": pending,
+        "max_code_bytes": runtime.settings.max_code_bytes,
+    }
+    return render("practice.html", context)
+
+
+@router.get("/submissions")
+async def submissions_page(session: DbSession, user: Visitor) -> str:
+    rows = await grading.list_submissions(session, user_id=user.id, limit=200)
+    titles = {a.id: a.title for a in await list_assignments(session)}
+    context = await _base_context(session, user) | {
+        "submissions": [grading.describe_submission(s) for s in rows],
+        "titles": titles,
+    }
+    return render("submissions.html", context)
 
 
 async def _base_context(session: AsyncSession, user: User) -> dict[str, Any]:
@@ -70,40 +92,6 @@ async def _base_context(session: AsyncSession, user: User) -> dict[str, Any]:
         "points": await grading.total_points(session, user_id=user.id),
         "last_event_id": await latest_event_id(session, user_id=user.id),
     }
-
-
-def _copy_cookies(source: Response, target: Response) -> None:
-    for name, value in source.raw_headers:
-        if name == b"set-cookie":
-            target.raw_headers.append((name, value))
-
-
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> Response:
-    """The first assignment the visitor has not completed yet."""
-    return await _render_practice(request, None)
-
-
-@router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
-async def assignment_page(assignment_id: int, request: Request) -> Response:
-    return await _render_practice(request, assignment_id)
-
-
-@router.get("/submissions", response_class=HTMLResponse)
-async def submissions_page(request: Request) -> Response:
-    runtime = get_runtime(request)
-    response = HTMLResponse("")
-    async with transaction(runtime.session_factory) as session:
-        user = await user_or_new_anonymous(session, request, response)
-        rows = await grading.list_submissions(session, user_id=user.id, limit=200)
-        titles = {a.id: a.title for a in await list_assignments(session)}
-        context = await _base_context(session, user) | {
-            "submissions": [grading.describe_submission(s) for s in rows],
-            "titles": titles,
-        }
-    page = templates.TemplateResponse(request, "submissions.html", context)
-    _copy_cookies(response, page)
-    return page
 
 
 def error_page(request: Request, *, status: int, message: str) -> Response:

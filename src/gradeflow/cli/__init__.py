@@ -122,7 +122,7 @@ def worker(
     ] = 30.0,
 ) -> None:
     """Services mode: one worker process grading jobs from the queue."""
-    from gradeflow.worker_process import run_worker
+    from gradeflow.cli.worker import run_worker
 
     overrides: dict[str, object] = {"grader_slots": concurrency}
     if insecure_sandbox:
@@ -254,7 +254,7 @@ def assignments_regrade(
     wait: Annotated[bool, typer.Option(help="Show progress until the regrade is done.")] = True,
 ) -> None:
     """Grade every submission of an assignment again (each by exactly one worker)."""
-    from gradeflow.regrade import regrade_from_cli
+    from gradeflow.cli.regrade import regrade_from_cli
 
     settings = _settings()
     try:
@@ -440,7 +440,7 @@ def create_admin(email: str) -> None:
     typer.echo(f"admin {email} created (user {user_id})")
 
 
-DEMO_COURSE = Path(__file__).parents[2] / "demo" / "python-basics"
+DEMO_COURSE = Path(__file__).parents[3] / "demo" / "python-basics"
 
 
 def main() -> None:

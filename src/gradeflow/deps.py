@@ -1,15 +1,32 @@
-"""Request helpers shared by the JSON routes and the pages: runtime, identity, body."""
+"""Request dependencies shared by the JSON routes and the pages.
+
+A route declares what it needs as typed parameters (``session: DbSession``,
+``user: CurrentUser``) instead of opening a transaction and checking identity by
+hand. ``DbSession`` is the request's unit of work: it commits when the route
+returns, before the response is sent, then runs the follow-ups services registered
+with ``db.after_commit`` (publish jobs, purge caches, wake streams); it rolls back
+when the route raises, and the follow-ups are dropped.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.db import transaction
 from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
 from gradeflow.runtime import Runtime
+
+# Ids are database integers: a larger number is no id of ours, refused as invalid
+# input instead of overflowing the database's integer type.
+MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -17,21 +34,40 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+AppRuntime = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def db_session(runtime: AppRuntime) -> AsyncIterator[AsyncSession]:
+    async with transaction(runtime.session_factory) as session:
+        yield session
+
+
+# scope="function": the commit (and what follows it) happens when the route returns,
+# not after the response has gone out, so a client never sees a change before it is
+# durable and a failed commit is reported as an error instead of a success.
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
 def session_user_id(request: Request) -> int | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     return get_runtime(request).signer.loads(cookie) if cookie else None
 
 
-async def optional_user(session: AsyncSession, request: Request) -> User | None:
+async def optional_user(request: Request, session: DbSession) -> User | None:
     user_id = session_user_id(request)
     return await session.get(User, user_id) if user_id is not None else None
 
 
-async def require_user(session: AsyncSession, request: Request) -> User:
-    user = await optional_user(session, request)
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def current_user(user: OptionalUser) -> User:
     if user is None:
         raise Unauthorized("No session: POST /api/session for an anonymous identity, or sign in.")
     return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
 
 
 def require_role(user: User, *roles: Role) -> User:
@@ -41,15 +77,32 @@ def require_role(user: User, *roles: Role) -> User:
     return user
 
 
-async def user_or_new_anonymous(
-    session: AsyncSession, request: Request, response: Response
+async def current_teacher(user: CurrentUser) -> User:
+    """A teacher, or an admin (who may do whatever a teacher may)."""
+    return require_role(user, Role.teacher, Role.admin)
+
+
+CurrentTeacher = Annotated[User, Depends(current_teacher)]
+
+
+async def current_admin(user: CurrentUser) -> User:
+    return require_role(user, Role.admin)
+
+
+CurrentAdmin = Annotated[User, Depends(current_admin)]
+
+
+async def visitor(
+    request: Request, response: Response, session: DbSession, user: OptionalUser
 ) -> User:
-    """The caller's user, or a new anonymous student kept by a cookie on ``response``."""
-    user = await optional_user(session, request)
+    """The caller, or a new anonymous student whose cookie goes out with the response."""
     if user is None:
         user = await create_anonymous_user(session)
         set_session_cookie(request, response, user.id)
     return user
+
+
+Visitor = Annotated[User, Depends(visitor)]
 
 
 def set_session_cookie(request: Request, response: Response, user_id: int) -> None:

@@ -1,0 +1,98 @@
+"""What follows a committed change to submissions: grading jobs and announcements.
+
+Service functions register these with ``Outbox`` inside their unit of work; they run
+once it commits (``db.after_commit``), never when it rolls back. So a grader always
+finds the row a job names, and a cache is purged and a stream woken only for a
+change that happened. Each follow-up is best effort: a job whose publish failed
+stays unpublished for the sweeper, and a lost purge is bounded by the cache's TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.db import after_commit, transaction, utcnow
+from gradeflow.errors import Unavailable
+from gradeflow.events.service import notify_users
+from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
+from gradeflow.grading.models import Submission
+from gradeflow.infra.cache import Cache
+from gradeflow.infra.pubsub import PubSub
+from gradeflow.infra.queue import JobQueue
+
+log = structlog.get_logger(__name__)
+
+# The users a unit of work has announced so far: one follow-up per unit of work,
+# however many of their submissions it changed.
+_ANNOUNCED = "gradeflow.announced_users"
+
+
+def user_namespace(user_id: int) -> str:
+    """The cache namespace of one user's read models (progress, submission lists)."""
+    return f"user:{user_id}"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    queue: JobQueue
+    cache: Cache
+    pubsub: PubSub
+    session_factory: async_sessionmaker[AsyncSession]
+
+    def grade_after_commit(
+        self, session: AsyncSession, submission_ids: list[int], *, priority: int
+    ) -> None:
+        """Publish a grading job for each submission once ``session`` commits."""
+        if submission_ids:
+            after_commit(session, partial(self.publish, list(submission_ids), priority=priority))
+
+    def announce_after_commit(self, session: AsyncSession, user_ids: Iterable[int]) -> None:
+        """Purge the users' cached reads and wake their event streams once ``session`` commits."""
+        announced: set[int] | None = session.info.get(_ANNOUNCED)
+        if announced is None:
+            announced = session.info[_ANNOUNCED] = set()
+            after_commit(session, partial(self.announce, announced))
+        announced.update(user_ids)
+
+    async def announce(self, user_ids: Iterable[int]) -> None:
+        users = sorted(set(user_ids))
+        if users:
+            await self.cache.purge(*(user_namespace(u) for u in users))
+            await notify_users(self.pubsub, users)
+
+    async def publish(self, submission_ids: list[int], *, priority: int) -> int:
+        """Publish jobs and mark them published; returns how many made it.
+
+        A failure leaves the rest unpublished for the sweeper; it never raises.
+        """
+        published: list[int] = []
+        try:
+            for submission_id in submission_ids:
+                body = GradeJob(submission_id).encode()
+                await self.queue.publish(GRADING_QUEUE, body, priority=priority)
+                published.append(submission_id)
+        except Unavailable:
+            log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
+        if published:
+            try:
+                async with transaction(self.session_factory) as session:
+                    await _mark_published(session, submission_ids=published)
+            except Exception:
+                # Unmarked rows are only published once more by the sweeper: harmless.
+                log.exception("grading.mark_published_failed")
+        return len(published)
+
+
+async def _mark_published(session: AsyncSession, *, submission_ids: list[int]) -> None:
+    await session.execute(
+        update(Submission)
+        .where(Submission.id.in_(submission_ids))
+        .values(published_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,71 @@
+"""The unit of work: follow-ups registered with ``after_commit`` run once, after commit."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.models import User
+from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.db import after_commit, transaction
+
+Factory = async_sessionmaker[AsyncSession]
+
+
+async def users(factory: Factory) -> int:
+    async with factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+async def test_follow_ups_run_once_in_order_after_the_commit(session_factory: Factory) -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def follow_up(name: str) -> None:
+        # What a follow-up sees must already be committed: another session reads it.
+        seen.append((name, await users(session_factory)))
+
+    async with transaction(session_factory) as session:
+        await create_anonymous_user(session)
+        after_commit(session, lambda: follow_up("first"))
+        after_commit(session, lambda: follow_up("second"))
+        assert seen == []
+    assert seen == [("first", 1), ("second", 1)]
+    async with transaction(session_factory) as session:
+        await create_anonymous_user(session)
+    assert seen == [("first", 1), ("second", 1)]  # hooks are not kept for the next unit
+
+
+async def test_follow_ups_are_dropped_when_the_unit_of_work_rolls_back(
+    session_factory: Factory,
+) -> None:
+    ran: list[str] = []
+
+    async def follow_up() -> None:
+        ran.append("ran")
+
+    async def failing_unit_of_work() -> None:
+        async with transaction(session_factory) as session:
+            await create_anonymous_user(session)
+            after_commit(session, follow_up)
+            raise RuntimeError("the route failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit_of_work()
+    assert ran == []
+    assert await users(session_factory) == 0
+
+
+async def test_a_failing_follow_up_does_not_stop_the_others(session_factory: Factory) -> None:
+    ran: list[str] = []
+
+    async def broken() -> None:
+        raise ConnectionError("cache down")
+
+    async def fine() -> None:
+        ran.append("fine")
+
+    async with transaction(session_factory) as session:
+        after_commit(session, broken)
+        after_commit(session, fine)
+    assert ran == ["fine"]
