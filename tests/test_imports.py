@@ -200,7 +200,10 @@ def test_the_walk_sees_what_it_checks() -> None:
     """The rules are only as good as the walk: it must find the imports we know of."""
     found = {(i.importer, i.target) for i in all_imports() if i.internal}
     assert ("runtime", "grading.worker") in found
-    assert ("api.assignments", "grading.service") in found  # `from gradeflow.grading import service`
+    assert (
+        "api.assignments",
+        "grading.service",
+    ) in found  # `from gradeflow.grading import service`
     assert ("cli", "app") in found  # a lazy import inside a function
     assert ring("grading.sandbox.jailed.zygote") == ring("grading")
     assert ring("grading.worker") > ring("grading.service")
