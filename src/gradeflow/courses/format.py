@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradeflow.courses.discovery import TestDiscoveryError, discover_test_ids
 from gradeflow.courses.models import Scoring
 from gradeflow.errors import Invalid
-from gradeflow.grading.sandbox import TestDiscoveryError, discover_test_ids
 
 REQUIRED_FILES = ("assignment.toml", "handout.md", "tests.py", "solution.py")
 MAX_TEXT_FILE_BYTES = 1024 * 1024

@@ -18,7 +18,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradeflow.grading.sandbox import RunSpec, discover_test_ids
+from gradeflow.courses.discovery import discover_test_ids
+from gradeflow.grading.sandbox import RunSpec
 
 CASES_DIR = Path(__file__).with_name("cases")
 

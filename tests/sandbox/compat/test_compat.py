@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from gradeflow.grading.sandbox import RunResult, Sandbox, discover_test_ids
+from gradeflow.courses.discovery import discover_test_ids
+from gradeflow.grading.sandbox import RunResult, Sandbox
 from tests.sandbox.compat.corpus import CASES, Case
 
 

@@ -9,7 +9,6 @@ warm fork server); ``ProcessSandbox`` is the unisolated development fallback.
 
 from __future__ import annotations
 
-from gradeflow.grading.sandbox.discovery import TestDiscoveryError, discover_test_ids
 from gradeflow.grading.sandbox.factory import (
     SandboxUnavailable,
     create_sandbox,
@@ -27,11 +26,9 @@ __all__ = [
     "RunSpec",
     "Sandbox",
     "SandboxUnavailable",
-    "TestDiscoveryError",
     "TestOutcome",
     "TestResult",
     "ZygoteSandbox",
     "create_sandbox",
-    "discover_test_ids",
     "namespaces_unavailable_reason",
 ]

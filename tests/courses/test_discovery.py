@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradeflow.grading.sandbox import TestDiscoveryError, discover_test_ids
+from gradeflow.courses.discovery import TestDiscoveryError, discover_test_ids
 
 
 def test_test_methods_are_found_in_definition_order() -> None:
