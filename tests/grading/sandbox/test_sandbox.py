@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from gradeflow.courses.discovery import discover_test_ids
 from gradeflow.grading.sandbox import (
     ProcessSandbox,
     RunResult,
     RunSpec,
     Sandbox,
     TestResult,
-    discover_test_ids,
 )
 
 TESTS = """

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from gradeflow.grading.sandbox import RunResult, RunSpec, discover_test_ids
+from gradeflow.courses.discovery import discover_test_ids
+from gradeflow.grading.sandbox import RunResult, RunSpec
 from tests.grading.sandbox.leftovers import files_owned_by, run_processes
 from tests.sandbox.attacks.conftest import SHARED_DIRS, Host
 from tests.sandbox.attacks.corpus import ATTACKS, SOLUTION, Attack

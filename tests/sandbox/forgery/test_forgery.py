@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox, ZygoteSandbox, discover_test_ids
+from gradeflow.courses.discovery import discover_test_ids
+from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox, ZygoteSandbox
 from tests.sandbox.forgery.corpus import FORGERIES, HONEST, WRONG, Forgery
 
 TESTS = """
