@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,16 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradeflow.api import accounts, assignments, submissions
+from gradeflow.api import accounts, assignments, operations, submissions
 from gradeflow.errors import GradeflowError
-from gradeflow.grading.messages import QUEUES
-from gradeflow.runtime import Runtime, open_runtime
+from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import pages
 
@@ -60,21 +56,6 @@ def error_response(
         body = {"error": {"code": code, "message": message, "details": details}}
         return JSONResponse(body, status_code=status)
     return pages.error_page(request, status=status, message=message)
-
-
-async def readiness_checks(runtime: Runtime) -> dict[str, str]:
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(2):
-            async with runtime.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        log.warning("readyz.database_down", error=str(exc))
-        checks["database"] = "unreachable"
-    checks["queue"] = "ok" if await runtime.queue.ping() else "unreachable"
-    checks["cache"] = "ok" if await runtime.pubsub.ping() else "unreachable"
-    return checks
 
 
 class RequestContextMiddleware:
@@ -115,25 +96,8 @@ class RequestContextMiddleware:
                     ).observe(time.perf_counter() - started)
 
 
-def create_app(settings: Settings | None = None, *, grading: bool = True) -> FastAPI:
-    """Build the app; ``grading`` runs grader slots inside it (embedded mode)."""
-    settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings, grading=grading) as runtime:
-            app.state.runtime = runtime
-            yield
-
-    app = FastAPI(
-        title="gradeflow",
-        version="0.1.0",
-        summary="Practise and grade Python programming assignments.",
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        redoc_url=None,
-        lifespan=lifespan,
-    )
+def add_error_handlers(app: FastAPI) -> None:
+    """Each failure as its status and the one error shape (``api.schemas.ErrorBody``)."""
 
     @app.exception_handler(GradeflowError)
     async def gradeflow_error(request: Request, exc: GradeflowError) -> Response:
@@ -157,7 +121,6 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    @app.exception_handler(OSError)
     async def database_down(request: Request, exc: Exception) -> Response:
         # The pool reconnects on its own (pre-ping) once the database is back.
         log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
@@ -169,27 +132,28 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
         log.exception("request.failed", path=request.url.path)
         return error_response(request, 500, "internal_error", "Something went wrong on our side.")
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: database, queue and cache")
-    async def readyz(request: Request) -> Response:
-        checks = await readiness_checks(request.app.state.runtime)
-        if all(value == "ok" for value in checks.values()):
-            return JSONResponse({"status": "ok", "checks": checks})
-        failing = ", ".join(name for name, value in checks.items() if value != "ok")
-        return error_response(
-            request, 503, "unavailable", f"Not ready: {failing} unreachable.", details=checks
-        )
+def create_app(settings: Settings | None = None, *, grading: bool = True) -> FastAPI:
+    """Build the app; ``grading`` runs grader slots inside it (embedded mode)."""
+    settings = settings or get_settings()
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this process")
-    async def metrics(request: Request) -> Response:
-        runtime: Runtime = request.app.state.runtime
-        for queue in QUEUES:
-            depth = await runtime.queue.depth(queue)
-            runtime.metrics.queue_depth.labels(queue).set(-1 if depth is None else depth)
-        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, grading=grading) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="gradeflow",
+        version="0.1.0",
+        summary="Practise and grade Python programming assignments.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    add_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -202,6 +166,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestContextMiddleware)
+    app.include_router(operations.router)
     app.include_router(accounts.router)
     app.include_router(assignments.router)
     app.include_router(submissions.router)

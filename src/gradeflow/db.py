@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from gradeflow.errors import Unavailable
+
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[object]]
@@ -92,9 +94,23 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         return engine
     # pre_ping drops connections that died with a database restart, so the
     # process recovers without being restarted itself.
-    return create_async_engine(
+    engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_timeout=5
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    return engine
+
+
+def _connect_or_unavailable(
+    dialect: Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+) -> Any:
+    # asyncpg raises a bare OSError when the server cannot be reached, which
+    # SQLAlchemy passes through unwrapped; naming it here keeps every other
+    # OSError an ordinary bug (500) instead of "the database is down" (503).
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as exc:
+        raise Unavailable("The database is unavailable; try again in a moment.") from exc
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
