@@ -23,12 +23,6 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-async def upgrade_database_async(database_url: str, revision: str = "head") -> None:
-    # env.py runs its own event loop, so it needs a thread of its own when called
-    # from async code.
-    await asyncio.to_thread(upgrade_database, database_url, revision)
-
-
 def create_database_if_missing(database_url: str) -> bool:
     """Create the PostgreSQL database of ``database_url``; True if it was created."""
     from sqlalchemy.engine import make_url

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import hash_password, verify_password
-from gradeflow.errors import Conflict, Invalid, NotFound, Unauthorized
+from gradeflow.errors import Conflict, Invalid, Unauthorized
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 MIN_PASSWORD_LENGTH = 8
@@ -39,25 +39,19 @@ async def create_anonymous_user(session: AsyncSession) -> User:
     return user
 
 
-async def get_user(session: AsyncSession, *, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
-
-
 async def _email_taken(session: AsyncSession, email: str) -> bool:
     return await session.scalar(select(User.id).where(User.email == email)) is not None
 
 
-async def create_user(
-    session: AsyncSession, *, email: str, password: str, role: Role = Role.student
+async def _give_credentials(
+    session: AsyncSession, user: User, *, email: str, password: str
 ) -> User:
     email = normalise_email(email)
     _check_password(password)
     if await _email_taken(session, email):
         raise Conflict("An account with that email exists already.")
-    user = User(email=email, password_hash=hash_password(password), role=role)
+    user.email = email
+    user.password_hash = hash_password(password)
     session.add(user)
     try:
         await session.flush()
@@ -66,23 +60,19 @@ async def create_user(
     return user
 
 
+async def create_user(
+    session: AsyncSession, *, email: str, password: str, role: Role = Role.student
+) -> User:
+    return await _give_credentials(session, User(role=role), email=email, password=password)
+
+
 async def register(
     session: AsyncSession, *, email: str, password: str, current: User | None
 ) -> User:
     """Create an account; an anonymous identity in use is claimed, keeping its work."""
     if current is None or not current.is_anonymous:
         return await create_user(session, email=email, password=password)
-    email = normalise_email(email)
-    _check_password(password)
-    if await _email_taken(session, email):
-        raise Conflict("An account with that email exists already.")
-    current.email = email
-    current.password_hash = hash_password(password)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("An account with that email exists already.") from exc
-    return current
+    return await _give_credentials(session, current, email=email, password=password)
 
 
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:

@@ -65,9 +65,6 @@ class MemoryPubSub:
         for channel in list(self._channels):
             await self.publish(channel, message)
 
-    def subscriber_count(self, channel: str) -> int:
-        return len(self._channels.get(channel, ()))
-
     @asynccontextmanager
     async def _subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         subscription = _MemorySubscription()

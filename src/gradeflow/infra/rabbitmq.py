@@ -41,10 +41,6 @@ class RabbitDelivery:
     body: bytes
     message: AbstractIncomingMessage
 
-    @property
-    def redelivered(self) -> bool:
-        return bool(self.message.redelivered)
-
     async def ack(self) -> None:
         try:
             await self.message.ack()
