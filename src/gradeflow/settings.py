@@ -15,6 +15,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Both sized so a long student program and a chatty test run fit, while a runaway
+# print loop or a pasted binary stops well before it costs the database anything.
+DEFAULT_MAX_CODE_BYTES = 64 * 1024
+DEFAULT_OUTPUT_LIMIT_BYTES = 64 * 1024
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADEFLOW_", extra="ignore")
@@ -51,10 +56,10 @@ class Settings(BaseSettings):
     )
     sweep_interval_s: float = Field(10.0, gt=0, description="How often lost jobs are looked for.")
     max_code_bytes: int = Field(
-        64 * 1024, ge=1, description="Largest accepted submission (UTF-8 bytes)."
+        DEFAULT_MAX_CODE_BYTES, ge=1, description="Largest accepted submission (UTF-8 bytes)."
     )
     output_limit_bytes: int = Field(
-        64 * 1024, ge=1024, description="Captured stdout/stderr per run."
+        DEFAULT_OUTPUT_LIMIT_BYTES, ge=1024, description="Captured stdout/stderr per run."
     )
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
     log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")

@@ -377,7 +377,12 @@ def grade(
 
     async def run() -> RunResult:
         async with open_sandbox(settings) as sandbox:
-            return await grade_code(sandbox, assignment=assignment, code=source)
+            return await grade_code(
+                sandbox,
+                assignment=assignment,
+                code=source,
+                output_limit_bytes=settings.output_limit_bytes,
+            )
 
     try:
         result = asyncio.run(run())

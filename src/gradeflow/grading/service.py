@@ -33,6 +33,7 @@ from gradeflow.grading.models import (
 )
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
+from gradeflow.settings import DEFAULT_OUTPUT_LIMIT_BYTES
 
 SUBMISSION_EVENT = "submission"
 
@@ -507,7 +508,11 @@ async def delete_submission(
 
 
 async def grade_code(
-    sandbox: Sandbox, *, assignment: AssignmentSpec, code: str, output_limit_bytes: int = 65536
+    sandbox: Sandbox,
+    *,
+    assignment: AssignmentSpec,
+    code: str,
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_BYTES,
 ) -> RunResult:
     """Grade ``code`` against an assignment read from its directory (no database)."""
     files = dict(assignment.support_files)
