@@ -71,7 +71,9 @@ async def readyz(runtime: AppRuntime) -> Readiness:
     "/metrics",
     summary="Prometheus metrics of this process",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Text format 0.0.4"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}
+    },
 )
 async def metrics(runtime: AppRuntime) -> Response:
     for queue in QUEUES:

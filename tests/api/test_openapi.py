@@ -1,0 +1,32 @@
+"""The documented API contract: request limits, response models and error shapes."""
+
+from __future__ import annotations
+
+from gradeflow.app import create_app
+from gradeflow.settings import Settings
+
+
+def test_the_documented_submit_limit_follows_the_setting(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_code_bytes": 1234}))
+    operation = app.openapi()["paths"]["/api/assignments/{assignment_id}/submissions"]["post"]
+    content = operation["requestBody"]["content"]
+    assert content["text/plain"]["schema"]["maxLength"] == 1234
+    assert content["application/json"]["schema"]["properties"]["code"]["maxLength"] == 1234
+    assert {"202", "409", "413", "415", "422", "503"} <= set(operation["responses"])
+
+
+def test_every_json_route_documents_its_success_and_error_shapes(settings: Settings) -> None:
+    schema = create_app(settings).openapi()
+    undocumented = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            success = [status for status in responses if status.startswith("2")]
+            for status in success:
+                json_body = responses[status].get("content", {}).get("application/json")
+                # A named model, not an open ``dict[str, Any]`` object.
+                if json_body is not None and "$ref" not in json_body.get("schema", {}):
+                    undocumented.append(f"{method.upper()} {path} {status}: no response model")
+            if path.startswith("/api") and "422" not in responses:
+                undocumented.append(f"{method.upper()} {path}: no error shape")
+    assert undocumented == []
