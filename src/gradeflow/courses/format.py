@@ -140,16 +140,16 @@ class _Fields:
     def __init__(self, path: Path, text: str, data: dict[str, Any], problems: list[Problem]):
         self.path, self.text, self.data, self.problems = path, text, data, problems
 
-    def _bad(self, key: str, message: str) -> None:
+    def bad(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.path, f"{key}: {message}", _line_of_key(self.text, key)))
 
     def string(self, key: str, default: str | None, *, max_length: int = 200) -> str:
         value = self.data.get(key, default)
         if value is None:
-            self._bad(key, "is required")
+            self.bad(key, "is required")
             return ""
         if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-            self._bad(key, f"must be a non-empty string of at most {max_length} characters")
+            self.bad(key, f"must be a non-empty string of at most {max_length} characters")
             return default or ""
         return value.strip()
 
@@ -160,7 +160,7 @@ class _Fields:
             is_number = False
         if not is_number or not low <= float(value) <= high:
             kind = "a whole number" if integer else "a number"
-            self._bad(key, f"must be {kind} from {low:g} to {high:g}")
+            self.bad(key, f"must be {kind} from {low:g} to {high:g}")
             return default
         return float(value)
 
@@ -168,13 +168,61 @@ class _Fields:
 ALLOWED_KEYS = {"title", "order", "points", "scoring", "module", "time_limit_s", "memory_mb"}
 
 
+@dataclass(frozen=True)
+class _TomlSettings:
+    title: str
+    order: int | None
+    points: int
+    scoring: Scoring
+    module: str
+    time_limit_s: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class _Sources:
+    handout: str | None
+    tests: str | None
+    solution: str | None
+    starter: str | None
+    support_files: dict[str, bytes]
+    test_ids: list[str]
+
+
 def load_assignment(directory: Path) -> AssignmentSpec:
     """Read and validate one assignment directory; raise with every problem found."""
     directory = Path(directory)
-    problems: list[Problem] = []
     if not directory.is_dir():
         raise AssignmentFormatError([Problem(directory, "is not a directory")])
-    toml_path = directory / "assignment.toml"
+    problems: list[Problem] = []
+    settings = _read_settings(directory / "assignment.toml", problems)
+    sources = _read_sources(directory, settings.module, problems)
+    if problems:
+        raise AssignmentFormatError(problems)
+    assert sources.handout is not None
+    assert sources.tests is not None
+    assert sources.solution is not None
+    assert sources.starter is not None
+    return AssignmentSpec(
+        slug=slugify(directory.resolve().name),
+        title=settings.title,
+        order=settings.order,
+        points=settings.points,
+        scoring=settings.scoring,
+        module=settings.module,
+        time_limit_s=settings.time_limit_s,
+        memory_mb=settings.memory_mb,
+        handout_md=sources.handout,
+        starter=sources.starter,
+        tests=sources.tests,
+        solution=sources.solution,
+        support_files=sources.support_files,
+        test_ids=sources.test_ids,
+        source=directory,
+    )
+
+
+def _read_settings(toml_path: Path, problems: list[Problem]) -> _TomlSettings:
     toml_text = _read_text(toml_path, problems)
     data: dict[str, Any] = {}
     parsed = False
@@ -193,6 +241,7 @@ def load_assignment(directory: Path) -> AssignmentSpec:
         problems.append(Problem(toml_path, f"unknown key {key!r} (allowed: {allowed})", line))
 
     fields = _Fields(toml_path, toml_text or "", data, problems)
+    # Without a parsed file, "title is required" would only repeat the TOML problem.
     title = fields.string("title", None) if parsed else ""
     order = data.get("order")
     if order is not None:
@@ -204,25 +253,29 @@ def load_assignment(directory: Path) -> AssignmentSpec:
     try:
         scoring = Scoring(scoring_value)
     except ValueError:
-        fields._bad("scoring", 'must be "all-or-nothing" or "proportional"')
+        fields.bad("scoring", 'must be "all-or-nothing" or "proportional"')
         scoring = Scoring.all_or_nothing
     module = fields.string("module", "solution", max_length=100)
     if not module.isidentifier() or keyword.iskeyword(module):
-        fields._bad("module", "must be a valid Python module name")
+        fields.bad("module", "must be a valid Python module name")
     elif module in sys.stdlib_module_names or module in {"tests", "support"}:
-        fields._bad("module", f"{module!r} would shadow a standard or reserved module; rename it")
+        fields.bad("module", f"{module!r} would shadow a standard or reserved module; rename it")
+    return _TomlSettings(title, order, points, scoring, module, time_limit_s, memory_mb)
 
+
+def _read_sources(directory: Path, module: str, problems: list[Problem]) -> _Sources:
     handout = _read_text(directory / "handout.md", problems)
-    tests = _read_text(directory / "tests.py", problems)
+    tests_path = directory / "tests.py"
+    tests = _read_text(tests_path, problems)
     solution = _read_text(directory / "solution.py", problems)
     starter_path = directory / "starter.py"
     starter = _read_text(starter_path, problems) if starter_path.exists() else ""
     test_ids: list[str] = []
-    if tests is not None and _check_python(directory / "tests.py", tests, problems):
+    if tests is not None and _check_python(tests_path, tests, problems):
         try:
-            test_ids = discover_test_ids(tests, str(directory / "tests.py"))
+            test_ids = discover_test_ids(tests, str(tests_path))
         except TestDiscoveryError as exc:
-            problems.append(Problem(directory / "tests.py", str(exc)))
+            problems.append(Problem(tests_path, str(exc)))
     if solution is not None:
         _check_python(directory / "solution.py", solution, problems)
     if starter:
@@ -232,30 +285,7 @@ def load_assignment(directory: Path) -> AssignmentSpec:
         problems.append(
             Problem(directory / "support" / f"{module}.py", "would replace the student's module")
         )
-
-    if problems:
-        raise AssignmentFormatError(problems)
-    assert handout is not None
-    assert tests is not None
-    assert solution is not None
-    assert starter is not None
-    return AssignmentSpec(
-        slug=slugify(directory.resolve().name),
-        title=title,
-        order=order,
-        points=points,
-        scoring=scoring,
-        module=module,
-        time_limit_s=time_limit_s,
-        memory_mb=memory_mb,
-        handout_md=handout,
-        starter=starter,
-        tests=tests,
-        solution=solution,
-        support_files=support_files,
-        test_ids=test_ids,
-        source=directory,
-    )
+    return _Sources(handout, tests, solution, starter, support_files, test_ids)
 
 
 def _read_support(directory: Path, problems: list[Problem]) -> dict[str, bytes]:
