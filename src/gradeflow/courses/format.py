@@ -51,8 +51,9 @@ class AssignmentFormatError(Invalid):
 
 
 @dataclass(frozen=True)
-class AssignmentSpec:
-    slug: str
+class AssignmentSettings:
+    """What ``assignment.toml`` holds."""
+
     title: str
     order: int | None
     points: int
@@ -60,6 +61,11 @@ class AssignmentSpec:
     module: str
     time_limit_s: float
     memory_mb: int
+
+
+@dataclass(frozen=True)
+class AssignmentSpec(AssignmentSettings):
+    slug: str
     handout_md: str
     starter: str
     tests: str
@@ -169,17 +175,6 @@ ALLOWED_KEYS = {"title", "order", "points", "scoring", "module", "time_limit_s",
 
 
 @dataclass(frozen=True)
-class _TomlSettings:
-    title: str
-    order: int | None
-    points: int
-    scoring: Scoring
-    module: str
-    time_limit_s: float
-    memory_mb: int
-
-
-@dataclass(frozen=True)
 class _Sources:
     handout: str | None
     tests: str | None
@@ -204,14 +199,8 @@ def load_assignment(directory: Path) -> AssignmentSpec:
     assert sources.solution is not None
     assert sources.starter is not None
     return AssignmentSpec(
+        **vars(settings),
         slug=slugify(directory.resolve().name),
-        title=settings.title,
-        order=settings.order,
-        points=settings.points,
-        scoring=settings.scoring,
-        module=settings.module,
-        time_limit_s=settings.time_limit_s,
-        memory_mb=settings.memory_mb,
         handout_md=sources.handout,
         starter=sources.starter,
         tests=sources.tests,
@@ -222,7 +211,7 @@ def load_assignment(directory: Path) -> AssignmentSpec:
     )
 
 
-def _read_settings(toml_path: Path, problems: list[Problem]) -> _TomlSettings:
+def _read_settings(toml_path: Path, problems: list[Problem]) -> AssignmentSettings:
     toml_text = _read_text(toml_path, problems)
     data: dict[str, Any] = {}
     parsed = False
@@ -260,7 +249,7 @@ def _read_settings(toml_path: Path, problems: list[Problem]) -> _TomlSettings:
         fields.bad("module", "must be a valid Python module name")
     elif module in sys.stdlib_module_names or module in {"tests", "support"}:
         fields.bad("module", f"{module!r} would shadow a standard or reserved module; rename it")
-    return _TomlSettings(title, order, points, scoring, module, time_limit_s, memory_mb)
+    return AssignmentSettings(title, order, points, scoring, module, time_limit_s, memory_mb)
 
 
 def _read_sources(directory: Path, module: str, problems: list[Problem]) -> _Sources:
