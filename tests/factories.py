@@ -7,6 +7,9 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.models import Role
+from gradeflow.accounts.service import create_user
+from gradeflow.db import transaction
 from gradeflow.grading.messages import GRADING_QUEUE
 from gradeflow.grading.outbox import Outbox
 from gradeflow.infra.cache import MemoryCache
@@ -107,3 +110,22 @@ def memory_outbox(session_factory: async_sessionmaker[AsyncSession]) -> Outbox:
 async def queued_jobs(outbox: Outbox) -> int:
     """How many grading jobs ``outbox`` has published so far (and nobody consumed)."""
     return await outbox.queue.depth(GRADING_QUEUE) or 0
+
+
+PASSWORD = "correct horse battery"
+
+
+async def create_account(
+    session_factory: async_sessionmaker[AsyncSession],
+    email: str,
+    *,
+    role: Role = Role.student,
+    password: str = PASSWORD,
+    student_number: str | None = None,
+) -> int:
+    """A registered user straight through the service; its id."""
+    async with transaction(session_factory) as session:
+        user = await create_user(
+            session, email=email, password=password, role=role, student_number=student_number
+        )
+        return user.id

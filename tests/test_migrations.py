@@ -12,7 +12,16 @@ from sqlalchemy import inspect
 from gradeflow.db import Base, create_engine
 from gradeflow.migrate import alembic_config, upgrade_database
 
-TABLES = {"users", "courses", "assignments", "submissions", "events", "alembic_version"}
+TABLES = {
+    "users",
+    "api_tokens",
+    "sign_in_failures",
+    "courses",
+    "assignments",
+    "submissions",
+    "events",
+    "alembic_version",
+}
 
 
 async def _inspect(url: str) -> tuple[set[str], list[object]]:

@@ -50,12 +50,17 @@ def _wants_json(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, details: Any = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     if _wants_json(request):
         body = {"error": {"code": code, "message": message, "details": details}}
-        return JSONResponse(body, status_code=status)
-    return pages.error_page(request, status=status, message=message)
+        return JSONResponse(body, status_code=status, headers=headers)
+    return pages.error_page(request, status=status, message=message, headers=headers)
 
 
 class RequestContextMiddleware:
@@ -101,7 +106,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GradeflowError)
     async def gradeflow_error(request: Request, exc: GradeflowError) -> Response:
-        return error_response(request, exc.status_code, exc.code, exc.message, exc.details)
+        return error_response(
+            request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -117,7 +124,9 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(request, exc.status_code, code, str(exc.detail))
+        return error_response(
+            request, exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

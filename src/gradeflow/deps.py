@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.accounts.tokens import user_for_token
 from gradeflow.db import transaction
 from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
 from gradeflow.runtime import Runtime
@@ -54,6 +55,18 @@ def session_user_id(request: Request) -> int | None:
 
 
 async def optional_user(request: Request, session: DbSession) -> User | None:
+    """The caller by API token (``Authorization: Bearer``) or else by session cookie."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, secret = authorization.partition(" ")
+        user = await user_for_token(session, secret.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            # A script with a bad token must hear so, not be treated as a new visitor.
+            raise Unauthorized(
+                "The API token is unknown or revoked; create one on the account page.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return user
     user_id = session_user_id(request)
     return await session.get(User, user_id) if user_id is not None else None
 

@@ -14,9 +14,16 @@ class GradeflowError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.message = message or (self.__doc__ or "").strip()
         self.details = details
+        self.headers = headers or {}
         super().__init__(self.message)
 
 
@@ -67,6 +74,20 @@ class UnsupportedMediaType(GradeflowError):
 
     status_code = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(GradeflowError):
+    """Too many attempts; wait and try again."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int) -> None:
+        super().__init__(
+            message,
+            details={"retry_after_s": retry_after_s},
+            headers={"Retry-After": str(retry_after_s)},
+        )
 
 
 class Unavailable(GradeflowError):

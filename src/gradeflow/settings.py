@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     output_limit_bytes: int = Field(
         DEFAULT_OUTPUT_LIMIT_BYTES, ge=1024, description="Captured stdout/stderr per run."
     )
+    sign_in_window_s: int = Field(
+        900, ge=1, le=86400, description="How long a failed sign-in counts against the limits."
+    )
+    sign_in_failures_per_account: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins to one account per window before 429."
+    )
+    sign_in_failures_per_address: int = Field(
+        20, ge=1, le=100_000, description="Failed sign-ins from one address per window before 429."
+    )
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
     log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")
 

@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     413: "The request body is too large",
     415: "The content type is not supported",
     422: "The request is not valid",
+    429: "Too many attempts: wait the seconds in `Retry-After`",
     503: "A service gradeflow depends on is unavailable; try again shortly",
 }
 

@@ -94,7 +94,13 @@ async def _base_context(session: AsyncSession, user: User) -> dict[str, Any]:
     }
 
 
-def error_page(request: Request, *, status: int, message: str) -> Response:
+def error_page(
+    request: Request, *, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
     return templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message}, status_code=status
+        request,
+        "error.html",
+        {"status": status, "message": message},
+        status_code=status,
+        headers=headers,
     )
