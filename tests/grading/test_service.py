@@ -22,7 +22,7 @@ from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.sandbox import RunResult, TestResult
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import memory_outbox, queued_jobs
+from tests.factories import ADDER_SOLUTION, memory_outbox, queued_jobs
 
 Factory = async_sessionmaker[AsyncSession]
 LIMIT = 64 * 1024
@@ -95,6 +95,13 @@ async def record(
             owner=owner,
             generation=generation,
             result=run,
+        )
+
+
+async def regrade(factory: Factory, assignment: Assignment) -> list[int]:
+    async with transaction(factory) as session:
+        return await service.regrade_assignment(
+            session, outbox=memory_outbox(factory), assignment=assignment
         )
 
 
@@ -179,6 +186,49 @@ async def test_a_result_from_a_lost_lease_is_ignored(world, session_factory: Fac
     assert await claim(session_factory, submission.id, "w3", now=later) is None
 
 
+async def test_a_late_result_from_an_earlier_generation_is_ignored(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    # w1's run outlives its lease; w2 grades the submission; a regrade follows and
+    # w1 claims the new generation, so owner and status alone would let the old run in.
+    await claim(session_factory, submission.id, "w1")
+    later = utcnow() + dt.timedelta(minutes=5)
+    assert await claim(session_factory, submission.id, "w2", now=later) is not None
+    assert await record(session_factory, submission.id, "w2", result("failed", 0)) is not None
+    assert await regrade(session_factory, adder) == [submission.id]
+    regraded = await claim(session_factory, submission.id, "w1")
+    assert regraded is not None
+    assert regraded.generation == 1
+    late = await record(session_factory, submission.id, "w1", result("passed", 2), generation=0)
+    assert late is None
+    async with session_factory() as session:
+        row = await session.get(Submission, submission.id)
+    assert row is not None
+    assert (row.status, row.lease_owner, row.generation) == (SubmissionStatus.running, "w1", 1)
+    stored = await record(session_factory, submission.id, "w1", result("failed", 1), generation=1)
+    assert stored is not None
+    assert (stored.status, stored.score, stored.regrading) == (SubmissionStatus.failed, 5.0, False)
+
+
+async def test_a_submission_being_regraded_is_not_the_students_pending_one(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, greeter) = world
+    first, _ = await submit(session_factory, user, adder, "x = 1\n")
+    await claim(session_factory, first.id)
+    await record(session_factory, first.id, "w1", result("failed", 0))
+    assert await regrade(session_factory, adder) == [first.id]
+    second, needs_grading = await submit(session_factory, user, greeter, "y = 2\n")
+    assert needs_grading
+    async with session_factory() as session:
+        assert await service.pending_submission_id(session, user_id=user.id) == second.id
+        regraded = await session.get(Submission, first.id)
+    assert regraded is not None
+    assert (regraded.status, regraded.regrading) == (SubmissionStatus.queued, True)
+
+
 async def test_a_submission_out_of_attempts_ends_as_error(world, session_factory: Factory) -> None:
     user, (adder, _) = world
     submission, _ = await submit(session_factory, user, adder, "x = 1\n")
@@ -211,6 +261,29 @@ async def test_identical_code_reuses_the_earlier_result(world, session_factory: 
         10.0,
         first.id,
     )
+
+
+async def test_identical_code_is_graded_again_after_the_assignment_changed(
+    world, settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    first, _ = await submit(session_factory, user, adder, ADDER_SOLUTION)
+    await claim(session_factory, first.id)
+    await record(session_factory, first.id, "w1", result("passed", 2))
+    tests = course_dir / "adder" / "tests.py"
+    tests.write_text(
+        tests.read_text()
+        + "\n    def test_adds_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+    )
+    await import_course_dir(settings, course_dir)
+    async with transaction(session_factory) as session:
+        changed = await session.get(Assignment, adder.id)
+        other = await create_anonymous_user(session)
+    assert changed is not None
+    assert changed.revision != adder.revision
+    again, needs_grading = await submit(session_factory, other, changed, ADDER_SOLUTION)
+    assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
+    assert needs_grading
 
 
 async def test_proportional_and_all_or_nothing_scores_and_best_score_points(

@@ -6,15 +6,20 @@ import asyncio
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.app import create_app
 from gradeflow.courses.service import list_assignments
-from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
 from gradeflow.events.models import Event
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission, SubmissionStatus
-from gradeflow.grading.service import submit_code
+from gradeflow.grading.sandbox import ProcessSandbox, RunResult, RunSpec, Sandbox
+from gradeflow.grading.service import expired_leases, submit_code
+from gradeflow.grading.worker import Grader
+from gradeflow.metrics import Metrics
+from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
 from tests.factories import ADDER_SOLUTION, memory_outbox
@@ -44,8 +49,9 @@ async def _submissions(settings: Settings, count: int) -> list[int]:
     return ids
 
 
-async def _wait_all_final(app, ids: list[int], timeout: float = 30) -> dict[int, Submission]:
-    factory = app.state.runtime.session_factory
+async def _wait_all_final(
+    factory: async_sessionmaker[AsyncSession], ids: list[int], timeout: float = 30
+) -> dict[int, Submission]:
     for _ in range(int(timeout / 0.05)):
         async with factory() as session:
             rows = list(await session.scalars(select(Submission).where(Submission.id.in_(ids))))
@@ -72,7 +78,7 @@ async def test_work_left_queued_or_running_by_a_dead_process_is_graded_after_res
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        rows = await _wait_all_final(app, ids)
+        rows = await _wait_all_final(app.state.runtime.session_factory, ids)
     assert {r.status for r in rows.values()} == {SubmissionStatus.passed}
     assert [rows[i].attempts for i in ids] == [2, 2, 1, 1]
 
@@ -89,7 +95,7 @@ async def test_a_job_delivered_many_times_is_graded_once(
             await queue.publish(GRADING_QUEUE, GradeJob(submission_id).encode())
         await queue.publish(GRADING_QUEUE, b"not json")
         await queue.publish(GRADING_QUEUE, b'{"submission_id": -3}')
-        rows = await _wait_all_final(app, [submission_id])
+        rows = await _wait_all_final(app.state.runtime.session_factory, [submission_id])
         await asyncio.sleep(0.5)  # let every duplicate reach a slot
         factory = app.state.runtime.session_factory
         async with factory() as session:
@@ -101,3 +107,83 @@ async def test_a_job_delivered_many_times_is_graded_once(
     assert rows[submission_id].attempts == 1
     assert statuses == ["queued", "running", "passed"]
     assert count == 1
+
+
+class HeldSandbox:
+    """A real sandbox whose runs wait for the test first, as a run waits behind busy
+    sandbox slots: the only way a run outlasts time limit plus margin."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.entered = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.sandbox.start()
+
+    async def close(self) -> None:
+        await self.sandbox.close()
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        self.entered.set()
+        await self.go.wait()
+        return await self.sandbox.run(spec)
+
+
+async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
+    settings: Settings, course_dir: Path, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    with (course_dir / "adder" / "assignment.toml").open("a") as toml:
+        toml.write("time_limit_s = 2\n")
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        user = await create_anonymous_user(session)
+        assignment = (await list_assignments(session))[0]
+        submission = await submit_code(
+            session,
+            outbox=outbox,
+            user=user,
+            assignment=assignment,
+            code=ADDER_SOLUTION,
+            max_code_bytes=65536,
+        )
+    # A lease of 2.5 s renewed every sixth of a second: only a stall of over 2 s
+    # would lose it, so a loaded machine still passes.
+    config = grader_config(settings.model_copy(update={"lease_margin_s": 0.5}))
+    sandbox = HeldSandbox(ProcessSandbox())
+    grader = Grader(
+        session_factory=session_factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=config,
+        metrics=Metrics(),
+    )
+    await grader.start(recover=False)
+    try:
+        await asyncio.wait_for(sandbox.entered.wait(), timeout=30)
+        async with session_factory() as session:
+            claimed = await session.get(Submission, submission.id)
+        assert claimed is not None
+        assert claimed.lease_expires_at is not None
+        first_expiry = claimed.lease_expires_at
+        # Until the lease taken at the claim has run out.
+        await asyncio.sleep(max(0.0, (first_expiry - utcnow()).total_seconds()) + 0.1)
+        async with session_factory() as session:
+            running = await session.get(Submission, submission.id)
+            assert await expired_leases(session) == []
+        assert running is not None
+        assert running.lease_expires_at is not None
+        assert (running.status, running.lease_owner, running.attempts) == (
+            SubmissionStatus.running,
+            grader.owner,
+            1,
+        )
+        assert running.lease_expires_at > first_expiry
+        sandbox.go.set()
+        graded = (await _wait_all_final(session_factory, [submission.id]))[submission.id]
+    finally:
+        sandbox.go.set()
+        await grader.stop()
+    assert (graded.status, graded.attempts) == (SubmissionStatus.passed, 1)
