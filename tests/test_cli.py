@@ -9,11 +9,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.models import Role
 from gradeflow.migrate import alembic_config
-from tests.factories import ADDER_HALF, ADDER_SOLUTION, ADDER_WRONG, write_assignment, write_course
+from tests.conftest import LiveServer
+from tests.factories import (
+    ADDER_HALF,
+    ADDER_SOLUTION,
+    ADDER_WRONG,
+    PASSWORD,
+    create_account,
+    write_assignment,
+    write_course,
+)
 
 DEMO = Path(__file__).parents[1] / "demo" / "python-basics"
 
@@ -181,3 +193,59 @@ def test_create_admin(tmp_path: Path) -> None:
     )
     assert again.returncode == 1
     assert "exists already" in again.stderr
+
+
+async def test_login_keeps_a_token_that_the_api_accepts(
+    tmp_path: Path, live_server: LiveServer, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await create_account(session_factory, "t@example.org", role=Role.teacher)
+    config = tmp_path / "config"
+    wrong = gradeflow(
+        "login",
+        live_server.url,
+        "--email",
+        "t@example.org",
+        data_dir=tmp_path / "var",
+        GRADEFLOW_PASSWORD="wrong password",
+        XDG_CONFIG_HOME=str(config),
+    )
+    assert wrong.returncode == 1
+    assert "Wrong email or password" in wrong.stderr
+    assert not (config / "gradeflow" / "credentials.json").exists()
+
+    result = gradeflow(
+        "login",
+        live_server.url + "/",
+        "--email",
+        "t@example.org",
+        data_dir=tmp_path / "var",
+        GRADEFLOW_PASSWORD=PASSWORD,
+        XDG_CONFIG_HOME=str(config),
+    )
+    assert result.returncode == 0, result.stderr
+    credentials = config / "gradeflow" / "credentials.json"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    token = json.loads(credentials.read_text())["servers"][live_server.url]["token"]
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["email"] == "t@example.org"
+
+    stored_again = gradeflow(
+        "login",
+        live_server.url,
+        "--token",
+        token,
+        data_dir=tmp_path / "var",
+        XDG_CONFIG_HOME=str(config),
+    )
+    assert stored_again.returncode == 0, stored_again.stderr
+    refused = gradeflow(
+        "login",
+        live_server.url,
+        "--token",
+        "gf_forged",
+        data_dir=tmp_path / "var",
+        XDG_CONFIG_HOME=str(config),
+    )
+    assert refused.returncode == 1
+    assert "token refused" in refused.stderr

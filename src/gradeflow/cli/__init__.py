@@ -445,6 +445,36 @@ def create_admin(email: str) -> None:
     typer.echo(f"admin {email} created (user {user_id})")
 
 
+@app.command()
+def login(
+    url: Annotated[str, typer.Argument(help="The server, e.g. https://grader.example.org")],
+    email: Annotated[str | None, typer.Option(help="Account email; asked if not given.")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Store this existing API token instead of signing in.")
+    ] = None,
+) -> None:
+    """Sign in to a server and keep an API token for it (the password is not kept)."""
+    from gradeflow.cli.login import check_token, create_token, store_token
+
+    try:
+        if token is not None:
+            me = check_token(url, token)
+            who = me.get("email") or f"user {me.get('id')}"
+        else:
+            email = email or typer.prompt("Email")
+            password = os.environ.get("GRADEFLOW_PASSWORD")
+            if password is None:
+                if not sys.stdin.isatty():
+                    raise _fail("set GRADEFLOW_PASSWORD or run in a terminal to be asked", 2)
+                password = getpass.getpass("Password: ")
+            token = str(create_token(url, email=email, password=password)["token"])
+            who = email
+    except GradeflowError as exc:
+        raise _fail(exc.message) from exc
+    path = store_token(url, token)
+    typer.echo(f"signed in to {url.rstrip('/')} as {who}; token kept in {path}")
+
+
 DEMO_COURSE = Path(__file__).parents[3] / "demo" / "python-basics"
 
 
