@@ -130,6 +130,12 @@ def set_session_cookie(request: Request, response: Response, user_id: int) -> No
     )
 
 
+def client_address(request: Request) -> str:
+    # Behind nginx, uvicorn's proxy-headers handling has already put the client's
+    # address here (it trusts X-Forwarded-For from loopback only).
+    return request.client.host if request.client else "unknown"
+
+
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
 

@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 SESSION_COOKIE = "gradeflow_session"
 SESSION_MAX_AGE_S = 400 * 24 * 3600
+CSRF_COOKIE = "gradeflow_csrf"
 
 
 def hash_password(password: str) -> str:
@@ -41,6 +42,18 @@ class SessionSigner:
 
     def __init__(self, secret_key: str) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="gradeflow.session")
+        self._form_key = hashlib.sha256(b"gradeflow.form\0" + secret_key.encode()).digest()
+
+    def form_token(self, browser_key: str) -> str:
+        """The CSRF token of a browser's forms: only our pages can know it.
+
+        ``browser_key`` is the random value of the browser's CSRF cookie; another
+        site can neither read the cookie nor compute this from it.
+        """
+        return hmac.new(self._form_key, browser_key.encode(), hashlib.sha256).hexdigest()
+
+    def form_token_matches(self, browser_key: str, token: str) -> bool:
+        return hmac.compare_digest(self.form_token(browser_key), token)
 
     def dumps(self, user_id: int) -> str:
         return self._serializer.dumps({"uid": user_id})

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.accounts.models import SignInFailure
 from gradeflow.db import utcnow
 from gradeflow.errors import TooManyRequests
+from gradeflow.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,14 @@ class SignInLimits:
     window_s: int
     per_account: int
     per_address: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SignInLimits:
+        return cls(
+            window_s=settings.sign_in_window_s,
+            per_account=settings.sign_in_failures_per_account,
+            per_address=settings.sign_in_failures_per_address,
+        )
 
 
 async def check_allowed(

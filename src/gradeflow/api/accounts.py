@@ -19,11 +19,11 @@ from gradeflow.deps import (
     PathId,
     Visitor,
     clear_session_cookie,
+    client_address,
     set_session_cookie,
 )
 from gradeflow.grading.reads import user_progress
 from gradeflow.grading.service import total_points
-from gradeflow.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["accounts"], responses=COMMON_ERRORS)
 
@@ -91,18 +91,6 @@ def describe_token(token: ApiToken) -> TokenView:
     )
 
 
-def sign_in_limits(settings: Settings) -> SignInLimits:
-    return SignInLimits(
-        window_s=settings.sign_in_window_s,
-        per_account=settings.sign_in_failures_per_account,
-        per_address=settings.sign_in_failures_per_address,
-    )
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.post("/session", summary="Get or create an anonymous student identity (cookie)")
 async def create_session(session: DbSession, user: Visitor) -> UserView:
     return describe_user(user, await total_points(session, user_id=user.id))
@@ -139,7 +127,7 @@ async def login(
         email=body.email,
         password=body.password,
         address=client_address(request),
-        limits=sign_in_limits(runtime.settings),
+        limits=SignInLimits.from_settings(runtime.settings),
     )
     user = await session.get_one(User, user_id)
     set_session_cookie(request, response, user.id)
