@@ -1,4 +1,4 @@
-"""``docs/architecture.md``'s module table matches the tree it describes."""
+"""The docs match the code: the architecture module table, the README's settings."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import gradeflow
+from gradeflow.settings import Settings
 
 SRC = Path(gradeflow.__file__).parent
-DOC = SRC.parents[1] / "docs" / "architecture.md"
+ROOT = SRC.parents[1]
+DOC = ROOT / "docs" / "architecture.md"
 
 
 def module_table() -> str:
@@ -31,3 +33,24 @@ def test_every_file_the_table_names_exists() -> None:
         p.name for p in SRC.rglob("*.py")
     }
     assert sorted(named - present) == []
+
+
+def test_every_setting_is_in_the_readme_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        for env in re.findall(
+            r"`(GRADEFLOW_[A-Z_0-9]+)`", line.split("|")[1] if "|" in line else ""
+        ):
+            rows[env] = line
+    missing = [
+        f"GRADEFLOW_{name.upper()}"
+        for name in Settings.model_fields
+        if f"GRADEFLOW_{name.upper()}" not in rows
+    ]
+    assert missing == []
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.default, int | float) and not isinstance(field.default, bool):
+            default = f"{field.default:g}"
+            if default != "0":
+                assert f"`{default}`" in rows[f"GRADEFLOW_{name.upper()}"], name
