@@ -17,6 +17,7 @@ TABLES = {
     "api_tokens",
     "sign_in_failures",
     "courses",
+    "course_members",
     "assignments",
     "submissions",
     "events",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from gradeflow.accounts.models import Role
 from gradeflow.accounts.service import create_user
+from gradeflow.courses.models import Course, CourseMember, MemberRole
 from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.events.models import Event
 from gradeflow.grading.messages import GradeJob
@@ -149,9 +150,14 @@ async def make_teacher(settings: Settings) -> None:
     engine = create_engine(settings.resolved_database_url)
     try:
         async with transaction(create_session_factory(engine)) as session:
-            await create_user(
+            teacher = await create_user(
                 session, email="teach@example.org", password="teacher-pass", role=Role.teacher
             )
+            # Only the course's own teachers regrade it.
+            for course_id in await session.scalars(select(Course.id)):
+                session.add(
+                    CourseMember(course_id=course_id, user_id=teacher.id, role=MemberRole.teacher)
+                )
     finally:
         await engine.dispose()
 

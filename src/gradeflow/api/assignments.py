@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
+from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Scoring
 from gradeflow.courses.reads import assignment_details, assignment_summaries
 from gradeflow.courses.service import get_assignment
 from gradeflow.deps import (
     AppRuntime,
-    CurrentTeacher,
     CurrentUser,
     DbSession,
     PathId,
@@ -203,9 +203,10 @@ async def submit(
     responses=errors(401, 403, 404),
 )
 async def regrade(
-    assignment_id: PathId, runtime: AppRuntime, session: DbSession, teacher: CurrentTeacher
+    assignment_id: PathId, runtime: AppRuntime, session: DbSession, user: CurrentUser
 ) -> RegradeStarted:
     assignment = await get_assignment(session, assignment_id=assignment_id)
+    await taught_course(session, course_id=assignment.course_id, user=user)
     ids = await grading.regrade_assignment(session, outbox=runtime.outbox, assignment=assignment)
     return RegradeStarted(assignment_id=assignment_id, total=len(ids), remaining=len(ids))
 
@@ -216,8 +217,9 @@ async def regrade(
     responses=errors(401, 403, 404),
 )
 async def regrade_status(
-    assignment_id: PathId, session: DbSession, teacher: CurrentTeacher
+    assignment_id: PathId, session: DbSession, user: CurrentUser
 ) -> RegradeProgress:
-    await get_assignment(session, assignment_id=assignment_id)
+    assignment = await get_assignment(session, assignment_id=assignment_id)
+    await taught_course(session, course_id=assignment.course_id, user=user)
     progress = await grading.regrade_progress(session, assignment_id=assignment_id)
     return RegradeProgress(assignment_id=assignment_id, **progress)

@@ -1,4 +1,4 @@
-"""Courses and their assignments, as imported from assignment directories."""
+"""Courses, their members (teachers and enrolled students) and their assignments."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import base64
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gradeflow.db import Base, UTCDateTime, utcnow
@@ -24,12 +35,44 @@ class Course(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Public courses can be practised by anyone, anonymous visitors included;
+    # the others only by their members.
+    public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Students who know the code enrol themselves; NULL means joining is closed.
+    join_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
     assignments: Mapped[list[Assignment]] = relationship(
         back_populates="course", order_by="(Assignment.order, Assignment.slug)"
     )
+
+
+class MemberRole(enum.StrEnum):
+    teacher = "teacher"
+    student = "student"
+
+
+class CourseMember(Base):
+    """A user's place in a course: one of its teachers, or an enrolled student."""
+
+    __tablename__ = "course_members"
+
+    course_id: Mapped[int] = mapped_column(
+        ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[MemberRole] = mapped_column(
+        Enum(MemberRole, native_enum=False, length=16, validate_strings=True)
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Assignment(Base):

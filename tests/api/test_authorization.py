@@ -1,0 +1,201 @@
+"""Who may do what: every teacher-facing route for six kinds of caller, exact statuses.
+
+Course A is private, taught by ``teacher`` with ``student`` enrolled; course B is
+private too, with ``other_teacher`` and ``other_student``. A course a caller may
+not see answers 404 (its existence does not leak); one they see but may not
+change answers 403; no session at all answers 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.models import Role, User
+from gradeflow.courses import members
+from gradeflow.db import transaction
+from tests.factories import PASSWORD, create_account
+
+PERSONAS = ["anonymous", "student", "other_student", "teacher", "other_teacher", "admin"]
+
+
+@dataclass
+class World:
+    course_a: int
+    course_b: int
+    ids: dict[str, int]
+    # Per persona, a student of course A that only this persona's request touches.
+    spare: dict[str, str] = field(default_factory=dict)
+    spare_ids: dict[str, int] = field(default_factory=dict)
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+
+async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
+    ids = {
+        "student": await create_account(factory, "student@example.org"),
+        "other_student": await create_account(factory, "other-student@example.org"),
+        "teacher": await create_account(factory, "teacher@example.org", role=Role.teacher),
+        "other_teacher": await create_account(
+            factory, "other-teacher@example.org", role=Role.teacher
+        ),
+        "admin": await create_account(factory, "admin@example.org", role=Role.admin),
+        "co_teacher": await create_account(factory, "co-teacher@example.org", role=Role.teacher),
+    }
+    world = World(0, 0, ids)
+    for persona in PERSONAS:
+        email = f"spare-{persona.replace('_', '-')}@example.org"
+        world.spare[persona] = email
+        world.spare_ids[persona] = await create_account(factory, email)
+    async with transaction(factory) as session:
+        teacher = await session.get_one(User, ids["teacher"])
+        other = await session.get_one(User, ids["other_teacher"])
+        a = await members.create_course(session, teacher=teacher, slug="course-a", title="A")
+        b = await members.create_course(session, teacher=other, slug="course-b", title="B")
+        await members.enrol_student(session, a, email="student@example.org")
+        await members.enrol_student(session, b, email="other-student@example.org")
+        for email in world.spare.values():
+            await members.enrol_student(session, a, email=email)
+        world.course_a, world.course_b = a.id, b.id
+    return world
+
+
+@pytest.fixture
+async def world(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[World]:
+    built = await build_world(session_factory)
+    emails = {
+        "student": "student@example.org",
+        "other_student": "other-student@example.org",
+        "teacher": "teacher@example.org",
+        "other_teacher": "other-teacher@example.org",
+        "admin": "admin@example.org",
+    }
+    transport = httpx.ASGITransport(app=app)
+    for persona in PERSONAS:
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        if persona in emails:
+            signed_in = await client.post(
+                "/api/auth/login", json={"email": emails[persona], "password": PASSWORD}
+            )
+            assert signed_in.status_code == 200, signed_in.text
+        built.clients[persona] = client
+    yield built
+    for client in built.clients.values():
+        await client.aclose()
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: Callable[[World, str], str]
+    expected: dict[str, int]
+    body: Callable[[World, str], Any] = lambda world, persona: None
+
+
+def statuses(
+    anonymous: int, student: int, other_student: int, teacher: int, other_teacher: int, admin: int
+) -> dict[str, int]:
+    codes = [anonymous, student, other_student, teacher, other_teacher, admin]
+    return dict(zip(PERSONAS, codes, strict=True))
+
+
+def course_a(suffix: str = "") -> Callable[[World, str], str]:
+    return lambda world, persona: f"/api/courses/{world.course_a}{suffix}"
+
+
+CASES = {
+    "create course": Case(
+        "POST",
+        lambda world, persona: "/api/courses",
+        statuses(401, 403, 403, 201, 201, 201),
+        lambda world, persona: {"slug": f"new-{persona.replace('_', '-')}", "title": "New"},
+    ),
+    "list courses": Case(
+        "GET", lambda world, persona: "/api/courses", statuses(200, 200, 200, 200, 200, 200)
+    ),
+    "read course": Case("GET", course_a(), statuses(404, 200, 404, 200, 404, 200)),
+    "edit course": Case(
+        "PATCH",
+        course_a(),
+        statuses(401, 403, 404, 200, 404, 200),
+        lambda world, persona: {"title": f"Renamed by {persona}"},
+    ),
+    "add co-teacher": Case(
+        "POST",
+        course_a("/teachers"),
+        statuses(401, 403, 404, 201, 404, 201),
+        # Not other_teacher: once made a co-teacher, they would be allowed.
+        lambda world, persona: {"email": "co-teacher@example.org"},
+    ),
+    "list teachers": Case("GET", course_a("/teachers"), statuses(401, 403, 404, 200, 404, 200)),
+    "enrol student": Case(
+        "POST",
+        course_a("/students"),
+        statuses(401, 403, 404, 201, 404, 200),
+        lambda world, persona: {"email": "other-student@example.org"},
+    ),
+    "roster": Case("GET", course_a("/students"), statuses(401, 403, 404, 200, 404, 200)),
+    "unenrol student": Case(
+        "DELETE",
+        lambda world, persona: f"/api/courses/{world.course_a}/students/{world.spare_ids[persona]}",
+        statuses(401, 403, 404, 204, 404, 204),
+    ),
+    "new join code": Case("POST", course_a("/join-code"), statuses(401, 403, 404, 200, 404, 200)),
+    "close joining": Case("DELETE", course_a("/join-code"), statuses(401, 403, 404, 204, 404, 204)),
+    "create token": Case(
+        "POST",
+        lambda world, persona: "/api/tokens",
+        statuses(401, 403, 403, 201, 201, 201),
+        lambda world, persona: {"name": "script"},
+    ),
+    "list tokens": Case(
+        "GET", lambda world, persona: "/api/tokens", statuses(401, 403, 403, 200, 200, 200)
+    ),
+    "create user": Case(
+        "POST",
+        lambda world, persona: "/api/users",
+        statuses(401, 403, 403, 403, 403, 201),
+        lambda world, persona: {"email": f"made-by-{persona}@example.org", "password": PASSWORD},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_each_caller_gets_exactly_its_status(world: World, name: str) -> None:
+    case = CASES[name]
+    seen = {}
+    for persona in PERSONAS:
+        body = case.body(world, persona)
+        response = await world.clients[persona].request(
+            case.method, case.path(world, persona), json=body
+        )
+        seen[persona] = response.status_code
+        if response.status_code >= 400:
+            assert response.json()["error"]["code"], response.text
+    assert seen == case.expected
+
+
+async def test_course_lists_show_only_what_each_caller_may_see(world: World) -> None:
+    def slugs(response: httpx.Response) -> set[str]:
+        return {item["slug"] for item in response.json()["items"]}
+
+    listed = {p: slugs(await world.clients[p].get("/api/courses")) for p in PERSONAS}
+    # "basics" is the public course every test app imports.
+    assert listed["anonymous"] == {"basics"}
+    assert listed["student"] == {"basics", "course-a"}
+    assert listed["other_student"] == {"basics", "course-b"}
+    assert listed["teacher"] == {"basics", "course-a"}
+    assert listed["other_teacher"] == {"basics", "course-b"}
+    assert listed["admin"] == {"basics", "course-a", "course-b"}
+    # Only the course's teachers see its join code.
+    await world.clients["teacher"].post(f"/api/courses/{world.course_a}/join-code")
+    for persona, code_shown in [("teacher", True), ("student", False), ("admin", True)]:
+        course = (await world.clients[persona].get(f"/api/courses/{world.course_a}")).json()
+        assert (course["join_code"] is not None) is code_shown, persona
