@@ -15,8 +15,8 @@ from gradeflow.grading.sandbox.factory import (
     namespaces_unavailable_reason,
 )
 from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
-from gradeflow.grading.sandbox.runner import ProcessSandbox
-from gradeflow.grading.sandbox.secure import ZygoteSandbox
+from gradeflow.grading.sandbox.process import ProcessSandbox
+from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
 
 __all__ = [

@@ -33,7 +33,7 @@ from typing import Any
 
 import structlog
 
-from gradeflow.grading.sandbox.capture import (
+from gradeflow.grading.sandbox.pipes import (
     RunPipes,
     internal_error,
     remove_workdir,

@@ -24,7 +24,7 @@ import time
 
 import structlog
 
-from gradeflow.grading.sandbox.capture import (
+from gradeflow.grading.sandbox.pipes import (
     RunPipes,
     close_all,
     internal_error,
