@@ -14,10 +14,10 @@ from gradeflow.grading.sandbox.factory import (
     create_sandbox,
     namespaces_unavailable_reason,
 )
-from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
 from gradeflow.grading.sandbox.process import ProcessSandbox
-from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
+from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
+from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 
 __all__ = [
     "Outcome",

@@ -501,11 +501,11 @@ class _Zygote:
         prefix = "student_" if is_student else ""
         config: dict[str, Any] = {}
         if not is_student:  # read while /runs is still there; it holds the nonce
-            with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
+            with open(os.path.join(jail.RUNS_DIR, run, jail.JUDGE_CONFIG), "rb") as file:
                 config = json.load(file)
         jail.enter(
             run=run,
-            view="student" if is_student else "task",
+            view=jail.STUDENT_VIEW if is_student else jail.JUDGE_VIEW,
             uid=int(request[f"{prefix}uid"]),
             gid=int(request[f"{prefix}gid"]),
             limits=jail.Limits.from_dict(request[f"{prefix}limits"]),
