@@ -32,7 +32,7 @@ from gradeflow.grading.models import (
     SubmissionStatus,
 )
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
+from gradeflow.grading.sandbox import OUTPUT_LIMIT_BYTES, RunResult, RunSpec, Sandbox
 
 SUBMISSION_EVENT = "submission"
 
@@ -507,7 +507,11 @@ async def delete_submission(
 
 
 async def grade_code(
-    sandbox: Sandbox, *, assignment: AssignmentSpec, code: str, output_limit_bytes: int = 65536
+    sandbox: Sandbox,
+    *,
+    assignment: AssignmentSpec,
+    code: str,
+    output_limit_bytes: int = OUTPUT_LIMIT_BYTES,
 ) -> RunResult:
     """Grade ``code`` against an assignment read from its directory (no database)."""
     files = dict(assignment.support_files)

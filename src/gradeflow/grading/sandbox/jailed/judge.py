@@ -32,7 +32,7 @@ from gradeflow.grading.sandbox.jailed import proxies
 from gradeflow.grading.sandbox.jailed.proxies import RemoteModule, RemoteObject, StudentFailure
 from gradeflow.grading.sandbox.jailed.session import Session
 from gradeflow.grading.sandbox.jailed.spawn import ProcessSpawner, Spawner
-from gradeflow.grading.sandbox.jailed.wire import bound_message
+from gradeflow.grading.sandbox.jailed.wire import RECEIVE_BYTES, bound_message
 
 ExcInfo = tuple[type[BaseException], BaseException, types.TracebackType | None]
 
@@ -282,7 +282,7 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
 
 def read_config(fd: int) -> dict[str, Any]:
     chunks = []
-    while chunk := os.read(fd, 65536):
+    while chunk := os.read(fd, RECEIVE_BYTES):
         chunks.append(chunk)
     os.close(fd)
     config = json.loads(b"".join(chunks))
