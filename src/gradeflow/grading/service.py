@@ -32,8 +32,7 @@ from gradeflow.grading.models import (
     SubmissionStatus,
 )
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
-from gradeflow.settings import DEFAULT_OUTPUT_LIMIT_BYTES
+from gradeflow.grading.sandbox import OUTPUT_LIMIT_BYTES, RunResult, RunSpec, Sandbox
 
 SUBMISSION_EVENT = "submission"
 
@@ -512,7 +511,7 @@ async def grade_code(
     *,
     assignment: AssignmentSpec,
     code: str,
-    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_BYTES,
+    output_limit_bytes: int = OUTPUT_LIMIT_BYTES,
 ) -> RunResult:
     """Grade ``code`` against an assignment read from its directory (no database)."""
     files = dict(assignment.support_files)

@@ -14,12 +14,13 @@ from gradeflow.grading.sandbox.factory import (
     create_sandbox,
     namespaces_unavailable_reason,
 )
+from gradeflow.grading.sandbox.process import ProcessSandbox
 from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
-from gradeflow.grading.sandbox.runner import ProcessSandbox
-from gradeflow.grading.sandbox.secure import ZygoteSandbox
-from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
+from gradeflow.grading.sandbox.spec import OUTPUT_LIMIT_BYTES, RunSpec, Sandbox
+from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 
 __all__ = [
+    "OUTPUT_LIMIT_BYTES",
     "Outcome",
     "ProcessSandbox",
     "RunResult",

@@ -18,10 +18,10 @@ import threading
 import structlog
 
 from gradeflow.grading.sandbox.jailed.seccomp import native_abi
+from gradeflow.grading.sandbox.process import ProcessSandbox
 from gradeflow.grading.sandbox.results import RunResult
-from gradeflow.grading.sandbox.runner import ProcessSandbox
-from gradeflow.grading.sandbox.secure import ZygoteSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
+from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 
 log = structlog.get_logger(__name__)
 

@@ -15,6 +15,10 @@ TESTS_FILE = "tests.py"
 JUDGE_EXTRA_MB = 256
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
+# What is kept of a run's stdout, and of its stderr, by default. The sandbox
+# imports no settings; the deployment's limit (GRADEFLOW_OUTPUT_LIMIT_BYTES) is
+# passed in each RunSpec.
+OUTPUT_LIMIT_BYTES = 64 * 1024
 _TEST_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -31,7 +35,7 @@ class RunSpec:
     test_ids: Sequence[str]
     time_limit_s: float
     memory_mb: int
-    output_limit_bytes: int = 65536
+    output_limit_bytes: int = OUTPUT_LIMIT_BYTES
 
     def __post_init__(self) -> None:
         if not self.module.isidentifier() or keyword.iskeyword(self.module):
@@ -68,6 +72,12 @@ class RunSpec:
     def student_files(self) -> dict[str, bytes]:
         """What the student process sees: everything but the tests."""
         return {path: data for path, data in self.files.items() if path != TESTS_FILE}
+
+    @property
+    def output_limit_in_run(self) -> int:
+        """What the run's processes are told to write of stdout and stderr at most: one
+        character more than is kept, and the surplus marks the output truncated."""
+        return self.output_limit_bytes + 1
 
     @property
     def judge_memory_bytes(self) -> int:

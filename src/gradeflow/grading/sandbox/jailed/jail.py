@@ -55,6 +55,12 @@ TMP_DIR = "/tmp"  # noqa: S108 (the sandbox's own private tmpfs, not the host's)
 INSIDE_ID = 1000
 HOSTNAME = "sandbox"
 RUNS_DIR = "/runs"  # the staging tmpfs, seen by the zygote (and the worker) only
+# A run's staging directory below RUNS_DIR: the read-only view of each of its
+# processes, and the judge's configuration (it holds the nonce: read before the
+# judge is jailed, never visible inside).
+JUDGE_VIEW = "task"
+STUDENT_VIEW = "student"
+JUDGE_CONFIG = "config.json"
 _HIDING_FLAGS = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
 DEVICES = {"null": 3, "zero": 5, "full": 7, "random": 8, "urandom": 9}  # char 1:minor
 DEV_LINKS = {

@@ -32,7 +32,7 @@ from gradeflow.grading.sandbox.jailed import proxies
 from gradeflow.grading.sandbox.jailed.proxies import RemoteModule, RemoteObject, StudentFailure
 from gradeflow.grading.sandbox.jailed.session import Session
 from gradeflow.grading.sandbox.jailed.spawn import ProcessSpawner, Spawner
-from gradeflow.grading.sandbox.jailed.wire import bound_message
+from gradeflow.grading.sandbox.jailed.wire import RECEIVE_BYTES, bound_message
 
 ExcInfo = tuple[type[BaseException], BaseException, types.TracebackType | None]
 
@@ -189,6 +189,7 @@ def _guard_almost_equal() -> None:
 
 
 def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: float) -> None:
+    """Run the configured tests against the student's module, reporting on ``channel``."""
     module: str = config["module"]
     test_ids: list[str] = list(config["test_ids"])
     workdir = os.getcwd()
@@ -210,26 +211,42 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
         memory_mb=int(config["memory_mb"]),
         started=started,
     )
-    hello = session.start()
+    if not _student_started(channel, session.start(), first_test=test_ids[0]):
+        return
+    _install_remote_module(session, module, workdir)
+    tests = _load_tests_module(channel, tests_code, tests_path)
+    if tests is None:
+        return
+    _run_tests(channel, session, tests, test_ids)
+    channel.send("done")
+
+
+def _student_started(channel: Channel, hello: list[Any], *, first_test: str) -> bool:
+    """Whether the student process imported the module and said hello; if it did
+    not, the reason is reported and the run is over."""
     kind = hello[0]
     if kind == "syntax_error" and len(hello) == 5:
         line = hello[1] if type(hello[1]) is int else None
         channel.send("syntax_error", line=line, message=bound(str(hello[2])))
-        return
+        return False
     if kind == "import_error" and len(hello) == 4:
         channel.send("import_error", message=bound(str(hello[1])))
-        return
+        return False
     if kind == "mem":
         channel.send("memory_limit", test=None)
-        return
+        return False
     if kind != "hello":
         status = hello[1] if kind == "exited" else "it sent an unexpected message"
         message = (
-            f"Your program exited before the tests finished (before {test_ids[0]} ran; {status})."
+            f"Your program exited before the tests finished (before {first_test} ran; {status})."
         )
         channel.send("stopped", outcome="crashed", message=message)
-        return
+        return False
+    return True
 
+
+def _install_remote_module(session: Session, module: str, workdir: str) -> None:
+    """Make ``import <module>`` in the tests resolve to the student process's module."""
     proxy = RemoteModule(module)
     proxy.__dict__["__file__"] = os.path.join(workdir, f"{module}.py")
     proxy.__dict__["_gf_ref"] = (session.generation, 0)
@@ -237,6 +254,11 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     session.proxies[0] = weakref.ref(proxy)
     sys.modules[module] = proxy
 
+
+def _load_tests_module(
+    channel: Channel, tests_code: types.CodeType, tests_path: str
+) -> types.ModuleType | None:
+    """Execute ``tests.py`` as the module ``tests``; None (reported) if that failed."""
     tests = types.ModuleType("tests")
     tests.__file__ = tests_path
     sys.modules["tests"] = tests
@@ -245,13 +267,19 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     except BaseException as exc:  # typically the tests importing a name the student lacks
         if isinstance(exc, StudentFailure):
             channel.send("stopped", outcome=exc.kind, message=exc.message)
-            return
+            return None
         problem = describe_exception(exc, with_line=False)
         channel.send(
             "import_error", message=bound(f"The tests could not load your code: {problem}")
         )
-        return
+        return None
+    return tests
 
+
+def _run_tests(
+    channel: Channel, session: Session, tests: types.ModuleType, test_ids: list[str]
+) -> None:
+    """Run the expected tests with unittest; report each, also those that did not run."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     ids: dict[int, str] = {}
@@ -277,12 +305,11 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
             )
             channel.send("test", test=test_id, outcome=outcome, message=message)
     del keep_alive
-    channel.send("done")
 
 
 def read_config(fd: int) -> dict[str, Any]:
     chunks = []
-    while chunk := os.read(fd, 65536):
+    while chunk := os.read(fd, RECEIVE_BYTES):
         chunks.append(chunk)
     os.close(fd)
     config = json.loads(b"".join(chunks))

@@ -15,6 +15,9 @@ JAILED_DIR = os.path.dirname(os.path.abspath(__file__))
 # The sandbox package's directory: the stand-in for it below finds this subpackage.
 PACKAGE_DIR = os.path.dirname(JAILED_DIR)
 
+# All the environment the host gives an interpreter it starts: nothing of the worker's.
+BARE_ENVIRONMENT = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
 BOOTSTRAP = """\
 import importlib, sys, types
 for name, path in (("gradeflow", []), ("gradeflow.grading", []),

@@ -38,8 +38,9 @@ MAX_DEPTH = 100
 _HEADER = struct.Struct(">I")
 _HEX = re.compile(r"-?[0-9a-f]+")
 _INT_LIMIT = 2**63
-# Small: a run near its memory limit must still be able to read a request.
-_RECEIVE_BYTES = 65536
+# The most one read of a pipe or socket takes, inside the jail. Small: a run near
+# its memory limit must still be able to read a request.
+RECEIVE_BYTES = 64 * 1024
 
 # Builtin exception classes by name: the only classes either side may name.
 EXCEPTIONS: dict[str, type[BaseException]] = {
@@ -171,7 +172,7 @@ class Connection:
                 if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
                     raise Timeout()
             try:
-                chunk = self.sock.recv(_RECEIVE_BYTES)
+                chunk = self.sock.recv(RECEIVE_BYTES)
             except OSError as exc:
                 raise PeerGone(str(exc)) from exc
             if not chunk:

@@ -42,9 +42,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox.jailed import jail, judge, linux, seccomp, spawn, student
+from gradeflow.grading.sandbox.jailed import jail, judge, linux, seccomp, spawn, student, wire
 
-MAX_MESSAGE = 65536
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status
 # Descriptors a child gets after stdout and stderr: the judge its result channel,
 # its request socket to us and its socket to its first student process; a student
@@ -501,11 +500,11 @@ class _Zygote:
         prefix = "student_" if is_student else ""
         config: dict[str, Any] = {}
         if not is_student:  # read while /runs is still there; it holds the nonce
-            with open(os.path.join(jail.RUNS_DIR, run, "config.json"), "rb") as file:
+            with open(os.path.join(jail.RUNS_DIR, run, jail.JUDGE_CONFIG), "rb") as file:
                 config = json.load(file)
         jail.enter(
             run=run,
-            view="student" if is_student else "task",
+            view=jail.STUDENT_VIEW if is_student else jail.JUDGE_VIEW,
             uid=int(request[f"{prefix}uid"]),
             gid=int(request[f"{prefix}gid"]),
             limits=jail.Limits.from_dict(request[f"{prefix}limits"]),
@@ -521,7 +520,10 @@ class _Zygote:
 
 def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
     fds = array.array("i")
-    data, ancillary, _, _ = channel.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(most * fds.itemsize))
+    # A control message comes whole in one receive, so this bounds its size too.
+    data, ancillary, _, _ = channel.recvmsg(
+        wire.RECEIVE_BYTES, socket.CMSG_SPACE(most * fds.itemsize)
+    )
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])

@@ -20,7 +20,6 @@ import contextlib
 import itertools
 import json
 import os
-import secrets
 import shutil
 import socket
 import stat
@@ -29,24 +28,22 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from gradeflow.grading.sandbox.capture import (
-    RunPipes,
-    internal_error,
-    remove_workdir,
-    write_files,
-)
+from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
+from gradeflow.grading.sandbox.jailed.jail import JUDGE_CONFIG, RUNS_DIR
+from gradeflow.grading.sandbox.pipes import RunPipes
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
+from gradeflow.grading.sandbox.staging import remove_workdir
 from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory
 
 log = structlog.get_logger(__name__)
 
-RUNS_DIR = "/runs"  # jail.RUNS_DIR, in the zygote's mount namespace
 DEFAULT_STATE_DIR = "/run/gradeflow-sandbox"  # root's; see default_state_dir
 # Processes and threads of one run. With RLIMIT_AS per process, a run can hold at
 # most this many times its memory limit: keep it small.
@@ -214,16 +211,7 @@ class ZygoteSandbox:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
         slot = await self._slots.acquire()
         try:
-            zygote = await self._running_zygote()
-            uids = self._slot_uids(slot)
-            staging = tempfile.mkdtemp(prefix="run-", dir=zygote.runs_dir)
-            try:
-                return await self._run(zygote, spec, staging, slot, uids)
-            finally:
-                remove_workdir(staging)
-        except OSError as exc:
-            log.exception("sandbox.failed")
-            return internal_error(spec, f"The sandbox failed: {exc}")
+            return await run_judged(spec, _ZygoteLaunch(self, spec, slot))
         finally:
             self._slots.release(slot)
 
@@ -277,7 +265,7 @@ class ZygoteSandbox:
             # ours: no environment, no descriptors but the socket, its own session.
             process = subprocess.Popen(  # noqa: ASYNC220 (fast, and must be this thread)
                 launch.command(self.python, "zygote", str(theirs.fileno()), json.dumps(settings)),
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                env=launch.BARE_ENVIRONMENT,
                 cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -306,97 +294,90 @@ class ZygoteSandbox:
         self._zygote = zygote
         return zygote
 
-    async def _run(
-        self, zygote: _Zygote, spec: RunSpec, staging: str, slot: int, uids: tuple[int, int]
-    ) -> RunResult:
-        nonce = secrets.token_urlsafe(24)
-        _stage(staging, spec, nonce)
 
-        pipes = RunPipes(spec, nonce)
-        status = bytearray()
-        run_id = next(self._run_ids)
-        finished = False
-        try:
-            write_ends = await pipes.open(status.extend)
-            status_closed = pipes.closed[-1]
-            request = {
-                "op": "run",
-                "id": run_id,
-                "run": os.path.basename(staging),
-                # The zygote reuses a network namespace per slot between its runs.
-                "slot": slot,
-                "uid": uids[0],
-                "gid": uids[0],
-                "student_uid": uids[1],
-                "student_gid": uids[1],
-                "module": spec.module,
-                # One character more than is kept: the surplus marks the output truncated.
-                "output_limit": spec.output_limit_bytes + 1,
-                "time_limit_s": spec.time_limit_s,
-                "limits": spec.rlimits(
-                    address_space_bytes=spec.judge_memory_bytes, processes=self.process_limit
-                ),
-                "student_limits": spec.rlimits(
-                    address_space_bytes=spec.memory_mb * 1024 * 1024,
-                    processes=self.process_limit,
-                ),
-            }
-            await zygote.send(request, write_ends)
-            pipes.handed_over()
-            # The status pipe closes once the zygote has reaped the run.
-            done, _ = await asyncio.wait(
-                [status_closed], timeout=spec.time_limit_s + ZYGOTE_GRACE_S
-            )
-            if not done:
-                log.error("sandbox.zygote_unresponsive", pid=zygote.process.pid)
-                zygote.process.kill()  # restarted by the next run
-                return internal_error(spec, "The sandbox did not report the run in time.")
-            finished = True
-            # The run's namespace is gone, and with it every writer of these pipes.
-            await pipes.drain()
-            outcome: dict[str, Any] = (
-                json.loads(status) if status else {"error": "the sandbox zygote died"}
-            )
-            if "error" in outcome:
-                log.error("sandbox.run_failed", error=outcome["error"])
-                return internal_error(spec, f"The sandbox failed: {outcome['error']}")
-            return pipes.result(
-                returncode=os.waitstatus_to_exitcode(outcome["status"]),
-                timed_out=bool(outcome["timed_out"]),
-                duration_ms=int(outcome["ms"]),
-            )
-        finally:
-            if not finished and zygote.alive and pipes.closed:
-                # Cancelled (or failed) mid-run: the slot's uid may only serve the next
-                # run once this one is dead and reaped.
-                pipes.handed_over()
-                with contextlib.suppress(OSError):
-                    await zygote.send({"op": "kill", "id": run_id})
-                await asyncio.wait([pipes.closed[-1]], timeout=ZYGOTE_GRACE_S)
-            pipes.close()
+class _ZygoteLaunch:
+    """One run as a child of the zygote, in one of its slots."""
+
+    def __init__(self, sandbox: ZygoteSandbox, spec: RunSpec, slot: int) -> None:
+        self.sandbox = sandbox
+        self.spec = spec
+        self.slot = slot
+        self.run_id = next(sandbox._run_ids)
+        self.zygote: _Zygote | None = None
+        self.status = bytearray()  # the zygote's report of the run, JSON
+        self.extra_readers: tuple[Callable[[bytes], None], ...] = (self.status.extend,)
+        self.finished = False
+
+    async def make_staging(self) -> str:
+        self.zygote = await self.sandbox._running_zygote()
+        return tempfile.mkdtemp(prefix="run-", dir=self.zygote.runs_dir)
+
+    async def start(self, staging: str, nonce: str, write_ends: list[int]) -> None:
+        """Write the judge's configuration beside the views and ask the zygote to
+        start the run: it reads the configuration before the judge drops privileges,
+        and never shows it inside."""
+        assert self.zygote is not None
+        _write_judge_config(staging, judge_config(self.spec, nonce))
+        spec, process_limit = self.spec, self.sandbox.process_limit
+        uid, student_uid = self.sandbox._slot_uids(self.slot)
+        request = {
+            "op": "run",
+            "id": self.run_id,
+            "run": os.path.basename(staging),
+            # The zygote reuses a network namespace per slot between its runs.
+            "slot": self.slot,
+            "uid": uid,
+            "gid": uid,
+            "student_uid": student_uid,
+            "student_gid": student_uid,
+            "module": spec.module,
+            "output_limit": spec.output_limit_in_run,
+            "time_limit_s": spec.time_limit_s,
+            "limits": spec.rlimits(
+                address_space_bytes=spec.judge_memory_bytes, processes=process_limit
+            ),
+            "student_limits": spec.rlimits(
+                address_space_bytes=spec.memory_mb * 1024 * 1024, processes=process_limit
+            ),
+        }
+        await self.zygote.send(request, write_ends)
+
+    async def wait(self, pipes: RunPipes) -> Exit | str:
+        assert self.zygote is not None
+        # The status pipe closes once the zygote has reaped the run.
+        done, _ = await asyncio.wait(
+            [pipes.closed[-1]], timeout=self.spec.time_limit_s + ZYGOTE_GRACE_S
+        )
+        if not done:
+            log.error("sandbox.zygote_unresponsive", pid=self.zygote.process.pid)
+            self.zygote.process.kill()  # restarted by the next run
+            return "The sandbox did not report the run in time."
+        # The run's namespace is gone, and with it every writer of the pipes.
+        self.finished = True
+        outcome: dict[str, Any] = (
+            json.loads(self.status) if self.status else {"error": "the sandbox zygote died"}
+        )
+        if "error" in outcome:
+            log.error("sandbox.run_failed", error=outcome["error"])
+            return f"The sandbox failed: {outcome['error']}"
+        return Exit(
+            returncode=os.waitstatus_to_exitcode(outcome["status"]),
+            timed_out=bool(outcome["timed_out"]),
+            duration_ms=int(outcome["ms"]),
+        )
+
+    async def abort(self, pipes: RunPipes) -> None:
+        zygote = self.zygote
+        if self.finished or zygote is None or not zygote.alive or not pipes.closed:
+            return
+        # The slot's uid may only serve the next run once this one is dead and reaped.
+        with contextlib.suppress(OSError):
+            await zygote.send({"op": "kill", "id": self.run_id})
+        await asyncio.wait([pipes.closed[-1]], timeout=ZYGOTE_GRACE_S)
 
 
-def _stage(staging: str, spec: RunSpec, nonce: str) -> None:
-    """Write the judge's and the student's files and the judge's configuration.
-
-    ``task`` (the judge's: the tests, no student code) and ``student`` (the student's:
-    its module, never the tests) are each bound read-only at ``/task`` of their
-    process; the configuration, which holds the nonce, is read by the judge's
-    process before it drops privileges and is never visible inside.
-    """
-    for view, files in (("task", spec.judge_files), ("student", spec.student_files)):
-        directory = os.path.join(staging, view)
-        os.mkdir(directory)
-        os.chmod(directory, 0o755)  # noqa: S103 (read, never written, by the run's uids)
-        write_files(directory, files)
-    config = {
-        "nonce": nonce,
-        "module": spec.module,
-        "test_ids": list(spec.test_ids),
-        "time_limit_s": spec.time_limit_s,
-        "memory_mb": spec.memory_mb,
-    }
-    with open(os.path.join(staging, "config.json"), "x") as file:
+def _write_judge_config(staging: str, config: dict[str, object]) -> None:
+    with open(os.path.join(staging, JUDGE_CONFIG), "x") as file:
         json.dump(config, file)
 
 

@@ -28,8 +28,8 @@ from gradeflow.grading.sandbox import (
     namespaces_unavailable_reason,
 )
 from gradeflow.grading.sandbox.jailed.jail import ENVIRONMENT
-from gradeflow.grading.sandbox.secure import PROCESS_LIMIT, default_state_dir
 from gradeflow.grading.sandbox.uids import UidClaim, private_directory
+from gradeflow.grading.sandbox.zygote_client import PROCESS_LIMIT, default_state_dir
 from gradeflow.grading.service import grade_code
 from tests.grading.sandbox.leftovers import run_processes
 from tests.grading.sandbox.test_sandbox import CORRECT, make_spec, process_gone

@@ -1,7 +1,8 @@
-"""Host-side helpers shared by the sandboxes: run files, output capture, cleanup.
+"""The pipes a run writes to, read on the host: stdout and stderr into bounded
+buffers, the judge's result channel into its report.
 
-Nothing here runs inside a sandbox; everything here must hold up against what a
-sandboxed run can leave behind or push through its pipes.
+Everything here must hold up against what a run can push through its pipes: any
+amount, at any pace, for as long as any process of it holds them open.
 """
 
 from __future__ import annotations
@@ -9,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-import structlog
-
-from gradeflow.grading.sandbox.results import RunResult, TestResult
-from gradeflow.grading.sandbox.spec import RunSpec, check_relative_path
+from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.verdict import (
     HarnessReport,
     LineSplitter,
@@ -23,8 +21,6 @@ from gradeflow.grading.sandbox.verdict import (
     decide,
     without_nul,
 )
-
-log = structlog.get_logger(__name__)
 
 TRUNCATED_MARKER = "\n[output truncated]"
 
@@ -89,7 +85,7 @@ DRAIN_GRACE_S = 0.5
 class RunPipes:
     """The pipes a run writes to, read as they fill: stdout and stderr into bounded
     buffers, the judge's result channel into its report, and any extra pipes the
-    caller asks for. Both sandboxes run through this; ``close`` releases it all."""
+    caller asks for (``host_run`` opens it for both sandboxes); ``close`` releases it all."""
 
     def __init__(self, spec: RunSpec, nonce: str) -> None:
         self.spec = spec
@@ -146,59 +142,3 @@ def close_all(fds: list[int]) -> None:
     while fds:
         with contextlib.suppress(OSError):
             os.close(fds.pop())
-
-
-def write_files(workdir: str, files: Mapping[str, bytes]) -> None:
-    """Lay out a run's files, world-readable (the sandbox reads them as another uid)."""
-    for path, content in files.items():
-        check_relative_path(path)  # again: the mapping may have changed since RunSpec checked it
-        target = os.path.join(workdir, *path.split("/"))
-        parent = os.path.dirname(target)
-        if not os.path.isdir(parent):
-            os.makedirs(parent)
-            for directory in _parents_below(workdir, parent):
-                os.chmod(directory, 0o755)  # noqa: S103 (the run reads them as another uid)
-        # O_EXCL | O_NOFOLLOW: never write through anything already at that path.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with os.fdopen(os.open(target, flags, 0o644), "wb") as file:
-            os.fchmod(file.fileno(), 0o644)  # whatever the umask
-            file.write(content)
-
-
-def _parents_below(top: str, directory: str) -> list[str]:
-    found = []
-    while directory != top and directory.startswith(top + os.sep):
-        found.append(directory)
-        directory = os.path.dirname(directory)
-    return found
-
-
-def remove_workdir(workdir: str) -> None:
-    """Delete a run directory without following links the student code planted.
-
-    On Linux ``rmtree`` walks with directory descriptors and O_NOFOLLOW, so a
-    symlink planted inside is unlinked, never followed (the host-side mistake of
-    CVE-2024-28185/28189).
-    """
-    if not shutil.rmtree.avoids_symlink_attacks:
-        raise RuntimeError("this platform's shutil.rmtree may follow symlinks")
-    for attempt in range(2):
-        try:
-            shutil.rmtree(workdir)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if attempt:
-                log.warning("sandbox.cleanup_failed", workdir=workdir, error=str(exc))
-
-
-def internal_error(spec: RunSpec, message: str) -> RunResult:
-    return RunResult(
-        outcome="internal_error",
-        tests=tuple(TestResult(test_id, "not_run", "") for test_id in spec.test_ids),
-        message=message,
-        stdout="",
-        stderr="",
-        duration_ms=0,
-    )

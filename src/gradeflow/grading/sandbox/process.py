@@ -16,26 +16,25 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import structlog
 
-from gradeflow.grading.sandbox.capture import (
-    RunPipes,
-    close_all,
-    internal_error,
-    remove_workdir,
-    write_files,
-)
+from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
+from gradeflow.grading.sandbox.jailed.jail import JUDGE_VIEW, STUDENT_VIEW
+from gradeflow.grading.sandbox.pipes import RunPipes
 from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 
 log = structlog.get_logger(__name__)
+
+# A pipe holds this much until a reader drains it (Linux's default capacity).
+PIPE_CAPACITY_BYTES = 64 * 1024
 
 
 class ProcessSandbox:
@@ -53,39 +52,40 @@ class ProcessSandbox:
 
     async def run(self, spec: RunSpec) -> RunResult:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
-        workdir = tempfile.mkdtemp(prefix="gradeflow-run-")
-        try:
-            for name, files in (("judge", spec.judge_files), ("student", spec.student_files)):
-                os.mkdir(os.path.join(workdir, name))
-                write_files(os.path.join(workdir, name), files)
-            return await self._run_in(workdir, spec)
-        except OSError as exc:
-            log.exception("sandbox.failed", workdir=workdir)
-            return internal_error(spec, f"The sandbox failed: {exc}")
-        finally:
-            # In a thread: a student can leave many files behind, and the event loop
-            # serves other runs meanwhile.
-            await asyncio.to_thread(remove_workdir, workdir)
+        return await run_judged(spec, _ProcessLaunch(spec, self.python))
 
-    async def _run_in(self, workdir: str, spec: RunSpec) -> RunResult:
-        nonce = secrets.token_urlsafe(24)
-        pipes = RunPipes(spec, nonce)
-        config_fds: list[int] = []  # the config pipe's read end, closed once passed on
-        process: asyncio.subprocess.Process | None = None
+
+class _ProcessLaunch:
+    """One run as a process tree of its own, in its own session and process group."""
+
+    extra_readers: tuple[Callable[[bytes], None], ...] = ()
+
+    def __init__(self, spec: RunSpec, python: str) -> None:
+        self.spec = spec
+        self.python = python
+        self.workdir = ""
+        self.process: asyncio.subprocess.Process | None = None
+        self.started = 0.0
+
+    async def make_staging(self) -> str:
+        self.workdir = tempfile.mkdtemp(prefix="gradeflow-run-")
+        return self.workdir
+
+    async def start(self, staging: str, nonce: str, write_ends: list[int]) -> None:
+        stdout_w, stderr_w, result_w = write_ends
+        config_read = _config_pipe(self._judge_config(nonce))
         try:
-            config_read = _config_pipe(_judge_config(spec, nonce), config_fds)
-            stdout_w, stderr_w, result_w = await pipes.open()
-            started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(
+            self.started = time.monotonic()
+            self.process = await asyncio.create_subprocess_exec(
                 *launch.command(
                     self.python,
                     "judge",
                     str(config_read),
                     str(result_w),
-                    os.path.join(workdir, "student"),
+                    os.path.join(staging, STUDENT_VIEW),
                 ),
-                cwd=os.path.join(workdir, "judge"),
-                env=sandbox_environment(workdir),
+                cwd=os.path.join(staging, JUDGE_VIEW),
+                env=sandbox_environment(staging),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=stdout_w,
                 stderr=stderr_w,
@@ -95,54 +95,50 @@ class ProcessSandbox:
                 # Its own session and process group, so the whole tree can be killed.
                 start_new_session=True,
             )
-            close_all(config_fds)
-            pipes.handed_over()
-
-            timed_out = False
-            try:
-                await asyncio.wait_for(process.wait(), timeout=spec.time_limit_s)
-            except TimeoutError:
-                timed_out = True
-                kill_group(process.pid)
-                await process.wait()
-            duration_ms = round((time.monotonic() - started) * 1000)
-            # Also after a normal exit: children that double-forked to outlive the
-            # run are still in the group. Done before the pipes are drained, since
-            # such children would otherwise hold them open.
-            kill_group(process.pid)
-            links = frozenset(f"pipe:[{inode}]" for inode in pipes.read_inodes)
-            await asyncio.to_thread(kill_stragglers, workdir, links)
-            await pipes.drain()
-            returncode = process.returncode
-            assert returncode is not None
-            return pipes.result(returncode=returncode, timed_out=timed_out, duration_ms=duration_ms)
         finally:
-            close_all(config_fds)
-            pipes.close()
-            if process is not None and process.returncode is None:
-                # Cancelled or failed mid-run: never leave the tree running or unreaped.
-                kill_group(process.pid)
-                await process.wait()
+            os.close(config_read)  # the judge holds it now, or never will
 
-
-def _judge_config(spec: RunSpec, nonce: str) -> bytes:
-    return json.dumps(
-        {
-            "nonce": nonce,
-            "module": spec.module,
-            "test_ids": list(spec.test_ids),
-            "time_limit_s": spec.time_limit_s,
+    def _judge_config(self, nonce: str) -> bytes:
+        spec = self.spec
+        config = {
+            **judge_config(spec, nonce),
             # Where the run's time starts: the judge keeps its own deadlines before ours.
             "started": time.monotonic(),
-            "memory_mb": spec.memory_mb,
-            # One character more than is kept: the surplus marks the output truncated.
-            "output_limit": spec.output_limit_bytes + 1,
+            "output_limit": spec.output_limit_in_run,
             "limits": spec.rlimits(address_space_bytes=spec.judge_memory_bytes),
         }
-    ).encode()
+        return json.dumps(config).encode()
+
+    async def wait(self, pipes: RunPipes) -> Exit:
+        process = self.process
+        assert process is not None
+        timed_out = False
+        try:
+            await asyncio.wait_for(process.wait(), timeout=self.spec.time_limit_s)
+        except TimeoutError:
+            timed_out = True
+            kill_group(process.pid)
+            await process.wait()
+        duration_ms = round((time.monotonic() - self.started) * 1000)
+        # Also after a normal exit: children that double-forked to outlive the run
+        # are still in the group. Done before the pipes are drained, since such
+        # children would otherwise hold them open.
+        kill_group(process.pid)
+        links = frozenset(f"pipe:[{inode}]" for inode in pipes.read_inodes)
+        await asyncio.to_thread(kill_stragglers, self.workdir, links)
+        returncode = process.returncode
+        assert returncode is not None
+        return Exit(returncode=returncode, timed_out=timed_out, duration_ms=duration_ms)
+
+    async def abort(self, pipes: RunPipes) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
+            # Never leave the tree running or unreaped.
+            kill_group(process.pid)
+            await process.wait()
 
 
-def _config_pipe(config: bytes, child_fds: list[int]) -> int:
+def _config_pipe(config: bytes) -> int:
     """A pipe already holding ``config`` and closed for writing; returns its read end.
 
     A pipe rather than argv or the environment, which the student code could read
@@ -150,14 +146,16 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
     student code, so the nonce in it has no second reader.
     """
     read_end, write_end = os.pipe()
-    child_fds.append(read_end)
     try:
         # Non-blocking: with no reader yet, a write that does not fit must fail, not hang.
         os.set_blocking(write_end, False)
-        if len(config) > 65536:
+        if len(config) > PIPE_CAPACITY_BYTES:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, len(config))
         if os.write(write_end, config) != len(config):
             raise OSError("the judge's configuration did not fit in its pipe")
+    except BaseException:
+        os.close(read_end)
+        raise
     finally:
         os.close(write_end)
     return read_end
@@ -165,12 +163,7 @@ def _config_pipe(config: bytes, child_fds: list[int]) -> int:
 
 def sandbox_environment(workdir: str) -> dict[str, str]:
     """The entire environment of the run: nothing of the worker's leaks in."""
-    return {
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-        "HOME": workdir,
-    }
+    return {**launch.BARE_ENVIRONMENT, "PYTHONIOENCODING": "utf-8", "HOME": workdir}
 
 
 def kill_group(pgid: int) -> None:
