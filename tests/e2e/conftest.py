@@ -8,9 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from tests.conftest import sqlite_copy
+
+# Assertions wait as long as actions do: a grading run on a loaded 2-core CI machine
+# can take longer than Playwright's 5 s default, and a test must not fail for that.
+expect.set_options(timeout=20_000)
 
 
 def chromium_path() -> str:
