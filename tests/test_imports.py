@@ -31,8 +31,9 @@ RINGS: list[tuple[str, ...]] = [
     ("accounts",),
     ("courses",),
     ("grading",),
-    # the grading edge that consumes jobs; only the composition root builds it
-    ("grading.worker",),
+    ("grades",),
+    # the edges that consume jobs; only the composition root builds them
+    ("grading.worker", "grades.worker"),
     # the composition root: builds adapters, the sandbox and the grader from settings
     ("runtime",),
     # edges

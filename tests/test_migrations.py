@@ -21,6 +21,8 @@ TABLES = {
     "assignments",
     "submissions",
     "events",
+    "grades",
+    "grade_changes",
     "alembic_version",
 }
 

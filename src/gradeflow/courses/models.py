@@ -28,6 +28,16 @@ class Scoring(enum.StrEnum):
     proportional = "proportional"
 
 
+# A common US-style scale on 0-100; a course may set its own.
+DEFAULT_LETTER_SCALE: dict[str, float] = {
+    "A+": 98.0, "A": 95.0, "A-": 91.0,
+    "B+": 88.0, "B": 85.0, "B-": 81.0,
+    "C+": 78.0, "C": 75.0, "C-": 71.0,
+    "D+": 68.0, "D": 65.0, "D-": 61.0,
+    "F": 50.0,
+}  # fmt: skip
+
+
 class Course(Base):
     __tablename__ = "courses"
 
@@ -41,12 +51,19 @@ class Course(Base):
     # Students who know the code enrol themselves; NULL means joining is closed.
     join_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Letters grade files may use, each with the number it stands for; NULL means
+    # ``DEFAULT_LETTER_SCALE``.
+    letter_scale: Mapped[dict[str, float] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     @property
     def archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def letters(self) -> dict[str, float]:
+        return self.letter_scale or DEFAULT_LETTER_SCALE
 
     assignments: Mapped[list[Assignment]] = relationship(
         back_populates="course", order_by="(Assignment.order, Assignment.slug)"

@@ -11,6 +11,7 @@ from gradeflow.accounts import models as _accounts  # noqa: F401  (tables for au
 from gradeflow.courses import models as _courses  # noqa: F401
 from gradeflow.db import Base, create_engine
 from gradeflow.events import models as _events  # noqa: F401
+from gradeflow.grades import models as _grades  # noqa: F401
 from gradeflow.grading import models as _grading  # noqa: F401
 
 target_metadata = Base.metadata
