@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment, Scoring
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction, utcnow
@@ -306,7 +307,9 @@ async def test_proportional_and_all_or_nothing_scores_and_best_score_points(
     async with session_factory() as session:
         assert await service.total_points(session, user_id=user.id) == 25.0
         assert await service.completed_assignment_ids(session, user_id=user.id) == {greeter.id}
-        nxt = await service.next_assignment(session, user_id=user.id)
+        nxt = await service.next_assignment(
+            session, user_id=user.id, scope=PracticeScope(frozenset())
+        )
     assert nxt is not None
     assert nxt.id == adder.id
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
-from gradeflow.courses.members import taught_course
+from gradeflow.courses.members import (
+    PracticeScope,
+    course_access,
+    practice_scope,
+    submittable_course,
+    taught_course,
+)
 from gradeflow.courses.models import Scoring
-from gradeflow.courses.reads import assignment_details, assignment_summaries
+from gradeflow.courses.reads import assignment_details, practice_summaries
 from gradeflow.courses.service import get_assignment
 from gradeflow.deps import (
+    MAX_ID,
     AppRuntime,
     CurrentUser,
     DbSession,
@@ -34,6 +41,8 @@ class CourseRef(BaseModel):
     id: int
     slug: str
     title: str
+    public: bool
+    archived: bool
 
 
 class AssignmentSummary(BaseModel):
@@ -85,9 +94,25 @@ def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]
     return item | {"completed": item["id"] in completed}
 
 
-@router.get("", summary="All assignments in practice order", responses=errors(401))
-async def list_all(runtime: AppRuntime, session: DbSession, completed: Completed) -> AssignmentList:
-    summaries = await assignment_summaries(session, runtime.cache)
+async def _scope(session: DbSession, user: CurrentUser) -> PracticeScope:
+    return await practice_scope(session, user=user)
+
+
+Scope = Annotated[PracticeScope, Depends(_scope)]
+CourseFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="Only this course's assignments.")
+]
+
+
+@router.get("", summary="The assignments the caller may practise, in order", responses=errors(401))
+async def list_all(
+    runtime: AppRuntime,
+    session: DbSession,
+    completed: Completed,
+    scope: Scope,
+    course: CourseFilter = None,
+) -> AssignmentList:
+    summaries = await practice_summaries(session, runtime.cache, scope=scope, course_id=course)
     items = [_with_completed(item, completed) for item in summaries]
     return AssignmentList.model_validate({"items": items})
 
@@ -98,9 +123,13 @@ async def list_all(runtime: AppRuntime, session: DbSession, completed: Completed
     responses=errors(401, 404),
 )
 async def next_one(
-    runtime: AppRuntime, session: DbSession, completed: Completed
+    runtime: AppRuntime,
+    session: DbSession,
+    completed: Completed,
+    scope: Scope,
+    course: CourseFilter = None,
 ) -> AssignmentDetail:
-    summaries = await assignment_summaries(session, runtime.cache)
+    summaries = await practice_summaries(session, runtime.cache, scope=scope, course_id=course)
     upcoming = next((item for item in summaries if item["id"] not in completed), None)
     if upcoming is None:
         raise NotFound("Every assignment is completed. Well done!", details={"all_completed": True})
@@ -114,9 +143,17 @@ async def next_one(
     responses=errors(401, 404),
 )
 async def detail(
-    assignment_id: PathId, runtime: AppRuntime, session: DbSession, completed: Completed
+    assignment_id: PathId,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: CurrentUser,
+    completed: Completed,
 ) -> AssignmentDetail:
     item = await assignment_details(session, runtime.cache, assignment_id=assignment_id)
+    course = item["course"]
+    if not course["public"] or course["archived"]:
+        # Not everyone's to see: only the course's members (and admins) may.
+        await course_access(session, course_id=course["id"], user=user)
     return AssignmentDetail.model_validate(_with_completed(item, completed))
 
 
@@ -183,6 +220,7 @@ async def submit(
     user: CurrentUser,
 ) -> SubmissionView:
     assignment = await get_assignment(session, assignment_id=assignment_id)
+    await submittable_course(session, course_id=assignment.course_id, user=user)
     submission = await grading.submit_code(
         session,
         outbox=runtime.outbox,

@@ -12,7 +12,8 @@ from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import MemberRole
-from gradeflow.deps import CurrentTeacher, CurrentUser, DbSession, OptionalUser, PathId
+from gradeflow.courses.reads import purge_assignments_after_commit
+from gradeflow.deps import AppRuntime, CurrentTeacher, CurrentUser, DbSession, OptionalUser, PathId
 
 router = APIRouter(prefix="/api/courses", tags=["courses"], responses=COMMON_ERRORS)
 
@@ -134,9 +135,15 @@ async def get_course(course_id: PathId, session: DbSession, user: OptionalUser) 
     responses=errors(401, 403, 404),
 )
 async def update_course(
-    course_id: PathId, body: CourseChanges, session: DbSession, user: CurrentUser
+    course_id: PathId,
+    body: CourseChanges,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: CurrentUser,
 ) -> CourseView:
     course = await members.taught_course(session, course_id=course_id, user=user)
+    # Practice lists carry the course's title and whether it is public or archived.
+    purge_assignments_after_commit(session, runtime.cache)
     await members.update_course(
         session,
         course,

@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,6 +95,14 @@ async def course_access(
     return CourseAccess(course, role)
 
 
+async def submittable_course(session: AsyncSession, *, course_id: int, user: User) -> Course:
+    """The course if ``user`` may submit work to it: 404 unseen, 409 archived."""
+    access = await course_access(session, course_id=course_id, user=user)
+    if access.course.archived:
+        raise Conflict("This course is archived; it takes no more submissions.")
+    return access.course
+
+
 async def taught_course(session: AsyncSession, *, course_id: int, user: User) -> Course:
     """The course if ``user`` teaches it (or is an admin): 404 unseen, 403 seen."""
     access = await course_access(session, course_id=course_id, user=user)
@@ -122,6 +130,36 @@ async def visible_courses(session: AsyncSession, *, user: User | None) -> list[C
         CourseAccess(course, MemberRole.teacher if is_admin else roles.get(course.id))
         for course in courses
     ]
+
+
+@dataclass(frozen=True)
+class PracticeScope:
+    """The courses whose assignments a user practises: the live public ones, and
+    those they teach or are enrolled in (every live one for an admin). Archived
+    courses leave practice lists; their members can still open their work."""
+
+    member_course_ids: frozenset[int]
+    admin: bool = False
+
+    def includes(self, *, course_id: int, public: bool, archived: bool) -> bool:
+        return not archived and (public or self.admin or course_id in self.member_course_ids)
+
+    def condition(self) -> ColumnElement[bool]:
+        """The same rule as a SQL condition on ``Course``."""
+        live = Course.archived_at.is_(None)
+        if self.admin:
+            return live
+        return live & or_(Course.public.is_(True), Course.id.in_(self.member_course_ids))
+
+
+async def practice_scope(session: AsyncSession, *, user: User | None) -> PracticeScope:
+    if user is None or user.is_anonymous:
+        # An anonymous identity cannot be a member: enrolment and joining need an account.
+        return PracticeScope(frozenset())
+    ids = await session.scalars(
+        select(CourseMember.course_id).where(CourseMember.user_id == user.id)
+    )
+    return PracticeScope(frozenset(ids), admin=user.role is Role.admin)
 
 
 async def update_course(

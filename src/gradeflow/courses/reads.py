@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.courses.handout import render_handout
+from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment, list_assignments
+from gradeflow.db import after_commit
 from gradeflow.infra.cache import Cache, cached
 
 ASSIGNMENTS_NAMESPACE = "assignments"
@@ -18,7 +21,13 @@ def assignment_summary(assignment: Assignment) -> dict[str, Any]:
     course = assignment.course
     return {
         "id": assignment.id,
-        "course": {"id": course.id, "slug": course.slug, "title": course.title},
+        "course": {
+            "id": course.id,
+            "slug": course.slug,
+            "title": course.title,
+            "public": course.public,
+            "archived": course.archived,
+        },
         "slug": assignment.slug,
         "title": assignment.title,
         "order": assignment.order,
@@ -37,14 +46,32 @@ def assignment_detail(assignment: Assignment) -> dict[str, Any]:
     }
 
 
-async def assignment_summaries(session: AsyncSession, cache: Cache) -> list[dict[str, Any]]:
-    """Every assignment in practice order."""
+async def practice_summaries(
+    session: AsyncSession, cache: Cache, *, scope: PracticeScope, course_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The assignments ``scope`` lets its user practise (of one course, if given), in
+    practice order. One cached list serves everyone; the scope filters it."""
 
     async def load() -> list[dict[str, Any]]:
         return [assignment_summary(a) for a in await list_assignments(session)]
 
     summaries: list[dict[str, Any]] = await cached(cache, ASSIGNMENTS_NAMESPACE, "list", load)
-    return summaries
+    return [
+        item
+        for item in summaries
+        if scope.includes(
+            course_id=item["course"]["id"],
+            public=item["course"]["public"],
+            archived=item["course"]["archived"],
+        )
+        and (course_id is None or item["course"]["id"] == course_id)
+    ]
+
+
+def purge_assignments_after_commit(session: AsyncSession, cache: Cache) -> None:
+    """Drop the cached assignment reads once ``session`` commits (a course or one of
+    its assignments changed)."""
+    after_commit(session, partial(cache.purge, ASSIGNMENTS_NAMESPACE))
 
 
 async def assignment_details(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from gradeflow.courses.format import AssignmentSpec, CourseSpec
+from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment, Course
 from gradeflow.errors import NotFound
 
@@ -94,9 +95,10 @@ async def course_exists(session: AsyncSession, *, slug: str) -> bool:
 
 
 async def list_assignments(
-    session: AsyncSession, *, course_id: int | None = None
+    session: AsyncSession, *, course_id: int | None = None, scope: PracticeScope | None = None
 ) -> list[Assignment]:
-    """All assignments in practice order: by course, then ``order``, then slug."""
+    """Assignments in practice order (by course, then ``order``, then slug): all of
+    them, or those of one course, or those ``scope`` lets its user practise."""
     query = (
         select(Assignment)
         .join(Course)
@@ -105,6 +107,8 @@ async def list_assignments(
     )
     if course_id is not None:
         query = query.where(Assignment.course_id == course_id)
+    if scope is not None:
+        query = query.where(scope.condition())
     return list(await session.scalars(query))
 
 

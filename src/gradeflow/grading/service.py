@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.format import AssignmentSpec, CourseSpec, Problem
+from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment, Scoring
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
@@ -459,10 +460,12 @@ async def completed_assignment_ids(session: AsyncSession, *, user_id: int) -> se
     return set(await session.scalars(query.distinct()))
 
 
-async def next_assignment(session: AsyncSession, *, user_id: int) -> Assignment | None:
-    """The first assignment, in practice order, that the user has not passed yet."""
+async def next_assignment(
+    session: AsyncSession, *, user_id: int, scope: PracticeScope, course_id: int | None = None
+) -> Assignment | None:
+    """The first assignment the user may practise, in order, not passed yet."""
     done = await completed_assignment_ids(session, user_id=user_id)
-    for assignment in await list_assignments(session):
+    for assignment in await list_assignments(session, scope=scope, course_id=course_id):
         if assignment.id not in done:
             return assignment
     return None

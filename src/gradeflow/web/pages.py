@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.handout import render_handout
-from gradeflow.courses.models import Assignment
+from gradeflow.courses.members import PracticeScope, course_access, practice_scope
+from gradeflow.courses.models import Assignment, Course
 from gradeflow.courses.reads import assignment_summary
 from gradeflow.courses.service import get_assignment, list_assignments
 from gradeflow.deps import AppRuntime, DbSession, PathId, Visitor
@@ -36,9 +37,25 @@ def render(name: str, context: dict[str, Any]) -> str:
 
 @router.get("/")
 async def home(runtime: AppRuntime, session: DbSession, user: Visitor) -> str:
-    """The first assignment the visitor has not completed yet."""
-    assignment = await grading.next_assignment(session, user_id=user.id)
-    return await _render_practice(runtime, session, user, assignment)
+    """The first assignment the visitor has not completed yet, in any of their courses."""
+    scope = await practice_scope(session, user=user)
+    assignment = await grading.next_assignment(session, user_id=user.id, scope=scope)
+    return await _render_practice(runtime, session, user, assignment, scope=scope)
+
+
+@router.get("/courses/{course_id}/practice")
+async def course_practice(
+    course_id: PathId, runtime: AppRuntime, session: DbSession, user: Visitor
+) -> str:
+    """The first assignment of one course the visitor has not completed yet."""
+    access = await course_access(session, course_id=course_id, user=user)
+    scope = await practice_scope(session, user=user)
+    assignment = await grading.next_assignment(
+        session, user_id=user.id, scope=scope, course_id=course_id
+    )
+    return await _render_practice(
+        runtime, session, user, assignment, scope=scope, course=access.course
+    )
 
 
 @router.get("/assignments/{assignment_id}")
@@ -46,14 +63,30 @@ async def assignment_page(
     assignment_id: PathId, runtime: AppRuntime, session: DbSession, user: Visitor
 ) -> str:
     assignment = await get_assignment(session, assignment_id=assignment_id)
-    return await _render_practice(runtime, session, user, assignment)
+    access = await course_access(session, course_id=assignment.course_id, user=user)
+    scope = await practice_scope(session, user=user)
+    return await _render_practice(
+        runtime, session, user, assignment, scope=scope, course=access.course
+    )
 
 
 async def _render_practice(
-    runtime: Runtime, session: AsyncSession, user: User, assignment: Assignment | None
+    runtime: Runtime,
+    session: AsyncSession,
+    user: User,
+    assignment: Assignment | None,
+    *,
+    scope: PracticeScope,
+    course: Course | None = None,
 ) -> str:
+    """The practice page; its list holds ``course``'s assignments, or all the user's."""
     done = await grading.completed_assignment_ids(session, user_id=user.id)
-    all_assignments = await list_assignments(session)
+    listed = await list_assignments(
+        session, scope=scope, course_id=course.id if course is not None else None
+    )
+    if course is not None and course.archived:
+        # An archived course has left practice lists; its members still see its work.
+        listed = await list_assignments(session, course_id=course.id)
     latest = None
     if assignment is not None:
         own = await grading.list_submissions(
@@ -63,10 +96,9 @@ async def _render_practice(
     pending = await grading.pending_submission_id(session, user_id=user.id)
     context = await _base_context(session, user) | {
         "assignment": assignment,
+        "course": course,
         "handout_html": render_handout(assignment.handout_md) if assignment else "",
-        "assignments": [
-            assignment_summary(a) | {"completed": a.id in done} for a in all_assignments
-        ],
+        "assignments": [assignment_summary(a) | {"completed": a.id in done} for a in listed],
         "editor_code": latest.code if latest else (assignment.starter if assignment else ""),
         "latest_json": json.dumps(grading.describe_submission(latest)) if latest else "null",
         "pending_id": pending,

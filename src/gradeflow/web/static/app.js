@@ -84,13 +84,13 @@ function renderFeedback(container, submission, nextLink) {
   }
 }
 
-async function nextAssignmentLink() {
-  const response = await fetch("/api/assignments/next", { credentials: "same-origin" });
+async function nextAssignmentLink(courseId) {
+  const response = await fetch(`/api/assignments/next?course=${courseId}`, { credentials: "same-origin" });
   if (response.ok) {
     const next = await response.json();
     return el("a", { href: `/assignments/${next.id}`, "data-testid": "next-link" }, `Next: ${next.title} →`);
   }
-  if (response.status === 404) return el("span", { "data-testid": "all-done" }, "You have completed every assignment!");
+  if (response.status === 404) return el("span", { "data-testid": "all-done" }, "You have completed every assignment of this course!");
   return null;
 }
 
@@ -126,7 +126,7 @@ function setUpPractice(root, events) {
     if (FINAL.has(submission.status)) {
       if (pendingId === submission.id) pendingId = null;
       button.disabled = pendingId !== null;
-      const link = submission.status === "passed" ? await nextAssignmentLink() : null;
+      const link = submission.status === "passed" ? await nextAssignmentLink(root.dataset.courseId) : null;
       if (submission.status === "passed") markCompleted(submission.assignment_id);
       renderFeedback(feedback, submission, link);
     } else {
