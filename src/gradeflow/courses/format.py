@@ -183,7 +183,8 @@ class _Where:
     def source(self, name: str, message: str, line: int | None = None) -> None:
         """``name`` is a key of ``SOURCE_FILES``, "slug", or "support/<path>"."""
         if self.directory is None:
-            api_field = name.replace(f"{SUPPORT_DIR}/", "support_files/", 1)
+            # The API's field for support/ is support_files.
+            api_field = re.sub(rf"^{SUPPORT_DIR}(?=/|$)", "support_files", name)
             self.problems.append(Problem(None, message, line, field=api_field))
             return
         if name == "slug":
@@ -356,6 +357,8 @@ def check_assignment(
     texts: dict[str, str | None] = {}
     for name in SOURCE_FILES:
         text = getattr(source, name)
+        if text is None and directory is None and name != "starter":
+            where.source(name, "is required")
         texts[name] = text if text is not None and _check_text(name, text, where) else None
     test_ids: list[str] = []
     tests = texts["tests"]
@@ -372,7 +375,9 @@ def check_assignment(
     if found:
         raise AssignmentFormatError(found)
     handout, solution = texts["handout_md"], texts["solution"]
-    assert handout is not None and tests is not None and solution is not None
+    assert handout is not None
+    assert tests is not None
+    assert solution is not None
     return AssignmentSpec(
         **vars(settings),
         slug=slug,
@@ -424,7 +429,9 @@ def _parse_toml(path: Path, text: str, problems: list[Problem]) -> dict[str, Any
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE.search(str(exc))
-        problems.append(Problem(path, f"is not valid TOML: {exc}", int(match[1]) if match else None))
+        problems.append(
+            Problem(path, f"is not valid TOML: {exc}", int(match[1]) if match else None)
+        )
         return None
 
 

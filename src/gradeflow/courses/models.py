@@ -175,9 +175,7 @@ class AssignmentDraft(Base):
     job_published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Bumped whenever the checked files change, so a run of older files records nothing.
     generation: Mapped[int] = mapped_column(Integer, default=0)
-    requested_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
