@@ -22,11 +22,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
-from gradeflow.courses.format import SETTING_KEYS, SOURCE_FILES, AssignmentSource, check_assignment
+from gradeflow.courses.format import (
+    SETTING_KEYS,
+    SOURCE_FILES,
+    AssignmentSource,
+    AssignmentSpec,
+    check_assignment,
+)
 from gradeflow.courses.models import Assignment, AssignmentDraft, CheckStatus, Course
 from gradeflow.courses.service import (
     apply_content,
     assignment_content,
+    content_spec,
     get_assignment,
     list_assignments,
     spec_content,
@@ -204,6 +211,21 @@ async def authored_assignments(
         )
     }
     return [(assignment, drafts.get(assignment.id)) for assignment in assignments]
+
+
+async def exported_spec(
+    session: AsyncSession, *, assignment_id: int, pending: bool = False
+) -> AssignmentSpec:
+    """What an export writes: the published version, or the working copy of a draft.
+
+    With ``pending``, a published assignment's working copy waiting for (or failing)
+    its check instead.
+    """
+    assignment = await get_assignment(session, assignment_id=assignment_id, include_drafts=True)
+    draft = await working_copy(session, assignment_id=assignment.id)
+    use_draft = draft is not None and (pending or not assignment.published)
+    content = draft.content if draft is not None and use_draft else assignment_content(assignment)
+    return content_spec(content, slug=assignment.slug)
 
 
 def describe_check(draft: AssignmentDraft | None) -> dict[str, Any] | None:
