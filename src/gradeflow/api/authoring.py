@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.api.submissions import FeedbackView
 from gradeflow.courses import authoring
-from gradeflow.courses.format import MAX_SUPPORT_BYTES, MAX_SUPPORT_FILES, MAX_TEXT_FILE_BYTES
+from gradeflow.courses.format import MAX_SUPPORT_FILES, MAX_TEXT_FILE_BYTES
 from gradeflow.courses.handout import render_handout
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import CheckStatus
@@ -32,10 +32,6 @@ from gradeflow.errors import UnsupportedMediaType
 from gradeflow.grading.checks import save_assignment
 
 router = APIRouter(tags=["authoring"], responses=COMMON_ERRORS)
-
-# Four texts and the support files, with room for JSON escapes.
-MAX_BODY_BYTES = 2 * (4 * MAX_TEXT_FILE_BYTES + MAX_SUPPORT_BYTES) + 64 * 1024
-SETTINGS_RULES = "Checked as in assignment.toml (docs/assignments.md)."
 
 
 class _Fields(BaseModel):
@@ -81,7 +77,7 @@ Body = TypeVar("Body", bound=BaseModel)
 async def _read_json(request: Request, model: type[Body]) -> Body:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("Send the assignment as JSON.")
-    body = await read_limited_body(request, limit=MAX_BODY_BYTES)
+    body = await read_limited_body(request, limit=authoring.MAX_AUTHORED_BYTES)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

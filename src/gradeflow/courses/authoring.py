@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.format import (
+    MAX_SUPPORT_BYTES,
+    MAX_TEXT_FILE_BYTES,
     SETTING_KEYS,
     SOURCE_FILES,
     AssignmentSource,
@@ -41,6 +43,9 @@ from gradeflow.courses.service import (
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
 
+# The largest request that can carry a valid assignment: four texts and the support
+# files, with room for JSON escapes and form encoding.
+MAX_AUTHORED_BYTES = 2 * (4 * MAX_TEXT_FILE_BYTES + MAX_SUPPORT_BYTES) + 64 * 1024
 # What the check of a reference solution depends on: changing any of it checks again.
 CHECKED_FIELDS = ("tests", "solution", "support_files", "module", "time_limit_s", "memory_mb")
 
