@@ -129,3 +129,17 @@ async def create_account(
             session, email=email, password=password, role=role, student_number=student_number
         )
         return user.id
+
+
+def authored_assignment(slug: str = "sum", **overrides: object) -> dict[str, object]:
+    """The JSON body of ``POST /api/courses/{id}/assignments``: the adder, by API."""
+    return {
+        "slug": slug,
+        "title": "Sum by API",
+        "handout_md": "# Sum\n\nWrite `add(a, b)`.\n",
+        "tests": textwrap.dedent(ADDER_TESTS),
+        "solution": ADDER_SOLUTION,
+        "starter": "def add(a, b):\n    pass\n",
+        "module": "adder",
+        "time_limit_s": 5,
+    } | overrides

@@ -14,7 +14,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.models import Role
+from gradeflow.accounts.models import Role, User
+from gradeflow.courses import authoring, members
+from gradeflow.courses.format import load_assignment
+from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.migrate import alembic_config
 from tests.conftest import LiveServer
 from tests.factories import (
@@ -22,6 +25,7 @@ from tests.factories import (
     ADDER_SOLUTION,
     ADDER_WRONG,
     PASSWORD,
+    authored_assignment,
     create_account,
     write_assignment,
     write_course,
@@ -249,3 +253,73 @@ async def test_login_keeps_a_token_that_the_api_accepts(
     )
     assert refused.returncode == 1
     assert "token refused" in refused.stderr
+
+
+def test_export_writes_a_directory_that_checks_and_reimports_unchanged(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    course = write_course(tmp_path / "courses")
+    support = course / "adder" / "support"
+    (support / "data").mkdir(parents=True)
+    (support / "helpers.py").write_text("TWO = 2\n")
+    (support / "data" / "blob.bin").write_bytes(bytes(range(256)))
+    (course / "adder" / "assignment.toml").write_text(
+        'title = "Add \\"two\\" numbers\\tnow"\norder = 1\nmodule = "adder"\npoints = 10\n'
+    )
+    assert gradeflow("assignments", "import", str(course), data_dir=data).returncode == 0
+    [(adder_id, revision)] = rows(data, "SELECT id, revision FROM assignments WHERE slug='adder'")
+
+    target = tmp_path / "export" / "adder"
+    exported = gradeflow("assignments", "export", str(adder_id), str(target), data_dir=data)
+    assert exported.returncode == 0, exported.stderr
+    assert load_assignment(target).revision == revision
+    assert load_assignment(target).title == 'Add "two" numbers\tnow'
+    assert (target / "support" / "data" / "blob.bin").read_bytes() == bytes(range(256))
+    checked = gradeflow("assignments", "check", str(target), data_dir=data)
+    assert checked.returncode == 0, checked.stderr
+    reimported = gradeflow(
+        "assignments", "import", str(target), "--course", "basics", data_dir=data
+    )
+    assert reimported.returncode == 0, reimported.stderr
+    assert "0 created, 0 updated, 1 unchanged" in reimported.stdout
+
+    again = gradeflow("assignments", "export", str(adder_id), str(target), data_dir=data)
+    assert again.returncode == 1
+    assert "not empty" in again.stderr
+    (target / "support" / "stale.txt").write_text("from an older export")
+    forced = gradeflow(
+        "assignments", "export", str(adder_id), str(target), "--force", data_dir=data
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert not (target / "support" / "stale.txt").exists()
+    assert load_assignment(target).revision == revision
+
+
+async def test_an_assignment_authored_by_api_exports_and_imports_as_the_same_revision(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "var"
+    assert gradeflow("db", "upgrade", data_dir=data).returncode == 0
+    engine = create_engine(f"sqlite+aiosqlite:///{data / 'gradeflow.sqlite3'}")
+    factory = create_session_factory(engine)
+    teacher_id = await create_account(factory, "t@example.org", role=Role.teacher)
+    fields = authored_assignment(slug="sum", support_files={"words.txt": "a b\n"}, order=4)
+    async with transaction(factory) as session:
+        teacher = await session.get_one(User, teacher_id)
+        course = await members.create_course(session, teacher=teacher, slug="web", title="Web")
+        saved = await authoring.create_assignment(
+            session, course=course, author=teacher, fields=fields
+        )
+        assignment_id, revision = saved.assignment.id, saved.assignment.revision
+    await engine.dispose()
+
+    target = tmp_path / "out" / "sum"
+    exported = gradeflow("assignments", "export", str(assignment_id), str(target), data_dir=data)
+    assert exported.returncode == 0, exported.stderr
+    assert gradeflow("assignments", "check", str(target), data_dir=data).returncode == 0
+    imported = gradeflow("assignments", "import", str(target), "--course", "web", data_dir=data)
+    assert imported.returncode == 0, imported.stderr
+    # The draft is now the imported, checked version: published, same revision.
+    assert rows(data, f"SELECT revision, published FROM assignments WHERE id={assignment_id}") == [
+        (revision, 1)
+    ]
+    assert rows(data, "SELECT count(*) FROM assignment_drafts") == [(0,)]

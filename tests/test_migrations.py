@@ -23,6 +23,7 @@ TABLES = {
     "events",
     "grades",
     "grade_changes",
+    "assignment_drafts",
     "alembic_version",
 }
 

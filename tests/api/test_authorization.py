@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
-from gradeflow.courses import members
+from gradeflow.courses import authoring, members
 from gradeflow.db import transaction
-from tests.factories import PASSWORD, create_account
+from tests.factories import PASSWORD, authored_assignment, create_account
 
 PERSONAS = ["anonymous", "student", "other_student", "teacher", "other_teacher", "admin"]
 
@@ -30,6 +30,8 @@ class World:
     course_a: int
     course_b: int
     ids: dict[str, int]
+    # A draft assignment of course A (never published).
+    draft_a: int = 0
     # Per persona, a student of course A that only this persona's request touches.
     spare: dict[str, str] = field(default_factory=dict)
     spare_ids: dict[str, int] = field(default_factory=dict)
@@ -62,6 +64,10 @@ async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
         for email in world.spare.values():
             await members.enrol_student(session, a, email=email)
         world.course_a, world.course_b = a.id, b.id
+        saved = await authoring.create_assignment(
+            session, course=a, author=teacher, fields=authored_assignment()
+        )
+        world.draft_a = saved.assignment.id
     return world
 
 
@@ -149,6 +155,48 @@ CASES = {
     ),
     "new join code": Case("POST", course_a("/join-code"), statuses(401, 403, 404, 200, 404, 200)),
     "close joining": Case("DELETE", course_a("/join-code"), statuses(401, 403, 404, 204, 404, 204)),
+    "course assignments": Case(
+        "GET", course_a("/assignments"), statuses(401, 403, 404, 200, 404, 200)
+    ),
+    "create assignment": Case(
+        "POST",
+        course_a("/assignments"),
+        statuses(401, 403, 404, 201, 404, 201),
+        lambda world, persona: authored_assignment(slug=f"by-{persona.replace('_', '-')}"),
+    ),
+    "read authored assignment": Case(
+        "GET",
+        lambda world, persona: f"/api/courses/{world.course_a}/assignments/{world.draft_a}",
+        statuses(401, 403, 404, 200, 404, 200),
+    ),
+    "edit assignment": Case(
+        "PATCH",
+        lambda world, persona: f"/api/courses/{world.course_a}/assignments/{world.draft_a}",
+        statuses(401, 403, 404, 200, 404, 200),
+        lambda world, persona: {"title": f"Renamed by {persona}"},
+    ),
+    "assignment of another course": Case(
+        "GET",
+        lambda world, persona: f"/api/courses/{world.course_b}/assignments/{world.draft_a}",
+        statuses(401, 404, 403, 404, 404, 404),
+    ),
+    "a draft as students see it": Case(
+        "GET",
+        lambda world, persona: f"/api/assignments/{world.draft_a}",
+        statuses(401, 404, 404, 404, 404, 404),
+    ),
+    "submit to a draft": Case(
+        "POST",
+        lambda world, persona: f"/api/assignments/{world.draft_a}/submissions",
+        statuses(401, 404, 404, 404, 404, 404),
+        lambda world, persona: {"code": "def add(a, b):\n    return a + b\n"},
+    ),
+    "handout preview": Case(
+        "POST",
+        lambda world, persona: "/api/handout-preview",
+        statuses(401, 403, 403, 200, 200, 200),
+        lambda world, persona: {"markdown": "# Hi"},
+    ),
     "create token": Case(
         "POST",
         lambda world, persona: "/api/tokens",

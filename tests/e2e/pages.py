@@ -30,3 +30,34 @@ class PracticePage:
 
     def test_result(self, test_id: str) -> Locator:
         return self.tests.filter(has_text=test_id)
+
+
+class AuthoringPage:
+    """A teacher's new/edit assignment form and its live check."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.preview: Locator = page.get_by_test_id("handout-preview")
+        self.state: Locator = page.locator("#state")
+        self.check_status: Locator = page.locator("#check-status")
+        self.check_tests: Locator = page.locator("#check-feedback [data-testid=tests] li")
+        self.save_button: Locator = page.locator("#save")
+
+    async def open_new(self, base_url: str, course_id: int) -> AuthoringPage:
+        await self.page.goto(f"{base_url}/courses/{course_id}/assignments/new")
+        return self
+
+    def field(self, name: str) -> Locator:
+        return self.page.locator(f"[name={name}]")
+
+    async def fill(self, **values: str) -> None:
+        for name, value in values.items():
+            await self.field(name).fill(value)
+
+    async def add_support_file(self, path: str, content: str) -> None:
+        await self.page.get_by_role("button", name="Add a support file").click()
+        await self.page.locator(".support-file input").last.fill(path)
+        await self.page.locator(".support-file textarea").last.fill(content)
+
+    async def save(self) -> None:
+        await self.save_button.click()

@@ -20,7 +20,7 @@ from gradeflow.events.models import Event
 from gradeflow.grading.messages import GradeJob
 from gradeflow.grading.models import Submission
 from gradeflow.settings import Settings
-from tests.factories import ADDER_SOLUTION, ADDER_WRONG
+from tests.factories import ADDER_SOLUTION, ADDER_WRONG, authored_assignment
 from tests.services.conftest import (
     BROKER_URL,
     WebProcess,
@@ -250,3 +250,37 @@ def test_the_regrade_command_publishes_jobs_and_shows_progress(settings: Setting
     finally:
         web.kill()
         worker.kill()
+
+
+def test_an_authored_assignment_is_checked_by_a_worker_process_not_the_web_one(
+    settings: Settings,
+) -> None:
+    asyncio.run(make_teacher(settings))
+    web = WebProcess(settings)
+    worker = None
+    try:
+        with httpx.Client(base_url=web.url, timeout=30) as teacher:
+            teacher.post(
+                "/api/auth/login", json={"email": "teach@example.org", "password": "teacher-pass"}
+            )
+            course_id = teacher.get("/api/courses").json()["items"][0]["id"]
+            base = f"/api/courses/{course_id}/assignments"
+            created = teacher.post(base, json=authored_assignment())
+            assert created.status_code == 201, created.text
+            url = f"{base}/{created.json()['id']}"
+            # No worker yet: the web process has no sandbox, so the check waits queued.
+            time.sleep(1)
+            assert teacher.get(url).json()["check"]["status"] == "queued"
+            worker = worker_process(settings)
+            deadline = time.monotonic() + 60
+            while (body := teacher.get(url).json())["check"]["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, body
+                time.sleep(0.1)
+            assert (body["state"], body["check"]["status"]) == ("published", "passed")
+        with closing(new_student(web)) as student:
+            titles = [i["title"] for i in student.get("/api/assignments").json()["items"]]
+            assert "Sum by API" in titles
+    finally:
+        web.kill()
+        if worker is not None:
+            worker.kill()

@@ -15,7 +15,7 @@ import typer
 from gradeflow.errors import GradeflowError
 
 if TYPE_CHECKING:
-    from gradeflow.courses.format import Problem
+    from gradeflow.courses.format import AssignmentSpec, Problem
     from gradeflow.grading.sandbox import RunResult
 from gradeflow.settings import Settings, get_settings
 
@@ -348,6 +348,45 @@ def assignments_import(
             await engine.dispose()
 
     asyncio.run(run())
+
+
+@assignments_app.command("export")
+def assignments_export(
+    assignment_id: int,
+    directory: Path,
+    force: Annotated[
+        bool, typer.Option(help="Overwrite the assignment files of a non-empty DIR.")
+    ] = False,
+    pending: Annotated[
+        bool, typer.Option(help="A published assignment's unchecked working copy instead.")
+    ] = False,
+) -> None:
+    """Write an assignment back as a directory (assignment.toml, handout.md, tests.py, ...)."""
+    from gradeflow.courses.authoring import exported_spec
+    from gradeflow.courses.export import write_assignment_directory
+    from gradeflow.db import create_engine, create_session_factory
+
+    settings = _settings()
+
+    async def read() -> AssignmentSpec:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await exported_spec(session, assignment_id=assignment_id, pending=pending)
+        finally:
+            await engine.dispose()
+
+    try:
+        spec = asyncio.run(read())
+        write_assignment_directory(spec, directory, force=force)
+    except GradeflowError as exc:
+        raise _fail(f"not exported: {exc.message}") from exc
+    except OSError as exc:
+        raise _fail(f"not exported: {exc}") from exc
+    typer.echo(f"assignment {assignment_id} ({spec.slug}) written to {directory}")
+    if directory.resolve().name != spec.slug:
+        # The directory's name is the slug an import matches on.
+        typer.echo(f"note: name the directory {spec.slug!r} to import it back onto this assignment")
 
 
 @app.command()

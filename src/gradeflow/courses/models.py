@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -119,6 +120,10 @@ class Assignment(Base):
     # Hash of everything that decides a grade; identical code is only reused
     # within one revision.
     revision: Mapped[str] = mapped_column(String(64))
+    # Students see (and submit to) published assignments only. Imported ones were
+    # checked by the CLI; one authored in the browser or the API is published once
+    # its reference solution passes (its ``AssignmentDraft``).
+    published: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -132,3 +137,46 @@ class Assignment(Base):
         files["tests.py"] = self.tests.encode()
         files[f"{self.module}.py"] = code.encode()
         return files
+
+
+class CheckStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    passed = "passed"
+    failed = "failed"
+    error = "error"
+
+
+class AssignmentDraft(Base):
+    """A teacher's working copy of an assignment and the check of its reference solution.
+
+    The assignment row is what students see; the working copy replaces it only when
+    its solution passes its tests in the sandbox. The check is a job like a grading
+    run: claimed with a lease, recorded only by the lease owner of its ``generation``.
+    """
+
+    __tablename__ = "assignment_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), unique=True
+    )
+    # The assignment's columns as JSON values (``courses.service.spec_content``).
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    check_status: Mapped[CheckStatus] = mapped_column(
+        Enum(CheckStatus, native_enum=False, length=16, validate_strings=True)
+    )
+    # RunResult.to_dict() of the reference solution's run.
+    check_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # When the check's job message was confirmed by the queue; NULL: the sweeper sends it.
+    job_published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Bumped whenever the checked files change, so a run of older files records nothing.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    assignment: Mapped[Assignment] = relationship()

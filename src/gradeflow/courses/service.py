@@ -1,17 +1,22 @@
-"""Storing imported courses and reading assignments for students."""
+"""Storing imported courses and reading assignments for students.
+
+Students only ever see published assignments: every read here leaves drafts out
+unless its caller (a teacher's view) asks for them.
+"""
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from gradeflow.courses.format import AssignmentSpec, CourseSpec
 from gradeflow.courses.members import PracticeScope
-from gradeflow.courses.models import Assignment, Course
+from gradeflow.courses.models import Assignment, AssignmentDraft, Course, Scoring
 from gradeflow.errors import NotFound
 
 
@@ -23,13 +28,13 @@ class ImportReport:
     unchanged: list[str]
 
 
-def _apply_spec(assignment: Assignment, spec: AssignmentSpec, order: int) -> bool:
-    """Copy ``spec`` onto the row; True when anything changed."""
-    values = {
+def spec_content(spec: AssignmentSpec, *, order: int) -> dict[str, Any]:
+    """The assignment columns ``spec`` fills, as JSON values (what a draft keeps)."""
+    return {
         "title": spec.title,
         "order": order,
         "points": spec.points,
-        "scoring": spec.scoring,
+        "scoring": spec.scoring.value,
         "module": spec.module,
         "time_limit_s": spec.time_limit_s,
         "memory_mb": spec.memory_mb,
@@ -43,11 +48,70 @@ def _apply_spec(assignment: Assignment, spec: AssignmentSpec, order: int) -> boo
         "test_ids": list(spec.test_ids),
         "revision": spec.revision,
     }
+
+
+def assignment_content(assignment: Assignment) -> dict[str, Any]:
+    """The row's columns that ``spec_content`` names, as the same JSON values."""
+    content = {name: getattr(assignment, name) for name in CONTENT_COLUMNS}
+    return content | {"scoring": assignment.scoring.value}
+
+
+def content_spec(content: dict[str, Any], *, slug: str) -> AssignmentSpec:
+    """The spec a content dict was made from (validated when it was stored)."""
+    return AssignmentSpec(
+        title=content["title"],
+        order=content["order"],
+        points=content["points"],
+        scoring=Scoring(content["scoring"]),
+        module=content["module"],
+        time_limit_s=content["time_limit_s"],
+        memory_mb=content["memory_mb"],
+        slug=slug,
+        handout_md=content["handout_md"],
+        starter=content["starter"],
+        tests=content["tests"],
+        solution=content["solution"],
+        support_files={p: base64.b64decode(d) for p, d in content["support_files"].items()},
+        test_ids=list(content["test_ids"]),
+        source=None,
+    )
+
+
+def apply_content(assignment: Assignment, content: dict[str, Any]) -> bool:
+    """Copy ``content`` onto the row; True when anything changed."""
     changed = False
-    for name, value in values.items():
+    for name in CONTENT_COLUMNS:
+        value = Scoring(content[name]) if name == "scoring" else content[name]
         if getattr(assignment, name, None) != value:
             setattr(assignment, name, value)
             changed = True
+    return changed
+
+
+CONTENT_COLUMNS = (
+    "title",
+    "order",
+    "points",
+    "scoring",
+    "module",
+    "time_limit_s",
+    "memory_mb",
+    "handout_md",
+    "starter",
+    "tests",
+    "solution",
+    "support_files",
+    "test_ids",
+    "revision",
+)
+
+
+def _apply_spec(assignment: Assignment, spec: AssignmentSpec, order: int) -> bool:
+    """Copy ``spec`` onto the row and publish it; True when anything changed."""
+    changed = apply_content(assignment, spec_content(spec, order=order))
+    if not assignment.published:
+        assignment.published = True
+        changed = True
     return changed
 
 
@@ -87,6 +151,13 @@ async def import_course(session: AsyncSession, *, spec: CourseSpec) -> ImportRep
         else:
             report.unchanged.append(assignment_spec.slug)
     await session.flush()
+    # The imported directory, checked by the CLI, is now each assignment's truth: a
+    # working copy from the browser would otherwise replace it once its check passed.
+    imported = [existing[slug].id for slug in report.updated + report.unchanged]
+    if imported:
+        await session.execute(
+            delete(AssignmentDraft).where(AssignmentDraft.assignment_id.in_(imported))
+        )
     return report
 
 
@@ -95,10 +166,15 @@ async def course_exists(session: AsyncSession, *, slug: str) -> bool:
 
 
 async def list_assignments(
-    session: AsyncSession, *, course_id: int | None = None, scope: PracticeScope | None = None
+    session: AsyncSession,
+    *,
+    course_id: int | None = None,
+    scope: PracticeScope | None = None,
+    include_drafts: bool = False,
 ) -> list[Assignment]:
-    """Assignments in practice order (by course, then ``order``, then slug): all of
-    them, or those of one course, or those ``scope`` lets its user practise."""
+    """Published assignments (drafts too if asked) in practice order (by course, then
+    ``order``, then slug): all of them, or one course's, or those ``scope`` lets its
+    user practise."""
     query = (
         select(Assignment)
         .join(Course)
@@ -109,13 +185,18 @@ async def list_assignments(
         query = query.where(Assignment.course_id == course_id)
     if scope is not None:
         query = query.where(scope.condition())
+    if not include_drafts:
+        query = query.where(Assignment.published.is_(True))
     return list(await session.scalars(query))
 
 
-async def get_assignment(session: AsyncSession, *, assignment_id: int) -> Assignment:
+async def get_assignment(
+    session: AsyncSession, *, assignment_id: int, include_drafts: bool = False
+) -> Assignment:
+    """A published assignment (or a draft, if asked); a draft is "not found" to students."""
     assignment = await session.get(
         Assignment, assignment_id, options=[joinedload(Assignment.course)]
     )
-    if assignment is None:
+    if assignment is None or not (assignment.published or include_drafts):
         raise NotFound("No such assignment.")
     return assignment

@@ -1,4 +1,4 @@
-"""Wire format of grading jobs: a message only names the submission row."""
+"""Wire format of grading jobs: a message only names the row to work on."""
 
 from __future__ import annotations
 
@@ -37,3 +37,35 @@ class GradeJob:
         ):
             raise MalformedJob(f"bad submission id: {submission_id!r}")
         return cls(submission_id)
+
+
+SOLUTION_CHECK = "solution_check"
+
+
+def is_solution_check(body: bytes) -> bool:
+    """Whether ``body`` asks for a solution check (anything else is read as a ``GradeJob``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("kind") == SOLUTION_CHECK
+
+
+@dataclass(frozen=True)
+class SolutionCheckJob:
+    """Grade an authored assignment's reference solution: names its ``assignment_drafts`` row."""
+
+    draft_id: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": 1, "kind": SOLUTION_CHECK, "draft_id": self.draft_id}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> SolutionCheckJob:
+        try:
+            draft_id = json.loads(body)["draft_id"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedJob(f"not a solution check: {body[:100]!r}") from exc
+        if not isinstance(draft_id, int) or isinstance(draft_id, bool) or draft_id < 1:
+            raise MalformedJob(f"bad draft id: {draft_id!r}")
+        return cls(draft_id)

@@ -544,5 +544,6 @@ async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Probl
             message = f"does not pass its tests ({result.message})" + (
                 f": {detail}" if detail else ""
             )
-            problems.append(Problem(assignment.source / "solution.py", message))
+            source = assignment.source / "solution.py" if assignment.source else None
+            problems.append(Problem(source, message, field="solution"))
     return problems

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.db import transaction
 from gradeflow.events.service import prune_events
 from gradeflow.grading import service
-from gradeflow.grading.messages import GRADING_QUEUE, PRIORITY_INTERACTIVE, GradeJob, MalformedJob
+from gradeflow.grading.check_runner import SolutionChecker
+from gradeflow.grading.messages import (
+    GRADING_QUEUE,
+    PRIORITY_INTERACTIVE,
+    GradeJob,
+    MalformedJob,
+    is_solution_check,
+)
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
@@ -68,6 +75,15 @@ class Grader:
         self.config = config
         self.metrics = metrics
         self.owner = new_lease_owner()
+        self.checks = SolutionChecker(
+            session_factory=session_factory,
+            outbox=outbox,
+            sandbox=sandbox,
+            owner=self.owner,
+            max_attempts=config.max_attempts,
+            lease_margin_s=config.lease_margin_s,
+            output_limit_bytes=config.output_limit_bytes,
+        )
         self._slots: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._busy: set[asyncio.Task[None]] = set()
@@ -86,6 +102,7 @@ class Grader:
             if requeued:
                 log.warning("grading.recovered", requeued=requeued)
             await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
+            await self.checks.recover()
         for slot in range(self.config.slots):
             self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
@@ -126,6 +143,9 @@ class Grader:
                 return
 
     async def handle(self, delivery: Delivery) -> None:
+        if is_solution_check(delivery.body):
+            await self.checks.handle(delivery)
+            return
         try:
             job = GradeJob.decode(delivery.body)
         except MalformedJob as exc:
@@ -244,6 +264,7 @@ class Grader:
 
     async def sweep(self) -> int:
         """Publish work that lost its message: failed publishes and expired leases."""
+        checks_sent = await self.checks.sweep()
         async with transaction(self.session_factory) as session:
             expired = await service.expired_leases(session)
             unpublished = await service.unpublished_submissions(
@@ -252,13 +273,13 @@ class Grader:
             await prune_events(session)
         ids = sorted(set(expired) | set(unpublished))
         if not ids:
-            return 0
+            return checks_sent
         sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
         )
-        return sent
+        return sent + checks_sent
 
     async def _sweep_forever(self) -> None:
         while True:

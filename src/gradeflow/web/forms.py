@@ -43,7 +43,12 @@ FormToken = Annotated[str, Depends(form_token)]
 
 async def checked_form(request: Request, runtime: AppRuntime) -> FormData:
     """The posted form, refused (403) unless it carries this browser's token."""
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    return await read_checked_form(request, runtime, max_fields=MAX_FORM_FIELDS)
+
+
+async def read_checked_form(request: Request, runtime: AppRuntime, *, max_fields: int) -> FormData:
+    """``checked_form`` for a form of up to ``max_fields`` fields."""
+    form = await request.form(max_files=0, max_fields=max_fields)
     key = request.cookies.get(CSRF_COOKIE, "")
     token = form.get("csrf_token")
     if not key or not isinstance(token, str) or not runtime.signer.form_token_matches(key, token):

@@ -63,6 +63,11 @@ function renderFeedback(container, submission, nextLink) {
   if (submission.reused) {
     container.append(el("p", { className: "note" }, "Identical code was graded before; this is that result."));
   }
+  appendTestsAndOutput(container, feedback, "Your program's");
+}
+
+// Per-test results and captured output of a run, for students and teachers alike.
+function appendTestsAndOutput(container, feedback, whose) {
   const tests = feedback.tests || [];
   if (tests.length) {
     const list = el("ul", { className: "tests", "data-testid": "tests" });
@@ -79,7 +84,7 @@ function renderFeedback(container, submission, nextLink) {
   }
   for (const stream of ["stdout", "stderr"]) {
     if (feedback[stream]) {
-      container.append(el("details", {}, el("summary", {}, `Your program's ${stream}`), el("pre", {}, feedback[stream])));
+      container.append(el("details", {}, el("summary", {}, `${whose} ${stream}`), el("pre", {}, feedback[stream])));
     }
   }
 }
@@ -213,6 +218,82 @@ function setUpSubmissions(table, events) {
   });
 }
 
+const CHECK_TEXT = {
+  none: "imported from the command line (checked there)",
+  queued: "Queued — waiting for a grader slot…",
+  running: "Running the reference solution against the tests…",
+  passed: "Passed: the reference solution passes every test.",
+  failed: "Failed: the reference solution does not pass its tests.",
+  error: "The check failed on our side; save again to retry.",
+};
+
+// The authoring form: live handout preview, support file rows, editor keys, and
+// (when editing) the solution check followed live over SSE.
+function setUpAuthoring(root, events) {
+  for (const textarea of root.querySelectorAll("textarea.code")) setUpEditor(textarea);
+  const handout = document.getElementById("handout_md");
+  const preview = document.getElementById("handout-preview");
+  let timer = null;
+  let asked = 0;
+  handout.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++asked;
+      const response = await fetch("/api/handout-preview", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ markdown: handout.value }),
+      }).catch(() => null);
+      if (!response || !response.ok || mine !== asked) return;
+      // Rendered by the server with raw HTML escaped and unsafe links dropped.
+      preview.innerHTML = (await response.json()).html;
+    }, 250);
+  });
+
+  const rows = document.getElementById("support-files");
+  const template = document.getElementById("support-template");
+  document.getElementById("add-support").addEventListener("click", () => {
+    const row = template.content.firstElementChild.cloneNode(true);
+    setUpEditor(row.querySelector("textarea"));
+    rows.append(row);
+    row.querySelector("input").focus();
+  });
+  rows.addEventListener("click", (event) => {
+    if (event.target.classList.contains("remove-support")) event.target.closest(".support-file").remove();
+  });
+
+  const assignmentId = Number(root.dataset.assignmentId);
+  if (!assignmentId || !events) return;
+  const state = document.getElementById("state");
+  const pending = document.getElementById("pending");
+  const status = document.getElementById("check-status");
+  const feedback = document.getElementById("check-feedback");
+
+  function show(view) {
+    state.dataset.state = view.state;
+    state.className = `state state-${view.state}`;
+    state.textContent = view.state === "published" ? "Published: students see it" : "Draft: students do not see it";
+    pending.hidden = !view.pending_changes;
+    const check = view.check;
+    const value = check ? check.status : "none";
+    status.dataset.status = value;
+    status.className = `status status-${value}`;
+    status.textContent = CHECK_TEXT[value] || value;
+    feedback.replaceChildren();
+    if (check && check.result) {
+      if (check.result.message) feedback.append(el("p", { className: "summary" }, check.result.message));
+      appendTestsAndOutput(feedback, check.result, "The solution's");
+    }
+  }
+
+  show(JSON.parse(document.getElementById("check-data").textContent));
+  events.addEventListener("assignment_check", (event) => {
+    const view = JSON.parse(event.data).assignment;
+    if (view.id === assignmentId) show(view);
+  });
+}
+
 function openEvents() {
   const after = document.body.dataset.lastEventId || "0";
   // EventSource reconnects by itself and then sends Last-Event-ID, which the
@@ -223,6 +304,8 @@ function openEvents() {
 document.addEventListener("DOMContentLoaded", () => {
   const practice = document.getElementById("practice");
   const table = document.getElementById("submissions");
+  const authoring = document.getElementById("authoring");
+  if (authoring) setUpAuthoring(authoring, authoring.dataset.assignmentId ? openEvents() : null);
   if (!practice && !table) return;
   const events = openEvents();
   if (practice) setUpPractice(practice, events);

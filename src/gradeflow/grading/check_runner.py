@@ -1,0 +1,163 @@
+"""Running solution checks in a grader slot: claim, run in the sandbox, record, acknowledge.
+
+The grader (``grading.worker``) hands every solution check message to a
+``SolutionChecker`` and runs its recovery and sweep beside its own, so checks share
+the grading slots, the sandbox and the crash-safety rules of grading runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from contextlib import suppress
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.courses.models import AssignmentDraft
+from gradeflow.courses.service import content_spec
+from gradeflow.db import transaction
+from gradeflow.grading import checks
+from gradeflow.grading.messages import MalformedJob, SolutionCheckJob
+from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.sandbox import RunResult, Sandbox
+from gradeflow.grading.service import grade_code
+from gradeflow.infra.queue import Delivery
+
+log = structlog.get_logger(__name__)
+
+RETRY_DELAY_S = 1.0
+# As for submissions: only a check this old whose publish failed is sent again, so
+# the sweeper never races the request that is about to publish it.
+UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
+
+
+class SolutionChecker:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        sandbox: Sandbox,
+        owner: str,
+        max_attempts: int,
+        lease_margin_s: float,
+        output_limit_bytes: int,
+    ) -> None:
+        self.session_factory = session_factory
+        self.outbox = outbox
+        self.sandbox = sandbox
+        self.owner = owner
+        self.max_attempts = max_attempts
+        self.lease_margin_s = lease_margin_s
+        self.output_limit_bytes = output_limit_bytes
+
+    async def handle(self, delivery: Delivery) -> None:
+        """One check message, acknowledged only once its outcome is committed."""
+        try:
+            job = SolutionCheckJob.decode(delivery.body)
+        except MalformedJob as exc:
+            log.error("checks.malformed_job", error=str(exc))
+            await delivery.reject(requeue=False)
+            return
+        try:
+            await self.check(job.draft_id)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(job.draft_id, republish=False))
+            await asyncio.shield(delivery.reject(requeue=True))
+            raise
+        except Exception:
+            log.exception("checks.job_failed", draft_id=job.draft_id)
+            await asyncio.sleep(RETRY_DELAY_S)
+            await delivery.reject(requeue=True)
+            return
+        await delivery.ack()
+
+    async def check(self, draft_id: int) -> None:
+        """Claim, run and record one check; a no-op if it is not claimable."""
+        async with transaction(self.session_factory) as session:
+            draft = await checks.claim_check(
+                session,
+                outbox=self.outbox,
+                draft_id=draft_id,
+                owner=self.owner,
+                max_attempts=self.max_attempts,
+                lease_margin_s=self.lease_margin_s,
+            )
+        if draft is None:
+            return
+        result = await self._run_leased(draft)
+        if result.outcome == "internal_error":
+            log.error("checks.internal_error", draft_id=draft_id, message=result.message)
+            await self._release(draft_id, republish=True)
+            return
+        async with transaction(self.session_factory) as session:
+            stored = await checks.record_check(
+                session,
+                outbox=self.outbox,
+                draft_id=draft_id,
+                owner=self.owner,
+                generation=draft.generation,
+                result=result,
+            )
+        if stored is None:
+            log.warning("checks.lease_lost", draft_id=draft_id)
+            return
+        log.info("assignment.checked", draft_id=draft_id, outcome=result.outcome)
+
+    async def _run_leased(self, draft: AssignmentDraft) -> RunResult:
+        spec = content_spec(draft.content, slug="check")
+        renewal = asyncio.create_task(self._keep_lease(draft.id, spec.time_limit_s))
+        try:
+            return await grade_code(
+                self.sandbox,
+                assignment=spec,
+                code=spec.solution,
+                output_limit_bytes=self.output_limit_bytes,
+            )
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _keep_lease(self, draft_id: int, time_limit_s: float) -> None:
+        seconds = time_limit_s + self.lease_margin_s
+        while True:
+            await asyncio.sleep(self.lease_margin_s / 3)
+            try:
+                async with transaction(self.session_factory) as session:
+                    if not await checks.renew_check_lease(
+                        session, draft_id=draft_id, owner=self.owner, seconds=seconds
+                    ):
+                        return
+            except Exception as exc:
+                log.warning("checks.lease_renewal_failed", draft_id=draft_id, error=str(exc))
+
+    async def _release(self, draft_id: int, *, republish: bool) -> None:
+        try:
+            async with transaction(self.session_factory) as session:
+                await checks.release_check(
+                    session,
+                    outbox=self.outbox,
+                    draft_id=draft_id,
+                    owner=self.owner,
+                    republish=republish,
+                )
+        except Exception:
+            log.exception("checks.release_failed", draft_id=draft_id)
+
+    async def recover(self) -> None:
+        """Embedded mode at start-up: requeue checks of the previous process, publish all."""
+        async with transaction(self.session_factory) as session:
+            waiting = await checks.requeue_abandoned_checks(session)
+        await checks.publish_checks(self.outbox, waiting)
+
+    async def sweep(self) -> int:
+        """Publish checks that lost their message: expired leases and failed publishes."""
+        async with transaction(self.session_factory) as session:
+            lost = await checks.lost_checks(session, unpublished_for=UNPUBLISHED_GRACE)
+        if not lost:
+            return 0
+        sent = await checks.publish_checks(self.outbox, lost)
+        log.info("checks.swept", republished=sent)
+        return sent

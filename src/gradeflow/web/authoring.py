@@ -1,0 +1,243 @@
+"""Teacher pages for authoring a course's assignments: the list, new and edit forms.
+
+The forms post (with CSRF) to the same service as the JSON API, so they are
+checked by the same rules; a refused form is shown again with every problem next to
+what was typed. The live parts are ``static/app.js``: the handout preview (through
+``POST /api/handout-preview``) and the check's state (from ``/api/events``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from gradeflow.accounts.models import User
+from gradeflow.courses import authoring
+from gradeflow.courses.format import MAX_SUPPORT_FILES, AssignmentFormatError
+from gradeflow.courses.handout import render_handout
+from gradeflow.courses.members import taught_course
+from gradeflow.courses.models import Course
+from gradeflow.deps import AppRuntime, DbSession, OptionalUser, PathId
+from gradeflow.errors import GradeflowError, TooLarge
+from gradeflow.events.service import latest_event_id
+from gradeflow.grading.checks import save_assignment
+from gradeflow.web.forms import FormToken, read_checked_form
+from gradeflow.web.pages import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+TEXT_FIELDS = ("slug", "title", "handout_md", "starter", "tests", "solution", "scoring", "module")
+INTEGER_FIELDS = ("order", "points", "memory_mb")
+MAX_FIELDS = 20 + 2 * MAX_SUPPORT_FILES
+
+
+def _sign_in(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/sign-in?next={request.url.path}", status_code=303)
+
+
+async def _course(session: DbSession, user: User | None, course_id: int) -> Course | None:
+    """The course if ``user`` teaches it; None when nobody is signed in (go sign in)."""
+    if user is None or user.is_anonymous:
+        return None
+    return await taught_course(session, course_id=course_id, user=user)
+
+
+async def _read_form(request: Request, runtime: AppRuntime) -> FormData:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
+        raise TooLarge("The form is larger than an assignment may be.")
+    return await read_checked_form(request, runtime, max_fields=MAX_FIELDS)
+
+
+def _number(text: str, kind: type[int] | type[float]) -> object:
+    """A typed number, the text itself if it is none (the validator names the field), or None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
+def form_fields(form: FormData) -> dict[str, Any]:
+    """The form as the API's fields; support files as (path, text) rows."""
+    fields: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        value = form.get(name)
+        # Browsers send CRLF line ends from textareas; the files are written with LF.
+        fields[name] = value.replace("\r\n", "\n") if isinstance(value, str) else None
+    for name in ("scoring", "module"):
+        fields[name] = (fields[name] or "").strip() or None
+    for name in INTEGER_FIELDS:
+        value = form.get(name)
+        fields[name] = _number(value, int) if isinstance(value, str) else None
+    limit = form.get("time_limit_s")
+    fields["time_limit_s"] = _number(limit, float) if isinstance(limit, str) else None
+    paths = [p for p in form.getlist("support_path") if isinstance(p, str)]
+    texts = [t for t in form.getlist("support_content") if isinstance(t, str)]
+    fields["support_files"] = {
+        path.strip(): text.replace("\r\n", "\n")
+        for path, text in zip(paths, texts, strict=False)
+        if path.strip()
+    }
+    return fields
+
+
+def _page(context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(render("authoring_form.html", _with_preview(context)), status_code=status)
+
+
+async def _context(
+    session: DbSession, user: User, course: Course, csrf: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "user": user,
+        "csrf": csrf,
+        "course": course,
+        "last_event_id": await latest_event_id(session, user_id=user.id),
+        "scorings": ["all-or-nothing", "proportional"],
+    } | extra
+
+
+def _with_preview(context: dict[str, Any]) -> dict[str, Any]:
+    handout = context["assignment"].get("handout_md") or ""
+    return context | {"preview_html": render_handout(handout)}
+
+
+def _refused(exc: GradeflowError) -> dict[str, Any]:
+    problems = exc.problems if isinstance(exc, AssignmentFormatError) else []
+    by_field: dict[str, list[str]] = {}
+    for problem in problems:
+        field = (problem.field or "").split("/")[0]
+        line = f"line {problem.line}: " if problem.line else ""
+        by_field.setdefault(field, []).append(line + problem.message)
+    return {"error": exc.message, "field_errors": by_field}
+
+
+@router.get("/courses/{course_id}/assignments", response_model=None)
+async def assignments_page(
+    course_id: PathId, request: Request, session: DbSession, user: OptionalUser
+) -> Response | str:
+    course = await _course(session, user, course_id)
+    if course is None or user is None:
+        return _sign_in(request)
+    rows = await authoring.authored_assignments(session, course=course)
+    return render(
+        "authoring_list.html",
+        {
+            "user": user,
+            "course": course,
+            "items": [authoring.describe_authored(a, d) for a, d in rows],
+            "last_event_id": await latest_event_id(session, user_id=user.id),
+        },
+    )
+
+
+@router.get("/courses/{course_id}/assignments/new", response_model=None)
+async def new_assignment_page(
+    course_id: PathId, request: Request, session: DbSession, user: OptionalUser, csrf: FormToken
+) -> Response | str:
+    course = await _course(session, user, course_id)
+    if course is None or user is None:
+        return _sign_in(request)
+    empty: dict[str, Any] = {"support_files": {}, "binary_support_files": [], "check": None}
+    context = await _context(session, user, course, csrf, assignment=empty, field_errors={})
+    return render("authoring_form.html", _with_preview(context))
+
+
+@router.post("/courses/{course_id}/assignments/new")
+async def create_assignment(
+    course_id: PathId,
+    request: Request,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: OptionalUser,
+    csrf: FormToken,
+) -> Response:
+    course = await _course(session, user, course_id)
+    if course is None or user is None:
+        return _sign_in(request)
+    fields = form_fields(await _read_form(request, runtime))
+    try:
+        # A savepoint: a refused save keeps nothing, and the page can still be rendered.
+        async with session.begin_nested():
+            saved = await save_assignment(
+                session, outbox=runtime.outbox, course=course, user=user, changes=fields
+            )
+    except GradeflowError as exc:
+        shown = fields | {"binary_support_files": [], "check": None}
+        context = await _context(session, user, course, csrf, assignment=shown, **_refused(exc))
+        return _page(context, status=exc.status_code)
+    target = f"/courses/{course.id}/assignments/{saved.assignment.id}/edit"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/courses/{course_id}/assignments/{assignment_id}/edit", response_model=None)
+async def edit_assignment_page(
+    course_id: PathId,
+    assignment_id: PathId,
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    csrf: FormToken,
+) -> Response | str:
+    course = await _course(session, user, course_id)
+    if course is None or user is None:
+        return _sign_in(request)
+    assignment, draft = await authoring.authored_assignment(
+        session, course=course, assignment_id=assignment_id
+    )
+    view = authoring.describe_authored(assignment, draft, full=True)
+    context = await _context(session, user, course, csrf, assignment=view, field_errors={})
+    return render("authoring_form.html", _with_preview(context))
+
+
+@router.post("/courses/{course_id}/assignments/{assignment_id}/edit")
+async def update_assignment(
+    course_id: PathId,
+    assignment_id: PathId,
+    request: Request,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: OptionalUser,
+    csrf: FormToken,
+) -> Response:
+    course = await _course(session, user, course_id)
+    if course is None or user is None:
+        return _sign_in(request)
+    assignment, draft = await authoring.authored_assignment(
+        session, course=course, assignment_id=assignment_id
+    )
+    before = authoring.describe_authored(assignment, draft, full=True)
+    fields = form_fields(await _read_form(request, runtime))
+    # The form shows every text support file: one it no longer lists was removed.
+    removed = {
+        path: None for path in before["support_files"] if path not in fields["support_files"]
+    }
+    changes = fields | {"support_files": fields["support_files"] | removed}
+    try:
+        async with session.begin_nested():
+            await save_assignment(
+                session,
+                outbox=runtime.outbox,
+                course=course,
+                user=user,
+                changes=changes,
+                assignment=assignment,
+            )
+    except GradeflowError as exc:
+        shown = before | {k: v for k, v in fields.items() if v is not None}
+        context = await _context(
+            session,
+            user,
+            course,
+            csrf,
+            assignment=shown,
+            **_refused(exc),
+        )
+        return _page(context, status=exc.status_code)
+    return RedirectResponse(request.url.path, status_code=303)

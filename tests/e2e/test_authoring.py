@@ -1,0 +1,64 @@
+"""A teacher authors an assignment in the browser and watches its solution pass the check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.models import Role, User
+from gradeflow.courses import members
+from gradeflow.db import transaction
+from tests.conftest import LiveServer
+from tests.e2e.pages import AuthoringPage
+from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
+
+pytestmark = pytest.mark.browser
+
+TESTS = """import unittest
+
+from adder import add
+from helpers import TWO
+
+
+class AddTest(unittest.TestCase):
+    def test_adds_two_numbers(self):
+        self.assertEqual(add(TWO, 3), 5, "2 + 3 should be 5")
+"""
+
+
+async def test_a_teacher_authors_an_assignment_and_sees_it_pass_the_check(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    teacher_id = await create_account(session_factory, "teach@example.org", role=Role.teacher)
+    async with transaction(session_factory) as session:
+        teacher = await session.get_one(User, teacher_id)
+        course = await members.create_course(session, teacher=teacher, slug="web", title="Web")
+    await page.goto(f"{live_server.url}/sign-in")
+    await page.get_by_label("Email").fill("teach@example.org")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+    form = await AuthoringPage(page).open_new(live_server.url, course.id)
+    await form.fill(title="Add in the browser", slug="add-web", module="adder", points="10")
+    await form.field("handout_md").fill("# Adding\n\nWrite `add(a, b)`; *any* numbers.")
+    await expect(form.preview.locator("h1")).to_have_text("Adding")
+    await expect(form.preview.locator("em")).to_have_text("any")
+    await form.fill(tests=TESTS, solution=ADDER_SOLUTION, starter="def add(a, b):\n    pass\n")
+    await form.add_support_file("helpers.py", "TWO = 2\n")
+    await form.save()
+
+    await expect(form.check_status).to_have_attribute("data-status", "passed", timeout=60_000)
+    await expect(form.state).to_have_attribute("data-state", "published")
+    await expect(form.check_tests.filter(has_text="AddTest.test_adds_two_numbers")).to_have_count(1)
+    await page.screenshot(
+        path=os.environ.get("GRADEFLOW_SCREENSHOT", tmp_path / "authoring.png"), full_page=True
+    )
+    await page.goto(f"{live_server.url}/")
+    await expect(page.get_by_role("link", name="Add in the browser")).to_be_visible()
