@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.grades.gradebook import GradebookColumns, GradebookRow, stream_gradebook_rows
+from gradeflow.grades.gradebook import GradebookColumns, GradebookRow, stream_gradebook_batches
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Rows are sent in chunks of about this size rather than one write per row.
-CHUNK_CHARS = 32 * 1024
 
 
 def safe_text(text: str | None) -> str:
@@ -68,14 +66,13 @@ async def gradebook_csv(
     course_id: int,
     columns: GradebookColumns,
 ) -> AsyncIterator[str]:
-    """The CSV text in chunks; only one batch of students is in memory at a time."""
+    """The CSV text, one chunk per batch of students; only one batch is in memory at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header_row(columns))
-    async for row in stream_gradebook_rows(session_factory, course_id=course_id):
-        writer.writerow(csv_row(columns, row))
-        if buffer.tell() >= CHUNK_CHARS:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
     yield buffer.getvalue()
+    async for batch in stream_gradebook_batches(session_factory, course_id=course_id):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(csv_row(columns, row) for row in batch)
+        yield buffer.getvalue()

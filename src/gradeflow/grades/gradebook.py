@@ -267,13 +267,13 @@ async def all_gradebook_rows(session: AsyncSession, *, course_id: int) -> list[G
     return rows
 
 
-async def stream_gradebook_rows(
+async def stream_gradebook_batches(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     course_id: int,
     batch_size: int = ROW_BATCH,
-) -> AsyncIterator[GradebookRow]:
-    """Every enrolled student's row, each batch read in a short session of its own.
+) -> AsyncIterator[list[GradebookRow]]:
+    """Every enrolled student's row, batch by batch, each read in a short session of its own.
 
     No connection is held while the caller (a slow download) consumes a batch. A
     grade changed meanwhile shows in the batches read after it, as if those rows
@@ -287,8 +287,7 @@ async def stream_gradebook_rows(
             )
         if not batch:
             return
-        for row in batch:
-            yield row
+        yield batch
         after = batch[-1].email
 
 
