@@ -49,8 +49,8 @@ function historyItem(change) {
   const meta = document.createElement("div");
   meta.className = "meta";
   const who = change.changed_by ? change.changed_by.name || change.changed_by.email : "unknown";
-  const upload = change.upload_id ? `, upload #${change.upload_id}` : "";
-  meta.textContent = `${change.changed_at.slice(0, 16).replace("T", " ")} UTC · ${who} · ${change.reason}${upload}`;
+  const how = change.upload_id ? `upload #${change.upload_id}` : change.reason;
+  meta.textContent = `${change.changed_at.slice(0, 16).replace("T", " ")} UTC · ${who} · ${how}`;
   item.append(what, meta);
   if (change.new_comment) {
     const comment = document.createElement("div");
