@@ -18,8 +18,19 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
@@ -98,15 +109,21 @@ def assessment_order(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=lambda name: (name.casefold(), name))
 
 
-async def own_grades(session: AsyncSession, *, user_id: int) -> list[CourseGrades]:
-    """Each course ``user_id`` is enrolled in as a student, with their grades: two queries."""
+# The assignment's slug, title and points are NULL only together with its id (a
+# course without assignments), which the caller checks.
+@cache
+def _own_courses_query() -> Select[
+    int, str, str, dt.datetime | None, int | None, str, str, int, float | None
+]:
+    """Enrolled courses ⟕ their assignments ⟕ the student's best scores, for ``:user_id``."""
+    user_id = bindparam("user_id", type_=Integer)
     best = (
         _best_scores()
         .where(Submission.user_id == user_id)
         .group_by(Submission.user_id, Submission.assignment_id)
         .subquery()
     )
-    rows = await session.execute(
+    return (
         select(
             Course.id,
             Course.slug,
@@ -118,12 +135,38 @@ async def own_grades(session: AsyncSession, *, user_id: int) -> list[CourseGrade
             Assignment.points,
             best.c.best,
         )
-        .join(CourseMember, _enrolled(Course.id, CourseMember.user_id))
+        .join(CourseMember, _enrolled(Course.id, user_id))
         .outerjoin(Assignment, Assignment.course_id == Course.id)
         .outerjoin(best, best.c.assignment_id == Assignment.id)
-        .where(CourseMember.user_id == user_id)
         .order_by(Course.title, Course.id, Assignment.order, Assignment.slug)
     )
+
+
+@cache
+def _own_imported_grades_query() -> Select[int, str, float, str | None, str, dt.datetime]:
+    """The grades of ``:user_id`` in the courses they are enrolled in."""
+    user_id = bindparam("user_id", type_=Integer)
+    return (
+        select(
+            Grade.course_id,
+            Grade.assessment,
+            Grade.value,
+            Grade.letter,
+            Grade.comment,
+            Grade.updated_at,
+        )
+        .join(CourseMember, _enrolled(Grade.course_id, user_id))
+        .where(Grade.user_id == user_id)
+    )
+
+
+async def own_grades(session: AsyncSession, *, user_id: int) -> list[CourseGrades]:
+    """Each course ``user_id`` is enrolled in as a student, with their grades: two queries.
+
+    The hot path of a student's browsing: the statements are built once (see
+    PERFORMANCE.md, *Grade lookups*), each request only binds the user.
+    """
+    rows = await session.execute(_own_courses_query(), {"user_id": user_id})
     courses: dict[int, CourseGrades] = {}
     for course_id, slug, title, archived_at, a_id, a_slug, a_title, a_points, a_best in rows:
         course = courses.get(course_id)
@@ -135,18 +178,7 @@ async def own_grades(session: AsyncSession, *, user_id: int) -> list[CourseGrade
             course.assignments.append(AssignmentScore(a_id, a_slug, a_title, a_points, a_best))
     if not courses:
         return []
-    grades = await session.execute(
-        select(
-            Grade.course_id,
-            Grade.assessment,
-            Grade.value,
-            Grade.letter,
-            Grade.comment,
-            Grade.updated_at,
-        )
-        .join(CourseMember, _enrolled(Grade.course_id, Grade.user_id))
-        .where(Grade.user_id == user_id)
-    )
+    grades = await session.execute(_own_imported_grades_query(), {"user_id": user_id})
     for course_id, assessment, value, letter, comment, updated_at in grades:
         courses[course_id].grades.append(
             ImportedGrade(assessment, value, letter, comment, updated_at)
