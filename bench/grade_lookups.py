@@ -310,13 +310,16 @@ def check_answers(base: str, tokens: list[tuple[int, str]], cookies: list[tuple[
         )
 
 
-def stop_stack(manager: subprocess.Popen[bytes]) -> None:
+def stop_stack(manager: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+    """``gradeflow stack down`` (SIGTERM to honcho, which stops nginx, web and workers)."""
     if manager.poll() is None:
-        manager.send_signal(signal.SIGTERM)
+        subprocess.run(
+            [sys.executable, "-m", "gradeflow", "stack", "down"], env=env, timeout=60, check=False
+        )
         try:
             manager.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            log("  stack did not stop within 30 s; killing its process group")
+            log("  the stack did not stop within 30 s; ending its process group")
             os.killpg(manager.pid, signal.SIGKILL)
             manager.wait(timeout=10)
 
@@ -371,6 +374,7 @@ def main() -> None:
     script = work / "rotate.lua"
     script.write_text(WRK_SCRIPT)
     manager: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = {}
     try:
         log(f"database {name}: create and migrate")
         asyncio.run(admin(f"CREATE DATABASE {name}"))
@@ -430,7 +434,7 @@ def main() -> None:
     finally:
         if manager is not None:
             log("stopping the stack")
-            stop_stack(manager)
+            stop_stack(manager, env)
             asyncio.run(clean_broker_and_cache(prefix))
         log(f"dropping {name}")
         asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
