@@ -5,13 +5,18 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.models import Role
+from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import create_user
+from gradeflow.courses.models import Assignment, CourseMember, MemberRole
 from gradeflow.db import transaction
+from gradeflow.grades.models import Grade, GradeChange
 from gradeflow.grading.messages import GRADING_QUEUE
+from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.service import code_hash
 from gradeflow.infra.cache import MemoryCache
 from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.queue import MemoryQueue
@@ -143,3 +148,106 @@ def authored_assignment(slug: str = "sum", **overrides: object) -> dict[str, obj
         "module": "adder",
         "time_limit_s": 5,
     } | overrides
+
+
+async def add_assignment(
+    session: AsyncSession, *, course_id: int, slug: str, points: int = 100, order: int = 1
+) -> Assignment:
+    """An assignment row as authoring would store it (its tests are never run here)."""
+    assignment = Assignment(
+        course_id=course_id,
+        slug=slug,
+        title=slug.replace("-", " ").capitalize(),
+        order=order,
+        points=points,
+        handout_md=f"# {slug}\n",
+        tests=ADDER_TESTS,
+        solution=ADDER_SOLUTION,
+        test_ids=["AddTest.test_adds_two_numbers", "AddTest.test_adds_negative_numbers"],
+        revision="r1",
+    )
+    session.add(assignment)
+    await session.flush()
+    return assignment
+
+
+async def add_graded_submission(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    assignment: Assignment,
+    status: SubmissionStatus,
+    score: float | None,
+) -> Submission:
+    """A submission whose grading result is already stored, as a worker would leave it."""
+    code = f"# {user_id} {status} {score}\n"
+    submission = Submission(
+        user_id=user_id,
+        assignment_id=assignment.id,
+        code=code,
+        code_hash=code_hash(code),
+        assignment_revision=assignment.revision,
+        status=status,
+        score=score,
+    )
+    session.add(submission)
+    await session.flush()
+    return submission
+
+
+async def set_grade(
+    session: AsyncSession,
+    *,
+    course_id: int,
+    user_id: int,
+    assessment: str,
+    value: float,
+    letter: str | None = None,
+    comment: str = "",
+    changed_by_id: int | None = None,
+    upload_id: int | None = None,
+) -> Grade:
+    """A grade and its history row, as a grade-file upload writes them."""
+    grade = await session.scalar(
+        select(Grade).where(
+            Grade.course_id == course_id, Grade.user_id == user_id, Grade.assessment == assessment
+        )
+    )
+    change = GradeChange(
+        course_id=course_id,
+        user_id=user_id,
+        assessment=assessment,
+        old_value=grade.value if grade else None,
+        old_letter=grade.letter if grade else None,
+        old_comment=grade.comment if grade else None,
+        new_value=value,
+        new_letter=letter,
+        new_comment=comment,
+        changed_by_id=changed_by_id,
+        upload_id=upload_id,
+    )
+    if grade is None:
+        grade = Grade(course_id=course_id, user_id=user_id, assessment=assessment, value=value)
+        session.add(grade)
+    grade.value, grade.letter, grade.comment = value, letter, comment
+    grade.updated_by_id = changed_by_id
+    session.add(change)
+    await session.flush()
+    return grade
+
+
+async def add_students(
+    session: AsyncSession, *, course_id: int, count: int, prefix: str = "student"
+) -> list[int]:
+    """``count`` enrolled students without passwords (fast: no scrypt), by email order."""
+    users = [
+        User(email=f"{prefix}-{i:05d}@example.org", role=Role.student, name=f"Student {i}")
+        for i in range(count)
+    ]
+    session.add_all(users)
+    await session.flush()
+    session.add_all(
+        CourseMember(course_id=course_id, user_id=u.id, role=MemberRole.student) for u in users
+    )
+    await session.flush()
+    return [u.id for u in users]

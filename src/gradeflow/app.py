@@ -19,12 +19,21 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradeflow.api import accounts, assignments, authoring, courses, operations, submissions
+from gradeflow.api import (
+    accounts,
+    assignments,
+    authoring,
+    courses,
+    grades,
+    operations,
+    submissions,
+)
 from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
 from gradeflow.web import authoring as authoring_pages
+from gradeflow.web import grades as grade_pages
 from gradeflow.web import pages
 
 log = structlog.get_logger(__name__)
@@ -183,8 +192,10 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(authoring.router)
     app.include_router(assignments.router)
     app.include_router(submissions.router)
+    app.include_router(grades.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
     app.include_router(authoring_pages.router)
+    app.include_router(grade_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

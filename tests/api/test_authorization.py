@@ -206,6 +206,25 @@ CASES = {
     "list tokens": Case(
         "GET", lambda world, persona: "/api/tokens", statuses(401, 403, 403, 200, 200, 200)
     ),
+    "own grades": Case(
+        "GET", lambda world, persona: "/api/me/grades", statuses(401, 200, 200, 200, 200, 200)
+    ),
+    "gradebook": Case("GET", course_a("/grades"), statuses(401, 403, 404, 200, 404, 200)),
+    "gradebook csv": Case("GET", course_a("/grades.csv"), statuses(401, 403, 404, 200, 404, 200)),
+    "grade history": Case(
+        "GET",
+        course_a("/grades/history?student=student@example.org&assessment=final"),
+        statuses(401, 403, 404, 200, 404, 200),
+    ),
+    # Pages: a visitor is sent to sign in instead of 401.
+    "grades page": Case(
+        "GET", lambda world, persona: "/grades", statuses(303, 200, 200, 200, 200, 200)
+    ),
+    "gradebook page": Case(
+        "GET",
+        lambda world, persona: f"/courses/{world.course_a}/gradebook",
+        statuses(303, 403, 404, 200, 404, 200),
+    ),
     "create user": Case(
         "POST",
         lambda world, persona: "/api/users",

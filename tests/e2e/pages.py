@@ -61,3 +61,32 @@ class AuthoringPage:
 
     async def save(self) -> None:
         await self.save_button.click()
+
+
+class SignInPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    async def sign_in(self, base_url: str, email: str, password: str, next_path: str) -> None:
+        await self.page.goto(f"{base_url}/sign-in?next={next_path}")
+        await self.page.get_by_label("Email").fill(email)
+        await self.page.get_by_label("Password").fill(password)
+        await self.page.get_by_role("button", name="Sign in").click()
+
+
+class GradebookPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.table: Locator = page.get_by_test_id("gradebook")
+        self.rows: Locator = self.table.locator("tbody tr")
+        self.history: Locator = page.get_by_test_id("history")
+        self.csv_link: Locator = page.get_by_test_id("csv-link")
+
+    def header(self, name: str) -> Locator:
+        return self.table.locator("thead th").filter(has_text=name).get_by_role("button")
+
+    def cell_history_button(self, assessment: str, email: str) -> Locator:
+        return self.page.get_by_role("button", name=f"History of {assessment} for {email}")
+
+    async def first_column(self) -> list[str]:
+        return await self.rows.locator("td:first-child").all_inner_texts()

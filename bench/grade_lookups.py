@@ -1,0 +1,474 @@
+"""Benchmark: ``GET /api/me/grades`` through the services-mode stack, next to ``/healthz``.
+
+Usage: ``.venv/bin/python bench/grade_lookups.py [--duration S] [--connections N]``.
+Needs the local PostgreSQL, RabbitMQ and Redis (``make services``), nginx and ``wrk``.
+
+1. Creates a PostgreSQL database of its own (``gradeflow_bench_<random>``, dropped at
+   the end), migrates it, and fills it at the scale of the grade-file seed with
+   set-based SQL: 10,000 students, 140 teachers, 200 courses, five years (ten
+   semesters) in which each student takes one course per semester (~50 students per
+   course and semester, 500 per course over the years), four imported assessments
+   per enrolment with their history rows, five assignments per course and about
+   450,000 graded submissions.
+2. Starts ``gradeflow stack up --web 2 --workers 2`` against it (nginx on
+   127.0.0.1:8080 when that port is free, else a free one), with its own queue and
+   cache prefix and data directory.
+3. Runs ``wrk`` on loopback: ``/healthz``, then ``/api/me/grades`` with session
+   cookies rotating over every student (the way a student's browser asks), then
+   with API tokens rotating over every student, then ``/api/me`` (the smallest
+   existing route that reads the database for a signed-in user, for reference),
+   then ``/healthz`` once more; it
+   checks that the answers are each student's own before measuring.
+4. Prints a table (req/s, p50/p99 latency, ratio to ``/healthz``) and the headroom
+   over the seed's estimate of 7,500 daily active students, stops the stack and
+   drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from gradeflow.accounts.security import SESSION_COOKIE, SessionSigner
+from gradeflow.grading.messages import QUEUES
+from gradeflow.migrate import upgrade_database
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+STUDENTS, TEACHERS, COURSES, SEMESTERS = 10_000, 140, 200, 10
+ASSIGNMENTS_PER_COURSE = 5
+ASSESSMENTS = ("quiz", "midterm", "project", "final")
+# Each student's course in semester k is (student + STEP * k) mod COURSES: ten
+# different courses per student, 50 students per course and semester.
+STEP = 17
+SEED_DAILY_STUDENTS = 7_500
+
+WRK_SCRIPT = r"""
+local credentials = {}
+local header_name = os.getenv("BENCH_HEADER")
+local header_prefix = os.getenv("BENCH_PREFIX") or ""
+local file = os.getenv("BENCH_CREDENTIALS")
+if file and file ~= "" then
+  for line in io.lines(file) do credentials[#credentials + 1] = line end
+end
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("offset", #threads * 7919)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = offset or 0
+end
+
+function request()
+  counter = counter + 1
+  if #credentials == 0 then
+    return wrk.format("GET", wrk.path)
+  end
+  local credential = credentials[(counter % #credentials) + 1]
+  return wrk.format("GET", wrk.path, {[header_name] = header_prefix .. credential})
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    "BENCH_JSON {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, \"p99_us\": %d, " ..
+    "\"non_2xx\": %d, \"connect\": %d, \"read\": %d, \"write\": %d, \"timeout\": %d}\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout))
+end
+"""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(first: int, count: int) -> int:
+    """The first port of ``count`` free consecutive ports, starting the search at ``first``."""
+    for start in range(first, first + 2000, count):
+        if all(port_free(p) for p in range(start, start + count)):
+            return start
+    raise SystemExit("no free ports for the stack")
+
+
+def generation_sql() -> list[tuple[str, str]]:
+    """(what, statement) pairs that fill a freshly migrated database."""
+    student_ids = f"generate_series({TEACHERS + 1}, {TEACHERS + STUDENTS})"
+    # course of student u (1-based id) in semester k
+    course_of = f"1 + ((u - {TEACHERS + 1} + {STEP} * k) % {COURSES})"
+    semester = "(2021 + k / 2)::text || CASE WHEN k % 2 = 0 THEN ' spring' ELSE ' fall' END"
+    teacher_of = f"1 + ((c - 1) % {TEACHERS})"
+    return [
+        (
+            "users",
+            f"""INSERT INTO users (id, email, role, name, student_number, created_at)
+            SELECT u, 'teacher-' || u || '@bench.example', 'teacher', 'Teacher ' || u, NULL, now()
+              FROM generate_series(1, {TEACHERS}) u
+            UNION ALL
+            SELECT u, 'student-' || u || '@bench.example', 'student', 'Student ' || u,
+                   'S' || lpad(u::text, 6, '0'), now()
+              FROM {student_ids} u""",
+        ),
+        (
+            "courses",
+            f"""INSERT INTO courses (id, slug, title, description, public, created_at, updated_at)
+            SELECT c, 'course-' || lpad(c::text, 3, '0'), 'Course ' || lpad(c::text, 3, '0'),
+                   '', false, now(), now()
+              FROM generate_series(1, {COURSES}) c""",
+        ),
+        (
+            "course_members",
+            f"""INSERT INTO course_members (course_id, user_id, role, created_at)
+            SELECT c, {teacher_of}, 'teacher', now() FROM generate_series(1, {COURSES}) c
+            UNION ALL
+            SELECT {course_of}, u, 'student', now()
+              FROM {student_ids} u, generate_series(0, {SEMESTERS - 1}) k""",
+        ),
+        (
+            "assignments",
+            f"""INSERT INTO assignments (id, course_id, slug, title, "order", points, scoring,
+                   module, time_limit_s, memory_mb, handout_md, starter, tests, solution,
+                   support_files, test_ids, revision, created_at, updated_at)
+            SELECT (c - 1) * {ASSIGNMENTS_PER_COURSE} + n, c, 'exercise-' || n, 'Exercise ' || n,
+                   n, 10 * n, 'all-or-nothing', 'solution', 10, 256, '# Exercise', '',
+                   'import unittest', 'pass', '{{}}', '[]', 'r1', now(), now()
+              FROM generate_series(1, {COURSES}) c,
+                   generate_series(1, {ASSIGNMENTS_PER_COURSE}) n""",
+        ),
+        (
+            "submissions",
+            f"""INSERT INTO submissions (user_id, assignment_id, code, code_hash,
+                   assignment_revision, status, score, attempts, generation, regrading,
+                   created_at, finished_at)
+            SELECT u, a, 'def f(): pass', md5(u::text || '-' || a || '-' || attempt), 'r1',
+                   CASE WHEN r < 0.5 THEN 'passed' ELSE 'failed' END,
+                   CASE WHEN r < 0.5 THEN 10.0 * n ELSE round((10 * n * r)::numeric, 2) END,
+                   1, 0, false, now(), now()
+              FROM (
+                SELECT u, ({course_of} - 1) * {ASSIGNMENTS_PER_COURSE} + n AS a, n, attempt,
+                       random() AS r, random() AS p
+                  FROM {student_ids} u, generate_series(0, {SEMESTERS - 1}) k,
+                       generate_series(1, {ASSIGNMENTS_PER_COURSE}) n,
+                       generate_series(1, 2) attempt
+              ) tried
+             WHERE p < CASE WHEN attempt = 1 THEN 0.7 ELSE 0.2 END""",
+        ),
+        (
+            "grades",
+            f"""INSERT INTO grades (course_id, user_id, assessment, value, letter, comment,
+                   updated_by_id, updated_at)
+            SELECT c, u, {semester} || ' ' || a, round((40 + 60 * random())::numeric, 1),
+                   NULL, CASE WHEN random() < 0.1 THEN 'see me' ELSE '' END, {teacher_of},
+                   now() - (10 - k) * interval '180 days'
+              FROM (SELECT u, k, {course_of} AS c
+                      FROM {student_ids} u, generate_series(0, {SEMESTERS - 1}) k) enrolled,
+                   unnest(ARRAY{list(ASSESSMENTS)}) a""",
+        ),
+        (
+            "grade_changes",
+            """INSERT INTO grade_changes (course_id, user_id, assessment, old_value, new_value,
+                   new_comment, changed_by_id, changed_at, upload_id, reason)
+            SELECT course_id, user_id, assessment, NULL, value, comment, updated_by_id,
+                   updated_at, 1 + id % 1000, 'upload'
+              FROM grades""",
+        ),
+        (
+            "sequences",
+            """SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users));
+            SELECT setval(pg_get_serial_sequence('courses', 'id'), (SELECT max(id) FROM courses));
+            SELECT setval(pg_get_serial_sequence('assignments', 'id'),
+                          (SELECT max(id) FROM assignments))""",
+        ),
+    ]
+
+
+async def admin(statement: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def fill_database(dsn: str, tokens: list[tuple[int, str]]) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    counts: dict[str, int] = {}
+    try:
+        for what, statement in generation_sql():
+            started = time.perf_counter()
+            await connection.execute(statement)
+            log(f"  {what}: {time.perf_counter() - started:.1f} s")
+        # Tokens used just now, so no request has to write last_used_at: the steady
+        # state of a token in use, not its first call in five minutes.
+        started = time.perf_counter()
+        await connection.copy_records_to_table(
+            "api_tokens",
+            records=[
+                (
+                    user_id,
+                    "bench",
+                    hashlib.sha256(secret.encode()).hexdigest(),
+                    secret[:10],
+                    datetime.datetime.now(datetime.UTC),
+                    datetime.datetime.now(datetime.UTC),
+                )
+                for user_id, secret in tokens
+            ],
+            columns=["user_id", "name", "token_hash", "prefix", "created_at", "last_used_at"],
+        )
+        log(f"  api_tokens (COPY): {time.perf_counter() - started:.1f} s")
+        await connection.execute("ANALYZE")
+        for table in ("users", "course_members", "assignments", "submissions", "grades",
+                      "grade_changes", "api_tokens"):  # fmt: skip
+            counts[table] = await connection.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await connection.close()
+    return counts
+
+
+def run_wrk(
+    url: str, *, duration: int, connections: int, script: Path, env: dict[str, str]
+) -> dict[str, float]:
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+        "-s", str(script), url,
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+            return result
+    raise SystemExit(f"wrk failed: {done.stdout}\n{done.stderr}")
+
+
+def wait_for(url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def check_answers(base: str, tokens: list[tuple[int, str]], cookies: list[tuple[int, str]]) -> None:
+    """A few students, each by cookie and by token, see exactly their ten courses."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for (user_id, secret), (_, cookie) in zip(tokens[:5], cookies[:5], strict=True):
+            by_token = client.get("/api/me/grades", headers={"Authorization": f"Bearer {secret}"})
+            by_cookie = client.get(
+                "/api/me/grades", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}
+            )
+            assert by_token.status_code == by_cookie.status_code == 200, by_token.text
+            assert by_token.json() == by_cookie.json()
+            courses = by_token.json()["courses"]
+            assert len(courses) == SEMESTERS, (user_id, len(courses))
+            assert all(len(c["grades"]) == len(ASSESSMENTS) for c in courses)
+            assert all(len(c["assignments"]) == ASSIGNMENTS_PER_COURSE for c in courses)
+        log(
+            f"  checked: each student sees their {SEMESTERS} courses; response {len(by_token.content)} bytes"
+        )
+
+
+def stop_stack(manager: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+    """``gradeflow stack down`` (SIGTERM to honcho, which stops nginx, web and workers)."""
+    if manager.poll() is None:
+        subprocess.run(
+            [sys.executable, "-m", "gradeflow", "stack", "down"], env=env, timeout=60, check=False
+        )
+        try:
+            manager.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log("  the stack did not stop within 30 s; ending its process group")
+            os.killpg(manager.pid, signal.SIGKILL)
+            manager.wait(timeout=10)
+
+
+async def clean_broker_and_cache(prefix: str) -> None:
+    """Remove the queues and keys this run's stack declared under its own prefix."""
+    import aio_pika
+    from redis.asyncio import Redis
+
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+    try:
+        for queue in QUEUES:
+            for name in (f"{prefix}.{queue}", f"{prefix}.{queue}.dead"):
+                # A failed delete closes its channel: one channel per delete.
+                channel = await connection.channel()
+                try:
+                    await channel.queue_delete(name)
+                except aio_pika.exceptions.AMQPError as exc:
+                    log(f"  broker clean-up of {name}: {exc}")
+        channel = await connection.channel()
+        await channel.exchange_delete(f"{prefix}.dead")
+    finally:
+        await connection.close()
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = [key async for key in redis.scan_iter(f"{prefix}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    name = f"gradeflow_bench_{uuid.uuid4().hex[:8]}"
+    prefix = name
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    work = Path(tempfile.mkdtemp(prefix="gradeflow-bench-"))
+    secret_key = secrets.token_urlsafe(32)
+    signer = SessionSigner(secret_key)
+    student_ids = list(range(TEACHERS + 1, TEACHERS + STUDENTS + 1))
+    tokens = [(u, "gf_" + secrets.token_urlsafe(32)) for u in student_ids]
+    cookies = [(u, signer.dumps(u)) for u in student_ids]
+    (work / "tokens.txt").write_text("\n".join(secret for _, secret in tokens) + "\n")
+    (work / "cookies.txt").write_text("\n".join(c for _, c in cookies) + "\n")
+    script = work / "rotate.lua"
+    script.write_text(WRK_SCRIPT)
+    manager: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = {}
+    try:
+        log(f"database {name}: create and migrate")
+        asyncio.run(admin(f"CREATE DATABASE {name}"))
+        upgrade_database(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+        started = time.perf_counter()
+        counts = asyncio.run(fill_database(dsn, tokens))
+        log(f"  generated in {time.perf_counter() - started:.1f} s: {counts}")
+
+        port = 8080 if port_free(8080) else free_port_block(18080, 1)
+        first_web = 8001 if all(port_free(p) for p in (8001, 8002)) else free_port_block(18001, 2)
+        env = os.environ | {
+            "GRADEFLOW_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+            "GRADEFLOW_QUEUE_PREFIX": prefix,
+            "GRADEFLOW_DATA_DIR": str(work / "var"),
+            "GRADEFLOW_SECRET_KEY": secret_key,
+            "GRADEFLOW_LOG_JSON": "true",
+        }
+        log(f"stack: nginx 127.0.0.1:{port}, web 127.0.0.1:{first_web}-{first_web + 1}, 2 workers")
+        stack_log = (work / "stack.log").open("wb")
+        manager = subprocess.Popen(
+            [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2", "--workers", "2",
+             "--port", str(port), "--first-web-port", str(first_web)],
+            env=env, stdout=stack_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/readyz", timeout=120)
+        time.sleep(3)  # the workers' sandboxes finish starting
+        check_answers(base, tokens, cookies)
+
+        cookie_env = {
+            "BENCH_CREDENTIALS": str(work / "cookies.txt"),
+            "BENCH_HEADER": "Cookie",
+            "BENCH_PREFIX": f"{SESSION_COOKIE}=",
+        }
+        token_env = {
+            "BENCH_CREDENTIALS": str(work / "tokens.txt"),
+            "BENCH_HEADER": "Authorization",
+            "BENCH_PREFIX": "Bearer ",
+        }
+        runs = [
+            ("GET /healthz", "/healthz", {}),
+            ("GET /api/me/grades (session cookies)", "/api/me/grades", cookie_env),
+            ("GET /api/me/grades (API tokens)", "/api/me/grades", token_env),
+            # For reference: the smallest existing route that reads the database as
+            # a signed-in user does (the user, then their cached points).
+            ("GET /api/me (session cookies)", "/api/me", cookie_env),
+            ("GET /healthz (again)", "/healthz", {}),
+        ]
+        log("warm-up: 3 s each")
+        for _, path, extra in runs[:4]:
+            run_wrk(base + path, duration=3, connections=args.connections, script=script, env=extra)
+        results = []
+        for label, path, extra in runs:
+            log(f"wrk {args.duration} s, {args.connections} connections: {label}")
+            results.append((label, run_wrk(base + path, duration=args.duration,
+                                           connections=args.connections, script=script, env=extra)))  # fmt: skip
+    finally:
+        if manager is not None:
+            log("stopping the stack")
+            stop_stack(manager, env)
+            asyncio.run(clean_broker_and_cache(prefix))
+        log(f"dropping {name}")
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        shutil.rmtree(work, ignore_errors=True)
+
+    healthz = (results[0][1]["rps"] + results[-1][1]["rps"]) / 2
+    print()
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
+    )
+    print(
+        f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; wrk -t2 -c{args.connections} -d{args.duration}s"
+    )
+    print()
+    print("| request | req/s | p50 ms | p99 ms | vs /healthz | errors |")
+    print("|---|---|---|---|---|---|")
+    for label, r in results:
+        errors = int(r["non_2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"])
+        print(
+            f"| {label} | {r['rps']:.0f} | {r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} "
+            f"| {r['rps'] / healthz:.0%} | {errors} |"
+        )
+    grades = results[1][1]["rps"]
+    busiest_hour = SEED_DAILY_STUDENTS * 10 / 3600
+    print()
+    print(f"/healthz averaged over both runs: {healthz:.0f} req/s")
+    print(
+        f"seed, literally (7,500 queries per second): {grades:.0f} / 7,500 = {grades / 7500:.2f}x"
+    )
+    print(
+        f"seed, as daily active students (7,500 a day, 10 lookups each in one busiest hour "
+        f"= {busiest_hour:.1f} req/s): {grades / busiest_hour:.0f}x headroom"
+    )
+
+
+if __name__ == "__main__":
+    main()
