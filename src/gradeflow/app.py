@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +29,7 @@ from gradeflow.api import (
     operations,
     submissions,
 )
+from gradeflow.deps import SignInRequired
 from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
@@ -35,6 +37,7 @@ from gradeflow.web import accounts as account_pages
 from gradeflow.web import authoring as authoring_pages
 from gradeflow.web import grades as grade_pages
 from gradeflow.web import pages
+from gradeflow.web.forms import safe_next
 
 log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -120,6 +123,11 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
         )
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
+        target = quote(safe_next(exc.next_path), safe="/")
+        return RedirectResponse(f"/sign-in?next={target}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,8 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.accounts.tokens import user_for_token
+from gradeflow.courses.members import taught_course
+from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
 from gradeflow.runtime import Runtime
@@ -116,6 +119,49 @@ async def visitor(
 
 
 Visitor = Annotated[User, Depends(visitor)]
+
+
+class SignInRequired(Exception):
+    """A page needs an account: the visitor is sent to sign in, then on to ``next_path``."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def _page_to_return_to(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a form post the page
+    that held the form (the post itself cannot be replayed by a redirect)."""
+    if request.method == "GET":
+        query = f"?{request.url.query}" if request.url.query else ""
+        return request.url.path + query
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc in ("", request.url.netloc)
+    return referer.path if same_site and referer.path.startswith("/") else "/"
+
+
+async def account_holder(request: Request, user: OptionalUser) -> User:
+    """A page's signed-in caller; anyone else goes to sign in first."""
+    if user is None or user.is_anonymous:
+        raise SignInRequired(_page_to_return_to(request))
+    return user
+
+
+AccountHolder = Annotated[User, Depends(account_holder)]
+
+
+async def _taught_course(course_id: PathId, session: DbSession, user: CurrentUser) -> Course:
+    return await taught_course(session, course_id=course_id, user=user)
+
+
+async def _taught_course_page(course_id: PathId, session: DbSession, user: AccountHolder) -> Course:
+    return await taught_course(session, course_id=course_id, user=user)
+
+
+# The course of the path's ``course_id`` when the caller teaches it: 404 if they may
+# not see it, 403 if they see it but do not teach it; pages send visitors to sign in.
+TaughtCourse = Annotated[Course, Depends(_taught_course)]
+TaughtCoursePage = Annotated[Course, Depends(_taught_course_page)]
 
 
 def set_session_cookie(request: Request, response: Response, user_id: int) -> None:

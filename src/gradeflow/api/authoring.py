@@ -18,7 +18,6 @@ from gradeflow.api.submissions import FeedbackView
 from gradeflow.courses import authoring
 from gradeflow.courses.format import MAX_SUPPORT_FILES, MAX_TEXT_FILE_BYTES
 from gradeflow.courses.handout import render_handout
-from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import CheckStatus
 from gradeflow.deps import (
     AppRuntime,
@@ -26,6 +25,7 @@ from gradeflow.deps import (
     CurrentUser,
     DbSession,
     PathId,
+    TaughtCourse,
     read_limited_body,
 )
 from gradeflow.errors import UnsupportedMediaType
@@ -158,8 +158,7 @@ COURSE_ASSIGNMENTS = "/api/courses/{course_id}/assignments"
     summary="Teacher: the course's assignments, drafts included, with their checks",
     responses=errors(401, 403, 404),
 )
-async def list_authored(course_id: PathId, session: DbSession, user: CurrentUser) -> AuthoredList:
-    course = await taught_course(session, course_id=course_id, user=user)
+async def list_authored(course: TaughtCourse, session: DbSession) -> AuthoredList:
     rows = await authoring.authored_assignments(session, course=course)
     items = [authoring.describe_authored(a, d) for a, d in rows]
     return AuthoredList.model_validate({"items": items})
@@ -173,13 +172,12 @@ async def list_authored(course_id: PathId, session: DbSession, user: CurrentUser
     openapi_extra=_documented(NewAssignment),
 )
 async def create_authored(
-    course_id: PathId,
+    course: TaughtCourse,
     body: Annotated[NewAssignment, Depends(new_assignment_body)],
     runtime: AppRuntime,
     session: DbSession,
     user: CurrentUser,
 ) -> AuthoredAssignment:
-    course = await taught_course(session, course_id=course_id, user=user)
     saved = await save_assignment(
         session, outbox=runtime.outbox, course=course, user=user, changes=body.model_dump()
     )
@@ -193,9 +191,10 @@ async def create_authored(
     responses=errors(401, 403, 404),
 )
 async def get_authored(
-    course_id: PathId, assignment_id: PathId, session: DbSession, user: CurrentUser
+    course: TaughtCourse,
+    assignment_id: PathId,
+    session: DbSession,
 ) -> AuthoredAssignment:
-    course = await taught_course(session, course_id=course_id, user=user)
     assignment, draft = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )
@@ -211,14 +210,13 @@ async def get_authored(
     openapi_extra=_documented(AssignmentChanges),
 )
 async def update_authored(
-    course_id: PathId,
+    course: TaughtCourse,
     assignment_id: PathId,
     body: Annotated[AssignmentChanges, Depends(assignment_changes_body)],
     runtime: AppRuntime,
     session: DbSession,
     user: CurrentUser,
 ) -> AuthoredAssignment:
-    course = await taught_course(session, course_id=course_id, user=user)
     assignment, _ = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )

@@ -13,7 +13,15 @@ from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import MemberRole
 from gradeflow.courses.reads import purge_assignments_after_commit
-from gradeflow.deps import AppRuntime, CurrentTeacher, CurrentUser, DbSession, OptionalUser, PathId
+from gradeflow.deps import (
+    AppRuntime,
+    CurrentTeacher,
+    CurrentUser,
+    DbSession,
+    OptionalUser,
+    PathId,
+    TaughtCourse,
+)
 
 router = APIRouter(prefix="/api/courses", tags=["courses"], responses=COMMON_ERRORS)
 
@@ -135,13 +143,11 @@ async def get_course(course_id: PathId, session: DbSession, user: OptionalUser) 
     responses=errors(401, 403, 404),
 )
 async def update_course(
-    course_id: PathId,
+    course: TaughtCourse,
     body: CourseChanges,
     runtime: AppRuntime,
     session: DbSession,
-    user: CurrentUser,
 ) -> CourseView:
-    course = await members.taught_course(session, course_id=course_id, user=user)
     # Practice lists carry the course's title and whether it is public or archived.
     purge_assignments_after_commit(session, runtime.cache)
     await members.update_course(
@@ -162,9 +168,10 @@ async def update_course(
     responses=errors(401, 403, 404),
 )
 async def add_teacher(
-    course_id: PathId, body: MemberEmail, session: DbSession, user: CurrentUser
+    course: TaughtCourse,
+    body: MemberEmail,
+    session: DbSession,
 ) -> MemberView:
-    course = await members.taught_course(session, course_id=course_id, user=user)
     return describe_member(await members.add_teacher(session, course, email=body.email))
 
 
@@ -173,8 +180,7 @@ async def add_teacher(
     summary="Teacher: the course's teachers",
     responses=errors(401, 403, 404),
 )
-async def list_teachers(course_id: PathId, session: DbSession, user: CurrentUser) -> MemberList:
-    course = await members.taught_course(session, course_id=course_id, user=user)
+async def list_teachers(course: TaughtCourse, session: DbSession) -> MemberList:
     rows = await members.list_members(session, course, role=MemberRole.teacher)
     return MemberList(items=[describe_member(member) for member in rows])
 
@@ -186,9 +192,11 @@ async def list_teachers(course_id: PathId, session: DbSession, user: CurrentUser
     responses=ALREADY_ENROLLED | errors(401, 403, 404, 409),
 )
 async def enrol_student(
-    course_id: PathId, body: MemberEmail, response: Response, session: DbSession, user: CurrentUser
+    course: TaughtCourse,
+    body: MemberEmail,
+    response: Response,
+    session: DbSession,
 ) -> MemberView:
-    course = await members.taught_course(session, course_id=course_id, user=user)
     student, created = await members.enrol_student(session, course, email=body.email)
     if not created:
         response.status_code = 200
@@ -198,8 +206,7 @@ async def enrol_student(
 @router.get(
     "/{course_id}/students", summary="Teacher: the course's roster", responses=errors(401, 403, 404)
 )
-async def list_students(course_id: PathId, session: DbSession, user: CurrentUser) -> MemberList:
-    course = await members.taught_course(session, course_id=course_id, user=user)
+async def list_students(course: TaughtCourse, session: DbSession) -> MemberList:
     rows = await members.list_members(session, course, role=MemberRole.student)
     return MemberList(items=[describe_member(member) for member in rows])
 
@@ -210,10 +217,7 @@ async def list_students(course_id: PathId, session: DbSession, user: CurrentUser
     summary="Teacher: unenrol a student (their work is kept)",
     responses=errors(401, 403, 404),
 )
-async def remove_student(
-    course_id: PathId, user_id: PathId, session: DbSession, user: CurrentUser
-) -> Response:
-    course = await members.taught_course(session, course_id=course_id, user=user)
+async def remove_student(course: TaughtCourse, user_id: PathId, session: DbSession) -> Response:
     await members.remove_student(session, course, user_id=user_id)
     return Response(status_code=204)
 
@@ -223,8 +227,7 @@ async def remove_student(
     summary="Teacher: a new join code (the old one stops working)",
     responses=errors(401, 403, 404),
 )
-async def new_join_code(course_id: PathId, session: DbSession, user: CurrentUser) -> CourseView:
-    course = await members.taught_course(session, course_id=course_id, user=user)
+async def new_join_code(course: TaughtCourse, session: DbSession) -> CourseView:
     await members.new_join_code(session, course)
     return describe_course(CourseAccess(course, MemberRole.teacher))
 
@@ -235,7 +238,6 @@ async def new_join_code(course_id: PathId, session: DbSession, user: CurrentUser
     summary="Teacher: close joining by code",
     responses=errors(401, 403, 404),
 )
-async def close_joining(course_id: PathId, session: DbSession, user: CurrentUser) -> Response:
-    course = await members.taught_course(session, course_id=course_id, user=user)
+async def close_joining(course: TaughtCourse, session: DbSession) -> Response:
     await members.close_joining(session, course)
     return Response(status_code=204)

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.courses.members import taught_course
-from gradeflow.deps import AppRuntime, CurrentUser, DbSession, PathId
+from gradeflow.deps import AppRuntime, CurrentUser, DbSession, TaughtCourse
 from gradeflow.errors import Forbidden
 from gradeflow.grades import gradebook
 from gradeflow.grades.export import gradebook_csv
@@ -184,10 +183,7 @@ async def own_grades(session: DbSession, user: CurrentUser) -> Response:
     summary="Teacher: the course's gradebook (students × assignments and assessments)",
     responses=errors(401, 403, 404),
 )
-async def course_gradebook(
-    course_id: PathId, session: DbSession, user: CurrentUser
-) -> GradebookView:
-    course = await taught_course(session, course_id=course_id, user=user)
+async def course_gradebook(course: TaughtCourse, session: DbSession) -> GradebookView:
     columns = await gradebook.gradebook_columns(session, course_id=course.id)
     rows = await gradebook.all_gradebook_rows(session, course_id=course.id)
     return GradebookView(
@@ -221,9 +217,10 @@ async def course_gradebook(
     responses=CSV_RESPONSE | errors(401, 403, 404),
 )
 async def course_gradebook_csv(
-    course_id: PathId, runtime: AppRuntime, session: DbSession, user: CurrentUser
+    course: TaughtCourse,
+    runtime: AppRuntime,
+    session: DbSession,
 ) -> StreamingResponse:
-    course = await taught_course(session, course_id=course_id, user=user)
     columns = await gradebook.gradebook_columns(session, course_id=course.id)
     # The rows are read after this route's unit of work has ended, in sessions of
     # their own, while the response streams.
@@ -241,15 +238,13 @@ async def course_gradebook_csv(
     responses=errors(401, 403, 404),
 )
 async def grade_history(
-    course_id: PathId,
+    course: TaughtCourse,
     session: DbSession,
-    user: CurrentUser,
     student: Annotated[
         str, Query(min_length=1, max_length=320, description="The student's user id or email.")
     ],
     assessment: Annotated[str, Query(min_length=1, max_length=MAX_ASSESSMENT_CHARS)],
 ) -> GradeHistory:
-    course = await taught_course(session, course_id=course_id, user=user)
     found = await gradebook.find_course_student(session, course_id=course.id, student=student)
     changes = await gradebook.cell_history(
         session, course_id=course.id, user_id=found.id, assessment=assessment

@@ -15,6 +15,7 @@ from gradeflow.accounts import service, tokens
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.throttle import SignInLimits
 from gradeflow.deps import (
+    AccountHolder,
     AppRuntime,
     DbSession,
     OptionalUser,
@@ -114,19 +115,15 @@ async def _account_context(
     } | extra
 
 
-@router.get("/account", response_model=None)
-async def account_page(session: DbSession, user: OptionalUser, csrf: FormToken) -> Response | str:
-    if user is None or user.is_anonymous:
-        return _redirect("/sign-in?next=/account")
+@router.get("/account")
+async def account_page(session: DbSession, user: AccountHolder, csrf: FormToken) -> str:
     return render("account.html", await _account_context(session, user, csrf))
 
 
 @router.post("/account/tokens")
 async def create_token(
-    session: DbSession, user: OptionalUser, form: CheckedForm, csrf: FormToken
+    session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
 ) -> Response:
-    if user is None or user.is_anonymous:
-        return _redirect("/sign-in?next=/account")
     try:
         require_role(user, Role.teacher, Role.admin)
         token, secret = await tokens.create_token(
@@ -141,9 +138,7 @@ async def create_token(
 
 @router.post("/account/tokens/{token_id}/revoke")
 async def revoke_token(
-    token_id: PathId, session: DbSession, user: OptionalUser, form: CheckedForm
+    token_id: PathId, session: DbSession, user: AccountHolder, form: CheckedForm
 ) -> Response:
-    if user is None or user.is_anonymous:
-        return _redirect("/sign-in?next=/account")
     await tokens.revoke_token(session, user_id=user.id, token_id=token_id)
     return _redirect("/account")

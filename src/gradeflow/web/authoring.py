@@ -18,9 +18,8 @@ from gradeflow.accounts.models import User
 from gradeflow.courses import authoring
 from gradeflow.courses.format import MAX_SUPPORT_FILES, AssignmentFormatError
 from gradeflow.courses.handout import render_handout
-from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Course
-from gradeflow.deps import AppRuntime, DbSession, OptionalUser, PathId
+from gradeflow.deps import AccountHolder, AppRuntime, DbSession, PathId, TaughtCoursePage
 from gradeflow.errors import GradeflowError, TooLarge
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading.checks import save_assignment
@@ -32,17 +31,6 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 TEXT_FIELDS = ("slug", "title", "handout_md", "starter", "tests", "solution", "scoring", "module")
 INTEGER_FIELDS = ("order", "points", "memory_mb")
 MAX_FIELDS = 20 + 2 * MAX_SUPPORT_FILES
-
-
-def _sign_in(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/sign-in?next={request.url.path}", status_code=303)
-
-
-async def _course(session: DbSession, user: User | None, course_id: int) -> Course | None:
-    """The course if ``user`` teaches it; None when nobody is signed in (go sign in)."""
-    if user is None or user.is_anonymous:
-        return None
-    return await taught_course(session, course_id=course_id, user=user)
 
 
 async def _read_form(request: Request, runtime: AppRuntime) -> FormData:
@@ -120,11 +108,10 @@ def _refused(exc: GradeflowError) -> dict[str, Any]:
 
 @router.get("/courses/{course_id}/assignments", response_model=None)
 async def assignments_page(
-    course_id: PathId, request: Request, session: DbSession, user: OptionalUser
+    session: DbSession,
+    user: AccountHolder,
+    course: TaughtCoursePage,
 ) -> Response | str:
-    course = await _course(session, user, course_id)
-    if course is None or user is None:
-        return _sign_in(request)
     rows = await authoring.authored_assignments(session, course=course)
     return render(
         "authoring_list.html",
@@ -139,11 +126,11 @@ async def assignments_page(
 
 @router.get("/courses/{course_id}/assignments/new", response_model=None)
 async def new_assignment_page(
-    course_id: PathId, request: Request, session: DbSession, user: OptionalUser, csrf: FormToken
+    session: DbSession,
+    user: AccountHolder,
+    course: TaughtCoursePage,
+    csrf: FormToken,
 ) -> Response | str:
-    course = await _course(session, user, course_id)
-    if course is None or user is None:
-        return _sign_in(request)
     empty: dict[str, Any] = {"support_files": {}, "binary_support_files": [], "check": None}
     context = await _context(session, user, course, csrf, assignment=empty, field_errors={})
     return render("authoring_form.html", _with_preview(context))
@@ -151,16 +138,13 @@ async def new_assignment_page(
 
 @router.post("/courses/{course_id}/assignments/new")
 async def create_assignment(
-    course_id: PathId,
     request: Request,
     runtime: AppRuntime,
     session: DbSession,
-    user: OptionalUser,
+    user: AccountHolder,
+    course: TaughtCoursePage,
     csrf: FormToken,
 ) -> Response:
-    course = await _course(session, user, course_id)
-    if course is None or user is None:
-        return _sign_in(request)
     fields = form_fields(await _read_form(request, runtime))
     try:
         # A savepoint: a refused save keeps nothing, and the page can still be rendered.
@@ -178,16 +162,12 @@ async def create_assignment(
 
 @router.get("/courses/{course_id}/assignments/{assignment_id}/edit", response_model=None)
 async def edit_assignment_page(
-    course_id: PathId,
     assignment_id: PathId,
-    request: Request,
     session: DbSession,
-    user: OptionalUser,
+    user: AccountHolder,
+    course: TaughtCoursePage,
     csrf: FormToken,
 ) -> Response | str:
-    course = await _course(session, user, course_id)
-    if course is None or user is None:
-        return _sign_in(request)
     assignment, draft = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )
@@ -198,17 +178,14 @@ async def edit_assignment_page(
 
 @router.post("/courses/{course_id}/assignments/{assignment_id}/edit")
 async def update_assignment(
-    course_id: PathId,
     assignment_id: PathId,
     request: Request,
     runtime: AppRuntime,
     session: DbSession,
-    user: OptionalUser,
+    user: AccountHolder,
+    course: TaughtCoursePage,
     csrf: FormToken,
 ) -> Response:
-    course = await _course(session, user, course_id)
-    if course is None or user is None:
-        return _sign_in(request)
     assignment, draft = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )
