@@ -35,6 +35,7 @@ from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
 from gradeflow.web import authoring as authoring_pages
+from gradeflow.web import courses as course_pages
 from gradeflow.web import grades as grade_pages
 from gradeflow.web import pages
 from gradeflow.web.forms import safe_next
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(grades.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
+    app.include_router(course_pages.router)
     app.include_router(authoring_pages.router)
     app.include_router(grade_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,240 @@
+"""Course pages: the courses a user may see, joining and creating one, and a
+course's own page, where its teachers manage students, co-teachers, the join code
+and its settings.
+
+Every form post goes through ``CheckedForm`` (CSRF) to the same functions as the
+JSON API under ``/api/courses``; a refused form shows the page again with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gradeflow.accounts.models import Role, User
+from gradeflow.courses import members
+from gradeflow.courses.members import CourseAccess
+from gradeflow.courses.models import Assignment, Course, MemberRole
+from gradeflow.courses.reads import purge_assignments_after_commit
+from gradeflow.deps import (
+    AccountHolder,
+    AppRuntime,
+    DbSession,
+    OptionalUser,
+    PathId,
+    TaughtCoursePage,
+    require_role,
+)
+from gradeflow.errors import GradeflowError
+from gradeflow.web.forms import CheckedForm, FormToken, text_field
+from gradeflow.web.pages import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def _redirect(target: str) -> RedirectResponse:
+    return RedirectResponse(target, status_code=303)
+
+
+def _refused(name: str, context: dict[str, Any], error: GradeflowError) -> HTMLResponse:
+    page = render(name, context | {"error": error.message})
+    return HTMLResponse(page, status_code=error.status_code)
+
+
+async def _courses_context(
+    session: AsyncSession, user: User | None, csrf: str, **extra: Any
+) -> dict[str, Any]:
+    visible = await members.visible_courses(session, user=user)
+    return {
+        "user": user,
+        "csrf": csrf,
+        "teaching": [a.course for a in visible if a.teaches],
+        "enrolled": [a.course for a in visible if a.role is MemberRole.student],
+        "public": [a.course for a in visible if a.role is None],
+        "can_create": user is not None and user.role in (Role.teacher, Role.admin),
+    } | extra
+
+
+@router.get("/courses")
+async def courses_page(session: DbSession, user: OptionalUser, csrf: FormToken) -> str:
+    return render("courses.html", await _courses_context(session, user, csrf))
+
+
+@router.post("/courses")
+async def create_course(
+    session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
+) -> Response:
+    typed = {
+        "slug": text_field(form, "slug", max_length=200),
+        "title": text_field(form, "title", max_length=400),
+    }
+    try:
+        async with session.begin_nested():
+            require_role(user, Role.teacher, Role.admin)
+            course = await members.create_course(
+                session,
+                teacher=user,
+                slug=typed["slug"].strip(),
+                title=typed["title"],
+                description=text_field(form, "description", max_length=20_000),
+                public=form.get("public") == "on",
+            )
+    except GradeflowError as exc:
+        context = await _courses_context(session, user, csrf, typed=typed)
+        return _refused("courses.html", context, exc)
+    return _redirect(f"/courses/{course.id}")
+
+
+@router.post("/courses/join")
+async def join_course(
+    session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
+) -> Response:
+    try:
+        async with session.begin_nested():
+            course = await members.join_with_code(
+                session, user=user, code=text_field(form, "code", max_length=64)
+            )
+    except GradeflowError as exc:
+        return _refused("courses.html", await _courses_context(session, user, csrf), exc)
+    return _redirect(f"/courses/{course.id}")
+
+
+async def _course_context(
+    session: AsyncSession, access: CourseAccess, user: User | None, csrf: str
+) -> dict[str, Any]:
+    course = access.course
+    assignments = await session.scalar(
+        select(func.count(Assignment.id)).where(
+            Assignment.course_id == course.id, Assignment.published.is_(True)
+        )
+    )
+    context: dict[str, Any] = {
+        "user": user,
+        "csrf": csrf,
+        "course": course,
+        "role": access.role,
+        "teaches": access.teaches,
+        "assignment_count": assignments or 0,
+    }
+    if access.teaches:
+        context |= {
+            "students": await members.list_members(session, course, role=MemberRole.student),
+            "teachers": await members.list_members(session, course, role=MemberRole.teacher),
+        }
+    return context
+
+
+@router.get("/courses/{course_id}")
+async def course_page(
+    course_id: PathId, session: DbSession, user: OptionalUser, csrf: FormToken
+) -> str:
+    access = await members.course_access(session, course_id=course_id, user=user)
+    return render("course.html", await _course_context(session, access, user, csrf))
+
+
+async def _teacher_form(
+    session: AsyncSession, course: Course, user: User, csrf: str, change: Any
+) -> Response:
+    """Run ``change`` (a coroutine function of nothing) and go back to the course page,
+    or show the page again with the reason it was refused."""
+    try:
+        async with session.begin_nested():
+            await change()
+    except GradeflowError as exc:
+        access = CourseAccess(course, MemberRole.teacher)
+        return _refused("course.html", await _course_context(session, access, user, csrf), exc)
+    return _redirect(f"/courses/{course.id}")
+
+
+@router.post("/courses/{course_id}/students")
+async def enrol_student(
+    course: TaughtCoursePage,
+    session: DbSession,
+    user: AccountHolder,
+    form: CheckedForm,
+    csrf: FormToken,
+) -> Response:
+    email = text_field(form, "email", max_length=320)
+
+    async def change() -> None:
+        await members.enrol_student(session, course, email=email)
+
+    return await _teacher_form(session, course, user, csrf, change)
+
+
+@router.post("/courses/{course_id}/students/{user_id}/remove")
+async def remove_student(
+    course: TaughtCoursePage,
+    user_id: PathId,
+    session: DbSession,
+    user: AccountHolder,
+    form: CheckedForm,
+    csrf: FormToken,
+) -> Response:
+    async def change() -> None:
+        await members.remove_student(session, course, user_id=user_id)
+
+    return await _teacher_form(session, course, user, csrf, change)
+
+
+@router.post("/courses/{course_id}/teachers")
+async def add_teacher(
+    course: TaughtCoursePage,
+    session: DbSession,
+    user: AccountHolder,
+    form: CheckedForm,
+    csrf: FormToken,
+) -> Response:
+    email = text_field(form, "email", max_length=320)
+
+    async def change() -> None:
+        await members.add_teacher(session, course, email=email)
+
+    return await _teacher_form(session, course, user, csrf, change)
+
+
+@router.post("/courses/{course_id}/join-code")
+async def join_code(
+    course: TaughtCoursePage,
+    session: DbSession,
+    user: AccountHolder,
+    form: CheckedForm,
+    csrf: FormToken,
+) -> Response:
+    close = form.get("action") == "close"
+
+    async def change() -> None:
+        if close:
+            await members.close_joining(session, course)
+        else:
+            await members.new_join_code(session, course)
+
+    return await _teacher_form(session, course, user, csrf, change)
+
+
+@router.post("/courses/{course_id}/settings")
+async def course_settings(
+    course: TaughtCoursePage,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: AccountHolder,
+    form: CheckedForm,
+    csrf: FormToken,
+) -> Response:
+    async def change() -> None:
+        # Practice lists carry the course's title and whether it is public or archived.
+        purge_assignments_after_commit(session, runtime.cache)
+        await members.update_course(
+            session,
+            course,
+            title=text_field(form, "title", max_length=400),
+            description=text_field(form, "description", max_length=20_000),
+            public=form.get("public") == "on",
+            archived=form.get("archived") == "on",
+        )
+
+    return await _teacher_form(session, course, user, csrf, change)
