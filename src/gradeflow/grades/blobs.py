@@ -187,9 +187,7 @@ class LargeObjectBlobStore:
         oid = self._oid(key)
         async with self.engine.begin() as connection:
             await connection.execute(
-                text(
-                    "SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = :oid"
-                ),
+                text("SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = :oid"),
                 {"oid": oid},
             )
 

@@ -104,9 +104,7 @@ class GradeUpload(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
-    uploaded_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -146,9 +144,7 @@ class GradeUpload(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     validated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     reverted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    reverted_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    reverted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 # Rows of a file being imported, staged so that duplicates are found and the

@@ -31,7 +31,8 @@ def upgrade() -> None:
         sa.Column("dry_run", sa.Boolean(), nullable=False),
         sa.Column("force", sa.Boolean(), nullable=False),
         sa.Column(
-            "status", sa.Enum(*STATUSES, name="uploadstatus", native_enum=False, length=16),
+            "status",
+            sa.Enum(*STATUSES, name="uploadstatus", native_enum=False, length=16),
             nullable=False,
         ),
         sa.Column("phase", sa.String(length=20), nullable=False),
