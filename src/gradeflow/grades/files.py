@@ -284,9 +284,13 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
         raise FileUnreadable(damaged) from exc
     if "xl/workbook.xml" not in names:
         raise FileUnreadable(f"This ZIP archive is not an Excel workbook (.xlsx). {_SAVE_AS}")
+    # A file object, not the path: openpyxl judges a path by its extension, and the
+    # content is what counts here (an XLSX named .csv is still an XLSX).
+    handle = path.open("rb")
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(handle, read_only=True, data_only=True)
     except (InvalidFileException, *_XLSX_DAMAGE) as exc:
+        handle.close()
         raise FileUnreadable(damaged) from exc
     try:
         if not workbook.worksheets:
@@ -330,3 +334,4 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
         )
     finally:
         workbook.close()
+        handle.close()
