@@ -23,6 +23,8 @@ TABLES = {
     "events",
     "grades",
     "grade_changes",
+    "grade_uploads",
+    "grade_upload_rows",
     "alembic_version",
 }
 

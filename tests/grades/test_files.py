@@ -87,7 +87,9 @@ def test_blank_lines_are_skipped_but_rows_keep_their_spreadsheet_numbers(tmp_pat
 
 
 def test_xlsx_is_read_from_its_content_even_when_named_csv(tmp_path: Path) -> None:
-    content = xlsx_bytes([["Student", "Grade"], ["ada@example.org", 87.5], [12345, 90], [None, None]])
+    content = xlsx_bytes(
+        [["Student", "Grade"], ["ada@example.org", 87.5], [12345, 90], [None, None]]
+    )
     table, rows = read_all(write(tmp_path, content, "grades.csv"))
     assert table.kind == "xlsx"
     assert table.header == ["student", "grade"]
@@ -121,7 +123,9 @@ def test_a_zip_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
         (b"\xff\xfestudent", "utf-16"),
     ],
 )
-def test_files_that_are_not_tables_fail_clearly(tmp_path: Path, content: bytes, message: str) -> None:
+def test_files_that_are_not_tables_fail_clearly(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
     with pytest.raises(FileUnreadable, match=message):
         read_all(write(tmp_path, content))
 
@@ -143,16 +147,30 @@ SCALE = LetterScale(DEFAULT_LETTER_SCALE)
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("87.5", (87.5, None)), ("87,5", (87.5, None)), ("b+", (88.0, "B+")), ("A", (95.0, "A")), ("0", (0.0, None))],
+    [
+        ("87.5", (87.5, None)),
+        ("87,5", (87.5, None)),
+        ("b+", (88.0, "B+")),
+        ("A", (95.0, "A")),
+        ("0", (0.0, None)),
+    ],
 )
-def test_grades_are_numbers_or_letters_of_the_scale(text: str, expected: tuple[float, str | None]) -> None:
+def test_grades_are_numbers_or_letters_of_the_scale(
+    text: str, expected: tuple[float, str | None]
+) -> None:
     assert parse_grade(text, SCALE) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "empty"), ("good", "neither a number nor a letter"), ("nan", "not a finite"), ("inf", "not a finite"),
-     ("-1", "negative"), ("1e9", "larger than")],
+    [
+        ("", "empty"),
+        ("good", "neither a number nor a letter"),
+        ("nan", "not a finite"),
+        ("inf", "not a finite"),
+        ("-1", "negative"),
+        ("1e9", "larger than"),
+    ],
 )
 def test_bad_grades_are_row_errors(text: str, message: str) -> None:
     result = parse_grade(text, SCALE)
@@ -165,9 +183,15 @@ def test_a_row_collects_every_error_it_has() -> None:
     row, errors = read_grade_row(7, ["Ada@Example.org", "x", "a" * 101, "c" * 2001], columns, SCALE)
     assert row is None
     assert [(e.row, e.column) for e in errors] == [(7, "assessment"), (7, "comment"), (7, "grade")]
-    row, errors = read_grade_row(8, ["Ada@Example.org", "A"], find_columns(["student", "grade"], GRADE_COLUMNS), SCALE)
+    row, errors = read_grade_row(
+        8, ["Ada@Example.org", "A"], find_columns(["student", "grade"], GRADE_COLUMNS), SCALE
+    )
     assert errors == []
     assert row is not None
     assert (row.student, row.assessment, row.value, row.letter, row.comment) == (
-        "ada@example.org", "final", 95.0, "A", None,
+        "ada@example.org",
+        "final",
+        95.0,
+        "A",
+        None,
     )
