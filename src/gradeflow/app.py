@@ -24,6 +24,7 @@ from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
+from gradeflow.web import grade_uploads as upload_pages
 from gradeflow.web import pages
 
 log = structlog.get_logger(__name__)
@@ -184,5 +185,6 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(grade_uploads.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
+    app.include_router(upload_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -111,15 +111,6 @@ def view(upload: Any) -> UploadView:
     return UploadView.model_validate(imports.describe_upload(upload))
 
 
-def flag(fields: dict[str, str], name: str) -> bool:
-    value = fields.get(name, "false").strip().lower()
-    if value in ("true", "1", "on", "yes"):
-        return True
-    if value in ("false", "0", "off", "no", ""):
-        return False
-    raise Invalid(f"{name} is true or false, not {value[:20]!r}.", details={"field": name})
-
-
 async def receive_course_file(
     request: Request, runtime: Runtime, *, course_id: int, max_bytes: int
 ) -> tuple[User, ReceivedForm]:
@@ -137,30 +128,6 @@ async def receive_course_file(
     return user, form
 
 
-async def record_upload(
-    runtime: Runtime, *, course_id: int, user: User, form: ReceivedForm
-) -> UploadView:
-    """The received file as a queued upload; its blob is deleted if that fails."""
-    assert form.file is not None
-    try:
-        dry_run, force = flag(form.fields, "dry_run"), flag(form.fields, "force")
-        async with transaction(runtime.session_factory) as session:
-            course = await session.get_one(Course, course_id)
-            upload = await imports.create_upload(
-                session,
-                outbox=runtime.outbox,
-                course=course,
-                user=user,
-                received=form.file,
-                dry_run=dry_run,
-                force=force,
-            )
-    except BaseException:
-        await asyncio.shield(runtime.blobs.delete(form.file.key))
-        raise
-    return view(upload)
-
-
 @router.post(
     "/courses/{course_id}/grade-uploads",
     status_code=202,
@@ -175,7 +142,15 @@ async def upload_grades(course_id: PathId, request: Request, runtime: AppRuntime
     user, form = await receive_course_file(
         request, runtime, course_id=course_id, max_bytes=runtime.settings.max_upload_mb * MIB
     )
-    return await record_upload(runtime, course_id=course_id, user=user, form=form)
+    upload = await imports.record_received_upload(
+        runtime.session_factory,
+        outbox=runtime.outbox,
+        blobs=runtime.blobs,
+        course_id=course_id,
+        user=user,
+        form=form,
+    )
+    return view(upload)
 
 
 @router.get(

@@ -9,6 +9,7 @@ follows it live over ``/api/events``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import socket
@@ -19,15 +20,16 @@ from typing import Any
 
 import structlog
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Course
 from gradeflow.db import after_commit, transaction, utcnow
-from gradeflow.errors import Conflict, NotFound, Unavailable
+from gradeflow.errors import Conflict, Invalid, NotFound, Unavailable
 from gradeflow.events.service import record_event
-from gradeflow.grades.intake import ReceivedFile
+from gradeflow.grades.blobs import BlobStore
+from gradeflow.grades.intake import ReceivedFile, ReceivedForm
 from gradeflow.grades.models import GradeUpload, UploadStatus
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob
 from gradeflow.grading.outbox import Outbox
@@ -188,6 +190,48 @@ async def create_upload(
     import_after_commit(session, outbox, [upload.id])
     await record_upload_event(session, outbox, upload)
     return upload
+
+
+def form_flag(fields: dict[str, str], name: str) -> bool:
+    """A true/false form field (absent: false)."""
+    value = fields.get(name, "false").strip().lower()
+    if value in ("true", "1", "on", "yes"):
+        return True
+    if value in ("false", "0", "off", "no", ""):
+        return False
+    raise Invalid(f"{name} is true or false, not {value[:20]!r}.", details={"field": name})
+
+
+async def record_received_upload(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    outbox: Outbox,
+    blobs: BlobStore,
+    course_id: int,
+    user: User,
+    form: ReceivedForm,
+) -> GradeUpload:
+    """A received form as a queued upload, in a unit of work of its own.
+
+    It owns the unit of work because the blob must go if the upload is not recorded.
+    """
+    assert form.file is not None
+    try:
+        dry_run, force = form_flag(form.fields, "dry_run"), form_flag(form.fields, "force")
+        async with transaction(factory) as session:
+            course = await session.get_one(Course, course_id)
+            return await create_upload(
+                session,
+                outbox=outbox,
+                course=course,
+                user=user,
+                received=form.file,
+                dry_run=dry_run,
+                force=force,
+            )
+    except BaseException:
+        await asyncio.shield(blobs.delete(form.file.key))
+        raise
 
 
 async def taught_upload(session: AsyncSession, *, upload_id: int, user: User) -> GradeUpload:
