@@ -73,7 +73,7 @@ class GradeWorld:
                 .join(User, User.id == Grade.user_id)
                 .where(Grade.course_id == self.course_id)
             )
-            return {(e, a): (v, l, c) for e, a, v, l, c in rows}
+            return {(e, a): (v, letter, c) for e, a, v, letter, c in rows}
 
 
 @pytest.fixture

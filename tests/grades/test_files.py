@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 from gradeflow.grades.files import MAX_LINE_CHARS, FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, parse_grade, read_grade_row
-from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 
 CSV = "student,grade,assessment,comment\nada@example.org,87.5,final,Well done\nbob@example.org,B+,quiz 1,\n"
 

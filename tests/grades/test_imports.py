@@ -76,7 +76,8 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
         "done",
     }
     assert staged == 0
-    assert upload.blob_key is None and list(world.blobs.root.iterdir()) == []
+    assert upload.blob_key is None
+    assert list(world.blobs.root.iterdir()) == []
 
     # Changing one grade and its comment only changes that cell; a file without a
     # comment column keeps the comments.
@@ -85,7 +86,8 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
             csv("s0@example.org,90,final", "N0001,b+,quiz", header="student,grade,assessment")
         )
     )
-    assert second.status is UploadStatus.applied and second.changes_total == 1
+    assert second.status is UploadStatus.applied
+    assert second.changes_total == 1
     assert (await world.grades())[("s0@example.org", "final")] == (90.0, None, "Good")
 
 
@@ -107,7 +109,8 @@ async def test_any_row_error_rejects_the_file_and_applies_nothing(grade_world: G
     assert "No account" in by_row[(4, "student")]
     assert "neither a number" in by_row[(5, "grade")]
     assert "Rows 6 and 7 both grade s2@example.org" in by_row[(6, "student")]
-    assert "negative" in by_row[(8, "grade")] and "2001 characters" in by_row[(8, "comment")]
+    assert "negative" in by_row[(8, "grade")]
+    assert "2001 characters" in by_row[(8, "comment")]
     assert upload.errors_total == 6
     assert "nothing was applied" in upload.message
     assert await world.grades() == {}
@@ -123,11 +126,14 @@ async def test_a_missing_column_rejects_and_an_unreadable_file_fails(
         {"row": 1, "column": "student", "message": "The header has no 'student' column."}
     ]
     junk = await world.run(await world.upload(bytes(range(256)) * 100))
-    assert junk.status is UploadStatus.failed and junk.errors == [] and "not text" in junk.message
+    assert junk.status is UploadStatus.failed
+    assert junk.errors == []
+    assert "not text" in junk.message
     empty = await world.run(await world.upload(b""))
     assert (empty.status, empty.message) == (UploadStatus.failed, "The file is empty.")
     header_only = await world.run(await world.upload(b"student,grade\n"))
-    assert header_only.status is UploadStatus.failed and "no grades" in header_only.message
+    assert header_only.status is UploadStatus.failed
+    assert "no grades" in header_only.message
 
 
 async def test_a_dry_run_validates_and_is_applied_later(grade_world: GradeWorld) -> None:
@@ -137,7 +143,8 @@ async def test_a_dry_run_validates_and_is_applied_later(grade_world: GradeWorld)
         await world.upload(csv("s0@example.org,60,final,", "s1@example.org,A,final,"), dry_run=True)
     )
     assert dry.status is UploadStatus.validated
-    assert dry.changes_total == 2 and dry.changes[0] == {
+    assert dry.changes_total == 2
+    assert dry.changes[0] == {
         "student": "s0@example.org",
         "assessment": "final",
         "old": 50.0,
@@ -154,7 +161,8 @@ async def test_a_dry_run_validates_and_is_applied_later(grade_world: GradeWorld)
             session, outbox=world.outbox, upload=upload, user=user, force=False
         )
     applied = await world.run(dry.id)
-    assert applied.status is UploadStatus.applied and applied.changes_total == 2
+    assert applied.status is UploadStatus.applied
+    assert applied.changes_total == 2
     assert (await world.grades())[("s1@example.org", "final")] == (95.0, "A", "")
 
 
@@ -213,7 +221,8 @@ async def test_the_same_file_is_recognised_and_checked_against_what_it_left(
     first = await world.run(await world.upload(content))
     again = await world.run(await world.upload(content))
     assert again.duplicate_of_id == first.id
-    assert again.status is UploadStatus.applied and again.changes_total == 0
+    assert again.status is UploadStatus.applied
+    assert again.changes_total == 0
     assert f"uploaded before, as upload #{first.id}" in again.message
     await _change_by_hand(world, "s1@example.org", 65)
     third = await world.run(await world.upload(content))
@@ -258,7 +267,8 @@ async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: Gr
     assert [r.status for r in results] == [UploadStatus.applied, UploadStatus.applied]
     grades = await world.grades()
     assert len(grades) == 15
-    assert grades[("s3@example.org", "a")][0] == 13.0 and grades[("s3@example.org", "b")][0] == 23.0
+    assert grades[("s3@example.org", "a")][0] == 13.0
+    assert grades[("s3@example.org", "b")][0] == 23.0
     async with world.factory() as session:
         shared = list(
             await session.scalars(
@@ -268,7 +278,8 @@ async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: Gr
             )
         )
     # One went first and the other changed every shared cell after it: history is whole.
-    assert len(shared) == 10 and grades[("s0@example.org", "shared")][0] == shared[-1]
+    assert len(shared) == 10
+    assert grades[("s0@example.org", "shared")][0] == shared[-1]
 
 
 async def test_a_crashed_import_is_taken_over_and_finishes_once(grade_world: GradeWorld) -> None:
@@ -297,7 +308,8 @@ async def test_a_crashed_import_is_taken_over_and_finishes_once(grade_world: Gra
         )
     assert await world.importer.sweep() == 1
     upload = await world.run(upload_id)
-    assert upload.status is UploadStatus.applied and upload.attempts == 2
+    assert upload.status is UploadStatus.applied
+    assert upload.attempts == 2
     assert sorted(v for v, _, _ in (await world.grades()).values()) == [0.0, 1.0, 2.0, 3.0, 4.0]
     # The dead worker's late writes and a duplicate message change nothing.
     async with transaction(world.factory) as session:
