@@ -12,7 +12,6 @@ change, then upsert the grades — each one ``INSERT ... SELECT``, no per-row tr
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -674,7 +673,3 @@ def stale_message(cells: int, *, duplicate_of: int | None, dry_run_id: int) -> s
         f"Nothing applied: {cells} of the grades this file changes were changed since "
         f"{against}. Check them, then upload again with force to overwrite them."
     )
-
-
-def as_of(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
