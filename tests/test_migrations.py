@@ -24,6 +24,8 @@ TABLES = {
     "grades",
     "grade_changes",
     "assignment_drafts",
+    "grade_uploads",
+    "grade_upload_rows",
     "alembic_version",
 }
 

@@ -25,6 +25,7 @@ from gradeflow.api import (
     assignments,
     authoring,
     courses,
+    grade_uploads,
     grades,
     operations,
     submissions,
@@ -36,6 +37,7 @@ from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
 from gradeflow.web import authoring as authoring_pages
 from gradeflow.web import courses as course_pages
+from gradeflow.web import grade_uploads as upload_pages
 from gradeflow.web import grades as grade_pages
 from gradeflow.web import pages
 from gradeflow.web.forms import safe_next
@@ -207,5 +209,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(course_pages.router)
     app.include_router(authoring_pages.router)
     app.include_router(grade_pages.router)
+    app.include_router(grade_uploads.router)
+    app.include_router(upload_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

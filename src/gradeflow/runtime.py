@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
 from gradeflow.errors import GradeflowError
+from gradeflow.grades.blobs import BlobStore, open_blob_store
+from gradeflow.grades.worker import Importer, ImporterConfig
 from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox, SandboxUnavailable, create_sandbox
@@ -43,10 +45,14 @@ class Runtime:
     signer: SessionSigner
     metrics: Metrics
     outbox: Outbox
+    blobs: BlobStore
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
+    importer: Importer | None = field(default=None)
 
     async def close(self, *, grace_s: float = 0.0) -> None:
+        if self.importer is not None:
+            await self.importer.stop(grace_s=grace_s)
         if self.grader is not None:
             await self.grader.stop(grace_s=grace_s)
         if self.sandbox is not None:
@@ -63,6 +69,16 @@ def grader_config(settings: Settings) -> GraderConfig:
         max_attempts=settings.max_attempts,
         lease_margin_s=settings.lease_margin_s,
         output_limit_bytes=settings.output_limit_bytes,
+        sweep_interval_s=settings.sweep_interval_s,
+    )
+
+
+def importer_config(settings: Settings) -> ImporterConfig:
+    return ImporterConfig(
+        slots=settings.import_slots,
+        max_attempts=settings.max_attempts,
+        # An import's lease is renewed every third of it, like a grading run's margin.
+        lease_s=settings.lease_margin_s,
         sweep_interval_s=settings.sweep_interval_s,
     )
 
@@ -117,7 +133,7 @@ async def open_sandbox(settings: Settings, *, slots: int = 1) -> AsyncIterator[S
 async def open_runtime(
     settings: Settings, *, grading: bool, shutdown_grace_s: float = 0.0
 ) -> AsyncIterator[Runtime]:
-    """Connect everything; with ``grading`` also start grader slots in this process."""
+    """Connect everything; with ``grading`` also start grader and import slots here."""
     settings.ensure_data_dir()
     engine = create_engine(
         settings.resolved_database_url,
@@ -136,6 +152,7 @@ async def open_runtime(
         signer=SessionSigner(settings.resolved_secret_key()),
         metrics=Metrics(),
         outbox=Outbox(queue=queue, cache=cache, pubsub=pubsub, session_factory=session_factory),
+        blobs=open_blob_store(settings, engine),
     )
     try:
         await runtime.queue.start()
@@ -153,6 +170,14 @@ async def open_runtime(
             # Only embedded mode is sure to be the one grading process, so only
             # there may rows left `running` be taken back at once.
             await runtime.grader.start(recover=settings.embedded)
+            runtime.importer = Importer(
+                session_factory=runtime.session_factory,
+                queue=runtime.queue,
+                outbox=runtime.outbox,
+                blobs=runtime.blobs,
+                config=importer_config(settings),
+            )
+            await runtime.importer.start(recover=settings.embedded)
         yield runtime
     finally:
         await runtime.close(grace_s=shutdown_grace_s)

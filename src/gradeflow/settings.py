@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     sign_in_failures_per_address: int = Field(
         20, ge=1, le=100_000, description="Failed sign-ins from one address per window before 429."
     )
+    max_upload_mb: int = Field(
+        200, ge=1, le=100_000, description="Largest accepted grade file (MiB); larger is 413."
+    )
+    blob_dir: Path | None = Field(
+        None,
+        description="Directory for uploaded files; unset: data_dir/blobs in embedded mode, "
+        "PostgreSQL large objects in services mode.",
+    )
+    import_slots: int = Field(
+        1, ge=1, le=16, description="Grade-file imports a worker runs at once."
+    )
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
     log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")
 

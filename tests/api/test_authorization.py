@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.courses import authoring, members
-from gradeflow.db import transaction
+from gradeflow.db import transaction, utcnow
+from gradeflow.grades.models import GradeUpload, UploadStatus
 from tests.factories import PASSWORD, authored_assignment, create_account
 
 PERSONAS = ["anonymous", "student", "other_student", "teacher", "other_teacher", "admin"]
@@ -36,6 +37,9 @@ class World:
     spare: dict[str, str] = field(default_factory=dict)
     spare_ids: dict[str, int] = field(default_factory=dict)
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    # Grade uploads of course A: one applied and reverted, one validated whose file is gone.
+    applied_upload: int = 0
+    validated_upload: int = 0
 
 
 async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
@@ -68,6 +72,23 @@ async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
             session, course=a, author=teacher, fields=authored_assignment()
         )
         world.draft_a = saved.assignment.id
+        for status in (UploadStatus.applied, UploadStatus.validated):
+            upload = GradeUpload(
+                course_id=a.id,
+                uploaded_by_id=teacher.id,
+                filename="g.csv",
+                size=1,
+                sha256="0" * 64,
+                dry_run=status is UploadStatus.validated,
+                status=status,
+                reverted_at=utcnow() if status is UploadStatus.applied else None,
+            )
+            session.add(upload)
+            await session.flush()
+            if status is UploadStatus.applied:
+                world.applied_upload = upload.id
+            else:
+                world.validated_upload = upload.id
     return world
 
 
@@ -103,6 +124,7 @@ class Case:
     path: Callable[[World, str], str]
     expected: dict[str, int]
     body: Callable[[World, str], Any] = lambda world, persona: None
+    files: Callable[[World, str], Any] | None = None
 
 
 def statuses(
@@ -197,6 +219,38 @@ CASES = {
         statuses(401, 403, 403, 200, 200, 200),
         lambda world, persona: {"markdown": "# Hi"},
     ),
+    "upload grades": Case(
+        "POST",
+        course_a("/grade-uploads"),
+        statuses(401, 403, 404, 202, 404, 202),
+        files=lambda world, persona: {
+            "file": ("g.csv", f"student,grade\n{world.spare[persona]},1\n")
+        },
+    ),
+    "list grade uploads": Case(
+        "GET", course_a("/grade-uploads"), statuses(401, 403, 404, 200, 404, 200)
+    ),
+    "read grade upload": Case(
+        "GET",
+        lambda world, persona: f"/api/grade-uploads/{world.applied_upload}",
+        statuses(401, 403, 404, 200, 404, 200),
+    ),
+    "apply grade upload": Case(
+        "POST",
+        lambda world, persona: f"/api/grade-uploads/{world.validated_upload}/apply",
+        statuses(401, 403, 404, 409, 404, 409),
+    ),
+    "revert grade upload": Case(
+        "POST",
+        lambda world, persona: f"/api/grade-uploads/{world.applied_upload}/revert",
+        statuses(401, 403, 404, 409, 404, 409),
+    ),
+    "upload roster": Case(
+        "POST",
+        course_a("/roster"),
+        statuses(401, 403, 404, 200, 404, 200),
+        files=lambda world, persona: {"file": ("r.csv", f"student\n{world.spare[persona]}\n")},
+    ),
     "create token": Case(
         "POST",
         lambda world, persona: "/api/tokens",
@@ -240,8 +294,9 @@ async def test_each_caller_gets_exactly_its_status(world: World, name: str) -> N
     seen = {}
     for persona in PERSONAS:
         body = case.body(world, persona)
+        files = case.files(world, persona) if case.files is not None else None
         response = await world.clients[persona].request(
-            case.method, case.path(world, persona), json=body
+            case.method, case.path(world, persona), json=body, files=files
         )
         seen[persona] = response.status_code
         if response.status_code >= 400:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from gradeflow.grading.messages import QUEUES
 from gradeflow.settings import Settings
 from tests.conftest import free_port, import_course_dir, postgres_clone
 
@@ -42,8 +43,9 @@ async def _drop_broker_and_cache_state(prefix: str) -> None:
         connection = await aio_pika.connect(BROKER_URL, timeout=5)
         async with connection:
             channel = await connection.channel()
-            for name in (f"{prefix}.grading", f"{prefix}.grading.dead"):
-                await channel.queue_delete(name)
+            for queue in QUEUES:
+                for name in (f"{prefix}.{queue}", f"{prefix}.{queue}.dead"):
+                    await channel.queue_delete(name)
             await channel.exchange_delete(f"{prefix}.dead")
     except Exception as exc:  # a test that stopped RabbitMQ restarts it; never mask the test
         print(f"cleanup of queues {prefix}.* failed: {exc}")

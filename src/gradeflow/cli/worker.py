@@ -1,4 +1,4 @@
-"""``gradeflow worker``: a services-mode process that only grades.
+"""``gradeflow worker``: a services-mode process that grades and imports grade files.
 
 SIGTERM or SIGINT stops consuming at once; runs in flight get a grace period to
 finish, after which they are released back to the queue. Nothing is lost either
@@ -29,7 +29,11 @@ async def run_worker(settings: Settings, *, shutdown_grace_s: float) -> None:
             start_http_server(
                 settings.metrics_port, addr=settings.host, registry=runtime.metrics.registry
             )
-        log.info("worker.ready", slots=settings.resolved_grader_slots)
+        log.info(
+            "worker.ready",
+            slots=settings.resolved_grader_slots,
+            import_slots=settings.import_slots,
+        )
         await stop.wait()
         log.info("worker.stopping", grace_s=shutdown_grace_s)
     log.info("worker.stopped")

@@ -8,8 +8,24 @@ row in the same transaction as the grade, so the history is complete.
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gradeflow.db import Base, UTCDateTime, utcnow
@@ -62,3 +78,87 @@ class GradeChange(Base):
     # table, and history outlives them).
     upload_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(20), default="upload")
+
+
+class UploadStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    applied = "applied"
+    validated = "validated"  # a dry run without errors
+    rejected = "rejected"  # row errors, or stale: nothing applied
+    failed = "failed"  # the file itself is unreadable
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (UploadStatus.queued, UploadStatus.running)
+
+
+class GradeUpload(Base):
+    """One uploaded grade file and its import: state, progress, errors, changes."""
+
+    __tablename__ = "grade_uploads"
+    __table_args__ = (
+        Index("ix_grade_uploads_course_id_sha256", "course_id", "sha256"),
+        Index("ix_grade_uploads_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Where the file is kept (``grades.blobs``); NULL once it is no longer needed.
+    blob_key: Mapped[str | None] = mapped_column(String(200))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[UploadStatus] = mapped_column(
+        Enum(UploadStatus, native_enum=False, length=16, validate_strings=True),
+        default=UploadStatus.queued,
+    )
+    phase: Mapped[str] = mapped_column(String(20), default="queued")
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    # The first errors and changes (``grades.imports.KEPT``), and how many there were.
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    errors_total: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    changes_total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    # An earlier upload of the same content to the same course.
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grade_uploads.id", ondelete="SET NULL")
+    )
+    # The newest grade_changes id over the cells the file touches, as this upload
+    # saw them (a dry run) or left them (an apply): the stale check compares it.
+    state_token: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when applying must find the cells as ``state_token`` of this upload, or of
+    # the earlier upload it repeats, says (NULL: no check).
+    expected_token: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    validated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reverted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reverted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+# Rows of a file being imported, staged so that duplicates are found and the
+# apply is done by set-based statements. Rows are scratch: restaged from the file
+# when an import is taken over, deleted when it ends. No foreign keys, so bulk
+# loading checks nothing per row (PostgreSQL: the table is UNLOGGED, see 0006).
+grade_upload_rows = Table(
+    "grade_upload_rows",
+    Base.metadata,
+    Column("upload_id", Integer, primary_key=True),
+    Column("file_row", Integer, primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("assessment", String(MAX_ASSESSMENT_CHARS), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("letter", String(MAX_LETTER_CHARS), nullable=True),
+    Column("comment", Text, nullable=True),
+)

@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass
 
 GRADING_QUEUE = "grading"
-QUEUES = (GRADING_QUEUE,)
+# Grade-file imports have a queue of their own, consumed by a few import slots, so a
+# long import never delays interactive grading.
+IMPORTS_QUEUE = "imports"
+QUEUES = (GRADING_QUEUE, IMPORTS_QUEUE)
 # Interactive submissions go ahead of bulk work such as regrades.
 PRIORITY_INTERACTIVE = 5
 PRIORITY_BULK = 1
@@ -69,3 +72,21 @@ class SolutionCheckJob:
         if not isinstance(draft_id, int) or isinstance(draft_id, bool) or draft_id < 1:
             raise MalformedJob(f"bad draft id: {draft_id!r}")
         return cls(draft_id)
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    upload_id: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": 1, "upload_id": self.upload_id}).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> ImportJob:
+        try:
+            upload_id = json.loads(body)["upload_id"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedJob(f"not an import job: {body[:100]!r}") from exc
+        if not isinstance(upload_id, int) or isinstance(upload_id, bool) or upload_id < 1:
+            raise MalformedJob(f"bad upload id: {upload_id!r}")
+        return cls(upload_id)

@@ -1,0 +1,675 @@
+"""The database side of an import: staging rows, the checks over them, and applying or
+reverting a whole upload with set-based statements.
+
+Rows are staged in batches (COPY on PostgreSQL, executemany on SQLite), each batch
+in a transaction that also writes the progress and is guarded by the import's
+lease. Duplicates are found by a GROUP BY over the staged rows, not by a set in
+memory. Applying is one transaction: lock the course (concurrent uploads to one
+course are serialised here), check that the cells are as the dry run (or the
+earlier upload of the same file) left them, write history rows for the cells that
+change, then upsert the grades — each one ``INSERT ... SELECT``, no per-row trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from gradeflow.accounts.models import User
+from gradeflow.courses.models import Course, CourseMember, MemberRole
+from gradeflow.db import UTCDateTime, utcnow
+from gradeflow.errors import Conflict
+from gradeflow.grades.imports import KEPT, leased_by, record_upload_event
+from gradeflow.grades.models import Grade, GradeChange, GradeUpload, UploadStatus, grade_upload_rows
+from gradeflow.grades.rows import GradeRow, RowError
+from gradeflow.grading.outbox import Outbox
+
+rows = grade_upload_rows
+STAGED_COLUMNS = ("upload_id", "file_row", "user_id", "assessment", "value", "letter", "comment")
+
+
+class LeaseLost(Exception):
+    """Another worker took this import over; this one stops and changes nothing more."""
+
+
+@dataclass(frozen=True)
+class StagedRow:
+    row: GradeRow
+    user_id: int
+
+
+async def roster_keys(session: AsyncSession, *, course_id: int) -> dict[str, int]:
+    """Email (lowercased) and student number → user id, for the course's enrolled students.
+
+    Bounded by the course's size, not the file's.
+    """
+    result = await session.execute(
+        select(User.id, User.email, User.student_number)
+        .join(CourseMember, CourseMember.user_id == User.id)
+        .where(CourseMember.course_id == course_id, CourseMember.role == MemberRole.student)
+    )
+    keys: dict[str, int] = {}
+    for user_id, email, number in result:
+        if email:
+            keys[email.lower()] = user_id
+        if number:
+            keys[number] = user_id
+    return keys
+
+
+async def explain_unknown_students(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Of ``keys`` that matched no enrolled student, those that are somebody's account."""
+    if not keys:
+        return set()
+    found = await session.execute(
+        select(User.email, User.student_number).where(
+            or_(User.email.in_(keys), User.student_number.in_(keys))
+        )
+    )
+    known: set[str] = set()
+    for email, number in found:
+        known.update(value for value in (email, number) if value)
+    return known
+
+
+async def write_progress(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    upload_id: int,
+    owner: str,
+    phase: str,
+    rows_done: int,
+    rows_total: int | None,
+    announce: bool,
+) -> None:
+    """Progress of a leased import, with a live event if ``announce``; LeaseLost if not ours."""
+    values: dict[str, Any] = {"phase": phase, "rows_done": rows_done}
+    if rows_total is not None:
+        values["rows_total"] = rows_total
+    written = await session.execute(
+        update(GradeUpload)
+        .where(leased_by(upload_id, owner))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(written, "rowcount", 0) != 1:
+        raise LeaseLost()
+    if announce:
+        upload = await session.get_one(GradeUpload, upload_id, populate_existing=True)
+        await record_upload_event(session, outbox, upload)
+
+
+async def clear_staging(session: AsyncSession, *, upload_id: int) -> None:
+    await session.execute(delete(rows).where(rows.c.upload_id == upload_id))
+
+
+async def stage_rows(session: AsyncSession, *, upload_id: int, staged: list[StagedRow]) -> None:
+    """Add one batch of rows to the staging table (COPY on PostgreSQL)."""
+    if not staged:
+        return
+    records = [
+        (
+            upload_id,
+            s.row.row,
+            s.user_id,
+            s.row.assessment,
+            s.row.value,
+            s.row.letter,
+            s.row.comment,
+        )
+        for s in staged
+    ]
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(rows.name, records=records, columns=list(STAGED_COLUMNS))
+        return
+    await session.execute(
+        insert(rows), [dict(zip(STAGED_COLUMNS, r, strict=True)) for r in records]
+    )
+
+
+async def duplicate_errors(session: AsyncSession, *, upload_id: int) -> tuple[list[RowError], int]:
+    """Rows that give the same student the same assessment twice (kept ones, and the count)."""
+    groups = (
+        select(
+            rows.c.user_id,
+            rows.c.assessment,
+            func.min(rows.c.file_row).label("first"),
+            func.max(rows.c.file_row).label("last"),
+            func.count().label("times"),
+        )
+        .where(rows.c.upload_id == upload_id)
+        .group_by(rows.c.user_id, rows.c.assessment)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    total = int(await session.scalar(select(func.coalesce(func.sum(groups.c.times - 1), 0))) or 0)
+    if total == 0:
+        return [], 0
+    found = await session.execute(
+        select(groups.c.first, groups.c.last, groups.c.times, groups.c.assessment, User.email)
+        .join(User, User.id == groups.c.user_id)
+        .order_by(groups.c.first)
+        .limit(KEPT)
+    )
+    errors = []
+    for first, last, times, assessment, email in found:
+        others = f" (and {times - 2} more)" if times > 2 else ""
+        errors.append(
+            RowError(
+                first,
+                "student",
+                f"Rows {first} and {last}{others} both grade {email} for {assessment!r}; "
+                "keep one of them.",
+            )
+        )
+    return errors, total
+
+
+async def staged_count(session: AsyncSession, *, upload_id: int) -> int:
+    return int(await session.scalar(select(func.count()).where(rows.c.upload_id == upload_id)) or 0)
+
+
+def _cell(course_id: int, model: Any) -> ColumnElement[bool]:
+    """``model``'s row is the grade cell of the staged row."""
+    return and_(
+        model.course_id == course_id,
+        model.user_id == rows.c.user_id,
+        model.assessment == rows.c.assessment,
+    )
+
+
+def _changes_cell(course_id: int, *, with_comments: bool) -> ColumnElement[bool]:
+    """The staged row would change its cell (new, or another value, letter or comment)."""
+    differs = [
+        Grade.id.is_(None),
+        Grade.value.is_distinct_from(rows.c.value),
+        Grade.letter.is_distinct_from(rows.c.letter),
+    ]
+    if with_comments:
+        differs.append(Grade.comment.is_distinct_from(rows.c.comment))
+    return or_(*differs)
+
+
+async def state_token(session: AsyncSession, *, upload_id: int, course_id: int) -> int:
+    """The newest history id over the cells the upload touches (0: none has history)."""
+    token = await session.scalar(
+        select(func.max(GradeChange.id))
+        .select_from(rows.join(GradeChange, _cell(course_id, GradeChange)))
+        .where(rows.c.upload_id == upload_id)
+    )
+    return int(token or 0)
+
+
+async def changed_cells_since(
+    session: AsyncSession, *, upload_id: int, course_id: int, token: int
+) -> int:
+    count = await session.scalar(
+        select(func.count(func.distinct(GradeChange.id)))
+        .select_from(rows.join(GradeChange, _cell(course_id, GradeChange)))
+        .where(rows.c.upload_id == upload_id, GradeChange.id > token)
+    )
+    return int(count or 0)
+
+
+def _change_view(
+    email: str | None,
+    number: str | None,
+    assessment: str,
+    old: float | None,
+    old_letter: str | None,
+    new: float | None,
+    new_letter: str | None,
+) -> dict[str, Any]:
+    return {
+        "student": email or number or "",
+        "assessment": assessment,
+        "old": old,
+        "new": new,
+        "old_letter": old_letter,
+        "new_letter": new_letter,
+    }
+
+
+async def preview_changes(
+    session: AsyncSession, *, upload_id: int, course_id: int, with_comments: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """What applying the staged rows would change: the first ``KEPT`` changes and the count."""
+    source = rows.join(User, User.id == rows.c.user_id).outerjoin(Grade, _cell(course_id, Grade))
+    condition = and_(
+        rows.c.upload_id == upload_id, _changes_cell(course_id, with_comments=with_comments)
+    )
+    total = int(
+        await session.scalar(select(func.count()).select_from(source).where(condition)) or 0
+    )
+    found = await session.execute(
+        select(
+            User.email,
+            User.student_number,
+            rows.c.assessment,
+            Grade.value,
+            Grade.letter,
+            rows.c.value,
+            rows.c.letter,
+        )
+        .select_from(source)
+        .where(condition)
+        .order_by(rows.c.file_row)
+        .limit(KEPT)
+    )
+    return [_change_view(*change) for change in found], total
+
+
+async def recorded_changes(session: AsyncSession, *, upload_id: int) -> list[dict[str, Any]]:
+    found = await session.execute(
+        select(
+            User.email,
+            User.student_number,
+            GradeChange.assessment,
+            GradeChange.old_value,
+            GradeChange.old_letter,
+            GradeChange.new_value,
+            GradeChange.new_letter,
+        )
+        .join(User, User.id == GradeChange.user_id)
+        .where(GradeChange.upload_id == upload_id, GradeChange.reason == "upload")
+        .order_by(GradeChange.id)
+        .limit(KEPT)
+    )
+    return [_change_view(*change) for change in found]
+
+
+async def lock_course_grades(session: AsyncSession, *, course_id: int) -> None:
+    """Serialise writers of one course's grades until this transaction ends.
+
+    PostgreSQL: a row lock on the course. SQLite has one writer at a time already,
+    and the import's first statement is a write, so it holds that lock from the start.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    changes_total: int = 0
+    token: int = 0
+    stale_cells: int = 0  # > 0: refused, nothing written
+
+
+def _upsert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def apply_staged(
+    session: AsyncSession,
+    *,
+    upload_id: int,
+    owner: str,
+    course_id: int,
+    user_id: int | None,
+    expected_token: int | None,
+    with_comments: bool,
+) -> ApplyOutcome:
+    """Apply the staged rows in the caller's transaction; LeaseLost if the import is not ours.
+
+    With ``expected_token`` the cells must still be as that state: otherwise nothing
+    is written and the outcome counts the cells changed since.
+    """
+    # First a write, guarded by the lease: it also takes SQLite's write lock at once.
+    guarded = await session.execute(
+        update(GradeUpload)
+        .where(leased_by(upload_id, owner))
+        .values(phase="applying")
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(guarded, "rowcount", 0) != 1:
+        raise LeaseLost()
+    await lock_course_grades(session, course_id=course_id)
+    if expected_token is not None:
+        current = await state_token(session, upload_id=upload_id, course_id=course_id)
+        if current != expected_token:
+            changed = await changed_cells_since(
+                session, upload_id=upload_id, course_id=course_id, token=expected_token
+            )
+            return ApplyOutcome(stale_cells=max(changed, 1))
+    now = utcnow()
+    new_comment: Any = rows.c.comment if with_comments else func.coalesce(Grade.comment, "")
+    history = insert(GradeChange).from_select(
+        [
+            "course_id",
+            "user_id",
+            "assessment",
+            "old_value",
+            "old_letter",
+            "old_comment",
+            "new_value",
+            "new_letter",
+            "new_comment",
+            "changed_by_id",
+            "changed_at",
+            "upload_id",
+            "reason",
+        ],
+        select(
+            literal(course_id, Integer()),
+            rows.c.user_id,
+            rows.c.assessment,
+            Grade.value,
+            Grade.letter,
+            Grade.comment,
+            rows.c.value,
+            rows.c.letter,
+            new_comment,
+            literal(user_id, Integer()),
+            literal(now, UTCDateTime()),
+            literal(upload_id, Integer()),
+            literal("upload", String()),
+        )
+        .select_from(rows.outerjoin(Grade, _cell(course_id, Grade)))
+        .where(
+            rows.c.upload_id == upload_id, _changes_cell(course_id, with_comments=with_comments)
+        ),
+    )
+    changed = int(getattr(await session.execute(history), "rowcount", 0) or 0)
+    if changed:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        upsert = _upsert(dialect)(Grade).from_select(
+            [
+                "course_id",
+                "user_id",
+                "assessment",
+                "value",
+                "letter",
+                "comment",
+                "updated_by_id",
+                "updated_at",
+            ],
+            select(
+                literal(course_id, Integer()),
+                rows.c.user_id,
+                rows.c.assessment,
+                rows.c.value,
+                rows.c.letter,
+                func.coalesce(rows.c.comment, ""),
+                literal(user_id, Integer()),
+                literal(now, UTCDateTime()),
+            ).where(rows.c.upload_id == upload_id),
+        )
+        excluded = upsert.excluded
+        differs = [
+            Grade.value.is_distinct_from(excluded.value),
+            Grade.letter.is_distinct_from(excluded.letter),
+        ]
+        updates: dict[str, Any] = {
+            "value": excluded.value,
+            "letter": excluded.letter,
+            "updated_by_id": excluded.updated_by_id,
+            "updated_at": excluded.updated_at,
+        }
+        if with_comments:
+            differs.append(Grade.comment.is_distinct_from(excluded.comment))
+            updates["comment"] = excluded.comment
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["course_id", "user_id", "assessment"],
+                set_=updates,
+                where=or_(*differs),
+            )
+        )
+        token = int(
+            await session.scalar(
+                select(func.max(GradeChange.id)).where(GradeChange.upload_id == upload_id)
+            )
+            or 0
+        )
+    else:
+        token = await state_token(session, upload_id=upload_id, course_id=course_id)
+    return ApplyOutcome(changes_total=changed, token=token)
+
+
+async def finish_upload(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    upload_id: int,
+    owner: str,
+    status: UploadStatus,
+    message: str,
+    errors: list[RowError] | None = None,
+    errors_total: int = 0,
+    changes: list[dict[str, Any]] | None = None,
+    changes_total: int = 0,
+    rows_total: int | None = None,
+    token: int | None = None,
+) -> None:
+    """End a leased import in ``status``; LeaseLost (and nothing written) if not ours."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": status,
+        "phase": "done",
+        "message": message,
+        "errors": [e.to_dict() for e in sorted(errors or [], key=lambda e: e.row)][:KEPT],
+        "errors_total": errors_total,
+        "changes": (changes or [])[:KEPT],
+        "changes_total": changes_total,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": now,
+    }
+    if rows_total is not None:
+        values["rows_total"] = rows_total
+        values["rows_done"] = rows_total
+    if token is not None:
+        values["state_token"] = token
+    if status is UploadStatus.validated:
+        values["validated_at"] = now
+    done = await session.execute(
+        update(GradeUpload)
+        .where(leased_by(upload_id, owner))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(done, "rowcount", 0) != 1:
+        raise LeaseLost()
+    upload = await session.get_one(GradeUpload, upload_id, populate_existing=True)
+    await record_upload_event(session, outbox, upload)
+
+
+async def revert_upload(
+    session: AsyncSession, *, outbox: Outbox, upload: GradeUpload, user: User, force: bool
+) -> int:
+    """Put every cell an applied upload changed back as it was, atomically; the cells reverted.
+
+    Cells changed again since are a Conflict unless ``force``. Grades the upload
+    created are deleted; every reverted cell gets a history row (reason "revert").
+    """
+    if upload.status is not UploadStatus.applied:
+        raise Conflict(
+            f"Only an applied upload can be reverted; this one is {upload.status.value}."
+        )
+    if upload.reverted_at is not None:
+        raise Conflict("This upload was reverted already.")
+    await lock_course_grades(session, course_id=upload.course_id)
+    ours = aliased(GradeChange, name="ours")
+    later = aliased(GradeChange, name="later")
+    mine = and_(ours.upload_id == upload.id, ours.reason == "upload")
+    same_cell = and_(
+        later.course_id == ours.course_id,
+        later.user_id == ours.user_id,
+        later.assessment == ours.assessment,
+    )
+    changed_since = int(
+        await session.scalar(
+            select(func.count(func.distinct(later.id)))
+            .select_from(ours)
+            .join(later, and_(same_cell, later.id > ours.id))
+            .where(mine)
+        )
+        or 0
+    )
+    if changed_since and not force:
+        raise Conflict(
+            f"{changed_since} of the grades this upload changed were changed again since; "
+            "revert with force to put them back anyway.",
+            details={"changed_since": changed_since},
+        )
+    now = utcnow()
+    grade_cell = and_(
+        Grade.course_id == ours.course_id,
+        Grade.user_id == ours.user_id,
+        Grade.assessment == ours.assessment,
+    )
+    history = insert(GradeChange).from_select(
+        [
+            "course_id",
+            "user_id",
+            "assessment",
+            "old_value",
+            "old_letter",
+            "old_comment",
+            "new_value",
+            "new_letter",
+            "new_comment",
+            "changed_by_id",
+            "changed_at",
+            "upload_id",
+            "reason",
+        ],
+        select(
+            ours.course_id,
+            ours.user_id,
+            ours.assessment,
+            Grade.value,
+            Grade.letter,
+            Grade.comment,
+            ours.old_value,
+            ours.old_letter,
+            ours.old_comment,
+            literal(user.id, Integer()),
+            literal(now, UTCDateTime()),
+            literal(upload.id, Integer()),
+            literal("revert", String()),
+        )
+        .select_from(ours)
+        .outerjoin(Grade, grade_cell)
+        .where(
+            mine,
+            or_(
+                Grade.value.is_distinct_from(ours.old_value),
+                Grade.letter.is_distinct_from(ours.old_letter),
+                Grade.comment.is_distinct_from(ours.old_comment),
+            ),
+        ),
+    )
+    reverted = int(getattr(await session.execute(history), "rowcount", 0) or 0)
+    created_by_us = exists(
+        select(ours.id).where(
+            mine,
+            ours.old_value.is_(None),
+            ours.user_id == Grade.user_id,
+            ours.assessment == Grade.assessment,
+        )
+    )
+    await session.execute(
+        delete(Grade)
+        .where(Grade.course_id == upload.course_id, created_by_us)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Grade)
+        .where(
+            Grade.course_id == upload.course_id,
+            mine,
+            ours.old_value.is_not(None),
+            ours.user_id == Grade.user_id,
+            ours.assessment == Grade.assessment,
+        )
+        .values(
+            value=ours.old_value,
+            letter=ours.old_letter,
+            comment=func.coalesce(ours.old_comment, ""),
+            updated_by_id=user.id,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if force:
+        # A grade deleted since the upload comes back too, as it was before it.
+        missing = ~exists(select(Grade.id).where(grade_cell))
+        await session.execute(
+            insert(Grade).from_select(
+                [
+                    "course_id",
+                    "user_id",
+                    "assessment",
+                    "value",
+                    "letter",
+                    "comment",
+                    "updated_by_id",
+                    "updated_at",
+                ],
+                select(
+                    ours.course_id,
+                    ours.user_id,
+                    ours.assessment,
+                    ours.old_value,
+                    ours.old_letter,
+                    func.coalesce(ours.old_comment, ""),
+                    literal(user.id, Integer()),
+                    literal(now, UTCDateTime()),
+                ).where(mine, ours.old_value.is_not(None), missing),
+            )
+        )
+    upload.reverted_at = now
+    upload.reverted_by_id = user.id
+    upload.message = f"Reverted: {reverted} grades put back as they were before this upload."
+    await session.flush()
+    await record_upload_event(session, outbox, upload)
+    return reverted
+
+
+def summarise(*, dry_run: bool, changes: int, ignored: list[str], rows: int, same_file: str) -> str:
+    """The message of an upload that went through."""
+    verb = "Would change" if dry_run else "Changed"
+    text = f"{verb} {changes} of {rows} grades" + (
+        "; nothing applied yet (dry run)." if dry_run else "."
+    )
+    if changes == 0:
+        text = f"All {rows} grades are as the file says already; nothing " + (
+            "would change." if dry_run else "changed."
+        )
+    if ignored:
+        text += " Ignored columns: " + ", ".join(ignored) + "."
+    if same_file:
+        text += " " + same_file
+    return text
+
+
+def stale_message(cells: int, *, duplicate_of: int | None, dry_run_id: int) -> str:
+    against = f"upload #{duplicate_of}" if duplicate_of else f"the dry run (upload #{dry_run_id})"
+    return (
+        f"Nothing applied: {cells} of the grades this file changes were changed since "
+        f"{against}. Check them, then upload again with force to overwrite them."
+    )

@@ -1,0 +1,499 @@
+"""Import slots: take grade-file imports from their queue, run them, keep their leases.
+
+An import reads its file (a local copy of the blob) in a thread, a thousand rows
+at a time, so the event loop keeps serving pages in embedded mode. It stages the
+rows, checks them, and ends in one transaction as applied, validated, rejected or
+failed. Each write is guarded by the import's lease: when a slot dies, the lease
+expires, the sweeper publishes the upload again, and the next claim restages
+from the file and finishes it; a slot that lost its lease stops writing. The job
+is acknowledged only after the outcome is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.courses.models import Course
+from gradeflow.db import transaction
+from gradeflow.grades import apply, imports
+from gradeflow.grades.blobs import BlobMissing, BlobStore
+from gradeflow.grades.files import Columns, FileUnreadable, Table, find_columns, open_table
+from gradeflow.grades.models import GradeUpload, UploadStatus
+from gradeflow.grades.rows import (
+    GRADE_COLUMNS,
+    LetterScale,
+    RowError,
+    missing_columns,
+    read_grade_row,
+)
+from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob, MalformedJob
+from gradeflow.grading.outbox import Outbox
+from gradeflow.infra.queue import Delivery, JobQueue
+
+log = structlog.get_logger(__name__)
+
+BATCH_ROWS = 1000  # progress is written with every batch
+EVENT_INTERVAL_S = 0.5  # live events at most this often while rows stream in
+RETRY_DELAY_S = 1.0
+UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
+
+
+@dataclass(frozen=True)
+class ImporterConfig:
+    slots: int
+    max_attempts: int
+    lease_s: float
+    sweep_interval_s: float
+
+
+@dataclass
+class ErrorLog:
+    """Row errors as they are found: the first ``KEPT`` of them and a count of all."""
+
+    kept: list[RowError] = field(default_factory=list)
+    total: int = 0
+    unknown: list[tuple[int, str]] = field(default_factory=list)  # (index in kept, student)
+
+    def add(self, error: RowError, *, student: str | None = None) -> None:
+        self.total += 1
+        if len(self.kept) < imports.KEPT:
+            if student is not None:
+                self.unknown.append((len(self.kept), student))
+            self.kept.append(error)
+
+    def extend(self, errors: list[RowError], total: int) -> None:
+        for error in errors:
+            if len(self.kept) < imports.KEPT:
+                self.kept.append(error)
+        self.total += total
+
+
+def read_batch(
+    rows: Iterator[tuple[int, list[str]]],
+    *,
+    columns: Columns,
+    scale: LetterScale,
+    roster: dict[str, int],
+    errors: ErrorLog,
+) -> tuple[list[apply.StagedRow], int, bool]:
+    """Up to ``BATCH_ROWS`` rows, checked: (rows to stage, rows read, end of file)."""
+    staged: list[apply.StagedRow] = []
+    read = 0
+    for number, cells in rows:
+        read += 1
+        row, row_errors = read_grade_row(number, cells, columns, scale)
+        for error in row_errors:
+            errors.add(error)
+        if row is not None:
+            user_id = roster.get(row.student)
+            if user_id is None:
+                errors.add(
+                    RowError(number, "student", f"{row.student} is not enrolled in this course."),
+                    student=row.student,
+                )
+            else:
+                staged.append(apply.StagedRow(row, user_id))
+        if read >= BATCH_ROWS:
+            return staged, read, False
+    return staged, read, True
+
+
+class Importer:
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        queue: JobQueue,
+        outbox: Outbox,
+        blobs: BlobStore,
+        config: ImporterConfig,
+    ) -> None:
+        self.session_factory = session_factory
+        self.queue = queue
+        self.outbox = outbox
+        self.blobs = blobs
+        self.config = config
+        self.owner = imports.new_lease_owner()
+        self._slots: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._busy: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    async def start(self, *, recover: bool) -> None:
+        """Start the slots and the sweeper; ``recover`` as ``Grader.start`` (embedded only)."""
+        if recover:
+            async with transaction(self.session_factory) as session:
+                requeued = await imports.requeue_abandoned_uploads(session)
+                pending = await imports.uploads_to_publish(session, unpublished_older_than=None)
+            if requeued:
+                log.warning("imports.recovered", requeued=requeued)
+            await imports.publish_imports(self.outbox, pending)
+        for slot in range(self.config.slots):
+            self._slots.append(asyncio.create_task(self._run_slot(), name=f"import-slot-{slot}"))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="imports-sweeper")
+        log.info("importer.started", slots=self.config.slots, owner=self.owner)
+
+    async def stop(self, *, grace_s: float = 0.0) -> None:
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        busy = set(self._busy)
+        for task in self._slots:
+            if task not in busy:
+                task.cancel()
+        if busy and grace_s > 0:
+            await asyncio.wait(busy, timeout=grace_s)
+        for task in self._slots:
+            task.cancel()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        if self._sweeper is not None:
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        self._slots.clear()
+
+    async def _run_slot(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        async for delivery in self.queue.consume(IMPORTS_QUEUE):
+            if self._stopping:
+                await delivery.reject(requeue=True)
+                return
+            self._busy.add(task)
+            try:
+                await self.handle(delivery)
+            finally:
+                self._busy.discard(task)
+            if self._stopping:
+                return
+
+    async def handle(self, delivery: Delivery) -> None:
+        try:
+            job = ImportJob.decode(delivery.body)
+        except MalformedJob as exc:
+            log.error("imports.malformed_job", error=str(exc))
+            await delivery.reject(requeue=False)
+            return
+        try:
+            await self.run(job.upload_id)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(job.upload_id))
+            await asyncio.shield(delivery.reject(requeue=True))
+            raise
+        except Exception:
+            log.exception("imports.job_failed", upload_id=job.upload_id)
+            await asyncio.sleep(RETRY_DELAY_S)
+            await delivery.reject(requeue=True)
+            return
+        await delivery.ack()
+
+    async def _release(self, upload_id: int) -> None:
+        try:
+            async with transaction(self.session_factory) as session:
+                await imports.release_upload(
+                    session, outbox=self.outbox, upload_id=upload_id, owner=self.owner
+                )
+        except Exception:
+            log.exception("imports.release_failed", upload_id=upload_id)
+
+    async def _keep_lease(self, upload_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                async with transaction(self.session_factory) as session:
+                    if not await imports.renew_upload_lease(
+                        session, upload_id=upload_id, owner=self.owner, seconds=self.config.lease_s
+                    ):
+                        return
+            except Exception as exc:
+                log.warning("imports.lease_renewal_failed", upload_id=upload_id, error=str(exc))
+
+    async def run(self, upload_id: int) -> None:
+        """Claim and run one import to its end; a no-op if it is not claimable."""
+        async with transaction(self.session_factory) as session:
+            upload = await imports.claim_upload(
+                session,
+                outbox=self.outbox,
+                upload_id=upload_id,
+                owner=self.owner,
+                max_attempts=self.config.max_attempts,
+                lease_s=self.config.lease_s,
+            )
+            if upload is not None:
+                # Whatever an earlier attempt staged is thrown away: restage from the file.
+                await apply.clear_staging(session, upload_id=upload_id)
+        if upload is None:
+            return
+        started = time.perf_counter()
+        renewal = asyncio.create_task(self._keep_lease(upload_id))
+        try:
+            status = await ImportRun(self, upload).run()
+        except apply.LeaseLost:
+            log.warning("imports.lease_lost", upload_id=upload_id)
+            return
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+        log.info(
+            "grade_upload.finished",
+            id=upload_id,
+            status=status.value,
+            ms=round((time.perf_counter() - started) * 1000),
+        )
+        await self._clean_up(upload_id, status, upload.blob_key)
+
+    async def _clean_up(self, upload_id: int, status: UploadStatus, key: str | None) -> None:
+        """Staged rows go at once; the file too, unless a dry run may still be applied."""
+        async with transaction(self.session_factory) as session:
+            await apply.clear_staging(session, upload_id=upload_id)
+            if key is not None and status is not UploadStatus.validated:
+                await imports.forget_blob(session, upload_id=upload_id)
+        if key is not None and status is not UploadStatus.validated:
+            await self.blobs.delete(key)
+
+    async def sweep(self) -> int:
+        """Publish imports that lost their message or their worker; delete unneeded files."""
+        async with transaction(self.session_factory) as session:
+            ids = await imports.uploads_to_publish(
+                session, unpublished_older_than=UNPUBLISHED_GRACE
+            )
+            unneeded = await imports.blobs_to_delete(session)
+        for upload_id, key in unneeded:
+            await self.blobs.delete(key)
+            async with transaction(self.session_factory) as session:
+                await imports.forget_blob(session, upload_id=upload_id)
+        if not ids:
+            return 0
+        sent = await imports.publish_imports(self.outbox, ids)
+        log.info("imports.swept", republished=sent)
+        return sent
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("imports.sweep_failed")
+
+
+class ImportRun:
+    """One claimed import, from its file to its final state."""
+
+    def __init__(self, importer: Importer, upload: GradeUpload) -> None:
+        self.importer = importer
+        self.factory = importer.session_factory
+        self.outbox = importer.outbox
+        self.owner = importer.owner
+        self.upload = upload
+        self.errors = ErrorLog()
+        self._last_event = 0.0
+
+    async def run(self) -> UploadStatus:
+        upload = self.upload
+        if upload.blob_key is None:
+            return await self._finish(UploadStatus.failed, "The file is no longer kept.")
+        try:
+            async with self.importer.blobs.local_copy(upload.blob_key) as path:
+                with ExitStack() as stack:
+                    try:
+                        table = await asyncio.to_thread(stack.enter_context, open_table(path))
+                        return await self._import(table)
+                    except FileUnreadable as exc:
+                        return await self._finish(UploadStatus.failed, exc.message)
+        except BlobMissing:
+            return await self._finish(UploadStatus.failed, "The uploaded file is no longer kept.")
+
+    async def _progress(self, phase: str, rows_done: int, rows_total: int | None) -> None:
+        now = time.monotonic()
+        announce = now - self._last_event >= EVENT_INTERVAL_S or phase != self.upload.phase
+        async with transaction(self.factory) as session:
+            await apply.write_progress(
+                session,
+                outbox=self.outbox,
+                upload_id=self.upload.id,
+                owner=self.owner,
+                phase=phase,
+                rows_done=rows_done,
+                rows_total=rows_total,
+                announce=announce,
+            )
+        if announce:
+            self._last_event = now
+        self.upload.phase = phase
+
+    async def _finish(self, status: UploadStatus, message: str, **outcome: object) -> UploadStatus:
+        async with transaction(self.factory) as session:
+            await apply.finish_upload(
+                session,
+                outbox=self.outbox,
+                upload_id=self.upload.id,
+                owner=self.owner,
+                status=status,
+                message=message,
+                **outcome,  # type: ignore[arg-type]
+            )
+        return status
+
+    async def _reject(self, rows_total: int) -> UploadStatus:
+        errors = self.errors
+        message = (
+            f"{errors.total} error{'s' if errors.total != 1 else ''} in the file; nothing was "
+            "applied. Correct them and upload the file again."
+        )
+        return await self._finish(
+            UploadStatus.rejected,
+            message,
+            errors=errors.kept,
+            errors_total=errors.total,
+            rows_total=rows_total,
+        )
+
+    async def _import(self, table: Table) -> UploadStatus:
+        upload = self.upload
+        columns = find_columns(table.header, GRADE_COLUMNS)
+        for error in missing_columns(columns, header_row=table.header_row):
+            self.errors.add(error)
+        if self.errors.total:
+            return await self._reject(0)
+        async with self.factory() as session:
+            course = await session.get_one(Course, upload.course_id)
+            scale = LetterScale(course.letters)
+            roster = await apply.roster_keys(session, course_id=upload.course_id)
+        await self._progress("staging", 0, table.estimated_rows)
+        done = 0
+        finished = False
+        while not finished:
+            staged, read, finished = await asyncio.to_thread(
+                read_batch,
+                table.rows,
+                columns=columns,
+                scale=scale,
+                roster=roster,
+                errors=self.errors,
+            )
+            done += read
+            total = max(table.estimated_rows or 0, done) if not finished else done
+            async with transaction(self.factory) as session:
+                await apply.write_progress(
+                    session,
+                    outbox=self.outbox,
+                    upload_id=upload.id,
+                    owner=self.owner,
+                    phase="staging",
+                    rows_done=done,
+                    rows_total=total,
+                    announce=self._announce_due(),
+                )
+                await apply.stage_rows(session, upload_id=upload.id, staged=staged)
+        if done == 0:
+            return await self._finish(
+                UploadStatus.failed, "The file has a header row but no grades under it."
+            )
+        await self._progress("checking", done, done)
+        async with self.factory() as session:
+            duplicates, duplicate_total = await apply.duplicate_errors(session, upload_id=upload.id)
+            self.errors.extend(duplicates, duplicate_total)
+            await self._explain_unknown(session)
+        if self.errors.total:
+            return await self._reject(done)
+        with_comments = "comment" in columns
+        same_file = upload.message
+        if upload.dry_run:
+            async with self.factory() as session:
+                changes, changes_total = await apply.preview_changes(
+                    session,
+                    upload_id=upload.id,
+                    course_id=upload.course_id,
+                    with_comments=with_comments,
+                )
+                token = await apply.state_token(
+                    session, upload_id=upload.id, course_id=upload.course_id
+                )
+            message = apply.summarise(
+                dry_run=True,
+                changes=changes_total,
+                ignored=columns.ignored,
+                rows=done,
+                same_file=same_file,
+            )
+            return await self._finish(
+                UploadStatus.validated,
+                message,
+                changes=changes,
+                changes_total=changes_total,
+                rows_total=done,
+                token=token,
+            )
+        async with transaction(self.factory) as session:
+            outcome = await apply.apply_staged(
+                session,
+                upload_id=upload.id,
+                owner=self.owner,
+                course_id=upload.course_id,
+                user_id=upload.uploaded_by_id,
+                expected_token=upload.expected_token,
+                with_comments=with_comments,
+            )
+            if outcome.stale_cells:
+                await apply.finish_upload(
+                    session,
+                    outbox=self.outbox,
+                    upload_id=upload.id,
+                    owner=self.owner,
+                    status=UploadStatus.rejected,
+                    message=apply.stale_message(
+                        outcome.stale_cells,
+                        duplicate_of=None if upload.validated_at else upload.duplicate_of_id,
+                        dry_run_id=upload.id,
+                    ),
+                    rows_total=done,
+                )
+                return UploadStatus.rejected
+            changes = await apply.recorded_changes(session, upload_id=upload.id)
+            await apply.finish_upload(
+                session,
+                outbox=self.outbox,
+                upload_id=upload.id,
+                owner=self.owner,
+                status=UploadStatus.applied,
+                message=apply.summarise(
+                    dry_run=False,
+                    changes=outcome.changes_total,
+                    ignored=columns.ignored,
+                    rows=done,
+                    same_file=same_file,
+                ),
+                changes=changes,
+                changes_total=outcome.changes_total,
+                rows_total=done,
+                token=outcome.token,
+            )
+        return UploadStatus.applied
+
+    def _announce_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_event >= EVENT_INTERVAL_S:
+            self._last_event = now
+            return True
+        return False
+
+    async def _explain_unknown(self, session: AsyncSession) -> None:
+        """Tell "no such account" from "not enrolled" for the errors that are kept."""
+        unknown = self.errors.unknown
+        accounts = await apply.explain_unknown_students(session, [s for _, s in unknown])
+        for index, student in unknown:
+            if student not in accounts:
+                error = self.errors.kept[index]
+                self.errors.kept[index] = RowError(
+                    error.row,
+                    error.column,
+                    f"No account has the email or student number {student!r}.",
+                )

@@ -1,0 +1,328 @@
+"""Grade imports end to end through the importer: apply, dry run, rejections, stale checks,
+duplicates of files, reverts, concurrency and taking over a crashed import."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, update
+
+from gradeflow.accounts.models import User
+from gradeflow.db import transaction, utcnow
+from gradeflow.errors import Conflict
+from gradeflow.events.models import Event
+from gradeflow.grades import apply, imports
+from gradeflow.grades.models import GradeChange, GradeUpload, UploadStatus, grade_upload_rows
+from tests.grades.conftest import GradeWorld
+
+
+def csv(*rows: str, header: str = "student,grade,assessment,comment") -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+async def history(
+    world: GradeWorld,
+) -> list[tuple[str, float | None, float | None, str, int | None]]:
+    async with world.factory() as session:
+        rows = await session.execute(
+            select(
+                GradeChange.assessment,
+                GradeChange.old_value,
+                GradeChange.new_value,
+                GradeChange.reason,
+                GradeChange.upload_id,
+            ).order_by(GradeChange.id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_a_file_is_applied_with_history_and_progress_events(grade_world: GradeWorld) -> None:
+    world = grade_world
+    upload_id = await world.upload(
+        csv("s0@example.org,87.5,final,Good", "N0001,B+,quiz,", "S2@EXAMPLE.ORG,70,final,")
+    )
+    upload = await world.run(upload_id)
+    assert upload.status is UploadStatus.applied, upload.message
+    assert (upload.rows_total, upload.rows_done, upload.changes_total) == (3, 3, 3)
+    assert await world.grades() == {
+        ("s0@example.org", "final"): (87.5, None, "Good"),
+        ("s1@example.org", "quiz"): (88.0, "B+", ""),
+        ("s2@example.org", "final"): (70.0, None, ""),
+    }
+    assert [c["student"] for c in upload.changes] == [
+        "s0@example.org",
+        "s1@example.org",
+        "s2@example.org",
+    ]
+    assert [(h[1], h[2], h[3], h[4]) for h in await history(world)] == [
+        (None, 87.5, "upload", upload_id),
+        (None, 88.0, "upload", upload_id),
+        (None, 70.0, "upload", upload_id),
+    ]
+    async with world.factory() as session:
+        events = list(
+            await session.scalars(
+                select(Event).where(Event.type == "grade_upload").order_by(Event.id)
+            )
+        )
+        staged = await session.scalar(select(func.count()).select_from(grade_upload_rows))
+    assert events[-1].payload["upload"]["status"] == "applied"
+    assert {e.payload["upload"]["phase"] for e in events} >= {
+        "queued",
+        "reading",
+        "staging",
+        "done",
+    }
+    assert staged == 0
+    assert upload.blob_key is None
+    assert list(world.blobs.root.iterdir()) == []
+
+    # Changing one grade and its comment only changes that cell; a file without a
+    # comment column keeps the comments.
+    second = await world.run(
+        await world.upload(
+            csv("s0@example.org,90,final", "N0001,b+,quiz", header="student,grade,assessment")
+        )
+    )
+    assert second.status is UploadStatus.applied
+    assert second.changes_total == 1
+    assert (await world.grades())[("s0@example.org", "final")] == (90.0, None, "Good")
+
+
+async def test_any_row_error_rejects_the_file_and_applies_nothing(grade_world: GradeWorld) -> None:
+    world = grade_world
+    content = csv(
+        "s0@example.org,80,final,",
+        "outsider@example.org,70,final,",
+        "nobody@example.org,70,final,",
+        "s1@example.org,lots,final,",
+        "s2@example.org,60,final,",
+        "N0002,61,final,",
+        "s3@example.org,-5,final," + "x" * 2001,
+    )
+    upload = await world.run(await world.upload(content))
+    assert upload.status is UploadStatus.rejected
+    by_row = {(e["row"], e["column"]): e["message"] for e in upload.errors}
+    assert "not enrolled" in by_row[(3, "student")]
+    assert "No account" in by_row[(4, "student")]
+    assert "neither a number" in by_row[(5, "grade")]
+    assert "Rows 6 and 7 both grade s2@example.org" in by_row[(6, "student")]
+    assert "negative" in by_row[(8, "grade")]
+    assert "2001 characters" in by_row[(8, "comment")]
+    assert upload.errors_total == 6
+    assert "nothing was applied" in upload.message
+    assert await world.grades() == {}
+
+
+async def test_a_missing_column_rejects_and_an_unreadable_file_fails(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    missing = await world.run(await world.upload(b"email,grade\ns0@example.org,1\n"))
+    assert missing.status is UploadStatus.rejected
+    assert missing.errors == [
+        {"row": 1, "column": "student", "message": "The header has no 'student' column."}
+    ]
+    junk = await world.run(await world.upload(bytes(range(256)) * 100))
+    assert junk.status is UploadStatus.failed
+    assert junk.errors == []
+    assert "not text" in junk.message
+    empty = await world.run(await world.upload(b""))
+    assert (empty.status, empty.message) == (UploadStatus.failed, "The file is empty.")
+    header_only = await world.run(await world.upload(b"student,grade\n"))
+    assert header_only.status is UploadStatus.failed
+    assert "no grades" in header_only.message
+
+
+async def test_a_dry_run_validates_and_is_applied_later(grade_world: GradeWorld) -> None:
+    world = grade_world
+    await world.run(await world.upload(csv("s0@example.org,50,final,")))
+    dry = await world.run(
+        await world.upload(csv("s0@example.org,60,final,", "s1@example.org,A,final,"), dry_run=True)
+    )
+    assert dry.status is UploadStatus.validated
+    assert dry.changes_total == 2
+    assert dry.changes[0] == {
+        "student": "s0@example.org",
+        "assessment": "final",
+        "old": 50.0,
+        "new": 60.0,
+        "old_letter": None,
+        "new_letter": None,
+    }
+    assert dry.blob_key is not None
+    assert (await world.grades())[("s0@example.org", "final")][0] == 50.0
+    async with transaction(world.factory) as session:
+        upload = await session.get_one(GradeUpload, dry.id)
+        user = await session.get_one(User, world.teacher_id)
+        await imports.request_apply(
+            session, outbox=world.outbox, upload=upload, user=user, force=False
+        )
+    applied = await world.run(dry.id)
+    assert applied.status is UploadStatus.applied
+    assert applied.changes_total == 2
+    assert (await world.grades())[("s1@example.org", "final")] == (95.0, "A", "")
+
+
+async def _change_by_hand(world: GradeWorld, email: str, value: float) -> None:
+    """Another way of changing a grade (what a gradebook edit does): a new history row."""
+    async with transaction(world.factory) as session:
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+        session.add(
+            GradeChange(
+                course_id=world.course_id,
+                user_id=user_id,
+                assessment="final",
+                new_value=value,
+                reason="edit",
+                changed_at=utcnow(),
+            )
+        )
+        from gradeflow.grades.models import Grade
+
+        await session.execute(update(Grade).where(Grade.user_id == user_id).values(value=value))
+
+
+async def test_applying_a_dry_run_after_its_grades_changed_is_refused_unless_forced(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    await world.run(await world.upload(csv("s0@example.org,50,final,")))
+    dry = await world.run(await world.upload(csv("s0@example.org,60,final,"), dry_run=True))
+    await _change_by_hand(world, "s0@example.org", 55)
+    for force, expected_status, value in [
+        (False, UploadStatus.rejected, 55.0),
+        (True, UploadStatus.applied, 60.0),
+    ]:
+        async with transaction(world.factory) as session:
+            upload = await session.get_one(GradeUpload, dry.id)
+            if force:  # a refused apply is final; the same file is uploaded again with force
+                upload_id = await world.upload(csv("s0@example.org,60,final,"), force=True)
+            else:
+                user = await session.get_one(User, world.teacher_id)
+                await imports.request_apply(
+                    session, outbox=world.outbox, upload=upload, user=user, force=False
+                )
+                upload_id = dry.id
+        result = await world.run(upload_id)
+        assert result.status is expected_status, result.message
+        assert (await world.grades())[("s0@example.org", "final")][0] == value
+    refused = await world.get(dry.id)
+    assert "changed since the dry run" in refused.message
+
+
+async def test_the_same_file_is_recognised_and_checked_against_what_it_left(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    content = csv("s0@example.org,50,final,", "s1@example.org,60,final,")
+    first = await world.run(await world.upload(content))
+    again = await world.run(await world.upload(content))
+    assert again.duplicate_of_id == first.id
+    assert again.status is UploadStatus.applied
+    assert again.changes_total == 0
+    assert f"uploaded before, as upload #{first.id}" in again.message
+    await _change_by_hand(world, "s1@example.org", 65)
+    third = await world.run(await world.upload(content))
+    assert third.status is UploadStatus.rejected
+    assert f"changed since upload #{again.id}" in third.message
+    assert (await world.grades())[("s1@example.org", "final")][0] == 65.0
+
+
+async def test_an_applied_upload_is_reverted_atomically(grade_world: GradeWorld) -> None:
+    world = grade_world
+    await world.run(await world.upload(csv("s0@example.org,50,final,old")))
+    upload = await world.run(
+        await world.upload(csv("s0@example.org,70,final,new", "s1@example.org,80,final,"))
+    )
+
+    async def revert(force: bool) -> int:
+        async with transaction(world.factory) as session:
+            row = await session.get_one(GradeUpload, upload.id)
+            user = await session.get_one(User, world.teacher_id)
+            return await apply.revert_upload(
+                session, outbox=world.outbox, upload=row, user=user, force=force
+            )
+
+    await _change_by_hand(world, "s1@example.org", 85)
+    with pytest.raises(Conflict, match="1 of the grades"):
+        await revert(False)
+    assert await revert(True) == 2
+    assert await world.grades() == {("s0@example.org", "final"): (50.0, None, "old")}
+    reasons = [h[3] for h in await history(world)]
+    assert reasons[-2:] == ["revert", "revert"]
+    with pytest.raises(Conflict, match="reverted already"):
+        await revert(True)
+
+
+async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: GradeWorld) -> None:
+    world = grade_world
+    rows_a = [f"s{i}@example.org,{10 + i},a," for i in range(5)]
+    rows_b = [f"s{i}@example.org,{20 + i},b," for i in range(5)]
+    first = await world.upload(csv(*rows_a, *[f"s{i}@example.org,1,shared," for i in range(5)]))
+    second = await world.upload(csv(*rows_b, *[f"s{i}@example.org,2,shared," for i in range(5)]))
+    results = await asyncio.gather(world.run(first), world.run(second))
+    assert [r.status for r in results] == [UploadStatus.applied, UploadStatus.applied]
+    grades = await world.grades()
+    assert len(grades) == 15
+    assert grades[("s3@example.org", "a")][0] == 13.0
+    assert grades[("s3@example.org", "b")][0] == 23.0
+    async with world.factory() as session:
+        shared = list(
+            await session.scalars(
+                select(GradeChange.new_value)
+                .where(GradeChange.assessment == "shared")
+                .order_by(GradeChange.id)
+            )
+        )
+    # One went first and the other changed every shared cell after it: history is whole.
+    assert len(shared) == 10
+    assert grades[("s0@example.org", "shared")][0] == shared[-1]
+
+
+async def test_a_crashed_import_is_taken_over_and_finishes_once(grade_world: GradeWorld) -> None:
+    world = grade_world
+    upload_id = await world.upload(csv(*[f"s{i}@example.org,{i},final," for i in range(5)]))
+    # A worker claimed it, staged part of it and died: its lease has run out.
+    async with transaction(world.factory) as session:
+        claimed = await imports.claim_upload(
+            session,
+            outbox=world.outbox,
+            upload_id=upload_id,
+            owner="dead:1",
+            max_attempts=3,
+            lease_s=30,
+        )
+        assert claimed is not None
+        await session.execute(
+            grade_upload_rows.insert().values(
+                upload_id=upload_id, file_row=2, user_id=1, assessment="final", value=99.0
+            )
+        )
+    assert await world.importer.sweep() == 0  # still leased: nobody takes it
+    async with transaction(world.factory) as session:
+        await session.execute(
+            update(GradeUpload).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert await world.importer.sweep() == 1
+    upload = await world.run(upload_id)
+    assert upload.status is UploadStatus.applied
+    assert upload.attempts == 2
+    assert sorted(v for v, _, _ in (await world.grades()).values()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # The dead worker's late writes and a duplicate message change nothing.
+    async with transaction(world.factory) as session:
+        with pytest.raises(apply.LeaseLost):
+            await apply.write_progress(
+                session,
+                outbox=world.outbox,
+                upload_id=upload_id,
+                owner="dead:1",
+                phase="staging",
+                rows_done=1,
+                rows_total=5,
+                announce=False,
+            )
+    await world.importer.run(upload_id)
+    assert len(await history(world)) == 5
