@@ -18,7 +18,15 @@ from gradeflow.accounts.models import User
 from gradeflow.accounts.security import CSRF_COOKIE
 from gradeflow.courses.members import taught_course
 from gradeflow.db import transaction
-from gradeflow.deps import AppRuntime, DbSession, OptionalUser, PathId, optional_user
+from gradeflow.deps import (
+    AccountHolder,
+    AppRuntime,
+    DbSession,
+    PathId,
+    SignInRequired,
+    TaughtCoursePage,
+    optional_user,
+)
 from gradeflow.errors import Forbidden, GradeflowError
 from gradeflow.events.service import latest_event_id
 from gradeflow.grades import apply, imports
@@ -31,21 +39,18 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 MIB = 1024 * 1024
 
 
-def _sign_in(target: str) -> RedirectResponse:
-    return RedirectResponse(f"/sign-in?next={target}", status_code=303)
-
-
 def _signed_in(user: User | None) -> bool:
     return user is not None and not user.is_anonymous
 
 
-@router.get("/courses/{course_id}/grade-uploads", response_model=None)
+@router.get("/courses/{course_id}/grade-uploads")
 async def uploads_page(
-    course_id: PathId, runtime: AppRuntime, session: DbSession, user: OptionalUser, csrf: FormToken
-) -> Response | str:
-    if user is None or not _signed_in(user):
-        return _sign_in(f"/courses/{course_id}/grade-uploads")
-    course = await taught_course(session, course_id=course_id, user=user)
+    course: TaughtCoursePage,
+    runtime: AppRuntime,
+    session: DbSession,
+    user: AccountHolder,
+    csrf: FormToken,
+) -> str:
     uploads = await imports.list_uploads(session, course_id=course.id)
     return render(
         "grade_uploads.html",
@@ -64,7 +69,7 @@ async def upload_from_page(course_id: PathId, request: Request, runtime: AppRunt
     async with transaction(runtime.session_factory) as session:
         user = await optional_user(request, session)
         if user is None or not _signed_in(user):
-            return _sign_in(f"/courses/{course_id}/grade-uploads")
+            raise SignInRequired(f"/courses/{course_id}/grade-uploads")
         await taught_course(session, course_id=course_id, user=user)
     form = await receive_form(
         request.stream(),
@@ -109,10 +114,8 @@ async def _upload_page(
 
 @router.get("/grade-uploads/{upload_id}", response_model=None)
 async def upload_page(
-    upload_id: PathId, session: DbSession, user: OptionalUser, csrf: FormToken
+    upload_id: PathId, session: DbSession, user: AccountHolder, csrf: FormToken
 ) -> Response:
-    if user is None or not _signed_in(user):
-        return _sign_in(f"/grade-uploads/{upload_id}")
     upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
     return await _upload_page(session, user, upload, csrf)
 
@@ -123,12 +126,10 @@ async def upload_action(
     action: str,
     runtime: AppRuntime,
     session: DbSession,
-    user: OptionalUser,
+    user: AccountHolder,
     form: CheckedForm,
     csrf: FormToken,
 ) -> Response:
-    if user is None or not _signed_in(user):
-        return _sign_in(f"/grade-uploads/{upload_id}")
     upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
     force = form.get("force") == "true"
     try:
