@@ -23,6 +23,8 @@ TABLES = {
     "events",
     "grades",
     "grade_changes",
+    "regrades",
+    "preview_results",
     "alembic_version",
 }
 

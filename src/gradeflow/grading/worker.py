@@ -22,9 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.db import transaction
 from gradeflow.events.service import prune_events
 from gradeflow.grading import service
-from gradeflow.grading.messages import GRADING_QUEUE, PRIORITY_INTERACTIVE, GradeJob, MalformedJob
+from gradeflow.grading.messages import (
+    GRADING_QUEUE,
+    PRIORITY_INTERACTIVE,
+    MalformedJob,
+    PreviewJob,
+    decode_job,
+)
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.preview_worker import PreviewGrader
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue
 from gradeflow.metrics import Metrics
@@ -68,6 +75,16 @@ class Grader:
         self.config = config
         self.metrics = metrics
         self.owner = new_lease_owner()
+        self.previews = PreviewGrader(
+            session_factory=session_factory,
+            outbox=outbox,
+            sandbox=sandbox,
+            metrics=metrics,
+            owner=self.owner,
+            max_attempts=config.max_attempts,
+            lease_margin_s=config.lease_margin_s,
+            output_limit_bytes=config.output_limit_bytes,
+        )
         self._slots: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._busy: set[asyncio.Task[None]] = set()
@@ -86,6 +103,7 @@ class Grader:
             if requeued:
                 log.warning("grading.recovered", requeued=requeued)
             await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
+            await self.previews.recover()
         for slot in range(self.config.slots):
             self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
@@ -127,11 +145,14 @@ class Grader:
 
     async def handle(self, delivery: Delivery) -> None:
         try:
-            job = GradeJob.decode(delivery.body)
+            job = decode_job(delivery.body)
         except MalformedJob as exc:
             # Poison: dead-lettered for operators instead of retried forever.
             log.error("grading.malformed_job", error=str(exc))
             await delivery.reject(requeue=False)
+            return
+        if isinstance(job, PreviewJob):
+            await self.previews.handle(delivery, job)
             return
         try:
             await self.grade(job.submission_id)
@@ -244,6 +265,7 @@ class Grader:
 
     async def sweep(self) -> int:
         """Publish work that lost its message: failed publishes and expired leases."""
+        previews = await self.previews.sweep(unpublished_for=UNPUBLISHED_GRACE)
         async with transaction(self.session_factory) as session:
             expired = await service.expired_leases(session)
             unpublished = await service.unpublished_submissions(
@@ -252,13 +274,13 @@ class Grader:
             await prune_events(session)
         ids = sorted(set(expired) | set(unpublished))
         if not ids:
-            return 0
+            return previews
         sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
         )
-        return sent
+        return sent + previews
 
     async def _sweep_forever(self) -> None:
         while True:
