@@ -19,7 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gradeflow.api import accounts, assignments, courses, operations, submissions
+from gradeflow.api import accounts, assignments, courses, operations, previews, submissions
 from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(courses.router)
     app.include_router(assignments.router)
     app.include_router(submissions.router)
+    app.include_router(previews.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -132,7 +132,7 @@ async def preview_deltas(
     )
     entries: dict[int, list[_Entry]] = defaultdict(list)
     errors = 0
-    for result, user_id in rows.tuples():
+    for result, user_id in rows:
         errors += result.status is SubmissionStatus.error
         old = result.old_score or 0.0
         takes = takes_new_result(
@@ -162,10 +162,10 @@ async def preview_deltas(
             Submission.id.not_in(previewed),
         )
     )
-    for submission_id, user_id, score in later.tuples():
+    for submission_id, user_id, score in later:
         entries[user_id].append(_Entry(submission_id, score or 0.0, score or 0.0, {}, {}))
     users = await session.execute(select(User.id, User.email).where(User.id.in_(students)))
-    emails = dict(users.tuples())
+    emails = {user_id: email for user_id, email in users}
     deltas = [
         _decide(user_id, student_label(user_id, emails.get(user_id)), found)
         for user_id, found in entries.items()

@@ -87,7 +87,7 @@ async def preview_progress(session: AsyncSession, *, preview_id: int) -> Preview
         .where(PreviewResult.preview_id == preview_id)
         .group_by(PreviewResult.status)
     )
-    counts = {status: int(count) for status, count in rows.tuples()}
+    counts = {status: int(count) for status, count in rows}
     return PreviewProgress(
         total=sum(counts.values()),
         done=sum(counts.get(s, 0) for s in FINAL_STATUSES),
@@ -192,7 +192,7 @@ async def claim_preview_result(
         .join(Assignment, Assignment.id == Regrade.assignment_id)
         .where(PreviewResult.id == result_id)
     )
-    row = found.tuples().first()
+    row = found.first()
     if row is None or row[0].status is not RegradeStatus.running:
         return None
     preview, revision, time_limit = row

@@ -7,6 +7,7 @@ policy, in one transaction, or discards it; either happens at most once.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ from gradeflow.accounts.models import User
 from gradeflow.courses.models import Assignment
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
-from gradeflow.grading.deltas import Policy, takes_new_result, test_outcomes
+from gradeflow.grading.deltas import Policy, preview_deltas, takes_new_result, test_outcomes
 from gradeflow.grading.models import (
     FINAL_STATUSES,
     PreviewResult,
@@ -29,7 +30,13 @@ from gradeflow.grading.models import (
     SubmissionStatus,
 )
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.preview_runs import announce_preview, chunks, preview_jobs_after_commit
+from gradeflow.grading.preview_runs import (
+    announce_preview,
+    chunks,
+    describe_preview,
+    preview_jobs_after_commit,
+    preview_progress,
+)
 from gradeflow.grading.regrades import open_regrade
 from gradeflow.grading.service import record_submission_event
 
@@ -64,7 +71,7 @@ async def start_preview(
             "attempts": 0,
             "created_at": now,
         }
-        for submission_id, score, feedback in graded.tuples()
+        for submission_id, score, feedback in graded
     ]
     if rows:
         await session.execute(insert(PreviewResult), rows)
@@ -95,6 +102,28 @@ async def get_preview(session: AsyncSession, *, preview_id: int) -> Regrade:
     if preview is None or preview.kind is not RegradeKind.preview:
         raise NotFound("No such regrade preview.")
     return preview
+
+
+# Deltas exist once results are in; a discarded preview keeps those it had.
+WITH_DELTAS = (RegradeStatus.ready, RegradeStatus.applied, RegradeStatus.discarded)
+
+
+async def preview_report(
+    session: AsyncSession, preview: Regrade, *, policy: Policy | None = None
+) -> dict[str, Any]:
+    """The preview's state and progress and, once its results are in, the deltas for
+    ``policy`` (by default the one it was applied with, else ``new``)."""
+    progress = await preview_progress(session, preview_id=preview.id)
+    chosen: Policy = policy or ("higher" if preview.policy == "higher" else "new")
+    report = describe_preview(preview, progress) | {
+        "deltas_policy": chosen,
+        "summary": None,
+        "deltas": None,
+    }
+    if preview.status in WITH_DELTAS:
+        deltas, summary = await preview_deltas(session, preview, policy=chosen)
+        report |= {"summary": asdict(summary), "deltas": [asdict(d) for d in deltas]}
+    return report
 
 
 async def list_previews(session: AsyncSession, *, assignment_id: int) -> list[Regrade]:
@@ -212,7 +241,7 @@ async def apply_preview(
                 Submission.id.in_(chunk)
             )
         )
-        for submission_id, status, score, feedback in current.tuples():
+        for submission_id, status, score, feedback in current:
             new = taken[submission_id]
             if (status, score, feedback) != (new.status, new.score, new.feedback):
                 changed.append(submission_id)

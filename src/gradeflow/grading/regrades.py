@@ -56,6 +56,11 @@ async def open_regrade(
 ) -> Regrade:
     """The new active regrade of ``assignment``; Conflict while another one is active."""
     await close_finished_direct_regrades(session, assignment_id=assignment.id)
+    # Only for a clear answer: the unique index below is what decides. (On SQLite the
+    # update above already holds the write lock, so this read is exact there.)
+    active = await active_regrade(session, assignment_id=assignment.id)
+    if active is not None:
+        raise _busy(active)
     regrade = Regrade(
         assignment_id=assignment.id,
         kind=kind,
@@ -70,15 +75,15 @@ async def open_regrade(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        session.expunge(regrade)
-        raise await _busy(session, assignment_id=assignment.id) from exc
+        # Another start committed since the read above. The failed flush ends this
+        # unit of work, so the other regrade cannot be looked up for the answer.
+        raise Conflict(
+            "Another regrade or regrade preview of this assignment has just started."
+        ) from exc
     return regrade
 
 
-async def _busy(session: AsyncSession, *, assignment_id: int) -> Conflict:
-    active = await active_regrade(session, assignment_id=assignment_id)
-    if active is None:  # it ended in the meantime; the caller may simply try again
-        return Conflict("Another regrade of this assignment was starting; try again.")
+def _busy(active: Regrade) -> Conflict:
     details = {"regrade_id": active.id, "kind": active.kind.value, "status": active.status.value}
     if active.kind is RegradeKind.direct:
         return Conflict(
