@@ -206,6 +206,12 @@ async def apply_preview(
     explains the score. Results that ended in ``error`` are never applied. Each
     changed submission gets a new generation and an event for its student.
     """
+    assignment = await session.get_one(Assignment, preview.assignment_id, populate_existing=True)
+    if assignment.revision != preview.assignment_revision:
+        raise Conflict(
+            "The assignment's tests changed after this preview was graded; discard it "
+            "and start a new preview."
+        )
     if not await _close(
         session,
         preview,
@@ -215,12 +221,6 @@ async def apply_preview(
         policy=policy,
     ):
         raise _not_open(await get_preview(session, preview_id=preview.id), "apply")
-    assignment = await session.get_one(Assignment, preview.assignment_id, populate_existing=True)
-    if assignment.revision != preview.assignment_revision:
-        raise Conflict(
-            "The assignment's tests changed after this preview was graded; discard it "
-            "and start a new preview."
-        )
     results = list(
         await session.scalars(
             select(PreviewResult).where(
