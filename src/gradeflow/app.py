@@ -24,7 +24,7 @@ from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
-from gradeflow.web import pages
+from gradeflow.web import pages, regrades
 
 log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -184,5 +184,6 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(previews.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
+    app.include_router(regrades.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -102,13 +102,18 @@ async def _signed_in(app: FastAPI, email: str) -> httpx.AsyncClient:
     return client
 
 
-async def make_teacher(app: FastAPI, factory: Factory) -> httpx.AsyncClient:
-    """A teacher of the imported "basics" course, signed in."""
-    await create_account(factory, "teach@example.org", role=Role.teacher)
+async def make_teacher_of_basics(factory: Factory, email: str) -> None:
+    """Make the teacher ``email`` a teacher of the imported "basics" course."""
     async with transaction(factory) as session:
         course = await session.scalar(select(Course).where(Course.slug == "basics"))
         assert course is not None
-        await members.add_teacher(session, course, email="teach@example.org")
+        await members.add_teacher(session, course, email=email)
+
+
+async def make_teacher(app: FastAPI, factory: Factory) -> httpx.AsyncClient:
+    """A teacher of the imported "basics" course, signed in."""
+    await create_account(factory, "teach@example.org", role=Role.teacher)
+    await make_teacher_of_basics(factory, "teach@example.org")
     return await _signed_in(app, "teach@example.org")
 
 

@@ -89,7 +89,8 @@ async def preview_view(
 async def taught_preview(session: AsyncSession, *, preview_id: int, user: User) -> Regrade:
     """The preview if ``user`` teaches its course: 404 unseen, 403 seen."""
     preview = await previews.get_preview(session, preview_id=preview_id)
-    await taught_course(session, course_id=preview.assignment.course_id, user=user)
+    assignment = await get_assignment(session, assignment_id=preview.assignment_id)
+    await taught_course(session, course_id=assignment.course_id, user=user)
     return preview
 
 

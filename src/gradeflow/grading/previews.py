@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.models import Assignment
@@ -93,12 +92,9 @@ async def start_preview(
 
 
 async def get_preview(session: AsyncSession, *, preview_id: int) -> Regrade:
-    preview = await session.get(
-        Regrade,
-        preview_id,
-        options=[joinedload(Regrade.assignment)],
-        populate_existing=True,
-    )
+    # Fresh from the database: closing a preview is a conditional update that
+    # bypasses the identity map.
+    preview = await session.get(Regrade, preview_id, populate_existing=True)
     if preview is None or preview.kind is not RegradeKind.preview:
         raise NotFound("No such regrade preview.")
     return preview
