@@ -202,8 +202,10 @@ async def apply_preview(
     explains the score. Results that ended in ``error`` are never applied. Each
     changed submission gets a new generation and an event for its student.
     """
-    assignment = await session.get_one(Assignment, preview.assignment_id, populate_existing=True)
-    if assignment.revision != preview.assignment_revision:
+    revision = await session.scalar(
+        select(Assignment.revision).where(Assignment.id == preview.assignment_id)
+    )
+    if revision != preview.assignment_revision:
         raise Conflict(
             "The assignment's tests changed after this preview was graded; discard it "
             "and start a new preview."

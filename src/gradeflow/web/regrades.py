@@ -99,7 +99,8 @@ async def start(
             session, outbox=runtime.outbox, assignment=assignment, teacher=teacher
         )
     except Conflict as exc:
-        await session.rollback()
+        # Refused before anything was written (at most a finished direct regrade
+        # was marked done), so the page is rendered in the same unit of work.
         details = exc.details or {}
         if details.get("kind") == RegradeKind.preview.value:
             return _redirect(_page_path(assignment_id, details["regrade_id"]))
@@ -175,7 +176,7 @@ async def _close(
                 session, outbox=runtime.outbox, preview=preview, by=teacher
             )
     except GradeflowError as exc:
-        await session.rollback()
+        # apply and discard refuse before they write anything.
         preview = await _preview_of(session, assignment, preview_id)
         context = await _preview_context(
             session, teacher, csrf, assignment, preview, None, error=exc.message
