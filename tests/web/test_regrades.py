@@ -92,9 +92,7 @@ async def test_a_teacher_starts_discards_and_cannot_post_without_the_form_token(
         assert discarded.status_code == 303
         shown = await teacher.get(page_path, headers=HTML)
         assert 'data-testid="preview-status">discarded<' in shown.text
-        late = await post_form(
-            teacher, f"{page_path}/apply", {"policy": "new"}, token_from=start
-        )
+        late = await post_form(teacher, f"{page_path}/apply", {"policy": "new"}, token_from=start)
         assert late.status_code == 409
         assert "This preview was discarded." in late.text
     finally:
