@@ -31,6 +31,13 @@ async def adder(settings: Settings, course_dir: Path, session_factory: Factory) 
         return (await list_assignments(session))[0]
 
 
+async def change_tests(settings: Settings, course_dir: Path) -> None:
+    """Re-import adder with its tests changed: a new revision."""
+    tests = course_dir / "adder" / "tests.py"
+    tests.write_text(tests.read_text() + "\n# changed again\n")
+    await import_course_dir(settings, course_dir)
+
+
 async def start(factory: Factory, assignment: Assignment) -> Regrade:
     async with transaction(factory) as session:
         return await previews.start_preview(
@@ -235,10 +242,7 @@ async def test_a_preview_fails_when_the_tests_change_under_it(
     first, second = await result_ids(session_factory, preview)
     claimed = await claim(session_factory, first)
     assert claimed is not None
-    (course_dir / "adder" / "tests.py").write_text(
-        (course_dir / "adder" / "tests.py").read_text() + "\n# changed again\n"
-    )
-    await import_course_dir(settings, course_dir)
+    await change_tests(settings, course_dir)
     # The next claim sees a revision the preview was not started for.
     assert await claim(session_factory, second) is None
     async with session_factory() as session:
@@ -261,10 +265,7 @@ async def test_a_ready_preview_is_not_applied_after_the_tests_changed(
     claimed = await claim(session_factory, result_id)
     assert claimed is not None
     assert await record(session_factory, claimed, 1)
-    (course_dir / "adder" / "tests.py").write_text(
-        (course_dir / "adder" / "tests.py").read_text() + "\n# changed again\n"
-    )
-    await import_course_dir(settings, course_dir)
+    await change_tests(settings, course_dir)
     with pytest.raises(Conflict, match="changed after this preview"):
         async with transaction(session_factory) as session:
             await previews.apply_preview(

@@ -8,7 +8,7 @@ and reloads it when the preview's status changes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -147,17 +147,20 @@ async def _preview_context(
     )
 
 
-async def _close(
-    action: str,
-    *,
-    assignment_id: int,
-    preview_id: int,
+@router.post(
+    "/assignments/{assignment_id}/regrade-preview/{preview_id}/{action}", response_model=None
+)
+async def close(
+    assignment_id: PathId,
+    preview_id: PathId,
+    action: Literal["apply", "discard"],
     runtime: AppRuntime,
-    session: AsyncSession,
-    user: User | None,
+    session: DbSession,
+    user: OptionalUser,
     form: CheckedForm,
-    csrf: str,
+    csrf: FormToken,
 ) -> Response:
+    """Apply the preview with the form's policy, or discard it."""
     teacher = _signed_in(user)
     if teacher is None:
         return _sign_in_first(_page_path(assignment_id, preview_id))
@@ -183,49 +186,3 @@ async def _close(
         )
         return HTMLResponse(render("regrade_preview.html", context), status_code=exc.status_code)
     return _redirect(_page_path(assignment_id, preview_id))
-
-
-@router.post("/assignments/{assignment_id}/regrade-preview/{preview_id}/apply", response_model=None)
-async def apply(
-    assignment_id: PathId,
-    preview_id: PathId,
-    runtime: AppRuntime,
-    session: DbSession,
-    user: OptionalUser,
-    form: CheckedForm,
-    csrf: FormToken,
-) -> Response:
-    return await _close(
-        "apply",
-        assignment_id=assignment_id,
-        preview_id=preview_id,
-        runtime=runtime,
-        session=session,
-        user=user,
-        form=form,
-        csrf=csrf,
-    )
-
-
-@router.post(
-    "/assignments/{assignment_id}/regrade-preview/{preview_id}/discard", response_model=None
-)
-async def discard(
-    assignment_id: PathId,
-    preview_id: PathId,
-    runtime: AppRuntime,
-    session: DbSession,
-    user: OptionalUser,
-    form: CheckedForm,
-    csrf: FormToken,
-) -> Response:
-    return await _close(
-        "discard",
-        assignment_id=assignment_id,
-        preview_id=preview_id,
-        runtime=runtime,
-        session=session,
-        user=user,
-        form=form,
-        csrf=csrf,
-    )
