@@ -9,13 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
-from gradeflow.accounts.service import create_user
+from gradeflow.accounts.service import create_anonymous_user, create_user
 from gradeflow.courses.models import Assignment, CourseMember, MemberRole
 from gradeflow.db import transaction
 from gradeflow.grades.models import Grade, GradeChange
+from gradeflow.grading import service
 from gradeflow.grading.messages import GRADING_QUEUE
 from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.sandbox import RunResult, TestResult
 from gradeflow.grading.service import code_hash
 from gradeflow.infra.cache import MemoryCache
 from gradeflow.infra.pubsub import MemoryPubSub
@@ -251,3 +253,56 @@ async def add_students(
     )
     await session.flush()
     return [u.id for u in users]
+
+
+def run_result(passed: int, total: int = 2) -> RunResult:
+    """A grading run of ``total`` tests ``AddTest.test_<i>``, the first ``passed`` passing."""
+    tests = tuple(
+        TestResult(id=f"AddTest.test_{i}", outcome="passed" if i < passed else "failed", message="")
+        for i in range(total)
+    )
+    outcome = "passed" if passed == total else "failed"
+    return RunResult(outcome, tests, f"{passed} of {total} tests passed.", "", "", 5)
+
+
+async def graded_submission(
+    factory: async_sessionmaker[AsyncSession],
+    assignment: Assignment,
+    passed: int,
+    *,
+    code: str | None = None,
+) -> Submission:
+    """A new anonymous student's submission, recorded as passing ``passed`` of two tests
+    without a sandbox (so no grader needs to run)."""
+    outbox = memory_outbox(factory)
+    async with transaction(factory) as session:
+        user = await create_anonymous_user(session)
+        submission = await service.submit_code(
+            session,
+            outbox=outbox,
+            user=user,
+            assignment=assignment,
+            code=code or f"x = {user.id}\n",
+            max_code_bytes=65536,
+        )
+    async with transaction(factory) as session:
+        claimed = await service.claim_submission(
+            session,
+            outbox=outbox,
+            submission_id=submission.id,
+            owner="factory",
+            max_attempts=3,
+            lease_margin_s=30,
+        )
+        assert claimed is not None
+    async with transaction(factory) as session:
+        stored = await service.record_result(
+            session,
+            outbox=outbox,
+            submission_id=submission.id,
+            owner="factory",
+            generation=0,
+            result=run_result(passed),
+        )
+    assert stored is not None
+    return stored

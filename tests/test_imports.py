@@ -33,7 +33,7 @@ RINGS: list[tuple[str, ...]] = [
     ("grading",),
     ("grades",),
     # the edges that consume jobs; only the composition root builds them
-    ("grading.worker", "grades.worker"),
+    ("grading.worker", "grading.preview_worker", "grades.worker"),
     # the composition root: builds adapters, the sandbox and the grader from settings
     ("runtime",),
     # edges

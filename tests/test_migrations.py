@@ -26,6 +26,8 @@ TABLES = {
     "assignment_drafts",
     "grade_uploads",
     "grade_upload_rows",
+    "regrades",
+    "preview_results",
     "alembic_version",
 }
 

@@ -28,6 +28,7 @@ from gradeflow.api import (
     grade_uploads,
     grades,
     operations,
+    previews,
     submissions,
 )
 from gradeflow.deps import SignInRequired
@@ -39,7 +40,7 @@ from gradeflow.web import authoring as authoring_pages
 from gradeflow.web import courses as course_pages
 from gradeflow.web import grade_uploads as upload_pages
 from gradeflow.web import grades as grade_pages
-from gradeflow.web import pages
+from gradeflow.web import pages, regrades
 from gradeflow.web.forms import safe_next
 
 log = structlog.get_logger(__name__)
@@ -211,5 +212,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(grade_pages.router)
     app.include_router(grade_uploads.router)
     app.include_router(upload_pages.router)
+    app.include_router(previews.router)
+    app.include_router(regrades.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

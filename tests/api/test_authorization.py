@@ -10,18 +10,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.courses import authoring, members
+from gradeflow.courses.format import load_path
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import import_course
 from gradeflow.db import transaction, utcnow
 from gradeflow.grades.models import GradeUpload, UploadStatus
-from tests.factories import PASSWORD, authored_assignment, create_account
+from gradeflow.grading.previews import start_preview
+from tests.factories import (
+    PASSWORD,
+    authored_assignment,
+    create_account,
+    memory_outbox,
+    write_assignment,
+)
 
 PERSONAS = ["anonymous", "student", "other_student", "teacher", "other_teacher", "admin"]
 
@@ -36,13 +48,17 @@ class World:
     # Per persona, a student of course A that only this persona's request touches.
     spare: dict[str, str] = field(default_factory=dict)
     spare_ids: dict[str, int] = field(default_factory=dict)
+    # Per persona, an assignment of course A with no regrade yet, and a ready
+    # (empty) regrade preview of another one.
+    assignments: dict[str, int] = field(default_factory=dict)
+    previews: dict[str, int] = field(default_factory=dict)
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     # Grade uploads of course A: one applied and reverted, one validated whose file is gone.
     applied_upload: int = 0
     validated_upload: int = 0
 
 
-async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
+async def build_world(factory: async_sessionmaker[AsyncSession], root: Path) -> World:
     ids = {
         "student": await create_account(factory, "student@example.org"),
         "other_student": await create_account(factory, "other-student@example.org"),
@@ -89,14 +105,34 @@ async def build_world(factory: async_sessionmaker[AsyncSession]) -> World:
                 world.applied_upload = upload.id
             else:
                 world.validated_upload = upload.id
+    async with transaction(factory) as session:
+        teacher = await session.get_one(User, ids["teacher"])
+        for persona in PERSONAS:
+            for kind in ("fresh", "previewed"):
+                slug = f"{kind}-{persona.replace('_', '-')}"
+                spec = load_path(write_assignment(root, slug), course_slug="course-a")
+                report = await import_course(session, spec=spec)
+                assignment = await session.scalar(
+                    select(Assignment).where(
+                        Assignment.course_id == report.course.id, Assignment.slug == slug
+                    )
+                )
+                assert assignment is not None
+                if kind == "fresh":
+                    world.assignments[persona] = assignment.id
+                    continue
+                preview = await start_preview(
+                    session, outbox=memory_outbox(factory), assignment=assignment, teacher=teacher
+                )
+                world.previews[persona] = preview.id
     return world
 
 
 @pytest.fixture
 async def world(
-    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> AsyncIterator[World]:
-    built = await build_world(session_factory)
+    built = await build_world(session_factory, tmp_path / "course-a")
     emails = {
         "student": "student@example.org",
         "other_student": "other-student@example.org",
@@ -250,6 +286,32 @@ CASES = {
         course_a("/roster"),
         statuses(401, 403, 404, 200, 404, 200),
         files=lambda world, persona: {"file": ("r.csv", f"student\n{world.spare[persona]}\n")},
+    ),
+    "start regrade preview": Case(
+        "POST",
+        lambda world, persona: f"/api/assignments/{world.assignments[persona]}/regrade-preview",
+        statuses(401, 403, 404, 202, 404, 202),
+    ),
+    "read regrade preview": Case(
+        "GET",
+        lambda world, persona: f"/api/regrade-previews/{world.previews['teacher']}",
+        statuses(401, 403, 404, 200, 404, 200),
+    ),
+    "apply regrade preview": Case(
+        "POST",
+        lambda world, persona: f"/api/regrade-previews/{world.previews[persona]}/apply",
+        statuses(401, 403, 404, 200, 404, 200),
+        lambda world, persona: {"policy": "higher"},
+    ),
+    "discard regrade preview": Case(
+        "DELETE",
+        lambda world, persona: f"/api/regrade-previews/{world.previews[persona]}",
+        statuses(401, 403, 404, 200, 404, 200),
+    ),
+    "regrade": Case(
+        "POST",
+        lambda world, persona: f"/api/assignments/{world.assignments[persona]}/regrade",
+        statuses(401, 403, 404, 202, 404, 202),
     ),
     "create token": Case(
         "POST",

@@ -90,3 +90,27 @@ class GradebookPage:
 
     async def first_column(self) -> list[str]:
         return await self.rows.locator("td:first-child").all_inner_texts()
+
+
+class RegradePreviewPage:
+    """What a teacher sees while a regrade preview grades, and its deltas."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.status: Locator = page.get_by_test_id("preview-status")
+        self.progress: Locator = page.get_by_test_id("progress")
+        self.gainers: Locator = page.get_by_test_id("gainers")
+        self.losers: Locator = page.get_by_test_id("losers")
+        self.rows: Locator = page.locator("[data-testid=deltas] tbody tr")
+
+    async def start(self, base_url: str, assignment_id: int) -> RegradePreviewPage:
+        await self.page.goto(f"{base_url}/assignments/{assignment_id}/regrade-preview")
+        await self.page.get_by_role("button", name="Preview regrade").click()
+        return self
+
+    def row(self, student: str) -> Locator:
+        return self.rows.filter(has_text=student)
+
+    async def apply(self, policy_label: str) -> None:
+        await self.page.get_by_label(policy_label).check()
+        await self.page.get_by_role("button", name="Apply").click()

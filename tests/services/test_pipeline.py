@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from contextlib import closing
+from pathlib import Path
 
 import aio_pika
 import httpx
@@ -284,3 +285,49 @@ def test_an_authored_assignment_is_checked_by_a_worker_process_not_the_web_one(
         web.kill()
         if worker is not None:
             worker.kill()
+
+
+def test_the_regrade_preview_command_prints_who_gains_and_who_loses(
+    settings: Settings, course_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.api.test_previews import NEW_TESTS, ZERO_BUG
+    from tests.conftest import import_course_dir
+    from tests.services.conftest import ROOT, environment
+
+    web = WebProcess(settings)
+    worker = worker_process(settings)
+    try:
+        with closing(new_student(web)) as gains, closing(new_student(web)) as loses:
+            first = wait_graded(gains, submit(gains, ADDER_WRONG).json()["id"])
+            wait_graded(loses, submit(loses, ZERO_BUG).json()["id"])
+            (course_dir / "adder" / "tests.py").write_text(NEW_TESTS)
+            asyncio.run(import_course_dir(settings, course_dir))
+            command = ["assignments", "regrade", str(first["assignment_id"]), "--preview"]
+            result = subprocess.run(
+                [sys.executable, "-m", "gradeflow", *command],
+                env=environment(settings),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            points = [student.get("/api/me").json()["points"] for student in (gains, loses)]
+        lines = result.stdout.rstrip().splitlines()
+        assert lines[0].startswith("preview 1: grading 2 submissions of 'Add two numbers' again")
+        assert lines[-3] == "preview ready: 1 gain, 1 lose, 0 unchanged, mean change +0"
+        assert lines[-2].startswith("  -5  Guest #")
+        assert lines[-2].endswith(
+            ": 10 -> 5 (AddTest.test_adds_negative_numbers passed->missing, "
+            "AddTest.test_adds_zeros missing->failed)"
+        )
+        assert lines[-1].startswith("  +5  Guest #")
+        # Only a preview: no score changed.
+        assert points == [0.0, 10.0]
+    finally:
+        web.kill()
+        worker.kill()

@@ -238,14 +238,16 @@ async def submit(
     "/{assignment_id}/regrade",
     status_code=202,
     summary="Teacher: grade every submission of the assignment again",
-    responses=errors(401, 403, 404),
+    responses=errors(401, 403, 404, 409),
 )
 async def regrade(
     assignment_id: PathId, runtime: AppRuntime, session: DbSession, user: CurrentUser
 ) -> RegradeStarted:
     assignment = await get_assignment(session, assignment_id=assignment_id)
     await taught_course(session, course_id=assignment.course_id, user=user)
-    ids = await grading.regrade_assignment(session, outbox=runtime.outbox, assignment=assignment)
+    ids = await grading.regrade_assignment(
+        session, outbox=runtime.outbox, assignment=assignment, started_by=user
+    )
     return RegradeStarted(assignment_id=assignment_id, total=len(ids), remaining=len(ids))
 
 

@@ -252,13 +252,18 @@ def db_create_if_missing() -> None:
 def assignments_regrade(
     assignment_id: int,
     wait: Annotated[bool, typer.Option(help="Show progress until the regrade is done.")] = True,
+    preview: Annotated[
+        bool,
+        typer.Option(help="Grade into a preview, scores untouched, and print the deltas."),
+    ] = False,
 ) -> None:
     """Grade every submission of an assignment again (each by exactly one worker)."""
-    from gradeflow.cli.regrade import regrade_from_cli
+    from gradeflow.cli.regrade import preview_from_cli, regrade_from_cli
 
     settings = _settings()
+    follow = preview_from_cli if preview else regrade_from_cli
     try:
-        asyncio.run(regrade_from_cli(settings, assignment_id=assignment_id, wait=wait))
+        asyncio.run(follow(settings, assignment_id=assignment_id, wait=wait))
     except GradeflowError as exc:
         raise _fail(exc.message) from exc
 

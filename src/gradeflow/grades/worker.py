@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,13 +37,12 @@ from gradeflow.grades.rows import (
 )
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob, MalformedJob
 from gradeflow.grading.outbox import Outbox
-from gradeflow.infra.queue import Delivery, JobQueue
+from gradeflow.infra.queue import Delivery, JobQueue, settle
 
 log = structlog.get_logger(__name__)
 
 BATCH_ROWS = 1000  # progress is written with every batch
 EVENT_INTERVAL_S = 0.5  # live events at most this often while rows stream in
-RETRY_DELAY_S = 1.0
 UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
 
 
@@ -180,18 +180,13 @@ class Importer:
             log.error("imports.malformed_job", error=str(exc))
             await delivery.reject(requeue=False)
             return
-        try:
-            await self.run(job.upload_id)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._release(job.upload_id))
-            await asyncio.shield(delivery.reject(requeue=True))
-            raise
-        except Exception:
-            log.exception("imports.job_failed", upload_id=job.upload_id)
-            await asyncio.sleep(RETRY_DELAY_S)
-            await delivery.reject(requeue=True)
-            return
-        await delivery.ack()
+        await settle(
+            delivery,
+            run=partial(self.run, job.upload_id),
+            release=partial(self._release, job.upload_id),
+            failure_event="imports.job_failed",
+            upload_id=job.upload_id,
+        )
 
     async def _release(self, upload_id: int) -> None:
         try:

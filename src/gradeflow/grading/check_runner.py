@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from contextlib import suppress
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,15 +19,14 @@ from gradeflow.courses.models import AssignmentDraft
 from gradeflow.courses.service import content_spec
 from gradeflow.db import transaction
 from gradeflow.grading import checks
-from gradeflow.grading.messages import MalformedJob, SolutionCheckJob
+from gradeflow.grading.messages import SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, Sandbox
 from gradeflow.grading.service import grade_code
-from gradeflow.infra.queue import Delivery
+from gradeflow.infra.queue import Delivery, settle
 
 log = structlog.get_logger(__name__)
 
-RETRY_DELAY_S = 1.0
 # As for submissions: only a check this old whose publish failed is sent again, so
 # the sweeper never races the request that is about to publish it.
 UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
@@ -52,26 +52,15 @@ class SolutionChecker:
         self.lease_margin_s = lease_margin_s
         self.output_limit_bytes = output_limit_bytes
 
-    async def handle(self, delivery: Delivery) -> None:
+    async def handle(self, delivery: Delivery, job: SolutionCheckJob) -> None:
         """One check message, acknowledged only once its outcome is committed."""
-        try:
-            job = SolutionCheckJob.decode(delivery.body)
-        except MalformedJob as exc:
-            log.error("checks.malformed_job", error=str(exc))
-            await delivery.reject(requeue=False)
-            return
-        try:
-            await self.check(job.draft_id)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._release(job.draft_id, republish=False))
-            await asyncio.shield(delivery.reject(requeue=True))
-            raise
-        except Exception:
-            log.exception("checks.job_failed", draft_id=job.draft_id)
-            await asyncio.sleep(RETRY_DELAY_S)
-            await delivery.reject(requeue=True)
-            return
-        await delivery.ack()
+        await settle(
+            delivery,
+            run=partial(self.check, job.draft_id),
+            release=partial(self._release, job.draft_id, republish=False),
+            failure_event="checks.job_failed",
+            draft_id=job.draft_id,
+        )
 
     async def check(self, draft_id: int) -> None:
         """Claim, run and record one check; a no-op if it is not claimable."""

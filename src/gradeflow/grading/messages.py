@@ -45,15 +45,6 @@ class GradeJob:
 SOLUTION_CHECK = "solution_check"
 
 
-def is_solution_check(body: bytes) -> bool:
-    """Whether ``body`` asks for a solution check (anything else is read as a ``GradeJob``)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("kind") == SOLUTION_CHECK
-
-
 @dataclass(frozen=True)
 class SolutionCheckJob:
     """Grade an authored assignment's reference solution: names its ``assignment_drafts`` row."""
@@ -90,3 +81,30 @@ class ImportJob:
         if not isinstance(upload_id, int) or isinstance(upload_id, bool) or upload_id < 1:
             raise MalformedJob(f"bad upload id: {upload_id!r}")
         return cls(upload_id)
+
+
+@dataclass(frozen=True)
+class PreviewJob:
+    """Grade a submission again for a regrade preview: names a ``preview_results`` row."""
+
+    result_id: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"v": 1, "kind": "preview", "preview_result_id": self.result_id}).encode()
+
+
+def decode_job(body: bytes) -> GradeJob | PreviewJob | SolutionCheckJob:
+    """The job a message carries; a job of another kind than grading says so in ``kind``."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedJob(f"not a grading job: {body[:100]!r}") from exc
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == SOLUTION_CHECK:
+        return SolutionCheckJob.decode(body)
+    if kind != "preview":
+        return GradeJob.decode(body)
+    result_id = data.get("preview_result_id")
+    if not isinstance(result_id, int) or isinstance(result_id, bool) or result_id < 1:
+        raise MalformedJob(f"bad preview result id: {result_id!r}")
+    return PreviewJob(result_id)

@@ -1,4 +1,4 @@
-"""Submissions and their grading state."""
+"""Submissions and their grading state; regrades and the results of regrade previews."""
 
 from __future__ import annotations
 
@@ -6,7 +6,19 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gradeflow.accounts.models import User
@@ -86,3 +98,106 @@ class Submission(Base):
 
     user: Mapped[User] = relationship()
     assignment: Mapped[Assignment] = relationship()
+
+
+class RegradeKind(enum.StrEnum):
+    # Submissions are set back to `queued` and graded again in place.
+    direct = "direct"
+    # Submissions are graded again into `preview_results`; scores change only on apply.
+    preview = "preview"
+
+
+class RegradeStatus(enum.StrEnum):
+    running = "running"
+    ready = "ready"  # a preview whose every result is in, waiting to be applied or discarded
+    applied = "applied"
+    discarded = "discarded"
+    failed = "failed"  # a preview whose assignment changed again while it ran
+    done = "done"  # a direct regrade with nothing left regrading
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RegradeStatus.running, RegradeStatus.ready)
+
+
+ACTIVE_REGRADE_PREDICATE = "status IN ('running', 'ready')"
+
+
+class Regrade(Base):
+    """One regrade of an assignment, direct or a preview; at most one active at a time."""
+
+    __tablename__ = "regrades"
+    __table_args__ = (
+        # The database arbitrates "one regrade or preview per assignment at a time":
+        # two concurrent starts cannot both insert an active row.
+        Index(
+            "uq_regrades_one_active_per_assignment",
+            "assignment_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_REGRADE_PREDICATE),
+            postgresql_where=text(ACTIVE_REGRADE_PREDICATE),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    kind: Mapped[RegradeKind] = mapped_column(
+        Enum(RegradeKind, native_enum=False, length=16, validate_strings=True)
+    )
+    status: Mapped[RegradeStatus] = mapped_column(
+        Enum(RegradeStatus, native_enum=False, length=16, validate_strings=True),
+        default=RegradeStatus.running,
+    )
+    # The assignment revision the submissions are graded against; a preview is
+    # applied only while the assignment still has it.
+    assignment_revision: Mapped[str] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    # "new" or "higher", once a preview is applied.
+    policy: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    assignment: Mapped[Assignment] = relationship()
+
+
+class PreviewResult(Base):
+    """A submission graded again for a preview, beside what it has now.
+
+    Graded under the same claim, lease and attempt rules as a submission. The
+    submission's score and test outcomes are copied in when the preview starts, so
+    its deltas can still be shown after the preview was applied.
+    """
+
+    __tablename__ = "preview_results"
+    __table_args__ = (
+        UniqueConstraint("preview_id", "submission_id"),
+        Index("ix_preview_results_submission_id", "submission_id"),
+        Index("ix_preview_results_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    preview_id: Mapped[int] = mapped_column(ForeignKey("regrades.id", ondelete="CASCADE"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    old_score: Mapped[float | None] = mapped_column(Float)
+    # test id -> outcome, of the submission's result when the preview started.
+    old_tests: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[SubmissionStatus] = mapped_column(
+        Enum(SubmissionStatus, native_enum=False, length=16, validate_strings=True),
+        default=SubmissionStatus.queued,
+    )
+    score: Mapped[float | None] = mapped_column(Float)
+    feedback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    preview: Mapped[Regrade] = relationship()
+    submission: Mapped[Submission] = relationship()

@@ -29,10 +29,12 @@ from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
 from gradeflow.grading.models import (
     FINAL_STATUSES,
     PENDING_STATUSES,
+    RegradeKind,
     Submission,
     SubmissionStatus,
 )
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.regrades import open_regrade
 from gradeflow.grading.sandbox import OUTPUT_LIMIT_BYTES, RunResult, RunSpec, Sandbox
 
 SUBMISSION_EVENT = "submission"
@@ -90,7 +92,7 @@ def describe_submission(submission: Submission) -> dict[str, Any]:
     }
 
 
-async def _record_submission_event(
+async def record_submission_event(
     session: AsyncSession, outbox: Outbox, submission: Submission
 ) -> None:
     """Every change to a submission: an event in the user's stream, announced after commit."""
@@ -168,7 +170,7 @@ async def submit_code(
         raise Conflict("You already have a submission being graded; wait for its result.") from exc
     if earlier is None:
         outbox.grade_after_commit(session, [submission.id], priority=PRIORITY_INTERACTIVE)
-    await _record_submission_event(session, outbox, submission)
+    await record_submission_event(session, outbox, submission)
     return submission
 
 
@@ -213,7 +215,7 @@ async def claim_submission(
     )
     if getattr(claimed, "rowcount", 0) == 1:
         submission = await _load(session, submission_id)
-        await _record_submission_event(session, outbox, submission)
+        await record_submission_event(session, outbox, submission)
         return submission
     exhausted = await session.execute(
         update(Submission)
@@ -235,7 +237,7 @@ async def claim_submission(
         .execution_options(synchronize_session=False)
     )
     if getattr(exhausted, "rowcount", 0) == 1:
-        await _record_submission_event(session, outbox, await _load(session, submission_id))
+        await record_submission_event(session, outbox, await _load(session, submission_id))
     return None
 
 
@@ -291,7 +293,7 @@ async def record_result(
     if getattr(stored, "rowcount", 0) != 1:
         return None
     submission = await _load(session, submission_id)
-    await _record_submission_event(session, outbox, submission)
+    await record_submission_event(session, outbox, submission)
     return submission
 
 
@@ -319,7 +321,7 @@ async def release_submission(
         return False
     if republish:
         outbox.grade_after_commit(session, [submission_id], priority=PRIORITY_INTERACTIVE)
-    await _record_submission_event(session, outbox, await _load(session, submission_id))
+    await record_submission_event(session, outbox, await _load(session, submission_id))
     return True
 
 
@@ -392,9 +394,15 @@ async def renew_lease(
 
 
 async def regrade_assignment(
-    session: AsyncSession, *, outbox: Outbox, assignment: Assignment
+    session: AsyncSession, *, outbox: Outbox, assignment: Assignment, started_by: User | None = None
 ) -> list[int]:
-    """Queue every graded submission of ``assignment`` again under a new generation."""
+    """Queue every graded submission of ``assignment`` again under a new generation.
+
+    Conflict while another regrade or a regrade preview of it is active.
+    """
+    regrade = await open_regrade(
+        session, assignment=assignment, kind=RegradeKind.direct, started_by=started_by
+    )
     ids = list(
         await session.scalars(
             select(Submission.id)
@@ -405,6 +413,7 @@ async def regrade_assignment(
             .order_by(Submission.id)
         )
     )
+    regrade.total = len(ids)
     if not ids:
         return []
     await session.execute(
@@ -425,7 +434,7 @@ async def regrade_assignment(
     )
     outbox.grade_after_commit(session, ids, priority=PRIORITY_BULK)
     for submission_id in ids:
-        await _record_submission_event(session, outbox, await _load(session, submission_id))
+        await record_submission_event(session, outbox, await _load(session, submission_id))
     return ids
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,19 +27,20 @@ from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
     PRIORITY_INTERACTIVE,
-    GradeJob,
     MalformedJob,
-    is_solution_check,
+    PreviewJob,
+    SolutionCheckJob,
+    decode_job,
 )
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.preview_worker import PreviewGrader
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
-from gradeflow.infra.queue import Delivery, JobQueue
+from gradeflow.infra.queue import Delivery, JobQueue, settle
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
-RETRY_DELAY_S = 1.0
 # A queued row is re-published only when its publish failed and it is this old,
 # so the sweeper never races the request that is about to publish it.
 UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
@@ -75,6 +77,16 @@ class Grader:
         self.config = config
         self.metrics = metrics
         self.owner = new_lease_owner()
+        self.previews = PreviewGrader(
+            session_factory=session_factory,
+            outbox=outbox,
+            sandbox=sandbox,
+            metrics=metrics,
+            owner=self.owner,
+            max_attempts=config.max_attempts,
+            lease_margin_s=config.lease_margin_s,
+            output_limit_bytes=config.output_limit_bytes,
+        )
         self.checks = SolutionChecker(
             session_factory=session_factory,
             outbox=outbox,
@@ -103,6 +115,7 @@ class Grader:
                 log.warning("grading.recovered", requeued=requeued)
             await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
             await self.checks.recover()
+            await self.previews.recover()
         for slot in range(self.config.slots):
             self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
@@ -143,29 +156,25 @@ class Grader:
                 return
 
     async def handle(self, delivery: Delivery) -> None:
-        if is_solution_check(delivery.body):
-            await self.checks.handle(delivery)
-            return
         try:
-            job = GradeJob.decode(delivery.body)
+            job = decode_job(delivery.body)
         except MalformedJob as exc:
             # Poison: dead-lettered for operators instead of retried forever.
             log.error("grading.malformed_job", error=str(exc))
             await delivery.reject(requeue=False)
             return
-        try:
-            await self.grade(job.submission_id)
-        except asyncio.CancelledError:
-            # Shutting down mid-run: hand the job back instead of losing it.
-            await asyncio.shield(self._release(job.submission_id, republish=False))
-            await asyncio.shield(delivery.reject(requeue=True))
-            raise
-        except Exception:
-            log.exception("grading.job_failed", submission_id=job.submission_id)
-            await asyncio.sleep(RETRY_DELAY_S)
-            await delivery.reject(requeue=True)
-            return
-        await delivery.ack()
+        if isinstance(job, PreviewJob):
+            await self.previews.handle(delivery, job)
+        elif isinstance(job, SolutionCheckJob):
+            await self.checks.handle(delivery, job)
+        else:
+            await settle(
+                delivery,
+                run=partial(self.grade, job.submission_id),
+                release=partial(self._release, job.submission_id, republish=False),
+                failure_event="grading.job_failed",
+                submission_id=job.submission_id,
+            )
 
     async def _release(self, submission_id: int, *, republish: bool) -> None:
         """Give the run back; with ``republish`` publish its job again after the commit."""
@@ -265,6 +274,7 @@ class Grader:
     async def sweep(self) -> int:
         """Publish work that lost its message: failed publishes and expired leases."""
         checks_sent = await self.checks.sweep()
+        previews = await self.previews.sweep(unpublished_for=UNPUBLISHED_GRACE)
         async with transaction(self.session_factory) as session:
             expired = await service.expired_leases(session)
             unpublished = await service.unpublished_submissions(
@@ -273,13 +283,13 @@ class Grader:
             await prune_events(session)
         ids = sorted(set(expired) | set(unpublished))
         if not ids:
-            return checks_sent
+            return checks_sent + previews
         sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
         )
-        return sent + checks_sent
+        return sent + checks_sent + previews
 
     async def _sweep_forever(self) -> None:
         while True:

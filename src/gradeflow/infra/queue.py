@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 
 class Delivery(Protocol):
@@ -91,3 +95,33 @@ class MemoryQueue:
 
     async def close(self) -> None:
         self._queues.clear()
+
+
+# A job that failed on our side waits this long before it goes back to the queue,
+# so a database that is briefly away is not hammered by a hot retry loop.
+RETRY_DELAY_S = 1.0
+
+
+async def settle(
+    delivery: Delivery,
+    *,
+    run: Callable[[], Awaitable[None]],
+    release: Callable[[], Awaitable[None]],
+    failure_event: str,
+    **log_fields: object,
+) -> None:
+    """Run one job and settle its message: ack once ``run`` has committed its outcome;
+    on our own failure requeue it after a pause; when cancelled (shutting down) hand
+    the row back with ``release`` and requeue, so the job is never lost."""
+    try:
+        await run()
+    except asyncio.CancelledError:
+        await asyncio.shield(release())
+        await asyncio.shield(delivery.reject(requeue=True))
+        raise
+    except Exception:
+        log.exception(failure_event, **log_fields)
+        await asyncio.sleep(RETRY_DELAY_S)
+        await delivery.reject(requeue=True)
+        return
+    await delivery.ack()

@@ -292,6 +292,32 @@ function setUpAuthoring(root, events) {
     const view = JSON.parse(event.data).assignment;
     if (view.id === assignmentId) show(view);
   });
+
+
+// A regrade preview's page: progress from `regrade_preview` events, and a slow poll
+// for a co-teacher who did not start it (events go to the one who did). Any change
+// of status reloads the page, which the server renders with the deltas.
+function setUpRegradePreview(root, events) {
+  const previewId = Number(root.dataset.previewId);
+  const status = root.dataset.status;
+  const progress = document.getElementById("preview-progress");
+
+  function show(preview) {
+    if (preview.id !== previewId) return;
+    if (preview.status !== status) { window.location.reload(); return; }
+    progress.max = Math.max(preview.total, 1);
+    progress.value = preview.done;
+    document.getElementById("preview-done").textContent = String(preview.done);
+    document.getElementById("preview-running").textContent = String(preview.running);
+    document.getElementById("preview-queued").textContent = String(preview.queued);
+  }
+
+  if (status !== "running") return;
+  events.addEventListener("regrade_preview", (event) => show(JSON.parse(event.data).preview));
+  setInterval(async () => {
+    const response = await fetch(`/api/regrade-previews/${previewId}`, { credentials: "same-origin" });
+    if (response.ok) show(await response.json());
+  }, 5000);
 }
 
 function openEvents() {
@@ -306,8 +332,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const table = document.getElementById("submissions");
   const authoring = document.getElementById("authoring");
   if (authoring) setUpAuthoring(authoring, authoring.dataset.assignmentId ? openEvents() : null);
-  if (!practice && !table) return;
+  const preview = document.getElementById("regrade-preview");
+  if (!practice && !table && !preview) return;
   const events = openEvents();
   if (practice) setUpPractice(practice, events);
   if (table) setUpSubmissions(table, events);
+  if (preview) setUpRegradePreview(preview, events);
 });
