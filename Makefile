@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack nginx clean bench
+.PHONY: install run test test-unprivileged lint services browser stack nginx clean bench bench-grades
 
 install: $(STAMP)
 
@@ -74,6 +74,12 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/sandbox.py
+
+# The grade benchmarks of PERFORMANCE.md: services mode on loopback, a few minutes each.
+bench-grades: install services nginx
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	PYTHONPATH=src $(BIN)/python bench/grade_import.py
+	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 15
 
 clean:
 	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache
