@@ -38,6 +38,7 @@ from gradeflow.grades.rows import (
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob, MalformedJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
+from gradeflow.infra.slots import SlotPool
 
 log = structlog.get_logger(__name__)
 
@@ -122,10 +123,15 @@ class Importer:
         self.blobs = blobs
         self.config = config
         self.owner = imports.new_lease_owner()
-        self._slots: list[asyncio.Task[None]] = []
-        self._sweeper: asyncio.Task[None] | None = None
-        self._busy: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._pool = SlotPool(
+            name="imports",
+            queue=queue,
+            queue_name=IMPORTS_QUEUE,
+            slots=config.slots,
+            handle=self.handle,
+            sweep=self.sweep,
+            sweep_interval_s=config.sweep_interval_s,
+        )
 
     async def start(self, *, recover: bool) -> None:
         """Start the slots and the sweeper; ``recover`` as ``Grader.start`` (embedded only)."""
@@ -136,42 +142,11 @@ class Importer:
             if requeued:
                 log.warning("imports.recovered", requeued=requeued)
             await imports.publish_imports(self.outbox, pending)
-        for slot in range(self.config.slots):
-            self._slots.append(asyncio.create_task(self._run_slot(), name=f"import-slot-{slot}"))
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="imports-sweeper")
+        self._pool.start()
         log.info("importer.started", slots=self.config.slots, owner=self.owner)
 
     async def stop(self, *, grace_s: float = 0.0) -> None:
-        self._stopping = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        busy = set(self._busy)
-        for task in self._slots:
-            if task not in busy:
-                task.cancel()
-        if busy and grace_s > 0:
-            await asyncio.wait(busy, timeout=grace_s)
-        for task in self._slots:
-            task.cancel()
-        await asyncio.gather(*self._slots, return_exceptions=True)
-        if self._sweeper is not None:
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-        self._slots.clear()
-
-    async def _run_slot(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        async for delivery in self.queue.consume(IMPORTS_QUEUE):
-            if self._stopping:
-                await delivery.reject(requeue=True)
-                return
-            self._busy.add(task)
-            try:
-                await self.handle(delivery)
-            finally:
-                self._busy.discard(task)
-            if self._stopping:
-                return
+        await self._pool.stop(grace_s=grace_s)
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -269,14 +244,6 @@ class Importer:
         sent = await imports.publish_imports(self.outbox, ids)
         log.info("imports.swept", republished=sent)
         return sent
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.sweep_interval_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("imports.sweep_failed")
 
 
 class ImportRun:

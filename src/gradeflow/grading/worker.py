@@ -37,6 +37,7 @@ from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_worker import PreviewGrader
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
+from gradeflow.infra.slots import SlotPool
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -96,10 +97,15 @@ class Grader:
             lease_margin_s=config.lease_margin_s,
             output_limit_bytes=config.output_limit_bytes,
         )
-        self._slots: list[asyncio.Task[None]] = []
-        self._sweeper: asyncio.Task[None] | None = None
-        self._busy: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._pool = SlotPool(
+            name="grading",
+            queue=queue,
+            queue_name=GRADING_QUEUE,
+            slots=config.slots,
+            handle=self.handle,
+            sweep=self.sweep,
+            sweep_interval_s=config.sweep_interval_s,
+        )
 
     async def start(self, *, recover: bool) -> None:
         """Start the slots and the sweeper.
@@ -116,44 +122,12 @@ class Grader:
             await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
             await self.checks.recover()
             await self.previews.recover()
-        for slot in range(self.config.slots):
-            self._slots.append(asyncio.create_task(self._run_slot(), name=f"grader-slot-{slot}"))
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="grading-sweeper")
+        self._pool.start()
         log.info("grader.started", slots=self.config.slots, owner=self.owner)
 
     async def stop(self, *, grace_s: float = 0.0) -> None:
         """Stop taking jobs; let runs in flight finish for ``grace_s``, then release them."""
-        self._stopping = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        busy = set(self._busy)
-        for task in self._slots:
-            if task not in busy:
-                task.cancel()
-        if busy and grace_s > 0:
-            log.info("grader.draining", runs=len(busy), grace_s=grace_s)
-            await asyncio.wait(busy, timeout=grace_s)
-        for task in self._slots:
-            task.cancel()
-        await asyncio.gather(*self._slots, return_exceptions=True)
-        if self._sweeper is not None:
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-        self._slots.clear()
-
-    async def _run_slot(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        async for delivery in self.queue.consume(GRADING_QUEUE):
-            if self._stopping:
-                await delivery.reject(requeue=True)
-                return
-            self._busy.add(task)
-            try:
-                await self.handle(delivery)
-            finally:
-                self._busy.discard(task)
-            if self._stopping:
-                return
+        await self._pool.stop(grace_s=grace_s)
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -290,11 +264,3 @@ class Grader:
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
         )
         return sent + checks_sent + previews
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.sweep_interval_s)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("grading.sweep_failed")

@@ -292,7 +292,7 @@ function setUpAuthoring(root, events) {
     const view = JSON.parse(event.data).assignment;
     if (view.id === assignmentId) show(view);
   });
-
+}
 
 // A regrade preview's page: progress from `regrade_preview` events, and a slow poll
 // for a co-teacher who did not start it (events go to the one who did). Any change

@@ -1,0 +1,91 @@
+"""Slots that consume one queue, one message at a time each, and a periodic sweeper.
+
+The grader and the import slots are both this: N tasks taking messages from their
+queue and handing each to a handler, plus a task that looks for lost work every few
+seconds. Stopping takes no new message, lets runs in flight finish for a grace
+period, then cancels them; the handler (``queue.settle``) hands a cancelled job back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from gradeflow.infra.queue import Delivery, JobQueue
+
+log = structlog.get_logger(__name__)
+
+
+class SlotPool:
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue: JobQueue,
+        queue_name: str,
+        slots: int,
+        handle: Callable[[Delivery], Awaitable[None]],
+        sweep: Callable[[], Awaitable[object]],
+        sweep_interval_s: float,
+    ) -> None:
+        self.name = name
+        self.queue = queue
+        self.queue_name = queue_name
+        self.slots = slots
+        self.handle = handle
+        self.sweep = sweep
+        self.sweep_interval_s = sweep_interval_s
+        self._slots: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._busy: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def start(self) -> None:
+        for slot in range(self.slots):
+            task = asyncio.create_task(self._run_slot(), name=f"{self.name}-slot-{slot}")
+            self._slots.append(task)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name=f"{self.name}-sweeper")
+
+    async def stop(self, *, grace_s: float = 0.0) -> None:
+        """Stop taking jobs; let runs in flight finish for ``grace_s``, then cancel them."""
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        busy = set(self._busy)
+        for task in self._slots:
+            if task not in busy:
+                task.cancel()
+        if busy and grace_s > 0:
+            log.info(f"{self.name}.draining", runs=len(busy), grace_s=grace_s)
+            await asyncio.wait(busy, timeout=grace_s)
+        for task in self._slots:
+            task.cancel()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        if self._sweeper is not None:
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        self._slots.clear()
+
+    async def _run_slot(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        async for delivery in self.queue.consume(self.queue_name):
+            if self._stopping:
+                await delivery.reject(requeue=True)
+                return
+            self._busy.add(task)
+            try:
+                await self.handle(delivery)
+            finally:
+                self._busy.discard(task)
+            if self._stopping:
+                return
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception(f"{self.name}.sweep_failed")
