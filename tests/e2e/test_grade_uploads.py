@@ -1,0 +1,54 @@
+"""A teacher dry-runs a grade file in the browser, reads what would change, applies
+it, and finds the grades in the gradebook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import LiveServer
+from tests.e2e.pages import GradebookPage, SignInPage
+from tests.e2e.test_gradebook import screenshot_path
+from tests.factories import PASSWORD
+from tests.grades.conftest import build_school
+
+pytestmark = pytest.mark.browser
+
+
+async def test_a_teacher_dry_runs_then_applies_a_grade_file(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    grades = tmp_path / "quiz.csv"
+    # Semicolons, a BOM, CRLF, a student number and a letter: as spreadsheets save it.
+    grades.write_bytes(
+        "\ufeffStudent ; Grade ; Assessment\r\nbob@example.org;72;quiz-1\r\nS1;A;quiz-1\r\n".encode()
+    )
+    uploads = f"/courses/{school.algebra}/grade-uploads"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, uploads)
+    form = page.get_by_test_id("upload-form")
+    await form.locator("input[type=file]").set_input_files(grades)
+    await form.get_by_role("button", name="Upload").click()
+
+    status = page.get_by_test_id("upload-status")
+    await expect(status).to_have_text("validated")
+    changes = page.get_by_test_id("upload-changes").locator("tbody tr")
+    await expect(changes).to_have_count(2)
+    await expect(changes.filter(has_text="alice@example.org")).to_contain_text("A (95)")
+    await expect(changes.filter(has_text="bob@example.org")).to_contain_text("72")
+    await page.screenshot(path=screenshot_path(tmp_path, "grade-upload.png"), full_page=True)
+
+    await page.get_by_test_id("apply").click()
+    await expect(status).to_have_text("applied")
+
+    await page.goto(f"{live_server.url}/courses/{school.algebra}/gradebook")
+    book = GradebookPage(page)
+    await expect(book.rows).to_have_count(3)
+    await expect(book.rows.filter(has_text="bob@example.org")).to_contain_text("72")
+    await expect(book.header("quiz-1")).to_be_visible()
