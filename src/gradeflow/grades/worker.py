@@ -38,7 +38,7 @@ from gradeflow.grades.rows import (
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob, MalformedJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
-from gradeflow.infra.slots import SlotPool
+from gradeflow.infra.slots import SlotPool, keep_lease
 
 log = structlog.get_logger(__name__)
 
@@ -173,16 +173,19 @@ class Importer:
             log.exception("imports.release_failed", upload_id=upload_id)
 
     async def _keep_lease(self, upload_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.config.lease_s / 3)
-            try:
-                async with transaction(self.session_factory) as session:
-                    if not await imports.renew_upload_lease(
-                        session, upload_id=upload_id, owner=self.owner, seconds=self.config.lease_s
-                    ):
-                        return
-            except Exception as exc:
-                log.warning("imports.lease_renewal_failed", upload_id=upload_id, error=str(exc))
+        renew = partial(
+            imports.renew_upload_lease,
+            upload_id=upload_id,
+            owner=self.owner,
+            seconds=self.config.lease_s,
+        )
+        await keep_lease(
+            self.session_factory,
+            renew,
+            every_s=self.config.lease_s / 3,
+            failure_event="imports.lease_renewal_failed",
+            upload_id=upload_id,
+        )
 
     async def run(self, upload_id: int) -> None:
         """Claim and run one import to its end; a no-op if it is not claimable."""

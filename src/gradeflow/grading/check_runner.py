@@ -24,6 +24,7 @@ from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, Sandbox
 from gradeflow.grading.service import grade_code
 from gradeflow.infra.queue import Delivery, settle
+from gradeflow.infra.slots import keep_lease
 
 log = structlog.get_logger(__name__)
 
@@ -111,16 +112,13 @@ class SolutionChecker:
 
     async def _keep_lease(self, draft_id: int, time_limit_s: float) -> None:
         seconds = time_limit_s + self.lease_margin_s
-        while True:
-            await asyncio.sleep(self.lease_margin_s / 3)
-            try:
-                async with transaction(self.session_factory) as session:
-                    if not await checks.renew_check_lease(
-                        session, draft_id=draft_id, owner=self.owner, seconds=seconds
-                    ):
-                        return
-            except Exception as exc:
-                log.warning("checks.lease_renewal_failed", draft_id=draft_id, error=str(exc))
+        await keep_lease(
+            self.session_factory,
+            partial(checks.renew_check_lease, draft_id=draft_id, owner=self.owner, seconds=seconds),
+            every_s=self.lease_margin_s / 3,
+            failure_event="checks.lease_renewal_failed",
+            draft_id=draft_id,
+        )
 
     async def _release(self, draft_id: int, *, republish: bool) -> None:
         try:

@@ -25,6 +25,7 @@ from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import close_finished_direct_regrades
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, settle
+from gradeflow.infra.slots import keep_lease
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -115,18 +116,16 @@ class PreviewGrader:
 
     async def _keep_lease(self, result_id: int, time_limit_s: float) -> None:
         seconds = time_limit_s + self.lease_margin_s
-        while True:
-            await asyncio.sleep(self.lease_margin_s / 3)
-            try:
-                async with transaction(self.session_factory) as session:
-                    if not await preview_runs.renew_preview_lease(
-                        session, result_id=result_id, owner=self.owner, seconds=seconds
-                    ):
-                        return
-            except Exception as exc:
-                log.warning(
-                    "regrade_preview.lease_renewal_failed", result_id=result_id, error=str(exc)
-                )
+        renew = partial(
+            preview_runs.renew_preview_lease, result_id=result_id, owner=self.owner, seconds=seconds
+        )
+        await keep_lease(
+            self.session_factory,
+            renew,
+            every_s=self.lease_margin_s / 3,
+            failure_event="regrade_preview.lease_renewal_failed",
+            result_id=result_id,
+        )
 
     async def _release(self, result_id: int, *, republish: bool) -> None:
         try:

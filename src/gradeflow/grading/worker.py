@@ -37,7 +37,7 @@ from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_worker import PreviewGrader
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
-from gradeflow.infra.slots import SlotPool
+from gradeflow.infra.slots import SlotPool, keep_lease
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -167,20 +167,16 @@ class Grader:
             log.exception("grading.release_failed", submission_id=submission_id)
 
     async def _keep_lease(self, submission_id: int, time_limit_s: float) -> None:
-        """Renew the lease while the run lasts, so a short margin still survives long runs."""
         seconds = time_limit_s + self.config.lease_margin_s
-        while True:
-            await asyncio.sleep(self.config.lease_margin_s / 3)
-            try:
-                async with transaction(self.session_factory) as session:
-                    if not await service.renew_lease(
-                        session, submission_id=submission_id, owner=self.owner, seconds=seconds
-                    ):
-                        return
-            except Exception as exc:
-                log.warning(
-                    "grading.lease_renewal_failed", submission_id=submission_id, error=str(exc)
-                )
+        await keep_lease(
+            self.session_factory,
+            partial(
+                service.renew_lease, submission_id=submission_id, owner=self.owner, seconds=seconds
+            ),
+            every_s=self.config.lease_margin_s / 3,
+            failure_event="grading.lease_renewal_failed",
+            submission_id=submission_id,
+        )
 
     async def grade(self, submission_id: int) -> None:
         """Claim, run and record one submission; a no-op if it is not claimable."""

@@ -12,7 +12,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.db import transaction
 from gradeflow.infra.queue import Delivery, JobQueue
 
 log = structlog.get_logger(__name__)
@@ -89,3 +91,24 @@ class SlotPool:
                 await self.sweep()
             except Exception:
                 log.exception(f"{self.name}.sweep_failed")
+
+
+async def keep_lease(
+    session_factory: async_sessionmaker[AsyncSession],
+    renew: Callable[[AsyncSession], Awaitable[bool]],
+    *,
+    every_s: float,
+    failure_event: str,
+    **log_fields: object,
+) -> None:
+    """Renew a run's lease every ``every_s`` while it lasts (cancel the task to stop),
+    so a short margin still survives a long run; ends once ``renew`` finds the lease
+    is no longer ours. A failed renewal is logged and tried again next time."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            async with transaction(session_factory) as session:
+                if not await renew(session):
+                    return
+        except Exception as exc:
+            log.warning(failure_event, error=str(exc), **log_fields)
