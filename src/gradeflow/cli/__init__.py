@@ -169,6 +169,7 @@ def stack_up(
         concurrency=concurrency,
         port=port,
         first_web_port=first_web_port,
+        max_upload_mb=settings.max_upload_mb,
     )
     try:
         procfile = stack.write_stack_files(plan)
