@@ -3,7 +3,10 @@
 Services take an ``AsyncSession`` and never commit; the edge that owns the unit of
 work (a request, a job handler, a CLI command) uses ``transaction()``. What must
 happen once a change is committed (publish a job, purge a cache, wake a stream) a
-service registers with ``after_commit()``.
+service registers with ``after_commit()``. A session factory may also be given a
+``WriteObserver``, told of every row a unit of work writes (ORM objects as they are
+flushed, set-based INSERT, UPDATE and DELETE statements as they run), which is how
+cached reads are purged without each service listing its purges.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
 
 from gradeflow.errors import Unavailable
@@ -31,6 +34,9 @@ log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[object]]
 _AFTER_COMMIT = "gradeflow.after_commit"
+# (session, table name, the ORM object written, or None for a set-based statement)
+WriteObserver = Callable[[Session, str, object | None], None]
+_WRITE_OBSERVER = "gradeflow.write_observer"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -113,11 +119,36 @@ def _connect_or_unavailable(
         raise Unavailable("The database is unavailable; try again in a moment.") from exc
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_session_factory(
+    engine: AsyncEngine, *, on_write: WriteObserver | None = None
+) -> async_sessionmaker[AsyncSession]:
+    info = {_WRITE_OBSERVER: on_write} if on_write is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
-def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+@event.listens_for(Session, "after_flush")
+def _observe_flush(session: Session, _flush: UOWTransaction) -> None:
+    observer: WriteObserver | None = session.info.get(_WRITE_OBSERVER)
+    if observer is None:
+        return
+    # After a flush these still list what it wrote (SQLAlchemy resets them later).
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(type(instance), "__tablename__", None)
+        if table is not None:
+            observer(session, table, instance)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _observe_statement(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    observer: WriteObserver | None = state.session.info.get(_WRITE_OBSERVER)
+    table = getattr(state.statement, "table", None)
+    if observer is not None and table is not None:
+        observer(state.session, str(table.name), None)
+
+
+def after_commit(session: AsyncSession | Session, hook: AfterCommit) -> None:
     """Run ``hook`` once the unit of work of ``session`` has committed; never on rollback.
 
     Hooks run in the order they were registered, each exactly once, before

@@ -11,16 +11,16 @@ when the route raises, and the follow-ups are dropped.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.accounts.identity import Caller, caller_for_token, caller_for_user
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.accounts.tokens import user_for_token
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Course
 from gradeflow.db import transaction
@@ -33,7 +33,8 @@ MAX_ID = 2**63 - 1
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain function dependency in a thread, a hop per request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -52,26 +53,49 @@ async def db_session(runtime: AppRuntime) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def session_user_id(request: Request) -> int | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return get_runtime(request).signer.loads(cookie) if cookie else None
-
-
-async def optional_user(request: Request, session: DbSession) -> User | None:
-    """The caller by API token (``Authorization: Bearer``) or else by session cookie."""
+async def optional_caller(request: Request) -> Caller | None:
+    """The caller by API token (``Authorization: Bearer``) or else by session cookie;
+    from this process's cache when seen lately (``accounts.identity``)."""
+    runtime: Runtime = request.app.state.runtime
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, secret = authorization.partition(" ")
-        user = await user_for_token(session, secret.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        caller = None
+        if scheme.lower() == "bearer":
+            caller = await caller_for_token(runtime.session_factory, runtime.cache, secret.strip())
+        if caller is None:
             # A script with a bad token must hear so, not be treated as a new visitor.
             raise Unauthorized(
                 "The API token is unknown or revoked; create one on the account page.",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return user
-    user_id = session_user_id(request)
-    return await session.get(User, user_id) if user_id is not None else None
+        return caller
+    cookie = request.cookies.get(SESSION_COOKIE)
+    user_id = runtime.signer.loads(cookie) if cookie else None
+    if user_id is None:
+        return None
+    return await caller_for_user(runtime.session_factory, runtime.cache, user_id)
+
+
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
+
+
+async def current_caller(request: Request) -> Caller:
+    # Not built on OptionalCaller: one dependency less on the hottest reads.
+    caller = await optional_caller(request)
+    if caller is None:
+        raise Unauthorized("No session: POST /api/session for an anonymous identity, or sign in.")
+    return caller
+
+
+# For reads that need no more than who is asking: no database session on a cache hit.
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+async def optional_user(request: Request, session: DbSession) -> User | None:
+    """The caller's row in the request's unit of work, for routes that change things."""
+    caller = await optional_caller(request)
+    return await session.get(User, caller.id) if caller is not None else None
 
 
 OptionalUser = Annotated[User | None, Depends(optional_user)]
@@ -86,7 +110,10 @@ async def current_user(user: OptionalUser) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require_role(user: User, *roles: Role) -> User:
+Who = TypeVar("Who", User, Caller)
+
+
+def require_role(user: Who, *roles: Role) -> Who:
     if user.role not in roles:
         names = " or ".join(r.value for r in roles)
         raise Forbidden(f"Only a {names} may do that.")
@@ -165,7 +192,7 @@ TaughtCoursePage = Annotated[Course, Depends(_taught_course_page)]
 
 
 def set_session_cookie(request: Request, response: Response, user_id: int) -> None:
-    runtime = get_runtime(request)
+    runtime: Runtime = request.app.state.runtime
     response.set_cookie(
         SESSION_COOKIE,
         runtime.signer.dumps(user_id),

@@ -23,12 +23,13 @@ from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox, SandboxUnavailable, create_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
-from gradeflow.infra.cache import Cache, MemoryCache
+from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
 from gradeflow.infra.queue import JobQueue, MemoryQueue
 from gradeflow.infra.rabbitmq import RabbitQueue
-from gradeflow.infra.redis import RedisCache, RedisPubSub
+from gradeflow.infra.redis import RedisPubSub
 from gradeflow.metrics import Metrics
+from gradeflow.purges import purge_on_commit
 from gradeflow.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -58,8 +59,8 @@ class Runtime:
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.queue.close()
-        await self.pubsub.close()
         await self.cache.close()
+        await self.pubsub.close()
         await self.engine.dispose()
 
 
@@ -100,10 +101,25 @@ def _pubsub(settings: Settings) -> PubSub:
     return RedisPubSub(settings.redis_url, prefix=settings.queue_prefix)
 
 
-def build_cache(settings: Settings) -> Cache:
-    if not settings.redis_url:
-        return MemoryCache(ttl_s=settings.cache_ttl_s)
-    return RedisCache(settings.redis_url, prefix=settings.queue_prefix, ttl_s=settings.cache_ttl_s)
+def build_cache(settings: Settings, pubsub: PubSub) -> Cache:
+    # Embedded mode is one process: its purges have nobody else to reach.
+    shared = pubsub if settings.redis_url else None
+    return Cache(ttl_s=settings.cache_ttl_s, pubsub=shared)
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A command's sessions, outside a server: its writes purge the running servers'
+    caches too (in services mode; an embedded server's cache waits for its TTL)."""
+    engine = create_engine(settings.resolved_database_url)
+    pubsub = _pubsub(settings)
+    cache = build_cache(settings, pubsub)
+    try:
+        yield create_session_factory(engine, on_write=purge_on_commit(cache))
+    finally:
+        await cache.close()
+        await pubsub.close()
+        await engine.dispose()
 
 
 class SandboxRefused(GradeflowError):
@@ -140,8 +156,9 @@ async def open_runtime(
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    session_factory = create_session_factory(engine)
-    queue, pubsub, cache = _queue(settings), _pubsub(settings), build_cache(settings)
+    queue, pubsub = _queue(settings), _pubsub(settings)
+    cache = build_cache(settings, pubsub)
+    session_factory = create_session_factory(engine, on_write=purge_on_commit(cache))
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -157,6 +174,7 @@ async def open_runtime(
     try:
         await runtime.queue.start()
         await runtime.pubsub.start()
+        await runtime.cache.start()
         if grading:
             runtime.sandbox = await start_sandbox(settings, slots=settings.resolved_grader_slots)
             runtime.grader = Grader(

@@ -26,15 +26,13 @@ async def test_the_secret_is_not_stored_and_finds_its_owner(
         assert stored is not None
         assert secret not in (stored.token_hash, stored.prefix)
         assert stored.last_used_at is None
-        found = await tokens.user_for_token(session, secret)
-        assert found is not None
-        assert found.id == user_id
+        assert await tokens.owner_of_token(session, secret) == user_id
     async with session_factory() as session:
         used = await session.scalar(select(ApiToken))
         assert used is not None
         assert used.last_used_at is not None
-        assert await tokens.user_for_token(session, secret + "x") is None
-        assert await tokens.user_for_token(session, "not-ours") is None
+        assert await tokens.owner_of_token(session, secret + "x") is None
+        assert await tokens.owner_of_token(session, "not-ours") is None
 
 
 async def test_a_revoked_token_no_longer_signs_in_and_only_its_owner_revokes(
@@ -51,7 +49,7 @@ async def test_a_revoked_token_no_longer_signs_in_and_only_its_owner_revokes(
     async with transaction(session_factory) as session:
         await tokens.revoke_token(session, user_id=owner_id, token_id=token.id)
     async with session_factory() as session:
-        assert await tokens.user_for_token(session, secret) is None
+        assert await tokens.owner_of_token(session, secret) is None
         assert await tokens.list_tokens(session, user_id=owner_id) == []
 
 

@@ -11,7 +11,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.factories import PASSWORD
+from gradeflow.courses.models import Assignment
+from gradeflow.db import transaction
+from gradeflow.grading.models import SubmissionStatus
+from tests.factories import PASSWORD, add_graded_submission
 from tests.grades.conftest import School, build_school
 
 
@@ -171,3 +174,42 @@ async def test_the_grade_pages(school: School, signed_in: dict[str, httpx.AsyncC
     refused = await signed_in["alice"].get(f"/courses/{school.algebra}/gradebook", headers=html)
     assert refused.status_code == 403
     assert "text/html" in refused.headers["content-type"]
+
+
+async def test_own_grades_follow_course_enrolment_and_result_changes_at_once(
+    school: School,
+    signed_in: dict[str, httpx.AsyncClient],
+    app: FastAPI,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    alice, bob, teacher = signed_in["alice"], signed_in["bob"], signed_in["teacher"]
+    assert [c["title"] for c in (await alice.get("/api/me/grades")).json()["courses"]] == [
+        "Algebra",
+        "Biology",
+    ]
+    assert [c["slug"] for c in (await bob.get("/api/me/grades")).json()["courses"]] == ["alg"]
+    # Both answers are cached now; each write below must show in the next read.
+    renamed = await teacher.patch(f"/api/courses/{school.algebra}", json={"title": "Linear"})
+    assert renamed.status_code == 200, renamed.text
+    courses = (await alice.get("/api/me/grades")).json()["courses"]
+    assert {c["slug"]: c["title"] for c in courses} == {"alg": "Linear", "bio": "Biology"}
+    enrolled = await teacher.post(
+        f"/api/courses/{school.biology}/students", json={"email": "bob@example.org"}
+    )
+    assert enrolled.status_code in (200, 201), enrolled.text
+    assert sorted(c["slug"] for c in (await bob.get("/api/me/grades")).json()["courses"]) == [
+        "alg",
+        "bio",
+    ]
+    # A result recorded by a grader announces the student, which purges their reads.
+    async with transaction(session_factory) as session:
+        await add_graded_submission(
+            session,
+            user_id=school.ids["bob"],
+            assignment=await session.get_one(Assignment, school.bio),
+            status=SubmissionStatus.passed,
+            score=50.0,
+        )
+    await app.state.runtime.outbox.announce([school.ids["bob"]])
+    courses = (await bob.get("/api/me/grades")).json()["courses"]
+    assert [a["best"] for c in courses if c["slug"] == "bio" for a in c["assignments"]] == [50.0]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE, QUEUES
+from gradeflow.infra.cache import Cache, cached
 from gradeflow.infra.rabbitmq import RabbitQueue
-from gradeflow.infra.redis import RedisCache
+from gradeflow.infra.redis import RedisPubSub
 from gradeflow.settings import Settings
 from tests.factories import ADDER_SOLUTION
 from tests.services.conftest import (
@@ -47,53 +48,55 @@ async def test_interactive_jobs_overtake_queued_bulk_jobs(settings: Settings) ->
         await queue.close()
 
 
-async def test_cache_namespaces_are_purged_by_version_and_entries_expire(
+async def test_a_purge_in_one_process_reaches_the_cache_of_another(settings: Settings) -> None:
+    here_pubsub = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    there_pubsub = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    here, there = Cache(ttl_s=60, pubsub=here_pubsub), Cache(ttl_s=60, pubsub=there_pubsub)
+    try:
+        for pubsub, cache in ((here_pubsub, here), (there_pubsub, there)):
+            await pubsub.start()
+            await cache.start()
+            await asyncio.wait_for(pubsub.connected.wait(), 10)
+        assert await cached(there, "user:1", "progress", _value({"points": 5})) == {"points": 5}
+        assert await cached(there, "user:2", "progress", _value({"points": 7})) == {"points": 7}
+        # Cached: a different load is not asked.
+        assert await cached(there, "user:1", "progress", _value({"points": 6})) == {"points": 5}
+        await here.purge("user:1")
+        deadline = time.monotonic() + 10
+        while there.get(("user:1",), "progress") is not None:
+            assert time.monotonic() < deadline, "the purge never reached the other cache"
+            await asyncio.sleep(0.01)
+        assert await cached(there, "user:1", "progress", _value({"points": 6})) == {"points": 6}
+        assert await cached(there, "user:2", "progress", _value({"points": 8})) == {"points": 7}
+    finally:
+        for pubsub, cache in ((here_pubsub, here), (there_pubsub, there)):
+            await cache.close()
+            await pubsub.close()
+
+
+async def test_a_cache_whose_purges_cannot_arrive_neither_answers_nor_stores(
     settings: Settings,
 ) -> None:
-    cache = RedisCache(REDIS_URL, prefix=settings.queue_prefix, ttl_s=1)
+    pubsub = RedisPubSub("redis://127.0.0.1:1/0", prefix=settings.queue_prefix)
+    cache = Cache(ttl_s=60, pubsub=pubsub)
     try:
-        await cache.set("user:1", "progress", {"points": 5})
-        await cache.set("user:2", "progress", {"points": 7})
-        assert await cache.get("user:1", "progress") == {"points": 5}
-        await cache.purge("user:1")
-        assert await cache.get("user:1", "progress") is None
-        assert await cache.get("user:2", "progress") == {"points": 7}
-        await asyncio.sleep(1.2)
-        assert await cache.get("user:2", "progress") is None
+        await pubsub.start()
+        await cache.start()
+        await asyncio.sleep(0.3)  # its connection attempts fail meanwhile
+        assert not cache.live()
+        assert await cached(cache, "assignments", "list", _value([1])) == [1]
+        assert await cached(cache, "assignments", "list", _value([2])) == [2]
+        await cache.purge("assignments")  # published nowhere, and no error
     finally:
         await cache.close()
+        await pubsub.close()
 
 
-async def test_a_cache_that_cannot_connect_is_a_miss_not_an_error(settings: Settings) -> None:
-    cache = RedisCache("redis://127.0.0.1:1/0", prefix=settings.queue_prefix, ttl_s=5)
-    try:
-        await cache.set("assignments", "list", [1])
-        assert await cache.get("assignments", "list") is None
-        await cache.purge("assignments")
-    finally:
-        await cache.close()
+def _value(value: object) -> Callable[[], Awaitable[object]]:
+    async def load() -> object:
+        return value
 
-
-@pytest.mark.usefixtures("course")
-def test_reads_are_cached_in_redis(settings: Settings) -> None:
-    web = WebProcess(settings)
-    try:
-        with httpx.Client(base_url=web.url, timeout=30) as client:
-            client.post("/api/session")
-            assert client.get("/api/assignments").status_code == 200
-
-            async def keys() -> list[bytes]:
-                redis = Redis.from_url(REDIS_URL)
-                try:
-                    return [k async for k in redis.scan_iter(f"{settings.queue_prefix}:cache:*")]
-                finally:
-                    await redis.aclose()
-
-            cached = b" ".join(asyncio.run(keys()))
-            assert b":cache:assignments:0:list" in cached
-            assert b":progress" in cached
-    finally:
-        web.kill()
+    return load
 
 
 @pytest.mark.usefixtures("course")

@@ -60,21 +60,18 @@ async def revoke_token(session: AsyncSession, *, user_id: int, token_id: int) ->
     await session.flush()
 
 
-async def user_for_token(session: AsyncSession, secret: str) -> User | None:
-    """The owner of a live token, or None for an unknown or revoked one."""
+async def owner_of_token(session: AsyncSession, secret: str) -> int | None:
+    """The user id of a live token's owner, or None for an unknown or revoked one."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    row = (
-        await session.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None))
+    token = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None)
         )
-    ).one_or_none()
-    if row is None:
+    )
+    if token is None:
         return None
-    token, user = row
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
-    return user
+    return token.user_id

@@ -6,14 +6,16 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from gradeflow.accounts import service, tokens
+from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, Caller, user_namespace
 from gradeflow.accounts.models import ApiToken, Role, User
 from gradeflow.accounts.throttle import SignInLimits
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
+from gradeflow.db import transaction
 from gradeflow.deps import (
     AppRuntime,
     CurrentAdmin,
+    CurrentCaller,
     CurrentTeacher,
-    CurrentUser,
     DbSession,
     OptionalUser,
     PathId,
@@ -24,6 +26,7 @@ from gradeflow.deps import (
 )
 from gradeflow.grading.reads import user_progress
 from gradeflow.grading.service import total_points
+from gradeflow.infra.cache import cached_as_is
 
 router = APIRouter(prefix="/api", tags=["accounts"], responses=COMMON_ERRORS)
 
@@ -49,7 +52,7 @@ class UserView(BaseModel):
     points: float = Field(description="The sum over assignments of the best score.")
 
 
-def describe_user(user: User, points: float) -> UserView:
+def describe_user(user: User | Caller, points: float) -> UserView:
     return UserView(
         id=user.id,
         email=user.email,
@@ -141,10 +144,21 @@ async def logout(response: Response) -> Response:
     return response
 
 
-@router.get("/me", summary="The caller: id, role and total points", responses=errors(401))
-async def me(runtime: AppRuntime, session: DbSession, user: CurrentUser) -> UserView:
-    progress = await user_progress(session, runtime.cache, user_id=user.id)
-    return describe_user(user, progress["points"])
+@router.get(
+    "/me",
+    summary="The caller: id, role and total points",
+    response_model=UserView,
+    responses=errors(401),
+)
+async def me(runtime: AppRuntime, caller: CurrentCaller) -> Response:
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            progress = await user_progress(session, runtime.cache, user_id=caller.id)
+        return describe_user(caller, progress["points"]).model_dump_json().encode()
+
+    namespaces = (user_namespace(caller.id), IDENTITIES_NAMESPACE)
+    body = await cached_as_is(runtime.cache, namespaces, "me", load)
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -12,9 +12,7 @@ from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import MemberRole
-from gradeflow.courses.reads import purge_assignments_after_commit
 from gradeflow.deps import (
-    AppRuntime,
     CurrentTeacher,
     CurrentUser,
     DbSession,
@@ -145,11 +143,8 @@ async def get_course(course_id: PathId, session: DbSession, user: OptionalUser) 
 async def update_course(
     course: TaughtCourse,
     body: CourseChanges,
-    runtime: AppRuntime,
     session: DbSession,
 ) -> CourseView:
-    # Practice lists carry the course's title and whether it is public or archived.
-    purge_assignments_after_commit(session, runtime.cache)
     await members.update_course(
         session,
         course,

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.deps import AppRuntime, CurrentUser, DbSession, TaughtCourse
+from gradeflow.db import transaction
+from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse
 from gradeflow.errors import Forbidden
 from gradeflow.grades import gradebook
 from gradeflow.grades.export import gradebook_csv
 from gradeflow.grades.models import MAX_ASSESSMENT_CHARS
+from gradeflow.infra.cache import cached_as_is
 
 router = APIRouter(prefix="/api", tags=["grades"], responses=COMMON_ERRORS)
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -121,10 +124,9 @@ class GradeHistory(BaseModel):
     changes: list[GradeChangeView] = Field(description="Newest first.")
 
 
-def require_account(user: User) -> User:
+def require_account(user: User | Caller) -> None:
     if user.is_anonymous:
         raise Forbidden("Grades need an account: register or sign in.")
-    return user
 
 
 def describe_own_grades(courses: list[gradebook.CourseGrades]) -> OwnGrades:
@@ -170,12 +172,19 @@ def describe_student(user_id: int, email: str, name: str | None, number: str | N
     response_model=OwnGrades,
     responses=errors(401, 403),
 )
-async def own_grades(session: DbSession, user: CurrentUser) -> Response:
-    require_account(user)
-    grades = describe_own_grades(await gradebook.own_grades(session, user_id=user.id))
-    # Already a validated model: serialised directly, FastAPI's second validation and
-    # encoding of the same model would cost a tenth of this hot path.
-    return Response(grades.model_dump_json(), media_type="application/json")
+async def own_grades(runtime: AppRuntime, caller: CurrentCaller) -> Response:
+    require_account(caller)
+
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            courses = await gradebook.own_grades(session, user_id=caller.id)
+        # Already a validated model: serialised directly, FastAPI's second validation
+        # and encoding of the same model would cost a tenth of this hot path.
+        return describe_own_grades(courses).model_dump_json().encode()
+
+    namespaces = (user_namespace(caller.id), gradebook.OWN_GRADES_NAMESPACE)
+    body = await cached_as_is(runtime.cache, namespaces, "own-grades", load)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -306,21 +306,18 @@ def assignments_import(
 ) -> None:
     """Import (or update in place) an assignment or a whole course directory."""
     from gradeflow.courses.format import AssignmentFormatError, load_path, validate_slug
-    from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
     from gradeflow.courses.service import course_exists, import_course
-    from gradeflow.db import create_engine, create_session_factory, transaction
+    from gradeflow.db import transaction
     from gradeflow.grading.service import check_solutions
     from gradeflow.migrate import upgrade_database
-    from gradeflow.runtime import build_cache, open_sandbox
+    from gradeflow.runtime import open_database, open_sandbox
 
     settings = _settings()
     settings.ensure_data_dir()
     upgrade_database(settings.resolved_database_url)
 
     async def run() -> None:
-        engine = create_engine(settings.resolved_database_url)
-        factory = create_session_factory(engine)
-        try:
+        async with open_database(settings) as factory:
             try:
                 spec = load_path(path, course_slug=validate_slug(course) if course else None)
             except AssignmentFormatError as exc:
@@ -341,17 +338,11 @@ def assignments_import(
                 raise _fail("not imported:\n" + "\n".join(str(p) for p in problems))
             async with transaction(factory) as session:
                 report = await import_course(session, spec=spec)
-            # Web processes may hold the old assignments in the shared cache.
-            cache = build_cache(settings)
-            await cache.purge(ASSIGNMENTS_NAMESPACE)
-            await cache.close()
             created, updated = len(report.created), len(report.updated)
             unchanged = len(report.unchanged)
             typer.echo(
                 f"course {spec.slug}: {created} created, {updated} updated, {unchanged} unchanged"
             )
-        finally:
-            await engine.dispose()
 
     asyncio.run(run())
 
@@ -462,8 +453,9 @@ def create_admin(email: str) -> None:
     """Create the first admin; the password comes from GRADEFLOW_ADMIN_PASSWORD or a prompt."""
     from gradeflow.accounts.models import Role
     from gradeflow.accounts.service import create_user
-    from gradeflow.db import create_engine, create_session_factory, transaction
+    from gradeflow.db import transaction
     from gradeflow.migrate import upgrade_database
+    from gradeflow.runtime import open_database
 
     settings = _settings()
     settings.ensure_data_dir()
@@ -475,13 +467,9 @@ def create_admin(email: str) -> None:
         password = getpass.getpass("Password: ")
 
     async def run() -> int:
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            async with transaction(create_session_factory(engine)) as session:
-                user = await create_user(session, email=email, password=password, role=Role.admin)
-                return user.id
-        finally:
-            await engine.dispose()
+        async with open_database(settings) as factory, transaction(factory) as session:
+            user = await create_user(session, email=email, password=password, role=Role.admin)
+            return user.id
 
     try:
         user_id = asyncio.run(run())

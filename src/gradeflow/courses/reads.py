@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +10,6 @@ from gradeflow.courses.handout import render_handout
 from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment, list_assignments
-from gradeflow.db import after_commit
 from gradeflow.infra.cache import Cache, cached
 
 ASSIGNMENTS_NAMESPACE = "assignments"
@@ -66,12 +64,6 @@ async def practice_summaries(
         )
         and (course_id is None or item["course"]["id"] == course_id)
     ]
-
-
-def purge_assignments_after_commit(session: AsyncSession, cache: Cache) -> None:
-    """Drop the cached assignment reads once ``session`` commits (a course or one of
-    its assignments changed)."""
-    after_commit(session, partial(cache.purge, ASSIGNMENTS_NAMESPACE))
 
 
 async def assignment_details(

@@ -40,6 +40,11 @@ from gradeflow.errors import NotFound
 from gradeflow.grades.models import Grade, GradeChange
 from gradeflow.grading.models import FINAL_STATUSES, Submission
 
+# Students' own grades are read from courses, assignments, enrolments and grades
+# (any write to those purges it, see gradeflow.purges) and from their submissions
+# (their own namespace, purged with each result).
+OWN_GRADES_NAMESPACE = "own-grades"
+
 MAX_ID = 2**63 - 1
 # Students per batch of gradebook rows: two queries each, a few hundred kB at most.
 ROW_BATCH = 200

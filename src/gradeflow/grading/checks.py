@@ -29,7 +29,6 @@ from gradeflow.courses.models import (
     CourseMember,
     MemberRole,
 )
-from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.courses.service import apply_content
 from gradeflow.db import after_commit, transaction, utcnow
 from gradeflow.errors import Unavailable
@@ -63,16 +62,9 @@ async def save_assignment(
         )
     if saved.needs_check and saved.draft is not None:
         after_commit(session, partial(publish_checks, outbox, [saved.draft.id]))
-    if saved.live_changed:
-        _purge_assignments_after_commit(session, outbox)
     if saved.draft is not None:
         await _record_check_event(session, outbox, saved.assignment, saved.draft)
     return saved
-
-
-def _purge_assignments_after_commit(session: AsyncSession, outbox: Outbox) -> None:
-    """Students' cached assignment reads end once what they see has changed."""
-    after_commit(session, partial(outbox.cache.purge, ASSIGNMENTS_NAMESPACE))
 
 
 async def _record_check_event(
@@ -255,7 +247,6 @@ async def record_check(
         apply_content(assignment, draft.content)
         assignment.published = True
         await session.flush()
-        _purge_assignments_after_commit(session, outbox)
     return await _announce(session, outbox, draft_id)
 
 

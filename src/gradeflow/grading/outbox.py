@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.identity import user_namespace
 from gradeflow.db import after_commit, transaction, utcnow
 from gradeflow.errors import Unavailable
 from gradeflow.events.service import notify_users
@@ -31,11 +32,6 @@ log = structlog.get_logger(__name__)
 # The users a unit of work has announced so far: one follow-up per unit of work,
 # however many of their submissions it changed.
 _ANNOUNCED = "gradeflow.announced_users"
-
-
-def user_namespace(user_id: int) -> str:
-    """The cache namespace of one user's read models (progress, submission lists)."""
-    return f"user:{user_id}"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.accounts.identity import user_namespace
 from gradeflow.grading import service
-from gradeflow.grading.outbox import user_namespace
 from gradeflow.infra.cache import Cache, cached
 
 

@@ -1,71 +1,172 @@
-"""A read-through cache with versioned namespaces.
+"""Each process's own read cache, with purges that reach every process.
 
-A key lives in a namespace (``assignments``, ``user:42``); purging a namespace
-bumps its version, so every key written under the old version is unreachable at
-once without scanning. Values also expire after a TTL, which bounds staleness if a
-purge is lost while the cache server is down. A cache failure is a miss, never an
-error: the database answers instead.
+A value lives under one or more namespaces (``assignments``, ``user:42``); purging
+a namespace bumps its version, so every value stored under the old version is
+unreachable at once without scanning. A value read from the cache costs no network
+round trip: it is this process's memory. Other processes learn of a purge through
+the pub/sub channel ``cache-purge``, the way streams learn of new results.
+
+Why it stays correct:
+
+- A value is stored under the versions its namespaces had *before* it was loaded.
+  A purge that lands while the load runs bumps them, so the value, possibly read
+  before the write committed, is stored where nobody looks.
+- Purges are published after the write commits (``db.after_commit``), so a load
+  that starts after a purge arrived reads the committed data.
+- While messages may be missed (Redis unreachable, or this process too far behind
+  to queue them), the cache neither answers nor stores; once they flow again, it
+  starts empty.
+- Values also expire after ``ttl_s``, which bounds the age of any value if a purge
+  is lost another way (for example published while Redis was down).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, TypeVar
+
+import structlog
+
+from gradeflow.infra.pubsub import CATCH_UP, PubSub
+
+log = structlog.get_logger(__name__)
+
+PURGE_CHANNEL = "cache-purge"
+T = TypeVar("T")
+_Versions = tuple[int, ...]
 
 
-class Cache(Protocol):
-    async def get(self, namespace: str, key: str) -> Any | None: ...
+class Cache:
+    """A bounded LRU of this process; ``pubsub`` shares purges with other processes
+    (None in embedded mode, where there is no other process to tell)."""
 
-    async def set(self, namespace: str, key: str, value: Any) -> None: ...
+    def __init__(
+        self, *, ttl_s: float, pubsub: PubSub | None = None, max_entries: int = 20_000
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._pubsub = pubsub
+        self._epoch = 0
+        self._versions: dict[str, int] = {}
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        if pubsub is None:
+            self._listening.set()
 
-    async def purge(self, *namespaces: str) -> None: ...
+    async def start(self) -> None:
+        """Start applying other processes' purges; returns once subscribed."""
+        if self._pubsub is not None:
+            self._listener = asyncio.create_task(self._listen(self._pubsub), name="cache-purges")
+            await self._listening.wait()
 
-    async def close(self) -> None: ...
+    def live(self) -> bool:
+        """Whether purges reach this process now; if not, nothing is answered or stored."""
+        return self._listening.is_set() and (self._pubsub is None or self._pubsub.is_live())
+
+    def versions(self, namespaces: tuple[str, ...]) -> _Versions | None:
+        """The versions a load that starts now stores under; None when not ``live()``."""
+        if not self.live():
+            return None
+        return (self._epoch, *(self._versions.get(n, 0) for n in namespaces))
+
+    def get(self, namespaces: tuple[str, ...], key: str) -> Any | None:
+        versions = self.versions(namespaces)
+        if versions is None:
+            return None
+        entry_key = (namespaces, versions, key)
+        entry = self._entries.get(entry_key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[entry_key]
+            return None
+        self._entries.move_to_end(entry_key)
+        return entry[1]
+
+    def put(
+        self, namespaces: tuple[str, ...], versions: _Versions | None, key: str, value: Any
+    ) -> None:
+        """Store ``value`` loaded under ``versions`` (from ``versions()`` before the load)."""
+        if versions is None or not self.live():
+            return
+        self._entries[(namespaces, versions, key)] = (time.monotonic() + self.ttl_s, value)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def purge(self, *namespaces: str) -> None:
+        """Make what is cached under ``namespaces`` unreachable here and, through
+        pub/sub, in every other process."""
+        if not namespaces:
+            return
+        self._bump(namespaces)
+        if self._pubsub is not None:
+            await self._pubsub.publish(PURGE_CHANNEL, " ".join(namespaces))
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+
+    def _bump(self, namespaces: tuple[str, ...] | list[str]) -> None:
+        for namespace in namespaces:
+            self._versions[namespace] = self._versions.get(namespace, 0) + 1
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        async with pubsub.subscribe(PURGE_CHANNEL) as subscription:
+            self._listening.set()
+            async for message in subscription.messages():
+                if message == CATCH_UP:
+                    # Purges may have been missed: nothing cached so far can be trusted.
+                    self.clear()
+                else:
+                    self._bump(message.split())
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        self._entries.clear()
 
 
-async def cached(cache: Cache, namespace: str, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
-    """The cached value of ``key``, or ``load()``'s result, stored for next time."""
-    value = await cache.get(namespace, key)
-    if value is None:
-        value = await load()
-        await cache.set(namespace, key, value)
+async def cached(
+    cache: Cache,
+    namespace: str | tuple[str, ...],
+    key: str,
+    load: Callable[[], Awaitable[Any]],
+) -> Any:
+    """The cached JSON value of ``key``, or ``load()``'s result, stored for next time.
+
+    Each caller gets its own copy (the value is kept encoded), so a caller may change
+    what it gets without changing what others get.
+    """
+    namespaces = (namespace,) if isinstance(namespace, str) else namespace
+    text = cache.get(namespaces, key)
+    if text is not None:
+        return json.loads(text)
+    versions = cache.versions(namespaces)
+    value = await load()
+    cache.put(namespaces, versions, key, encode(value))
+    return value
+
+
+async def cached_as_is(
+    cache: Cache, namespaces: tuple[str, ...], key: str, load: Callable[[], Awaitable[T]]
+) -> T:
+    """Like ``cached``, for a value nobody changes (a response body, a frozen
+    dataclass), kept and shared as it is; a None result is not kept."""
+    value: T | None = cache.get(namespaces, key)
+    if value is not None:
+        return value
+    versions = cache.versions(namespaces)
+    value = await load()
+    if value is not None:
+        cache.put(namespaces, versions, key, value)
     return value
 
 
 def encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-class MemoryCache:
-    """Embedded mode: a bounded LRU in this process."""
-
-    def __init__(self, *, ttl_s: float, max_entries: int = 10_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._versions: dict[str, int] = {}
-        self._entries: OrderedDict[tuple[str, int, str], tuple[float, str]] = OrderedDict()
-
-    def _key(self, namespace: str, key: str) -> tuple[str, int, str]:
-        return (namespace, self._versions.get(namespace, 0), key)
-
-    async def get(self, namespace: str, key: str) -> Any | None:
-        entry = self._entries.get(self._key(namespace, key))
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        self._entries.move_to_end(self._key(namespace, key))
-        return json.loads(entry[1])
-
-    async def set(self, namespace: str, key: str, value: Any) -> None:
-        self._entries[self._key(namespace, key)] = (time.monotonic() + self.ttl_s, encode(value))
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    async def purge(self, *namespaces: str) -> None:
-        for namespace in namespaces:
-            self._versions[namespace] = self._versions.get(namespace, 0) + 1
-
-    async def close(self) -> None:
-        self._entries.clear()

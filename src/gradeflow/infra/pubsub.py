@@ -2,7 +2,9 @@
 
 Messages are wake-up calls, not data: a subscriber that misses one catches up from
 the database, so the in-process implementation may drop messages for a
-subscriber that is far behind instead of growing without bound.
+subscriber that is far behind instead of growing without bound. Whenever messages
+may have been missed, the subscriber is sent ``CATCH_UP`` (after a reconnection to
+Redis, or instead of what its full inbox held).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
+
+CATCH_UP = "catch-up"
+INBOX_SIZE = 100
 
 
 class Subscription(Protocol):
@@ -34,7 +39,15 @@ class PubSub(Protocol):
 
 class _MemorySubscription:
     def __init__(self) -> None:
-        self.inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+        self.inbox: asyncio.Queue[str] = asyncio.Queue(maxsize=INBOX_SIZE)
+
+    def deliver(self, message: str) -> None:
+        if self.inbox.full():
+            # See the module docstring: the reader catches up from the source instead.
+            while not self.inbox.empty():
+                self.inbox.get_nowait()
+            message = CATCH_UP
+        self.inbox.put_nowait(message)
 
     async def messages(self) -> AsyncIterator[str]:
         while True:
@@ -56,9 +69,7 @@ class MemoryPubSub:
 
     async def publish(self, channel: str, message: str) -> None:
         for subscription in list(self._channels.get(channel, ())):
-            if subscription.inbox.full():
-                continue  # see module docstring: the reader catches up from the database
-            subscription.inbox.put_nowait(message)
+            subscription.deliver(message)
 
     async def publish_all(self, message: str) -> None:
         """Wake every subscriber of every channel."""

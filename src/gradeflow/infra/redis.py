@@ -1,15 +1,13 @@
-"""Redis adapters: the shared cache and the cross-process pub/sub.
+"""Redis adapter: the cross-process pub/sub (stream wake-ups and cache purges).
 
-Both degrade instead of failing: while Redis is down the cache misses and the
-pub/sub reconnects in the background; when it is back, every local subscriber is
-woken so it re-reads what it may have missed from the database.
+It degrades instead of failing: while Redis is down it reconnects in the
+background; when it is back, every local subscriber is sent ``CATCH_UP`` so it
+re-reads what it may have missed from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -18,13 +16,11 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gradeflow.infra.cache import encode
-from gradeflow.infra.pubsub import MemoryPubSub, Subscription
+from gradeflow.infra.pubsub import CATCH_UP, MemoryPubSub, Subscription
 
 log = structlog.get_logger(__name__)
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0)
 OPERATION_TIMEOUT_S = 0.5
-SKIP_AFTER_FAILURE_S = 2.0
 
 
 def connect(url: str) -> Redis:
@@ -41,67 +37,6 @@ async def _ping(redis: Redis) -> bool:
         return bool(await redis.ping())
     except (RedisError, OSError):
         return False
-
-
-class RedisCache:
-    """Shared cache; after a failure it skips Redis for a moment (every call a miss)
-    so that an unreachable server costs one timeout, not one per request."""
-
-    def __init__(self, url: str, *, prefix: str, ttl_s: int) -> None:
-        self._redis = connect(url)
-        self.prefix = prefix
-        self.ttl_s = ttl_s
-        self._skip_until = 0.0
-
-    def _version_key(self, namespace: str) -> str:
-        return f"{self.prefix}:cache:version:{namespace}"
-
-    async def _data_key(self, namespace: str, key: str) -> str:
-        version = await self._redis.get(self._version_key(namespace))
-        return f"{self.prefix}:cache:{namespace}:{int(version or 0)}:{key}"
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._skip_until
-
-    def _failed(self, op: str, exc: Exception) -> None:
-        if self._available():
-            log.warning("cache.unavailable", op=op, error=str(exc))
-        self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
-
-    async def get(self, namespace: str, key: str) -> Any | None:
-        if not self._available():
-            return None
-        try:
-            raw = await self._redis.get(await self._data_key(namespace, key))
-        except (RedisError, OSError) as exc:
-            self._failed("get", exc)
-            return None
-        return json.loads(raw) if raw is not None else None
-
-    async def set(self, namespace: str, key: str, value: Any) -> None:
-        if not self._available():
-            return
-        try:
-            data_key = await self._data_key(namespace, key)
-            await self._redis.set(data_key, encode(value), ex=self.ttl_s)
-        except (RedisError, OSError) as exc:
-            self._failed("set", exc)
-
-    async def purge(self, *namespaces: str) -> None:
-        # Always tried, even while skipping: a lost purge means stale reads (up to the TTL).
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for namespace in namespaces:
-                    pipe.incr(self._version_key(namespace))
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._failed("purge", exc)
-
-    async def ping(self) -> bool:
-        return await _ping(self._redis)
-
-    async def close(self) -> None:
-        await self._redis.aclose()
 
 
 class RedisPubSub:
@@ -142,7 +77,7 @@ class RedisPubSub:
                     attempt = 0
                     self.connected.set()
                     # Anything published while we were away is in the database.
-                    await self._local.publish_all("reconnected")
+                    await self._local.publish_all(CATCH_UP)
                     await self._relay(pubsub.listen())
             except asyncio.CancelledError:
                 raise

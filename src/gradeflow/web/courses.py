@@ -19,10 +19,8 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import Assignment, Course, MemberRole
-from gradeflow.courses.reads import purge_assignments_after_commit
 from gradeflow.deps import (
     AccountHolder,
-    AppRuntime,
     DbSession,
     OptionalUser,
     PathId,
@@ -219,15 +217,12 @@ async def join_code(
 @router.post("/courses/{course_id}/settings")
 async def course_settings(
     course: TaughtCoursePage,
-    runtime: AppRuntime,
     session: DbSession,
     user: AccountHolder,
     form: CheckedForm,
     csrf: FormToken,
 ) -> Response:
     async def change() -> None:
-        # Practice lists carry the course's title and whether it is public or archived.
-        purge_assignments_after_commit(session, runtime.cache)
         await members.update_course(
             session,
             course,

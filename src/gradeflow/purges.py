@@ -1,0 +1,67 @@
+"""Which cached reads a committed write makes stale, found from the write itself.
+
+Every unit of work tells this module what it writes (``db.WriteObserver``: ORM
+objects as they are flushed, set-based statements as they run); once it commits,
+the namespaces holding reads of those rows are purged, in this process and through
+pub/sub in every other. Services do not list purges by hand, so a new write path
+cannot forget one. A rollback purges nothing.
+
+Submissions are the exception: they change at every submit, claim and result, so a
+table-wide purge would empty every student's cache; the grading outbox purges the
+namespaces of exactly the students concerned (``Outbox.announce_after_commit``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sqlalchemy.orm import Session
+
+from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
+from gradeflow.accounts.models import ApiToken, User
+from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
+from gradeflow.db import WriteObserver, after_commit
+from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
+from gradeflow.infra.cache import Cache
+
+# Reads shared by many users, by the tables they are made of.
+TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
+    "courses": (ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE),
+    "assignments": (ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE),
+    "course_members": (OWN_GRADES_NAMESPACE,),
+    "grades": (OWN_GRADES_NAMESPACE,),
+}
+_PENDING = "gradeflow.pending_purges"
+
+
+def namespaces_written(table: str, instance: object | None) -> set[str]:
+    """The namespaces a write of ``instance`` (or of any row, if None) to ``table`` purges."""
+    namespaces = set(TABLE_NAMESPACES.get(table, ()))
+    if isinstance(instance, User):
+        namespaces.add(user_namespace(instance.id))
+    elif isinstance(instance, ApiToken):
+        namespaces.add(token_namespace(instance.token_hash))
+    elif instance is None and table in ("users", "api_tokens"):
+        # A set-based statement does not say whose rows it wrote: every identity.
+        namespaces.add(IDENTITIES_NAMESPACE)
+    return namespaces
+
+
+def purge_on_commit(cache: Cache) -> WriteObserver:
+    """A write observer that purges ``cache`` once the writing unit of work commits."""
+
+    def observe(session: Session, table: str, instance: object | None) -> None:
+        namespaces = namespaces_written(table, instance)
+        if not namespaces:
+            return
+        pending: set[str] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = set()
+            after_commit(session, partial(_purge, cache, pending))
+        pending.update(namespaces)
+
+    return observe
+
+
+async def _purge(cache: Cache, namespaces: set[str]) -> None:
+    await cache.purge(*sorted(namespaces))

@@ -1,0 +1,101 @@
+"""The per-process read cache: namespaces, versions taken before a load, expiry and
+catching up after missed purges (pub/sub in one process here; across processes in
+tests/services/test_adapters.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from gradeflow.infra.cache import PURGE_CHANNEL, Cache, cached, cached_as_is
+from gradeflow.infra.pubsub import CATCH_UP, INBOX_SIZE, MemoryPubSub
+
+
+def value(result: object) -> Callable[[], Awaitable[object]]:
+    async def load() -> object:
+        return result
+
+    return load
+
+
+async def test_a_purge_drops_its_namespaces_only() -> None:
+    cache = Cache(ttl_s=60)
+    assert await cached(cache, "user:1", "progress", value({"points": 5})) == {"points": 5}
+    assert await cached(cache, ("user:2", "grades"), "mine", value([2])) == [2]
+    assert await cached(cache, "user:1", "progress", value({"points": 6})) == {"points": 5}
+    await cache.purge("grades")
+    assert await cached(cache, "user:1", "progress", value({"points": 6})) == {"points": 5}
+    # A value under several namespaces goes with any one of them.
+    assert await cached(cache, ("user:2", "grades"), "mine", value([3])) == [3]
+
+
+async def test_each_caller_gets_its_own_copy_of_a_json_value() -> None:
+    cache = Cache(ttl_s=60)
+    first = await cached(cache, "assignments", "list", value([{"id": 1}]))
+    first.append({"id": 2})
+    assert await cached(cache, "assignments", "list", value([])) == [{"id": 1}]
+
+
+async def test_a_value_loaded_while_a_purge_lands_is_not_kept() -> None:
+    cache = Cache(ttl_s=60)
+
+    async def load_racing_a_write() -> object:
+        # The load read the old row; the write commits and purges before it is stored.
+        await cache.purge("user:1")
+        return {"points": "old"}
+
+    assert await cached(cache, "user:1", "progress", load_racing_a_write) == {"points": "old"}
+    assert await cached(cache, "user:1", "progress", value({"points": "new"})) == {"points": "new"}
+
+
+async def test_values_expire_after_their_ttl() -> None:
+    cache = Cache(ttl_s=0.05)
+    assert await cached_as_is(cache, ("me",), "body", value(b"one")) == b"one"  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    assert await cached_as_is(cache, ("me",), "body", value(b"two")) == b"two"  # type: ignore[arg-type]
+
+
+async def test_the_oldest_values_make_room_for_new_ones() -> None:
+    cache = Cache(ttl_s=60, max_entries=2)
+    for key in ("a", "b", "c"):
+        await cached(cache, "n", key, value(key))
+    assert cache.get(("n",), "a") is None
+    assert cache.get(("n",), "c") == '"c"'
+
+
+async def test_purges_from_other_processes_arrive_by_pubsub_and_a_catch_up_empties_it() -> None:
+    pubsub = MemoryPubSub()
+    cache = Cache(ttl_s=60, pubsub=pubsub)
+    await cache.start()
+    try:
+        assert cache.live()
+        await cached(cache, "user:1", "progress", value(1))
+        await cached(cache, "user:2", "progress", value(2))
+        await pubsub.publish(PURGE_CHANNEL, "user:1 user:3")
+        await asyncio.sleep(0)
+        assert cache.get(("user:1",), "progress") is None
+        assert cache.get(("user:2",), "progress") == "2"
+        await pubsub.publish(PURGE_CHANNEL, CATCH_UP)
+        await asyncio.sleep(0)
+        assert cache.get(("user:2",), "progress") is None
+    finally:
+        await cache.close()
+
+
+async def test_a_listener_too_far_behind_is_told_to_catch_up_instead_of_losing_purges() -> None:
+    pubsub = MemoryPubSub()
+    cache = Cache(ttl_s=60, pubsub=pubsub)
+    await cache.start()
+    try:
+        assert cache.live()
+        late = f"user:{INBOX_SIZE}"
+        await cached(cache, late, "progress", value(0))
+        # More purges than its inbox holds arrive before it runs again: the one
+        # for ``late`` finds the inbox full.
+        for n in range(INBOX_SIZE + 5):
+            await pubsub.publish(PURGE_CHANNEL, f"user:{n}")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert cache.get((late,), "progress") is None
+    finally:
+        await cache.close()
