@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the web server binds to.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     broker_url: str = Field("", description="AMQP URL; empty means the in-process queue.")
-    redis_url: str = Field("", description="Redis URL; empty means in-process cache and pub/sub.")
+    redis_url: str = Field(
+        "",
+        description="Redis URL for live events and cache purges across processes; empty means in-process.",
+    )
     secret_key: str = Field(
         "", description="Signs session cookies; empty means a generated one kept in data_dir."
     )

@@ -22,6 +22,7 @@ from gradeflow.deps import (
     Visitor,
     clear_session_cookie,
     client_address,
+    runtime_of,
     set_session_cookie,
 )
 from gradeflow.grading.reads import user_progress
@@ -150,7 +151,9 @@ async def logout(response: Response) -> Response:
     response_model=UserView,
     responses=errors(401),
 )
-async def me(runtime: AppRuntime, caller: CurrentCaller) -> Response:
+async def me(request: Request, caller: CurrentCaller) -> Response:
+    runtime = runtime_of(request)
+
     async def load() -> bytes:
         async with transaction(runtime.session_factory) as session:
             progress = await user_progress(session, runtime.cache, user_id=caller.id)

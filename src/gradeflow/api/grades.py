@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -13,7 +13,7 @@ from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.db import transaction
-from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse
+from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse, runtime_of
 from gradeflow.errors import Forbidden
 from gradeflow.grades import gradebook
 from gradeflow.grades.export import gradebook_csv
@@ -172,8 +172,9 @@ def describe_student(user_id: int, email: str, name: str | None, number: str | N
     response_model=OwnGrades,
     responses=errors(401, 403),
 )
-async def own_grades(runtime: AppRuntime, caller: CurrentCaller) -> Response:
+async def own_grades(request: Request, caller: CurrentCaller) -> Response:
     require_account(caller)
+    runtime = runtime_of(request)
 
     async def load() -> bytes:
         async with transaction(runtime.session_factory) as session:
