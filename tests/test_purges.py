@@ -14,6 +14,7 @@ from gradeflow.accounts import tokens
 from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
 from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
+from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.models import Course
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import create_engine, create_session_factory, transaction
@@ -79,18 +80,19 @@ async def test_course_and_enrolment_writes_purge_the_shared_reads(
 ) -> None:
     teacher_id = await create_account(purging, "t@example.org", role=Role.teacher)
     await create_account(purging, "s@example.org")
-    shared = (ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE)
+    shared = (ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE, OWN_GRADES_NAMESPACE)
     fill(cache, *shared)
     async with transaction(purging) as session:
         teacher = await session.get_one(User, teacher_id)
         course = await members.create_course(session, teacher=teacher, slug="alg", title="Alg")
-    assert still_cached(cache, *shared) == set()
+    # A new course: what assignments exist (and, its teacher being a member, who is where).
+    assert still_cached(cache, *shared) == {OWN_GRADES_NAMESPACE}
     fill(cache, *shared)
     async with transaction(purging) as session:
         course = await session.get_one(Course, course.id)
         await members.enrol_student(session, course, email="s@example.org")
-    # Enrolment changes whose grades are shown, not what assignments exist.
-    assert still_cached(cache, *shared) == {ASSIGNMENTS_NAMESPACE}
+    # Enrolment changes who is where, not what assignments exist or what grades are.
+    assert still_cached(cache, *shared) == {ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE}
 
 
 async def test_a_set_based_statement_purges_what_its_table_feeds(

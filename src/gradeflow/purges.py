@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
 from gradeflow.accounts.models import ApiToken, User
+from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import WriteObserver, after_commit
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
@@ -26,9 +27,9 @@ from gradeflow.infra.cache import Cache
 
 # Reads shared by many users, by the tables they are made of.
 TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
-    "courses": (ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE),
-    "assignments": (ASSIGNMENTS_NAMESPACE, OWN_GRADES_NAMESPACE),
-    "course_members": (OWN_GRADES_NAMESPACE,),
+    "courses": (ASSIGNMENTS_NAMESPACE,),
+    "assignments": (ASSIGNMENTS_NAMESPACE,),
+    "course_members": (MEMBERSHIPS_NAMESPACE,),
     "grades": (OWN_GRADES_NAMESPACE,),
 }
 _PENDING = "gradeflow.pending_purges"

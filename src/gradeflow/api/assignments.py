@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
 from gradeflow.courses.members import (
+    MEMBERSHIPS_NAMESPACE,
     PracticeScope,
     course_access,
     practice_scope,
@@ -18,21 +22,25 @@ from gradeflow.courses.members import (
     taught_course,
 )
 from gradeflow.courses.models import Scoring
-from gradeflow.courses.reads import assignment_details, practice_summaries
+from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE, assignment_details, practice_summaries
 from gradeflow.courses.service import get_assignment
+from gradeflow.db import transaction
 from gradeflow.deps import (
     MAX_ID,
     AppRuntime,
+    CurrentCaller,
     CurrentUser,
     DbSession,
     PathId,
     decode_utf8,
     media_type,
     read_limited_body,
+    runtime_of,
 )
 from gradeflow.errors import Invalid, NotFound, UnsupportedMediaType
 from gradeflow.grading import service as grading
 from gradeflow.grading.reads import user_progress
+from gradeflow.infra.cache import Cache, cached_as_is
 
 router = APIRouter(prefix="/api/assignments", tags=["assignments"], responses=COMMON_ERRORS)
 
@@ -81,80 +89,97 @@ class RegradeProgress(BaseModel):
     remaining: int
 
 
-async def _completed(runtime: AppRuntime, session: DbSession, user: CurrentUser) -> set[int]:
-    """The ids of the assignments the caller has passed."""
-    progress = await user_progress(session, runtime.cache, user_id=user.id)
-    return set(progress["completed"])
+CourseFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="Only this course's assignments.")
+]
+# What a student sees of assignments: which exist, where they are enrolled, which they
+# passed (their namespace, purged with each result) and who they are.
+PracticeRead = Callable[[AsyncSession, Cache, PracticeScope, set[int]], Awaitable[BaseModel]]
 
 
-Completed = Annotated[set[int], Depends(_completed)]
+async def _practice_answer(
+    request: Request, caller: Caller, key: str, read: PracticeRead
+) -> Response:
+    """The caller's cached answer under ``key``, or ``read``'s, kept for next time."""
+    runtime = runtime_of(request)
+
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            scope = await practice_scope(session, user=caller)
+            progress = await user_progress(session, runtime.cache, user_id=caller.id)
+            answer = await read(session, runtime.cache, scope, set(progress["completed"]))
+        return answer.model_dump_json().encode()
+
+    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
+    body = await cached_as_is(runtime.cache, namespaces, key, load)
+    return Response(body, media_type="application/json")
 
 
 def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]:
     return item | {"completed": item["id"] in completed}
 
 
-async def _scope(session: DbSession, user: CurrentUser) -> PracticeScope:
-    return await practice_scope(session, user=user)
-
-
-Scope = Annotated[PracticeScope, Depends(_scope)]
-CourseFilter = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="Only this course's assignments.")
-]
-
-
-@router.get("", summary="The assignments the caller may practise, in order", responses=errors(401))
+@router.get(
+    "",
+    summary="The assignments the caller may practise, in order",
+    response_model=AssignmentList,
+    responses=errors(401),
+)
 async def list_all(
-    runtime: AppRuntime,
-    session: DbSession,
-    completed: Completed,
-    scope: Scope,
-    course: CourseFilter = None,
-) -> AssignmentList:
-    summaries = await practice_summaries(session, runtime.cache, scope=scope, course_id=course)
-    items = [_with_completed(item, completed) for item in summaries]
-    return AssignmentList.model_validate({"items": items})
+    request: Request, caller: CurrentCaller, course: CourseFilter = None
+) -> Response:
+    async def read(
+        session: AsyncSession, cache: Cache, scope: PracticeScope, completed: set[int]
+    ) -> BaseModel:
+        summaries = await practice_summaries(session, cache, scope=scope, course_id=course)
+        items = [_with_completed(item, completed) for item in summaries]
+        return AssignmentList.model_validate({"items": items})
+
+    return await _practice_answer(request, caller, f"assignments:{course}", read)
 
 
 @router.get(
     "/next",
     summary="The first assignment not yet completed",
+    response_model=AssignmentDetail,
     responses=errors(401, 404),
 )
 async def next_one(
-    runtime: AppRuntime,
-    session: DbSession,
-    completed: Completed,
-    scope: Scope,
-    course: CourseFilter = None,
-) -> AssignmentDetail:
-    summaries = await practice_summaries(session, runtime.cache, scope=scope, course_id=course)
-    upcoming = next((item for item in summaries if item["id"] not in completed), None)
-    if upcoming is None:
-        raise NotFound("Every assignment is completed. Well done!", details={"all_completed": True})
-    item = await assignment_details(session, runtime.cache, assignment_id=upcoming["id"])
-    return AssignmentDetail.model_validate(_with_completed(item, completed))
+    request: Request, caller: CurrentCaller, course: CourseFilter = None
+) -> Response:
+    async def read(
+        session: AsyncSession, cache: Cache, scope: PracticeScope, completed: set[int]
+    ) -> BaseModel:
+        summaries = await practice_summaries(session, cache, scope=scope, course_id=course)
+        upcoming = next((item for item in summaries if item["id"] not in completed), None)
+        if upcoming is None:
+            raise NotFound(
+                "Every assignment is completed. Well done!", details={"all_completed": True}
+            )
+        item = await assignment_details(session, cache, assignment_id=upcoming["id"])
+        return AssignmentDetail.model_validate(_with_completed(item, completed))
+
+    return await _practice_answer(request, caller, f"next:{course}", read)
 
 
 @router.get(
     "/{assignment_id}",
     summary="One assignment with its handout and starter code",
+    response_model=AssignmentDetail,
     responses=errors(401, 404),
 )
-async def detail(
-    assignment_id: PathId,
-    runtime: AppRuntime,
-    session: DbSession,
-    user: CurrentUser,
-    completed: Completed,
-) -> AssignmentDetail:
-    item = await assignment_details(session, runtime.cache, assignment_id=assignment_id)
-    course = item["course"]
-    if not course["public"] or course["archived"]:
-        # Not everyone's to see: only the course's members (and admins) may.
-        await course_access(session, course_id=course["id"], user=user)
-    return AssignmentDetail.model_validate(_with_completed(item, completed))
+async def detail(assignment_id: PathId, request: Request, caller: CurrentCaller) -> Response:
+    async def read(
+        session: AsyncSession, cache: Cache, scope: PracticeScope, completed: set[int]
+    ) -> BaseModel:
+        item = await assignment_details(session, cache, assignment_id=assignment_id)
+        course = item["course"]
+        if not course["public"] or course["archived"]:
+            # Not everyone's to see: only the course's members (and admins) may.
+            await course_access(session, course_id=course["id"], user=caller)
+        return AssignmentDetail.model_validate(_with_completed(item, completed))
+
+    return await _practice_answer(request, caller, f"assignment:{assignment_id}", read)
 
 
 SUBMIT_PATH = "/api/assignments/{assignment_id}/submissions"

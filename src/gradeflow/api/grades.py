@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
+from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
+from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import transaction
 from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse, runtime_of
 from gradeflow.errors import Forbidden
@@ -183,7 +185,12 @@ async def own_grades(request: Request, caller: CurrentCaller) -> Response:
         # and encoding of the same model would cost a tenth of this hot path.
         return describe_own_grades(courses).model_dump_json().encode()
 
-    namespaces = (user_namespace(caller.id), gradebook.OWN_GRADES_NAMESPACE)
+    namespaces = (
+        user_namespace(caller.id),
+        ASSIGNMENTS_NAMESPACE,
+        MEMBERSHIPS_NAMESPACE,
+        gradebook.OWN_GRADES_NAMESPACE,
+    )
     body = await cached_as_is(runtime.cache, namespaces, "own-grades", load)
     return Response(body, media_type="application/json")
 

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from gradeflow.accounts.identity import user_namespace
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.deps import MAX_ID, AppRuntime, CurrentUser, DbSession, PathId
+from gradeflow.db import transaction
+from gradeflow.deps import (
+    MAX_ID,
+    AppRuntime,
+    CurrentCaller,
+    CurrentUser,
+    DbSession,
+    PathId,
+    runtime_of,
+)
 from gradeflow.errors import Invalid
 from gradeflow.events.service import stream_events
 from gradeflow.grading import service as grading
 from gradeflow.grading.models import SubmissionStatus
 from gradeflow.grading.reads import own_submissions
 from gradeflow.grading.sandbox import Outcome, TestOutcome
+from gradeflow.infra.cache import cached_as_is
 
 router = APIRouter(prefix="/api", tags=["submissions"], responses=COMMON_ERRORS)
 
@@ -57,30 +68,53 @@ class SubmissionList(BaseModel):
     items: list[SubmissionView]
 
 
-@router.get("/submissions", summary="The caller's submissions, newest first", responses=errors(401))
+@router.get(
+    "/submissions",
+    summary="The caller's submissions, newest first",
+    response_model=SubmissionList,
+    responses=errors(401),
+)
 async def list_own(
-    runtime: AppRuntime,
-    session: DbSession,
-    user: CurrentUser,
+    request: Request,
+    caller: CurrentCaller,
     assignment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> SubmissionList:
-    items = await own_submissions(
-        session, runtime.cache, user_id=user.id, assignment_id=assignment_id, limit=limit
-    )
-    return SubmissionList.model_validate({"items": items})
+) -> Response:
+    runtime = runtime_of(request)
+
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            items = await own_submissions(
+                session, user_id=caller.id, assignment_id=assignment_id, limit=limit
+            )
+        return SubmissionList.model_validate({"items": items}).model_dump_json().encode()
+
+    # The caller's namespace is purged whenever one of their submissions changes.
+    key = f"submissions:{assignment_id}:{limit}"
+    body = await cached_as_is(runtime.cache, (user_namespace(caller.id),), key, load)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
     "/submissions/{submission_id}",
     summary="One own submission with its feedback",
+    response_model=SubmissionDetail,
     responses=errors(401, 404),
 )
-async def detail(submission_id: PathId, session: DbSession, user: CurrentUser) -> SubmissionDetail:
-    submission = await grading.get_submission(session, user_id=user.id, submission_id=submission_id)
-    return SubmissionDetail.model_validate(
-        grading.describe_submission(submission) | {"code": submission.code}
-    )
+async def detail(submission_id: PathId, request: Request, caller: CurrentCaller) -> Response:
+    runtime = runtime_of(request)
+
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            submission = await grading.get_submission(
+                session, user_id=caller.id, submission_id=submission_id
+            )
+            view = grading.describe_submission(submission) | {"code": submission.code}
+        return SubmissionDetail.model_validate(view).model_dump_json().encode()
+
+    key = f"submission:{submission_id}"
+    body = await cached_as_is(runtime.cache, (user_namespace(caller.id),), key, load)
+    return Response(body, media_type="application/json")
 
 
 @router.delete(
@@ -109,7 +143,7 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-s
 )
 async def events(
     runtime: AppRuntime,
-    user: CurrentUser,
+    user: CurrentCaller,
     last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id_header: Annotated[str | None, Header(alias="last-event-id")] = None,
 ) -> StreamingResponse:

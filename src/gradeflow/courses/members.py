@@ -15,11 +15,16 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.accounts.identity import Caller
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import normalise_email
 from gradeflow.courses.models import Course, CourseMember, MemberRole
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, Forbidden, Invalid, NotFound
+
+# Reads that depend on who is enrolled where (practice lists, own grades); any write
+# to enrolments purges it (gradeflow.purges).
+MEMBERSHIPS_NAMESPACE = "memberships"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 # No 0/O or 1/I/L: the code is read aloud and typed from a projector.
@@ -75,7 +80,7 @@ async def create_course(
 
 
 async def course_access(
-    session: AsyncSession, *, course_id: int, user: User | None
+    session: AsyncSession, *, course_id: int, user: User | Caller | None
 ) -> CourseAccess:
     """The course as ``user`` may see it; NotFound when they may not see it at all."""
     course = await session.get(Course, course_id)
@@ -152,7 +157,7 @@ class PracticeScope:
         return live & or_(Course.public.is_(True), Course.id.in_(self.member_course_ids))
 
 
-async def practice_scope(session: AsyncSession, *, user: User | None) -> PracticeScope:
+async def practice_scope(session: AsyncSession, *, user: User | Caller | None) -> PracticeScope:
     if user is None or user.is_anonymous:
         # An anonymous identity cannot be a member: enrolment and joining need an account.
         return PracticeScope(frozenset())

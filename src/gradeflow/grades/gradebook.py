@@ -40,8 +40,8 @@ from gradeflow.errors import NotFound
 from gradeflow.grades.models import Grade, GradeChange
 from gradeflow.grading.models import FINAL_STATUSES, Submission
 
-# Students' own grades are read from courses, assignments, enrolments and grades
-# (any write to those purges it, see gradeflow.purges) and from their submissions
+# Students' own grades are read from courses and assignments, enrolments, grades (a
+# write to any purges their namespaces, see gradeflow.purges) and their submissions
 # (their own namespace, purged with each result).
 OWN_GRADES_NAMESPACE = "own-grades"
 

@@ -1,4 +1,5 @@
-"""Cached per-user read models: progress (points, completed) and submission lists.
+"""Per-user read models: progress (points, completed; cached here) and submission
+lists (cached by their routes, as response bodies).
 
 Every write that changes them purges the user's namespace after it commits
 (``Outbox.announce_after_commit``), so a cached answer is never older than the last
@@ -30,14 +31,9 @@ async def user_progress(session: AsyncSession, cache: Cache, *, user_id: int) ->
 
 
 async def own_submissions(
-    session: AsyncSession, cache: Cache, *, user_id: int, assignment_id: int | None, limit: int
+    session: AsyncSession, *, user_id: int, assignment_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    async def load() -> list[dict[str, Any]]:
-        rows = await service.list_submissions(
-            session, user_id=user_id, assignment_id=assignment_id, limit=limit
-        )
-        return [service.describe_submission(s) for s in rows]
-
-    key = f"submissions:{assignment_id}:{limit}"
-    items: list[dict[str, Any]] = await cached(cache, user_namespace(user_id), key, load)
-    return items
+    rows = await service.list_submissions(
+        session, user_id=user_id, assignment_id=assignment_id, limit=limit
+    )
+    return [service.describe_submission(s) for s in rows]
