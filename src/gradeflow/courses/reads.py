@@ -10,7 +10,7 @@ from gradeflow.courses.handout import render_handout
 from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment, list_assignments
-from gradeflow.infra.cache import Cache, cached
+from gradeflow.infra.cache import Cache, cached, cached_as_is
 
 ASSIGNMENTS_NAMESPACE = "assignments"
 
@@ -48,12 +48,16 @@ async def practice_summaries(
     session: AsyncSession, cache: Cache, *, scope: PracticeScope, course_id: int | None = None
 ) -> list[dict[str, Any]]:
     """The assignments ``scope`` lets its user practise (of one course, if given), in
-    practice order. One cached list serves everyone; the scope filters it."""
+    practice order. One cached list serves everyone; the scope filters it.
 
-    async def load() -> list[dict[str, Any]]:
-        return [assignment_summary(a) for a in await list_assignments(session)]
+    The list is shared as it is (decoding a copy of every assignment for every caller
+    would cost more than the rest of the read): callers must not change its items.
+    """
 
-    summaries: list[dict[str, Any]] = await cached(cache, ASSIGNMENTS_NAMESPACE, "list", load)
+    async def load() -> tuple[dict[str, Any], ...]:
+        return tuple(assignment_summary(a) for a in await list_assignments(session))
+
+    summaries = await cached_as_is(cache, (ASSIGNMENTS_NAMESPACE,), "list", load)
     return [
         item
         for item in summaries
