@@ -298,6 +298,23 @@ async def ask_each(url: str, credentials: dict[str, str], lines: list[str], *, r
         await asyncio.gather(*(ask(line) for _ in range(rounds) for line in lines))
 
 
+def peak_rss_of_web_processes(first_port: int) -> list[str]:
+    """Each web process's peak resident memory (VmHWM), found by its port argument."""
+    found = []
+    for port in (first_port, first_port + 1):
+        pids = subprocess.run(
+            ["pgrep", "-f", f"gradeflow web .*--port {port}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split()  # fmt: skip
+        peaks = []
+        for pid in pids:  # the process, and any shell that started it (a few MB)
+            status = Path(f"/proc/{pid}/status").read_text()
+            peaks += [int(line.split()[1]) for line in status.splitlines() if "VmHWM" in line]
+        if peaks:
+            found.append(f"web :{port} {max(peaks) // 1024} MB")
+    return found
+
+
 def wait_for(url: str, *, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -466,6 +483,7 @@ def main() -> None:
             log(f"wrk {args.duration} s, {args.connections} connections: {label}")
             results.append((label, run_wrk(base + path, duration=args.duration,
                                            connections=args.connections, script=script, env=extra)))  # fmt: skip
+        web_memory = peak_rss_of_web_processes(first_web)
     finally:
         if manager is not None:
             log("stopping the stack")
@@ -496,6 +514,7 @@ def main() -> None:
     busiest_hour = SEED_DAILY_STUDENTS * 10 / 3600
     print()
     print(f"/healthz averaged over both runs: {healthz:.0f} req/s")
+    print(f"peak RSS: {', '.join(web_memory) or 'not found'}")
     print(
         f"seed, literally (7,500 queries per second): {grades:.0f} / 7,500 = {grades / 7500:.2f}x"
     )
