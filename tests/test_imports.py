@@ -32,6 +32,8 @@ RINGS: list[tuple[str, ...]] = [
     ("courses",),
     ("grading",),
     ("grades",),
+    # which cached reads a write makes stale: knows every feature's tables
+    ("purges",),
     # the edges that consume jobs; only the composition root builds them
     ("grading.worker", "grading.preview_worker", "grades.worker"),
     # the composition root: builds adapters, the sandbox and the grader from settings

@@ -22,6 +22,7 @@ from gradeflow.accounts.models import ApiToken, User
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import WriteObserver, after_commit
+from gradeflow.events.models import Event
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
 from gradeflow.infra.cache import Cache
 
@@ -40,6 +41,9 @@ def namespaces_written(table: str, instance: object | None) -> set[str]:
     namespaces = set(TABLE_NAMESPACES.get(table, ()))
     if isinstance(instance, User):
         namespaces.add(user_namespace(instance.id))
+    elif isinstance(instance, Event):
+        # A user's stream moved on: pages that carry its last id are stale.
+        namespaces.add(user_namespace(instance.user_id))
     elif isinstance(instance, ApiToken):
         namespaces.add(token_namespace(instance.token_hash))
     elif instance is None and table in ("users", "api_tokens"):

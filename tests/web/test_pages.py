@@ -54,3 +54,23 @@ async def test_the_submissions_page_lists_own_submissions(client: httpx.AsyncCli
     html = (await client.get("/submissions", headers={"Accept": "text/html"})).text
     assert f'data-submission-id="{accepted.json()["id"]}"' in html
     assert "passed" in html
+
+
+async def test_a_cached_practice_page_follows_each_change_of_the_student_and_the_course(
+    client: httpx.AsyncClient,
+) -> None:
+    first_look = (await client.get("/", headers={"Accept": "text/html"})).text
+    assert 'data-pending-id=""' in first_look
+    again = (await client.get("/", headers={"Accept": "text/html"})).text
+    assert again == first_look  # the same page, from the cache
+    first = (await client.get("/api/assignments/next")).json()
+    accepted = await client.post(
+        f"/api/assignments/{first['id']}/submissions", json={"code": ADDER_SOLUTION}
+    )
+    submitted = (await client.get("/", headers={"Accept": "text/html"})).text
+    await wait_for_final(client, accepted.json()["id"])
+    # Still pending when asked, or already graded: never the page from before.
+    assert submitted != first_look
+    after = (await client.get("/", headers={"Accept": "text/html"})).text
+    assert 'data-pending-id=""' in after
+    assert 'id="points">10</span> points' in after

@@ -7,6 +7,7 @@ Pages are rendered on the server and then kept live by ``static/app.js`` over
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,31 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.accounts.models import User
+from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.courses.handout import render_handout
-from gradeflow.courses.members import PracticeScope, course_access, practice_scope
+from gradeflow.courses.members import (
+    MEMBERSHIPS_NAMESPACE,
+    PracticeScope,
+    course_access,
+    practice_scope,
+)
 from gradeflow.courses.models import Assignment, Course
-from gradeflow.courses.reads import assignment_summary
+from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE, assignment_summary
 from gradeflow.courses.service import get_assignment, list_assignments
-from gradeflow.deps import AppRuntime, DbSession, PathId, Visitor
+from gradeflow.db import transaction
+from gradeflow.deps import (
+    DbSession,
+    OptionalCaller,
+    PathId,
+    Visitor,
+    runtime_of,
+    set_session_cookie,
+)
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading import service as grading
+from gradeflow.infra.cache import cached_as_is
 from gradeflow.runtime import Runtime
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -35,39 +52,75 @@ def render(name: str, context: dict[str, Any]) -> str:
     return templates.get_template(name).render(context)
 
 
+PracticePage = Callable[[AsyncSession, Runtime, User], Awaitable[str]]
+
+
+async def _practice_page(
+    request: Request, caller: Caller | None, key: str, page: PracticePage
+) -> Response:
+    """A practice page: a known caller's is cached (what it shows lives in their
+    namespace, the assignments' and the memberships'); a first visit makes a new
+    anonymous student, whose cookie goes out with the page."""
+    runtime = runtime_of(request)
+    if caller is None:
+        async with transaction(runtime.session_factory) as session:
+            user = await create_anonymous_user(session)
+            html = await page(session, runtime, user)
+        response = HTMLResponse(html)
+        set_session_cookie(request, response, user.id)
+        return response
+
+    async def load() -> bytes:
+        async with transaction(runtime.session_factory) as session:
+            user = await session.get_one(User, caller.id)
+            return (await page(session, runtime, user)).encode()
+
+    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
+    return HTMLResponse(await cached_as_is(runtime.cache, namespaces, key, load))
+
+
 @router.get("/")
-async def home(runtime: AppRuntime, session: DbSession, user: Visitor) -> str:
+async def home(request: Request, caller: OptionalCaller) -> Response:
     """The first assignment the visitor has not completed yet, in any of their courses."""
-    scope = await practice_scope(session, user=user)
-    assignment = await grading.next_assignment(session, user_id=user.id, scope=scope)
-    return await _render_practice(runtime, session, user, assignment, scope=scope)
+
+    async def page(session: AsyncSession, runtime: Runtime, user: User) -> str:
+        scope = await practice_scope(session, user=user)
+        assignment = await grading.next_assignment(session, user_id=user.id, scope=scope)
+        return await _render_practice(runtime, session, user, assignment, scope=scope)
+
+    return await _practice_page(request, caller, "page:home", page)
 
 
 @router.get("/courses/{course_id}/practice")
-async def course_practice(
-    course_id: PathId, runtime: AppRuntime, session: DbSession, user: Visitor
-) -> str:
+async def course_practice(course_id: PathId, request: Request, caller: OptionalCaller) -> Response:
     """The first assignment of one course the visitor has not completed yet."""
-    access = await course_access(session, course_id=course_id, user=user)
-    scope = await practice_scope(session, user=user)
-    assignment = await grading.next_assignment(
-        session, user_id=user.id, scope=scope, course_id=course_id
-    )
-    return await _render_practice(
-        runtime, session, user, assignment, scope=scope, course=access.course
-    )
+
+    async def page(session: AsyncSession, runtime: Runtime, user: User) -> str:
+        access = await course_access(session, course_id=course_id, user=user)
+        scope = await practice_scope(session, user=user)
+        assignment = await grading.next_assignment(
+            session, user_id=user.id, scope=scope, course_id=course_id
+        )
+        return await _render_practice(
+            runtime, session, user, assignment, scope=scope, course=access.course
+        )
+
+    return await _practice_page(request, caller, f"page:course:{course_id}", page)
 
 
 @router.get("/assignments/{assignment_id}")
 async def assignment_page(
-    assignment_id: PathId, runtime: AppRuntime, session: DbSession, user: Visitor
-) -> str:
-    assignment = await get_assignment(session, assignment_id=assignment_id)
-    access = await course_access(session, course_id=assignment.course_id, user=user)
-    scope = await practice_scope(session, user=user)
-    return await _render_practice(
-        runtime, session, user, assignment, scope=scope, course=access.course
-    )
+    assignment_id: PathId, request: Request, caller: OptionalCaller
+) -> Response:
+    async def page(session: AsyncSession, runtime: Runtime, user: User) -> str:
+        assignment = await get_assignment(session, assignment_id=assignment_id)
+        access = await course_access(session, course_id=assignment.course_id, user=user)
+        scope = await practice_scope(session, user=user)
+        return await _render_practice(
+            runtime, session, user, assignment, scope=scope, course=access.course
+        )
+
+    return await _practice_page(request, caller, f"page:assignment:{assignment_id}", page)
 
 
 async def _render_practice(
