@@ -18,8 +18,9 @@ Needs the local PostgreSQL, RabbitMQ and Redis (``make services``), nginx and ``
    a student's first look, so mostly not cached); then rotating over 1,000 students
    whose looks repeat within the cache's TTL (a class checking a grade release),
    by cookie and by API token; ``/api/me``, ``/api/assignments`` and
-   ``/api/submissions`` the same way (the other cached personal reads); ``/healthz``
-   once more.
+   ``/api/submissions`` the same way (the other cached personal reads), the
+   practice page ``/`` the same way, a static file that nginx serves from disk (the
+   page's baseline), and ``/healthz`` once more.
    It checks that the answers are each student's own before measuring.
 4. Prints a table (req/s, p50/p99 latency, ratio to ``/healthz``) and the headroom
    over the seed's estimate of 7,500 daily active students, stops the stack and
@@ -469,6 +470,9 @@ def main() -> None:
              credentials("cookies", "-hot")),
             (f"GET /api/submissions (session cookies, {hot})", "/api/submissions",
              credentials("cookies", "-hot")),
+            (f"GET / (the practice page, session cookies, {hot})", "/",
+             credentials("cookies", "-hot")),
+            ("GET /static/app.css (nginx, from disk)", "/static/app.css", {}),
             ("GET /healthz (again)", "/healthz", {}),
         ]  # fmt: skip
         # Each run right after its own warm-up (3 s of the same load; for repeating

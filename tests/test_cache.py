@@ -55,12 +55,16 @@ async def test_values_expire_after_their_ttl() -> None:
     assert await cached_as_is(cache, ("me",), "body", value(b"two")) == b"two"  # type: ignore[arg-type]
 
 
-async def test_the_oldest_values_make_room_for_new_ones() -> None:
-    cache = Cache(ttl_s=60, max_entries=2)
+async def test_the_least_recently_used_values_make_room_within_the_byte_bound() -> None:
+    cache = Cache(ttl_s=60, max_bytes=250)
     for key in ("a", "b", "c"):
-        await cached(cache, "n", key, value(key))
+        await cached_as_is(cache, ("n",), key, value(b"x" * 100))  # type: ignore[arg-type]
     assert cache.get(("n",), "a") is None
-    assert cache.get(("n",), "c") == '"c"'
+    assert cache.get(("n",), "c") is not None
+    assert cache.held_bytes == 200
+    await cached_as_is(cache, ("n",), "huge", value(b"x" * 300))  # type: ignore[arg-type]
+    assert cache.get(("n",), "huge") is None  # larger than the bound: never kept
+    assert cache.held_bytes == 200
 
 
 async def test_purges_from_other_processes_arrive_by_pubsub_and_a_catch_up_empties_it() -> None:

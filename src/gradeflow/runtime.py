@@ -104,7 +104,7 @@ def _pubsub(settings: Settings) -> PubSub:
 def build_cache(settings: Settings, pubsub: PubSub) -> Cache:
     # Embedded mode is one process: its purges have nobody else to reach.
     shared = pubsub if settings.redis_url else None
-    return Cache(ttl_s=settings.cache_ttl_s, pubsub=shared)
+    return Cache(ttl_s=settings.cache_ttl_s, pubsub=shared, max_bytes=settings.cache_mb * 2**20)
 
 
 @asynccontextmanager

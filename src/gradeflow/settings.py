@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         "gradeflow", pattern=r"^[a-z0-9_.-]{1,40}$", description="Prefix of queue and key names."
     )
     cache_ttl_s: int = Field(60, ge=1, le=86400, description="Upper bound on a cached read's age.")
+    cache_mb: int = Field(
+        64, ge=1, le=65536, description="Memory for cached reads, per web or worker process."
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Worker /metrics port; 0 = none.")
     insecure_sandbox: bool = Field(False, description="Allow the unisolated development sandbox.")
     grader_slots: int = Field(

@@ -40,19 +40,29 @@ T = TypeVar("T")
 _Versions = tuple[int, ...]
 
 
+def size_of(value: Any) -> int:
+    """What a value is counted as against the cache's bound: its length for text and
+    bytes (response bodies, encoded JSON), a flat estimate for small objects."""
+    return len(value) if isinstance(value, str | bytes) else SMALL_VALUE_BYTES
+
+
+SMALL_VALUE_BYTES = 512
+
+
 class Cache:
-    """A bounded LRU of this process; ``pubsub`` shares purges with other processes
-    (None in embedded mode, where there is no other process to tell)."""
+    """An LRU of this process, bounded by ``max_bytes`` of values; ``pubsub`` shares
+    purges with other processes (None in embedded mode: no other process to tell)."""
 
     def __init__(
-        self, *, ttl_s: float, pubsub: PubSub | None = None, max_entries: int = 20_000
+        self, *, ttl_s: float, pubsub: PubSub | None = None, max_bytes: int = 64 * 2**20
     ) -> None:
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.held_bytes = 0
         self._pubsub = pubsub
         self._epoch = 0
         self._versions: dict[str, int] = {}
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         if pubsub is None:
@@ -84,6 +94,7 @@ class Cache:
             return None
         if entry[0] < time.monotonic():
             del self._entries[entry_key]
+            self.held_bytes -= entry[2]
             return None
         self._entries.move_to_end(entry_key)
         return entry[1]
@@ -94,9 +105,17 @@ class Cache:
         """Store ``value`` loaded under ``versions`` (from ``versions()`` before the load)."""
         if versions is None or not self.live():
             return
-        self._entries[(namespaces, versions, key)] = (time.monotonic() + self.ttl_s, value)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        size = size_of(value)
+        if size > self.max_bytes:
+            return
+        replaced = self._entries.pop((namespaces, versions, key), None)
+        if replaced is not None:
+            self.held_bytes -= replaced[2]
+        self._entries[(namespaces, versions, key)] = (time.monotonic() + self.ttl_s, value, size)
+        self.held_bytes += size
+        while self.held_bytes > self.max_bytes:
+            _, (_, _, evicted) = self._entries.popitem(last=False)
+            self.held_bytes -= evicted
 
     async def purge(self, *namespaces: str) -> None:
         """Make what is cached under ``namespaces`` unreachable here and, through
@@ -110,6 +129,7 @@ class Cache:
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()
+        self.held_bytes = 0
 
     def _bump(self, namespaces: tuple[str, ...] | list[str]) -> None:
         for namespace in namespaces:
@@ -129,7 +149,7 @@ class Cache:
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
-        self._entries.clear()
+        self.clear()
 
 
 async def cached(
