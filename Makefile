@@ -80,6 +80,7 @@ bench-grades: install services nginx
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	PYTHONPATH=src $(BIN)/python bench/grade_import.py
 	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 15
+	PYTHONPATH=src $(BIN)/python bench/live_results.py
 
 clean:
 	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache

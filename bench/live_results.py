@@ -92,8 +92,11 @@ async def submit_and_watch(base: str, directory: Path, submissions: int) -> list
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         (await client.post("/api/session")).raise_for_status()
         assignments = (await client.get("/api/assignments")).json()["items"]
-        slug = directory.name.split("-", 1)[1]
-        assignment = next(a for a in assignments if a["slug"] == slug)
+        names = {directory.name, directory.name.split("-", 1)[-1]}
+        found = [a for a in assignments if a["slug"] in names]
+        if not found:
+            raise SystemExit(f"{directory.name} is not among {[a['slug'] for a in assignments]}")
+        assignment = found[0]
         finals: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
 
         async def listen() -> None:
