@@ -36,7 +36,8 @@ from pathlib import Path
 import httpx
 
 from gradeflow.courses.format import load_assignment
-from gradeflow.grading.sandbox import RunSpec, ZygoteSandbox
+from gradeflow.grading.sandbox import ZygoteSandbox
+from gradeflow.grading.service import grade_code
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "python-basics"
@@ -56,24 +57,15 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 
 async def raw_sandbox(directory: Path, runs: int) -> list[float]:
     assignment = load_assignment(directory)
-    files = dict(assignment.support_files)
-    files["tests.py"] = assignment.tests.encode()
-    files[f"{assignment.module}.py"] = (directory / "solution.py").read_bytes()
-    spec = RunSpec(
-        files=files,
-        module=assignment.module,
-        test_ids=tuple(assignment.test_ids),
-        time_limit_s=assignment.time_limit_s,
-        memory_mb=assignment.memory_mb,
-    )
+    code = (directory / "solution.py").read_text()
     sandbox = ZygoteSandbox(slots=1)
     await sandbox.start()
     try:
-        await sandbox.run(spec)  # warm
+        await grade_code(sandbox, assignment=assignment, code=code)  # warm
         took = []
         for _ in range(runs):
             started = time.perf_counter()
-            result = await sandbox.run(spec)
+            result = await grade_code(sandbox, assignment=assignment, code=code)
             took.append((time.perf_counter() - started) * 1000)
             if result.outcome != "passed":
                 raise SystemExit(f"the reference solution did not pass: {result.message}")
