@@ -19,7 +19,6 @@ from gradeflow.grading.models import Submission, SubmissionStatus
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, TestResult
 from gradeflow.grading.service import code_hash
-from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.queue import MemoryQueue
 
@@ -108,7 +107,6 @@ def memory_outbox(session_factory: async_sessionmaker[AsyncSession]) -> Outbox:
     """An outbox over in-process adapters: jobs land in its own ``MemoryQueue``."""
     return Outbox(
         queue=MemoryQueue(),
-        cache=Cache(ttl_s=60),
         pubsub=MemoryPubSub(),
         session_factory=session_factory,
     )

@@ -6,9 +6,10 @@ the namespaces holding reads of those rows are purged, in this process and throu
 pub/sub in every other. Services do not list purges by hand, so a new write path
 cannot forget one. A rollback purges nothing.
 
-Submissions are the exception: they change at every submit, claim and result, so a
-table-wide purge would empty every student's cache; the grading outbox purges the
-namespaces of exactly the students concerned (``Outbox.announce_after_commit``).
+Submissions are not mapped by table: they change at every submit, claim and result,
+and a table-wide purge would empty every student's cache. Each change of a
+submission writes an event row for its student (``record_submission_event``), and an
+event row purges exactly that student's namespace.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ async def open_runtime(
         cache=cache,
         signer=SessionSigner(settings.resolved_secret_key()),
         metrics=Metrics(),
-        outbox=Outbox(queue=queue, cache=cache, pubsub=pubsub, session_factory=session_factory),
+        outbox=Outbox(queue=queue, pubsub=pubsub, session_factory=session_factory),
         blobs=open_blob_store(settings, engine),
     )
     try:

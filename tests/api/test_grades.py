@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.courses.models import Assignment
 from gradeflow.db import transaction
 from gradeflow.grading.models import SubmissionStatus
+from gradeflow.grading.service import record_submission_event
 from tests.factories import PASSWORD, add_graded_submission
 from tests.grades.conftest import School, build_school
 
@@ -180,7 +181,6 @@ async def test_own_grades_follow_course_enrolment_and_result_changes_at_once(
     school: School,
     signed_in: dict[str, httpx.AsyncClient],
     app: FastAPI,
-    session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     alice, bob, teacher = signed_in["alice"], signed_in["bob"], signed_in["teacher"]
     assert [c["title"] for c in (await alice.get("/api/me/grades")).json()["courses"]] == [
@@ -201,15 +201,16 @@ async def test_own_grades_follow_course_enrolment_and_result_changes_at_once(
         "alg",
         "bio",
     ]
-    # A result recorded by a grader announces the student, which purges their reads.
-    async with transaction(session_factory) as session:
-        await add_graded_submission(
+    # A grader records a result with an event for the student, which purges their reads.
+    runtime = app.state.runtime
+    async with transaction(runtime.session_factory) as session:
+        submission = await add_graded_submission(
             session,
             user_id=school.ids["bob"],
             assignment=await session.get_one(Assignment, school.bio),
             status=SubmissionStatus.passed,
             score=50.0,
         )
-    await app.state.runtime.outbox.announce([school.ids["bob"]])
+        await record_submission_event(session, runtime.outbox, submission)
     courses = (await bob.get("/api/me/grades")).json()["courses"]
     assert [a["best"] for c in courses if c["slug"] == "bio" for a in c["assignments"]] == [50.0]

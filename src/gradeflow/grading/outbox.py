@@ -1,10 +1,11 @@
-"""What follows a committed change to submissions: grading jobs and announcements.
+"""What follows a committed change to submissions: grading jobs and stream wake-ups.
 
 Service functions register these with ``Outbox`` inside their unit of work; they run
 once it commits (``db.after_commit``), never when it rolls back. So a grader always
-finds the row a job names, and a cache is purged and a stream woken only for a
-change that happened. Each follow-up is best effort: a job whose publish failed
-stays unpublished for the sweeper, and a lost purge is bounded by the cache's TTL.
+finds the row a job names, and a stream is woken only for a change that happened.
+Each follow-up is best effort: a job whose publish failed stays unpublished for the
+sweeper, and a stream that missed its wake-up catches up at its next one. (Cached
+reads are purged by the event rows themselves: ``gradeflow.purges``.)
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.identity import user_namespace
 from gradeflow.db import after_commit, transaction, utcnow
 from gradeflow.errors import Unavailable
 from gradeflow.events.service import notify_users
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
-from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import PubSub
 from gradeflow.infra.queue import JobQueue
 
@@ -37,7 +36,6 @@ _ANNOUNCED = "gradeflow.announced_users"
 @dataclass(frozen=True)
 class Outbox:
     queue: JobQueue
-    cache: Cache
     pubsub: PubSub
     session_factory: async_sessionmaker[AsyncSession]
 
@@ -49,7 +47,7 @@ class Outbox:
             after_commit(session, partial(self.publish, list(submission_ids), priority=priority))
 
     def announce_after_commit(self, session: AsyncSession, user_ids: Iterable[int]) -> None:
-        """Purge the users' cached reads and wake their event streams once ``session`` commits."""
+        """Wake the users' event streams once ``session`` commits."""
         announced: set[int] | None = session.info.get(_ANNOUNCED)
         if announced is None:
             announced = session.info[_ANNOUNCED] = set()
@@ -59,7 +57,6 @@ class Outbox:
     async def announce(self, user_ids: Iterable[int]) -> None:
         users = sorted(set(user_ids))
         if users:
-            await self.cache.purge(*(user_namespace(u) for u in users))
             await notify_users(self.pubsub, users)
 
     async def publish(self, submission_ids: list[int], *, priority: int) -> int:

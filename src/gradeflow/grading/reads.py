@@ -1,9 +1,9 @@
 """Per-user read models: progress (points, completed; cached here) and submission
 lists (cached by their routes, as response bodies).
 
-Every write that changes them purges the user's namespace after it commits
-(``Outbox.announce_after_commit``), so a cached answer is never older than the last
-commit seen.
+Every change of a submission writes an event row for its user, which purges the
+user's namespace after it commits (``gradeflow.purges``), so a cached answer is
+never older than the last commit seen.
 """
 
 from __future__ import annotations
