@@ -62,21 +62,24 @@ async def _practice_page(
     namespace, the assignments' and the memberships'); a first visit makes a new
     anonymous student, whose cookie goes out with the page."""
     runtime = runtime_of(request)
-    if caller is None:
-        async with transaction(runtime.session_factory) as session:
-            user = await create_anonymous_user(session)
-            html = await page(session, runtime, user)
-        response = HTMLResponse(html)
-        set_session_cookie(request, response, user.id)
-        return response
 
-    async def load() -> bytes:
+    async def load() -> bytes | None:
         async with transaction(runtime.session_factory) as session:
-            user = await session.get_one(User, caller.id)
-            return (await page(session, runtime, user)).encode()
+            user = await session.get(User, caller.id) if caller is not None else None
+            # None: the caller's row went away since it was cached; a new visitor then.
+            return (await page(session, runtime, user)).encode() if user is not None else None
 
-    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
-    return HTMLResponse(await cached_as_is(runtime.cache, namespaces, key, load))
+    if caller is not None:
+        namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
+        body = await cached_as_is(runtime.cache, namespaces, key, load)
+        if body is not None:
+            return HTMLResponse(body)
+    async with transaction(runtime.session_factory) as session:
+        user = await create_anonymous_user(session)
+        html = await page(session, runtime, user)
+    response = HTMLResponse(html)
+    set_session_cookie(request, response, user.id)
+    return response
 
 
 @router.get("/")
