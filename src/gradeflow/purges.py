@@ -7,9 +7,10 @@ pub/sub in every other. Services do not list purges by hand, so a new write path
 cannot forget one. A rollback purges nothing.
 
 Submissions are not mapped by table: they change at every submit, claim and result,
-and a table-wide purge would empty every student's cache. Each change of a
-submission writes an event row for its student (``record_submission_event``), and an
-event row purges exactly that student's namespace.
+and a table-wide purge would empty every student's cache. A submission written as an
+ORM object purges its student's namespace; the set-based changes (claim, record,
+regrade) each write an event row for the student (``record_submission_event``),
+which does the same.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import WriteObserver, after_commit
 from gradeflow.events.models import Event
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
+from gradeflow.grading.models import Submission
 from gradeflow.infra.cache import Cache
 
 # Reads shared by many users, by the tables they are made of.
@@ -42,6 +44,8 @@ def namespaces_written(table: str, instance: object | None) -> set[str]:
     namespaces = set(TABLE_NAMESPACES.get(table, ()))
     if isinstance(instance, User):
         namespaces.add(user_namespace(instance.id))
+    elif isinstance(instance, Submission):
+        namespaces.add(user_namespace(instance.user_id))
     elif isinstance(instance, Event):
         # A user's stream moved on: pages that carry its last id are stale.
         namespaces.add(user_namespace(instance.user_id))

@@ -157,8 +157,12 @@ async def test_a_finished_submission_can_be_deleted(client: httpx.AsyncClient) -
     assignment = await first_assignment(client)
     mine = (await submit(client, assignment["id"], ADDER_WRONG)).json()
     await wait_for_final(client, mine["id"])
+    # Read (and cached) first: the deletion must show at once all the same.
+    assert await count_submissions(client) == 1
+    assert (await client.get(f"/api/submissions/{mine['id']}")).status_code == 200
     assert (await client.delete(f"/api/submissions/{mine['id']}")).status_code == 204
     assert await count_submissions(client) == 0
+    assert (await client.get(f"/api/submissions/{mine['id']}")).status_code == 404
 
 
 async def test_a_forged_cookie_is_not_a_session(client: httpx.AsyncClient) -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -514,7 +514,9 @@ async def delete_submission(
         .values(reused_from_id=None)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(delete(Submission).where(Submission.id == submission_id))
+    # Through the ORM, so that the deleted row purges its student's cached reads.
+    await session.delete(submission)
+    await session.flush()
     outbox.announce_after_commit(session, [user_id])
 
 
