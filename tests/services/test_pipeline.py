@@ -331,3 +331,33 @@ def test_the_regrade_preview_command_prints_who_gains_and_who_loses(
     finally:
         web.kill()
         worker.kill()
+
+
+def test_what_one_web_process_cached_is_purged_by_a_result_another_process_recorded(
+    settings: Settings,
+) -> None:
+    first, second = WebProcess(settings), WebProcess(settings)
+    worker = worker_process(settings)
+    student = new_student(first)
+    same_student = httpx.Client(base_url=second.url, timeout=30, cookies=student.cookies)
+    try:
+        # Each web process now holds the student's answers in its own cache.
+        for client in (student, same_student):
+            assert client.get("/api/me").json()["points"] == 0
+            assert client.get("/api/submissions").json()["items"] == []
+        accepted = submit(student, ADDER_SOLUTION)
+        wait_graded(student, accepted.json()["id"])
+        # The worker recorded the result; its purge reached the other process too.
+        # (A purge lost there would leave the old answers for the cache's 60 s TTL.)
+        deadline = time.monotonic() + 5
+        while same_student.get("/api/me").json()["points"] == 0:
+            assert time.monotonic() < deadline, "the second web process kept its stale answer"
+            time.sleep(0.05)
+        items = same_student.get("/api/submissions").json()["items"]
+        assert [item["status"] for item in items] == ["passed"]
+    finally:
+        student.close()
+        same_student.close()
+        worker.kill()
+        first.kill()
+        second.kill()
