@@ -31,6 +31,7 @@ from gradeflow.runtime import Runtime
 # input instead of overflowing the database's integer type.
 MAX_ID = 2**63 - 1
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+NO_SESSION = "No session: POST /api/session for an anonymous identity, or sign in."
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -90,7 +91,7 @@ async def current_caller(request: Request) -> Caller:
     # Not built on OptionalCaller: one dependency less on the hottest reads.
     caller = await optional_caller(request)
     if caller is None:
-        raise Unauthorized("No session: POST /api/session for an anonymous identity, or sign in.")
+        raise Unauthorized(NO_SESSION)
     return caller
 
 
@@ -109,7 +110,7 @@ OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 async def current_user(user: OptionalUser) -> User:
     if user is None:
-        raise Unauthorized("No session: POST /api/session for an anonymous identity, or sign in.")
+        raise Unauthorized(NO_SESSION)
     return user
 
 

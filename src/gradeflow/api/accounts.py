@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import service, tokens
 from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, Caller, user_namespace
 from gradeflow.accounts.models import ApiToken, Role, User
 from gradeflow.accounts.throttle import SignInLimits
+from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.db import transaction
 from gradeflow.deps import (
     AppRuntime,
     CurrentAdmin,
@@ -22,12 +23,11 @@ from gradeflow.deps import (
     Visitor,
     clear_session_cookie,
     client_address,
-    runtime_of,
     set_session_cookie,
 )
 from gradeflow.grading.reads import user_progress
 from gradeflow.grading.service import total_points
-from gradeflow.infra.cache import cached_as_is
+from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["accounts"], responses=COMMON_ERRORS)
 
@@ -152,16 +152,12 @@ async def logout(response: Response) -> Response:
     responses=errors(401),
 )
 async def me(request: Request, caller: CurrentCaller) -> Response:
-    runtime = runtime_of(request)
-
-    async def load() -> bytes:
-        async with transaction(runtime.session_factory) as session:
-            progress = await user_progress(session, runtime.cache, user_id=caller.id)
-        return describe_user(caller, progress["points"]).model_dump_json().encode()
+    async def build(session: AsyncSession, runtime: Runtime) -> UserView:
+        progress = await user_progress(session, runtime.cache, user_id=caller.id)
+        return describe_user(caller, progress["points"])
 
     namespaces = (user_namespace(caller.id), IDENTITIES_NAMESPACE)
-    body = await cached_as_is(runtime.cache, namespaces, "me", load)
-    return Response(body, media_type="application/json")
+    return await cached_answer(request, namespaces, "me", build)
 
 
 @router.post(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.identity import Caller, user_namespace
+from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
 from gradeflow.courses.members import (
@@ -24,7 +25,6 @@ from gradeflow.courses.members import (
 from gradeflow.courses.models import Scoring
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE, assignment_details, practice_summaries
 from gradeflow.courses.service import get_assignment
-from gradeflow.db import transaction
 from gradeflow.deps import (
     MAX_ID,
     AppRuntime,
@@ -35,12 +35,12 @@ from gradeflow.deps import (
     decode_utf8,
     media_type,
     read_limited_body,
-    runtime_of,
 )
 from gradeflow.errors import Invalid, NotFound, UnsupportedMediaType
 from gradeflow.grading import service as grading
 from gradeflow.grading.reads import user_progress
-from gradeflow.infra.cache import Cache, cached_as_is
+from gradeflow.infra.cache import Cache
+from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api/assignments", tags=["assignments"], responses=COMMON_ERRORS)
 
@@ -101,18 +101,14 @@ async def _practice_answer(
     request: Request, caller: Caller, key: str, read: PracticeRead
 ) -> Response:
     """The caller's cached answer under ``key``, or ``read``'s, kept for next time."""
-    runtime = runtime_of(request)
 
-    async def load() -> bytes:
-        async with transaction(runtime.session_factory) as session:
-            scope = await practice_scope(session, user=caller)
-            progress = await user_progress(session, runtime.cache, user_id=caller.id)
-            answer = await read(session, runtime.cache, scope, set(progress["completed"]))
-        return answer.model_dump_json().encode()
+    async def build(session: AsyncSession, runtime: Runtime) -> BaseModel:
+        scope = await practice_scope(session, user=caller)
+        progress = await user_progress(session, runtime.cache, user_id=caller.id)
+        return await read(session, runtime.cache, scope, set(progress["completed"]))
 
     namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
-    body = await cached_as_is(runtime.cache, namespaces, key, load)
-    return Response(body, media_type="application/json")
+    return await cached_answer(request, namespaces, key, build)
 
 
 def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]:

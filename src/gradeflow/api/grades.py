@@ -8,19 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.accounts.models import User
+from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
-from gradeflow.db import transaction
-from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse, runtime_of
+from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse
 from gradeflow.errors import Forbidden
 from gradeflow.grades import gradebook
 from gradeflow.grades.export import gradebook_csv
 from gradeflow.grades.models import MAX_ASSESSMENT_CHARS
-from gradeflow.infra.cache import cached_as_is
+from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["grades"], responses=COMMON_ERRORS)
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -176,14 +177,9 @@ def describe_student(user_id: int, email: str, name: str | None, number: str | N
 )
 async def own_grades(request: Request, caller: CurrentCaller) -> Response:
     require_account(caller)
-    runtime = runtime_of(request)
 
-    async def load() -> bytes:
-        async with transaction(runtime.session_factory) as session:
-            courses = await gradebook.own_grades(session, user_id=caller.id)
-        # Already a validated model: serialised directly, FastAPI's second validation
-        # and encoding of the same model would cost a tenth of this hot path.
-        return describe_own_grades(courses).model_dump_json().encode()
+    async def build(session: AsyncSession, _runtime: Runtime) -> OwnGrades:
+        return describe_own_grades(await gradebook.own_grades(session, user_id=caller.id))
 
     namespaces = (
         user_namespace(caller.id),
@@ -191,8 +187,7 @@ async def own_grades(request: Request, caller: CurrentCaller) -> Response:
         MEMBERSHIPS_NAMESPACE,
         gradebook.OWN_GRADES_NAMESPACE,
     )
-    body = await cached_as_is(runtime.cache, namespaces, "own-grades", load)
-    return Response(body, media_type="application/json")
+    return await cached_answer(request, namespaces, "own-grades", build)
 
 
 @router.get(

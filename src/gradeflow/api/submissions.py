@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.identity import user_namespace
+from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.db import transaction
 from gradeflow.deps import (
     MAX_ID,
     AppRuntime,
@@ -18,7 +19,6 @@ from gradeflow.deps import (
     CurrentUser,
     DbSession,
     PathId,
-    runtime_of,
 )
 from gradeflow.errors import Invalid
 from gradeflow.events.service import stream_events
@@ -26,7 +26,7 @@ from gradeflow.grading import service as grading
 from gradeflow.grading.models import SubmissionStatus
 from gradeflow.grading.reads import own_submissions
 from gradeflow.grading.sandbox import Outcome, TestOutcome
-from gradeflow.infra.cache import cached_as_is
+from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["submissions"], responses=COMMON_ERRORS)
 
@@ -80,19 +80,15 @@ async def list_own(
     assignment_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    runtime = runtime_of(request)
-
-    async def load() -> bytes:
-        async with transaction(runtime.session_factory) as session:
-            items = await own_submissions(
-                session, user_id=caller.id, assignment_id=assignment_id, limit=limit
-            )
-        return SubmissionList.model_validate({"items": items}).model_dump_json().encode()
+    async def build(session: AsyncSession, _runtime: Runtime) -> SubmissionList:
+        items = await own_submissions(
+            session, user_id=caller.id, assignment_id=assignment_id, limit=limit
+        )
+        return SubmissionList.model_validate({"items": items})
 
     # The caller's namespace is purged whenever one of their submissions changes.
     key = f"submissions:{assignment_id}:{limit}"
-    body = await cached_as_is(runtime.cache, (user_namespace(caller.id),), key, load)
-    return Response(body, media_type="application/json")
+    return await cached_answer(request, (user_namespace(caller.id),), key, build)
 
 
 @router.get(
@@ -102,19 +98,15 @@ async def list_own(
     responses=errors(401, 404),
 )
 async def detail(submission_id: PathId, request: Request, caller: CurrentCaller) -> Response:
-    runtime = runtime_of(request)
-
-    async def load() -> bytes:
-        async with transaction(runtime.session_factory) as session:
-            submission = await grading.get_submission(
-                session, user_id=caller.id, submission_id=submission_id
-            )
-            view = grading.describe_submission(submission) | {"code": submission.code}
-        return SubmissionDetail.model_validate(view).model_dump_json().encode()
+    async def build(session: AsyncSession, _runtime: Runtime) -> SubmissionDetail:
+        submission = await grading.get_submission(
+            session, user_id=caller.id, submission_id=submission_id
+        )
+        view = grading.describe_submission(submission) | {"code": submission.code}
+        return SubmissionDetail.model_validate(view)
 
     key = f"submission:{submission_id}"
-    body = await cached_as_is(runtime.cache, (user_namespace(caller.id),), key, load)
-    return Response(body, media_type="application/json")
+    return await cached_answer(request, (user_namespace(caller.id),), key, build)
 
 
 @router.delete(

@@ -12,6 +12,7 @@ class SharedChecks:
     """Tests every tally class must pass; mixed into the TestCases below."""
 
     def make(self):
+        """The tally under test: each TestCase that mixes these checks in says which."""
         raise NotImplementedError
 
     def test_empty_total_is_zero(self):
