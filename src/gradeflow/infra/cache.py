@@ -29,11 +29,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import structlog
-
 from gradeflow.infra.pubsub import CATCH_UP, PubSub
-
-log = structlog.get_logger(__name__)
 
 PURGE_CHANNEL = "cache-purge"
 T = TypeVar("T")
