@@ -126,6 +126,10 @@ function setUpPractice(root, events) {
   }
 
   async function show(submission) {
+    // The stream may bring a result before the submit's own (older) answer is read:
+    // a submission shown as graded never goes back to waiting.
+    const shownFinal = currentId === submission.id && FINAL.has(status.dataset.status);
+    if (shownFinal && !FINAL.has(submission.status)) return;
     currentId = submission.id;
     showStatus(submission.status);
     if (FINAL.has(submission.status)) {
@@ -173,7 +177,6 @@ function setUpPractice(root, events) {
     }
     const body = await response.json().catch(() => ({}));
     if (response.status === 202) {
-      pendingId = FINAL.has(body.status) ? null : body.id;
       await show(body);
     } else {
       button.disabled = response.status === 409;
