@@ -18,9 +18,10 @@ Needs the local PostgreSQL, RabbitMQ and Redis (``make services``), nginx and ``
    a student's first look, so mostly not cached); then rotating over 1,000 students
    whose looks repeat within the cache's TTL (a class checking a grade release),
    by cookie and by API token; ``/api/me``, ``/api/assignments`` and
-   ``/api/submissions`` the same way (the other cached personal reads), the
-   practice page ``/`` the same way, a static file that nginx serves from disk (the
-   page's baseline), and ``/healthz`` once more.
+   ``/api/submissions`` and ``/api/practice`` (the practice page's state) the same
+   way (the other cached personal reads), the practice page ``/`` (its shell, which
+   nginx serves from disk), a static file that nginx serves from disk (the page's
+   baseline), and ``/healthz`` once more.
    It checks that the answers are each student's own before measuring.
 4. Prints a table (req/s, p50/p99 latency, ratio to ``/healthz``) and the headroom
    over the seed's estimate of 7,500 daily active students, stops the stack and
@@ -342,6 +343,9 @@ def check_answers(base: str, tokens: list[tuple[int, str]], cookies: list[tuple[
             assert len(courses) == SEMESTERS, (user_id, len(courses))
             assert all(len(c["grades"]) == len(ASSESSMENTS) for c in courses)
             assert all(len(c["assignments"]) == ASSIGNMENTS_PER_COURSE for c in courses)
+            state = client.get("/api/practice", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+            assert state.status_code == 200, state.text
+            assert state.json()["user"]["id"] == user_id
         log(
             f"  checked: each student sees their {SEMESTERS} courses; response {len(by_token.content)} bytes"
         )
@@ -470,7 +474,9 @@ def main() -> None:
              credentials("cookies", "-hot")),
             (f"GET /api/submissions (session cookies, {hot})", "/api/submissions",
              credentials("cookies", "-hot")),
-            (f"GET / (the practice page, session cookies, {hot})", "/",
+            (f"GET /api/practice (the practice page's state, session cookies, {hot})",
+             "/api/practice", credentials("cookies", "-hot")),
+            (f"GET / (the practice page's shell, session cookies, {hot})", "/",
              credentials("cookies", "-hot")),
             ("GET /static/app.css (nginx, from disk)", "/static/app.css", {}),
             ("GET /healthz (again)", "/healthz", {}),
@@ -514,10 +520,13 @@ def main() -> None:
             f"| {label} | {r['rps']:.0f} | {r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} "
             f"| {r['rps'] / healthz:.0%} | {errors} |"
         )
+    by_label = {label.split(" (")[0]: r for label, r in results}
+    page, static = by_label["GET /"]["rps"], by_label["GET /static/app.css"]["rps"]
     grades = results[1][1]["rps"]  # the uncached case: the headroom it leaves
     busiest_hour = SEED_DAILY_STUDENTS * 10 / 3600
     print()
     print(f"/healthz averaged over both runs: {healthz:.0f} req/s")
+    print(f"practice page's shell vs the static file: {page:.0f} / {static:.0f} = {page / static:.0%}")
     print(f"peak RSS: {', '.join(web_memory) or 'not found'}")
     print(
         f"seed, literally (7,500 queries per second): {grades:.0f} / 7,500 = {grades / 7500:.2f}x"

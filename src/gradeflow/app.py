@@ -28,6 +28,7 @@ from gradeflow.api import (
     grade_uploads,
     grades,
     operations,
+    practice,
     previews,
     submissions,
 )
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     # Routes are matched in this order, router by router: the students' hot reads
     # first (a router further down costs every request a scan of those above it).
     app.include_router(operations.router)
+    app.include_router(practice.router)
     app.include_router(accounts.router)
     app.include_router(grades.router)
     app.include_router(assignments.router)

@@ -45,6 +45,10 @@ class StackPlan:
         return [self.first_web_port + i for i in range(self.web)]
 
     @property
+    def pages_directory(self) -> Path:
+        return self.directory / "pages"
+
+    @property
     def pid_file(self) -> Path:
         return self.directory / "stack.pid"
 
@@ -123,6 +127,13 @@ http {{
             alias {STATIC_DIR}/;
             expires 1h;
         }}
+        # The practice page's shell, the same file for every student: app.js fills it
+        # from /api/practice. Revalidated on each visit, so a new release shows at once.
+        location ~ "^/(assignments/[0-9]+|courses/[0-9]+/practice)?$" {{
+            root {plan.pages_directory};
+            try_files /practice.html =404;
+            add_header Cache-Control "no-cache";
+        }}
         location = /api/events {{{proxy}
             # Server-Sent Events: pass every byte through at once, keep the stream open.
             proxy_buffering off;
@@ -150,8 +161,11 @@ def procfile(plan: StackPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_stack_files(plan: StackPlan) -> Path:
+def write_stack_files(plan: StackPlan, *, practice_shell: bytes) -> Path:
+    """The stack's files; ``practice_shell`` is the page nginx serves from disk."""
     (plan.directory / "nginx-tmp").mkdir(parents=True, exist_ok=True)
+    plan.pages_directory.mkdir(exist_ok=True)
+    (plan.pages_directory / "practice.html").write_bytes(practice_shell)
     (plan.directory / "nginx.conf").write_text(nginx_config(plan))
     path = plan.directory / "Procfile"
     path.write_text(procfile(plan))

@@ -136,8 +136,8 @@ async def test_a_failing_solution_stays_a_draft_students_cannot_reach_with_the_f
         f"/api/assignments/{assignment_id}/submissions", json={"code": ADDER_SOLUTION}
     )
     assert submit.status_code == 404
-    assert (await student.get(f"/assignments/{assignment_id}")).status_code == 404
-    practice = await student.get("/")
+    assert (await student.get(f"/api/practice?assignment={assignment_id}")).status_code == 404
+    practice = await student.get("/api/practice")
     assert "Sum by API" not in practice.text
     listed = (await authoring.teacher.get(authoring.base)).json()["items"]
     assert [(i["slug"], i["state"], i["check"]["status"]) for i in listed] == [

@@ -65,3 +65,23 @@ async def test_tab_indents_in_the_editor(live_server: LiveServer, page: Page) ->
     await practice.editor.press("Tab")
     await practice.editor.type("x")
     await expect(practice.editor).to_have_value("    x")
+
+
+async def test_a_passed_assignment_reopens_with_own_code_and_an_unknown_one_says_so(
+    live_server: LiveServer, page: Page
+) -> None:
+    practice = await PracticePage(page).open(live_server.url)
+    await practice.write(ADDER_SOLUTION)
+    await practice.submit()
+    await expect(practice.status).to_have_attribute("data-status", "passed")
+    path = await page.locator(".assignments li.current a").get_attribute("href")
+    await page.goto(f"{live_server.url}{path}")
+    await expect(practice.title).to_have_text("Add two numbers")
+    await expect(practice.editor).to_have_value(ADDER_SOLUTION)
+    await expect(practice.status).to_have_attribute("data-status", "passed")
+    await expect(page.locator(".assignments li.current .mark")).to_have_text("✓")
+    await expect(page).to_have_title("Add two numbers · gradeflow")
+
+    await page.goto(live_server.url + "/assignments/424242")
+    await expect(page.get_by_test_id("error-message")).to_have_text("No such assignment.")
+    await expect(practice.points).to_have_count(0)

@@ -153,6 +153,7 @@ def test_pages_and_api_work_while_redis_is_down_and_live_events_resume_after(
         stop_redis()
         try:
             assert student.get("/", headers={"Accept": "text/html"}).status_code == 200
+            assert student.get("/api/practice").status_code == 200
             assert student.get("/api/assignments").status_code == 200
             first = submit(student, ADDER_SOLUTION)
             assert first.status_code == 202

@@ -59,10 +59,18 @@ def test_the_stack_serves_static_files_and_streams_results_through_nginx(
         static = httpx.get(url + "/static/app.js")
         assert static.status_code == 200
         assert static.headers["server"].startswith("nginx")
+        # The practice page's shell comes from disk (no web process answered: no request
+        # id), byte for byte the one the web processes would give.
+        shell = httpx.get(url + "/assignments/1")
+        assert shell.status_code == 200
+        assert "x-request-id" not in shell.headers
+        assert shell.headers["cache-control"] == "no-cache"
+        assert "etag" in shell.headers
+        assert shell.content == httpx.get(f"http://127.0.0.1:{first_web}/").content
         with httpx.Client(base_url=url, timeout=30) as client:
-            client.post("/api/session")
+            state = client.get("/api/practice").json()
             assignment = client.get("/api/assignments/next").json()
-            assert assignment["title"] == "Hello"  # the demo course was imported
+            assert assignment["title"] == state["assignment"]["title"] == "Hello"
             statuses = []
             with client.stream("GET", "/api/events") as stream:
                 client.post(

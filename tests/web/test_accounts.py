@@ -58,7 +58,7 @@ async def test_a_form_without_this_browsers_token_is_refused_and_changes_nothing
 
 
 async def test_an_anonymous_student_registers_and_keeps_points(client: httpx.AsyncClient) -> None:
-    await client.get("/", headers=HTML)
+    await client.get("/api/practice")
     guest = (await client.get("/api/me")).json()
     first = (await client.get("/api/assignments/next")).json()
     accepted = await client.post(

@@ -1,4 +1,4 @@
-"""Server-rendered pages: identity cookie, next assignment, safe handouts."""
+"""The practice page: one shell for everyone, and its state in one call."""
 
 from __future__ import annotations
 
@@ -7,70 +7,104 @@ import httpx
 from tests.conftest import wait_for_final
 from tests.factories import ADDER_SOLUTION
 
+HTML = {"Accept": "text/html"}
 
-async def test_the_home_page_creates_an_identity_and_shows_the_first_assignment(
+
+async def test_the_practice_shell_is_the_same_for_everyone_and_revalidates(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.get("/", headers={"Accept": "text/html"})
-    assert response.status_code == 200
+    shell = await client.get("/", headers=HTML)
+    assert shell.status_code == 200
+    assert shell.headers["cache-control"] == "no-cache"
+    assert "gradeflow_session" not in shell.cookies  # a page costs no identity
+    assert 'id="practice-shell"' in shell.text
+    assert 'id="code"' in shell.text
+    await client.get("/api/practice")  # now somebody, with points and a list
+    for path in ("/", "/courses/1/practice", "/assignments/1", "/assignments/424242"):
+        again = await client.get(path, headers=HTML)
+        assert again.content == shell.content, path
+    unchanged = await client.get("/", headers={"If-None-Match": shell.headers["etag"]})
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert (await client.get("/assignments/abc", headers=HTML)).status_code == 404
+
+
+async def test_the_first_state_call_creates_an_identity_and_gives_the_first_assignment(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/practice")
+    assert response.status_code == 200, response.text
     assert "gradeflow_session" in response.cookies
-    html = response.text
-    assert "Add two numbers" in html
-    assert 'id="code"' in html
-    assert "def add(a, b):" in html
-    assert 'id="points">0</span> points' in html
+    state = response.json()
     me = (await client.get("/api/me")).json()
-    assert f'id="user-id">{me["id"]}</span>' in html
+    assert state["user"]["id"] == me["id"]
+    assert state["user"]["anonymous"]
+    assert state["user"]["points"] == 0
+    assert state["assignment"]["title"] == "Add two numbers"
+    assert state["code"] == state["assignment"]["starter"]
+    assert "def add(a, b):" in state["code"]
+    assert state["latest"] is None
+    assert state["pending_id"] is None
+    assert [item["completed"] for item in state["assignments"]] == [False] * len(
+        state["assignments"]
+    )
+    assert state["max_code_bytes"] > 0
 
 
 async def test_reopening_the_site_shows_the_first_unfinished_assignment_and_points(
     client: httpx.AsyncClient,
 ) -> None:
-    await client.get("/", headers={"Accept": "text/html"})
-    first = (await client.get("/api/assignments/next")).json()
+    first = (await client.get("/api/practice")).json()["assignment"]
     accepted = await client.post(
         f"/api/assignments/{first['id']}/submissions", json={"code": ADDER_SOLUTION}
     )
     await wait_for_final(client, accepted.json()["id"])
-    html = (await client.get("/", headers={"Accept": "text/html"})).text
-    assert '<h1 id="assignment-title">Greet</h1>' in html
-    assert 'id="points">10</span> points' in html
+    state = (await client.get("/api/practice")).json()
+    assert state["assignment"]["title"] == "Greet"
+    assert state["user"]["points"] == 10
+    assert state["assignments"][0] == state["assignments"][0] | {"id": first["id"], "completed": True}
+    # The finished one, opened again, comes with the student's own code and result.
+    again = (await client.get(f"/api/practice?assignment={first['id']}")).json()
+    assert again["code"] == ADDER_SOLUTION
+    assert again["latest"]["status"] == "passed"
 
 
-async def test_unknown_pages_get_an_html_error_page(client: httpx.AsyncClient) -> None:
-    response = await client.get("/assignments/424242", headers={"Accept": "text/html"})
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith("text/html")
-    assert "No such assignment." in response.text
+async def test_unknown_assignments_and_ambiguous_asks_get_clear_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    missing = await client.get("/api/practice?assignment=424242")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "No such assignment."
+    both = await client.get("/api/practice?assignment=1&course=1")
+    assert both.status_code == 422
+    assert "not both" in both.json()["error"]["message"]
 
 
 async def test_the_submissions_page_lists_own_submissions(client: httpx.AsyncClient) -> None:
-    await client.get("/", headers={"Accept": "text/html"})
-    first = (await client.get("/api/assignments/next")).json()
+    first = (await client.get("/api/practice")).json()["assignment"]
     accepted = await client.post(
         f"/api/assignments/{first['id']}/submissions", json={"code": ADDER_SOLUTION}
     )
     await wait_for_final(client, accepted.json()["id"])
-    html = (await client.get("/submissions", headers={"Accept": "text/html"})).text
+    html = (await client.get("/submissions", headers=HTML)).text
     assert f'data-submission-id="{accepted.json()["id"]}"' in html
     assert "passed" in html
 
 
-async def test_a_cached_practice_page_follows_each_change_of_the_student_and_the_course(
+async def test_a_cached_state_follows_each_change_of_the_student_and_the_course(
     client: httpx.AsyncClient,
 ) -> None:
-    first_look = (await client.get("/", headers={"Accept": "text/html"})).text
-    assert 'data-pending-id=""' in first_look
-    again = (await client.get("/", headers={"Accept": "text/html"})).text
-    assert again == first_look  # the same page, from the cache
+    first_look = (await client.get("/api/practice")).content
+    assert b'"pending_id":null' in first_look
+    again = (await client.get("/api/practice")).content
+    assert again == first_look  # the same answer, from the cache
     first = (await client.get("/api/assignments/next")).json()
     accepted = await client.post(
         f"/api/assignments/{first['id']}/submissions", json={"code": ADDER_SOLUTION}
     )
-    submitted = (await client.get("/", headers={"Accept": "text/html"})).text
+    submitted = (await client.get("/api/practice")).content
     await wait_for_final(client, accepted.json()["id"])
-    # Still pending when asked, or already graded: never the page from before.
+    # Still pending when asked, or already graded: never the answer from before.
     assert submitted != first_look
-    after = (await client.get("/", headers={"Accept": "text/html"})).text
-    assert 'data-pending-id=""' in after
-    assert 'id="points">10</span> points' in after
+    after = (await client.get("/api/practice")).json()
+    assert after["pending_id"] is None
+    assert after["user"]["points"] == 10

@@ -47,6 +47,10 @@ class Caller:
         return self.email is None
 
 
+def caller_of(user: User) -> Caller:
+    return Caller(user.id, user.role, user.email, user.name, user.student_number)
+
+
 async def caller_for_user(
     factory: async_sessionmaker[AsyncSession], cache: Cache, user_id: int
 ) -> Caller | None:
@@ -57,7 +61,7 @@ async def caller_for_user(
             user = await session.get(User, user_id)
             if user is None:
                 return None
-            return Caller(user.id, user.role, user.email, user.name, user.student_number)
+            return caller_of(user)
 
     namespaces = (user_namespace(user_id), IDENTITIES_NAMESPACE)
     return await cached_as_is(cache, namespaces, "caller", load)

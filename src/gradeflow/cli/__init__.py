@@ -152,6 +152,7 @@ def stack_up(
     import subprocess
 
     from gradeflow import stack
+    from gradeflow.web.pages import practice_shell
 
     settings = _settings()
     missing = stack.unreachable_services()
@@ -172,7 +173,7 @@ def stack_up(
         max_upload_mb=settings.max_upload_mb,
     )
     try:
-        procfile = stack.write_stack_files(plan)
+        procfile = stack.write_stack_files(plan, practice_shell=practice_shell())
     except stack.StackError as exc:
         raise _fail(str(exc)) from exc
     gradeflow_cmd = [sys.executable, "-m", "gradeflow"]

@@ -8,24 +8,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.courses.handout import render_handout
 from gradeflow.courses.members import PracticeScope
-from gradeflow.courses.models import Assignment
+from gradeflow.courses.models import Assignment, Course
 from gradeflow.courses.service import get_assignment, list_assignments
 from gradeflow.infra.cache import Cache, cached, cached_as_is
 
 ASSIGNMENTS_NAMESPACE = "assignments"
 
 
+def course_ref(course: Course) -> dict[str, Any]:
+    return {
+        "id": course.id,
+        "slug": course.slug,
+        "title": course.title,
+        "public": course.public,
+        "archived": course.archived,
+    }
+
+
 def assignment_summary(assignment: Assignment) -> dict[str, Any]:
-    course = assignment.course
     return {
         "id": assignment.id,
-        "course": {
-            "id": course.id,
-            "slug": course.slug,
-            "title": course.title,
-            "public": course.public,
-            "archived": course.archived,
-        },
+        "course": course_ref(assignment.course),
         "slug": assignment.slug,
         "title": assignment.title,
         "order": assignment.order,

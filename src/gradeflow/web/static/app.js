@@ -107,15 +107,107 @@ function markCompleted(assignmentId) {
   if (mark) { mark.textContent = "✓"; mark.setAttribute("aria-label", "completed"); }
 }
 
-function setUpPractice(root, events) {
-  const assignmentId = Number(root.dataset.assignmentId);
+// The practice page arrives as a shell, the same for everyone; its state (who is
+// asking, their list, the assignment and their latest code) comes from one call.
+function practiceStateUrl() {
+  const path = window.location.pathname;
+  const assignment = path.match(/^\/assignments\/(\d+)$/);
+  if (assignment) return `/api/practice?assignment=${assignment[1]}`;
+  const course = path.match(/^\/courses\/(\d+)\/practice$/);
+  if (course) return `/api/practice?course=${course[1]}`;
+  return "/api/practice";
+}
+
+async function loadPractice(shell) {
+  let response;
+  try {
+    response = await fetch(practiceStateUrl(), { credentials: "same-origin" });
+  } catch (error) {
+    showPracticeError(shell, "Could not reach the server", "Check your connection and reload the page.");
+    return null;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = (body.error && body.error.message) || `Loading failed (${response.status}).`;
+    showPracticeError(shell, response.status === 404 ? "Not found" : `Error ${response.status}`, message);
+    return null;
+  }
+  renderPractice(shell, body);
+  return body;
+}
+
+function showPracticeError(shell, title, message) {
+  document.getElementById("practice-loading").hidden = true;
+  document.getElementById("practice-error-title").textContent = title;
+  document.getElementById("practice-error-message").textContent = message;
+  document.getElementById("practice-error").hidden = false;
+  shell.querySelector("aside").hidden = true;
+  document.title = `${title} · gradeflow`;
+  shell.setAttribute("aria-busy", "false");
+}
+
+function renderIdentity(user) {
+  const identity = document.getElementById("identity");
+  const points = el("span", { className: "points", "data-testid": "points" },
+    el("span", { id: "points" }, String(user.points)), " points");
+  if (user.anonymous) {
+    identity.replaceChildren(points, " ",
+      el("span", { "data-testid": "user-id" }, "Guest #", el("span", { id: "user-id" }, String(user.id))), " ",
+      el("a", { href: "/sign-in" }, "Sign in"), " ", el("a", { href: "/register" }, "Register"));
+  } else {
+    identity.replaceChildren(points, " ", el("a", { href: "/account", "data-testid": "account-link" }, user.email));
+    document.getElementById("nav").append(" ", el("a", { href: "/grades", "data-testid": "grades-link" }, "Grades"));
+  }
+}
+
+function renderPractice(shell, state) {
+  renderIdentity(state.user);
+  document.body.dataset.lastEventId = String(state.last_event_id);
+  const courseTitle = document.getElementById("course-title");
+  if (state.course) {
+    const link = courseTitle.querySelector("a");
+    link.href = `/courses/${state.course.id}`;
+    link.textContent = state.course.title;
+    courseTitle.hidden = false;
+  }
+  const current = state.assignment;
+  document.getElementById("assignment-list").replaceChildren(...state.assignments.map((item) => {
+    const classes = [item.completed ? "done" : "", current && item.id === current.id ? "current" : ""];
+    return el("li", { className: classes.filter(Boolean).join(" ") },
+      el("a", { href: `/assignments/${item.id}` }, item.title), " ",
+      el("span", { className: "mark", "aria-label": item.completed ? "completed" : "not completed" },
+        item.completed ? "✓" : ""));
+  }));
+  document.getElementById("practice-loading").hidden = true;
+  shell.setAttribute("aria-busy", "false");
+  if (!current) {
+    const done = state.assignments.length > 0;
+    document.getElementById(done ? "practice-all-done" : "practice-nothing").hidden = false;
+    document.getElementById("all-done-course").hidden = !state.course;
+    document.title = `${done ? "All done" : "Nothing to practise yet"} · gradeflow`;
+    return;
+  }
+  document.title = `${current.title} · gradeflow`;
+  document.getElementById("assignment-title").textContent = current.title;
+  document.getElementById("assignment-meta").textContent =
+    `${current.points} points · ${current.scoring} · ${current.course.title}`;
+  // Rendered by the server with raw HTML escaped and unsafe links dropped.
+  document.getElementById("handout").innerHTML = current.handout_html;
+  document.getElementById("module-file").textContent = `${current.module}.py`;
+  document.getElementById("code").value = state.code;
+  document.getElementById("practice").hidden = false;
+}
+
+function setUpPractice(state, events) {
+  const assignmentId = state.assignment.id;
+  const courseId = state.assignment.course.id;
   const form = document.getElementById("submit-form");
   const button = document.getElementById("submit");
   const status = document.getElementById("status");
   const feedback = document.getElementById("feedback");
   const textarea = document.getElementById("code");
-  const maxBytes = Number(root.dataset.maxCodeBytes);
-  let pendingId = root.dataset.pendingId ? Number(root.dataset.pendingId) : null;
+  const maxBytes = state.max_code_bytes;
+  let pendingId = state.pending_id;
   let currentId = null;
   setUpEditor(textarea);
 
@@ -135,7 +227,7 @@ function setUpPractice(root, events) {
     if (FINAL.has(submission.status)) {
       if (pendingId === submission.id) pendingId = null;
       button.disabled = pendingId !== null;
-      const link = submission.status === "passed" ? await nextAssignmentLink(root.dataset.courseId) : null;
+      const link = submission.status === "passed" ? await nextAssignmentLink(courseId) : null;
       if (submission.status === "passed") markCompleted(submission.assignment_id);
       renderFeedback(feedback, submission, link);
     } else {
@@ -145,7 +237,7 @@ function setUpPractice(root, events) {
     }
   }
 
-  const latest = JSON.parse(document.getElementById("latest-submission").textContent);
+  const latest = state.latest;
   if (latest) show(latest);
   button.disabled = pendingId !== null;
   if (pendingId !== null && (!latest || latest.id !== pendingId)) {
@@ -330,15 +422,20 @@ function openEvents() {
   return new EventSource(`/api/events?last_event_id=${encodeURIComponent(after)}`);
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  const practice = document.getElementById("practice");
+document.addEventListener("DOMContentLoaded", async () => {
+  const shell = document.getElementById("practice-shell");
+  if (shell) {
+    const state = await loadPractice(shell);
+    // Events from the state's last_event_id on: nothing between the two is missed.
+    if (state && state.assignment) setUpPractice(state, openEvents());
+    return;
+  }
   const table = document.getElementById("submissions");
   const authoring = document.getElementById("authoring");
   if (authoring) setUpAuthoring(authoring, authoring.dataset.assignmentId ? openEvents() : null);
   const preview = document.getElementById("regrade-preview");
-  if (!practice && !table && !preview) return;
+  if (!table && !preview) return;
   const events = openEvents();
-  if (practice) setUpPractice(practice, events);
   if (table) setUpSubmissions(table, events);
   if (preview) setUpRegradePreview(preview, events);
 });
