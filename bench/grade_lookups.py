@@ -526,7 +526,9 @@ def main() -> None:
     busiest_hour = SEED_DAILY_STUDENTS * 10 / 3600
     print()
     print(f"/healthz averaged over both runs: {healthz:.0f} req/s")
-    print(f"practice page's shell vs the static file: {page:.0f} / {static:.0f} = {page / static:.0%}")
+    print(
+        f"practice page's shell vs the static file: {page:.0f} / {static:.0f} = {page / static:.0%}"
+    )
     print(f"peak RSS: {', '.join(web_memory) or 'not found'}")
     print(
         f"seed, literally (7,500 queries per second): {grades:.0f} / 7,500 = {grades / 7500:.2f}x"

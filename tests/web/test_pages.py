@@ -61,7 +61,10 @@ async def test_reopening_the_site_shows_the_first_unfinished_assignment_and_poin
     state = (await client.get("/api/practice")).json()
     assert state["assignment"]["title"] == "Greet"
     assert state["user"]["points"] == 10
-    assert state["assignments"][0] == state["assignments"][0] | {"id": first["id"], "completed": True}
+    assert state["assignments"][0] == state["assignments"][0] | {
+        "id": first["id"],
+        "completed": True,
+    }
     # The finished one, opened again, comes with the student's own code and result.
     again = (await client.get(f"/api/practice?assignment={first['id']}")).json()
     assert again["code"] == ADDER_SOLUTION
