@@ -37,7 +37,7 @@ import httpx
 
 from gradeflow.courses.format import load_assignment
 from gradeflow.grading.sandbox import ZygoteSandbox
-from gradeflow.grading.service import grade_code
+from gradeflow.grading.verdicts import grade_code
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "python-basics"

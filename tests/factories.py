@@ -15,10 +15,11 @@ from gradeflow.db import transaction
 from gradeflow.grades.models import Grade, GradeChange
 from gradeflow.grading import service
 from gradeflow.grading.messages import GRADING_QUEUE
-from gradeflow.grading.models import Submission, SubmissionStatus
+from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, TestResult
 from gradeflow.grading.service import code_hash
+from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.queue import MemoryQueue
 

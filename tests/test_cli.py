@@ -19,6 +19,7 @@ from gradeflow.courses import authoring, members
 from gradeflow.courses.format import load_assignment
 from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.migrate import alembic_config
+from gradeflow.web.pages import practice_shell
 from tests.conftest import LiveServer
 from tests.factories import (
     ADDER_HALF,
@@ -122,6 +123,32 @@ def test_check_refuses_a_solution_that_fails_its_tests(tmp_path: Path) -> None:
     result = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path)
     assert result.returncode == 1
     assert f"{assignment / 'solution.py'}: does not pass its tests" in result.stderr
+
+
+def test_check_grades_a_course_at_once_and_reports_every_failure_in_order(
+    tmp_path: Path,
+) -> None:
+    course = tmp_path / "mixed"
+    course.mkdir()
+    (course / "course.toml").write_text('title = "Mixed"\n')
+    for order, slug in enumerate(["good1", "bad1", "good2", "bad2", "good3"], start=1):
+        wrong = slug.startswith("bad")
+        write_assignment(
+            course, slug, order=order, solution=ADDER_WRONG if wrong else ADDER_SOLUTION
+        )
+    result = gradeflow(
+        "assignments", "check", str(course), data_dir=tmp_path / "var", GRADEFLOW_GRADER_SLOTS="3"
+    )
+    assert result.returncode == 1
+    failures = [line for line in result.stderr.splitlines() if "does not pass" in line]
+    assert [line.split("/")[-2] for line in failures] == ["bad1", "bad2"]
+
+
+def test_pages_write_puts_the_practice_shell_where_nginx_reads_it(tmp_path: Path) -> None:
+    result = gradeflow("pages", "write", str(tmp_path / "pages"), data_dir=tmp_path / "var")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pages" / "practice.html").read_bytes() == practice_shell()
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["practice.html"]
 
 
 def test_import_refuses_invalid_directories_and_changes_nothing(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the standard library. No import cycle anywhere, lazy imports included.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -210,3 +211,15 @@ def test_the_walk_sees_what_it_checks() -> None:
     assert ("cli", "app") in found  # a lazy import inside a function
     assert ring("grading.sandbox.jailed.zygote") == ring("grading")
     assert ring("grading.worker") > ring("grading.service")
+
+
+def test_grading_from_the_command_line_loads_no_database_broker_or_web_stack() -> None:
+    # `gradeflow grade` and `assignments check` start in a fraction of a second
+    # because of this; an import that drags SQLAlchemy in would triple their time.
+    probe = (
+        "import sys, gradeflow.cli, gradeflow.grading.verdicts, gradeflow.courses.format\n"
+        "heavy = ('sqlalchemy', 'redis', 'aio_pika', 'fastapi', 'starlette', 'asyncpg')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
-from gradeflow.errors import GradeflowError
 from gradeflow.grades.blobs import BlobStore, open_blob_store
 from gradeflow.grades.worker import Importer, ImporterConfig
 from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import Sandbox, SandboxUnavailable, create_sandbox
+from gradeflow.grading.sandbox import Sandbox
+from gradeflow.grading.verdicts import start_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
@@ -120,29 +120,6 @@ async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker[
         await cache.close()
         await pubsub.close()
         await engine.dispose()
-
-
-class SandboxRefused(GradeflowError):
-    """The secure sandbox cannot run here."""
-
-
-async def start_sandbox(settings: Settings, *, slots: int) -> Sandbox:
-    """The secure sandbox, started; the insecure one only when the operator asked for it."""
-    try:
-        sandbox = create_sandbox(slots=slots, insecure=settings.insecure_sandbox)
-    except SandboxUnavailable as exc:
-        raise SandboxRefused(str(exc)) from exc
-    await sandbox.start()
-    return sandbox
-
-
-@asynccontextmanager
-async def open_sandbox(settings: Settings, *, slots: int = 1) -> AsyncIterator[Sandbox]:
-    sandbox = await start_sandbox(settings, slots=slots)
-    try:
-        yield sandbox
-    finally:
-        await sandbox.close()
 
 
 @asynccontextmanager

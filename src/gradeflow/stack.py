@@ -161,11 +161,10 @@ def procfile(plan: StackPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_stack_files(plan: StackPlan, *, practice_shell: bytes) -> Path:
-    """The stack's files; ``practice_shell`` is the page nginx serves from disk."""
+def write_stack_files(plan: StackPlan) -> Path:
+    """nginx.conf and the Procfile (the pages nginx serves from disk are the web
+    package's to write: ``gradeflow.web.pages.write_static_pages``)."""
     (plan.directory / "nginx-tmp").mkdir(parents=True, exist_ok=True)
-    plan.pages_directory.mkdir(exist_ok=True)
-    (plan.pages_directory / "practice.html").write_bytes(practice_shell)
     (plan.directory / "nginx.conf").write_text(nginx_config(plan))
     path = plan.directory / "Procfile"
     path.write_text(procfile(plan))

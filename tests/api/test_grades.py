@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.courses.models import Assignment
 from gradeflow.db import transaction
-from gradeflow.grading.models import SubmissionStatus
 from gradeflow.grading.service import record_submission_event
+from gradeflow.grading.verdicts import SubmissionStatus
 from tests.factories import PASSWORD, add_graded_submission
 from tests.grades.conftest import School, build_school
 

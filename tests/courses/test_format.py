@@ -4,8 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from gradeflow.courses.format import AssignmentFormatError, load_assignment, load_course, load_path
-from gradeflow.courses.models import Scoring
+from gradeflow.courses.format import (
+    AssignmentFormatError,
+    Scoring,
+    load_assignment,
+    load_course,
+    load_path,
+)
 from tests.factories import write_assignment, write_course
 
 

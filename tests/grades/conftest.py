@@ -26,8 +26,8 @@ from gradeflow.grades.imports import create_upload
 from gradeflow.grades.intake import ReceivedFile
 from gradeflow.grades.models import Grade, GradeUpload
 from gradeflow.grades.worker import Importer, ImporterConfig
-from gradeflow.grading.models import SubmissionStatus
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.verdicts import SubmissionStatus
 from tests.factories import (
     add_assignment,
     add_graded_submission,

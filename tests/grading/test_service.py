@@ -12,15 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.format import Scoring
 from gradeflow.courses.members import PracticeScope
-from gradeflow.courses.models import Assignment, Scoring
+from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict, Invalid, TooLarge
 from gradeflow.events.models import Event
 from gradeflow.grading import service
-from gradeflow.grading.models import Submission, SubmissionStatus
+from gradeflow.grading.models import Submission
 from gradeflow.grading.sandbox import RunResult, TestResult
+from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
 from tests.factories import ADDER_SOLUTION, memory_outbox, queued_jobs

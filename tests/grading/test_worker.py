@@ -14,9 +14,10 @@ from gradeflow.courses.service import list_assignments
 from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
 from gradeflow.events.models import Event
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
-from gradeflow.grading.models import Submission, SubmissionStatus
+from gradeflow.grading.models import Submission
 from gradeflow.grading.sandbox import ProcessSandbox, RunResult, RunSpec, Sandbox
 from gradeflow.grading.service import expired_leases, submit_code
+from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.grading.worker import Grader
 from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config

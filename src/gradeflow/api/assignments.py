@@ -14,6 +14,7 @@ from gradeflow.accounts.identity import Caller, user_namespace
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
+from gradeflow.courses.format import Scoring
 from gradeflow.courses.members import (
     MEMBERSHIPS_NAMESPACE,
     PracticeScope,
@@ -22,7 +23,6 @@ from gradeflow.courses.members import (
     submittable_course,
     taught_course,
 )
-from gradeflow.courses.models import Scoring
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE, assignment_details, practice_summaries
 from gradeflow.courses.service import get_assignment
 from gradeflow.deps import (

@@ -23,9 +23,9 @@ from gradeflow.deps import (
 from gradeflow.errors import Invalid
 from gradeflow.events.service import stream_events
 from gradeflow.grading import service as grading
-from gradeflow.grading.models import SubmissionStatus
 from gradeflow.grading.reads import own_submissions
 from gradeflow.grading.sandbox import Outcome, TestOutcome
+from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api", tags=["submissions"], responses=COMMON_ERRORS)

@@ -23,6 +23,7 @@ app = typer.Typer(help="gradeflow: practise and grade Python programming.", no_a
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 assignments_app = typer.Typer(help="Authoring assignments.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+pages_app = typer.Typer(help="Pages that nginx serves from disk.", no_args_is_help=True)
 stack_app = typer.Typer(
     help="Services mode on this host (nginx + web + workers).", no_args_is_help=True
 )
@@ -30,6 +31,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(assignments_app, name="assignments")
 app.add_typer(users_app, name="users")
+app.add_typer(pages_app, name="pages")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -152,7 +154,7 @@ def stack_up(
     import subprocess
 
     from gradeflow import stack
-    from gradeflow.web.pages import practice_shell
+    from gradeflow.web.pages import write_static_pages
 
     settings = _settings()
     missing = stack.unreachable_services()
@@ -173,7 +175,8 @@ def stack_up(
         max_upload_mb=settings.max_upload_mb,
     )
     try:
-        procfile = stack.write_stack_files(plan, practice_shell=practice_shell())
+        procfile = stack.write_stack_files(plan)
+        write_static_pages(plan.pages_directory)
     except stack.StackError as exc:
         raise _fail(str(exc)) from exc
     gradeflow_cmd = [sys.executable, "-m", "gradeflow"]
@@ -270,12 +273,26 @@ def assignments_regrade(
         raise _fail(exc.message) from exc
 
 
+@pages_app.command("write")
+def pages_write(
+    directory: Annotated[Path, typer.Argument(help="nginx's root for the practice paths.")],
+) -> None:
+    """Write the practice page's shell for nginx to serve; again after each upgrade."""
+    from gradeflow.web.pages import write_static_pages
+
+    try:
+        written = write_static_pages(directory)
+    except OSError as exc:
+        raise _fail(f"cannot write into {directory}: {exc.strerror}") from exc
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 @assignments_app.command("check")
 def assignments_check(path: Path) -> None:
     """Validate an assignment or course directory and grade its reference solutions."""
     from gradeflow.courses.format import AssignmentFormatError, load_path
-    from gradeflow.grading.service import check_solutions
-    from gradeflow.runtime import open_sandbox
+    from gradeflow.grading.verdicts import check_solutions, open_sandbox
 
     settings = _settings()
     try:
@@ -284,7 +301,7 @@ def assignments_check(path: Path) -> None:
         raise _fail(f"invalid:\n{exc.message}") from exc
 
     async def check() -> list[Problem]:
-        async with open_sandbox(settings) as sandbox:
+        async with open_sandbox(settings, slots=settings.resolved_grader_slots) as sandbox:
             return await check_solutions(sandbox, course=course)
 
     try:
@@ -309,9 +326,9 @@ def assignments_import(
     from gradeflow.courses.format import AssignmentFormatError, load_path, validate_slug
     from gradeflow.courses.service import course_exists, import_course
     from gradeflow.db import transaction
-    from gradeflow.grading.service import check_solutions
+    from gradeflow.grading.verdicts import check_solutions, open_sandbox
     from gradeflow.migrate import upgrade_database
-    from gradeflow.runtime import open_database, open_sandbox
+    from gradeflow.runtime import open_database
 
     settings = _settings()
     settings.ensure_data_dir()
@@ -331,7 +348,7 @@ def assignments_import(
                         typer.echo(f"course {spec.slug} exists already; skipped")
                         return
             try:
-                async with open_sandbox(settings) as sandbox:
+                async with open_sandbox(settings, slots=settings.resolved_grader_slots) as sandbox:
                     problems = await check_solutions(sandbox, course=spec)
             except GradeflowError as exc:
                 raise _fail(f"not imported: {exc.message}") from exc
@@ -395,8 +412,13 @@ def grade(
 ) -> None:
     """Grade a file against an assignment directory in the sandbox; exit 0 iff it passed."""
     from gradeflow.courses.format import AssignmentFormatError, load_assignment
-    from gradeflow.grading.service import compute_score, grade_code, status_for, validate_code
-    from gradeflow.runtime import open_sandbox
+    from gradeflow.grading.verdicts import (
+        compute_score,
+        grade_code,
+        open_sandbox,
+        status_for,
+        validate_code,
+    )
 
     settings = _settings()
     try:

@@ -8,6 +8,7 @@ reported together, each naming the file (or the field), the line when known, and
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import keyword
@@ -20,8 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from gradeflow.courses.discovery import TestDiscoveryError, discover_test_ids
-from gradeflow.courses.models import Scoring
 from gradeflow.errors import Invalid
+
+
+class Scoring(enum.StrEnum):
+    all_or_nothing = "all-or-nothing"
+    proportional = "proportional"
+
 
 REQUIRED_FILES = ("assignment.toml", "handout.md", "tests.py", "solution.py")
 # Each text of an assignment: the field that holds it and its file in a directory.

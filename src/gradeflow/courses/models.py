@@ -21,13 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from gradeflow.courses.format import Scoring
 from gradeflow.db import Base, UTCDateTime, utcnow
-
-
-class Scoring(enum.StrEnum):
-    all_or_nothing = "all-or-nothing"
-    proportional = "proportional"
-
 
 # A common US-style scale on 0-100; a course may set its own.
 DEFAULT_LETTER_SCALE: dict[str, float] = {

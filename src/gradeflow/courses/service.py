@@ -14,9 +14,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from gradeflow.courses.format import AssignmentSpec, CourseSpec
+from gradeflow.courses.format import AssignmentSpec, CourseSpec, Scoring
 from gradeflow.courses.members import PracticeScope
-from gradeflow.courses.models import Assignment, AssignmentDraft, Course, Scoring
+from gradeflow.courses.models import Assignment, AssignmentDraft, Course
 from gradeflow.errors import NotFound
 
 

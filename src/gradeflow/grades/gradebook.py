@@ -38,7 +38,8 @@ from gradeflow.accounts.service import normalise_email
 from gradeflow.courses.models import Assignment, Course, CourseMember, MemberRole
 from gradeflow.errors import NotFound
 from gradeflow.grades.models import Grade, GradeChange
-from gradeflow.grading.models import FINAL_STATUSES, Submission
+from gradeflow.grading.models import Submission
+from gradeflow.grading.verdicts import FINAL_STATUSES
 
 # Students' own grades are read from courses and assignments, enrolments, grades (a
 # write to any purges their namespaces, see gradeflow.purges) and their submissions

@@ -22,7 +22,7 @@ from gradeflow.grading import checks
 from gradeflow.grading.messages import SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, Sandbox
-from gradeflow.grading.service import grade_code
+from gradeflow.grading.verdicts import grade_code
 from gradeflow.infra.queue import Delivery, settle
 from gradeflow.infra.slots import keep_lease
 

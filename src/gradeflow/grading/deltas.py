@@ -17,13 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
-from gradeflow.grading.models import (
-    FINAL_STATUSES,
-    PreviewResult,
-    Regrade,
-    Submission,
-    SubmissionStatus,
-)
+from gradeflow.grading.models import PreviewResult, Regrade, Submission
+from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus
 
 Policy = Literal["new", "higher"]
 POLICIES: tuple[Policy, ...] = ("new", "higher")

@@ -24,25 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from gradeflow.accounts.models import User
 from gradeflow.courses.models import Assignment
 from gradeflow.db import Base, UTCDateTime, utcnow
-
-
-class SubmissionStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    passed = "passed"
-    failed = "failed"
-    error = "error"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-
-FINAL_STATUSES = frozenset(
-    {SubmissionStatus.passed, SubmissionStatus.failed, SubmissionStatus.error}
-)
-PENDING_STATUSES = frozenset({SubmissionStatus.queued, SubmissionStatus.running})
-
+from gradeflow.grading.verdicts import SubmissionStatus
 
 PENDING_PREDICATE = "status IN ('queued', 'running') AND regrading = false"
 

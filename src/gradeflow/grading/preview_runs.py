@@ -26,18 +26,10 @@ from gradeflow.db import after_commit, transaction, utcnow
 from gradeflow.errors import Unavailable
 from gradeflow.events.service import record_event
 from gradeflow.grading.messages import GRADING_QUEUE, PRIORITY_BULK, PreviewJob
-from gradeflow.grading.models import (
-    FINAL_STATUSES,
-    PreviewResult,
-    Regrade,
-    RegradeKind,
-    RegradeStatus,
-    Submission,
-    SubmissionStatus,
-)
+from gradeflow.grading.models import PreviewResult, Regrade, RegradeKind, RegradeStatus, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult
-from gradeflow.grading.service import compute_score, status_for
+from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus, compute_score, status_for
 
 log = structlog.get_logger(__name__)
 

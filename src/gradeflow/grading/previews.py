@@ -19,15 +19,7 @@ from gradeflow.courses.models import Assignment
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
 from gradeflow.grading.deltas import Policy, preview_deltas, takes_new_result, test_outcomes
-from gradeflow.grading.models import (
-    FINAL_STATUSES,
-    PreviewResult,
-    Regrade,
-    RegradeKind,
-    RegradeStatus,
-    Submission,
-    SubmissionStatus,
-)
+from gradeflow.grading.models import PreviewResult, Regrade, RegradeKind, RegradeStatus, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_runs import (
     announce_preview,
@@ -38,6 +30,7 @@ from gradeflow.grading.preview_runs import (
 )
 from gradeflow.grading.regrades import open_regrade
 from gradeflow.grading.service import record_submission_event
+from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus
 
 log = structlog.get_logger(__name__)
 

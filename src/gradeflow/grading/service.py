@@ -19,63 +19,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from gradeflow.accounts.models import User
-from gradeflow.courses.format import AssignmentSpec, CourseSpec, Problem
 from gradeflow.courses.members import PracticeScope
-from gradeflow.courses.models import Assignment, Scoring
+from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
-from gradeflow.errors import Conflict, Invalid, NotFound, TooLarge
+from gradeflow.errors import Conflict, NotFound
 from gradeflow.events.service import record_event
 from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
-from gradeflow.grading.models import (
-    FINAL_STATUSES,
-    PENDING_STATUSES,
-    RegradeKind,
-    Submission,
-    SubmissionStatus,
-)
+from gradeflow.grading.models import RegradeKind, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import open_regrade
-from gradeflow.grading.sandbox import OUTPUT_LIMIT_BYTES, RunResult, RunSpec, Sandbox
+from gradeflow.grading.sandbox import RunResult
+from gradeflow.grading.verdicts import (
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    SubmissionStatus,
+    compute_score,
+    status_for,
+    validate_code,
+)
 
 SUBMISSION_EVENT = "submission"
 
 
 def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
-
-
-def validate_code(code: str, *, max_bytes: int) -> str:
-    """Return ``code`` if it may be graded, else raise with a message for the student."""
-    try:
-        encoded = code.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise Invalid("The code is not valid UTF-8 text.") from exc
-    if len(encoded) > max_bytes:
-        raise TooLarge(
-            f"The code is {len(encoded)} bytes; the limit is {max_bytes} bytes.",
-            details={"size": len(encoded), "limit": max_bytes},
-        )
-    if "\0" in code:
-        raise Invalid("The code contains a NUL byte; submit Python source text.")
-    if not code.strip():
-        raise Invalid("The code is empty.")
-    return code
-
-
-def compute_score(*, points: int, scoring: Scoring, result: RunResult) -> float:
-    total = result.counted_count
-    if scoring is Scoring.proportional and total:
-        return round(points * result.passed_count / total, 2)
-    return float(points) if result.outcome == "passed" else 0.0
-
-
-def status_for(result: RunResult) -> SubmissionStatus:
-    if result.outcome == "passed":
-        return SubmissionStatus.passed
-    if result.outcome == "internal_error":
-        return SubmissionStatus.error
-    return SubmissionStatus.failed
 
 
 def describe_submission(submission: Submission) -> dict[str, Any]:
@@ -535,43 +503,3 @@ async def delete_submission(
     await session.delete(submission)
     await session.flush()
     outbox.announce_after_commit(session, [user_id])
-
-
-async def grade_code(
-    sandbox: Sandbox,
-    *,
-    assignment: AssignmentSpec,
-    code: str,
-    output_limit_bytes: int = OUTPUT_LIMIT_BYTES,
-) -> RunResult:
-    """Grade ``code`` against an assignment read from its directory (no database)."""
-    files = dict(assignment.support_files)
-    files["tests.py"] = assignment.tests.encode()
-    files[f"{assignment.module}.py"] = code.encode()
-    spec = RunSpec(
-        files=files,
-        module=assignment.module,
-        test_ids=tuple(assignment.test_ids),
-        time_limit_s=assignment.time_limit_s,
-        memory_mb=assignment.memory_mb,
-        output_limit_bytes=output_limit_bytes,
-    )
-    return await sandbox.run(spec)
-
-
-async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Problem]:
-    """Grade every reference solution; a problem for each one that does not pass."""
-    problems: list[Problem] = []
-    for assignment in course.assignments:
-        result = await grade_code(sandbox, assignment=assignment, code=assignment.solution)
-        if result.outcome != "passed":
-            failing = [
-                f"{t.id}: {t.message or t.outcome}" for t in result.tests if t.outcome != "passed"
-            ]
-            detail = "; ".join(failing[:5])
-            message = f"does not pass its tests ({result.message})" + (
-                f": {detail}" if detail else ""
-            )
-            source = assignment.source / "solution.py" if assignment.source else None
-            problems.append(Problem(source, message, field="solution"))
-    return problems

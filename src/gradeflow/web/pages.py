@@ -58,6 +58,17 @@ async def practice_page(request: Request) -> Response:
     return HTMLResponse(practice_shell(), headers=headers)
 
 
+def write_static_pages(directory: Path) -> list[Path]:
+    """Write the pages nginx serves from disk (``practice.html``, the shell) into
+    ``directory``; each replaced whole, so nginx never serves half a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "practice.html"
+    partial = target.with_suffix(".html.partial")
+    partial.write_bytes(practice_shell())
+    partial.replace(target)
+    return [target]
+
+
 for _path in PRACTICE_PATHS:
     router.add_api_route(_path, practice_page, methods=["GET"])
 

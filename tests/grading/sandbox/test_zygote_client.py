@@ -7,6 +7,7 @@ user (user namespaces); tests of one mode only skip in the other.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -23,14 +24,14 @@ from gradeflow.grading.sandbox import (
     ProcessSandbox,
     SandboxUnavailable,
     ZygoteSandbox,
-    create_sandbox,
     factory,
     namespaces_unavailable_reason,
+    start_sandbox,
 )
 from gradeflow.grading.sandbox.jailed.jail import ENVIRONMENT
 from gradeflow.grading.sandbox.uids import UidClaim, private_directory
 from gradeflow.grading.sandbox.zygote_client import PROCESS_LIMIT, default_state_dir
-from gradeflow.grading.service import grade_code
+from gradeflow.grading.verdicts import grade_code
 from tests.grading.sandbox.leftovers import run_processes
 from tests.grading.sandbox.test_sandbox import CORRECT, make_spec, process_gone
 
@@ -215,26 +216,47 @@ def test_this_host_can_run_the_secure_sandbox() -> None:
     assert namespaces_unavailable_reason() is None
 
 
-def test_the_factory_returns_the_secure_sandbox_when_it_can_run() -> None:
+async def test_the_factory_starts_the_secure_sandbox_when_it_can_run() -> None:
     if namespaces_unavailable_reason() is not None:
         pytest.skip("the secure sandbox cannot run here")
 
-    assert isinstance(create_sandbox(slots=3, insecure=False), ZygoteSandbox)
-    assert isinstance(create_sandbox(slots=3, insecure=True), ZygoteSandbox)
+    for insecure in (False, True):
+        sandbox = await start_sandbox(slots=3, insecure=insecure)
+        try:
+            assert isinstance(sandbox, ZygoteSandbox)
+            assert sandbox.zygote_pid is not None  # started, and ready
+        finally:
+            await sandbox.close()
 
 
-def test_the_factory_refuses_to_fall_back_unless_told_to(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(factory, "namespaces_unavailable_reason", lambda: "No namespaces here.")
+async def test_the_factory_refuses_to_fall_back_unless_told_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(factory, "_missing_prerequisite", lambda: "No namespaces here.")
 
     with pytest.raises(SandboxUnavailable, match=r"No namespaces here\..*--insecure-sandbox"):
-        create_sandbox(slots=2, insecure=False)
+        await start_sandbox(slots=2, insecure=False)
 
 
-def test_the_insecure_fallback_is_logged_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(factory, "namespaces_unavailable_reason", lambda: "No namespaces here.")
+async def test_a_sandbox_that_fails_its_self_test_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if namespaces_unavailable_reason() is not None:
+        pytest.skip("the secure sandbox cannot run here")
+    files = dict(factory._PROBE_SPEC.files) | {"probe.py": b"def answer():\n    return 41\n"}
+    broken = dataclasses.replace(factory._PROBE_SPEC, files=files)
+    monkeypatch.setattr(factory, "_PROBE_SPEC", broken)
+
+    with pytest.raises(SandboxUnavailable, match=r"failed its self-test"):
+        await start_sandbox(slots=1, insecure=False)
+
+
+async def test_the_insecure_fallback_is_logged_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(factory, "_missing_prerequisite", lambda: "No namespaces here.")
 
     with structlog.testing.capture_logs() as logs:
-        sandbox = create_sandbox(slots=2, insecure=True)
+        sandbox = await start_sandbox(slots=2, insecure=True)
+    await sandbox.close()
 
     assert isinstance(sandbox, ProcessSandbox)
     assert [(log["event"], log["log_level"]) for log in logs] == [("sandbox.INSECURE", "warning")]

@@ -4,15 +4,15 @@ Pure: imports nothing else of gradeflow and reads no settings, so it can be test
 benchmarked and replaced on its own. ``ZygoteSandbox`` is the secure implementation
 of the ``Sandbox`` interface (namespaces, per-slot uids, rlimits, seccomp, from a
 warm fork server); ``ProcessSandbox`` is the unisolated development fallback.
-``create_sandbox`` picks between them.
+``start_sandbox`` picks between them.
 """
 
 from __future__ import annotations
 
 from gradeflow.grading.sandbox.factory import (
     SandboxUnavailable,
-    create_sandbox,
     namespaces_unavailable_reason,
+    start_sandbox,
 )
 from gradeflow.grading.sandbox.process import ProcessSandbox
 from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
@@ -30,6 +30,6 @@ __all__ = [
     "TestOutcome",
     "TestResult",
     "ZygoteSandbox",
-    "create_sandbox",
     "namespaces_unavailable_reason",
+    "start_sandbox",
 ]

@@ -19,7 +19,6 @@ import structlog
 
 from gradeflow.grading.sandbox.jailed.seccomp import native_abi
 from gradeflow.grading.sandbox.process import ProcessSandbox
-from gradeflow.grading.sandbox.results import RunResult
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
 from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 
@@ -35,6 +34,15 @@ class ProbeTest(unittest.TestCase):
 """
 
 
+_PROBE_SPEC = RunSpec(
+    files={"tests.py": _PROBE_TESTS, "probe.py": b"def answer():\n    return 42\n"},
+    module="probe",
+    test_ids=("ProbeTest.test_answer",),
+    time_limit_s=10,
+    memory_mb=256,
+)
+
+
 class SandboxUnavailable(RuntimeError):
     """The secure sandbox cannot run on this host."""
 
@@ -46,19 +54,55 @@ def namespaces_unavailable_reason() -> str | None:
 
 @functools.cache
 def _reason() -> str | None:
+    missing = _missing_prerequisite()
+    if missing is not None:
+        return missing
+    # In a thread with its own loop: the caller may be inside a running event loop.
+    outcome: list[str | BaseException | None] = []
+
+    async def probe() -> str | None:
+        sandbox = ZygoteSandbox(slots=1)
+        try:
+            return await _self_test(sandbox)
+        finally:
+            await sandbox.close()
+
+    def target() -> None:
+        try:
+            outcome.append(asyncio.run(probe()))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, name="sandbox-probe")
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _missing_prerequisite() -> str | None:
+    """Why ``ZygoteSandbox`` cannot run here, as far as the host's settings tell."""
     if sys.platform != "linux":
         return "The secure sandbox needs Linux namespaces and seccomp; this is not Linux."
     if native_abi() is None:
         return f"The secure sandbox has no seccomp filter for this machine ({os.uname().machine})."
     if not os.path.exists("/proc/self/ns/user"):
         return "This kernel has no user namespaces, which the secure sandbox needs."
-    unprivileged = os.geteuid() != 0
-    if unprivileged:
+    if os.geteuid() != 0:
         blocker = user_namespace_blocker()
         if blocker is not None:
             return f"{blocker}; or start the worker as root."
+    return None
+
+
+async def _self_test(sandbox: ZygoteSandbox) -> str | None:
+    """Start ``sandbox`` and grade a one-test assignment in it: None if that passed,
+    else why not (the caller closes the sandbox)."""
+    unprivileged = os.geteuid() != 0
     try:
-        result = _probe()
+        await sandbox.start()
+        result = await sandbox.run(_PROBE_SPEC)
     except Exception as exc:
         return f"The secure sandbox could not start here: {exc}.{_hint(unprivileged)}"
     if result.outcome != "passed":
@@ -112,45 +156,17 @@ def _hint(unprivileged: bool) -> str:
     )
 
 
-def _probe() -> RunResult:
-    """Grade a one-test assignment in a real zygote, in a thread with its own loop
-    (the caller may be inside a running event loop)."""
-    spec = RunSpec(
-        files={"tests.py": _PROBE_TESTS, "probe.py": b"def answer():\n    return 42\n"},
-        module="probe",
-        test_ids=["ProbeTest.test_answer"],
-        time_limit_s=10,
-        memory_mb=256,
-    )
-    outcome: list[RunResult | BaseException] = []
-
-    async def probe() -> RunResult:
-        sandbox = ZygoteSandbox(slots=1)
-        try:
-            return await sandbox.run(spec)
-        finally:
-            await sandbox.close()
-
-    def target() -> None:
-        try:
-            outcome.append(asyncio.run(probe()))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=target, name="sandbox-probe")
-    thread.start()
-    thread.join()
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def create_sandbox(*, slots: int, insecure: bool) -> Sandbox:
-    """The secure sandbox; ``ProcessSandbox`` only if unavailable and ``insecure``."""
-    reason = namespaces_unavailable_reason()
+async def start_sandbox(*, slots: int, insecure: bool) -> Sandbox:
+    """The secure sandbox, started and seen to grade; ``ProcessSandbox`` only if the
+    secure one cannot run here and ``insecure``. One zygote: the self-test runs in the
+    sandbox that is then used."""
+    reason = _missing_prerequisite()
     if reason is None:
-        return ZygoteSandbox(slots=slots)
+        secure = ZygoteSandbox(slots=slots)
+        reason = await _self_test(secure)
+        if reason is None:
+            return secure
+        await secure.close()
     if not insecure:
         raise SandboxUnavailable(
             f"{reason} Refusing to grade without isolation; pass --insecure-sandbox "
@@ -162,4 +178,6 @@ def create_sandbox(*, slots: int, insecure: bool) -> Sandbox:
         consequence="student code runs with the worker's uid, filesystem and network; "
         "never use this with untrusted submissions",
     )
-    return ProcessSandbox()
+    insecure_sandbox = ProcessSandbox()
+    await insecure_sandbox.start()
+    return insecure_sandbox
