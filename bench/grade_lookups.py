@@ -34,13 +34,10 @@ import argparse
 import asyncio
 import datetime
 import hashlib
-import json
 import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,12 +47,22 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from stack_tools import (
+    admin,
+    ask_each,
+    clean_broker_and_cache,
+    free_port_block,
+    log,
+    peak_rss_of_web_processes,
+    port_free,
+    run_wrk,
+    stop_stack,
+    wait_for,
+)
 
 from gradeflow.accounts.security import SESSION_COOKIE, SessionSigner
-from gradeflow.grading.messages import QUEUES
 from gradeflow.migrate import upgrade_database
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STUDENTS, TEACHERS, COURSES, SEMESTERS = 10_000, 140, 200, 10
 ASSIGNMENTS_PER_COURSE = 5
 ASSESSMENTS = ("quiz", "midterm", "project", "final")
@@ -104,27 +111,6 @@ function done(summary, latency, requests)
     summary.errors.write, summary.errors.timeout))
 end
 """
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(first: int, count: int) -> int:
-    """The first port of ``count`` free consecutive ports, starting the search at ``first``."""
-    for start in range(first, first + 2000, count):
-        if all(port_free(p) for p in range(start, start + count)):
-            return start
-    raise SystemExit("no free ports for the stack")
 
 
 def generation_sql() -> list[tuple[str, str]]:
@@ -218,14 +204,6 @@ def generation_sql() -> list[tuple[str, str]]:
     ]
 
 
-async def admin(statement: str) -> None:
-    connection = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def fill_database(dsn: str, tokens: list[tuple[int, str]]) -> dict[str, int]:
     connection = await asyncpg.connect(dsn)
     counts: dict[str, int] = {}
@@ -262,73 +240,6 @@ async def fill_database(dsn: str, tokens: list[tuple[int, str]]) -> dict[str, in
     return counts
 
 
-def run_wrk(
-    url: str, *, duration: int, connections: int, script: Path, env: dict[str, str]
-) -> dict[str, float]:
-    command = [
-        "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-        "-s", str(script), url,
-    ]  # fmt: skip
-    done = subprocess.run(
-        command,
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-        check=False,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
-            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-            return result
-    raise SystemExit(f"wrk failed: {done.stdout}\n{done.stderr}")
-
-
-async def ask_each(url: str, credentials: dict[str, str], lines: list[str], *, rounds: int) -> None:
-    """Ask ``url`` as each student of ``lines``, ``rounds`` times over, 32 at a time (so
-    both web processes see each student): their answers are then cached."""
-    header, prefix = credentials["BENCH_HEADER"], credentials["BENCH_PREFIX"]
-    limit = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(timeout=30) as client:
-
-        async def ask(credential: str) -> None:
-            async with limit:
-                response = await client.get(url, headers={header: prefix + credential})
-                response.raise_for_status()
-
-        await asyncio.gather(*(ask(line) for _ in range(rounds) for line in lines))
-
-
-def peak_rss_of_web_processes(first_port: int) -> list[str]:
-    """Each web process's peak resident memory (VmHWM), found by its port argument."""
-    found = []
-    for port in (first_port, first_port + 1):
-        pids = subprocess.run(
-            ["pgrep", "-f", f"gradeflow web .*--port {port}"],
-            capture_output=True, text=True, check=False,
-        ).stdout.split()  # fmt: skip
-        peaks = []
-        for pid in pids:  # the process, and any shell that started it (a few MB)
-            status = Path(f"/proc/{pid}/status").read_text()
-            peaks += [int(line.split()[1]) for line in status.splitlines() if "VmHWM" in line]
-        if peaks:
-            found.append(f"web :{port} {max(peaks) // 1024} MB")
-    return found
-
-
-def wait_for(url: str, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
-
-
 def check_answers(base: str, tokens: list[tuple[int, str]], cookies: list[tuple[int, str]]) -> None:
     """A few students, each by cookie and by token, see exactly their ten courses."""
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -349,48 +260,6 @@ def check_answers(base: str, tokens: list[tuple[int, str]], cookies: list[tuple[
         log(
             f"  checked: each student sees their {SEMESTERS} courses; response {len(by_token.content)} bytes"
         )
-
-
-def stop_stack(manager: subprocess.Popen[bytes], env: dict[str, str]) -> None:
-    """``gradeflow stack down`` (SIGTERM to honcho, which stops nginx, web and workers)."""
-    if manager.poll() is None:
-        subprocess.run(
-            [sys.executable, "-m", "gradeflow", "stack", "down"], env=env, timeout=60, check=False
-        )
-        try:
-            manager.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            log("  the stack did not stop within 30 s; ending its process group")
-            os.killpg(manager.pid, signal.SIGKILL)
-            manager.wait(timeout=10)
-
-
-async def clean_broker_and_cache(prefix: str) -> None:
-    """Remove the queues and keys this run's stack declared under its own prefix."""
-    import aio_pika
-    from redis.asyncio import Redis
-
-    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
-    try:
-        for queue in QUEUES:
-            for name in (f"{prefix}.{queue}", f"{prefix}.{queue}.dead"):
-                # A failed delete closes its channel: one channel per delete.
-                channel = await connection.channel()
-                try:
-                    await channel.queue_delete(name)
-                except aio_pika.exceptions.AMQPError as exc:
-                    log(f"  broker clean-up of {name}: {exc}")
-        channel = await connection.channel()
-        await channel.exchange_delete(f"{prefix}.dead")
-    finally:
-        await connection.close()
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        keys = [key async for key in redis.scan_iter(f"{prefix}:*", count=1000)]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 def main() -> None:

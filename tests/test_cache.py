@@ -75,7 +75,7 @@ async def test_purges_from_other_processes_arrive_by_pubsub_and_a_catch_up_empti
         assert cache.live()
         await cached(cache, "user:1", "progress", value(1))
         await cached(cache, "user:2", "progress", value(2))
-        await pubsub.publish(PURGE_CHANNEL, "user:1 user:3")
+        await pubsub.publish(PURGE_CHANNEL, "another-process user:1 user:3")
         await asyncio.sleep(0)
         assert cache.get(("user:1",), "progress") is None
         assert cache.get(("user:2",), "progress") == "2"
@@ -84,6 +84,27 @@ async def test_purges_from_other_processes_arrive_by_pubsub_and_a_catch_up_empti
         assert cache.get(("user:2",), "progress") is None
     finally:
         await cache.close()
+
+
+async def test_a_purge_reaches_the_other_processes_and_its_echo_spares_what_was_loaded_since() -> (
+    None
+):
+    pubsub = MemoryPubSub()
+    here, there = Cache(ttl_s=60, pubsub=pubsub), Cache(ttl_s=60, pubsub=pubsub)
+    await here.start()
+    await there.start()
+    try:
+        await cached(there, "user:1", "progress", value(1))
+        await here.purge("user:1")
+        # Loaded again after the write, before pub/sub brings the purge back here.
+        await cached(here, "user:1", "progress", value(2))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert here.get(("user:1",), "progress") == "2"
+        assert there.get(("user:1",), "progress") is None
+    finally:
+        await here.close()
+        await there.close()
 
 
 async def test_a_listener_too_far_behind_is_told_to_catch_up_instead_of_losing_purges() -> None:
@@ -97,7 +118,7 @@ async def test_a_listener_too_far_behind_is_told_to_catch_up_instead_of_losing_p
         # More purges than its inbox holds arrive before it runs again: the one
         # for ``late`` finds the inbox full.
         for n in range(INBOX_SIZE + 5):
-            await pubsub.publish(PURGE_CHANNEL, f"user:{n}")
+            await pubsub.publish(PURGE_CHANNEL, f"another-process user:{n}")
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         assert cache.get((late,), "progress") is None

@@ -18,6 +18,7 @@ from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
 from gradeflow.grades.blobs import BlobStore, open_blob_store
 from gradeflow.grades.worker import Importer, ImporterConfig
+from gradeflow.grading.intake import SubmissionIntake
 from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox
@@ -46,12 +47,14 @@ class Runtime:
     signer: SessionSigner
     metrics: Metrics
     outbox: Outbox
+    intake: SubmissionIntake
     blobs: BlobStore
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
     importer: Importer | None = field(default=None)
 
     async def close(self, *, grace_s: float = 0.0) -> None:
+        await self.intake.close()
         if self.importer is not None:
             await self.importer.stop(grace_s=grace_s)
         if self.grader is not None:
@@ -136,6 +139,7 @@ async def open_runtime(
     queue, pubsub = _queue(settings), _pubsub(settings)
     cache = build_cache(settings, pubsub)
     session_factory = create_session_factory(engine, on_write=purge_on_commit(cache))
+    outbox = Outbox(queue=queue, pubsub=pubsub, session_factory=session_factory)
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -145,7 +149,8 @@ async def open_runtime(
         cache=cache,
         signer=SessionSigner(settings.resolved_secret_key()),
         metrics=Metrics(),
-        outbox=Outbox(queue=queue, pubsub=pubsub, session_factory=session_factory),
+        outbox=outbox,
+        intake=SubmissionIntake(session_factory, outbox),
         blobs=open_blob_store(settings, engine),
     )
     try:

@@ -25,6 +25,7 @@ from gradeflow.courses.members import (
 )
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE, assignment_details, practice_summaries
 from gradeflow.courses.service import get_assignment
+from gradeflow.db import transaction
 from gradeflow.deps import (
     MAX_ID,
     AppRuntime,
@@ -39,7 +40,9 @@ from gradeflow.deps import (
 from gradeflow.errors import Invalid, NotFound, UnsupportedMediaType
 from gradeflow.grading import service as grading
 from gradeflow.grading.reads import user_progress
-from gradeflow.infra.cache import Cache
+from gradeflow.grading.service import SubmitRequest
+from gradeflow.grading.verdicts import validate_code
+from gradeflow.infra.cache import Cache, cached_as_is
 from gradeflow.runtime import Runtime
 
 router = APIRouter(prefix="/api/assignments", tags=["assignments"], responses=COMMON_ERRORS)
@@ -230,29 +233,51 @@ async def submitted_code(request: Request, runtime: AppRuntime) -> str:
     "/{assignment_id}/submissions",
     status_code=202,
     summary="Submit code for grading",
+    response_model=SubmissionView,
     responses=errors(401, 404, 409, 413, 415),
 )
 async def submit(
     assignment_id: PathId,
     code: Annotated[str, Depends(submitted_code)],
-    response: Response,
     runtime: AppRuntime,
-    session: DbSession,
-    user: CurrentUser,
-) -> SubmissionView:
-    assignment = await get_assignment(session, assignment_id=assignment_id)
-    await submittable_course(session, course_id=assignment.course_id, user=user)
-    submission = await grading.submit_code(
-        session,
-        outbox=runtime.outbox,
-        user=user,
-        assignment=assignment,
-        code=code,
-        max_code_bytes=runtime.settings.max_code_bytes,
+    caller: CurrentCaller,
+) -> Response:
+    validate_code(code, max_bytes=runtime.settings.max_code_bytes)
+    target = await _submission_target(runtime, assignment_id=assignment_id)
+    if not target["public"] or target["archived"]:
+        # Not everyone's: the caller must be a member, and the course still open.
+        async with transaction(runtime.session_factory) as session:
+            await submittable_course(session, course_id=target["course_id"], user=caller)
+    request = SubmitRequest(caller.id, assignment_id, target["revision"], code)
+    # Committed, and its job published, before this answer goes out.
+    submission = await runtime.intake.submit(request)
+    return Response(
+        SubmissionView.model_validate(submission).model_dump_json(),
+        status_code=202,
+        media_type="application/json",
+        headers={"Location": f"/api/submissions/{submission['id']}"},
     )
-    # The session commits (and the job is published) before this response goes out.
-    response.headers["Location"] = f"/api/submissions/{submission.id}"
-    return SubmissionView.model_validate(grading.describe_submission(submission))
+
+
+async def _submission_target(runtime: Runtime, *, assignment_id: int) -> dict[str, Any]:
+    """What a submit needs of an assignment, shared by every student: its revision,
+    its course and who may submit there."""
+
+    async def load() -> dict[str, Any]:
+        async with transaction(runtime.session_factory) as session:
+            assignment = await get_assignment(session, assignment_id=assignment_id)
+            return {
+                "course_id": assignment.course_id,
+                "revision": assignment.revision,
+                "public": assignment.course.public,
+                "archived": assignment.course.archived,
+            }
+
+    namespaces = (ASSIGNMENTS_NAMESPACE,)
+    target: dict[str, Any] = await cached_as_is(
+        runtime.cache, namespaces, f"target:{assignment_id}", load
+    )
+    return target
 
 
 @router.post(

@@ -100,7 +100,9 @@ async def course_access(
     return CourseAccess(course, role)
 
 
-async def submittable_course(session: AsyncSession, *, course_id: int, user: User) -> Course:
+async def submittable_course(
+    session: AsyncSession, *, course_id: int, user: User | Caller
+) -> Course:
     """The course if ``user`` may submit work to it: 404 unseen, 409 archived."""
     access = await course_access(session, course_id=course_id, user=user)
     if access.course.archived:

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -24,7 +36,7 @@ from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
-from gradeflow.events.service import record_event
+from gradeflow.events.models import Event
 from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
 from gradeflow.grading.models import RegradeKind, Submission
 from gradeflow.grading.outbox import Outbox
@@ -65,11 +77,18 @@ async def record_submission_event(
     session: AsyncSession, outbox: Outbox, submission: Submission
 ) -> None:
     """Every change to a submission: an event in the user's stream, announced after commit."""
+    await add_submission_event(session, submission)
+    await session.flush()
+    outbox.announce_after_commit(session, [submission.user_id])
+
+
+async def add_submission_event(session: AsyncSession, submission: Submission) -> None:
+    """The event of a change to ``submission``, added to ``session`` (flushed with the
+    next flush: many events, one insert)."""
     payload: dict[str, Any] = {"submission": describe_submission(submission)}
     if submission.status.is_final:
         payload["points"] = await total_points(session, user_id=submission.user_id)
-    await record_event(session, user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload)
-    outbox.announce_after_commit(session, [submission.user_id])
+    session.add(Event(user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload))
 
 
 async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int | None:
@@ -79,6 +98,19 @@ async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int |
         Submission.regrading.is_(False),
     )
     return await session.scalar(query)
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """One student's submit, checked already: valid code, an assignment theirs to submit to."""
+
+    user_id: int
+    assignment_id: int
+    assignment_revision: str
+    code: str
+
+
+ONE_PENDING = "You already have a submission being graded; wait for its result."
 
 
 async def submit_code(
@@ -96,51 +128,96 @@ async def submit_code(
     result instead of grading again.
     """
     validate_code(code, max_bytes=max_code_bytes)
-    pending = await pending_submission_id(session, user_id=user.id)
-    if pending is not None:
-        raise Conflict(
-            "You already have a submission being graded; wait for its result.",
-            details={"submission_id": pending},
-        )
-    digest = code_hash(code)
-    earlier = await session.scalar(
+    request = SubmitRequest(user.id, assignment.id, assignment.revision, code)
+    [outcome] = await submit_group(session, outbox=outbox, requests=[request])
+    if isinstance(outcome, Conflict):
+        raise outcome
+    return outcome
+
+
+async def submit_group(
+    session: AsyncSession, *, outbox: Outbox, requests: Sequence[SubmitRequest]
+) -> list[Submission | Conflict]:
+    """Store many submits in one unit of work, each as if alone: its submission, or a
+    Conflict for a student who has one pending already. A student at most once.
+
+    A fixed number of statements however many there are: one read of the results
+    they may reuse, one insert of the submissions (the one-pending index turns a
+    second pending submission into a row not inserted, not an error) and one of
+    their events.
+    """
+    if len({r.user_id for r in requests}) != len(requests):
+        raise ValueError("a group holds each student at most once")
+    digests = [code_hash(r.code) for r in requests]
+    keys = {
+        (r.assignment_id, d, r.assignment_revision) for r, d in zip(requests, digests, strict=True)
+    }
+    reusable: dict[tuple[int, str, str], Submission] = {}
+    earlier = await session.scalars(
         select(Submission)
         .where(
-            Submission.assignment_id == assignment.id,
-            Submission.code_hash == digest,
-            Submission.assignment_revision == assignment.revision,
+            tuple_(
+                Submission.assignment_id, Submission.code_hash, Submission.assignment_revision
+            ).in_(keys),
             Submission.status.in_([SubmissionStatus.passed, SubmissionStatus.failed]),
         )
         .order_by(Submission.id.desc())
-        .limit(1)
     )
+    for row in earlier:
+        reusable.setdefault((row.assignment_id, row.code_hash, row.assignment_revision), row)
     now = utcnow()
-    submission = Submission(
-        user_id=user.id,
-        assignment_id=assignment.id,
-        code=code,
-        code_hash=digest,
-        assignment_revision=assignment.revision,
-        status=SubmissionStatus.queued,
-        attempts=0,
-        created_at=now,
-    )
-    if earlier is not None:
-        submission.status = earlier.status
-        submission.score = earlier.score
-        submission.feedback = earlier.feedback
-        submission.reused_from_id = earlier.id
-        submission.started_at = submission.finished_at = now
-    session.add(submission)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:  # a concurrent submit by the same user got in first
-        raise Conflict("You already have a submission being graded; wait for its result.") from exc
-    if earlier is None:
-        outbox.grade_after_commit(session, [submission.id], priority=PRIORITY_INTERACTIVE)
-    await record_submission_event(session, outbox, submission)
-    return submission
+    rows = []
+    for request, digest in zip(requests, digests, strict=True):
+        reused = reusable.get((request.assignment_id, digest, request.assignment_revision))
+        rows.append(
+            {
+                "user_id": request.user_id,
+                "assignment_id": request.assignment_id,
+                "code": request.code,
+                "code_hash": digest,
+                "assignment_revision": request.assignment_revision,
+                "status": reused.status if reused else SubmissionStatus.queued,
+                "score": reused.score if reused else None,
+                "feedback": reused.feedback if reused else None,
+                "reused_from_id": reused.id if reused else None,
+                "attempts": 0,
+                "created_at": now,
+                "started_at": now if reused else None,
+                "finished_at": now if reused else None,
+            }
+        )
+    insert = _insert_for(session)(Submission).values(rows).on_conflict_do_nothing()
+    inserted = {s.user_id: s for s in await session.scalars(insert.returning(Submission))}
+    refused = [r.user_id for r in requests if r.user_id not in inserted]
+    pending: dict[int, int] = {}
+    if refused:
+        found = await session.execute(
+            select(Submission.user_id, Submission.id).where(
+                Submission.user_id.in_(refused),
+                Submission.status.in_(PENDING_STATUSES),
+                Submission.regrading.is_(False),
+            )
+        )
+        pending = {user_id: submission_id for user_id, submission_id in found}
+    submissions = list(inserted.values())
+    for submission in submissions:
+        await add_submission_event(session, submission)
+    await session.flush()
+    queued = [s.id for s in submissions if s.status is SubmissionStatus.queued]
+    outbox.grade_after_commit(session, queued, priority=PRIORITY_INTERACTIVE)
+    outbox.announce_after_commit(session, inserted)
+    return [
+        inserted.get(r.user_id)
+        or Conflict(ONE_PENDING, details={"submission_id": pending.get(r.user_id)})
+        for r in requests
+    ]
+
+
+def _insert_for(session: AsyncSession) -> Callable[..., Any]:
+    """The database's own INSERT, which has ON CONFLICT DO NOTHING."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 async def claim_submission(

@@ -4,7 +4,8 @@ A value lives under one or more namespaces (``assignments``, ``user:42``); purgi
 a namespace bumps its version, so every value stored under the old version is
 unreachable at once without scanning. A value read from the cache costs no network
 round trip: it is this process's memory. Other processes learn of a purge through
-the pub/sub channel ``cache-purge``, the way streams learn of new results.
+the pub/sub channel ``cache-purge`` (each message: the purging process's origin id,
+then the namespaces), the way streams learn of new results.
 
 Why it stays correct:
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -56,6 +58,9 @@ class Cache:
         self.max_bytes = max_bytes
         self.held_bytes = 0
         self._pubsub = pubsub
+        # Names this process's own purges when pub/sub brings them back: applied
+        # already, they would only throw away values loaded since.
+        self._origin = uuid.uuid4().hex[:16]
         self._epoch = 0
         self._versions: dict[str, int] = {}
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any, int]] = OrderedDict()
@@ -120,7 +125,7 @@ class Cache:
             return
         self._bump(namespaces)
         if self._pubsub is not None:
-            await self._pubsub.publish(PURGE_CHANNEL, " ".join(namespaces))
+            await self._pubsub.publish(PURGE_CHANNEL, " ".join((self._origin, *namespaces)))
 
     def clear(self) -> None:
         self._epoch += 1
@@ -138,8 +143,10 @@ class Cache:
                 if message == CATCH_UP:
                     # Purges may have been missed: nothing cached so far can be trusted.
                     self.clear()
-                else:
-                    self._bump(message.split())
+                    continue
+                origin, *namespaces = message.split()
+                if origin != self._origin:
+                    self._bump(namespaces)
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -1,0 +1,121 @@
+"""Group commit of submits: many at once, each judged as if alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import list_assignments
+from gradeflow.db import transaction
+from gradeflow.errors import Conflict
+from gradeflow.events.models import Event
+from gradeflow.grading.intake import SubmissionIntake
+from gradeflow.grading.models import Submission
+from gradeflow.grading.service import SubmitRequest
+from gradeflow.settings import Settings
+from tests.conftest import import_course_dir
+from tests.factories import ADDER_SOLUTION, memory_outbox, queued_jobs
+
+Factory = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def adder(settings: Settings, course_dir: Path, session_factory: Factory) -> Assignment:
+    await import_course_dir(settings, course_dir)
+    async with session_factory() as session:
+        return (await list_assignments(session))[0]
+
+
+async def new_students(factory: Factory, count: int) -> list[int]:
+    async with transaction(factory) as session:
+        return [(await create_anonymous_user(session)).id for _ in range(count)]
+
+
+def request(user_id: int, assignment: Assignment, code: str) -> SubmitRequest:
+    return SubmitRequest(user_id, assignment.id, assignment.revision, code)
+
+
+async def test_submits_that_arrive_together_are_written_together_each_with_its_own_row(
+    session_factory: Factory, adder: Assignment
+) -> None:
+    outbox = memory_outbox(session_factory)
+    groups: list[int] = []
+    intake = SubmissionIntake(session_factory, outbox, on_group=groups.append)
+    students = await new_students(session_factory, 30)
+    answers = await asyncio.gather(
+        *(intake.submit(request(s, adder, f"{ADDER_SOLUTION}# {s}\n")) for s in students)
+    )
+    assert groups == [30]  # one unit of work for all of them
+    assert [a["status"] for a in answers] == ["queued"] * 30
+    assert len({a["id"] for a in answers}) == 30
+    assert await queued_jobs(outbox) == 30  # every job published before the answers
+    async with session_factory() as session:
+        owners = {i: u for i, u in await session.execute(select(Submission.id, Submission.user_id))}
+        events = await session.scalar(select(func.count()).select_from(Event))
+    assert [owners[a["id"]] for a in answers] == students
+    assert events == 30
+
+
+async def test_a_student_twice_in_one_burst_gets_one_submission_and_a_conflict(
+    session_factory: Factory, adder: Assignment
+) -> None:
+    intake = SubmissionIntake(session_factory, memory_outbox(session_factory))
+    [student, other] = await new_students(session_factory, 2)
+    first, second, third = await asyncio.gather(
+        intake.submit(request(student, adder, ADDER_SOLUTION + "# 1\n")),
+        intake.submit(request(student, adder, ADDER_SOLUTION + "# 2\n")),
+        intake.submit(request(other, adder, ADDER_SOLUTION + "# 3\n")),
+        return_exceptions=True,
+    )
+    assert isinstance(first, dict)
+    assert isinstance(third, dict)
+    assert isinstance(second, Conflict)
+    assert second.details == {"submission_id": first["id"]}
+    async with session_factory() as session:
+        rows = await session.scalar(
+            select(func.count()).select_from(Submission).where(Submission.user_id == student)
+        )
+    assert rows == 1
+
+
+async def test_identical_graded_code_reuses_its_result_inside_a_group(
+    session_factory: Factory, adder: Assignment
+) -> None:
+    intake = SubmissionIntake(session_factory, memory_outbox(session_factory))
+    [earlier, student] = await new_students(session_factory, 2)
+    graded = await intake.submit(request(earlier, adder, ADDER_SOLUTION))
+    async with transaction(session_factory) as session:
+        row = await session.get(Submission, graded["id"])
+        assert row is not None
+        row.status, row.score = row.status.passed, 10.0
+    reused, fresh = await asyncio.gather(
+        intake.submit(request(student, adder, ADDER_SOLUTION)),
+        intake.submit(request(earlier, adder, ADDER_SOLUTION + "# new\n")),
+    )
+    assert (reused["status"], reused["score"], reused["reused"]) == ("passed", 10.0, True)
+    assert (fresh["status"], fresh["reused"]) == ("queued", False)
+
+
+async def test_a_submit_whose_student_is_gone_fails_alone(
+    session_factory: Factory, adder: Assignment
+) -> None:
+    groups: list[int] = []
+    intake = SubmissionIntake(
+        session_factory, memory_outbox(session_factory), on_group=groups.append
+    )
+    students = await new_students(session_factory, 3)
+    gone = max(students) + 1000
+    outcomes = await asyncio.gather(
+        *(intake.submit(request(s, adder, f"{ADDER_SOLUTION}# {s}\n")) for s in [*students, gone]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[-1], IntegrityError)
+    assert [o["status"] for o in outcomes[:-1]] == ["queued"] * 3  # type: ignore[index]
+    assert groups == [4]  # written as one group first, then one by one
