@@ -187,7 +187,9 @@ def check(rows: tuple[int, ...], accepted: int, where: str) -> None:
     """Every 202 is a row; so are the submits still in flight when wrk stopped (at most
     one a connection), which it did not count."""
     total, students, passed_once = rows
-    assert accepted <= total <= accepted + CONNECTIONS, f"{where}: {accepted} accepted, {total} rows"
+    assert accepted <= total <= accepted + CONNECTIONS, (
+        f"{where}: {accepted} accepted, {total} rows"
+    )
     assert students == total, f"{where}: a student has two submissions"
     assert passed_once == total, f"{where}: {total - passed_once} not passed in one attempt"
     log(f"  checked: {total} rows for {accepted} accepted, one per student, all passed once")
