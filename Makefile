@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack nginx clean bench bench-grades
+.PHONY: install run test test-unprivileged lint services browser stack nginx clean bench bench-grades bench-paths
 
 install: $(STAMP)
 
@@ -81,6 +81,15 @@ bench-grades: install services nginx
 	PYTHONPATH=src $(BIN)/python bench/grade_import.py
 	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 15
 	PYTHONPATH=src $(BIN)/python bench/live_results.py
+
+# The fast-path benchmarks of PERFORMANCE.md (pages, reads, submits, grading, the CLI),
+# each against its baseline measured in the same run: about 15 minutes in all.
+bench-paths: install services nginx
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 10
+	PYTHONPATH=src $(BIN)/python bench/submissions.py --duration 10
+	PYTHONPATH=src $(BIN)/python bench/live_results.py
+	PYTHONPATH=src $(BIN)/python bench/cli_grading.py
 
 clean:
 	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache
