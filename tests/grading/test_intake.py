@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.courses.models import Assignment
-from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
 from gradeflow.grading.intake import SubmissionIntake
 from gradeflow.grading.models import Submission
 from gradeflow.grading.service import SubmitRequest
-from gradeflow.settings import Settings
-from tests.conftest import import_course_dir
 from tests.factories import ADDER_SOLUTION, memory_outbox, queued_jobs
 
 Factory = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def adder(settings: Settings, course_dir: Path, session_factory: Factory) -> Assignment:
-    await import_course_dir(settings, course_dir)
-    async with session_factory() as session:
-        return (await list_assignments(session))[0]
 
 
 async def new_students(factory: Factory, count: int) -> list[int]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.courses.models import Assignment
-from gradeflow.courses.service import get_assignment, list_assignments
+from gradeflow.courses.service import get_assignment
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.grading import preview_runs, previews, service
@@ -22,13 +22,6 @@ from tests.conftest import import_course_dir
 from tests.factories import graded_submission, memory_outbox, queued_jobs, run_result
 
 Factory = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def adder(settings: Settings, course_dir: Path, session_factory: Factory) -> Assignment:
-    await import_course_dir(settings, course_dir)
-    async with session_factory() as session:
-        return (await list_assignments(session))[0]
 
 
 async def change_tests(settings: Settings, course_dir: Path) -> None:
