@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.members import PracticeScope
@@ -238,31 +239,35 @@ async def claim_submission(
     out of attempts is ended as ``error`` here instead.
     """
     now = now or utcnow()
-    time_limit = await session.scalar(
-        select(Assignment.time_limit_s)
+    # The assignment first: its time limit sets the lease, and the run needs it.
+    assignment = await session.scalar(
+        select(Assignment)
         .join(Submission, Submission.assignment_id == Assignment.id)
         .where(Submission.id == submission_id)
     )
-    if time_limit is None:
+    if assignment is None:
         return None
     claimable = or_(
         Submission.status == SubmissionStatus.queued,
         (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now),
     )
-    claimed = await session.execute(
+    lease_s = assignment.time_limit_s + lease_margin_s
+    claimed = await session.scalars(
         update(Submission)
         .where(Submission.id == submission_id, claimable, Submission.attempts < max_attempts)
         .values(
             status=SubmissionStatus.running,
             lease_owner=owner,
-            lease_expires_at=now + dt.timedelta(seconds=time_limit + lease_margin_s),
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
             attempts=Submission.attempts + 1,
             started_at=now,
         )
-        .execution_options(synchronize_session=False)
+        .returning(Submission)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if getattr(claimed, "rowcount", 0) == 1:
-        submission = await _load(session, submission_id)
+    submission = claimed.one_or_none()
+    if submission is not None:
+        set_committed_value(submission, "assignment", assignment)
         await record_submission_event(session, outbox, submission)
         return submission
     exhausted = await session.execute(
@@ -320,7 +325,7 @@ async def record_result(
 ) -> Submission | None:
     """Store the result if ``owner`` still holds the lease on ``generation``; else None."""
     submission = await _load(session, submission_id)
-    stored = await session.execute(
+    stored = await session.scalars(
         update(Submission)
         .where(_leased_by(submission_id, owner), Submission.generation == generation)
         .values(
@@ -336,13 +341,14 @@ async def record_result(
             lease_owner=None,
             lease_expires_at=None,
         )
-        .execution_options(synchronize_session=False)
+        .returning(Submission)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if getattr(stored, "rowcount", 0) != 1:
+    recorded = stored.one_or_none()
+    if recorded is None:
         return None
-    submission = await _load(session, submission_id)
-    await record_submission_event(session, outbox, submission)
-    return submission
+    await record_submission_event(session, outbox, recorded)
+    return recorded
 
 
 async def release_submission(
