@@ -69,7 +69,7 @@ async def optional_caller(request: Request) -> Caller | None:
         scheme, _, secret = authorization.partition(" ")
         caller = None
         if scheme.lower() == "bearer":
-            caller = await caller_for_token(runtime.callers, runtime.cache, secret.strip())
+            caller = await caller_for_token(runtime.session_factory, runtime.cache, secret.strip())
         if caller is None:
             # A script with a bad token must hear so, not be treated as a new visitor.
             raise Unauthorized(
@@ -81,7 +81,7 @@ async def optional_caller(request: Request) -> Caller | None:
     user_id = runtime.signer.loads(cookie) if cookie else None
     if user_id is None:
         return None
-    return await caller_for_user(runtime.callers, runtime.cache, user_id)
+    return await caller_for_user(runtime.session_factory, runtime.cache, user_id)
 
 
 OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]

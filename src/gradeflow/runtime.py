@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.identity import CallerLoader
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
 from gradeflow.grades.blobs import BlobStore, open_blob_store
@@ -49,7 +48,6 @@ class Runtime:
     metrics: Metrics
     outbox: Outbox
     intake: SubmissionIntake
-    callers: CallerLoader
     blobs: BlobStore
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
@@ -153,7 +151,6 @@ async def open_runtime(
         metrics=Metrics(),
         outbox=outbox,
         intake=SubmissionIntake(session_factory, outbox),
-        callers=CallerLoader(session_factory),
         blobs=open_blob_store(settings, engine),
     )
     try:
