@@ -47,6 +47,7 @@ from stack_tools import (
     log,
     peak_rss_of_web_processes,
     port_free,
+    run_wrk,
     stop_stack,
     wait_for,
 )
@@ -114,20 +115,16 @@ end
 def post_submits(url: str, *, cookies: Path, duration: int, work: Path) -> dict[str, float]:
     script = work / "submit.lua"
     script.write_text(WRK_SCRIPT)
-    env = os.environ | {
+    env = {
         "BENCH_COOKIES": str(cookies),
         "BENCH_PATH": "/" + url.split("/", 3)[3],
         "BENCH_SOLUTION": json.dumps(SOLUTION)[1:-1],
     }
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
-               "-s", str(script), url]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 60)
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
-            result["rate"] = result["accepted"] / (result["duration_us"] / 1e6)
-            return result
-    raise SystemExit(f"wrk failed: {done.stdout}\n{done.stderr}")
+    result = run_wrk(
+        url, duration=duration, connections=CONNECTIONS, script=script, env=env, timeout_s=10
+    )
+    result["rate"] = result["accepted"] / (result["duration_us"] / 1e6)
+    return result
 
 
 async def raw_sandbox_rate(runs: int) -> float:
@@ -164,6 +161,12 @@ def warm(bases: list[str], cookies: Path) -> None:
     lines = cookies.read_text().split()
     for base in bases:
         asyncio.run(ask_each(base + "/api/me", credentials, lines, rounds=1))
+
+
+def submitted_rows(database_url: str) -> int:
+    """How many submissions there are once those in flight when wrk stopped are answered."""
+    time.sleep(1)
+    return asyncio.run(query_counts(database_url, "SELECT count(*) FROM submissions"))[0]
 
 
 def wait_until_graded(database_url: str, *, expected: int, timeout: float = 600) -> float:
@@ -236,8 +239,7 @@ def stack_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
 
-        time.sleep(1)  # the submits in flight when wrk stopped are answered
-        rows = asyncio.run(query_counts(database_url, "SELECT count(*) FROM submissions"))[0]
+        rows = submitted_rows(database_url)
         drain = wait_until_graded(database_url, expected=rows)
         check(
             asyncio.run(query_counts(database_url, CHECK_SQL)), int(accepted["accepted"]), "stack"
@@ -314,14 +316,16 @@ def embedded_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         started = time.perf_counter()
         accepted = post_submits(url, cookies=cookies, duration=args.duration, work=work)
 
-        time.sleep(1)  # the submits in flight when wrk stopped are answered
-        rows = asyncio.run(query_counts(database_url, "SELECT count(*) FROM submissions"))[0]
+        rows = submitted_rows(database_url)
         wait_until_graded(database_url, expected=rows)
         graded_rate = rows / (time.perf_counter() - started)
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak = [int(ln.split()[1]) // 1024 for ln in status.splitlines() if "VmHWM" in ln]
-        rows = asyncio.run(query_counts(database_url, CHECK_SQL))
-        check(rows, int(accepted["accepted"]), "embedded")
+        check(
+            asyncio.run(query_counts(database_url, CHECK_SQL)),
+            int(accepted["accepted"]),
+            "embedded",
+        )
         return {"accepted": accepted, "graded_rate": graded_rate, "rss": [f"serve {peak[0]} MB"]}
     finally:
         server.send_signal(signal.SIGTERM)

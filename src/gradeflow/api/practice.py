@@ -83,25 +83,25 @@ async def practice(
     cookie goes out with the answer."""
     if assignment is not None and course is not None:
         raise Invalid("Give an assignment or a course, not both.")
-    runtime = runtime_of(request)
+    if caller is None:
+        runtime = runtime_of(request)
+        async with transaction(runtime.session_factory) as session:
+            visitor = caller_of(await create_anonymous_user(session))
+            state = await practice_state(
+                session, runtime, visitor, assignment_id=assignment, course_id=course
+            )
+        response = Response(state.model_dump_json(), media_type="application/json")
+        set_session_cookie(request, response, visitor.id)
+        return response
+    known = caller
 
     async def build(session: AsyncSession, runtime: Runtime) -> BaseModel:
-        assert caller is not None
         return await practice_state(
-            session, runtime, caller, assignment_id=assignment, course_id=course
+            session, runtime, known, assignment_id=assignment, course_id=course
         )
 
-    if caller is not None:
-        namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
-        return await cached_answer(request, namespaces, f"practice:{assignment}:{course}", build)
-    async with transaction(runtime.session_factory) as session:
-        visitor = caller_of(await create_anonymous_user(session))
-        state = await practice_state(
-            session, runtime, visitor, assignment_id=assignment, course_id=course
-        )
-    response = Response(state.model_dump_json(), media_type="application/json")
-    set_session_cookie(request, response, visitor.id)
-    return response
+    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
+    return await cached_answer(request, namespaces, f"practice:{assignment}:{course}", build)
 
 
 async def practice_state(
