@@ -11,8 +11,9 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Both sized so a long student program and a chatty test run fit, while a runaway
@@ -84,11 +85,24 @@ class Settings(BaseSettings):
         description="Directory for uploaded files; unset: data_dir/blobs in embedded mode, "
         "PostgreSQL large objects in services mode.",
     )
+    blob_store: Literal["auto", "database", "directory"] = Field(
+        "auto",
+        description="database: PostgreSQL large objects, which every host reaches; "
+        "directory: blob_dir (or data_dir/blobs); auto: blob_dir if set, else database in "
+        "services mode on PostgreSQL, else directory.",
+    )
     import_slots: int = Field(
         1, ge=1, le=16, description="Grade-file imports a worker runs at once."
     )
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
     log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")
+
+    @model_validator(mode="after")
+    def _blob_store_fits_database(self) -> Settings:
+        # Said at start-up, not at the first upload, so a misconfigured host never serves.
+        if self.blob_store == "database" and not self.database_url.startswith("postgresql"):
+            raise ValueError("GRADEFLOW_BLOB_STORE=database needs a PostgreSQL database URL")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

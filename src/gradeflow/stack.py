@@ -39,10 +39,16 @@ class StackPlan:
     host: str = "127.0.0.1"
     # nginx must let grade files through at the size the web processes accept.
     max_upload_mb: int = 200
+    # "address:port" of web processes on other hosts; empty: host:web_ports on this one.
+    upstreams: tuple[str, ...] = ()
 
     @property
     def web_ports(self) -> list[int]:
         return [self.first_web_port + i for i in range(self.web)]
+
+    @property
+    def upstream_addresses(self) -> tuple[str, ...]:
+        return self.upstreams or tuple(f"{self.host}:{port}" for port in self.web_ports)
 
     @property
     def pages_directory(self) -> Path:
@@ -88,7 +94,8 @@ def nginx_config(plan: StackPlan) -> str:
     """An nginx.conf that runs unprivileged in the foreground with every path in the stack dir."""
     d = plan.directory
     upstreams = "\n".join(
-        f"        server {plan.host}:{port} max_fails=1 fail_timeout=2s;" for port in plan.web_ports
+        f"        server {address} max_fails=1 fail_timeout=2s;"
+        for address in plan.upstream_addresses
     )
     proxy = """
             proxy_pass http://gradeflow_web;

@@ -5,7 +5,8 @@ worker gets a local file to read (the directory's own file, or a temporary copy 
 a large object), so no file is ever held whole in memory. Large objects live in
 the database every web and worker host already reaches, so services mode needs no
 shared disk; a directory is used there only when the operator names one
-(``GRADEFLOW_BLOB_DIR``, e.g. an NFS mount).
+(``GRADEFLOW_BLOB_DIR``, e.g. an NFS mount). ``GRADEFLOW_BLOB_STORE=database`` says
+so explicitly, and refuses to start without PostgreSQL.
 """
 
 from __future__ import annotations
@@ -193,11 +194,14 @@ class LargeObjectBlobStore:
 
 
 def open_blob_store(settings: Settings, engine: AsyncEngine) -> BlobStore:
-    """The operator's directory if set; large objects in services mode on PostgreSQL;
-    else a directory in the data dir (one host)."""
+    """``GRADEFLOW_BLOB_STORE`` if set; else the operator's directory if set; large
+    objects in services mode on PostgreSQL; else a directory in the data dir (one host)."""
     scratch = settings.data_dir / "tmp"
-    if settings.blob_dir is not None:
-        return DirectoryBlobStore(settings.blob_dir)
-    if not settings.embedded and engine.dialect.name == "postgresql":
+    store = settings.blob_store
+    if store == "auto":
+        on_postgres = engine.dialect.name == "postgresql"
+        shared = settings.blob_dir is None and not settings.embedded and on_postgres
+        store = "database" if shared else "directory"
+    if store == "database":
         return LargeObjectBlobStore(engine, scratch=scratch)
-    return DirectoryBlobStore(settings.data_dir / "blobs")
+    return DirectoryBlobStore(settings.blob_dir or settings.data_dir / "blobs")
