@@ -212,7 +212,7 @@ def set_session_cookie(request: Request, response: Response, user_id: int) -> No
 
 def client_address(request: Request) -> str:
     # Behind nginx, uvicorn's proxy-headers handling has already put the client's
-    # address here (it trusts X-Forwarded-For from loopback only).
+    # address here (it trusts X-Forwarded-For from GRADEFLOW_TRUSTED_PROXIES only).
     return request.client.host if request.client else "unknown"
 
 

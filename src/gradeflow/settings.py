@@ -7,13 +7,14 @@ The defaults describe embedded mode: one process, a SQLite file and blobs under
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Both sized so a long student program and a chatty test run fit, while a runaway
@@ -94,8 +95,25 @@ class Settings(BaseSettings):
     import_slots: int = Field(
         1, ge=1, le=16, description="Grade-file imports a worker runs at once."
     )
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Addresses or networks, comma-separated, whose X-Forwarded-For a web "
+        "process believes: nginx's, when it runs on another host.",
+    )
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (behind HTTPS).")
     log_json: bool = Field(False, description="Log JSON lines instead of readable console lines.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        # No "*": trusting every peer would let any client name its own address and
+        # walk past the per-address sign-in limits.
+        for item in value.split(","):
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {item.strip()!r}") from None
+        return ",".join(item.strip() for item in value.split(","))
 
     @model_validator(mode="after")
     def _blob_store_fits_database(self) -> Settings:

@@ -108,7 +108,7 @@ def web(
         port=port or settings.port,
         log_level="warning",
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=5,
     )
 
