@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack nginx clean bench bench-grades bench-paths
+.PHONY: install run test test-unprivileged lint services browser stack multihost nginx clean bench bench-grades bench-paths
 
 install: $(STAMP)
 
@@ -67,9 +67,19 @@ nginx:
 stack: install services nginx
 	$(GF) stack up --web 2 --workers 2
 
+# Services mode across hosts, on this machine: two web and two worker processes,
+# PostgreSQL, RabbitMQ, Redis and nginx, each in a network namespace of its own, then
+# the proof and the teardown (root; about a minute). See docs/deploy.md.
+multihost: install nginx
+	@for tool in ip redis-server rabbitmq-server; do command -v $$tool >/dev/null || missing=1; done; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq iproute2 redis-server rabbitmq-server postgresql; fi
+	$(BIN)/python scripts/multihost.py run
+
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 bench: install
