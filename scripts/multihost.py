@@ -93,8 +93,12 @@ class Run:
     directory: Path
     python: str
     deadline: float
+    started_at: float
     secrets: dict[str, str] = field(default_factory=dict)
     processes: list[Started] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
 
     def ns(self, host: str) -> str:
         return f"{NS_PREFIX}{self.run_id}-{host}"
@@ -429,6 +433,7 @@ def run(args: argparse.Namespace) -> int:
         directory=directory,
         python=args.python,
         deadline=started_at + args.timeout,
+        started_at=started_at,
         secrets={k: secrets.token_hex(16) for k in ("pg", "amqp", "redis", "key", "admin")},
     )
     report: dict[str, Any] = {"run_id": run_id, "checks": [], "ok": False}
@@ -474,7 +479,7 @@ def exercise(current: Run) -> dict[str, Any]:
     current.wait_listening(postgres, "services", PG_PORT, seconds=60)
     current.wait_listening(redis, "services", REDIS_PORT, seconds=30)
     current.wait_listening(rabbitmq, "services", AMQP_PORT, seconds=90)
-    log("services up; migrating and starting two web and two worker hosts")
+    log(f"services up after {current.elapsed():.0f} s; starting two web and two worker hosts")
     gradeflow_processes = current.start_gradeflow()
     nginx = current.start_nginx()
     for process in gradeflow_processes[:2]:
@@ -513,7 +518,7 @@ def exercise(current: Run) -> dict[str, Any]:
         "lo down on " + ", ".join(loopbacks),
     )
 
-    log("proving from the client host")
+    log(f"all up after {current.elapsed():.0f} s; proving from the client host")
     seconds = max(10.0, current.deadline - time.monotonic() - 5)
     prove_args = {
         "proxy": f"http://{address('proxy')}:{PROXY_PORT}",
@@ -523,7 +528,6 @@ def exercise(current: Run) -> dict[str, Any]:
         "admin_password": current.secrets["admin"],
         "redis_url": current.urls()["GRADEFLOW_REDIS_URL"],
         "database_url": current.urls()["GRADEFLOW_DATABASE_URL"],
-        "gradeflow_hosts": [address(host) for host in GRADEFLOW_HOSTS],
         "seconds": seconds,
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
@@ -546,6 +550,20 @@ def exercise(current: Run) -> dict[str, Any]:
     if proof.get("error"):
         check("proof ran to the end", False, proof["error"])
 
+    # Who is connected to each service, as the services host's kernel sees it.
+    established = current.sh(*current.in_ns("services", "ss", "-Htn", "state", "established"))
+    peers: dict[str, set[str]] = {}
+    for line in established.splitlines():
+        local, peer = line.split()[2:4]
+        peers.setdefault(local, set()).add(peer.rsplit(":", 1)[0])
+    wanted_peers = {address(host) for host in GRADEFLOW_HOSTS}
+    for name, port in (("PostgreSQL", PG_PORT), ("RabbitMQ", AMQP_PORT), ("Redis", REDIS_PORT)):
+        connected = peers.get(f"{address('services')}:{port}", set())
+        check(
+            f"every web and worker host is connected to {name} over the private network",
+            wanted_peers <= connected,
+            sorted(connected),
+        )
     for process in current.processes:
         check(f"{process.name} still running", process.popen.poll() is None, process.name)
     # Each host kept its own data dir, and no uploaded file landed in any of them.
