@@ -5,8 +5,9 @@
 each "host"), starts throwaway PostgreSQL, RabbitMQ and Redis bound only to the
 services host's address, two ``gradeflow web`` hosts, two ``gradeflow worker`` hosts
 and nginx on a proxy host, then runs ``multihost_proof.py`` on a client host and
-tears it all down, also on failure, Ctrl-C or SIGTERM. Each gradeflow process has its own data dir and no
-loopback interface; the blob store is PostgreSQL large objects, named explicitly.
+tears it all down, also on failure, timeout, Ctrl-C or SIGTERM. Each gradeflow
+process has its own data dir and no loopback interface; the blob store is
+PostgreSQL large objects, named explicitly.
 
     sudo .venv/bin/python scripts/multihost.py run [--report FILE] [--keep]
     sudo .venv/bin/python scripts/multihost.py clean --run-id ID
@@ -35,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[1]
 NS_PREFIX = "gfmh-"
 SUBNET = "10.231.0"
 HOSTS = {
@@ -74,9 +74,6 @@ def until(deadline: float, what: str, probe: Callable[[], bool], *, every: float
         if time.monotonic() >= deadline:
             raise Failed(f"timed out waiting for {what}")
         time.sleep(every)
-
-
-# ---------------------------------------------------------------------------- run
 
 
 @dataclass
@@ -166,10 +163,9 @@ class Run:
             self.sh("ip", "-n", self.lan, "link", "set", port, "master", "br0", "up")
             self.sh("ip", "-n", ns, "addr", "add", f"{address(host)}/24", "dev", "eth0")
             self.sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        # Erlang's epmd and nginx's own bookkeeping want a loopback; the gradeflow
-        # hosts get none, so nothing there can lean on 127.0.0.1.
-        for host in ("services", "proxy"):
-            self.sh("ip", "-n", self.ns(host), "link", "set", "lo", "up")
+        # Erlang's epmd wants a loopback; no other host gets one, so nothing there
+        # can lean on 127.0.0.1.
+        self.sh("ip", "-n", self.ns("services"), "link", "set", "lo", "up")
 
     # -- services
 
@@ -303,8 +299,7 @@ class Run:
 
     def start_gradeflow(self) -> list[Started]:
         self.gradeflow("web1", "db", "create-if-missing")
-        self.gradeflow("web1", "db", "upgrade")
-        self.gradeflow("web1", "users", "create-admin", ADMIN_EMAIL)
+        self.gradeflow("web1", "users", "create-admin", ADMIN_EMAIL)  # migrates first
         started = []
         for host in ("web1", "web2"):
             command = self.in_ns(
@@ -596,9 +591,6 @@ def work_by_host(current: Run) -> dict[str, dict[str, int]]:
             if event in ("submission.graded", "assignment.checked", "grade_upload.finished"):
                 tally[event] = tally.get(event, 0) + 1
     return counts
-
-
-# --------------------------------------------------------------------------- main
 
 
 def main() -> int:
