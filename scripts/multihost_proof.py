@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from multihost import Failed, log, until
+from multihost_hosts import Failed, log, until
 from redis import Redis
 
 TESTS = """\
