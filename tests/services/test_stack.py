@@ -10,7 +10,7 @@ import time
 import httpx
 
 from gradeflow.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_ports
 from tests.services.conftest import ROOT, environment
 
 HELLO = "def greet(name):\n    name = name.strip()\n    return f\"Hello, {name or 'world'}!\"\n"
@@ -19,7 +19,7 @@ HELLO = "def greet(name):\n    name = name.strip()\n    return f\"Hello, {name o
 def test_the_stack_serves_static_files_and_streams_results_through_nginx(
     settings: Settings,
 ) -> None:
-    port, first_web = free_port(), free_port()
+    port, first_web, _second_web = free_ports(3)
     env = environment(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = (settings.data_dir / "stack-up.log").open("wb")
@@ -46,15 +46,19 @@ def test_the_stack_serves_static_files_and_streams_results_through_nginx(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+        # Ready when nginx and each web process answer: nginx alone may answer through
+        # the first web process to start while the other is still importing.
+        ready_urls = [url, f"http://127.0.0.1:{first_web}", f"http://127.0.0.1:{first_web + 1}"]
+        deadline = time.monotonic() + 90
+        while ready_urls:
             assert up.poll() is None, (settings.data_dir / "stack-up.log").read_text()
             try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
+                if httpx.get(ready_urls[0] + "/readyz", timeout=2).status_code == 200:
+                    ready_urls.pop(0)
+                    continue
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "the stack did not become ready"
+            assert time.monotonic() < deadline, f"not ready: {ready_urls}"
             time.sleep(0.2)
         static = httpx.get(url + "/static/app.js")
         assert static.status_code == 200
