@@ -42,6 +42,41 @@ function setUpEditor(textarea) {
   });
 }
 
+// The practice page's editor: CodeMirror from the bundle (static/build/editor.js,
+// built by `make install`) when it loaded, else the plain textarea with the keys
+// above. Both answer the same few calls.
+function createCodeEditor(textarea, { onSubmit, onChange }) {
+  if (window.GradeflowEditor) {
+    document.body.dataset.editor = "codemirror";
+    return window.GradeflowEditor.create(textarea, { onSubmit, onChange, labelledBy: "code-label" });
+  }
+  document.body.dataset.editor = "textarea";
+  setUpEditor(textarea);
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); onSubmit(); }
+  });
+  textarea.addEventListener("input", () => onChange(textarea.value));
+  return {
+    getValue: () => textarea.value,
+    setValue(text) { textarea.value = text; onChange(text); },
+    focus: () => textarea.focus(),
+    markLine() {},  // a textarea cannot highlight a line: the feedback names it
+  };
+}
+
+// Drafts live in this browser only, per visitor and assignment, until replaced.
+const drafts = {
+  key: (userId, assignmentId) => `gradeflow.draft.${userId}.${assignmentId}`,
+  read(key) {
+    try { return JSON.parse(window.localStorage.getItem(key)); } catch (error) { return null; }
+  },
+  write(key, code) {
+    try {
+      window.localStorage.setItem(key, JSON.stringify({ code, saved_at: new Date().toISOString() }));
+    } catch (error) { /* storage full or disabled: the draft is simply not kept */ }
+  },
+};
+
 function setPoints(points) {
   const node = document.getElementById("points");
   if (node && typeof points === "number") node.textContent = String(points);
@@ -192,10 +227,25 @@ function renderPractice(shell, state) {
   document.getElementById("assignment-meta").textContent =
     `${current.points} points · ${current.scoring} · ${current.course.title}`;
   // Rendered by the server with raw HTML escaped and unsafe links dropped.
-  document.getElementById("handout").innerHTML = current.handout_html;
+  const handout = document.getElementById("handout");
+  handout.innerHTML = current.handout_html;
+  dropRepeatedTitle(handout, current.title);
   document.getElementById("module-file").textContent = `${current.module}.py`;
   document.getElementById("code").value = state.code;
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) document.getElementById("submit-keys").textContent = "⌘+Enter";
   document.getElementById("practice").hidden = false;
+}
+
+// Handouts usually open with their title as a heading, which the page shows
+// already: the same words are dropped, other words become a subheading (the page
+// keeps one h1).
+function dropRepeatedTitle(handout, title) {
+  const first = handout.firstElementChild;
+  if (!first || first.tagName !== "H1") return;
+  const words = (text) => text.trim().replace(/\s+/g, " ").toLowerCase();
+  if (words(first.textContent) === words(title)) { first.remove(); return; }
+  const heading = el("h2", {}, ...first.childNodes);
+  first.replaceWith(heading);
 }
 
 function setUpPractice(state, events) {
@@ -209,7 +259,7 @@ function setUpPractice(state, events) {
   const maxBytes = state.max_code_bytes;
   let pendingId = state.pending_id;
   let currentId = null;
-  setUpEditor(textarea);
+  const editor = setUpDraftedEditor(state, textarea, () => form.requestSubmit());
 
   function showStatus(value, text) {
     status.className = `status status-${value}`;
@@ -247,7 +297,7 @@ function setUpPractice(state, events) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (button.disabled) return;
-    const code = textarea.value;
+    const code = editor.getValue();
     if (!code.trim()) { showStatus("error", "Write some code first."); return; }
     if (new TextEncoder().encode(code).length > maxBytes) {
       showStatus("error", `Your code is larger than ${maxBytes} bytes.`); return;
@@ -288,6 +338,51 @@ function setUpPractice(state, events) {
       showStatus(submission.status, "Your other submission has been graded.");
     }
   });
+}
+
+// The editor, opened with this browser's draft of the assignment if there is one
+// (else the latest submission's code or the starter), saving each change as the
+// draft, with "Reset to starter" that can be undone.
+function setUpDraftedEditor(state, textarea, onSubmit) {
+  const key = drafts.key(state.user.id, state.assignment.id);
+  const note = document.getElementById("draft-note");
+  const draft = drafts.read(key);
+  if (draft && typeof draft.code === "string" && draft.code !== textarea.value) {
+    textarea.value = draft.code;
+    showNote(note, "Restored your draft from this browser.");
+  }
+  let timer = null;
+  const editor = createCodeEditor(textarea, {
+    onSubmit,
+    onChange(code) {
+      clearTimeout(timer);
+      timer = setTimeout(() => drafts.write(key, code), 300);
+    },
+  });
+  // A reload within the 300 ms still keeps the last keystrokes.
+  window.addEventListener("pagehide", () => { if (timer) drafts.write(key, editor.getValue()); });
+
+  document.getElementById("reset-starter").addEventListener("click", () => {
+    const previous = editor.getValue();
+    if (previous === state.assignment.starter) { showNote(note, "This is already the starter code."); return; }
+    editor.setValue(state.assignment.starter);
+    drafts.write(key, state.assignment.starter);
+    const undo = el("button", { type: "button", className: "link", "data-testid": "undo-reset" }, "Undo");
+    undo.addEventListener("click", () => {
+      editor.setValue(previous);
+      drafts.write(key, previous);
+      showNote(note, "Your code is back.");
+      editor.focus();
+    });
+    showNote(note, "The editor now holds the starter code. ", undo);
+    editor.focus();
+  });
+  return editor;
+}
+
+function showNote(note, ...content) {
+  note.replaceChildren(...content);
+  note.hidden = false;
 }
 
 function setUpSubmissions(table, events) {
