@@ -112,6 +112,13 @@ function create(textarea, options = {}) {
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
     },
     focus: () => view.focus(),
+    // Put the cursor at the start of line `number` and the focus in the editor.
+    goToLine(number) {
+      const doc = view.state.doc;
+      const line = doc.line(Math.min(Math.max(number, 1), doc.lines));
+      view.dispatch({ selection: { anchor: line.from }, effects: EditorView.scrollIntoView(line.from, { y: "center" }) });
+      view.focus();
+    },
     markLine(number) {
       const effects = [setProblemLine.of(number)];
       if (number && number >= 1 && number <= view.state.doc.lines) {

@@ -46,7 +46,8 @@ class PracticePage:
         await self.submit_button.click()
 
     def test_result(self, test_id: str) -> Locator:
-        return self.tests.filter(has_text=test_id)
+        """A test's line in the feedback (it shows the test as a sentence, not its id)."""
+        return self.page.locator(f'[data-testid=tests] li[data-test-id="{test_id}"]')
 
 
 class AuthoringPage:

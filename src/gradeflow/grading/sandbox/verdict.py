@@ -20,12 +20,16 @@ from gradeflow.grading.sandbox.results import (
     RunResult,
     TestOutcome,
     TestResult,
+    line_number,
 )
 from gradeflow.grading.sandbox.spec import RunSpec
 
 # Harness lines are a few kilobytes at most; longer ones are garbage written to the
 # channel by student code and are dropped without being buffered.
 MAX_LINE_BYTES = 64 * 1024
+# A test's details (the judge's own limits are lower).
+DETAIL_LIMIT = 1000
+DESCRIPTION_LIMIT = 200
 _STUDENT_FAILURES = ("timeout", "memory_limit", "crashed")
 _REPORTED_OUTCOMES: dict[object, TestOutcome] = {
     "passed": "passed",
@@ -66,6 +70,11 @@ def clean_text(value: object) -> str:
     return bound_message(without_nul(value.encode("utf-8", "replace").decode("utf-8")))
 
 
+def optional_text(value: object, limit: int) -> str | None:
+    """``clean_text`` of a string cut to ``limit``; None if ``value`` is not a string."""
+    return bound_message(clean_text(value), limit) if isinstance(value, str) else None
+
+
 def without_nul(text: str) -> str:
     """``text`` with NUL characters replaced: PostgreSQL text and jsonb reject them."""
     return text.replace("\0", "\ufffd")
@@ -86,6 +95,7 @@ class HarnessReport:
     fixture_problems: list[str] = field(default_factory=list)
     syntax_error: str | None = None
     import_error: str | None = None
+    error_line: int | None = None  # of the syntax or import error, in the student's file
     memory_limit: bool = False
     memory_test: str | None = None
     stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
@@ -113,7 +123,7 @@ class HarnessReport:
         if kind == "start" and isinstance(test, str):
             self.running = test
         elif kind == "test" and isinstance(test, str):
-            self._add_test(test, event.get("outcome"), event.get("message"))
+            self._add_test(test, event)
         elif kind == "fixture":
             self.fixture_problems.append(clean_text(event.get("message")))
         elif kind == "memory_limit":
@@ -121,9 +131,11 @@ class HarnessReport:
             self.memory_test = test if isinstance(test, str) and test in self.expected else None
         elif kind == "syntax_error":
             self.syntax_error = clean_text(event.get("message")) or "SyntaxError"
+            self.error_line = line_number(event.get("line"))
             self.finished = True
         elif kind == "import_error":
             self.import_error = clean_text(event.get("message")) or "Importing your code failed."
+            self.error_line = line_number(event.get("line"))
             self.finished = True
         elif kind == "student_failure":
             failure = event.get("kind")
@@ -140,14 +152,26 @@ class HarnessReport:
         elif kind == "done":
             self.done = self.finished = True
 
-    def _add_test(self, test: str, outcome: object, message: object) -> None:
+    def _add_test(self, test: str, event: dict[str, object]) -> None:
+        outcome = event.get("outcome")
         checked = _REPORTED_OUTCOMES.get(outcome) if isinstance(outcome, str) else None
         if test not in self.expected or test in self.tests or checked is None:
             if len(self.unexpected) < 100:  # enough to explain; a flood must not grow memory
                 self.unexpected.append(clean_text(test))
             return
+        passed = checked == "passed"
+        expected = optional_text(event.get("expected"), DETAIL_LIMIT)
+        actual = optional_text(event.get("actual"), DETAIL_LIMIT)
+        compared = not passed and expected is not None and actual is not None
         self.tests[test] = TestResult(
-            test, checked, "" if checked == "passed" else clean_text(message)
+            test,
+            checked,
+            "" if passed else clean_text(event.get("message")),
+            description=optional_text(event.get("description"), DESCRIPTION_LIMIT) or "",
+            expected=expected if compared else None,
+            actual=actual if compared else None,
+            note=(optional_text(event.get("note"), DETAIL_LIMIT) or "") if compared else "",
+            line=None if passed else line_number(event.get("line")),
         )
         if self.running == test:
             self.running = None
@@ -171,7 +195,7 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         for test_id in spec.test_ids
     }
 
-    def result(outcome: Outcome, message: str) -> RunResult:
+    def result(outcome: Outcome, message: str, line: int | None = None) -> RunResult:
         return RunResult(
             outcome=outcome,
             tests=tuple(tests.values()),
@@ -179,6 +203,7 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             stdout=end.stdout,
             stderr=end.stderr,
             duration_ms=end.duration_ms,
+            line=line,
         )
 
     def interrupt_running(message: str) -> str:
@@ -196,9 +221,9 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             bound_message(f"The grader failed before running your code: {last_error[0]}"),
         )
     if report.syntax_error is not None:
-        return result("syntax_error", report.syntax_error)
+        return result("syntax_error", report.syntax_error, report.error_line)
     if report.import_error is not None:
-        return result("import_error", report.import_error)
+        return result("import_error", report.import_error, report.error_line)
     if report.stopped is not None:
         return result(*report.stopped)
     if end.timed_out:

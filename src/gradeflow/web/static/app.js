@@ -61,6 +61,12 @@ function createCodeEditor(textarea, { onSubmit, onChange }) {
     setValue(text) { textarea.value = text; onChange(text); },
     focus: () => textarea.focus(),
     markLine() {},  // a textarea cannot highlight a line: the feedback names it
+    goToLine(line) {
+      const lines = textarea.value.split("\n");
+      const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+      textarea.focus();
+      textarea.setSelectionRange(start, start + (lines[line - 1] || "").length);
+    },
   };
 }
 
@@ -82,13 +88,14 @@ function setPoints(points) {
   if (node && typeof points === "number") node.textContent = String(points);
 }
 
-function renderFeedback(container, submission, nextLink) {
+function renderFeedback(container, submission, nextLink, goToLine) {
   container.replaceChildren();
   if (!submission || !FINAL.has(submission.status)) return;
   const feedback = submission.feedback || {};
   const summary = el("p", { className: `summary status-${submission.status}`, "data-testid": "summary" },
     feedback.message || STATUS_TEXT[submission.status]);
   container.append(summary);
+  if (feedback.line) container.append(lineLink(feedback.line, goToLine));
   if (submission.status === "passed") {
     const score = submission.score === null ? "" : ` You earned ${submission.score} points.`;
     const success = el("p", { className: "success", "data-testid": "success" }, `Well done — all tests pass.${score}`);
@@ -98,21 +105,83 @@ function renderFeedback(container, submission, nextLink) {
   if (submission.reused) {
     container.append(el("p", { className: "note" }, "Identical code was graded before; this is that result."));
   }
-  appendTestsAndOutput(container, feedback, "Your program's");
+  appendTestsAndOutput(container, feedback, "Your program's", { goToLine });
 }
 
-// Per-test results and captured output of a run, for students and teachers alike.
-function appendTestsAndOutput(container, feedback, whose) {
+// The line of the student's code a result points at: a syntax or import error's,
+// else the first test error's.
+function problemLine(feedback) {
+  if (!feedback) return null;
+  if (feedback.line) return feedback.line;
+  const failing = (feedback.tests || []).find((test) => test.line);
+  return failing ? failing.line : null;
+}
+
+function lineLink(line, goToLine) {
+  if (!goToLine) return el("p", { className: "line-ref" }, `Line ${line} of your code`);
+  const button = el("button", { type: "button", className: "link line-ref", "data-testid": "line-link" },
+    `Go to line ${line} of your code`);
+  button.addEventListener("click", () => goToLine(line));
+  return el("p", {}, button);
+}
+
+// A test's id as words: `GreetTest.test_greets_a_person_by_name` is "greets a person
+// by name" (the docstring's first line, when the test has one, says it better).
+function testSentence(test) {
+  if (test.description) return test.description;
+  const method = test.id.split(".").pop();
+  const words = method.replace(/^test_?/, "").replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/_+/g, " ").trim().toLowerCase();
+  return words || method;
+}
+
+const OUTCOME_MARK = {
+  passed: ["✓", "ok", "passed"],
+  failed: ["✗", "bad", "failed"],
+  error: ["✗", "bad", "error"],
+  skipped: ["–", "skip", "skipped"],
+  not_run: ["·", "skip", "not run"],
+};
+
+// Expected and actual (reprs) side by side, the part where they differ marked: what
+// lies between their common start and their common end.
+function comparison(expected, actual) {
+  let start = 0;
+  while (start < expected.length && start < actual.length && expected[start] === actual[start]) start++;
+  let end = 0;
+  while (end < expected.length - start && end < actual.length - start
+    && expected[expected.length - 1 - end] === actual[actual.length - 1 - end]) end++;
+  const marked = (text) => el("code", {},
+    text.slice(0, start),
+    el("mark", { className: start + end === text.length ? "gap" : "" }, text.slice(start, text.length - end)),
+    text.slice(text.length - end));
+  return el("dl", { className: "compare", "data-testid": "compare" },
+    el("div", { className: "expected" }, el("dt", {}, "Expected"), el("dd", { "data-testid": "expected" }, marked(expected))),
+    el("div", { className: "actual" }, el("dt", {}, "Your code gave"), el("dd", { "data-testid": "actual" }, marked(actual))));
+}
+
+// Per-test results and captured output of a run, for students and teachers alike
+// (teachers also see each test's id).
+function appendTestsAndOutput(container, feedback, whose, { goToLine = null, showIds = false } = {}) {
   const tests = feedback.tests || [];
   if (tests.length) {
     const list = el("ul", { className: "tests", "data-testid": "tests" });
     for (const test of tests) {
-      const ok = test.outcome === "passed";
-      const item = el("li", { className: `test ${ok ? "ok" : "bad"}`, "data-outcome": test.outcome },
-        el("span", { className: "icon", "aria-hidden": "true" }, ok ? "✓" : "✗"),
-        el("span", { className: "name" }, test.id), " ",
-        el("span", { className: "outcome" }, test.outcome.replace("_", " ")));
-      if (test.message) item.append(el("pre", { className: "message" }, test.message));
+      const [icon, kind, label] = OUTCOME_MARK[test.outcome] || ["?", "bad", test.outcome];
+      const item = el("li", { className: `test ${kind}`, "data-outcome": test.outcome, "data-test-id": test.id, title: test.id },
+        el("span", { className: "icon", "aria-hidden": "true" }, icon),
+        el("span", { className: "name" }, testSentence(test)), " ",
+        el("span", { className: "outcome" }, label));
+      if (showIds) item.append(" ", el("code", { className: "test-id" }, test.id));
+      const compared = typeof test.expected === "string" && typeof test.actual === "string";
+      if (test.note) item.append(el("p", { className: "test-note" }, test.note));
+      if (compared) item.append(comparison(test.expected, test.actual));
+      if (test.line) item.append(lineLink(test.line, goToLine));
+      if (test.message && compared) {
+        item.append(el("details", {}, el("summary", {}, "Full message"), el("pre", { className: "message" }, test.message)));
+      } else if (test.message) {
+        item.append(el("pre", { className: "message" }, test.message));
+      }
       list.append(item);
     }
     container.append(list);
@@ -279,11 +348,13 @@ function setUpPractice(state, events) {
       button.disabled = pendingId !== null;
       const link = submission.status === "passed" ? await nextAssignmentLink(courseId) : null;
       if (submission.status === "passed") markCompleted(submission.assignment_id);
-      renderFeedback(feedback, submission, link);
+      renderFeedback(feedback, submission, link, (line) => editor.goToLine(line));
+      editor.markLine(problemLine(submission.feedback));
     } else {
       pendingId = submission.id;
       button.disabled = true;
       feedback.replaceChildren();
+      editor.markLine(null);
     }
   }
 
@@ -473,7 +544,7 @@ function setUpAuthoring(root, events) {
     feedback.replaceChildren();
     if (check && check.result) {
       if (check.result.message) feedback.append(el("p", { className: "summary" }, check.result.message));
-      appendTestsAndOutput(feedback, check.result, "The solution's");
+      appendTestsAndOutput(feedback, check.result, "The solution's", { showIds: true });
     }
   }
 
