@@ -55,7 +55,7 @@ def course_dir(tmp_path: Path) -> Path:
         course,
         "greeter",
         title="Greet",
-        toml_extra='module = "greeter"\nscoring = "proportional"\n',
+        toml_extra='module = "greeter"\nscoring = "proportional"\ntime_limit_s = 3\n',
         tests=GREETER_TESTS,
         solution=SOLUTION,
         starter="def greet(name, loud=False):\n    pass\n",
@@ -128,3 +128,26 @@ async def test_an_error_in_the_students_code_marks_its_line_and_leads_there(
     await expect(practice.editor).to_have_value(
         "def greet(name, loud=False):\n    count = 0\n#     return name + count\n"
     )
+
+
+async def test_a_test_that_never_ends_is_explained_with_what_to_try(
+    live_server: LiveServer, page: Page
+) -> None:
+    practice = await PracticePage(page).open(live_server.url)
+    await practice.write(
+        "def greet(name, loud=False):\n"
+        "    while loud:\n"
+        "        pass\n"
+        '    return f"Hello, {name}!"\n'
+    )
+    await practice.submit()
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    await expect(page.get_by_test_id("summary")).to_have_text(
+        "The test “Shouts when asked to.” was stopped: it ran longer than one test may."
+        " 1 of 2 tests passed."
+    )
+    await expect(page.get_by_test_id("advice")).to_contain_text("a loop that never ends")
+    loud = practice.test_result("GreetTest.test_loud")
+    await expect(loud).to_have_attribute("data-outcome", "error")
+    await expect(loud.locator(".message")).to_contain_text("Stopped after")
+    await screenshot(page, "feedback-timeout")

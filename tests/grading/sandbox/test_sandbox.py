@@ -284,7 +284,9 @@ async def test_a_test_that_never_returns_leaves_the_others_their_time(sandbox: S
     result = await run(code, sandbox, time_limit_s=2.0)
 
     assert result.outcome == "timeout"
-    assert result.message == "Time limit exceeded in TwoFerTest.test_a_name. 2 of 3 tests passed."
+    assert result.message == (
+        "The test “a name” was stopped: it ran longer than one test may. 2 of 3 tests passed."
+    )
     assert [test.outcome for test in result.tests] == ["passed", "error", "passed"]
 
 
@@ -297,7 +299,7 @@ async def test_memory_bomb_fails_each_test_as_memory_limit(sandbox: Sandbox) -> 
 
     assert result.outcome == "memory_limit"
     assert result.message == (
-        "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name. 0 of 3 tests passed."
+        "Your code used more than 96 MB of memory in the test “no name”. 0 of 3 tests passed."
     )
     assert result.tests[0].message.startswith("MemoryError")
     assert [test.outcome for test in result.tests] == ["error"] * 3

@@ -8,6 +8,7 @@ student, so it stays small, JSON-able and stable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
@@ -93,6 +94,17 @@ class TestResult:
             note=_optional_text(data, "note"),
             line=line_number(data.get("line")),
         )
+
+
+def readable_name(test_id: str, description: str = "") -> str:
+    """A test as students read it, quoted: its docstring's first line, or its method
+    name in words (``GreetTest.test_greets_by_name`` is "greets by name")."""
+    if description:
+        return f"“{description}”"
+    method = test_id.rsplit(".", 1)[-1]
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", method.removeprefix("test"))
+    words = " ".join(words.replace("_", " ").split()).lower()
+    return f"“{words or method}”"
 
 
 def line_number(value: object) -> int | None:

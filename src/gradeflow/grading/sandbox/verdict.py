@@ -21,6 +21,7 @@ from gradeflow.grading.sandbox.results import (
     TestOutcome,
     TestResult,
     line_number,
+    readable_name,
 )
 from gradeflow.grading.sandbox.spec import RunSpec
 
@@ -226,19 +227,35 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         return result("import_error", report.import_error, report.error_line)
     if report.stopped is not None:
         return result(*report.stopped)
+    # What a student reads when a limit stopped the run: how far it got, and where.
+    finished = f"{len(report.tests)} of {len(spec.test_ids)} tests had finished"
+
+    def named(test_id: str) -> str:
+        reported = report.tests.get(test_id)
+        return readable_name(test_id, reported.description if reported else "")
+
     if end.timed_out:
         running = interrupt_running("The time limit was reached while this test was running.")
-        where = f" while running {running}" if running else ""
-        return result("timeout", f"Time limit of {spec.time_limit_s:g} s exceeded{where}.")
+        still = f", and {named(running)} was still running" if running else ""
+        return result(
+            "timeout",
+            f"Stopped after {spec.time_limit_s:.1f} s (the time limit): {finished}{still}.",
+        )
     if report.memory_limit:
         running = interrupt_running("The memory limit was reached while this test was running.")
         test = report.memory_test or running
-        where = f" in {test}" if test else ""
-        return result("memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.")
+        where = f" in {named(test)}" if test else ""
+        return result(
+            "memory_limit",
+            f"Your code used more than {spec.memory_mb} MB of memory{where}: {finished}.",
+        )
     if not report.done and _hit_cpu_limit(spec, end):
         running = interrupt_running("The CPU time limit was reached while this test was running.")
-        where = f" while running {running}" if running else ""
-        return result("timeout", f"CPU time limit of {spec.cpu_limit_s} s exceeded{where}.")
+        still = f", and {named(running)} was still running" if running else ""
+        return result(
+            "timeout",
+            f"Stopped after {spec.cpu_limit_s} s of processor time (the limit): {finished}{still}.",
+        )
     if not report.done:
         running = interrupt_running("Your program exited while this test was running.")
         pending = [test_id for test_id in spec.test_ids if test_id not in report.tests]
@@ -267,7 +284,9 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
     total, passed = len(counted), sum(1 for test in counted if test.outcome == "passed")
     skipped = len(tests) - total
     if report.student_failures:
-        return result(*_student_failure(spec, report.student_failures[0], passed, total))
+        kind, failed_in, message = report.student_failures[0]
+        failure = (kind, named(failed_in) if failed_in else None, message)
+        return result(*_student_failure(spec, failure, passed, total))
     if passed == total and report.fixture_problems:
         return result(
             "failed", bound_message(f"All tests passed, but {report.fixture_problems[0]}")
@@ -283,14 +302,19 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
 def _student_failure(
     spec: RunSpec, failure: tuple[str, str | None, str], passed: int, total: int
 ) -> tuple[Outcome, str]:
-    """The run's outcome and message when the student process failed during a test."""
+    """The run's outcome and message when the student process failed during a test
+    (``failure``: its kind, the test as students read it, the message)."""
     kind, test, message = failure
-    where = f" in {test}" if test else ""
     tally = f" {passed} of {total} tests passed."
     if kind == "timeout":
-        return "timeout", f"Time limit exceeded{where}.{tally}"
+        stopped = f"The test {test} was stopped" if test else "A test was stopped"
+        return "timeout", f"{stopped}: it ran longer than one test may.{tally}"
     if kind == "memory_limit":
-        return "memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.{tally}"
+        where = f" in the test {test}" if test else ""
+        return (
+            "memory_limit",
+            f"Your code used more than {spec.memory_mb} MB of memory{where}.{tally}",
+        )
     return "crashed", bound_message(f"{message}{tally}")
 
 

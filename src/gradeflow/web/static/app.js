@@ -96,6 +96,10 @@ function renderFeedback(container, submission, nextLink, goToLine) {
     feedback.message || STATUS_TEXT[submission.status]);
   container.append(summary);
   if (feedback.line) container.append(lineLink(feedback.line, goToLine));
+  if (ADVICE[feedback.outcome]) {
+    container.append(el("p", { className: "advice", "data-testid": "advice" },
+      el("strong", {}, "What to try: "), ADVICE[feedback.outcome]));
+  }
   if (submission.status === "passed") {
     const score = submission.score === null ? "" : ` You earned ${submission.score} points.`;
     const success = el("p", { className: "success", "data-testid": "success" }, `Well done — all tests pass.${score}`);
@@ -107,6 +111,21 @@ function renderFeedback(container, submission, nextLink, goToLine) {
   }
   appendTestsAndOutput(container, feedback, "Your program's", { goToLine });
 }
+
+// What to try next when a run did not get as far as the tests' verdicts.
+const ADVICE = {
+  timeout: "look for a loop that never ends — a while loop whose condition never becomes false, "
+    + "or a function that calls itself without a case that stops it — in the code the stopped test calls. "
+    + "Try that call yourself on a small input, with a print() inside the loop to see what changes.",
+  memory_limit: "look for a list, string or dictionary that keeps growing — something added to in a "
+    + "loop that never ends, or built far larger than the task needs — or a function that calls itself without end.",
+  crashed: "your program ended before the tests did: look for exit(), quit(), sys.exit() or os._exit() "
+    + "in your code, and for code that waits for input the tests never give.",
+  syntax_error: "Python could not read your code. Check the marked line and the one before it for a "
+    + "missing colon, bracket or quote, or indentation that does not line up.",
+  import_error: "the problem happened while your file was loading, before any test ran: check the code "
+    + "outside your functions, and that every function the handout asks for is there with that exact name.",
+};
 
 // The line of the student's code a result points at: a syntax or import error's,
 // else the first test error's.

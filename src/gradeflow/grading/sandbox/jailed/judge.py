@@ -93,16 +93,19 @@ def plain_repr(value: object) -> str | None:
     """``repr(value)`` bounded, if ``value`` is plain data made in this process (exact
     builtin types all the way down); None for anything else, above all a proxy of a
     student object, whose repr would be a question to student code."""
-    budget = 10_000
+    budget = 10_000  # items, and characters of text below: a repr is made whole
+    characters = 100_000
 
     def plain(item: object, depth: int) -> bool:
-        nonlocal budget
+        nonlocal budget, characters
         budget -= 1
         if budget < 0 or depth > 20:
             return False
         kind = type(item)
         if kind in _PLAIN_SCALARS:
-            return True
+            if isinstance(item, str | bytes):
+                characters -= len(item)
+            return characters >= 0
         if kind in _PLAIN_CONTAINERS and isinstance(item, list | tuple | set | frozenset):
             return all(plain(element, depth + 1) for element in item)
         if kind is dict and isinstance(item, dict):
