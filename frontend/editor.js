@@ -62,13 +62,14 @@ const theme = EditorView.theme({
  * Replace `textarea` with an editor holding its text. The textarea stays in the form,
  * hidden, and always holds the editor's text.
  * options: onSubmit() for Ctrl/Cmd+Enter, onChange(text) after each edit,
- * labelledBy: the id of the element that labels the editor.
+ * labelledBy and describedBy: the ids of the elements that label and describe it.
  */
 function create(textarea, options = {}) {
-  const { onSubmit = () => {}, onChange = () => {}, labelledBy = null } = options;
+  const { onSubmit = () => {}, onChange = () => {}, labelledBy = null, describedBy = null } = options;
   const submitKey = { key: "Mod-Enter", run: () => { onSubmit(); return true; }, preventDefault: true };
   const contentAttributes = { "aria-multiline": "true", "data-testid": "editor" };
   if (labelledBy) contentAttributes["aria-labelledby"] = labelledBy;
+  if (describedBy) contentAttributes["aria-describedby"] = describedBy;
   const view = new EditorView({
     parent: textarea.parentElement,
     state: EditorState.create({

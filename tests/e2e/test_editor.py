@@ -49,7 +49,10 @@ async def test_typing_is_auto_indented_and_ctrl_enter_submits(
 async def test_escape_then_tab_leaves_the_editor(live_server: LiveServer, page: Page) -> None:
     practice = await PracticePage(page).open(live_server.url)
     await expect(page.locator("#editor-hint")).to_contain_text("Esc then Tab leaves the editor")
-    await practice.code_editor.click()
+    editor = page.get_by_role("textbox", name="Your solution (adder.py)")
+    await expect(editor).to_have_attribute("aria-describedby", "editor-hint")
+    await page.locator("#code-label").click()
+    await expect(practice.code_editor).to_be_focused()
     await page.keyboard.press("Tab")
     await expect(practice.code_editor).to_be_focused()
     await page.keyboard.press("Escape")
@@ -113,3 +116,10 @@ async def test_a_phone_sized_page_does_not_scroll_sideways(
         assert box is not None
         assert box["x"] >= 0
         assert box["x"] + box["width"] <= 360, selector
+
+    # The top bar is the same on the server-rendered pages.
+    await page.goto(live_server.url + "/submissions")
+    topbar = await page.locator(".topbar").bounding_box()
+    assert topbar is not None
+    assert topbar["width"] <= 360
+    assert await page.evaluate("document.querySelector('.topbar').scrollWidth") <= 360

@@ -47,8 +47,20 @@ function setUpEditor(textarea) {
 // above. Both answer the same few calls.
 function createCodeEditor(textarea, { onSubmit, onChange }) {
   if (window.GradeflowEditor) {
-    document.body.dataset.editor = "codemirror";
-    return window.GradeflowEditor.create(textarea, { onSubmit, onChange, labelledBy: "code-label" });
+    try {
+      const editor = window.GradeflowEditor.create(textarea, {
+        onSubmit, onChange, labelledBy: "code-label", describedBy: "editor-hint",
+      });
+      document.body.dataset.editor = "codemirror";
+      // The label names the hidden textarea: a click on it goes to the editor.
+      document.getElementById("code-label").addEventListener("click", (event) => {
+        event.preventDefault();
+        editor.focus();
+      });
+      return editor;
+    } catch (error) {
+      console.error("The code editor failed to start; using the plain text box.", error);
+    }
   }
   document.body.dataset.editor = "textarea";
   setUpEditor(textarea);
