@@ -163,6 +163,13 @@ class ComparingTest(unittest.TestCase):
     def test_a_passing_one(self):
         """Passes."""
         self.assertEqual(1, 1)
+
+
+class HidingTest(unittest.TestCase):
+    longMessage = False
+
+    def test_a_hidden_value(self):
+        self.assertEqual(two_fer.__name__, "secret", "not the name we wanted")
 '''
 # The first call returns a list, later ones an object of the student's own class.
 COMPARED_CODE = """
@@ -203,6 +210,9 @@ async def test_only_plain_values_are_shown_compared_and_docstrings_describe_test
     assert (thing.expected, thing.actual, thing.description) == (None, None, "")
     assert "expected" not in thing.to_dict()
     assert tests["test_a_passing_one"].description == "Passes."
+    hidden = tests["test_a_hidden_value"]
+    assert hidden.message == "AssertionError: not the name we wanted"
+    assert (hidden.expected, hidden.actual, hidden.note) == (None, None, "")
 
 
 @pytest.mark.asyncio

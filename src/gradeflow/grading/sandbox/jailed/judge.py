@@ -130,8 +130,10 @@ def _remember_comparison(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(self, first, second, *args, **kwargs)
         except self.failureException as exc:
-            if "_gf_compared" not in exc.__dict__:  # the innermost method's values
-                msg = args[0] if args else kwargs.get("msg")
+            msg = args[0] if args else kwargs.get("msg")
+            # longMessage = False with a msg of its own: the test hides the values.
+            hidden = msg is not None and not self.longMessage
+            if "_gf_compared" not in exc.__dict__ and not hidden:  # the innermost method's
                 exc.__dict__["_gf_compared"] = (
                     plain_repr(second),
                     plain_repr(first),
