@@ -38,10 +38,11 @@ SOLUTION = (
     '    text = f"Hello, {name}!"\n'
     "    return text.upper() if loud else text\n"
 )
-# Right but for the missing "!" of the greeting.
+# Right but for the missing "!" of the greeting; it prints what it makes.
 ALMOST = (
     "def greet(name, loud=False):\n"
     '    text = f"Hello, {name}"\n'
+    "    print('made', text)\n"
     "    return text.upper() if loud else text\n"
 )
 
@@ -81,6 +82,8 @@ async def test_a_wrong_answer_shows_each_test_as_a_sentence_with_expected_and_ac
     await expect(by_name.get_by_test_id("actual")).to_have_text("'Hello, Ada'")
     await expect(by_name.locator("[data-testid=expected] mark")).to_have_text("!")
     await expect(by_name.locator("[data-testid=actual] mark")).to_have_text("")
+    await by_name.get_by_text("Your program's output during this test").click()
+    await expect(by_name.get_by_test_id("test-output")).to_have_text("made Hello, Ada\n")
 
     loud = practice.test_result("GreetTest.test_loud")
     await expect(loud.locator(".name")).to_have_text("Shouts when asked to.")

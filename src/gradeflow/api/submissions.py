@@ -46,6 +46,7 @@ class TestView(BaseModel):
     line: int | None = Field(
         None, description="The line of the student's code an error was raised on."
     )
+    output: str = Field("", description="What the student's code printed during the test.")
 
 
 class FeedbackView(BaseModel):

@@ -782,3 +782,26 @@ class FixtureTest(unittest.TestCase):
 
     assert result.outcome == "failed"
     assert result.passed_count == 0
+
+
+@pytest.mark.asyncio
+async def test_each_test_keeps_what_the_code_printed_during_it(sandbox: Sandbox) -> None:
+    code = (
+        "import sys\n"
+        "print('loading')\n"
+        "def two_fer(name='you'):\n"
+        "    print('called with', name, sep=': ')\n"
+        "    sys.stdout.write('x' * (5000 if name == 'Bob' else 0))\n"
+        "    return f'One for {name}, one for me.'\n"
+    )
+    result = await run(code, sandbox)
+
+    assert result.outcome == "passed"
+    outputs = {test.id.rsplit(".", 1)[1]: test.output for test in result.tests}
+    assert outputs["test_no_name"] == "called with: you\n"
+    assert outputs["test_a_name"] == "called with: Alice\n"
+    assert outputs["test_another_name"].startswith("called with: Bob\nxxx")
+    assert len(outputs["test_another_name"]) == 2000
+    assert outputs["test_another_name"].endswith("…")
+    assert result.stdout.startswith("loading\n")
+    assert result.tests[0].to_dict()["output"] == "called with: you\n"

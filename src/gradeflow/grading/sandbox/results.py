@@ -45,7 +45,8 @@ class TestResult:
     line of the test's docstring; ``expected`` and ``actual`` are the reprs of an
     assertEqual-family comparison that failed (its second and first argument, by the
     ``assertEqual(your_call(...), expected)`` convention), ``note`` its ``msg``;
-    ``line`` is the line of the student's file where an error in their code was raised.
+    ``line`` is the line of the student's file where an error in their code was raised;
+    ``output`` the start of what their code printed during the test.
     """
 
     # Not a test class, despite the name: keep pytest from collecting it.
@@ -59,6 +60,7 @@ class TestResult:
     actual: str | None = None
     note: str = ""
     line: int | None = None
+    output: str = ""
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"id": self.id, "outcome": self.outcome, "message": self.message}
@@ -71,6 +73,8 @@ class TestResult:
             data["note"] = self.note
         if self.line is not None:
             data["line"] = self.line
+        if self.output:
+            data["output"] = self.output
         return data
 
     @classmethod
@@ -93,6 +97,7 @@ class TestResult:
             actual=compared[1],
             note=_optional_text(data, "note"),
             line=line_number(data.get("line")),
+            output=_optional_text(data, "output"),
         )
 
 

@@ -31,6 +31,7 @@ MAX_LINE_BYTES = 64 * 1024
 # A test's details (the judge's own limits are lower).
 DETAIL_LIMIT = 1000
 DESCRIPTION_LIMIT = 200
+TEST_OUTPUT_LIMIT = 2000
 _STUDENT_FAILURES = ("timeout", "memory_limit", "crashed")
 _REPORTED_OUTCOMES: dict[object, TestOutcome] = {
     "passed": "passed",
@@ -92,6 +93,7 @@ class HarnessReport:
     done: bool = False
     running: str | None = None
     tests: dict[str, TestResult] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # printed during a test
     unexpected: list[str] = field(default_factory=list)
     fixture_problems: list[str] = field(default_factory=list)
     syntax_error: str | None = None
@@ -125,6 +127,8 @@ class HarnessReport:
             self.running = test
         elif kind == "test" and isinstance(test, str):
             self._add_test(test, event)
+        elif kind == "output" and isinstance(test, str) and test in self.expected:
+            self.outputs[test] = optional_text(event.get("text"), TEST_OUTPUT_LIMIT) or ""
         elif kind == "fixture":
             self.fixture_problems.append(clean_text(event.get("message")))
         elif kind == "memory_limit":
@@ -173,6 +177,7 @@ class HarnessReport:
             actual=actual if compared else None,
             note=(optional_text(event.get("note"), DETAIL_LIMIT) or "") if compared else "",
             line=None if passed else line_number(event.get("line")),
+            output=self.outputs.pop(test, ""),
         )
         if self.running == test:
             self.running = None

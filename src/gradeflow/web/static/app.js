@@ -208,6 +208,10 @@ function appendTestsAndOutput(container, feedback, whose, { goToLine = null, sho
       if (test.note) item.append(el("p", { className: "test-note" }, test.note));
       if (compared) item.append(comparison(test.expected, test.actual));
       if (test.line) item.append(lineLink(test.line, goToLine));
+      if (test.output) {
+        item.append(el("details", { className: "test-output" }, el("summary", {}, `${whose} output during this test`),
+          el("pre", { "data-testid": "test-output" }, test.output)));
+      }
       if (test.message && compared) {
         item.append(el("details", {}, el("summary", {}, "Full message"), el("pre", { className: "message" }, test.message)));
       } else if (test.message) {

@@ -3,7 +3,8 @@
 The judge alone holds the result channel (JSON lines tagged with the run's nonce:
 ``ready``, ``syntax_error``, ``import_error``, ``memory_limit``, ``stopped``,
 ``start``/``test`` per test, ``fixture``, ``student_failure`` and ``done``; a test's
-line may add ``description``, ``expected``/``actual``/``note`` and ``line``). Student
+line may add ``description``, ``expected``/``actual``/``note`` and ``line``, and an
+``output`` line before it says what the student's code printed during it). Student
 code never runs here: ``import <module>`` in the tests resolves to a
 ``RemoteModule`` whose attribute reads, calls and operations go to the student
 process over a socket (``session``, ``wire``), and whatever comes back is plain
@@ -201,8 +202,11 @@ class StreamingResult(unittest.TestResult):
         if failure is not None:  # whatever the test made of it
             self.outcome, self.message = "error", failure.message
             self.details = {k: v for k, v in self.details.items() if k == "description"}
+        output = self.session.take_test_output()
         if self.current is not None and self.current not in self.reported:
             self.reported.add(self.current)
+            if output:  # a line of its own: the test's line has its own size budget
+                self.channel.send("output", test=self.current, text=output)
             self.channel.send(
                 "test",
                 test=self.current,
