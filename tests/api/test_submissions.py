@@ -60,6 +60,7 @@ async def test_a_wrong_answer_fails_with_per_test_feedback_then_a_fix_passes(
         "actual": "-1",
         "note": "2 + 3 should be 5",
         "line": None,
+        "output": "",
     }
     detail = (await client.get(f"/api/submissions/{failed['id']}")).json()
     assert detail["feedback"]["tests"][1]["expected"] == "-5"
