@@ -7,9 +7,27 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack multihost nginx clean bench bench-grades bench-paths
+.PHONY: install run test test-unprivileged lint services browser stack multihost nginx clean bench bench-grades bench-paths frontend
 
-install: $(STAMP)
+install: $(STAMP) frontend
+
+# The practice page's code editor (CodeMirror 6 from npm, package-lock.json pinned),
+# bundled by esbuild into the package's static files; not committed. Without it the
+# page falls back to a plain textarea (docs/architecture.md).
+NPM ?= npm
+FRONTEND := frontend
+BUNDLE := src/gradeflow/web/static/build/editor.js
+NODE_MODULES := $(FRONTEND)/node_modules/.package-lock.json
+
+frontend: $(BUNDLE)
+
+$(NODE_MODULES): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "make: npm not found: install Node.js 20 and npm to build the code editor" >&2; exit 1; }
+	cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund
+	@touch $(NODE_MODULES)
+
+$(BUNDLE): $(NODE_MODULES) $(FRONTEND)/editor.js
+	cd $(FRONTEND) && $(NPM) run --silent build
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -102,4 +120,4 @@ bench-paths: install services nginx
 	PYTHONPATH=src $(BIN)/python bench/cli_grading.py
 
 clean:
-	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache $(FRONTEND)/node_modules $(dir $(BUNDLE))

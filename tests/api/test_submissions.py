@@ -50,6 +50,20 @@ async def test_a_wrong_answer_fails_with_per_test_feedback_then_a_fix_passes(
     tests = {t["id"]: t for t in failed["feedback"]["tests"]}
     assert tests["AddTest.test_adds_two_numbers"]["outcome"] == "failed"
     assert "2 + 3 should be 5" in tests["AddTest.test_adds_two_numbers"]["message"]
+    # The judge's own account of the comparison, for expected and actual side by side.
+    assert tests["AddTest.test_adds_two_numbers"] | {"message": ""} == {
+        "id": "AddTest.test_adds_two_numbers",
+        "outcome": "failed",
+        "message": "",
+        "description": "",
+        "expected": "5",
+        "actual": "-1",
+        "note": "2 + 3 should be 5",
+        "line": None,
+        "output": "",
+    }
+    detail = (await client.get(f"/api/submissions/{failed['id']}")).json()
+    assert detail["feedback"]["tests"][1]["expected"] == "-5"
     assert failed["score"] == 0.0  # proportional, and both tests fail
 
     response = await submit(client, assignment["id"], ADDER_SOLUTION)

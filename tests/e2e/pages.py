@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Locator, Page
+from playwright.async_api import Locator, Page, expect
 
 
 class PracticePage:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.title: Locator = page.locator("#assignment-title")
+        # The form field: the CodeMirror editor keeps it up to date (hidden), and it is
+        # the editor itself where the bundle is missing.
         self.editor: Locator = page.locator("#code")
+        self.code_editor: Locator = page.get_by_test_id("editor")
+        self.problem_line: Locator = page.get_by_test_id("problem-line")
+        self.reset_button: Locator = page.locator("#reset-starter")
+        self.draft_note: Locator = page.locator("#draft-note")
         self.submit_button: Locator = page.locator("#submit")
         self.status: Locator = page.locator("#status")
         self.points: Locator = page.locator("#points")
@@ -23,13 +29,25 @@ class PracticePage:
         return self
 
     async def write(self, code: str) -> None:
-        await self.editor.fill(code)
+        """Replace the code as a paste would (typed text would be auto-indented)."""
+        await expect(self.title).not_to_be_empty()
+        if await self.page.evaluate("document.body.dataset.editor") != "codemirror":
+            await self.editor.fill(code)
+            return
+        await self.code_editor.click()
+        await self.page.keyboard.press("ControlOrMeta+a")
+        if code:
+            await self.page.keyboard.insert_text(code)
+        else:
+            await self.page.keyboard.press("Delete")
+        await expect(self.editor).to_have_value(code)
 
     async def submit(self) -> None:
         await self.submit_button.click()
 
     def test_result(self, test_id: str) -> Locator:
-        return self.tests.filter(has_text=test_id)
+        """A test's line in the feedback (it shows the test as a sentence, not its id)."""
+        return self.page.locator(f'[data-testid=tests] li[data-test-id="{test_id}"]')
 
 
 class AuthoringPage:

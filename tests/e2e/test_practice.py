@@ -59,14 +59,6 @@ async def test_the_submit_button_is_disabled_while_grading(
     await expect(practice.submit_button).to_be_enabled()
 
 
-async def test_tab_indents_in_the_editor(live_server: LiveServer, page: Page) -> None:
-    practice = await PracticePage(page).open(live_server.url)
-    await practice.write("")
-    await practice.editor.press("Tab")
-    await practice.editor.type("x")
-    await expect(practice.editor).to_have_value("    x")
-
-
 async def test_a_passed_assignment_reopens_with_own_code_and_an_unknown_one_says_so(
     live_server: LiveServer, page: Page
 ) -> None:

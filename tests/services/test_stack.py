@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -71,6 +72,13 @@ def test_the_stack_serves_static_files_and_streams_results_through_nginx(
         assert shell.headers["cache-control"] == "no-cache"
         assert "etag" in shell.headers
         assert shell.content == httpx.get(f"http://127.0.0.1:{first_web}/").content
+        # The code editor's bundle (built by `make install`) comes from nginx too.
+        bundle = re.search(r'src="(/static/build/editor\.js\?v=\w+)"', shell.text)
+        assert bundle is not None, "the shell names the editor bundle with its digest"
+        editor = httpx.get(url + bundle[1])
+        assert editor.status_code == 200
+        assert editor.headers["server"].startswith("nginx")
+        assert "javascript" in editor.headers["content-type"]
         with httpx.Client(base_url=url, timeout=30) as client:
             state = client.get("/api/practice").json()
             assignment = client.get("/api/assignments/next").json()

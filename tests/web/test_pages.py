@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 
+from gradeflow.web.pages import STATIC_DIR, static_url
 from tests.conftest import wait_for_final
 from tests.factories import ADDER_SOLUTION
 
@@ -111,3 +114,17 @@ async def test_a_cached_state_follows_each_change_of_the_student_and_the_course(
     after = (await client.get("/api/practice")).json()
     assert after["pending_id"] is None
     assert after["user"]["points"] == 10
+
+
+async def test_the_shell_names_static_files_by_their_content(client: httpx.AsyncClient) -> None:
+    shell = (await client.get("/")).text
+    app_js = hashlib.sha256((STATIC_DIR / "app.js").read_bytes()).hexdigest()[:12]
+    assert f'src="/static/app.js?v={app_js}"' in shell
+    # The editor's bundle first, so app.js finds it; served like any static file.
+    assert shell.index("/static/build/editor.js") < shell.index("/static/app.js")
+    assert static_url("no-such-file.js") == "/static/no-such-file.js"
+    bundle = static_url("build/editor.js")
+    if "?v=" in bundle:  # built by `make install`
+        served = await client.get(bundle)
+        assert served.status_code == 200
+        assert "javascript" in served.headers["content-type"]

@@ -35,6 +35,18 @@ class TestView(BaseModel):
     id: str = Field(description="The test's unittest id, e.g. `GreetTest.test_greets`.")
     outcome: TestOutcome
     message: str
+    description: str = Field("", description="The first line of the test's docstring.")
+    expected: str | None = Field(
+        None, description="A failed assertEqual's expected value (its second argument), as repr."
+    )
+    actual: str | None = Field(
+        None, description="A failed assertEqual's actual value (its first argument), as repr."
+    )
+    note: str = Field("", description="That assertion's own message (its `msg`).")
+    line: int | None = Field(
+        None, description="The line of the student's code an error was raised on."
+    )
+    output: str = Field("", description="What the student's code printed during the test.")
 
 
 class FeedbackView(BaseModel):
@@ -44,6 +56,9 @@ class FeedbackView(BaseModel):
     stdout: str = ""
     stderr: str = ""
     duration_ms: int = 0
+    line: int | None = Field(
+        None, description="The student's line of a syntax error or an error on import."
+    )
 
 
 class SubmissionView(BaseModel):

@@ -25,6 +25,22 @@ from gradeflow.grading import service as grading
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@functools.cache
+def static_url(name: str) -> str:
+    """``/static/<name>`` marked with a digest of the file, so a new release's files are
+    fetched at once despite their cache lifetime; a file that is not there (the editor
+    bundle before ``make install``) keeps its plain URL."""
+    try:
+        digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return f"/static/{name}"
+    return f"/static/{name}?v={digest}"
+
+
+templates.env.globals["static_url"] = static_url
 
 
 def render(name: str, context: dict[str, Any]) -> str:

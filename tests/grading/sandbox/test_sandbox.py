@@ -129,6 +129,93 @@ async def test_wrong_solution_fails_with_the_assertion_message_of_each_test(
 
 
 @pytest.mark.asyncio
+async def test_a_failed_comparison_reports_expected_and_actual_values(sandbox: Sandbox) -> None:
+    result = await run(WRONG, sandbox)
+
+    no_name, a_name = result.tests[0], result.tests[1]
+    assert (no_name.expected, no_name.actual) == ("'One for you, one for me.'", "'One for me.'")
+    assert no_name.note == "with no name, use 'you'"
+    assert (a_name.expected, a_name.actual, a_name.note) == (
+        "'One for Alice, one for me.'",
+        "'One for me.'",
+        "",
+    )
+    assert no_name.to_dict()["expected"] == "'One for you, one for me.'"
+
+
+COMPARING_TESTS = '''
+import unittest
+
+from two_fer import two_fer
+
+
+class ComparingTest(unittest.TestCase):
+    def test_a_list(self):
+        """Returns the words in order.
+
+        More words that are not shown.
+        """
+        self.assertListEqual(two_fer(), [1, "two", (3.0, None)])
+
+    def test_an_object_of_the_students(self):
+        self.assertEqual(two_fer(), 5)
+
+    def test_a_passing_one(self):
+        """Passes."""
+        self.assertEqual(1, 1)
+
+
+class HidingTest(unittest.TestCase):
+    longMessage = False
+
+    def test_a_hidden_value(self):
+        self.assertEqual(two_fer.__name__, "secret", "not the name we wanted")
+'''
+# The first call returns a list, later ones an object of the student's own class.
+COMPARED_CODE = """
+class Thing:
+    pass
+
+calls = []
+
+def two_fer():
+    calls.append(1)
+    return [1, "two", (3.0, None), 4] if len(calls) == 1 else Thing()
+"""
+
+
+@pytest.mark.asyncio
+async def test_only_plain_values_are_shown_compared_and_docstrings_describe_tests(
+    sandbox: Sandbox,
+) -> None:
+    spec = RunSpec(
+        files={"tests.py": COMPARING_TESTS.encode(), "two_fer.py": COMPARED_CODE.encode()},
+        module="two_fer",
+        test_ids=discover_test_ids(COMPARING_TESTS),
+        time_limit_s=5.0,
+        memory_mb=128,
+    )
+    result = await sandbox.run(spec)
+
+    tests = {test.id.rsplit(".", 1)[1]: test for test in result.tests}
+    listed = tests["test_a_list"]
+    assert listed.outcome == "failed"
+    assert listed.description == "Returns the words in order."
+    assert (listed.expected, listed.actual) == (
+        "[1, 'two', (3.0, None)]",
+        "[1, 'two', (3.0, None), 4]",
+    )
+    thing = tests["test_an_object_of_the_students"]
+    assert thing.outcome == "failed"
+    assert (thing.expected, thing.actual, thing.description) == (None, None, "")
+    assert "expected" not in thing.to_dict()
+    assert tests["test_a_passing_one"].description == "Passes."
+    hidden = tests["test_a_hidden_value"]
+    assert hidden.message == "AssertionError: not the name we wanted"
+    assert (hidden.expected, hidden.actual, hidden.note) == (None, None, "")
+
+
+@pytest.mark.asyncio
 async def test_partly_correct_solution_counts_the_passed_tests(sandbox: Sandbox) -> None:
     result = await run(WRONG_FOR_NAMES, sandbox)
 
@@ -145,6 +232,8 @@ async def test_error_in_student_code_names_its_line(sandbox: Sandbox) -> None:
     assert [test.outcome for test in result.tests] == ["error"] * 3
     assert result.tests[0].message.startswith("TypeError: can only concatenate str")
     assert result.tests[0].message.endswith("(line 2 of two_fer.py)")
+    assert result.tests[0].line == 2
+    assert (result.tests[0].expected, result.tests[0].actual) == (None, None)
 
 
 @pytest.mark.asyncio
@@ -153,6 +242,8 @@ async def test_syntax_error_reports_its_line(sandbox: Sandbox) -> None:
 
     assert result.outcome == "syntax_error"
     assert result.message == "SyntaxError on line 4: expected ':'"
+    assert result.line == 4
+    assert result.to_dict()["line"] == 4
     assert [test.outcome for test in result.tests] == ["not_run"] * 3
 
 
@@ -163,6 +254,7 @@ async def test_exception_at_import_is_an_import_error_naming_the_line(sandbox: S
     assert result.outcome == "import_error"
     assert "ZeroDivisionError: division by zero" in result.message
     assert "line 3 of two_fer.py" in result.message
+    assert result.line == 3
 
 
 @pytest.mark.asyncio
@@ -202,7 +294,9 @@ async def test_a_test_that_never_returns_leaves_the_others_their_time(sandbox: S
     result = await run(code, sandbox, time_limit_s=2.0)
 
     assert result.outcome == "timeout"
-    assert result.message == "Time limit exceeded in TwoFerTest.test_a_name. 2 of 3 tests passed."
+    assert result.message == (
+        "The test “a name” was stopped: it ran longer than one test may. 2 of 3 tests passed."
+    )
     assert [test.outcome for test in result.tests] == ["passed", "error", "passed"]
 
 
@@ -215,7 +309,7 @@ async def test_memory_bomb_fails_each_test_as_memory_limit(sandbox: Sandbox) -> 
 
     assert result.outcome == "memory_limit"
     assert result.message == (
-        "Memory limit of 96 MB exceeded in TwoFerTest.test_no_name. 0 of 3 tests passed."
+        "Your code used more than 96 MB of memory in the test “no name”. 0 of 3 tests passed."
     )
     assert result.tests[0].message.startswith("MemoryError")
     assert [test.outcome for test in result.tests] == ["error"] * 3
@@ -688,3 +782,26 @@ class FixtureTest(unittest.TestCase):
 
     assert result.outcome == "failed"
     assert result.passed_count == 0
+
+
+@pytest.mark.asyncio
+async def test_each_test_keeps_what_the_code_printed_during_it(sandbox: Sandbox) -> None:
+    code = (
+        "import sys\n"
+        "print('loading')\n"
+        "def two_fer(name='you'):\n"
+        "    print('called with', name, sep=': ')\n"
+        "    sys.stdout.write('x' * (5000 if name == 'Bob' else 0))\n"
+        "    return f'One for {name}, one for me.'\n"
+    )
+    result = await run(code, sandbox)
+
+    assert result.outcome == "passed"
+    outputs = {test.id.rsplit(".", 1)[1]: test.output for test in result.tests}
+    assert outputs["test_no_name"] == "called with: you\n"
+    assert outputs["test_a_name"] == "called with: Alice\n"
+    assert outputs["test_another_name"].startswith("called with: Bob\nxxx")
+    assert len(outputs["test_another_name"]) == 2000
+    assert outputs["test_another_name"].endswith("…")
+    assert result.stdout.startswith("loading\n")
+    assert result.tests[0].to_dict()["output"] == "called with: you\n"

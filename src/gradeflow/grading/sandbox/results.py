@@ -8,6 +8,7 @@ student, so it stays small, JSON-able and stable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
@@ -38,7 +39,15 @@ def is_test_outcome(value: object) -> TypeGuard[TestOutcome]:
 
 @dataclass(frozen=True)
 class TestResult:
-    """The outcome of one test method, with the message the student sees."""
+    """The outcome of one test method, with the message the student sees.
+
+    The optional details, as the judge reported them: ``description`` is the first
+    line of the test's docstring; ``expected`` and ``actual`` are the reprs of an
+    assertEqual-family comparison that failed (its second and first argument, by the
+    ``assertEqual(your_call(...), expected)`` convention), ``note`` its ``msg``;
+    ``line`` is the line of the student's file where an error in their code was raised;
+    ``output`` the start of what their code printed during the test.
+    """
 
     # Not a test class, despite the name: keep pytest from collecting it.
     __test__ = False
@@ -46,16 +55,73 @@ class TestResult:
     id: str
     outcome: TestOutcome
     message: str
+    description: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    note: str = ""
+    line: int | None = None
+    output: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "outcome": self.outcome, "message": self.message}
+        data: dict[str, object] = {"id": self.id, "outcome": self.outcome, "message": self.message}
+        # Details only when there are some: stored feedback stays as small as before.
+        if self.description:
+            data["description"] = self.description
+        if self.expected is not None and self.actual is not None:
+            data["expected"], data["actual"] = self.expected, self.actual
+        if self.note:
+            data["note"] = self.note
+        if self.line is not None:
+            data["line"] = self.line
+        if self.output:
+            data["output"] = self.output
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> TestResult:
         test_id, outcome, message = data.get("id"), data.get("outcome"), data.get("message")
         if not isinstance(test_id, str) or not is_test_outcome(outcome):
             raise ValueError(f"not a test result: {data!r}")
-        return cls(id=test_id, outcome=outcome, message=message if isinstance(message, str) else "")
+        expected, actual = data.get("expected"), data.get("actual")
+        compared: tuple[str, str] | tuple[None, None] = (
+            (expected, actual)
+            if isinstance(expected, str) and isinstance(actual, str)
+            else (None, None)
+        )
+        return cls(
+            id=test_id,
+            outcome=outcome,
+            message=message if isinstance(message, str) else "",
+            description=_optional_text(data, "description"),
+            expected=compared[0],
+            actual=compared[1],
+            note=_optional_text(data, "note"),
+            line=line_number(data.get("line")),
+            output=_optional_text(data, "output"),
+        )
+
+
+def readable_name(test_id: str, description: str = "") -> str:
+    """A test as students read it, quoted: its docstring's first line, or its method
+    name in words (``GreetTest.test_greets_by_name`` is "greets by name")."""
+    if description:
+        return f"“{description}”"
+    method = test_id.rsplit(".", 1)[-1]
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", method.removeprefix("test"))
+    words = " ".join(words.replace("_", " ").split()).lower()
+    return f"“{words or method}”"
+
+
+def line_number(value: object) -> int | None:
+    """A line number of the student's file, or None if ``value`` is not a plausible one."""
+    if type(value) is int and 1 <= value <= 1_000_000:
+        return value
+    return None
+
+
+def _optional_text(data: Mapping[str, object], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +134,8 @@ class RunResult:
     stdout: str
     stderr: str
     duration_ms: int
+    # The student's line a syntax error or an error while importing their code is on.
+    line: int | None = None
 
     @property
     def passed_count(self) -> int:
@@ -79,7 +147,7 @@ class RunResult:
         return sum(1 for test in self.tests if test.outcome != "skipped")
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "outcome": self.outcome,
             "message": self.message,
             "tests": [test.to_dict() for test in self.tests],
@@ -87,6 +155,9 @@ class RunResult:
             "stderr": self.stderr,
             "duration_ms": self.duration_ms,
         }
+        if self.line is not None:
+            data["line"] = self.line
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> RunResult:
@@ -105,6 +176,7 @@ class RunResult:
             stdout=_text(data, "stdout"),
             stderr=_text(data, "stderr"),
             duration_ms=duration,
+            line=line_number(data.get("line")),
         )
 
 

@@ -20,12 +20,18 @@ from gradeflow.grading.sandbox.results import (
     RunResult,
     TestOutcome,
     TestResult,
+    line_number,
+    readable_name,
 )
 from gradeflow.grading.sandbox.spec import RunSpec
 
 # Harness lines are a few kilobytes at most; longer ones are garbage written to the
 # channel by student code and are dropped without being buffered.
 MAX_LINE_BYTES = 64 * 1024
+# A test's details (the judge's own limits are lower).
+DETAIL_LIMIT = 1000
+DESCRIPTION_LIMIT = 200
+TEST_OUTPUT_LIMIT = 2000
 _STUDENT_FAILURES = ("timeout", "memory_limit", "crashed")
 _REPORTED_OUTCOMES: dict[object, TestOutcome] = {
     "passed": "passed",
@@ -66,6 +72,11 @@ def clean_text(value: object) -> str:
     return bound_message(without_nul(value.encode("utf-8", "replace").decode("utf-8")))
 
 
+def optional_text(value: object, limit: int) -> str | None:
+    """``clean_text`` of a string cut to ``limit``; None if ``value`` is not a string."""
+    return bound_message(clean_text(value), limit) if isinstance(value, str) else None
+
+
 def without_nul(text: str) -> str:
     """``text`` with NUL characters replaced: PostgreSQL text and jsonb reject them."""
     return text.replace("\0", "\ufffd")
@@ -82,10 +93,12 @@ class HarnessReport:
     done: bool = False
     running: str | None = None
     tests: dict[str, TestResult] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # printed during a test
     unexpected: list[str] = field(default_factory=list)
     fixture_problems: list[str] = field(default_factory=list)
     syntax_error: str | None = None
     import_error: str | None = None
+    error_line: int | None = None  # of the syntax or import error, in the student's file
     memory_limit: bool = False
     memory_test: str | None = None
     stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
@@ -113,7 +126,9 @@ class HarnessReport:
         if kind == "start" and isinstance(test, str):
             self.running = test
         elif kind == "test" and isinstance(test, str):
-            self._add_test(test, event.get("outcome"), event.get("message"))
+            self._add_test(test, event)
+        elif kind == "output" and isinstance(test, str) and test in self.expected:
+            self.outputs[test] = optional_text(event.get("text"), TEST_OUTPUT_LIMIT) or ""
         elif kind == "fixture":
             self.fixture_problems.append(clean_text(event.get("message")))
         elif kind == "memory_limit":
@@ -121,9 +136,11 @@ class HarnessReport:
             self.memory_test = test if isinstance(test, str) and test in self.expected else None
         elif kind == "syntax_error":
             self.syntax_error = clean_text(event.get("message")) or "SyntaxError"
+            self.error_line = line_number(event.get("line"))
             self.finished = True
         elif kind == "import_error":
             self.import_error = clean_text(event.get("message")) or "Importing your code failed."
+            self.error_line = line_number(event.get("line"))
             self.finished = True
         elif kind == "student_failure":
             failure = event.get("kind")
@@ -140,14 +157,27 @@ class HarnessReport:
         elif kind == "done":
             self.done = self.finished = True
 
-    def _add_test(self, test: str, outcome: object, message: object) -> None:
+    def _add_test(self, test: str, event: dict[str, object]) -> None:
+        outcome = event.get("outcome")
         checked = _REPORTED_OUTCOMES.get(outcome) if isinstance(outcome, str) else None
         if test not in self.expected or test in self.tests or checked is None:
             if len(self.unexpected) < 100:  # enough to explain; a flood must not grow memory
                 self.unexpected.append(clean_text(test))
             return
+        passed = checked == "passed"
+        expected = optional_text(event.get("expected"), DETAIL_LIMIT)
+        actual = optional_text(event.get("actual"), DETAIL_LIMIT)
+        compared = not passed and expected is not None and actual is not None
         self.tests[test] = TestResult(
-            test, checked, "" if checked == "passed" else clean_text(message)
+            test,
+            checked,
+            "" if passed else clean_text(event.get("message")),
+            description=optional_text(event.get("description"), DESCRIPTION_LIMIT) or "",
+            expected=expected if compared else None,
+            actual=actual if compared else None,
+            note=(optional_text(event.get("note"), DETAIL_LIMIT) or "") if compared else "",
+            line=None if passed else line_number(event.get("line")),
+            output=self.outputs.pop(test, ""),
         )
         if self.running == test:
             self.running = None
@@ -171,7 +201,7 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         for test_id in spec.test_ids
     }
 
-    def result(outcome: Outcome, message: str) -> RunResult:
+    def result(outcome: Outcome, message: str, line: int | None = None) -> RunResult:
         return RunResult(
             outcome=outcome,
             tests=tuple(tests.values()),
@@ -179,6 +209,7 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             stdout=end.stdout,
             stderr=end.stderr,
             duration_ms=end.duration_ms,
+            line=line,
         )
 
     def interrupt_running(message: str) -> str:
@@ -196,24 +227,40 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             bound_message(f"The grader failed before running your code: {last_error[0]}"),
         )
     if report.syntax_error is not None:
-        return result("syntax_error", report.syntax_error)
+        return result("syntax_error", report.syntax_error, report.error_line)
     if report.import_error is not None:
-        return result("import_error", report.import_error)
+        return result("import_error", report.import_error, report.error_line)
     if report.stopped is not None:
         return result(*report.stopped)
+    # What a student reads when a limit stopped the run: how far it got, and where.
+    finished = f"{len(report.tests)} of {len(spec.test_ids)} tests had finished"
+
+    def named(test_id: str) -> str:
+        reported = report.tests.get(test_id)
+        return readable_name(test_id, reported.description if reported else "")
+
     if end.timed_out:
         running = interrupt_running("The time limit was reached while this test was running.")
-        where = f" while running {running}" if running else ""
-        return result("timeout", f"Time limit of {spec.time_limit_s:g} s exceeded{where}.")
+        still = f", and {named(running)} was still running" if running else ""
+        return result(
+            "timeout",
+            f"Stopped after {spec.time_limit_s:.1f} s (the time limit): {finished}{still}.",
+        )
     if report.memory_limit:
         running = interrupt_running("The memory limit was reached while this test was running.")
         test = report.memory_test or running
-        where = f" in {test}" if test else ""
-        return result("memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.")
+        where = f" in {named(test)}" if test else ""
+        return result(
+            "memory_limit",
+            f"Your code used more than {spec.memory_mb} MB of memory{where}: {finished}.",
+        )
     if not report.done and _hit_cpu_limit(spec, end):
         running = interrupt_running("The CPU time limit was reached while this test was running.")
-        where = f" while running {running}" if running else ""
-        return result("timeout", f"CPU time limit of {spec.cpu_limit_s} s exceeded{where}.")
+        still = f", and {named(running)} was still running" if running else ""
+        return result(
+            "timeout",
+            f"Stopped after {spec.cpu_limit_s} s of processor time (the limit): {finished}{still}.",
+        )
     if not report.done:
         running = interrupt_running("Your program exited while this test was running.")
         pending = [test_id for test_id in spec.test_ids if test_id not in report.tests]
@@ -242,7 +289,9 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
     total, passed = len(counted), sum(1 for test in counted if test.outcome == "passed")
     skipped = len(tests) - total
     if report.student_failures:
-        return result(*_student_failure(spec, report.student_failures[0], passed, total))
+        kind, failed_in, message = report.student_failures[0]
+        failure = (kind, named(failed_in) if failed_in else None, message)
+        return result(*_student_failure(spec, failure, passed, total))
     if passed == total and report.fixture_problems:
         return result(
             "failed", bound_message(f"All tests passed, but {report.fixture_problems[0]}")
@@ -258,14 +307,19 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
 def _student_failure(
     spec: RunSpec, failure: tuple[str, str | None, str], passed: int, total: int
 ) -> tuple[Outcome, str]:
-    """The run's outcome and message when the student process failed during a test."""
+    """The run's outcome and message when the student process failed during a test
+    (``failure``: its kind, the test as students read it, the message)."""
     kind, test, message = failure
-    where = f" in {test}" if test else ""
     tally = f" {passed} of {total} tests passed."
     if kind == "timeout":
-        return "timeout", f"Time limit exceeded{where}.{tally}"
+        stopped = f"The test {test} was stopped" if test else "A test was stopped"
+        return "timeout", f"{stopped}: it ran longer than one test may.{tally}"
     if kind == "memory_limit":
-        return "memory_limit", f"Memory limit of {spec.memory_mb} MB exceeded{where}.{tally}"
+        where = f" in the test {test}" if test else ""
+        return (
+            "memory_limit",
+            f"Your code used more than {spec.memory_mb} MB of memory{where}.{tally}",
+        )
     return "crashed", bound_message(f"{message}{tally}")
 
 

@@ -42,18 +42,76 @@ function setUpEditor(textarea) {
   });
 }
 
+// The practice page's editor: CodeMirror from the bundle (static/build/editor.js,
+// built by `make install`) when it loaded, else the plain textarea with the keys
+// above. Both answer the same few calls.
+function createCodeEditor(textarea, { onSubmit, onChange }) {
+  if (window.GradeflowEditor) {
+    try {
+      const editor = window.GradeflowEditor.create(textarea, {
+        onSubmit, onChange, labelledBy: "code-label", describedBy: "editor-hint",
+      });
+      document.body.dataset.editor = "codemirror";
+      // The label names the hidden textarea: a click on it goes to the editor.
+      document.getElementById("code-label").addEventListener("click", (event) => {
+        event.preventDefault();
+        editor.focus();
+      });
+      return editor;
+    } catch (error) {
+      console.error("The code editor failed to start; using the plain text box.", error);
+    }
+  }
+  document.body.dataset.editor = "textarea";
+  setUpEditor(textarea);
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); onSubmit(); }
+  });
+  textarea.addEventListener("input", () => onChange(textarea.value));
+  return {
+    getValue: () => textarea.value,
+    setValue(text) { textarea.value = text; onChange(text); },
+    focus: () => textarea.focus(),
+    markLine() {},  // a textarea cannot highlight a line: the feedback names it
+    goToLine(line) {
+      const lines = textarea.value.split("\n");
+      const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+      textarea.focus();
+      textarea.setSelectionRange(start, start + (lines[line - 1] || "").length);
+    },
+  };
+}
+
+// Drafts live in this browser only, per visitor and assignment, until replaced.
+const drafts = {
+  key: (userId, assignmentId) => `gradeflow.draft.${userId}.${assignmentId}`,
+  read(key) {
+    try { return JSON.parse(window.localStorage.getItem(key)); } catch (error) { return null; }
+  },
+  write(key, code) {
+    try {
+      window.localStorage.setItem(key, JSON.stringify({ code, saved_at: new Date().toISOString() }));
+    } catch (error) { /* storage full or disabled: the draft is simply not kept */ }
+  },
+};
+
 function setPoints(points) {
   const node = document.getElementById("points");
   if (node && typeof points === "number") node.textContent = String(points);
 }
 
-function renderFeedback(container, submission, nextLink) {
+function renderFeedback(container, submission, nextLink, goToLine) {
   container.replaceChildren();
   if (!submission || !FINAL.has(submission.status)) return;
   const feedback = submission.feedback || {};
   const summary = el("p", { className: `summary status-${submission.status}`, "data-testid": "summary" },
     feedback.message || STATUS_TEXT[submission.status]);
   container.append(summary);
+  if (feedback.line) container.append(lineLink(feedback.line, goToLine));
+  if (ADVICE[feedback.outcome]) {
+    container.append(el("p", { className: "advice", "data-testid": "advice" },
+      el("strong", {}, "What to try: "), ADVICE[feedback.outcome]));
+  }
   if (submission.status === "passed") {
     const score = submission.score === null ? "" : ` You earned ${submission.score} points.`;
     const success = el("p", { className: "success", "data-testid": "success" }, `Well done — all tests pass.${score}`);
@@ -63,21 +121,102 @@ function renderFeedback(container, submission, nextLink) {
   if (submission.reused) {
     container.append(el("p", { className: "note" }, "Identical code was graded before; this is that result."));
   }
-  appendTestsAndOutput(container, feedback, "Your program's");
+  appendTestsAndOutput(container, feedback, "Your program's", { goToLine });
 }
 
-// Per-test results and captured output of a run, for students and teachers alike.
-function appendTestsAndOutput(container, feedback, whose) {
+// What to try next when a run did not get as far as the tests' verdicts.
+const ADVICE = {
+  timeout: "look for a loop that never ends — a while loop whose condition never becomes false, "
+    + "or a function that calls itself without a case that stops it — in the code the stopped test calls. "
+    + "Try that call yourself on a small input, with a print() inside the loop to see what changes.",
+  memory_limit: "look for a list, string or dictionary that keeps growing — something added to in a "
+    + "loop that never ends, or built far larger than the task needs — or a function that calls itself without end.",
+  crashed: "your program ended before the tests did: look for exit(), quit(), sys.exit() or os._exit() "
+    + "in your code, and for code that waits for input the tests never give.",
+  syntax_error: "Python could not read your code. Check the marked line and the one before it for a "
+    + "missing colon, bracket or quote, or indentation that does not line up.",
+  import_error: "the problem happened while your file was loading, before any test ran: check the code "
+    + "outside your functions, and that every function the handout asks for is there with that exact name.",
+};
+
+// The line of the student's code a result points at: a syntax or import error's,
+// else the first test error's.
+function problemLine(feedback) {
+  if (!feedback) return null;
+  if (feedback.line) return feedback.line;
+  const failing = (feedback.tests || []).find((test) => test.line);
+  return failing ? failing.line : null;
+}
+
+function lineLink(line, goToLine) {
+  if (!goToLine) return el("p", { className: "line-ref" }, `Line ${line} of your code`);
+  const button = el("button", { type: "button", className: "link line-ref", "data-testid": "line-link" },
+    `Go to line ${line} of your code`);
+  button.addEventListener("click", () => goToLine(line));
+  return el("p", {}, button);
+}
+
+// A test's id as words: `GreetTest.test_greets_a_person_by_name` is "greets a person
+// by name" (the docstring's first line, when the test has one, says it better).
+function testSentence(test) {
+  if (test.description) return test.description;
+  const method = test.id.split(".").pop();
+  const words = method.replace(/^test_?/, "").replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/_+/g, " ").trim().toLowerCase();
+  return words || method;
+}
+
+const OUTCOME_MARK = {
+  passed: ["✓", "ok", "passed"],
+  failed: ["✗", "bad", "failed"],
+  error: ["✗", "bad", "error"],
+  skipped: ["–", "skip", "skipped"],
+  not_run: ["·", "skip", "not run"],
+};
+
+// Expected and actual (reprs) side by side, the part where they differ marked: what
+// lies between their common start and their common end.
+function comparison(expected, actual) {
+  let start = 0;
+  while (start < expected.length && start < actual.length && expected[start] === actual[start]) start++;
+  let end = 0;
+  while (end < expected.length - start && end < actual.length - start
+    && expected[expected.length - 1 - end] === actual[actual.length - 1 - end]) end++;
+  const marked = (text) => el("code", {},
+    text.slice(0, start),
+    el("mark", { className: start + end === text.length ? "gap" : "" }, text.slice(start, text.length - end)),
+    text.slice(text.length - end));
+  return el("dl", { className: "compare", "data-testid": "compare" },
+    el("div", { className: "expected" }, el("dt", {}, "Expected"), el("dd", { "data-testid": "expected" }, marked(expected))),
+    el("div", { className: "actual" }, el("dt", {}, "Your code gave"), el("dd", { "data-testid": "actual" }, marked(actual))));
+}
+
+// Per-test results and captured output of a run, for students and teachers alike
+// (teachers also see each test's id).
+function appendTestsAndOutput(container, feedback, whose, { goToLine = null, showIds = false } = {}) {
   const tests = feedback.tests || [];
   if (tests.length) {
     const list = el("ul", { className: "tests", "data-testid": "tests" });
     for (const test of tests) {
-      const ok = test.outcome === "passed";
-      const item = el("li", { className: `test ${ok ? "ok" : "bad"}`, "data-outcome": test.outcome },
-        el("span", { className: "icon", "aria-hidden": "true" }, ok ? "✓" : "✗"),
-        el("span", { className: "name" }, test.id), " ",
-        el("span", { className: "outcome" }, test.outcome.replace("_", " ")));
-      if (test.message) item.append(el("pre", { className: "message" }, test.message));
+      const [icon, kind, label] = OUTCOME_MARK[test.outcome] || ["?", "bad", test.outcome];
+      const item = el("li", { className: `test ${kind}`, "data-outcome": test.outcome, "data-test-id": test.id, title: test.id },
+        el("span", { className: "icon", "aria-hidden": "true" }, icon),
+        el("span", { className: "name" }, testSentence(test)), " ",
+        el("span", { className: "outcome" }, label));
+      if (showIds) item.append(" ", el("code", { className: "test-id" }, test.id));
+      const compared = typeof test.expected === "string" && typeof test.actual === "string";
+      if (test.note) item.append(el("p", { className: "test-note" }, test.note));
+      if (compared) item.append(comparison(test.expected, test.actual));
+      if (test.line) item.append(lineLink(test.line, goToLine));
+      if (test.output) {
+        item.append(el("details", { className: "test-output" }, el("summary", {}, `${whose} output during this test`),
+          el("pre", { "data-testid": "test-output" }, test.output)));
+      }
+      if (test.message && compared) {
+        item.append(el("details", {}, el("summary", {}, "Full message"), el("pre", { className: "message" }, test.message)));
+      } else if (test.message) {
+        item.append(el("pre", { className: "message" }, test.message));
+      }
       list.append(item);
     }
     container.append(list);
@@ -192,10 +331,25 @@ function renderPractice(shell, state) {
   document.getElementById("assignment-meta").textContent =
     `${current.points} points · ${current.scoring} · ${current.course.title}`;
   // Rendered by the server with raw HTML escaped and unsafe links dropped.
-  document.getElementById("handout").innerHTML = current.handout_html;
+  const handout = document.getElementById("handout");
+  handout.innerHTML = current.handout_html;
+  dropRepeatedTitle(handout, current.title);
   document.getElementById("module-file").textContent = `${current.module}.py`;
   document.getElementById("code").value = state.code;
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) document.getElementById("submit-keys").textContent = "⌘+Enter";
   document.getElementById("practice").hidden = false;
+}
+
+// Handouts usually open with their title as a heading, which the page shows
+// already: the same words are dropped, other words become a subheading (the page
+// keeps one h1).
+function dropRepeatedTitle(handout, title) {
+  const first = handout.firstElementChild;
+  if (!first || first.tagName !== "H1") return;
+  const words = (text) => text.trim().replace(/\s+/g, " ").toLowerCase();
+  if (words(first.textContent) === words(title)) { first.remove(); return; }
+  const heading = el("h2", {}, ...first.childNodes);
+  first.replaceWith(heading);
 }
 
 function setUpPractice(state, events) {
@@ -209,7 +363,7 @@ function setUpPractice(state, events) {
   const maxBytes = state.max_code_bytes;
   let pendingId = state.pending_id;
   let currentId = null;
-  setUpEditor(textarea);
+  const editor = setUpDraftedEditor(state, textarea, () => form.requestSubmit());
 
   function showStatus(value, text) {
     status.className = `status status-${value}`;
@@ -229,11 +383,13 @@ function setUpPractice(state, events) {
       button.disabled = pendingId !== null;
       const link = submission.status === "passed" ? await nextAssignmentLink(courseId) : null;
       if (submission.status === "passed") markCompleted(submission.assignment_id);
-      renderFeedback(feedback, submission, link);
+      renderFeedback(feedback, submission, link, (line) => editor.goToLine(line));
+      editor.markLine(problemLine(submission.feedback));
     } else {
       pendingId = submission.id;
       button.disabled = true;
       feedback.replaceChildren();
+      editor.markLine(null);
     }
   }
 
@@ -247,7 +403,7 @@ function setUpPractice(state, events) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (button.disabled) return;
-    const code = textarea.value;
+    const code = editor.getValue();
     if (!code.trim()) { showStatus("error", "Write some code first."); return; }
     if (new TextEncoder().encode(code).length > maxBytes) {
       showStatus("error", `Your code is larger than ${maxBytes} bytes.`); return;
@@ -288,6 +444,51 @@ function setUpPractice(state, events) {
       showStatus(submission.status, "Your other submission has been graded.");
     }
   });
+}
+
+// The editor, opened with this browser's draft of the assignment if there is one
+// (else the latest submission's code or the starter), saving each change as the
+// draft, with "Reset to starter" that can be undone.
+function setUpDraftedEditor(state, textarea, onSubmit) {
+  const key = drafts.key(state.user.id, state.assignment.id);
+  const note = document.getElementById("draft-note");
+  const draft = drafts.read(key);
+  if (draft && typeof draft.code === "string" && draft.code !== textarea.value) {
+    textarea.value = draft.code;
+    showNote(note, "Restored your draft from this browser.");
+  }
+  let timer = null;
+  const editor = createCodeEditor(textarea, {
+    onSubmit,
+    onChange(code) {
+      clearTimeout(timer);
+      timer = setTimeout(() => drafts.write(key, code), 300);
+    },
+  });
+  // A reload within the 300 ms still keeps the last keystrokes.
+  window.addEventListener("pagehide", () => { if (timer) drafts.write(key, editor.getValue()); });
+
+  document.getElementById("reset-starter").addEventListener("click", () => {
+    const previous = editor.getValue();
+    if (previous === state.assignment.starter) { showNote(note, "This is already the starter code."); return; }
+    editor.setValue(state.assignment.starter);
+    drafts.write(key, state.assignment.starter);
+    const undo = el("button", { type: "button", className: "link", "data-testid": "undo-reset" }, "Undo");
+    undo.addEventListener("click", () => {
+      editor.setValue(previous);
+      drafts.write(key, previous);
+      showNote(note, "Your code is back.");
+      editor.focus();
+    });
+    showNote(note, "The editor now holds the starter code. ", undo);
+    editor.focus();
+  });
+  return editor;
+}
+
+function showNote(note, ...content) {
+  note.replaceChildren(...content);
+  note.hidden = false;
 }
 
 function setUpSubmissions(table, events) {
@@ -378,7 +579,7 @@ function setUpAuthoring(root, events) {
     feedback.replaceChildren();
     if (check && check.result) {
       if (check.result.message) feedback.append(el("p", { className: "summary" }, check.result.message));
-      appendTestsAndOutput(feedback, check.result, "The solution's");
+      appendTestsAndOutput(feedback, check.result, "The solution's", { showIds: true });
     }
   }
 

@@ -2,7 +2,9 @@
 
 The judge alone holds the result channel (JSON lines tagged with the run's nonce:
 ``ready``, ``syntax_error``, ``import_error``, ``memory_limit``, ``stopped``,
-``start``/``test`` per test, ``fixture``, ``student_failure`` and ``done``). Student
+``start``/``test`` per test, ``fixture``, ``student_failure`` and ``done``; a test's
+line may add ``description``, ``expected``/``actual``/``note`` and ``line``, and an
+``output`` line before it says what the student's code printed during it). Student
 code never runs here: ``import <module>`` in the tests resolves to a
 ``RemoteModule`` whose attribute reads, calls and operations go to the student
 process over a socket (``session``, ``wire``), and whatever comes back is plain
@@ -53,6 +55,25 @@ class Channel:
 
 bound = bound_message
 
+# Sizes of a test's details. With ensure_ascii a character may take 12 bytes, and the
+# whole line must stay under the host's 64 KiB limit with its 2,000-character message.
+REPR_LIMIT = 1000
+NOTE_LIMIT = 500
+DESCRIPTION_LIMIT = 200
+# assertEqual and the type-specific methods it dispatches to (also called directly).
+COMPARING_ASSERTIONS = (
+    "assertEqual",
+    "assertListEqual",
+    "assertTupleEqual",
+    "assertDictEqual",
+    "assertSetEqual",
+    "assertSequenceEqual",
+    "assertMultiLineEqual",
+    "assertCountEqual",
+)
+_PLAIN_SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_PLAIN_CONTAINERS = (list, tuple, set, frozenset)
+
 
 def describe_exception(exc: BaseException, *, with_line: bool = True) -> str:
     """``"ExcType: message"``, plus where in the student's file it was raised."""
@@ -69,6 +90,83 @@ def describe_exception(exc: BaseException, *, with_line: bool = True) -> str:
     return bound(text)
 
 
+def plain_repr(value: object) -> str | None:
+    """``repr(value)`` bounded, if ``value`` is plain data made in this process (exact
+    builtin types all the way down); None for anything else, above all a proxy of a
+    student object, whose repr would be a question to student code."""
+    budget = 10_000  # items, and characters of text below: a repr is made whole
+    characters = 100_000
+
+    def plain(item: object, depth: int) -> bool:
+        nonlocal budget, characters
+        budget -= 1
+        if budget < 0 or depth > 20:
+            return False
+        kind = type(item)
+        if kind in _PLAIN_SCALARS:
+            if isinstance(item, str | bytes):
+                characters -= len(item)
+            return characters >= 0
+        if kind in _PLAIN_CONTAINERS and isinstance(item, list | tuple | set | frozenset):
+            return all(plain(element, depth + 1) for element in item)
+        if kind is dict and isinstance(item, dict):
+            return all(
+                plain(key, depth + 1) and plain(element, depth + 1) for key, element in item.items()
+            )
+        return False
+
+    if not plain(value, 0):
+        return None
+    try:
+        return bound(repr(value), REPR_LIMIT)
+    except ValueError:  # an int too long to print
+        return None
+
+
+def _remember_comparison(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Keep a failed comparison's values on its AssertionError, so the student sees
+    expected and actual side by side without the message being parsed."""
+
+    def check(self: unittest.TestCase, first: Any, second: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, first, second, *args, **kwargs)
+        except self.failureException as exc:
+            msg = args[0] if args else kwargs.get("msg")
+            # longMessage = False with a msg of its own: the test hides the values.
+            hidden = msg is not None and not self.longMessage
+            if "_gf_compared" not in exc.__dict__ and not hidden:  # the innermost method's
+                exc.__dict__["_gf_compared"] = (
+                    plain_repr(second),
+                    plain_repr(first),
+                    msg if type(msg) is str else "",
+                )
+            raise
+
+    return check
+
+
+def _record_comparisons() -> None:
+    for name in COMPARING_ASSERTIONS:
+        setattr(unittest.TestCase, name, _remember_comparison(getattr(unittest.TestCase, name)))
+
+
+def problem_details(exc: BaseException, outcome: str) -> dict[str, object]:
+    """What a test's problem says beyond its message: the compared values of a failed
+    assertion, or the student's line an error was raised on."""
+    details: dict[str, object] = {}
+    compared = exc.__dict__.get("_gf_compared") if outcome == "failed" else None
+    if isinstance(compared, tuple):
+        expected, actual, note = compared
+        if expected is not None and actual is not None:
+            details["expected"], details["actual"] = expected, actual
+            if note:
+                details["note"] = bound(note, NOTE_LIMIT)
+    line = exc.__dict__.get("_gf_line") if outcome == "error" else None
+    if type(line) is int:
+        details["line"] = line
+    return details
+
+
 class StreamingResult(unittest.TestResult):
     """Reports each test when it stops, instead of collecting tracebacks in memory."""
 
@@ -82,11 +180,18 @@ class StreamingResult(unittest.TestResult):
         self.current: str | None = None
         self.outcome = "passed"
         self.message = ""
+        self.details: dict[str, object] = {}
 
     def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
         super().startTest(test)
         self.current = self.ids.get(id(test))
-        self.outcome, self.message = "passed", ""
+        self.outcome, self.message, self.details = "passed", "", {}
+        try:  # the first line of the test's docstring
+            description = test.shortDescription()
+        except Exception:
+            description = None
+        if isinstance(description, str) and description:
+            self.details["description"] = bound(description, DESCRIPTION_LIMIT)
         self.session.begin_test(self.current)
         if self.current is not None:
             self.channel.send("start", test=self.current)
@@ -96,9 +201,19 @@ class StreamingResult(unittest.TestResult):
         failure = self.session.failure
         if failure is not None:  # whatever the test made of it
             self.outcome, self.message = "error", failure.message
+            self.details = {k: v for k, v in self.details.items() if k == "description"}
+        output = self.session.take_test_output()
         if self.current is not None and self.current not in self.reported:
             self.reported.add(self.current)
-            self.channel.send("test", test=self.current, outcome=self.outcome, message=self.message)
+            if output:  # a line of its own: the test's line has its own size budget
+                self.channel.send("output", test=self.current, text=output)
+            self.channel.send(
+                "test",
+                test=self.current,
+                outcome=self.outcome,
+                message=self.message,
+                **self.details,
+            )
         self.current = None
         self.session.begin_test(None)
         flush_output()
@@ -133,9 +248,16 @@ class StreamingResult(unittest.TestResult):
     ) -> None:
         # A failed assertion is raised in tests.py: its message is the whole feedback.
         message = describe_exception(err[1], with_line=outcome != "failed")
-        self._set(test, outcome, f"{label} {message}".strip() if label else message)
+        details = problem_details(err[1], outcome)
+        self._set(test, outcome, f"{label} {message}".strip() if label else message, details)
 
-    def _set(self, test: unittest.TestCase, outcome: str, message: str) -> None:
+    def _set(
+        self,
+        test: unittest.TestCase,
+        outcome: str,
+        message: str,
+        details: dict[str, object] | None = None,
+    ) -> None:
         if id(test) not in self.ids:
             # Class or module fixtures (setUpClass, tearDownModule, ...) report
             # through a stand-in object rather than one of the expected tests.
@@ -144,6 +266,7 @@ class StreamingResult(unittest.TestResult):
             self.channel.send("fixture", outcome=outcome, message=message)
         elif self.outcome == "passed":  # the first problem of a test is its message
             self.outcome, self.message = outcome, message
+            self.details.update(details or {})
 
 
 def flush_output() -> None:
@@ -198,6 +321,7 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
         tests_code = compile(file.read(), tests_path, "exec", dont_inherit=True)
     sys.path.insert(0, workdir)
     _guard_almost_equal()
+    _record_comparisons()
     channel.send("ready")
 
     def report_failure(failure: StudentFailure, test: str | None) -> None:
@@ -229,8 +353,9 @@ def _student_started(channel: Channel, hello: list[Any], *, first_test: str) -> 
         line = hello[1] if type(hello[1]) is int else None
         channel.send("syntax_error", line=line, message=bound(str(hello[2])))
         return False
-    if kind == "import_error" and len(hello) == 4:
-        channel.send("import_error", message=bound(str(hello[1])))
+    if kind == "import_error" and len(hello) == 5:
+        line = hello[2] if type(hello[2]) is int else None
+        channel.send("import_error", line=line, message=bound(str(hello[1])))
         return False
     if kind == "mem":
         channel.send("memory_limit", test=None)

@@ -42,6 +42,8 @@ from gradeflow.grading.sandbox.jailed.wire import bound_message
 # The student process may use at most this share of the run's time limit per test,
 # so that one test that never returns leaves time for the others.
 TEST_SHARE = 0.5
+# Per test, the output shown beside its result (the run's whole output is kept too).
+TEST_OUTPUT_LIMIT = 2000
 # Kept free at the end of the run to report a test stopped at the deadline.
 REPORT_MARGIN_S = 0.2
 MAX_RESTARTS = 200
@@ -161,6 +163,9 @@ class Session:
         self.test: str | None = None
         self.test_started = started
         self.failure: StudentFailure | None = None  # of the current test
+        # What the student's code printed during the current test, the start of it.
+        self.test_output: list[str] = []
+        self.test_output_room = TEST_OUTPUT_LIMIT
         self.pending: BaseException | None = None  # a failure of the tests' code to raise again
         self.dead: StudentFailure | None = None  # why no student process runs now
         self.module_proxy: RemoteModule | None = None
@@ -191,6 +196,8 @@ class Session:
         self.test = test_id
         self.test_started = time.monotonic()
         self.failure = None
+        self.test_output.clear()
+        self.test_output_room = TEST_OUTPUT_LIMIT
         self.pending = None
 
     def deadline(self) -> float:
@@ -465,6 +472,7 @@ class Session:
             stream = sys.stderr if event[-1] == "e" else sys.stdout
             try:
                 if event[0] == "w" and len(event) == 3 and type(event[1]) is str:
+                    self._keep_output(event[1])
                     stream.write(event[1])
                 elif event[0] == "p" and len(event) == 4 and type(event[1]) is list:
                     self._print(event[1], event[2], event[-1])
@@ -490,7 +498,22 @@ class Session:
                 options[pair[0]] = value if value is None else str(value)
         if stream == "e":
             options["file"] = sys.stderr
+        if self.test_output_room > 0:
+            sep, end = options.get("sep"), options.get("end")
+            text = (" " if sep is None else sep).join(str(value) for value in values)
+            self._keep_output(text + ("\n" if end is None else end))
         builtins.print(*values, **options)
+
+    def _keep_output(self, text: str) -> None:
+        if self.test is not None and self.test_output_room > 0:
+            self.test_output.append(text[: self.test_output_room])
+            self.test_output_room -= len(text)
+
+    def take_test_output(self) -> str:
+        """What the student's code printed during the current test (bounded, marked
+        where it was cut)."""
+        text = "".join(self.test_output)
+        return text + "…" if self.test_output_room < 0 else text
 
     def receive_container(self, tag: str, value: list[Any], refs: wire.Refs) -> object:
         """A container of student code: a copy, kept in step until the test ends."""

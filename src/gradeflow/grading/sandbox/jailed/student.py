@@ -672,7 +672,8 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
             finish(connection)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
             message = f"Importing your code raised {describe_import_error(exc, path)}"
-            student.send("import_error", wire.bound_message(message))
+            line = student_line(exc.__traceback__, path)
+            student.send("import_error", wire.bound_message(message), line)
             finish(connection)
         student.handle(module)  # handle 0
         student.send("hello")
