@@ -146,6 +146,11 @@ class _Zygote:
             if not events and wanted:
                 self._replenish(most=1)
             for key, _ in events:
+                if self.selector.get_map().get(key.fd) is not key:
+                    # Unregistered by an earlier event of this batch: a run reaped
+                    # before its judge's request was read (its socket is closed now),
+                    # a spare handed out before its death was seen.
+                    continue
                 if key.data is None:
                     if not self._receive():
                         return
