@@ -157,9 +157,12 @@ async def relax_commit(session: AsyncSession) -> None:
 
 
 async def analyze_staging(session: AsyncSession) -> None:
-    """Fresh statistics for the staged rows before the checks and the apply join them
-    (PostgreSQL): with the count of an empty table the planner picks a nested loop over
-    the course's grades, quadratic for a large file when the grades exist."""
+    """Fresh statistics for the staged rows before the checks and the apply (PostgreSQL).
+
+    The table fills and empties by a million rows at a time, so whatever autovacuum last
+    saw is wrong; without this the plans of the GROUP BY and the joins depend on when it
+    last ran (an empty table's count: a probe of the grades per staged row).
+    """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text(f"ANALYZE {rows.name}"))
 
