@@ -15,8 +15,10 @@ stop it within a thousand rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,7 +30,7 @@ BATCH_ROWS = 1000  # rows read between two progress writes
 STREAM_ROWS = 50_000  # rows per staging transaction on PostgreSQL
 
 # (rows done, rows total, in the staging transaction ``session`` or None: on its own)
-Progress = Callable[[int, int, AsyncSession | None], Awaitable[None]]
+Progress = Callable[[int, int, AsyncSession | None], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -146,12 +148,28 @@ async def stage_file(
 
 
 async def _records(source: RowSource, progress: Progress) -> AsyncIterator[apply.StagedRecord]:
-    """Up to ``STREAM_ROWS`` records for one COPY, the progress written after each batch."""
+    """Up to ``STREAM_ROWS`` records for one COPY, the progress written after each batch.
+
+    A batch's count is written while the next batch is read, one write in flight at a
+    time: its round trips would otherwise hold up the COPY. A LeaseLost it raises
+    surfaces at the next batch and aborts the COPY.
+    """
     streamed = 0
-    while not source.finished and streamed < STREAM_ROWS:
-        before = source.done
-        records = await asyncio.to_thread(source.read_batch)
-        streamed += source.done - before
-        await progress(source.done, source.total, None)
-        for record in records:
-            yield record
+    written: asyncio.Task[None] | None = None
+    try:
+        while not source.finished and streamed < STREAM_ROWS:
+            before = source.done
+            records = await asyncio.to_thread(source.read_batch)
+            streamed += source.done - before
+            if written is not None:
+                await written
+            written = asyncio.create_task(progress(source.done, source.total, None))
+            for record in records:
+                yield record
+        if written is not None:
+            await written
+    finally:
+        if written is not None and not written.done():
+            written.cancel()
+            with suppress(asyncio.CancelledError):
+                await written

@@ -2,8 +2,8 @@
 
 An import reads its file (a local copy of the blob) in a thread, a thousand rows
 at a time, so the event loop keeps serving pages in embedded mode. It stages the
-rows, checks them, and ends in one transaction as applied, validated, rejected or
-failed. Each write is guarded by the import's lease: when a slot dies, the lease
+rows (``grades/staging.py``), checks them, and ends in one transaction as applied,
+validated, rejected or failed. Each write is guarded by the import's lease: when a slot dies, the lease
 expires, the sweeper publishes the upload again, and the next claim restages
 from the file and finishes it; a slot that lost its lease stops writing. The job
 is acknowledged only after the outcome is committed.
