@@ -148,9 +148,9 @@ async def copy_staged(
 async def relax_commit(session: AsyncSession) -> None:
     """This transaction's commit need not wait for the disk (PostgreSQL).
 
-    Only for writes that a crash may lose: staged rows (UNLOGGED, emptied by a crash
-    anyway and restaged) and progress counters. A later synchronous commit flushes
-    them first, as the log is written in order.
+    Only for writes that a crash may lose: an import's progress count, which the
+    restaging after a crash writes again. A later synchronous commit flushes it
+    first, as the log is written in order.
     """
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text("SET LOCAL synchronous_commit TO off"))

@@ -131,8 +131,7 @@ async def stage_file(
     ``progress`` writes the count under the lease (LeaseLost if the import is not ours).
     """
     async with factory() as session:
-        connection = await session.connection()
-        streamed = connection.dialect.name == "postgresql"
+        streamed = session.bind is not None and session.bind.dialect.name == "postgresql"
     if streamed:
         while not source.finished:
             async with transaction(factory) as session:

@@ -3,10 +3,10 @@
 An import reads its file (a local copy of the blob) in a thread, a thousand rows
 at a time, so the event loop keeps serving pages in embedded mode. It stages the
 rows (``grades/staging.py``), checks them, and ends in one transaction as applied,
-validated, rejected or failed. Each write is guarded by the import's lease: when a slot dies, the lease
-expires, the sweeper publishes the upload again, and the next claim restages
-from the file and finishes it; a slot that lost its lease stops writing. The job
-is acknowledged only after the outcome is committed.
+validated, rejected or failed. Each write is guarded by the import's lease: when a
+slot dies, the lease expires, the sweeper publishes the upload again, and the next
+claim restages from the file and finishes it; a slot that lost its lease stops
+writing. The job is acknowledged only after the outcome is committed.
 """
 
 from __future__ import annotations
