@@ -11,7 +11,13 @@ from openpyxl import Workbook
 
 from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 from gradeflow.grades.files import MAX_LINE_CHARS, FileUnreadable, Table, find_columns, open_table
-from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, parse_grade, read_grade_row
+from gradeflow.grades.rows import (
+    GRADE_COLUMNS,
+    LetterScale,
+    RowReader,
+    parse_grade,
+    read_grade_row,
+)
 
 CSV = "student,grade,assessment,comment\nada@example.org,87.5,final,Well done\nbob@example.org,B+,quiz 1,\n"
 
@@ -195,3 +201,42 @@ def test_a_row_collects_every_error_it_has() -> None:
         "A",
         None,
     )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ["student", "grade", "assessment", "comment"],
+        ["comment", "grade", "student"],
+        ["grade", "notes", "student"],
+    ],
+)
+def test_the_fast_row_reader_agrees_with_read_grade_row(header: list[str]) -> None:
+    columns = find_columns(header, GRADE_COLUMNS)
+    reader = RowReader(columns, SCALE)
+    students = ["Ada@Example.org ", "N0042", "", "  ", "x" * 321]
+    grades = ["87.5", "b+", " A ", "7,5", "1,5.0", "", "nan", "inf", "-0.0", "-1", "1e6"]
+    grades += ["1000001", "1_000", "x"]
+    assessments = ["quiz 1", "", "q" * 101]
+    comments = ["", " ok ", "c" * 2000, "c" * 2001]
+    rows = [
+        [{"student": s, "grade": g, "assessment": a, "comment": c}.get(n, "x") for n in header]
+        for s in students
+        for g in grades
+        for a in assessments
+        for c in comments
+    ]
+    rows += [[], ["ada@example.org"]]
+    fast = 0
+    for cells in rows:
+        row, errors = read_grade_row(3, cells, columns, SCALE)
+        fine = reader.read_fine(cells)
+        if fine is not None:
+            fast += 1
+            assert errors == []
+            assert row is not None
+            assert fine == (row.student, row.assessment, row.value, row.letter, row.comment)
+        elif row is not None and not errors:
+            # The fast path leaves only decimal commas to parse_grade.
+            assert "," in cells[columns.positions["grade"]], cells
+    assert fast > 0

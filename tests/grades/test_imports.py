@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
-from gradeflow.grades import apply, imports
+from gradeflow.grades import apply, imports, staging
 from gradeflow.grades.models import GradeChange, GradeUpload, UploadStatus, grade_upload_rows
 from tests.grades.conftest import GradeWorld
 
@@ -326,3 +328,57 @@ async def test_a_crashed_import_is_taken_over_and_finishes_once(grade_world: Gra
             )
     await world.importer.run(upload_id)
     assert len(await history(world)) == 5
+
+
+async def test_a_file_is_staged_in_several_transactions_with_progress_every_batch(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    monkeypatch.setattr(staging, "BATCH_ROWS", 2)
+    monkeypatch.setattr(staging, "STREAM_ROWS", 5)
+    written: list[int] = []
+    write_progress = apply.write_progress
+
+    async def recording(session: AsyncSession, **progress: Any) -> None:
+        if progress["phase"] == "staging":
+            written.append(progress["rows_done"])
+        await write_progress(session, **progress)
+
+    monkeypatch.setattr(apply, "write_progress", recording)
+    lines = [f"s{i % 5}@example.org,{i},a{i // 5}," for i in range(13)]
+    upload = await world.run(await world.upload(csv(*lines)))
+    assert upload.status is UploadStatus.applied, upload.message
+    assert (upload.rows_total, upload.changes_total) == (13, 13)
+    assert len(await world.grades()) == 13
+    # Never more than a batch between two counts.
+    assert written[-1] == 13
+    assert all(0 <= b - a <= 2 for a, b in zip([0, *written], written, strict=False))
+
+
+async def test_an_import_that_loses_its_lease_while_staging_commits_no_more(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    monkeypatch.setattr(staging, "BATCH_ROWS", 2)
+    monkeypatch.setattr(staging, "STREAM_ROWS", 6)
+    write_progress = apply.write_progress
+
+    async def taken_over(session: AsyncSession, **progress: Any) -> None:
+        await write_progress(session, **progress)
+        if progress["phase"] == "staging" and progress["rows_done"] == 2:
+            # Another slot claims it here (its lease ran out).
+            await session.execute(update(GradeUpload).values(lease_owner="other"))
+
+    monkeypatch.setattr(apply, "write_progress", taken_over)
+    upload_id = await world.upload(csv(*[f"s{i}@example.org,{i},final," for i in range(5)]))
+    await world.importer.run(upload_id)
+    upload = await world.get(upload_id)
+    assert (upload.status, upload.lease_owner) == (UploadStatus.running, "other")
+    assert upload.rows_done == 2
+    assert await world.grades() == {}
+    async with world.factory() as session:
+        staged = await session.scalar(select(func.count()).select_from(grade_upload_rows))
+        dialect = (await session.connection()).dialect.name
+    # PostgreSQL: the open COPY was rolled back; SQLite: the first batch, committed
+    # with its progress. The slot that took over restages from the file either way.
+    assert staged == (0 if dialect == "postgresql" else 2)

@@ -12,7 +12,7 @@ change, then upsert the grades — each one ``INSERT ... SELECT``, no per-row tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,7 +41,7 @@ from gradeflow.db import UTCDateTime, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.grades.imports import KEPT, leased_by, record_upload_event
 from gradeflow.grades.models import Grade, GradeChange, GradeUpload, UploadStatus, grade_upload_rows
-from gradeflow.grades.rows import GradeRow, RowError
+from gradeflow.grades.rows import RowError
 from gradeflow.grading.outbox import Outbox
 
 rows = grade_upload_rows
@@ -51,10 +52,8 @@ class LeaseLost(Exception):
     """Another worker took this import over; this one stops and changes nothing more."""
 
 
-@dataclass(frozen=True)
-class StagedRow:
-    row: GradeRow
-    user_id: int
+# A staged row: upload id, file row, user id, assessment, value, letter, comment.
+StagedRecord = tuple[int, int, int, str, float | None, str | None, str | None]
 
 
 async def roster_keys(session: AsyncSession, *, course_id: int) -> dict[str, int]:
@@ -123,31 +122,49 @@ async def clear_staging(session: AsyncSession, *, upload_id: int) -> None:
     await session.execute(delete(rows).where(rows.c.upload_id == upload_id))
 
 
-async def stage_rows(session: AsyncSession, *, upload_id: int, staged: list[StagedRow]) -> None:
+async def stage_rows(session: AsyncSession, *, records: list[StagedRecord]) -> None:
     """Add one batch of rows to the staging table (COPY on PostgreSQL)."""
-    if not staged:
+    if not records:
         return
-    records = [
-        (
-            upload_id,
-            s.row.row,
-            s.user_id,
-            s.row.assessment,
-            s.row.value,
-            s.row.letter,
-            s.row.comment,
-        )
-        for s in staged
-    ]
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        await driver.copy_records_to_table(rows.name, records=records, columns=list(STAGED_COLUMNS))
+        await copy_staged(session, records=records)
         return
     await session.execute(
         insert(rows), [dict(zip(STAGED_COLUMNS, r, strict=True)) for r in records]
     )
+
+
+async def copy_staged(
+    session: AsyncSession, *, records: Iterable[StagedRecord] | AsyncIterable[StagedRecord]
+) -> None:
+    """COPY rows into the staging table as they come (PostgreSQL only)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(rows.name, records=records, columns=list(STAGED_COLUMNS))
+
+
+async def relax_commit(session: AsyncSession) -> None:
+    """This transaction's commit need not wait for the disk (PostgreSQL).
+
+    Only for writes that a crash may lose: an import's progress count, which the
+    restaging after a crash writes again. A later synchronous commit flushes it
+    first, as the log is written in order.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL synchronous_commit TO off"))
+
+
+async def analyze_staging(session: AsyncSession) -> None:
+    """Fresh statistics for the staged rows before the checks and the apply (PostgreSQL).
+
+    The table fills and empties by a million rows at a time, so whatever autovacuum last
+    saw is wrong; without this the plans of the GROUP BY and the joins depend on when it
+    last ran (an empty table's count: a probe of the grades per staged row).
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text(f"ANALYZE {rows.name}"))
 
 
 async def duplicate_errors(session: AsyncSession, *, upload_id: int) -> tuple[list[RowError], int]:

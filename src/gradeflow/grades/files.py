@@ -240,7 +240,8 @@ def _csv_table(text: IO[str], *, encoding: str, estimated_lines: int) -> Table:
             number += 1
             if number - header_row > MAX_ROWS:
                 raise FileUnreadable(f"The file has more than {MAX_ROWS:,} rows; split it.")
-            if any(cell.strip() for cell in cells):
+            # One join instead of a strip per cell: this runs once per row of a large file.
+            if "".join(cells).strip():
                 yield number, cells
 
     return Table(

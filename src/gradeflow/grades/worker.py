@@ -2,11 +2,11 @@
 
 An import reads its file (a local copy of the blob) in a thread, a thousand rows
 at a time, so the event loop keeps serving pages in embedded mode. It stages the
-rows, checks them, and ends in one transaction as applied, validated, rejected or
-failed. Each write is guarded by the import's lease: when a slot dies, the lease
-expires, the sweeper publishes the upload again, and the next claim restages
-from the file and finishes it; a slot that lost its lease stops writing. The job
-is acknowledged only after the outcome is committed.
+rows (``grades/staging.py``), checks them, and ends in one transaction as applied,
+validated, rejected or failed. Each write is guarded by the import's lease: when a
+slot dies, the lease expires, the sweeper publishes the upload again, and the next
+claim restages from the file and finishes it; a slot that lost its lease stops
+writing. The job is acknowledged only after the outcome is committed.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import structlog
@@ -26,15 +25,10 @@ from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.grades import apply, imports
 from gradeflow.grades.blobs import BlobMissing, BlobStore
-from gradeflow.grades.files import Columns, FileUnreadable, Table, find_columns, open_table
+from gradeflow.grades.files import FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.models import GradeUpload, UploadStatus
-from gradeflow.grades.rows import (
-    GRADE_COLUMNS,
-    LetterScale,
-    RowError,
-    missing_columns,
-    read_grade_row,
-)
+from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, RowError, RowReader, missing_columns
+from gradeflow.grades.staging import ErrorLog, RowSource, stage_file
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob, MalformedJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
@@ -42,7 +36,6 @@ from gradeflow.infra.slots import SlotPool, keep_lease
 
 log = structlog.get_logger(__name__)
 
-BATCH_ROWS = 1000  # progress is written with every batch
 EVENT_INTERVAL_S = 0.5  # live events at most this often while rows stream in
 UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
 
@@ -53,58 +46,6 @@ class ImporterConfig:
     max_attempts: int
     lease_s: float
     sweep_interval_s: float
-
-
-@dataclass
-class ErrorLog:
-    """Row errors as they are found: the first ``KEPT`` of them and a count of all."""
-
-    kept: list[RowError] = field(default_factory=list)
-    total: int = 0
-    unknown: list[tuple[int, str]] = field(default_factory=list)  # (index in kept, student)
-
-    def add(self, error: RowError, *, student: str | None = None) -> None:
-        self.total += 1
-        if len(self.kept) < imports.KEPT:
-            if student is not None:
-                self.unknown.append((len(self.kept), student))
-            self.kept.append(error)
-
-    def extend(self, errors: list[RowError], total: int) -> None:
-        for error in errors:
-            if len(self.kept) < imports.KEPT:
-                self.kept.append(error)
-        self.total += total
-
-
-def read_batch(
-    rows: Iterator[tuple[int, list[str]]],
-    *,
-    columns: Columns,
-    scale: LetterScale,
-    roster: dict[str, int],
-    errors: ErrorLog,
-) -> tuple[list[apply.StagedRow], int, bool]:
-    """Up to ``BATCH_ROWS`` rows, checked: (rows to stage, rows read, end of file)."""
-    staged: list[apply.StagedRow] = []
-    read = 0
-    for number, cells in rows:
-        read += 1
-        row, row_errors = read_grade_row(number, cells, columns, scale)
-        for error in row_errors:
-            errors.add(error)
-        if row is not None:
-            user_id = roster.get(row.student)
-            if user_id is None:
-                errors.add(
-                    RowError(number, "student", f"{row.student} is not enrolled in this course."),
-                    student=row.student,
-                )
-            else:
-                staged.append(apply.StagedRow(row, user_id))
-        if read >= BATCH_ROWS:
-            return staged, read, False
-    return staged, read, True
 
 
 class Importer:
@@ -333,37 +274,22 @@ class ImportRun:
             scale = LetterScale(course.letters)
             roster = await apply.roster_keys(session, course_id=upload.course_id)
         await self._progress("staging", 0, table.estimated_rows)
-        done = 0
-        finished = False
-        while not finished:
-            staged, read, finished = await asyncio.to_thread(
-                read_batch,
-                table.rows,
-                columns=columns,
-                scale=scale,
-                roster=roster,
-                errors=self.errors,
-            )
-            done += read
-            total = max(table.estimated_rows or 0, done) if not finished else done
-            async with transaction(self.factory) as session:
-                await apply.write_progress(
-                    session,
-                    outbox=self.outbox,
-                    upload_id=upload.id,
-                    owner=self.owner,
-                    phase="staging",
-                    rows_done=done,
-                    rows_total=total,
-                    announce=self._announce_due(),
-                )
-                await apply.stage_rows(session, upload_id=upload.id, staged=staged)
+        source = RowSource(
+            upload_id=upload.id,
+            rows=table.rows,
+            reader=RowReader(columns, scale),
+            roster=roster,
+            errors=self.errors,
+            estimated_rows=table.estimated_rows,
+        )
+        done = await stage_file(self.factory, source=source, progress=self._staging_progress)
         if done == 0:
             return await self._finish(
                 UploadStatus.failed, "The file has a header row but no grades under it."
             )
         await self._progress("checking", done, done)
-        async with self.factory() as session:
+        async with transaction(self.factory) as session:
+            await apply.analyze_staging(session)
             duplicates, duplicate_total = await apply.duplicate_errors(session, upload_id=upload.id)
             self.errors.extend(duplicates, duplicate_total)
             await self._explain_unknown(session)
@@ -442,6 +368,35 @@ class ImportRun:
                 token=outcome.token,
             )
         return UploadStatus.applied
+
+    async def _staging_progress(self, done: int, total: int, session: AsyncSession | None) -> None:
+        """Rows read so far, in ``session`` or in a short transaction of its own.
+
+        One of its own commits without waiting for the disk unless it carries a live
+        event: a count lost in a crash is rewritten by the restaging that follows.
+        """
+        announce = self._announce_due()
+        if session is not None:
+            await self._write_staging(session, done, total, announce=announce)
+            return
+        async with transaction(self.factory) as own:
+            if not announce:
+                await apply.relax_commit(own)
+            await self._write_staging(own, done, total, announce=announce)
+
+    async def _write_staging(
+        self, session: AsyncSession, done: int, total: int, *, announce: bool
+    ) -> None:
+        await apply.write_progress(
+            session,
+            outbox=self.outbox,
+            upload_id=self.upload.id,
+            owner=self.owner,
+            phase="staging",
+            rows_done=done,
+            rows_total=total,
+            announce=announce,
+        )
 
     def _announce_due(self) -> bool:
         now = time.monotonic()

@@ -1,0 +1,174 @@
+"""Staging a grade file: its rows read and checked in a thread, a thousand at a time, and
+loaded into ``grade_upload_rows``, with the progress written after every thousand.
+
+PostgreSQL: one COPY stream per ``STREAM_ROWS`` rows, in a transaction of its own,
+fed while the next rows are read, so the database loads as Python parses; the
+progress goes through short transactions beside it. SQLite: each thousand rows are
+one transaction with their progress, so embedded mode's single write lock is held
+only briefly and submissions are written between the batches.
+
+Every staging transaction ends with a write guarded by the import's lease, so a
+slot that lost it commits nothing more; the progress writes are guarded too, and
+stop it within a thousand rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.db import transaction
+from gradeflow.grades import apply, imports
+from gradeflow.grades.rows import RowError, RowReader, read_grade_row
+
+BATCH_ROWS = 1000  # rows read between two progress writes
+STREAM_ROWS = 50_000  # rows per staging transaction on PostgreSQL
+
+# (rows done, rows total, in the staging transaction ``session`` or None: on its own)
+Progress = Callable[[int, int, AsyncSession | None], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class ErrorLog:
+    """Row errors as they are found: the first ``KEPT`` of them and a count of all."""
+
+    kept: list[RowError] = field(default_factory=list)
+    total: int = 0
+    unknown: list[tuple[int, str]] = field(default_factory=list)  # (index in kept, student)
+
+    def add(self, error: RowError, *, student: str | None = None) -> None:
+        self.total += 1
+        if len(self.kept) < imports.KEPT:
+            if student is not None:
+                self.unknown.append((len(self.kept), student))
+            self.kept.append(error)
+
+    def extend(self, errors: list[RowError], total: int) -> None:
+        for error in errors:
+            if len(self.kept) < imports.KEPT:
+                self.kept.append(error)
+        self.total += total
+
+
+@dataclass
+class RowSource:
+    """A file's rows as staging records, read ``BATCH_ROWS`` at a time."""
+
+    upload_id: int
+    rows: Iterator[tuple[int, list[str]]]
+    reader: RowReader
+    roster: dict[str, int]
+    errors: ErrorLog
+    estimated_rows: int | None
+    done: int = 0
+    finished: bool = False
+
+    def read_batch(self) -> list[apply.StagedRecord]:
+        """The next rows to stage (those without errors); errors go to the log."""
+        staged: list[apply.StagedRecord] = []
+        append = staged.append
+        read_fine = self.reader.read_fine
+        roster = self.roster
+        upload_id = self.upload_id
+        read = 0
+        for number, cells in self.rows:
+            read += 1
+            fine = read_fine(cells)
+            if fine is not None:
+                user_id = roster.get(fine[0])
+                if user_id is not None:
+                    append((upload_id, number, user_id, fine[1], fine[2], fine[3], fine[4]))
+                    if read >= BATCH_ROWS:
+                        break
+                    continue
+            self._read_slowly(number, cells, staged)
+            if read >= BATCH_ROWS:
+                break
+        else:
+            self.finished = True
+        self.done += read
+        return staged
+
+    def _read_slowly(self, number: int, cells: list[str], staged: list[apply.StagedRecord]) -> None:
+        reader = self.reader
+        row, row_errors = read_grade_row(number, cells, reader.columns, reader.scale)
+        for error in row_errors:
+            self.errors.add(error)
+        if row is None:
+            return
+        user_id = self.roster.get(row.student)
+        if user_id is None:
+            self.errors.add(
+                RowError(number, "student", f"{row.student} is not enrolled in this course."),
+                student=row.student,
+            )
+            return
+        staged.append(
+            (self.upload_id, number, user_id, row.assessment, row.value, row.letter, row.comment)
+        )
+
+    @property
+    def total(self) -> int:
+        """The rows expected in all: the estimate until the end, then the rows read."""
+        if self.finished:
+            return self.done
+        return max(self.estimated_rows or 0, self.done)
+
+
+async def stage_file(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    source: RowSource,
+    progress: Progress,
+) -> int:
+    """Stage every row of ``source``; the rows read.
+
+    ``progress`` writes the count under the lease (LeaseLost if the import is not ours).
+    """
+    async with factory() as session:
+        streamed = session.bind is not None and session.bind.dialect.name == "postgresql"
+    if streamed:
+        while not source.finished:
+            async with transaction(factory) as session:
+                await apply.copy_staged(session, records=_records(source, progress))
+                await progress(source.done, source.total, session)
+    else:
+        while not source.finished:
+            records = await asyncio.to_thread(source.read_batch)
+            async with transaction(factory) as session:
+                await progress(source.done, source.total, session)
+                await apply.stage_rows(session, records=records)
+    return source.done
+
+
+async def _records(source: RowSource, progress: Progress) -> AsyncIterator[apply.StagedRecord]:
+    """Up to ``STREAM_ROWS`` records for one COPY, the progress written after each batch.
+
+    A batch's count is written while the next batch is read, one write in flight at a
+    time: its round trips would otherwise hold up the COPY. A LeaseLost it raises
+    surfaces at the next batch and aborts the COPY.
+    """
+    streamed = 0
+    written: asyncio.Task[None] | None = None
+    try:
+        while not source.finished and streamed < STREAM_ROWS:
+            before = source.done
+            records = await asyncio.to_thread(source.read_batch)
+            streamed += source.done - before
+            if written is not None:
+                await written
+            written = asyncio.create_task(progress(source.done, source.total, None))
+            for record in records:
+                yield record
+        if written is not None:
+            await written
+    finally:
+        if written is not None and not written.done():
+            written.cancel()
+            with suppress(asyncio.CancelledError):
+                await written
