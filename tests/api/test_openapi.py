@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from gradeflow.app import create_app
 from gradeflow.settings import Settings
 
@@ -30,3 +32,23 @@ def test_every_json_route_documents_its_success_and_error_shapes(settings: Setti
             if path.startswith("/api") and "422" not in responses:
                 undocumented.append(f"{method.upper()} {path}: no error shape")
     assert undocumented == []
+
+
+async def test_a_body_that_is_not_utf8_json_is_refused_as_invalid(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/auth/login", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+
+
+async def test_a_method_no_route_serves_names_every_method_the_path_has(
+    client: httpx.AsyncClient,
+) -> None:
+    # Two routes share this path (GET lists the roster, POST enrols).
+    response = await client.put("/api/courses/1/students")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
