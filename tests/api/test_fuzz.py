@@ -19,17 +19,33 @@ import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
+from gradeflow.accounts import tokens
 from gradeflow.accounts.models import Role, User
 from gradeflow.app import create_app
-from gradeflow.courses import members
-from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.courses import authoring, members
+from gradeflow.courses.format import load_path
+from gradeflow.courses.models import Assignment
+from gradeflow.courses.service import import_course
+from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
+from gradeflow.grades.models import GradeUpload, UploadStatus
+from gradeflow.grading.previews import start_preview
+from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.settings import Settings
 from tests.conftest import LiveServer, import_course_dir, sqlite_copy
-from tests.factories import PASSWORD, create_account, write_course
+from tests.factories import (
+    PASSWORD,
+    add_graded_submission,
+    authored_assignment,
+    create_account,
+    memory_outbox,
+    set_grade,
+    write_assignment,
+    write_course,
+)
 
 PERSONAS = ["anonymous", "student", "teacher", "admin"]
 ROLES = {"student": Role.student, "teacher": Role.teacher, "admin": Role.admin}
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -72,7 +88,11 @@ class Persona:
     cookies: dict[str, str]
 
 
-async def _build_world(settings: Settings, root: Path) -> None:
+async def build_world(settings: Settings, root: Path) -> None:
+    """One of each resource, with the small ids generated values often are: course 1
+    (public) and 2 (private, taught by the teacher, the student enrolled), assignments
+    1-2 (public) and 3-4 (a draft and a published one of course 2), submission 1, grade
+    uploads 1 (applied and reverted) and 2 (validated), regrade preview 1, token 1."""
     await import_course_dir(settings, write_course(root / "courses"))
     engine = create_engine(settings.resolved_database_url)
     factory = create_session_factory(engine)
@@ -87,6 +107,42 @@ async def _build_world(settings: Settings, root: Path) -> None:
                 session, teacher=teacher, slug="private", title="Private"
             )
             await members.enrol_student(session, course, email="student@example.org")
+            await authoring.create_assignment(
+                session, course=course, author=teacher, fields=authored_assignment()
+            )
+            spec = load_path(write_assignment(root / "private", "fresh"), course_slug="private")
+            await import_course(session, spec=spec)
+            public = await session.get_one(Assignment, 1)
+            await add_graded_submission(
+                session,
+                user_id=ids["student"],
+                assignment=public,
+                status=SubmissionStatus.passed,
+                score=10.0,
+            )
+            for status in (UploadStatus.applied, UploadStatus.validated):
+                session.add(
+                    GradeUpload(
+                        course_id=course.id,
+                        uploaded_by_id=teacher.id,
+                        filename="g.csv",
+                        size=1,
+                        sha256="0" * 64,
+                        dry_run=status is UploadStatus.validated,
+                        status=status,
+                        reverted_at=utcnow() if status is UploadStatus.applied else None,
+                    )
+                )
+            await set_grade(
+                session, course_id=course.id, user_id=ids["student"], assessment="final", value=7
+            )
+            await tokens.create_token(session, user=teacher, name="fuzz")
+        async with transaction(factory) as session:
+            teacher = await session.get_one(User, ids["teacher"])
+            fresh = await session.get_one(Assignment, 4)
+            await start_preview(
+                session, outbox=memory_outbox(factory), assignment=fresh, teacher=teacher
+            )
     finally:
         await engine.dispose()
 
@@ -104,7 +160,7 @@ def persona(
         database_url=sqlite_copy(sqlite_template, root),
         secret_key="fuzz-" + uuid.uuid4().hex,
     )
-    asyncio.run(_build_world(settings, root))
+    asyncio.run(build_world(settings, root))
     with LiveServer(create_app(settings, grading=False)) as server:
         cookies: dict[str, str] = {}
         if name != "anonymous":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from gradeflow.app import create_app
 from gradeflow.settings import Settings
@@ -52,3 +53,21 @@ async def test_a_method_no_route_serves_names_every_method_the_path_has(
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("DELETE", "/api/submissions/18446744073709551616"),
+        ("GET", "/api/submissions?limit=18446744073709551616"),
+        ("GET", "/api/courses/9223372036854775808"),
+        ("GET", "/api/events?last_event_id=9223372036854775808"),
+    ],
+)
+async def test_a_number_beyond_the_database_integers_is_invalid_input(
+    client: httpx.AsyncClient, method: str, url: str
+) -> None:
+    await client.post("/api/session")
+    response = await client.request(method, url)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid"
