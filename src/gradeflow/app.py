@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gradeflow.api import (
@@ -80,6 +81,22 @@ def error_response(
         body = {"error": {"code": code, "message": message, "details": details}}
         return JSONResponse(body, status_code=status, headers=headers)
     return pages.error_page(request, status=status, message=message, headers=headers)
+
+
+def documented_methods(request: Request) -> str | None:
+    """The methods the schema documents at the request's path (Starlette's 405 names
+    only those of the first route whose path matches, where several routes share one).
+    A literal path wins over a template that also matches it: `/api/courses/join`."""
+    matching = [
+        (path.count("{"), {method.upper() for method in documented})
+        for path, documented in request.app.openapi()["paths"].items()
+        if compile_path(path)[0].match(request.url.path)
+    ]
+    if not matching:
+        return None
+    fewest = min(parameters for parameters, _ in matching)
+    methods = set().union(*(found for parameters, found in matching if parameters == fewest))
+    return ", ".join(sorted(methods))
 
 
 class RequestContextMiddleware:
@@ -147,10 +164,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (JSON that is not UTF-8, a
+            # broken multipart form): invalid input, which this API answers with 422.
+            message = f"The request body could not be read: {exc.detail}."
+            return error_response(request, 422, "invalid", message)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (allow := documented_methods(request)):
+            headers["Allow"] = allow
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(
-            request, exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})
-        )
+        return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

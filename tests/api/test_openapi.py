@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from gradeflow.app import create_app
 from gradeflow.settings import Settings
 
@@ -30,3 +33,41 @@ def test_every_json_route_documents_its_success_and_error_shapes(settings: Setti
             if path.startswith("/api") and "422" not in responses:
                 undocumented.append(f"{method.upper()} {path}: no error shape")
     assert undocumented == []
+
+
+async def test_a_body_that_is_not_utf8_json_is_refused_as_invalid(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/api/auth/login", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid"
+
+
+async def test_a_method_no_route_serves_names_every_method_the_path_has(
+    client: httpx.AsyncClient,
+) -> None:
+    # Two routes share this path (GET lists the roster, POST enrols).
+    response = await client.put("/api/courses/1/students")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("DELETE", "/api/submissions/18446744073709551616"),
+        ("GET", "/api/submissions?limit=18446744073709551616"),
+        ("GET", "/api/courses/9223372036854775808"),
+        ("GET", "/api/events?last_event_id=9223372036854775808"),
+    ],
+)
+async def test_a_number_beyond_the_database_integers_is_invalid_input(
+    client: httpx.AsyncClient, method: str, url: str
+) -> None:
+    await client.post("/api/session")
+    response = await client.request(method, url)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid"

@@ -268,7 +268,8 @@ class _Fields:
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if integer and not isinstance(value, int):
             is_number = False
-        if not is_number or not low <= float(value) <= high:
+        # Compared as they are: float() of a huge TOML integer would overflow.
+        if not is_number or not low <= value <= high:
             kind = "a whole number" if integer else "a number"
             self.bad(key, f"must be {kind} from {low:g} to {high:g}")
             return default
@@ -435,9 +436,9 @@ def _parse_toml(path: Path, text: str, problems: list[Problem]) -> dict[str, Any
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_LINE.search(str(exc))
-        problems.append(
-            Problem(path, f"is not valid TOML: {exc}", int(match[1]) if match else None)
-        )
+        # Otherwise the parser stopped "at end of document": the last line.
+        line = int(match[1]) if match else max(len(text.splitlines()), 1)
+        problems.append(Problem(path, f"is not valid TOML: {exc}", line))
         return None
 
 

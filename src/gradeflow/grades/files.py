@@ -255,8 +255,19 @@ def _csv_table(text: IO[str], *, encoding: str, estimated_lines: int) -> Table:
     )
 
 
-# What a damaged or truncated workbook raises from inside zipfile, zlib and openpyxl.
-_XLSX_DAMAGE = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, ValueError, EOFError, OSError)
+# What a damaged or truncated workbook raises from inside zipfile, zlib and openpyxl
+# (TypeError: openpyxl builds its objects from the XML's attributes, so a damaged
+# attribute name reaches a constructor as an unexpected keyword).
+_XLSX_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    ParseError,
+    KeyError,
+    ValueError,
+    EOFError,
+    OSError,
+    TypeError,
+)
 
 
 def _xlsx_text(value: object) -> str:
