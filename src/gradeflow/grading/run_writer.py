@@ -2,8 +2,8 @@
 
 Like the submit intake: a claim or a result that arrives while no group is being
 written is written at once, alone; those that arrive while a group's unit of work
-runs wait for it and share the next one (``runs.claim_submissions`` and
-``runs.record_results``: a few set-based statements, one commit, one announcement).
+runs wait for it and share the next one (``runs.write_runs``: a few set-based
+statements, one commit, one announcement).
 Each caller is answered only after its group committed, exactly as if alone: a claim
 gets its submission or None, a result its stored submission or None.
 """
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.db import transaction
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.runs import RunRecord, claim_submissions, record_results
+from gradeflow.grading.runs import RunRecord, write_runs
 
 log = structlog.get_logger(__name__)
 
@@ -126,24 +126,15 @@ class RunWriter:
 
     async def _write(self, group: _Group) -> None:
         async with transaction(self.session_factory) as session:
-            stored: dict[int, Submission] = {}
-            if group.records:
-                stored = await record_results(
-                    session,
-                    outbox=self.outbox,
-                    owner=self.owner,
-                    records=[record for record, _ in group.records.values()],
-                )
-            claimed: dict[int, Submission] = {}
-            if group.claims:
-                claimed = await claim_submissions(
-                    session,
-                    outbox=self.outbox,
-                    submission_ids=list(group.claims),
-                    owner=self.owner,
-                    max_attempts=self.max_attempts,
-                    lease_margin_s=self.lease_margin_s,
-                )
+            stored, claimed = await write_runs(
+                session,
+                outbox=self.outbox,
+                owner=self.owner,
+                records=[record for record, _ in group.records.values()],
+                claims=list(group.claims),
+                max_attempts=self.max_attempts,
+                lease_margin_s=self.lease_margin_s,
+            )
         # Committed, and the follow-ups (announcements, purges) ran.
         for submission_id, future in group.claims.items():
             _answer(future, claimed.get(submission_id))

@@ -79,6 +79,37 @@ async def _add_events(
     outbox.announce_after_commit(session, [s.user_id for s in submissions])
 
 
+async def write_runs(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    owner: str,
+    records: Sequence[RunRecord] = (),
+    claims: Collection[int] = (),
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime | None = None,
+) -> tuple[dict[int, Submission], dict[int, Submission]]:
+    """Store ``records`` (``record_results``), then claim ``claims``
+    (``claim_submissions``), with one read of their assignments and one insert of
+    their events; returns (stored, claimed), by id."""
+    if len({r.submission_id for r in records}) != len(records):
+        raise ValueError("a group holds each result at most once")
+    now = now or utcnow()
+    assignments = await _assignments_of(session, {r.submission_id for r in records} | set(claims))
+    stored = await _record(session, assignments, records, owner=owner, now=now)
+    claimed, ended = await _claim(
+        session,
+        {i: assignments[i] for i in set(claims) if i in assignments},
+        owner=owner,
+        max_attempts=max_attempts,
+        lease_margin_s=lease_margin_s,
+        now=now,
+    )
+    await _add_events(session, outbox, [*stored.values(), *claimed.values(), *ended])
+    return stored, claimed
+
+
 async def claim_submissions(
     session: AsyncSession,
     *,
@@ -94,10 +125,30 @@ async def claim_submissions(
     Returns those claimed, by id, their assignment loaded; the others are held by
     someone else, finished or gone, or, out of attempts, ended as ``error`` here.
     """
-    now = now or utcnow()
-    assignments = await _assignments_of(session, set(submission_ids))
+    _, claimed = await write_runs(
+        session,
+        outbox=outbox,
+        owner=owner,
+        claims=submission_ids,
+        max_attempts=max_attempts,
+        lease_margin_s=lease_margin_s,
+        now=now,
+    )
+    return claimed
+
+
+async def _claim(
+    session: AsyncSession,
+    assignments: dict[int, Assignment],
+    *,
+    owner: str,
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime,
+) -> tuple[dict[int, Submission], list[Submission]]:
+    """The claimed submissions, and those ended for want of attempts."""
     if not assignments:
-        return {}
+        return {}, []
     # The lease lasts the assignment's time limit plus the margin: one statement for
     # each length (a group is nearly always of one assignment).
     by_lease: dict[float, list[int]] = {}
@@ -122,12 +173,11 @@ async def claim_submissions(
         for submission in rows:
             set_committed_value(submission, "assignment", assignments[submission.id])
             claimed[submission.id] = submission
-    changed = list(claimed.values())
+    ended: list[Submission] = []
     if len(claimed) < len(assignments):
         rest = [i for i in assignments if i not in claimed]
-        changed += await _end_exhausted(session, rest, max_attempts=max_attempts, now=now)
-    await _add_events(session, outbox, changed)
-    return claimed
+        ended = await _end_exhausted(session, rest, max_attempts=max_attempts, now=now)
+    return claimed, ended
 
 
 async def _end_exhausted(
@@ -198,9 +248,20 @@ async def record_results(
     Returns those stored, by id; a result of a lost lease or of an earlier
     generation is left out (its row is someone else's now).
     """
-    if len({r.submission_id for r in records}) != len(records):
-        raise ValueError("a group holds each submission at most once")
-    assignments = await _assignments_of(session, [r.submission_id for r in records])
+    stored, _ = await write_runs(
+        session, outbox=outbox, owner=owner, records=records, max_attempts=1, lease_margin_s=0
+    )
+    return stored
+
+
+async def _record(
+    session: AsyncSession,
+    assignments: dict[int, Assignment],
+    records: Sequence[RunRecord],
+    *,
+    owner: str,
+    now: dt.datetime,
+) -> dict[int, Submission]:
     records = [r for r in records if r.submission_id in assignments]
     if not records:
         return {}
@@ -225,7 +286,7 @@ async def record_results(
             score=_by_id(score, Submission.score),
             feedback=_by_id(feedback, Submission.feedback),
             regrading=False,
-            finished_at=utcnow(),
+            finished_at=now,
             lease_owner=None,
             lease_expires_at=None,
         )
@@ -235,7 +296,6 @@ async def record_results(
     stored = {s.id: s for s in rows}
     for submission in stored.values():
         set_committed_value(submission, "assignment", assignments[submission.id])
-    await _add_events(session, outbox, list(stored.values()))
     return stored
 
 
