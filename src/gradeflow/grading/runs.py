@@ -35,11 +35,13 @@ OUT_OF_ATTEMPTS = (
 
 @dataclass(frozen=True)
 class RunRecord:
-    """A finished run to store: the submission, the generation it ran for, its result."""
+    """A finished run to store: the submission, the generation it ran for, its result,
+    and the assignment it ran against (read again when not given), which scores it."""
 
     submission_id: int
     generation: int
     result: RunResult
+    assignment: Assignment | None = None
 
 
 def _claimable(now: dt.datetime) -> ColumnElement[bool]:

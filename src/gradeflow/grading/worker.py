@@ -59,6 +59,9 @@ class GraderConfig:
     lease_margin_s: float
     output_limit_bytes: int
     sweep_interval_s: float
+    # Jobs claimed ahead of a free sandbox slot, so that claiming and recording
+    # overlap the runs and share groups (see ``RunWriter``).
+    claim_ahead: int = 0
 
 
 class Grader:
@@ -112,7 +115,7 @@ class Grader:
             name="grading",
             queue=queue,
             queue_name=GRADING_QUEUE,
-            slots=config.slots,
+            slots=config.slots + config.claim_ahead,
             handle=self.handle,
             sweep=self.sweep,
             sweep_interval_s=config.sweep_interval_s,
@@ -227,7 +230,8 @@ class Grader:
             log.error("grading.internal_error", submission_id=submission.id, message=result.message)
             await self._release(submission.id, republish=True)
             return
-        stored = await self.writer.record(RunRecord(submission.id, submission.generation, result))
+        record = RunRecord(submission.id, submission.generation, result, submission.assignment)
+        stored = await self.writer.record(record)
         if stored is None:
             log.warning("grading.lease_lost", submission_id=submission.id)
             return
