@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -73,3 +74,22 @@ async def test_results_that_arrive_together_are_stored_except_a_lost_lease(
         lost: SubmissionStatus.running,
         other: SubmissionStatus.passed,
     }
+
+
+async def test_a_claim_cancelled_in_flight_returns_after_its_group_committed(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    [one] = await queued(session_factory, adder, 1)
+    writing = asyncio.Event()
+    claims = writer(session_factory, "w1", [])
+    claims.on_group = lambda _size: writing.set()
+    caller = asyncio.create_task(claims.claim(one))
+    await writing.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    # So the shutdown's release that follows finds the lease, and hands it back.
+    async with session_factory() as session:
+        row = await session.get(Submission, one)
+    assert row is not None
+    assert (row.status, row.lease_owner) == (SubmissionStatus.running, "w1")

@@ -81,8 +81,13 @@ class RunWriter:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_while_waiting())
         # A cancelled caller (shutting down) does not cancel its group: the others in
-        # it still need their answers, and the caller releases what it claimed.
-        return await asyncio.shield(future)
+        # it still need their answers. It waits for the group's commit before it goes,
+        # so that the release that follows finds the lease it may have taken.
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
     def _next_group(self) -> _Group:
         """The longest-waiting claims and results, each submission at most once in
