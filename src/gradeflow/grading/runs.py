@@ -88,26 +88,32 @@ async def write_runs(
     owner: str,
     records: Sequence[RunRecord] = (),
     claims: Collection[int] = (),
-    max_attempts: int,
-    lease_margin_s: float,
+    max_attempts: int | None = None,
+    lease_margin_s: float | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[dict[int, Submission], dict[int, Submission]]:
     """Store ``records`` (``record_results``), then claim ``claims``
-    (``claim_submissions``), with one read of their assignments and one insert of
-    their events; returns (stored, claimed), by id."""
+    (``claim_submissions``: needs ``max_attempts`` and ``lease_margin_s``), with one
+    read of their assignments and one insert of their events; returns (stored,
+    claimed), by id."""
     if len({r.submission_id for r in records}) != len(records):
         raise ValueError("a group holds each result at most once")
+    if claims and (max_attempts is None or lease_margin_s is None):
+        raise ValueError("claims need max_attempts and lease_margin_s")
     now = now or utcnow()
     assignments = await _assignments_of(session, {r.submission_id for r in records} | set(claims))
     stored = await _record(session, assignments, records, owner=owner, now=now)
-    claimed, ended = await _claim(
-        session,
-        {i: assignments[i] for i in set(claims) if i in assignments},
-        owner=owner,
-        max_attempts=max_attempts,
-        lease_margin_s=lease_margin_s,
-        now=now,
-    )
+    claimed: dict[int, Submission] = {}
+    ended: list[Submission] = []
+    if max_attempts is not None and lease_margin_s is not None:
+        claimed, ended = await _claim(
+            session,
+            {i: assignments[i] for i in set(claims) if i in assignments},
+            owner=owner,
+            max_attempts=max_attempts,
+            lease_margin_s=lease_margin_s,
+            now=now,
+        )
     await _add_events(session, outbox, [*stored.values(), *claimed.values(), *ended])
     return stored, claimed
 
@@ -250,9 +256,7 @@ async def record_results(
     Returns those stored, by id; a result of a lost lease or of an earlier
     generation is left out (its row is someone else's now).
     """
-    stored, _ = await write_runs(
-        session, outbox=outbox, owner=owner, records=records, max_attempts=1, lease_margin_s=0
-    )
+    stored, _ = await write_runs(session, outbox=outbox, owner=owner, records=records)
     return stored
 
 
