@@ -28,11 +28,12 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select, update
-from stack_tools import ADMIN_DSN, admin, clean_broker_and_cache, log
+from stack_tools import admin, clean_broker_and_cache, log
 
+from gradeflow.accounts.models import Role, User
 from gradeflow.courses.format import load_assignment
 from gradeflow.courses.models import Assignment
-from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ZygoteSandbox
@@ -75,9 +76,6 @@ def gradeflow(args: list[str], env: dict[str, str]) -> None:
 
 async def queue_submissions(database_url: str, count: int) -> None:
     """``count`` students, each with one queued submission of distinct code, not published."""
-    from gradeflow.accounts.models import Role, User
-    from gradeflow.db import utcnow
-
     engine = create_engine(database_url)
     try:
         factory = create_session_factory(engine)
@@ -190,7 +188,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--mode", choices=("embedded", "services", "both"), default="both")
     args = parser.parse_args()
-    assert ADMIN_DSN
     work = Path(tempfile.mkdtemp(prefix="gradeflow-pipeline-bench-"))
     modes = ["embedded", "services"] if args.mode == "both" else [args.mode]
     rows = []
