@@ -220,3 +220,20 @@ async def test_renewing_leases_extends_only_those_still_held(
     assert row is not None
     assert row.lease_expires_at is not None
     assert row.lease_expires_at > utcnow() + dt.timedelta(seconds=500)
+
+
+async def test_a_result_is_scored_with_the_assignment_it_ran_against(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    [one] = await queued(session_factory, adder, 1)
+    claimed = await claim_group(session_factory, [one], "w1")
+    ran_against = claimed[one].assignment
+    ran_against.points = 40  # as the run saw it (this object is no session's)
+    async with transaction(session_factory) as session:
+        stored = await runs.record_results(
+            session,
+            outbox=memory_outbox(session_factory),
+            owner="w1",
+            records=[RunRecord(one, 0, run_result(2), ran_against)],
+        )
+    assert stored[one].score == 40.0

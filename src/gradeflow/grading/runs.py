@@ -101,7 +101,9 @@ async def write_runs(
     if claims and (max_attempts is None or lease_margin_s is None):
         raise ValueError("claims need max_attempts and lease_margin_s")
     now = now or utcnow()
-    assignments = await _assignments_of(session, {r.submission_id for r in records} | set(claims))
+    known = {r.submission_id: r.assignment for r in records if r.assignment is not None}
+    unknown = ({r.submission_id for r in records} | set(claims)) - known.keys()
+    assignments = known | (await _assignments_of(session, unknown) if unknown else {})
     stored = await _record(session, assignments, records, owner=owner, now=now)
     claimed: dict[int, Submission] = {}
     ended: list[Submission] = []
