@@ -116,6 +116,7 @@ bench-paths: install services nginx
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 10
 	PYTHONPATH=src $(BIN)/python bench/submissions.py --duration 10
+	PYTHONPATH=src $(BIN)/python bench/grading_pipeline.py --submissions 400 --rounds 2
 	PYTHONPATH=src $(BIN)/python bench/live_results.py
 	PYTHONPATH=src $(BIN)/python bench/cli_grading.py
 

@@ -13,7 +13,7 @@ from gradeflow.accounts.service import create_anonymous_user, create_user
 from gradeflow.courses.models import Assignment, CourseMember, MemberRole
 from gradeflow.db import transaction
 from gradeflow.grades.models import Grade, GradeChange
-from gradeflow.grading import service
+from gradeflow.grading import runs, service
 from gradeflow.grading.messages import GRADING_QUEUE
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
@@ -285,7 +285,7 @@ async def graded_submission(
             max_code_bytes=65536,
         )
     async with transaction(factory) as session:
-        claimed = await service.claim_submission(
+        claimed = await runs.claim_submission(
             session,
             outbox=outbox,
             submission_id=submission.id,
@@ -295,7 +295,7 @@ async def graded_submission(
         )
         assert claimed is not None
     async with transaction(factory) as session:
-        stored = await service.record_result(
+        stored = await runs.record_result(
             session,
             outbox=outbox,
             submission_id=submission.id,

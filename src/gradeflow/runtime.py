@@ -19,7 +19,7 @@ from gradeflow.db import create_engine, create_session_factory
 from gradeflow.grades.blobs import BlobStore, open_blob_store
 from gradeflow.grades.worker import Importer, ImporterConfig
 from gradeflow.grading.intake import SubmissionIntake
-from gradeflow.grading.messages import QUEUES
+from gradeflow.grading.messages import IMPORTS_QUEUE, QUEUES
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import start_sandbox
@@ -74,6 +74,7 @@ def grader_config(settings: Settings) -> GraderConfig:
         lease_margin_s=settings.lease_margin_s,
         output_limit_bytes=settings.output_limit_bytes,
         sweep_interval_s=settings.sweep_interval_s,
+        claim_ahead=settings.resolved_grader_slots,
     )
 
 
@@ -95,6 +96,7 @@ def _queue(settings: Settings) -> JobQueue:
         prefix=settings.queue_prefix,
         prefetch=settings.resolved_prefetch,
         queues=QUEUES,
+        prefetch_of={IMPORTS_QUEUE: settings.resolved_import_prefetch},
     )
 
 

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections per process (PostgreSQL).")
     db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections under load.")
     broker_prefetch: int = Field(
-        0, ge=0, le=1000, description="Unacked jobs per worker; 0 = slots."
+        0,
+        ge=0,
+        le=1000,
+        description="Unacked jobs per worker and queue; 0 = the grader slots (imports), twice "
+        "them (grading: a run and a claim ahead each).",
     )
     queue_prefix: str = Field(
         "gradeflow", pattern=r"^[a-z0-9_.-]{1,40}$", description="Prefix of queue and key names."
@@ -135,6 +139,10 @@ class Settings(BaseSettings):
 
     @property
     def resolved_prefetch(self) -> int:
+        return self.broker_prefetch or 2 * self.resolved_grader_slots
+
+    @property
+    def resolved_import_prefetch(self) -> int:
         return self.broker_prefetch or self.resolved_grader_slots
 
     @property

@@ -15,7 +15,7 @@ from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
-from gradeflow.grading import preview_runs, previews, service
+from gradeflow.grading import preview_runs, previews, runs, service
 from gradeflow.grading.models import PreviewResult, Regrade, RegradeStatus, Submission
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
@@ -139,7 +139,7 @@ async def test_a_direct_regrade_ends_once_nothing_is_regrading(
         await start(session_factory, adder)
     outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
-        await service.claim_submission(
+        await runs.claim_submission(
             session,
             outbox=outbox,
             submission_id=submission.id,
@@ -148,7 +148,7 @@ async def test_a_direct_regrade_ends_once_nothing_is_regrading(
             lease_margin_s=30,
         )
     async with transaction(session_factory) as session:
-        await service.record_result(
+        await runs.record_result(
             session,
             outbox=outbox,
             submission_id=submission.id,

@@ -19,10 +19,10 @@ from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict, Invalid, TooLarge
 from gradeflow.events.models import Event
-from gradeflow.grading import service
+from gradeflow.grading import runs, service
 from gradeflow.grading.models import Submission
 from gradeflow.grading.sandbox import RunResult, TestResult
-from gradeflow.grading.verdicts import SubmissionStatus
+from gradeflow.grading.verdicts import SubmissionStatus, compute_score
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
 from tests.factories import ADDER_SOLUTION, memory_outbox, queued_jobs
@@ -76,7 +76,7 @@ async def claim(
     factory: Factory, submission_id: int, owner: str = "w1", **kw: object
 ) -> Submission | None:
     async with transaction(factory) as session:
-        return await service.claim_submission(
+        return await runs.claim_submission(
             session,
             outbox=memory_outbox(factory),
             submission_id=submission_id,
@@ -91,7 +91,7 @@ async def record(
     factory: Factory, submission_id: int, owner: str, run: RunResult, generation: int = 0
 ) -> Submission | None:
     async with transaction(factory) as session:
-        return await service.record_result(
+        return await runs.record_result(
             session,
             outbox=memory_outbox(factory),
             submission_id=submission_id,
@@ -380,4 +380,4 @@ def test_skipped_tests_count_neither_for_nor_against_a_score() -> None:
         duration_ms=1,
     )
 
-    assert service.compute_score(points=100, scoring=Scoring.proportional, result=result) == 50.0
+    assert compute_score(points=100, scoring=Scoring.proportional, result=result) == 50.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.members import PracticeScope
@@ -41,13 +40,10 @@ from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
 from gradeflow.grading.models import RegradeKind, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import open_regrade
-from gradeflow.grading.sandbox import RunResult
 from gradeflow.grading.verdicts import (
     FINAL_STATUSES,
     PENDING_STATUSES,
     SubmissionStatus,
-    compute_score,
-    status_for,
     validate_code,
 )
 
@@ -82,12 +78,17 @@ async def record_submission_event(
     outbox.announce_after_commit(session, [submission.user_id])
 
 
-async def add_submission_event(session: AsyncSession, submission: Submission) -> None:
+async def add_submission_event(
+    session: AsyncSession, submission: Submission, *, points: float | None = None
+) -> None:
     """The event of a change to ``submission``, added to ``session`` (flushed with the
-    next flush: many events, one insert)."""
+    next flush: many events, one insert). A final one carries the student's total
+    ``points``, read here unless given."""
     payload: dict[str, Any] = {"submission": describe_submission(submission)}
     if submission.status.is_final:
-        payload["points"] = await total_points(session, user_id=submission.user_id)
+        if points is None:
+            points = await total_points(session, user_id=submission.user_id)
+        payload["points"] = points
     session.add(Event(user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload))
 
 
@@ -223,77 +224,6 @@ def _insert_for(session: AsyncSession) -> Callable[..., Any]:
     return sqlite.insert
 
 
-async def claim_submission(
-    session: AsyncSession,
-    *,
-    outbox: Outbox,
-    submission_id: int,
-    owner: str,
-    max_attempts: int,
-    lease_margin_s: float,
-    now: dt.datetime | None = None,
-) -> Submission | None:
-    """Take the lease on a queued (or abandoned) submission, or return None.
-
-    None means someone else holds it, it is finished, or it is gone; a submission
-    out of attempts is ended as ``error`` here instead.
-    """
-    now = now or utcnow()
-    # The assignment first: its time limit sets the lease, and the run needs it.
-    assignment = await session.scalar(
-        select(Assignment)
-        .join(Submission, Submission.assignment_id == Assignment.id)
-        .where(Submission.id == submission_id)
-    )
-    if assignment is None:
-        return None
-    claimable = or_(
-        Submission.status == SubmissionStatus.queued,
-        (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now),
-    )
-    lease_s = assignment.time_limit_s + lease_margin_s
-    claimed = await session.scalars(
-        update(Submission)
-        .where(Submission.id == submission_id, claimable, Submission.attempts < max_attempts)
-        .values(
-            status=SubmissionStatus.running,
-            lease_owner=owner,
-            lease_expires_at=now + dt.timedelta(seconds=lease_s),
-            attempts=Submission.attempts + 1,
-            started_at=now,
-        )
-        .returning(Submission)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    submission = claimed.one_or_none()
-    if submission is not None:
-        set_committed_value(submission, "assignment", assignment)
-        await record_submission_event(session, outbox, submission)
-        return submission
-    exhausted = await session.execute(
-        update(Submission)
-        .where(Submission.id == submission_id, claimable, Submission.attempts >= max_attempts)
-        .values(
-            status=SubmissionStatus.error,
-            lease_owner=None,
-            lease_expires_at=None,
-            regrading=False,
-            finished_at=now,
-            score=0.0,
-            feedback={
-                "outcome": "internal_error",
-                "message": f"Grading failed {max_attempts} times; the operators have been told. "
-                "Submit again later.",
-                "tests": [],
-            },
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(exhausted, "rowcount", 0) == 1:
-        await record_submission_event(session, outbox, await _load(session, submission_id))
-    return None
-
-
 def _leased_by(submission_id: int, owner: str) -> ColumnElement[bool]:
     """The submission is running under ``owner``'s lease (the guard of every run update)."""
     return and_(
@@ -312,43 +242,6 @@ async def _load(session: AsyncSession, submission_id: int) -> Submission:
     )
     assert submission is not None
     return submission
-
-
-async def record_result(
-    session: AsyncSession,
-    *,
-    outbox: Outbox,
-    submission_id: int,
-    owner: str,
-    generation: int,
-    result: RunResult,
-) -> Submission | None:
-    """Store the result if ``owner`` still holds the lease on ``generation``; else None."""
-    submission = await _load(session, submission_id)
-    stored = await session.scalars(
-        update(Submission)
-        .where(_leased_by(submission_id, owner), Submission.generation == generation)
-        .values(
-            status=status_for(result),
-            regrading=False,
-            score=compute_score(
-                points=submission.assignment.points,
-                scoring=submission.assignment.scoring,
-                result=result,
-            ),
-            feedback=result.to_dict(),
-            finished_at=utcnow(),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(Submission)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    recorded = stored.one_or_none()
-    if recorded is None:
-        return None
-    await record_submission_event(session, outbox, recorded)
-    return recorded
 
 
 async def release_submission(
@@ -432,19 +325,6 @@ async def unpublished_submissions(
         .limit(limit)
     )
     return list(await session.scalars(query))
-
-
-async def renew_lease(
-    session: AsyncSession, *, submission_id: int, owner: str, seconds: float
-) -> bool:
-    """Extend a lease still held by ``owner``; False once it was lost."""
-    renewed = await session.execute(
-        update(Submission)
-        .where(_leased_by(submission_id, owner))
-        .values(lease_expires_at=utcnow() + dt.timedelta(seconds=seconds))
-        .execution_options(synchronize_session=False)
-    )
-    return getattr(renewed, "rowcount", 0) == 1
 
 
 async def regrade_assignment(
@@ -533,6 +413,21 @@ async def total_points(session: AsyncSession, *, user_id: int) -> float:
     """Sum over assignments of the user's best score."""
     value = await session.scalar(_total_points_query(), {"user_id": user_id})
     return round(float(value or 0.0), 2)
+
+
+async def points_of(session: AsyncSession, *, user_ids: Collection[int]) -> dict[int, float]:
+    """``total_points`` of many students in one read."""
+    best = (
+        select(Submission.user_id.label("user_id"), func.max(Submission.score).label("best"))
+        .where(Submission.user_id.in_(user_ids), Submission.status.in_(FINAL_STATUSES))
+        .group_by(Submission.user_id, Submission.assignment_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(best.c.user_id, func.coalesce(func.sum(best.c.best), 0.0)).group_by(best.c.user_id)
+    )
+    points = {int(user_id): round(float(value or 0.0), 2) for user_id, value in rows}
+    return {user_id: points.get(user_id, 0.0) for user_id in user_ids}
 
 
 async def completed_assignment_ids(session: AsyncSession, *, user_id: int) -> set[int]:

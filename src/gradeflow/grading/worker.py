@@ -13,7 +13,6 @@ import os
 import socket
 import time
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import transaction
 from gradeflow.events.service import prune_events
-from gradeflow.grading import service
+from gradeflow.grading import runs, service
 from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
@@ -35,9 +34,11 @@ from gradeflow.grading.messages import (
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_worker import PreviewGrader
-from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
+from gradeflow.grading.run_writer import RunWriter
+from gradeflow.grading.runs import RunRecord
+from gradeflow.grading.sandbox import RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
-from gradeflow.infra.slots import SlotPool, keep_lease
+from gradeflow.infra.slots import SlotPool
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,9 @@ class GraderConfig:
     lease_margin_s: float
     output_limit_bytes: int
     sweep_interval_s: float
+    # Jobs claimed ahead of a free sandbox slot, so that claiming and recording
+    # overlap the runs and share groups (see ``RunWriter``).
+    claim_ahead: int = 0
 
 
 class Grader:
@@ -97,11 +101,21 @@ class Grader:
             lease_margin_s=config.lease_margin_s,
             output_limit_bytes=config.output_limit_bytes,
         )
+        self.writer = RunWriter(
+            session_factory=session_factory,
+            outbox=outbox,
+            owner=self.owner,
+            max_attempts=config.max_attempts,
+            lease_margin_s=config.lease_margin_s,
+        )
+        # The leases of this process's runs in flight, renewed together: id -> seconds.
+        self._leases: dict[int, float] = {}
+        self._renewer: asyncio.Task[None] | None = None
         self._pool = SlotPool(
             name="grading",
             queue=queue,
             queue_name=GRADING_QUEUE,
-            slots=config.slots,
+            slots=config.slots + config.claim_ahead,
             handle=self.handle,
             sweep=self.sweep,
             sweep_interval_s=config.sweep_interval_s,
@@ -123,11 +137,16 @@ class Grader:
             await self.checks.recover()
             await self.previews.recover()
         self._pool.start()
+        self._renewer = asyncio.create_task(self._renew_leases_forever(), name="grading-leases")
         log.info("grader.started", slots=self.config.slots, owner=self.owner)
 
     async def stop(self, *, grace_s: float = 0.0) -> None:
         """Stop taking jobs; let runs in flight finish for ``grace_s``, then release them."""
         await self._pool.stop(grace_s=grace_s)
+        await self.writer.close()
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -166,66 +185,67 @@ class Grader:
         except Exception:
             log.exception("grading.release_failed", submission_id=submission_id)
 
-    async def _keep_lease(self, submission_id: int, time_limit_s: float) -> None:
-        seconds = time_limit_s + self.config.lease_margin_s
-        await keep_lease(
-            self.session_factory,
-            partial(
-                service.renew_lease, submission_id=submission_id, owner=self.owner, seconds=seconds
-            ),
-            every_s=self.config.lease_margin_s / 3,
-            failure_event="grading.lease_renewal_failed",
-            submission_id=submission_id,
-        )
+    async def _renew_leases_forever(self) -> None:
+        """Every third of the margin, one statement renews every run in flight, so a
+        short margin still survives a long run; a lease found lost is renewed no more
+        (its result will not be stored). A failed renewal is tried again next time."""
+        every_s = self.config.lease_margin_s / 3
+        while True:
+            await asyncio.sleep(every_s)
+            leases = dict(self._leases)
+            if not leases:
+                continue
+            try:
+                async with transaction(self.session_factory) as session:
+                    renewed = await runs.renew_leases(session, owner=self.owner, leases=leases)
+            except Exception as exc:
+                log.warning("grading.lease_renewal_failed", error=str(exc), runs=len(leases))
+                continue
+            for submission_id in leases.keys() - renewed:
+                log.warning("grading.lease_lost", submission_id=submission_id)
+                self._leases.pop(submission_id, None)
 
     async def grade(self, submission_id: int) -> None:
         """Claim, run and record one submission; a no-op if it is not claimable."""
-        async with transaction(self.session_factory) as session:
-            submission = await service.claim_submission(
-                session,
-                outbox=self.outbox,
-                submission_id=submission_id,
-                owner=self.owner,
-                max_attempts=self.config.max_attempts,
-                lease_margin_s=self.config.lease_margin_s,
-            )
+        submission = await self.writer.claim(submission_id)
         if submission is None:
             return
+        self._leases[submission_id] = (
+            submission.assignment.time_limit_s + self.config.lease_margin_s
+        )
+        try:
+            await self._grade_claimed(submission)
+        finally:
+            self._leases.pop(submission_id, None)
+
+    async def _grade_claimed(self, submission: Submission) -> None:
         started = time.perf_counter()
-        result = await self._run_leased(submission)
+        result = await self.sandbox.run(self._spec(submission))
         seconds = time.perf_counter() - started
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
         if result.outcome == "internal_error":
             # Our failure, not the student's: release, and let another attempt try.
             self.metrics.sandbox_failures.inc()
-            log.error("grading.internal_error", submission_id=submission_id, message=result.message)
-            await self._release(submission_id, republish=True)
+            log.error("grading.internal_error", submission_id=submission.id, message=result.message)
+            await self._release(submission.id, republish=True)
             return
-        async with transaction(self.session_factory) as session:
-            stored = await service.record_result(
-                session,
-                outbox=self.outbox,
-                submission_id=submission_id,
-                owner=self.owner,
-                generation=submission.generation,
-                result=result,
-            )
+        record = RunRecord(submission.id, submission.generation, result, submission.assignment)
+        stored = await self.writer.record(record)
         if stored is None:
-            log.warning("grading.lease_lost", submission_id=submission_id)
+            log.warning("grading.lease_lost", submission_id=submission.id)
             return
         log.info(
             "submission.graded",
-            id=submission_id,
+            id=submission.id,
             status=stored.status.value,
             outcome=result.outcome,
             ms=round(seconds * 1000),
         )
 
-    async def _run_leased(self, submission: Submission) -> RunResult:
-        """Run the claimed submission in the sandbox, renewing its lease meanwhile."""
+    def _spec(self, submission: Submission) -> RunSpec:
         assignment = submission.assignment
-        spec = RunSpec(
+        return RunSpec(
             files=assignment.grading_files(submission.code),
             module=assignment.module,
             test_ids=tuple(assignment.test_ids),
@@ -233,13 +253,6 @@ class Grader:
             memory_mb=assignment.memory_mb,
             output_limit_bytes=self.config.output_limit_bytes,
         )
-        renewal = asyncio.create_task(self._keep_lease(submission.id, assignment.time_limit_s))
-        try:
-            return await self.sandbox.run(spec)
-        finally:
-            renewal.cancel()
-            with suppress(asyncio.CancelledError):
-                await renewal
 
     async def sweep(self) -> int:
         """Publish work that lost its message: failed publishes and expired leases."""

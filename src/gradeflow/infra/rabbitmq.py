@@ -55,10 +55,20 @@ class RabbitDelivery:
 
 
 class RabbitQueue:
-    def __init__(self, url: str, *, prefix: str, prefetch: int, queues: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        prefetch: int,
+        queues: tuple[str, ...],
+        prefetch_of: dict[str, int] | None = None,
+    ) -> None:
+        """``prefetch`` unacked messages per consumed queue, or ``prefetch_of[queue]``."""
         self.url = url
         self.prefix = prefix
         self.prefetch = prefetch
+        self.prefetch_of = prefetch_of or {}
         self.queues = queues
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractRobustChannel | None = None
@@ -147,7 +157,7 @@ class RabbitQueue:
             await self._connected.wait()
             assert self._connection is not None
             channel = await self._connection.channel()
-            await channel.set_qos(prefetch_count=self.prefetch)
+            await channel.set_qos(prefetch_count=self.prefetch_of.get(queue, self.prefetch))
             declared = await channel.get_queue(self.physical_name(queue), ensure=True)
 
             async def on_message(message: AbstractIncomingMessage) -> None:

@@ -1,0 +1,354 @@
+"""Claiming, recording and renewing grading runs, for one submission or a group.
+
+A group is written with a fixed number of statements however many it holds: one
+read of the submissions' assignments, one conditional ``UPDATE … WHERE id IN (…)
+RETURNING`` per lease length (claims) or for all (results), one insert of their
+events. Each row is still judged alone by the statement's condition, so a group
+behaves as its members would one at a time: a row not claimable, or whose lease was
+lost or whose generation moved on, is left out and the others go ahead (BRIEF
+section 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from gradeflow.courses.models import Assignment
+from gradeflow.db import utcnow
+from gradeflow.grading.models import Submission
+from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.sandbox import RunResult
+from gradeflow.grading.service import add_submission_event, points_of
+from gradeflow.grading.verdicts import SubmissionStatus, compute_score, status_for
+
+OUT_OF_ATTEMPTS = (
+    "Grading failed {max_attempts} times; the operators have been told. Submit again later."
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished run to store: the submission, the generation it ran for, its result,
+    and the assignment it ran against (read again when not given), which scores it."""
+
+    submission_id: int
+    generation: int
+    result: RunResult
+    assignment: Assignment | None = None
+
+
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        Submission.status == SubmissionStatus.queued,
+        (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now),
+    )
+
+
+def _leased_by(owner: str) -> ColumnElement[bool]:
+    """Running under ``owner``'s lease (the guard of every update of a run)."""
+    return and_(Submission.status == SubmissionStatus.running, Submission.lease_owner == owner)
+
+
+async def _assignments_of(
+    session: AsyncSession, submission_ids: Collection[int]
+) -> dict[int, Assignment]:
+    rows = await session.execute(
+        select(Submission.id, Assignment)
+        .join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Submission.id.in_(submission_ids))
+    )
+    return {submission_id: assignment for submission_id, assignment in rows}
+
+
+async def _add_events(
+    session: AsyncSession, outbox: Outbox, submissions: Sequence[Submission]
+) -> None:
+    """Their events, in one insert, with the points of every student they finish."""
+    if not submissions:
+        return
+    finished = {s.user_id for s in submissions if s.status.is_final}
+    points = await points_of(session, user_ids=finished) if finished else {}
+    for submission in submissions:
+        await add_submission_event(session, submission, points=points.get(submission.user_id))
+    await session.flush()
+    outbox.announce_after_commit(session, [s.user_id for s in submissions])
+
+
+async def write_runs(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    owner: str,
+    records: Sequence[RunRecord] = (),
+    claims: Collection[int] = (),
+    max_attempts: int | None = None,
+    lease_margin_s: float | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[dict[int, Submission], dict[int, Submission]]:
+    """Store ``records`` (``record_results``), then claim ``claims``
+    (``claim_submissions``: needs ``max_attempts`` and ``lease_margin_s``), with one
+    read of their assignments and one insert of their events; returns (stored,
+    claimed), by id."""
+    if len({r.submission_id for r in records}) != len(records):
+        raise ValueError("a group holds each result at most once")
+    if claims and (max_attempts is None or lease_margin_s is None):
+        raise ValueError("claims need max_attempts and lease_margin_s")
+    now = now or utcnow()
+    known = {r.submission_id: r.assignment for r in records if r.assignment is not None}
+    unknown = ({r.submission_id for r in records} | set(claims)) - known.keys()
+    assignments = known | (await _assignments_of(session, unknown) if unknown else {})
+    stored = await _record(session, assignments, records, owner=owner, now=now)
+    claimed: dict[int, Submission] = {}
+    ended: list[Submission] = []
+    if max_attempts is not None and lease_margin_s is not None:
+        claimed, ended = await _claim(
+            session,
+            {i: assignments[i] for i in set(claims) if i in assignments},
+            owner=owner,
+            max_attempts=max_attempts,
+            lease_margin_s=lease_margin_s,
+            now=now,
+        )
+    await _add_events(session, outbox, [*stored.values(), *claimed.values(), *ended])
+    return stored, claimed
+
+
+async def claim_submissions(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    submission_ids: Collection[int],
+    owner: str,
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime | None = None,
+) -> dict[int, Submission]:
+    """Take the lease on each queued (or abandoned) submission of the group.
+
+    Returns those claimed, by id, their assignment loaded; the others are held by
+    someone else, finished or gone, or, out of attempts, ended as ``error`` here.
+    """
+    _, claimed = await write_runs(
+        session,
+        outbox=outbox,
+        owner=owner,
+        claims=submission_ids,
+        max_attempts=max_attempts,
+        lease_margin_s=lease_margin_s,
+        now=now,
+    )
+    return claimed
+
+
+async def _claim(
+    session: AsyncSession,
+    assignments: dict[int, Assignment],
+    *,
+    owner: str,
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime,
+) -> tuple[dict[int, Submission], list[Submission]]:
+    """The claimed submissions, and those ended for want of attempts."""
+    if not assignments:
+        return {}, []
+    # The lease lasts the assignment's time limit plus the margin: one statement for
+    # each length (a group is nearly always of one assignment).
+    by_lease: dict[float, list[int]] = {}
+    for submission_id, assignment in assignments.items():
+        lease_s = assignment.time_limit_s + lease_margin_s
+        by_lease.setdefault(lease_s, []).append(submission_id)
+    claimed: dict[int, Submission] = {}
+    for lease_s, ids in by_lease.items():
+        rows = await session.scalars(
+            update(Submission)
+            .where(Submission.id.in_(ids), _claimable(now), Submission.attempts < max_attempts)
+            .values(
+                status=SubmissionStatus.running,
+                lease_owner=owner,
+                lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                attempts=Submission.attempts + 1,
+                started_at=now,
+            )
+            .returning(Submission)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        for submission in rows:
+            set_committed_value(submission, "assignment", assignments[submission.id])
+            claimed[submission.id] = submission
+    ended: list[Submission] = []
+    if len(claimed) < len(assignments):
+        rest = [i for i in assignments if i not in claimed]
+        ended = await _end_exhausted(session, rest, max_attempts=max_attempts, now=now)
+    return claimed, ended
+
+
+async def _end_exhausted(
+    session: AsyncSession, submission_ids: list[int], *, max_attempts: int, now: dt.datetime
+) -> list[Submission]:
+    rows = await session.scalars(
+        update(Submission)
+        .where(
+            Submission.id.in_(submission_ids),
+            _claimable(now),
+            Submission.attempts >= max_attempts,
+        )
+        .values(
+            status=SubmissionStatus.error,
+            lease_owner=None,
+            lease_expires_at=None,
+            regrading=False,
+            finished_at=now,
+            score=0.0,
+            feedback={
+                "outcome": "internal_error",
+                "message": OUT_OF_ATTEMPTS.format(max_attempts=max_attempts),
+                "tests": [],
+            },
+        )
+        .returning(Submission)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return list(rows)
+
+
+async def claim_submission(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    submission_id: int,
+    owner: str,
+    max_attempts: int,
+    lease_margin_s: float,
+    now: dt.datetime | None = None,
+) -> Submission | None:
+    """``claim_submissions`` of one: the claimed submission, or None."""
+    claimed = await claim_submissions(
+        session,
+        outbox=outbox,
+        submission_ids=[submission_id],
+        owner=owner,
+        max_attempts=max_attempts,
+        lease_margin_s=lease_margin_s,
+        now=now,
+    )
+    return claimed.get(submission_id)
+
+
+def _by_id(values: dict[int, Any], column: Any) -> Any:
+    """``CASE id WHEN … THEN …`` of one value a row, typed as ``column``."""
+    return case(
+        {key: literal(value, column.type) for key, value in values.items()},
+        value=Submission.id,
+    )
+
+
+async def record_results(
+    session: AsyncSession, *, outbox: Outbox, owner: str, records: Sequence[RunRecord]
+) -> dict[int, Submission]:
+    """Store each result whose run ``owner`` still leases, for the generation it ran.
+
+    Returns those stored, by id; a result of a lost lease or of an earlier
+    generation is left out (its row is someone else's now).
+    """
+    stored, _ = await write_runs(session, outbox=outbox, owner=owner, records=records)
+    return stored
+
+
+async def _record(
+    session: AsyncSession,
+    assignments: dict[int, Assignment],
+    records: Sequence[RunRecord],
+    *,
+    owner: str,
+    now: dt.datetime,
+) -> dict[int, Submission]:
+    records = [r for r in records if r.submission_id in assignments]
+    if not records:
+        return {}
+    status, score, feedback, generation = {}, {}, {}, {}
+    for record in records:
+        assignment = assignments[record.submission_id]
+        status[record.submission_id] = status_for(record.result)
+        score[record.submission_id] = compute_score(
+            points=assignment.points, scoring=assignment.scoring, result=record.result
+        )
+        feedback[record.submission_id] = record.result.to_dict()
+        generation[record.submission_id] = record.generation
+    rows = await session.scalars(
+        update(Submission)
+        .where(
+            Submission.id.in_(list(status)),
+            _leased_by(owner),
+            Submission.generation == _by_id(generation, Submission.generation),
+        )
+        .values(
+            status=_by_id(status, Submission.status),
+            score=_by_id(score, Submission.score),
+            feedback=_by_id(feedback, Submission.feedback),
+            regrading=False,
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(Submission)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    stored = {s.id: s for s in rows}
+    for submission in stored.values():
+        set_committed_value(submission, "assignment", assignments[submission.id])
+    return stored
+
+
+async def record_result(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    submission_id: int,
+    owner: str,
+    generation: int,
+    result: RunResult,
+) -> Submission | None:
+    """``record_results`` of one: the stored submission, or None if the lease was lost."""
+    stored = await record_results(
+        session,
+        outbox=outbox,
+        owner=owner,
+        records=[RunRecord(submission_id, generation, result)],
+    )
+    return stored.get(submission_id)
+
+
+async def renew_leases(session: AsyncSession, *, owner: str, leases: dict[int, float]) -> set[int]:
+    """Extend the leases ``owner`` still holds, each by its own seconds from now;
+    returns the ids renewed (a lease missing from it was lost)."""
+    now = utcnow()
+    by_length: dict[float, list[int]] = {}
+    for submission_id, seconds in leases.items():
+        by_length.setdefault(seconds, []).append(submission_id)
+    renewed: set[int] = set()
+    for seconds, ids in by_length.items():
+        rows = await session.scalars(
+            update(Submission)
+            .where(Submission.id.in_(ids), _leased_by(owner))
+            .values(lease_expires_at=now + dt.timedelta(seconds=seconds))
+            .returning(Submission.id)
+            .execution_options(synchronize_session=False)
+        )
+        renewed.update(rows)
+    return renewed
+
+
+async def renew_lease(
+    session: AsyncSession, *, submission_id: int, owner: str, seconds: float
+) -> bool:
+    """Extend a lease still held by ``owner``; False once it was lost."""
+    renewed = await renew_leases(session, owner=owner, leases={submission_id: seconds})
+    return submission_id in renewed

@@ -1,0 +1,95 @@
+"""A grader's claims and results written in groups: each caller answered as if alone."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.courses.models import Assignment
+from gradeflow.db import utcnow
+from gradeflow.grading.models import Submission
+from gradeflow.grading.run_writer import RunWriter
+from gradeflow.grading.runs import RunRecord
+from gradeflow.grading.verdicts import SubmissionStatus
+from tests.factories import memory_outbox, run_result
+from tests.grading.test_runs import claim_group, queued
+
+Factory = async_sessionmaker[AsyncSession]
+
+
+def writer(factory: Factory, owner: str, groups: list[int]) -> RunWriter:
+    return RunWriter(
+        session_factory=factory,
+        outbox=memory_outbox(factory),
+        owner=owner,
+        max_attempts=3,
+        lease_margin_s=30,
+        on_group=groups.append,
+    )
+
+
+async def test_claims_that_arrive_together_share_a_group_and_a_duplicate_is_refused(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    a, b, c = await queued(session_factory, adder, 3)
+    groups: list[int] = []
+    claims = writer(session_factory, "w1", groups)
+    # A duplicate delivery of ``a`` arrives with the others.
+    answers = await asyncio.gather(*(claims.claim(i) for i in (a, b, a, c)))
+    assert groups == [3, 1]
+    claimed = [s.id for s in answers if s is not None]
+    assert sorted(claimed) == sorted([a, b, c])
+    assert [s.attempts for s in answers if s is not None] == [1, 1, 1]
+
+
+async def test_results_that_arrive_together_are_stored_except_a_lost_lease(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    kept, lost, other = await queued(session_factory, adder, 3)
+    groups: list[int] = []
+    grader = writer(session_factory, "w1", groups)
+    assert {
+        s.id for s in await asyncio.gather(*(grader.claim(i) for i in (kept, lost, other)))
+    } == {
+        kept,
+        lost,
+        other,
+    }
+    await claim_group(session_factory, [lost], "w2", now=utcnow() + dt.timedelta(minutes=5))
+
+    stored = await asyncio.gather(
+        *(grader.record(RunRecord(i, 0, run_result(2))) for i in (kept, lost, other))
+    )
+
+    assert groups == [3, 3]
+    assert [s.id if s else None for s in stored] == [kept, None, other]
+    async with session_factory() as session:
+        statuses = dict((await session.execute(select(Submission.id, Submission.status))).all())
+    assert statuses == {
+        kept: SubmissionStatus.passed,
+        lost: SubmissionStatus.running,
+        other: SubmissionStatus.passed,
+    }
+
+
+async def test_a_claim_cancelled_in_flight_returns_after_its_group_committed(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    [one] = await queued(session_factory, adder, 1)
+    writing = asyncio.Event()
+    claims = writer(session_factory, "w1", [])
+    claims.on_group = lambda _size: writing.set()
+    caller = asyncio.create_task(claims.claim(one))
+    await writing.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    # So the shutdown's release that follows finds the lease, and hands it back.
+    async with session_factory() as session:
+        row = await session.get(Submission, one)
+    assert row is not None
+    assert (row.status, row.lease_owner) == (SubmissionStatus.running, "w1")
