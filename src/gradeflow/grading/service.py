@@ -52,6 +52,7 @@ from gradeflow.grading.verdicts import (
 )
 
 SUBMISSION_EVENT = "submission"
+SUBMISSION_DELETED_EVENT = "submission_deleted"
 
 
 def code_hash(code: str) -> str:
@@ -586,5 +587,12 @@ async def delete_submission(
     )
     # Through the ORM, so that the deleted row purges its student's cached reads.
     await session.delete(submission)
+    await session.flush()
+    # The student's other tabs drop it from their lists, and their points follow.
+    payload = {
+        "submission_id": submission_id,
+        "points": await total_points(session, user_id=user_id),
+    }
+    session.add(Event(user_id=user_id, type=SUBMISSION_DELETED_EVENT, payload=payload))
     await session.flush()
     outbox.announce_after_commit(session, [user_id])
