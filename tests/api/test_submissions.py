@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.events.service import events_after
-
 from tests.conftest import new_student, wait_for_final
 from tests.factories import ADDER_SOLUTION, ADDER_WRONG
 

@@ -536,6 +536,21 @@ async def total_points(session: AsyncSession, *, user_id: int) -> float:
     return round(float(value or 0.0), 2)
 
 
+@cache
+def _best_scores_query() -> Select[int, float | None]:
+    return (
+        select(Submission.assignment_id, func.max(Submission.score))
+        .where(Submission.user_id == bindparam("user_id"), Submission.status.in_(FINAL_STATUSES))
+        .group_by(Submission.assignment_id)
+    )
+
+
+async def best_scores(session: AsyncSession, *, user_id: int) -> dict[int, float]:
+    """The user's best score of each assignment they have a graded submission of."""
+    rows = await session.execute(_best_scores_query(), {"user_id": user_id})
+    return {assignment_id: float(score) for assignment_id, score in rows if score is not None}
+
+
 async def completed_assignment_ids(session: AsyncSession, *, user_id: int) -> set[int]:
     return set(await session.scalars(_completed_query(), {"user_id": user_id}))
 

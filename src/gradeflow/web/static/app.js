@@ -91,12 +91,47 @@ async function nextAssignmentLink(courseId) {
   return null;
 }
 
-function markCompleted(assignmentId) {
-  const link = document.querySelector(`.assignments a[href="/assignments/${assignmentId}"]`);
-  if (!link) return;
-  link.parentElement.classList.add("done");
-  const mark = link.parentElement.querySelector(".mark");
-  if (mark) { mark.textContent = "✓"; mark.setAttribute("aria-label", "completed"); }
+// The assignment list: each with its completion and best score, the first not yet
+// completed marked "next", and the course's progress above it. Kept in step with
+// the student's results as they arrive.
+const practiceList = { items: [], currentId: null };
+
+function renderAssignmentList() {
+  const { items, currentId } = practiceList;
+  const next = items.find((item) => !item.completed);
+  document.getElementById("assignment-list").replaceChildren(...items.map((item) => {
+    const classes = [item.completed ? "done" : "", item.id === currentId ? "current" : "", item === next ? "next" : ""];
+    const score = item.score === null || item.score === undefined ? "–" : String(item.score);
+    const link = el("a", { href: `/assignments/${item.id}` }, item.title);
+    if (item.id === currentId) link.setAttribute("aria-current", "page");
+    return el("li", { className: classes.filter(Boolean).join(" "), "data-assignment-id": String(item.id) },
+      link,
+      item === next ? el("span", { className: "next-badge" }, "next") : null,
+      el("span", { className: "item-points", "data-testid": "item-points" },
+        el("span", { className: "visually-hidden" }, "points: "), `${score}/${item.points}`),
+      el("span", { className: "mark", role: "img", "aria-label": item.completed ? "completed" : "not completed" },
+        item.completed ? "✓" : ""));
+  }));
+  const done = items.filter((item) => item.completed).length;
+  const earned = items.reduce((sum, item) => sum + (item.score || 0), 0);
+  const possible = items.reduce((sum, item) => sum + item.points, 0);
+  const bar = document.getElementById("progress-bar");
+  bar.max = Math.max(items.length, 1);
+  bar.value = done;
+  document.getElementById("progress-text").textContent =
+    `${done} of ${items.length} completed · ${Math.round(earned * 100) / 100} of ${possible} points`;
+  document.getElementById("course-progress").hidden = items.length === 0;
+}
+
+function recordResult(submission) {
+  if (!FINAL.has(submission.status)) return;
+  const item = practiceList.items.find((candidate) => candidate.id === submission.assignment_id);
+  if (!item) return;
+  if (submission.status === "passed") item.completed = true;
+  if (submission.score !== null && (item.score === null || item.score === undefined || submission.score > item.score)) {
+    item.score = submission.score;
+  }
+  renderAssignmentList();
 }
 
 // The practice page arrives as a shell, the same for everyone; its state (who is
@@ -163,13 +198,9 @@ function renderPractice(shell, state) {
     courseTitle.hidden = false;
   }
   const current = state.assignment;
-  document.getElementById("assignment-list").replaceChildren(...state.assignments.map((item) => {
-    const classes = [item.completed ? "done" : "", current && item.id === current.id ? "current" : ""];
-    return el("li", { className: classes.filter(Boolean).join(" ") },
-      el("a", { href: `/assignments/${item.id}` }, item.title), " ",
-      el("span", { className: "mark", "aria-label": item.completed ? "completed" : "not completed" },
-        item.completed ? "✓" : ""));
-  }));
+  practiceList.items = state.assignments;
+  practiceList.currentId = current ? current.id : null;
+  renderAssignmentList();
   document.getElementById("practice-loading").hidden = true;
   shell.setAttribute("aria-busy", "false");
   if (!current) {
@@ -235,7 +266,7 @@ function setUpPractice(state, events) {
       if (pendingId === submission.id) pendingId = null;
       button.disabled = pendingId !== null;
       const link = submission.status === "passed" ? await nextAssignmentLink(courseId) : null;
-      if (submission.status === "passed") markCompleted(submission.assignment_id);
+      recordResult(submission);
       renderFeedback(feedback, submission, link, (line) => editor.goToLine(line));
       editor.markLine(problemLine(submission.feedback));
     } else {
@@ -290,6 +321,7 @@ function setUpPractice(state, events) {
     const data = JSON.parse(event.data);
     setPoints(data.points);
     const submission = data.submission;
+    recordResult(submission);  // this assignment or another, from this tab or another
     if (submission.assignment_id === assignmentId && (currentId === null || submission.id >= currentId)) {
       show(submission);
     } else if (pendingId === submission.id && FINAL.has(submission.status)) {

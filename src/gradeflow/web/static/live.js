@@ -29,9 +29,20 @@ window.GradeflowLive = (() => {
     let timer = null;
     let closed = false;
 
+    // Whatever the page does with an event, the top bar's points follow it.
+    function showPoints(event) {
+      const node = document.getElementById("points");
+      if (!node) return;
+      try {
+        const { points } = JSON.parse(event.data);
+        if (typeof points === "number") node.textContent = String(points);
+      } catch (error) { /* not JSON: nothing to show */ }
+    }
+
     function deliver(type, event) {
       const id = Number(event.lastEventId);
       if (id > lastId) lastId = id;
+      showPoints(event);
       for (const handler of handlers.get(type) || []) handler(event);
     }
 
