@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import LiveServer
 from tests.e2e.pages import PracticePage, SignInPage, SubmissionsPage
+from tests.e2e.test_editor import screenshot
 from tests.factories import ADDER_WRONG, PASSWORD
 from tests.grades.conftest import build_school
 
@@ -61,6 +62,7 @@ async def test_the_pages_a_student_sees_have_no_serious_accessibility_violation(
     violations += await serious_violations(page, axe)
     await page.get_by_role("button", name="Delete submission").first.click()
     await expect(page.get_by_role("dialog")).to_be_visible()
+    await screenshot(page, "submissions-delete-dialog")
     violations += await serious_violations(page, axe)
 
     await page.goto(f"{url}/courses")
@@ -71,6 +73,7 @@ async def test_the_pages_a_student_sees_have_no_serious_accessibility_violation(
     for path in ("/sign-in", "/register", "/no-such-page", "/assignments/424242"):
         await page.goto(url + path)
         await expect(page.locator("h1:visible")).to_have_count(1)
+        await screenshot(page, "page" + path.replace("/", "-"))
         violations += await serious_violations(page, axe)
     assert violations == [], "\n".join(violations)
 
