@@ -62,10 +62,11 @@ const theme = EditorView.theme({
  * Replace `textarea` with an editor holding its text. The textarea stays in the form,
  * hidden, and always holds the editor's text.
  * options: onSubmit() for Ctrl/Cmd+Enter, onChange(text) after each edit,
- * labelledBy and describedBy: the ids of the elements that label and describe it.
+ * labelledBy and describedBy: the ids of the elements that label and describe it,
+ * readOnly: a viewer (a past submission's code), still focusable to scroll and select.
  */
 function create(textarea, options = {}) {
-  const { onSubmit = () => {}, onChange = () => {}, labelledBy = null, describedBy = null } = options;
+  const { onSubmit = () => {}, onChange = () => {}, labelledBy = null, describedBy = null, readOnly = false } = options;
   const submitKey = { key: "Mod-Enter", run: () => { onSubmit(); return true; }, preventDefault: true };
   const contentAttributes = { "aria-multiline": "true", "data-testid": "editor" };
   if (labelledBy) contentAttributes["aria-labelledby"] = labelledBy;
@@ -98,6 +99,7 @@ function create(textarea, options = {}) {
           onChange(textarea.value);
         }),
         theme,
+        EditorState.readOnly.of(readOnly),
       ],
     }),
   });

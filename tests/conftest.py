@@ -197,8 +197,9 @@ def free_ports(count: int) -> list[int]:
 class LiveServer:
     """The app served by uvicorn on a loopback port in a background thread."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        # A port of its own, or a stopped server's (a restart, as the browser sees it).
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.events.service import events_after
 from tests.conftest import new_student, wait_for_final
 from tests.factories import ADDER_SOLUTION, ADDER_WRONG
 
@@ -177,6 +179,20 @@ async def test_a_finished_submission_can_be_deleted(client: httpx.AsyncClient) -
     assert (await client.delete(f"/api/submissions/{mine['id']}")).status_code == 204
     assert await count_submissions(client) == 0
     assert (await client.get(f"/api/submissions/{mine['id']}")).status_code == 404
+
+
+async def test_a_deletion_is_an_event_for_the_students_other_tabs(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    me = await new_student(client)
+    assignment = await first_assignment(client)
+    mine = (await submit(client, assignment["id"], ADDER_SOLUTION)).json()
+    await wait_for_final(client, mine["id"])
+    assert (await client.delete(f"/api/submissions/{mine['id']}")).status_code == 204
+    async with session_factory() as session:
+        events = await events_after(session, user_id=int(me["id"]), after_id=0)
+    assert events[-1].type == "submission_deleted"
+    assert events[-1].payload == {"submission_id": mine["id"], "points": 0}
 
 
 async def test_a_forged_cookie_is_not_a_session(client: httpx.AsyncClient) -> None:

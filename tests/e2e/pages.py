@@ -50,6 +50,35 @@ class PracticePage:
         return self.page.locator(f'[data-testid=tests] li[data-test-id="{test_id}"]')
 
 
+class SubmissionsPage:
+    """The student's own submissions: live rows, one opened below, deletion."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.rows: Locator = page.locator("#submissions tbody tr[data-submission-id]")
+        self.detail: Locator = page.locator("#submission-detail")
+        self.detail_code: Locator = page.locator("#detail-code")
+        self.detail_feedback: Locator = page.get_by_test_id("detail-feedback")
+        self.note: Locator = page.locator("#submissions-note")
+        self.points: Locator = page.locator("#points")
+
+    async def open(self, base_url: str) -> SubmissionsPage:
+        await self.page.goto(base_url + "/submissions")
+        return self
+
+    def row(self, submission_id: int) -> Locator:
+        return self.page.locator(f'#submissions tr[data-submission-id="{submission_id}"]')
+
+    async def view(self, submission_id: int) -> None:
+        await self.page.get_by_role("button", name=f"View submission {submission_id}").click()
+
+    async def delete(self, submission_id: int, *, confirm: bool) -> None:
+        await self.page.get_by_role("button", name=f"Delete submission {submission_id}").click()
+        dialog = self.page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
+        await dialog.get_by_role("button", name="Delete" if confirm else "Cancel").click()
+
+
 class AuthoringPage:
     """A teacher's new/edit assignment form and its live check."""
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
-from gradeflow.web.pages import STATIC_DIR, static_url
+from gradeflow.web.pages import STATIC_DIR, render, static_url
 from tests.conftest import wait_for_final
 from tests.factories import ADDER_SOLUTION
 
@@ -128,3 +129,25 @@ async def test_the_shell_names_static_files_by_their_content(client: httpx.Async
         served = await client.get(bundle)
         assert served.status_code == 200
         assert "javascript" in served.headers["content-type"]
+
+
+async def test_a_browser_gets_a_friendly_html_error_page_and_a_script_gets_json(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/no-such-page", headers=HTML)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found</h1>" in page.text
+    assert "Back to practice" in page.text
+    script = await client.get("/no-such-page")
+    assert script.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("status", "heading"), [(500, "Something went wrong"), (503, "Back in a moment")]
+)
+def test_server_errors_read_as_such_and_say_the_work_is_safe(status: int, heading: str) -> None:
+    html = render("error.html", {"status": status, "message": "The database is unavailable."})
+    assert f"<h1>{heading}</h1>" in html
+    assert "your work is safe" in html
+    assert f"Error {status}" in html

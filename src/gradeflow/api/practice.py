@@ -41,13 +41,19 @@ from gradeflow.runtime import Runtime
 router = APIRouter(prefix="/api/practice", tags=["practice"], responses=COMMON_ERRORS)
 
 
+class PracticeAssignment(AssignmentSummary):
+    score: float | None = Field(
+        None, description="The caller's best score of it so far; None before a graded one."
+    )
+
+
 class PracticeState(BaseModel):
     user: UserView
     last_event_id: int = Field(description="Follow `/api/events` from here to stay live.")
     course: CourseRef | None = Field(
         description="The course whose assignments are listed; None lists all the caller's."
     )
-    assignments: list[AssignmentSummary]
+    assignments: list[PracticeAssignment]
     assignment: AssignmentDetail | None = Field(
         description="The one to work on; None when every listed one is completed or none is."
     )
@@ -116,6 +122,8 @@ async def practice_state(
     scope = await practice_scope(session, user=caller)
     progress = await user_progress(session, cache, user_id=caller.id)
     completed = set(progress["completed"])
+    # Progress cached before scores were part of it has none: no score shown then.
+    scores = dict(progress.get("scores", []))
     chosen: dict[str, Any] | None = None
     listed_course: Course | None = None
     if assignment_id is not None:
@@ -144,7 +152,10 @@ async def practice_state(
             "user": describe_user(caller, progress["points"]),
             "last_event_id": await latest_event_id(session, user_id=caller.id),
             "course": course_ref(listed_course) if listed_course is not None else None,
-            "assignments": [item | {"completed": item["id"] in completed} for item in listed],
+            "assignments": [
+                item | {"completed": item["id"] in completed, "score": scores.get(item["id"])}
+                for item in listed
+            ],
             "assignment": chosen | {"completed": chosen["id"] in completed} if chosen else None,
             "latest": grading.describe_submission(latest) if latest else None,
             "code": latest.code if latest else (chosen["starter"] if chosen else ""),

@@ -18,12 +18,14 @@ from gradeflow.infra.cache import Cache, cached
 
 
 async def user_progress(session: AsyncSession, cache: Cache, *, user_id: int) -> dict[str, Any]:
-    """``{"points": total of best scores, "completed": [assignment ids passed]}``."""
+    """``{"points": total of best scores, "completed": [assignment ids passed],
+    "scores": [[assignment id, best score], ...]}`` (pairs: cached as JSON)."""
 
     async def load() -> dict[str, Any]:
         return {
             "points": await service.total_points(session, user_id=user_id),
             "completed": sorted(await service.completed_assignment_ids(session, user_id=user_id)),
+            "scores": sorted((await service.best_scores(session, user_id=user_id)).items()),
         }
 
     progress: dict[str, Any] = await cached(cache, user_namespace(user_id), "progress", load)

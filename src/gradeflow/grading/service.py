@@ -48,6 +48,7 @@ from gradeflow.grading.verdicts import (
 )
 
 SUBMISSION_EVENT = "submission"
+SUBMISSION_DELETED_EVENT = "submission_deleted"
 
 
 def code_hash(code: str) -> str:
@@ -430,6 +431,21 @@ async def points_of(session: AsyncSession, *, user_ids: Collection[int]) -> dict
     return {user_id: points.get(user_id, 0.0) for user_id in user_ids}
 
 
+@cache
+def _best_scores_query() -> Select[int, float | None]:
+    return (
+        select(Submission.assignment_id, func.max(Submission.score))
+        .where(Submission.user_id == bindparam("user_id"), Submission.status.in_(FINAL_STATUSES))
+        .group_by(Submission.assignment_id)
+    )
+
+
+async def best_scores(session: AsyncSession, *, user_id: int) -> dict[int, float]:
+    """The user's best score of each assignment they have a graded submission of."""
+    rows = await session.execute(_best_scores_query(), {"user_id": user_id})
+    return {assignment_id: float(score) for assignment_id, score in rows if score is not None}
+
+
 async def completed_assignment_ids(session: AsyncSession, *, user_id: int) -> set[int]:
     return set(await session.scalars(_completed_query(), {"user_id": user_id}))
 
@@ -481,5 +497,12 @@ async def delete_submission(
     )
     # Through the ORM, so that the deleted row purges its student's cached reads.
     await session.delete(submission)
+    await session.flush()
+    # The student's other tabs drop it from their lists, and their points follow.
+    payload = {
+        "submission_id": submission_id,
+        "points": await total_points(session, user_id=user_id),
+    }
+    session.add(Event(user_id=user_id, type=SUBMISSION_DELETED_EVENT, payload=payload))
     await session.flush()
     outbox.announce_after_commit(session, [user_id])

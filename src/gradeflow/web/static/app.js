@@ -1,26 +1,7 @@
 // gradeflow pages: editor behaviour, submitting, and live updates over SSE.
 "use strict";
 
-const FINAL = new Set(["passed", "failed", "error"]);
-const STATUS_TEXT = {
-  queued: "Queued — waiting for a grader…",
-  running: "Running your tests…",
-  passed: "Passed!",
-  failed: "Not yet — see the feedback below.",
-  error: "Grading failed on our side.",
-};
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "className") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
+const { FINAL, STATUS_TEXT, el, renderFeedback, problemLine, appendTestsAndOutput } = window.GradeflowFeedback;
 
 // Tab inserts four spaces (Shift+Tab removes up to four); Esc lets the next Tab
 // move focus out, so keyboard users are never trapped in the editor.
@@ -100,134 +81,6 @@ function setPoints(points) {
   if (node && typeof points === "number") node.textContent = String(points);
 }
 
-function renderFeedback(container, submission, nextLink, goToLine) {
-  container.replaceChildren();
-  if (!submission || !FINAL.has(submission.status)) return;
-  const feedback = submission.feedback || {};
-  const summary = el("p", { className: `summary status-${submission.status}`, "data-testid": "summary" },
-    feedback.message || STATUS_TEXT[submission.status]);
-  container.append(summary);
-  if (feedback.line) container.append(lineLink(feedback.line, goToLine));
-  if (ADVICE[feedback.outcome]) {
-    container.append(el("p", { className: "advice", "data-testid": "advice" },
-      el("strong", {}, "What to try: "), ADVICE[feedback.outcome]));
-  }
-  if (submission.status === "passed") {
-    const score = submission.score === null ? "" : ` You earned ${submission.score} points.`;
-    const success = el("p", { className: "success", "data-testid": "success" }, `Well done — all tests pass.${score}`);
-    if (nextLink) success.append(" ", nextLink);
-    container.append(success);
-  }
-  if (submission.reused) {
-    container.append(el("p", { className: "note" }, "Identical code was graded before; this is that result."));
-  }
-  appendTestsAndOutput(container, feedback, "Your program's", { goToLine });
-}
-
-// What to try next when a run did not get as far as the tests' verdicts.
-const ADVICE = {
-  timeout: "look for a loop that never ends — a while loop whose condition never becomes false, "
-    + "or a function that calls itself without a case that stops it — in the code the stopped test calls. "
-    + "Try that call yourself on a small input, with a print() inside the loop to see what changes.",
-  memory_limit: "look for a list, string or dictionary that keeps growing — something added to in a "
-    + "loop that never ends, or built far larger than the task needs — or a function that calls itself without end.",
-  crashed: "your program ended before the tests did: look for exit(), quit(), sys.exit() or os._exit() "
-    + "in your code, and for code that waits for input the tests never give.",
-  syntax_error: "Python could not read your code. Check the marked line and the one before it for a "
-    + "missing colon, bracket or quote, or indentation that does not line up.",
-  import_error: "the problem happened while your file was loading, before any test ran: check the code "
-    + "outside your functions, and that every function the handout asks for is there with that exact name.",
-};
-
-// The line of the student's code a result points at: a syntax or import error's,
-// else the first test error's.
-function problemLine(feedback) {
-  if (!feedback) return null;
-  if (feedback.line) return feedback.line;
-  const failing = (feedback.tests || []).find((test) => test.line);
-  return failing ? failing.line : null;
-}
-
-function lineLink(line, goToLine) {
-  if (!goToLine) return el("p", { className: "line-ref" }, `Line ${line} of your code`);
-  const button = el("button", { type: "button", className: "link line-ref", "data-testid": "line-link" },
-    `Go to line ${line} of your code`);
-  button.addEventListener("click", () => goToLine(line));
-  return el("p", {}, button);
-}
-
-// A test's id as words: `GreetTest.test_greets_a_person_by_name` is "greets a person
-// by name" (the docstring's first line, when the test has one, says it better).
-function testSentence(test) {
-  if (test.description) return test.description;
-  const method = test.id.split(".").pop();
-  const words = method.replace(/^test_?/, "").replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/_+/g, " ").trim().toLowerCase();
-  return words || method;
-}
-
-const OUTCOME_MARK = {
-  passed: ["✓", "ok", "passed"],
-  failed: ["✗", "bad", "failed"],
-  error: ["✗", "bad", "error"],
-  skipped: ["–", "skip", "skipped"],
-  not_run: ["·", "skip", "not run"],
-};
-
-// Expected and actual (reprs) side by side, the part where they differ marked: what
-// lies between their common start and their common end.
-function comparison(expected, actual) {
-  let start = 0;
-  while (start < expected.length && start < actual.length && expected[start] === actual[start]) start++;
-  let end = 0;
-  while (end < expected.length - start && end < actual.length - start
-    && expected[expected.length - 1 - end] === actual[actual.length - 1 - end]) end++;
-  const marked = (text) => el("code", {},
-    text.slice(0, start),
-    el("mark", { className: start + end === text.length ? "gap" : "" }, text.slice(start, text.length - end)),
-    text.slice(text.length - end));
-  return el("dl", { className: "compare", "data-testid": "compare" },
-    el("div", { className: "expected" }, el("dt", {}, "Expected"), el("dd", { "data-testid": "expected" }, marked(expected))),
-    el("div", { className: "actual" }, el("dt", {}, "Your code gave"), el("dd", { "data-testid": "actual" }, marked(actual))));
-}
-
-// Per-test results and captured output of a run, for students and teachers alike
-// (teachers also see each test's id).
-function appendTestsAndOutput(container, feedback, whose, { goToLine = null, showIds = false } = {}) {
-  const tests = feedback.tests || [];
-  if (tests.length) {
-    const list = el("ul", { className: "tests", "data-testid": "tests" });
-    for (const test of tests) {
-      const [icon, kind, label] = OUTCOME_MARK[test.outcome] || ["?", "bad", test.outcome];
-      const item = el("li", { className: `test ${kind}`, "data-outcome": test.outcome, "data-test-id": test.id, title: test.id },
-        el("span", { className: "icon", "aria-hidden": "true" }, icon),
-        el("span", { className: "name" }, testSentence(test)), " ",
-        el("span", { className: "outcome" }, label));
-      if (showIds) item.append(" ", el("code", { className: "test-id" }, test.id));
-      const compared = typeof test.expected === "string" && typeof test.actual === "string";
-      if (test.note) item.append(el("p", { className: "test-note" }, test.note));
-      if (compared) item.append(comparison(test.expected, test.actual));
-      if (test.line) item.append(lineLink(test.line, goToLine));
-      if (test.output) {
-        item.append(el("details", { className: "test-output" }, el("summary", {}, `${whose} output during this test`),
-          el("pre", { "data-testid": "test-output" }, test.output)));
-      }
-      if (test.message && compared) {
-        item.append(el("details", {}, el("summary", {}, "Full message"), el("pre", { className: "message" }, test.message)));
-      } else if (test.message) {
-        item.append(el("pre", { className: "message" }, test.message));
-      }
-      list.append(item);
-    }
-    container.append(list);
-  }
-  for (const stream of ["stdout", "stderr"]) {
-    if (feedback[stream]) {
-      container.append(el("details", {}, el("summary", {}, `${whose} ${stream}`), el("pre", {}, feedback[stream])));
-    }
-  }
-}
-
 async function nextAssignmentLink(courseId) {
   const response = await fetch(`/api/assignments/next?course=${courseId}`, { credentials: "same-origin" });
   if (response.ok) {
@@ -238,12 +91,47 @@ async function nextAssignmentLink(courseId) {
   return null;
 }
 
-function markCompleted(assignmentId) {
-  const link = document.querySelector(`.assignments a[href="/assignments/${assignmentId}"]`);
-  if (!link) return;
-  link.parentElement.classList.add("done");
-  const mark = link.parentElement.querySelector(".mark");
-  if (mark) { mark.textContent = "✓"; mark.setAttribute("aria-label", "completed"); }
+// The assignment list: each with its completion and best score, the first not yet
+// completed marked "next", and the course's progress above it. Kept in step with
+// the student's results as they arrive.
+const practiceList = { items: [], currentId: null };
+
+function renderAssignmentList() {
+  const { items, currentId } = practiceList;
+  const next = items.find((item) => !item.completed);
+  document.getElementById("assignment-list").replaceChildren(...items.map((item) => {
+    const classes = [item.completed ? "done" : "", item.id === currentId ? "current" : "", item === next ? "next" : ""];
+    const score = item.score === null || item.score === undefined ? "–" : String(item.score);
+    const link = el("a", { href: `/assignments/${item.id}` }, item.title);
+    if (item.id === currentId) link.setAttribute("aria-current", "page");
+    return el("li", { className: classes.filter(Boolean).join(" "), "data-assignment-id": String(item.id) },
+      link,
+      item === next ? el("span", { className: "next-badge" }, "next") : null,
+      el("span", { className: "item-points", "data-testid": "item-points" },
+        el("span", { className: "visually-hidden" }, "points: "), `${score}/${item.points}`),
+      el("span", { className: "mark", role: "img", "aria-label": item.completed ? "completed" : "not completed" },
+        item.completed ? "✓" : ""));
+  }));
+  const done = items.filter((item) => item.completed).length;
+  const earned = items.reduce((sum, item) => sum + (item.score || 0), 0);
+  const possible = items.reduce((sum, item) => sum + item.points, 0);
+  const bar = document.getElementById("progress-bar");
+  bar.max = Math.max(items.length, 1);
+  bar.value = done;
+  document.getElementById("progress-text").textContent =
+    `${done} of ${items.length} completed · ${Math.round(earned * 100) / 100} of ${possible} points`;
+  document.getElementById("course-progress").hidden = items.length === 0;
+}
+
+function recordResult(submission) {
+  if (!FINAL.has(submission.status)) return;
+  const item = practiceList.items.find((candidate) => candidate.id === submission.assignment_id);
+  if (!item) return;
+  if (submission.status === "passed") item.completed = true;
+  if (submission.score !== null && (item.score === null || item.score === undefined || submission.score > item.score)) {
+    item.score = submission.score;
+  }
+  renderAssignmentList();
 }
 
 // The practice page arrives as a shell, the same for everyone; its state (who is
@@ -310,13 +198,9 @@ function renderPractice(shell, state) {
     courseTitle.hidden = false;
   }
   const current = state.assignment;
-  document.getElementById("assignment-list").replaceChildren(...state.assignments.map((item) => {
-    const classes = [item.completed ? "done" : "", current && item.id === current.id ? "current" : ""];
-    return el("li", { className: classes.filter(Boolean).join(" ") },
-      el("a", { href: `/assignments/${item.id}` }, item.title), " ",
-      el("span", { className: "mark", "aria-label": item.completed ? "completed" : "not completed" },
-        item.completed ? "✓" : ""));
-  }));
+  practiceList.items = state.assignments;
+  practiceList.currentId = current ? current.id : null;
+  renderAssignmentList();
   document.getElementById("practice-loading").hidden = true;
   shell.setAttribute("aria-busy", "false");
   if (!current) {
@@ -382,7 +266,7 @@ function setUpPractice(state, events) {
       if (pendingId === submission.id) pendingId = null;
       button.disabled = pendingId !== null;
       const link = submission.status === "passed" ? await nextAssignmentLink(courseId) : null;
-      if (submission.status === "passed") markCompleted(submission.assignment_id);
+      recordResult(submission);
       renderFeedback(feedback, submission, link, (line) => editor.goToLine(line));
       editor.markLine(problemLine(submission.feedback));
     } else {
@@ -432,10 +316,12 @@ function setUpPractice(state, events) {
     }
   });
 
-  events.addEventListener("submission", (event) => {
+  events.on("submission_deleted", (event) => setPoints(JSON.parse(event.data).points));
+  events.on("submission", (event) => {
     const data = JSON.parse(event.data);
     setPoints(data.points);
     const submission = data.submission;
+    recordResult(submission);  // this assignment or another, from this tab or another
     if (submission.assignment_id === assignmentId && (currentId === null || submission.id >= currentId)) {
       show(submission);
     } else if (pendingId === submission.id && FINAL.has(submission.status)) {
@@ -491,26 +377,146 @@ function showNote(note, ...content) {
   note.hidden = false;
 }
 
+// The submissions page: rows follow the student's submissions live (made or graded
+// in another tab, or deleted there); a row opens its code and feedback below the
+// table; a graded one can be deleted after a confirmation.
 function setUpSubmissions(table, events) {
-  events.addEventListener("submission", (event) => {
-    const data = JSON.parse(event.data);
-    setPoints(data.points);
-    const submission = data.submission;
-    let row = table.querySelector(`tr[data-submission-id="${submission.id}"]`);
+  const titles = JSON.parse(document.getElementById("assignment-titles").textContent);
+  const detail = document.getElementById("submission-detail");
+  const note = document.getElementById("submissions-note");
+  const dialog = document.getElementById("delete-dialog");
+  let openId = null;
+
+  function rowOf(id) { return table.querySelector(`tr[data-submission-id="${id}"]`); }
+
+  function actionsFor(row) {
+    const id = Number(row.dataset.submissionId);
+    const view = el("button", { type: "button", className: "secondary small", "aria-label": `View submission ${id}` }, "View");
+    view.addEventListener("click", () => openDetail(id));
+    const cell = row.querySelector('[data-field="actions"]');
+    cell.replaceChildren(view);
+    // Only a graded submission can go: a pending one is still the grader's.
+    if (FINAL.has(row.dataset.status)) {
+      const remove = el("button", { type: "button", className: "danger small", "aria-label": `Delete submission ${id}` }, "Delete");
+      remove.addEventListener("click", () => confirmDelete(id));
+      cell.append(" ", remove);
+    }
+  }
+
+  function update(submission) {
+    let row = rowOf(submission.id);
     if (!row) {
       const empty = table.querySelector("tr.empty");
       if (empty) empty.remove();
+      const title = titles[submission.assignment_id] || `Assignment ${submission.assignment_id}`;
+      const created = submission.created_at;
       row = el("tr", { "data-submission-id": String(submission.id) },
         el("td", {}, String(submission.id)),
-        el("td", {}, el("a", { href: `/assignments/${submission.assignment_id}` }, `Assignment ${submission.assignment_id}`)),
+        el("td", {}, el("a", { href: `/assignments/${submission.assignment_id}` }, title)),
         el("td", { "data-field": "status" }), el("td", { "data-field": "score" }),
-        el("td", {}, submission.created_at.slice(0, 19).replace("T", " ") + " UTC"));
+        el("td", {}, el("time", { datetime: created }, `${created.slice(0, 19).replace("T", " ")} UTC`)),
+        el("td", { className: "row-actions", "data-field": "actions" }));
       table.tBodies[0].prepend(row);
     }
+    row.dataset.status = submission.status;
     const statusCell = row.querySelector('[data-field="status"]');
     statusCell.textContent = submission.status;
     statusCell.className = `status-${submission.status}`;
     row.querySelector('[data-field="score"]').textContent = submission.score === null ? "" : String(submission.score);
+    actionsFor(row);
+    if (openId === submission.id) openDetail(submission.id, { focus: false });
+  }
+
+  function removeRow(id) {
+    const row = rowOf(id);
+    if (row) row.remove();
+    if (!table.tBodies[0].rows.length) {
+      table.tBodies[0].append(el("tr", { className: "empty" },
+        el("td", { colspan: "6" }, "No submissions yet. ", el("a", { href: "/" }, "Start practising."))));
+    }
+    if (openId === id) closeDetail();
+  }
+
+  async function openDetail(id, { focus = true } = {}) {
+    const response = await fetch(`/api/submissions/${id}`, { credentials: "same-origin" }).catch(() => null);
+    if (!response || !response.ok) {
+      note.textContent = response && response.status === 404
+        ? `Submission ${id} no longer exists.` : "Could not load that submission; try again.";
+      return;
+    }
+    const submission = await response.json();
+    openId = id;
+    const title = titles[submission.assignment_id] || `Assignment ${submission.assignment_id}`;
+    document.getElementById("detail-title").textContent = `Submission ${id} · ${title}`;
+    const score = submission.score === null ? "" : ` · ${submission.score} points`;
+    document.getElementById("detail-meta").textContent =
+      `${submission.status}${score} · submitted ${submission.created_at.slice(0, 19).replace("T", " ")} UTC`;
+    showCode(document.getElementById("detail-code"), submission);
+    const feedback = document.getElementById("detail-feedback");
+    renderFeedback(feedback, submission, null, null);
+    if (!FINAL.has(submission.status)) feedback.append(el("p", { className: "note" }, STATUS_TEXT[submission.status]));
+    detail.hidden = false;
+    for (const row of table.tBodies[0].rows) row.classList.toggle("open", Number(row.dataset.submissionId) === id);
+    if (focus) detail.focus();
+  }
+
+  function closeDetail() {
+    const id = openId;
+    openId = null;
+    detail.hidden = true;
+    const row = rowOf(id);
+    if (row) { row.classList.remove("open"); row.querySelector("button").focus(); }
+  }
+
+  // Read-only CodeMirror (highlighted, line numbers) when the editor bundle loaded,
+  // else the code as preformatted text.
+  function showCode(container, submission) {
+    container.replaceChildren();
+    if (window.GradeflowEditor) {
+      try {
+        const textarea = el("textarea", { "aria-hidden": "true", tabindex: "-1" });
+        textarea.value = submission.code;
+        container.append(textarea);
+        const viewer = window.GradeflowEditor.create(textarea, { readOnly: true, labelledBy: "detail-code-label" });
+        viewer.markLine(problemLine(submission.feedback));
+        return;
+      } catch (error) {
+        console.error("The code viewer failed to start; showing plain text.", error);
+        container.replaceChildren();
+      }
+    }
+    container.append(el("pre", { tabindex: "0", "aria-labelledby": "detail-code-label" }, el("code", {}, submission.code)));
+  }
+
+  function confirmDelete(id) {
+    document.getElementById("delete-which").textContent = String(id);
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.addEventListener("close", async () => {
+      if (dialog.returnValue !== "delete") { rowOf(id)?.querySelector(`[aria-label="Delete submission ${id}"]`)?.focus(); return; }
+      const response = await fetch(`/api/submissions/${id}`, { method: "DELETE", credentials: "same-origin" }).catch(() => null);
+      if (response && (response.status === 204 || response.status === 404)) {
+        removeRow(id);
+        note.textContent = `Submission ${id} deleted.`;
+        note.focus();
+        return;
+      }
+      const body = response ? await response.json().catch(() => ({})) : {};
+      note.textContent = (body.error && body.error.message) || "Could not delete that submission; try again.";
+    }, { once: true });
+  }
+
+  for (const row of table.tBodies[0].rows) if (row.dataset.submissionId) actionsFor(row);
+  document.getElementById("detail-close").addEventListener("click", closeDetail);
+  events.on("submission", (event) => {
+    const data = JSON.parse(event.data);
+    setPoints(data.points);
+    update(data.submission);
+  });
+  events.on("submission_deleted", (event) => {
+    const data = JSON.parse(event.data);
+    setPoints(data.points);
+    removeRow(data.submission_id);
   });
 }
 
@@ -584,7 +590,7 @@ function setUpAuthoring(root, events) {
   }
 
   show(JSON.parse(document.getElementById("check-data").textContent));
-  events.addEventListener("assignment_check", (event) => {
+  events.on("assignment_check", (event) => {
     const view = JSON.parse(event.data).assignment;
     if (view.id === assignmentId) show(view);
   });
@@ -609,18 +615,17 @@ function setUpRegradePreview(root, events) {
   }
 
   if (status !== "running") return;
-  events.addEventListener("regrade_preview", (event) => show(JSON.parse(event.data).preview));
+  events.on("regrade_preview", (event) => show(JSON.parse(event.data).preview));
   setInterval(async () => {
     const response = await fetch(`/api/regrade-previews/${previewId}`, { credentials: "same-origin" });
     if (response.ok) show(await response.json());
   }, 5000);
 }
 
+// The page's live stream, from the event id the page (or its state) was made at:
+// nothing between the two is missed.
 function openEvents() {
-  const after = document.body.dataset.lastEventId || "0";
-  // EventSource reconnects by itself and then sends Last-Event-ID, which the
-  // server prefers over the query parameter, so nothing is missed.
-  return new EventSource(`/api/events?last_event_id=${encodeURIComponent(after)}`);
+  return window.GradeflowLive.connect(document.body.dataset.lastEventId || "0");
 }
 
 document.addEventListener("DOMContentLoaded", async () => {

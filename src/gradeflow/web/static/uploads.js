@@ -23,9 +23,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   if (!live.has(initial.status)) return;
-  const after = document.body.dataset.lastEventId || "0";
-  const events = new EventSource(`/api/events?last_event_id=${encodeURIComponent(after)}`);
-  events.addEventListener("grade_upload", (event) => {
+  const events = window.GradeflowLive.connect(document.body.dataset.lastEventId || "0");
+  events.on("grade_upload", (event) => {
     const upload = JSON.parse(event.data).upload;
     if (upload.id !== uploadId) return;
     show(upload);
