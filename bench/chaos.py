@@ -215,7 +215,8 @@ def in_client(current: ChaosRun, command: str, args: dict[str, Any], timeout: fl
         raise Failed(f"chaos_load.py {command} exited {done.returncode} without a report") from None
 
 
-def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
+def start_hosts(current: ChaosRun) -> dict[str, Started]:
+    """The multihost layout, up and reachable from the client host; by process name."""
     current.build_network()
     check_routes(current)
     by_name: dict[str, Started] = {}
@@ -231,26 +232,36 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
     for host in ("web1", "web2"):
         current.wait_listening(by_name[host], host, WEB_PORT, seconds=90)
     current.wait_listening(nginx, "proxy", PROXY_PORT, seconds=30)
+    by_name["nginx"] = nginx
     log(f"all up after {current.elapsed():.0f} s")
+    return by_name
 
+
+def load_args(current: ChaosRun, options: argparse.Namespace, max_load_s: float) -> dict[str, Any]:
+    """What ``chaos_load.py`` is told; its files live in the run's directory."""
     directory = current.directory
     faults_log = directory / "faults.jsonl"
     faults_log.touch()
-    args = {
+    return {
         "proxy": f"http://{address('proxy')}:{PROXY_PORT}",
         "admin_email": ADMIN_EMAIL,
         "admin_password": current.secrets["admin"],
         "database_url": current.urls()["GRADEFLOW_DATABASE_URL"],
+        "broker_url": current.urls()["GRADEFLOW_BROKER_URL"],
         "students": options.students,
         "stop_file": str(directory / "stop"),
         "ready_file": str(directory / "ready"),
         "journal": str(directory / "journal.json"),
         "faults": str(faults_log),
-        "max_load_s": options.duration + 600,
+        "max_load_s": max_load_s,
         "drain_s": options.drain,
         "grace_s": 10,
         "seed": options.seed,
     }
+
+
+def start_load(current: ChaosRun, args: dict[str, Any]) -> subprocess.Popen[str]:
+    """The load on the client host, once it is ready (its setup done)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     env["CHAOS_ARGS"] = json.dumps(args)
     load = subprocess.Popen(
@@ -259,13 +270,40 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
         text=True,
         env=env,
     )
-    faults = Faults(current, by_name, faults_log, options.seed)
+    deadline = time.monotonic() + 180
+    while not Path(args["ready_file"]).exists():
+        if load.poll() is not None or time.monotonic() > deadline:
+            load.kill()
+            load.wait(timeout=30)
+            raise Failed("the load did not get ready")
+        time.sleep(0.5)
+    return load
+
+
+def finish_load(load: subprocess.Popen[str], args: dict[str, Any]) -> dict[str, Any]:
+    """Stop the load, let it drain, and return its report."""
+    Path(args["stop_file"]).touch()
     try:
-        deadline = time.monotonic() + 180
-        while not Path(args["ready_file"]).exists():
-            if load.poll() is not None or time.monotonic() > deadline:
-                raise Failed("the load did not get ready")
-            time.sleep(0.5)
+        out, _ = load.communicate(timeout=float(args["drain_s"]) + 120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait(timeout=30)
+    try:
+        report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise Failed(f"the load exited {load.returncode} without a report") from None
+    if "error" in report:
+        raise Failed(f"the load failed: {report['error']}")
+    return report
+
+
+def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
+    by_name = start_hosts(current)
+    args = load_args(current, options, max_load_s=options.duration + 600)
+    load = start_load(current, args)
+    faults = Faults(current, by_name, Path(args["faults"]), options.seed)
+    try:
         log("load running; faults begin")
         ends = time.monotonic() + options.duration
         # Every kind once (in a random order), then random ones until the time is up.
@@ -277,18 +315,11 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
             faults.run(plan[number] if number < len(plan) else faults.random.choice(FAULTS))
             time.sleep(2 + 2 * faults.random.random())
         log(f"faults over after {current.elapsed():.0f} s; the load drains")
-        Path(args["stop_file"]).touch()
-        out, _ = load.communicate(timeout=options.drain + 120)
-    finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait(timeout=30)
-    try:
-        load_report = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise Failed(f"the load exited {load.returncode} without a report") from None
-    if "error" in load_report:
-        raise Failed(f"the load failed: {load_report['error']}")
+    except BaseException:
+        load.kill()
+        load.wait(timeout=30)
+        raise
+    load_report = finish_load(load, args)
     dead = [name for name, started in by_name.items() if started.popen.poll() is not None]
     checked = in_client(current, "check", args, timeout=300)
     if "error" in checked:

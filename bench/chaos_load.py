@@ -75,9 +75,16 @@ class Journal:
     streamed: dict[int, dict[int, str]] = field(default_factory=dict)
     reconnects: int = 0
 
-    def note(self, who: str, method: str, path: str, status: int | str) -> None:
+    def note(self, who: str, method: str, path: str, status: int | str, error: str = "") -> None:
         self.requests.append(
-            {"t": time.time(), "who": who, "method": method, "path": path, "status": status}
+            {
+                "t": time.time(),
+                "who": who,
+                "method": method,
+                "path": path,
+                "status": status,
+                "error": error,
+            }
         )
 
 
@@ -103,7 +110,14 @@ class Load:
         except httpx.HTTPError as exc:
             self.journal.note(who, method, path, type(exc).__name__)
             return None
-        self.journal.note(who, method, path, response.status_code)
+        error = ""
+        if response.status_code >= 500:
+            # The error code (or nginx's page title) says who answered, and why.
+            try:
+                error = str(response.json()["error"]["code"])
+            except (ValueError, KeyError, TypeError):
+                error = "not json: " + response.text[:60].replace("\n", " ")
+        self.journal.note(who, method, path, response.status_code, error)
         return response
 
     async def must(self, http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> Any:
@@ -345,6 +359,12 @@ def allowed_5xx(status: int, at: float, windows: list[dict[str, Any]], grace_s: 
     return ""
 
 
+def during_fault(at: float, windows: list[dict[str, Any]], grace_s: float) -> str:
+    """The faults whose (widened) windows hold ``at``, for the report."""
+    kinds = {w["kind"] for w in windows if w["start"] - 1 <= at <= w["end"] + grace_s}
+    return "+".join(sorted(kinds)) or "no fault"
+
+
 async def check(
     args: dict[str, Any], journal: dict[str, Any], windows: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -461,7 +481,8 @@ async def check(
         if isinstance(status, int) and status >= 500:
             fault = allowed_5xx(status, request["t"], windows, float(args["grace_s"]))
             path = request["path"].split("?")[0].rstrip("0123456789")
-            what = f"{status} {request['method']} {path} during {fault or 'no fault'}"
+            during = during_fault(request["t"], windows, float(args["grace_s"]))
+            what = f"{status} {request.get('error', '')} {request['method']} {path} during {during}"
             explained[what] = explained.get(what, 0) + 1
             if not fault:
                 violations.append(
@@ -481,6 +502,38 @@ async def check(
     }
 
 
+async def sample(args: dict[str, Any]) -> dict[str, Any]:
+    """For the soak: connections to PostgreSQL, and jobs waiting in each queue."""
+    import aio_pika
+
+    from gradeflow.grading.messages import QUEUES
+
+    connection = await asyncpg.connect(
+        args["database_url"].replace("postgresql+asyncpg://", "postgresql://"), timeout=20
+    )
+    try:
+        backends = int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            )
+        )
+    finally:
+        await connection.close()
+    depth: dict[str, int | None] = {}
+    broker = await aio_pika.connect(args["broker_url"], timeout=20)
+    try:
+        for queue in QUEUES:
+            channel = await broker.channel()
+            try:
+                declared = await channel.declare_queue(f"gradeflow.{queue}", passive=True)
+                depth[queue] = declared.declaration_result.message_count
+            except aio_pika.exceptions.AMQPError:
+                depth[queue] = None  # not declared yet
+    finally:
+        await broker.close()
+    return {"db_connections": backends, "queue_depth": depth}
+
+
 def main() -> int:
     args = json.loads(os.environ["CHAOS_ARGS"])
     journal_path = Path(args["journal"])
@@ -490,6 +543,8 @@ def main() -> int:
         if sys.argv[1] == "load":
             report, journal = asyncio.run(Load(args).run())
             journal_path.write_text(json.dumps(journal))
+        elif sys.argv[1] == "sample":
+            report = asyncio.run(sample(args))
         else:
             journal = json.loads(journal_path.read_text())
             lines = Path(args["faults"]).read_text().splitlines()
