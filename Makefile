@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack multihost chaos nginx clean bench bench-grades bench-paths
+.PHONY: install run test test-unprivileged lint services browser stack multihost chaos soak nginx clean bench bench-grades bench-paths
 
 install: $(STAMP)
 
@@ -87,6 +87,11 @@ chaos: install nginx
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq iproute2 redis-server rabbitmq-server postgresql; fi
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+# The chaos run's load without faults for 30 minutes, sampled each minute (root).
+# SOAK_ARGS="--minutes 10" for less. See PERFORMANCE.md.
+soak: install nginx
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts
