@@ -7,7 +7,7 @@ GF := $(BIN)/gradeflow
 STAMP := $(VENV)/.install-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test test-unprivileged lint services browser stack multihost nginx clean bench bench-grades bench-paths frontend
+.PHONY: install run test test-unprivileged lint services browser stack multihost chaos soak nginx clean bench bench-grades bench-paths frontend
 
 install: $(STAMP) frontend
 
@@ -94,6 +94,22 @@ multihost: install nginx
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq iproute2 redis-server rabbitmq-server postgresql; fi
 	$(BIN)/python scripts/multihost.py run
+
+# Faults under load on the multihost layout (root): workers and web processes killed
+# -9 and restarted, PostgreSQL, RabbitMQ and Redis restarted, a worker stalled past
+# its lease, the sandbox's tmp filled, then the invariant checker (a few minutes).
+# CHAOS_ARGS="--duration 600" runs longer. See docs/deploy.md.
+chaos: install nginx
+	@for tool in ip redis-server rabbitmq-server; do command -v $$tool >/dev/null || missing=1; done; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq iproute2 redis-server rabbitmq-server postgresql; fi
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
+
+# The chaos run's load without faults for 30 minutes, sampled each minute (root).
+# SOAK_ARGS="--minutes 10" for less. See PERFORMANCE.md.
+soak: install nginx
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

@@ -101,7 +101,7 @@ class Run:
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Started:
         log_path = self.directory / "logs" / f"{name}.log"
-        handle = log_path.open("wb")
+        handle = log_path.open("ab")  # a restarted process continues its log
         popen = subprocess.Popen(
             command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=self.directory
         )
@@ -156,7 +156,7 @@ class Run:
     def start_rabbitmq(self) -> Started:
         base = self.directory / "rabbitmq"
         for sub in ("mnesia", "log", "home"):
-            (base / sub).mkdir(parents=True)
+            (base / sub).mkdir(parents=True, exist_ok=True)  # a restart keeps the queues
         (base / "enabled_plugins").write_text("[].\n")
         (base / "rabbitmq-env.conf").write_text("")
         (base / "rabbitmq.conf").write_text(
@@ -199,6 +199,24 @@ class Run:
     def start_postgres(self) -> Started:
         bindir = postgres_bindir()
         base = self.directory / "postgres"
+        data = base / "data"
+        if not data.exists():  # else a restart of the same cluster
+            self.init_postgres(base)
+        return self.start(
+            "postgres",
+            self.in_ns(
+                "services",
+                "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
+                str(bindir / "postgres"), "-D", str(data),
+                "-c", f"listen_addresses={address('services')}", "-p", str(PG_PORT),
+                # No Unix socket: the only way in is the namespace address.
+                "-c", "unix_socket_directories=",
+                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            ),
+        )  # fmt: skip
+
+    def init_postgres(self, base: Path) -> None:
+        bindir = postgres_bindir()
         base.mkdir()
         password_file = base / "password"
         password_file.write_text(self.secrets["pg"] + "\n")
@@ -214,22 +232,10 @@ class Run:
         )  # fmt: skip
         with (data / "pg_hba.conf").open("a") as hba:
             hba.write(f"host all all {SUBNET}.0/24 scram-sha-256\n")
-        return self.start(
-            "postgres",
-            self.in_ns(
-                "services",
-                "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
-                str(bindir / "postgres"), "-D", str(data),
-                "-c", f"listen_addresses={address('services')}", "-p", str(PG_PORT),
-                # No Unix socket: the only way in is the namespace address.
-                "-c", "unix_socket_directories=",
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            ),
-        )  # fmt: skip
 
     def start_redis(self) -> Started:
         base = self.directory / "redis"
-        base.mkdir()
+        base.mkdir(exist_ok=True)
         return self.start(
             "redis",
             self.in_ns(
@@ -284,20 +290,22 @@ class Run:
     def start_gradeflow(self) -> list[Started]:
         self.gradeflow("web1", "db", "create-if-missing")
         self.gradeflow("web1", "users", "create-admin", ADMIN_EMAIL)  # migrates first
-        started = []
-        for host in ("web1", "web2"):
-            command = self.in_ns(
-                host, self.python, "-m", "gradeflow", "web",
-                "--host", address(host), "--port", str(WEB_PORT),
-            )  # fmt: skip
-            started.append(self.start(host, command, self.gradeflow_env(host)))
-        for host in ("worker1", "worker2"):
-            command = self.in_ns(
-                host, self.python, "-m", "gradeflow", "worker",
-                "--concurrency", "1", "--shutdown-grace", "5",
-            )  # fmt: skip
-            started.append(self.start(host, command, self.gradeflow_env(host)))
-        return started
+        web = [self.start_web(host) for host in ("web1", "web2")]
+        return web + [self.start_worker(host) for host in ("worker1", "worker2")]
+
+    def start_web(self, host: str) -> Started:
+        command = self.in_ns(
+            host, self.python, "-m", "gradeflow", "web",
+            "--host", address(host), "--port", str(WEB_PORT),
+        )  # fmt: skip
+        return self.start(host, command, self.gradeflow_env(host))
+
+    def start_worker(self, host: str) -> Started:
+        command = self.in_ns(
+            host, self.python, "-m", "gradeflow", "worker",
+            "--concurrency", "1", "--shutdown-grace", "5",
+        )  # fmt: skip
+        return self.start(host, command, self.gradeflow_env(host))
 
     def start_nginx(self) -> Started:
         from gradeflow.stack import StackPlan, nginx_binary, nginx_config

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.db import after_commit, transaction
+from gradeflow.db import after_commit, database_unavailable, transaction
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -69,3 +70,26 @@ async def test_a_failing_follow_up_does_not_stop_the_others(session_factory: Fac
         after_commit(session, broken)
         after_commit(session, fine)
     assert ran == ["fine"]
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [
+        ("57P01", True),  # terminating connection due to administrator command
+        ("57P03", True),  # the database system is starting up
+        ("08006", True),  # connection failure
+        ("23505", False),  # unique violation: the statement, not the server
+        ("42P01", False),  # undefined table
+    ],
+)
+def test_a_restarting_database_is_told_from_a_wrong_statement(
+    sqlstate: str, unavailable: bool
+) -> None:
+    error = DBAPIError("SELECT 1", None, _PgError(sqlstate))
+    assert database_unavailable(error) is unavailable

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +33,7 @@ from gradeflow.api import (
     previews,
     submissions,
 )
+from gradeflow.db import database_unavailable
 from gradeflow.deps import SignInRequired
 from gradeflow.errors import GradeflowError
 from gradeflow.runtime import open_runtime
@@ -175,9 +176,10 @@ def add_error_handlers(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DBAPIError)
     async def database_down(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            return await unexpected_error(request, exc)
         # The pool reconnects on its own (pre-ping) once the database is back.
         log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
         message = "The database is unavailable; try again in a moment."

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -175,3 +176,23 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             await hook()
         except Exception:
             log.exception("db.after_commit_failed", hook=getattr(hook, "__qualname__", repr(hook)))
+
+
+# SQLSTATE classes 08 (connection exception) and 57 (operator intervention: "terminating
+# connection due to administrator command", "the database system is starting up").
+# asyncpg's errors of these classes reach SQLAlchemy as a plain DBAPIError, not an
+# OperationalError: a PostgreSQL restart answered 500 until this (bench/chaos.py).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unreachable or restarting (worth a retry),
+    rather than that a statement was wrong."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return exc.connection_invalidated or (
+        isinstance(sqlstate, str) and sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+    )

@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Faults under load: kill, restart and stall gradeflow's processes and services while
+students and a teacher use it, then prove nothing was lost, doubled or half-applied.
+
+The hosts are those of ``scripts/multihost.py`` (network namespaces of this run, with
+throwaway PostgreSQL, RabbitMQ and Redis on a services host): the machine's own
+services on 127.0.0.1 are never restarted. The load and the invariant checker run
+on the client host (``bench/chaos_load.py``); this process only starts, kills and
+restarts, as a process manager would, and logs when each fault began and ended.
+
+    sudo .venv/bin/python bench/chaos.py [--duration 180] [--report FILE]
+
+Needs root and what ``make multihost`` needs. Exit 0 iff there were no violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from multihost import interruptible
+from multihost_hosts import (
+    ADMIN_EMAIL,
+    AMQP_PORT,
+    HOSTS,
+    PG_PORT,
+    PROXY_PORT,
+    REDIS_PORT,
+    WEB_PORT,
+    Failed,
+    Run,
+    Started,
+    address,
+    run_namespaces,
+    tail,
+)
+
+LOAD = Path(__file__).with_name("chaos_load.py")
+TIME_LIMIT_S = 5  # the assignment's (chaos_load.TESTS)
+LEASE_MARGIN_S = 4
+# Past the lease (time limit + margin), so the sweeper hands the job to another worker.
+STALL_S = TIME_LIMIT_S + LEASE_MARGIN_S + 6
+FAULTS = ("kill_worker", "kill_web", "restart_postgres", "restart_rabbitmq", "restart_redis",
+          "stall_worker")  # fmt: skip
+
+
+def log(message: str) -> None:
+    print(f"chaos: {message}", file=sys.stderr, flush=True)
+
+
+class ChaosRun(Run):
+    def gradeflow_env(self, host: str) -> dict[str, str]:
+        env = super().gradeflow_env(host)
+        env["GRADEFLOW_LEASE_MARGIN_S"] = str(LEASE_MARGIN_S)
+        return env
+
+
+class Faults:
+    """The faults, each bounded in time, each logged as a window {kind, start, end}."""
+
+    def __init__(
+        self, current: ChaosRun, by_name: dict[str, Started], journal: Path, seed: int
+    ) -> None:
+        self.current = current
+        self.by_name = by_name
+        self.journal = journal
+        self.random = random.Random(seed)
+        self.counts = {"kills": 0, "restarts": 0, "stalls": 0}
+        self.done: list[str] = []
+
+    def window(self, kind: str, target: str, act: Callable[[], None]) -> None:
+        start = time.time()
+        log(f"fault: {kind} {target}")
+        try:
+            act()
+        finally:
+            entry = {"kind": kind, "target": target, "start": start, "end": time.time()}
+            with self.journal.open("a") as out:
+                out.write(json.dumps(entry) + "\n")
+            self.done.append(f"{kind}:{target}")
+
+    def replace(self, name: str, start: Callable[[], Started]) -> Started:
+        old = self.by_name[name]
+        old.log.close()
+        self.current.processes.remove(old)
+        self.by_name[name] = start()
+        return self.by_name[name]
+
+    def stop(self, name: str, signum: int, seconds: float) -> None:
+        popen = self.by_name[name].popen
+        popen.send_signal(signum)
+        try:
+            popen.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            log(f"{name} still up {seconds:g} s after signal {signum}; SIGKILL")
+            popen.kill()
+            popen.wait(timeout=30)
+
+    def wait_down(self, host: str, port: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.current.tcp_reachable("client", host, port):
+            if time.monotonic() > deadline:
+                raise Failed(f"{host}:{port} still answers {seconds:g} s after its stop")
+            time.sleep(0.5)
+
+    def kill_worker(self) -> None:
+        host = self.random.choice(["worker1", "worker2"])
+
+        def act() -> None:
+            self.stop(host, signal.SIGKILL, 10)
+            self.counts["kills"] += 1
+            time.sleep(1 + self.random.random())
+            self.replace(host, lambda: self.current.start_worker(host))
+            self.counts["restarts"] += 1
+
+        self.window("worker", host, act)
+
+    def kill_web(self) -> None:
+        host = self.random.choice(["web1", "web2"])
+
+        def act() -> None:
+            self.stop(host, signal.SIGKILL, 10)
+            self.counts["kills"] += 1
+            time.sleep(1 + self.random.random())
+            started = self.replace(host, lambda: self.current.start_web(host))
+            self.counts["restarts"] += 1
+            self.current.wait_listening(started, host, WEB_PORT, seconds=90)
+
+        self.window("web", host, act)
+
+    def restart_service(
+        self, name: str, port: int, signum: int, start: Callable[[], Started]
+    ) -> None:
+        def act() -> None:
+            self.stop(name, signum, 60)
+            self.wait_down("services", port, 30)
+            time.sleep(1 + self.random.random())
+            started = self.replace(name, start)
+            self.counts["restarts"] += 1
+            self.current.wait_listening(started, "services", port, seconds=120)
+
+        self.window(name, "services", act)
+
+    def restart_postgres(self) -> None:
+        # SIGINT: PostgreSQL's fast shutdown (every session cut, nothing left behind).
+        self.restart_service("postgres", PG_PORT, signal.SIGINT, self.current.start_postgres)
+
+    def restart_rabbitmq(self) -> None:
+        self.restart_service("rabbitmq", AMQP_PORT, signal.SIGTERM, self.current.start_rabbitmq)
+
+    def restart_redis(self) -> None:
+        self.restart_service("redis", REDIS_PORT, signal.SIGKILL, self.current.start_redis)
+
+    def stall_worker(self) -> None:
+        host = self.random.choice(["worker1", "worker2"])
+
+        def act() -> None:
+            popen = self.by_name[host].popen
+            popen.send_signal(signal.SIGSTOP)
+            try:
+                time.sleep(STALL_S)
+            finally:
+                popen.send_signal(signal.SIGCONT)
+            self.counts["stalls"] += 1
+
+        self.window("stall", host, act)
+
+    def run(self, kind: str) -> None:
+        getattr(self, kind)()
+
+
+def check_routes(current: ChaosRun) -> None:
+    """Before anything is sent: every namespace of the run reaches the private subnet
+    directly on its own link, and the root namespace has no address or route on it
+    (so nothing can leave through the machine's default route)."""
+    for host in HOSTS:
+        for target in ("proxy", "services"):
+            route = current.sh("ip", "-n", current.ns(host), "route", "get", address(target))
+            if " via " in route or ("dev eth0" not in route and "dev lo" not in route):
+                raise Failed(f"{host} would not reach {target} on the private link: {route}")
+    root = current.sh("ip", "-o", "addr", "show") + current.sh("ip", "route", "show")
+    if f"{address('proxy').rsplit('.', 1)[0]}." in root:
+        raise Failed("the root namespace has an address or route on the private subnet")
+
+
+def in_client(current: ChaosRun, command: str, args: dict[str, Any], timeout: float) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    env["CHAOS_ARGS"] = json.dumps(args)
+    done = subprocess.run(
+        current.in_ns("client", current.python, str(LOAD), command),
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise Failed(f"chaos_load.py {command} exited {done.returncode} without a report") from None
+
+
+def start_hosts(current: ChaosRun) -> dict[str, Started]:
+    """The multihost layout, up and reachable from the client host; by process name."""
+    current.build_network()
+    check_routes(current)
+    by_name: dict[str, Started] = {}
+    by_name["rabbitmq"] = current.start_rabbitmq()
+    by_name["postgres"] = current.start_postgres()
+    by_name["redis"] = current.start_redis()
+    current.wait_listening(by_name["postgres"], "services", PG_PORT, seconds=60)
+    current.wait_listening(by_name["redis"], "services", REDIS_PORT, seconds=30)
+    current.wait_listening(by_name["rabbitmq"], "services", AMQP_PORT, seconds=120)
+    for started in current.start_gradeflow():
+        by_name[started.name] = started
+    nginx = current.start_nginx()
+    for host in ("web1", "web2"):
+        current.wait_listening(by_name[host], host, WEB_PORT, seconds=90)
+    current.wait_listening(nginx, "proxy", PROXY_PORT, seconds=30)
+    by_name["nginx"] = nginx
+    log(f"all up after {current.elapsed():.0f} s")
+    return by_name
+
+
+def load_args(current: ChaosRun, options: argparse.Namespace, max_load_s: float) -> dict[str, Any]:
+    """What ``chaos_load.py`` is told; its files live in the run's directory."""
+    directory = current.directory
+    faults_log = directory / "faults.jsonl"
+    faults_log.touch()
+    return {
+        "proxy": f"http://{address('proxy')}:{PROXY_PORT}",
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": current.secrets["admin"],
+        "database_url": current.urls()["GRADEFLOW_DATABASE_URL"],
+        "broker_url": current.urls()["GRADEFLOW_BROKER_URL"],
+        "students": options.students,
+        "stop_file": str(directory / "stop"),
+        "ready_file": str(directory / "ready"),
+        "journal": str(directory / "journal.json"),
+        "faults": str(faults_log),
+        "max_load_s": max_load_s,
+        "drain_s": options.drain,
+        "grace_s": 10,
+        "seed": options.seed,
+    }
+
+
+def start_load(current: ChaosRun, args: dict[str, Any]) -> subprocess.Popen[str]:
+    """The load on the client host, once it is ready (its setup done)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    env["CHAOS_ARGS"] = json.dumps(args)
+    load = subprocess.Popen(
+        current.in_ns("client", current.python, str(LOAD), "load"),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 180
+    while not Path(args["ready_file"]).exists():
+        if load.poll() is not None or time.monotonic() > deadline:
+            load.kill()
+            load.wait(timeout=30)
+            raise Failed("the load did not get ready")
+        time.sleep(0.5)
+    return load
+
+
+def finish_load(load: subprocess.Popen[str], args: dict[str, Any]) -> dict[str, Any]:
+    """Stop the load, let it drain, and return its report."""
+    Path(args["stop_file"]).touch()
+    try:
+        out, _ = load.communicate(timeout=float(args["drain_s"]) + 120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait(timeout=30)
+    try:
+        report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise Failed(f"the load exited {load.returncode} without a report") from None
+    if "error" in report:
+        raise Failed(f"the load failed: {report['error']}")
+    return report
+
+
+def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
+    by_name = start_hosts(current)
+    args = load_args(current, options, max_load_s=options.duration + 600)
+    load = start_load(current, args)
+    faults = Faults(current, by_name, Path(args["faults"]), options.seed)
+    try:
+        log("load running; faults begin")
+        ends = time.monotonic() + options.duration
+        # Every kind once (in a random order), then random ones until the time is up.
+        plan = list(FAULTS)
+        faults.random.shuffle(plan)
+        for number in range(options.max_faults):
+            if number >= len(plan) and time.monotonic() > ends:
+                break
+            faults.run(plan[number] if number < len(plan) else faults.random.choice(FAULTS))
+            time.sleep(2 + 2 * faults.random.random())
+        log(f"faults over after {current.elapsed():.0f} s; the load drains")
+    except BaseException:
+        load.kill()
+        load.wait(timeout=30)
+        raise
+    load_report = finish_load(load, args)
+    dead = [name for name, started in by_name.items() if started.popen.poll() is not None]
+    checked = in_client(current, "check", args, timeout=300)
+    if "error" in checked:
+        raise Failed(f"the checker failed: {checked['error']}")
+    if dead:
+        checked["violations"].append(f"not running at the end: {dead}")
+    return {
+        **checked,
+        "kills": faults.counts["kills"],
+        "restarts": faults.counts["restarts"],
+        "stalls": faults.counts["stalls"],
+        "faults": faults.done,
+        "left_after_drain": load_report["left_after_drain"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--duration", type=float, default=180, help="seconds of faults (at least one of each kind)"
+    )
+    parser.add_argument("--max-faults", type=int, default=60, help="upper bound on faults")
+    parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--drain", type=float, default=180, help="seconds for the load to drain")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds for it all")
+    parser.add_argument("--report", help="write the report as JSON to this file")
+    parser.add_argument("--python", default=sys.executable, help="interpreter with gradeflow")
+    parser.add_argument("--seed", type=int, help="of the faults' and the load's choices")
+    parser.add_argument("--run-id", help="names the namespaces gfmh-ID-*; default random")
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        log("needs root (network namespaces)")
+        return 2
+    if options.seed is None:
+        options.seed = random.randrange(1 << 16)
+    run_id = options.run_id or "c" + uuid.uuid4().hex[:5]
+    directory = Path(tempfile.mkdtemp(prefix=f"gradeflow-multihost-{run_id}-"))
+    directory.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir
+    (directory / "logs").mkdir()
+    started_at = time.monotonic()
+    current = ChaosRun(
+        run_id=run_id,
+        directory=directory,
+        python=options.python,
+        deadline=started_at + options.timeout,
+        started_at=started_at,
+        secrets={k: secrets.token_hex(16) for k in ("pg", "amqp", "redis", "key", "admin")},
+    )
+    report: dict[str, Any] = {"run_id": run_id, "seed": options.seed}
+    log(f"run {run_id} (--seed {options.seed}) in {directory}")
+    try:
+        with interruptible(options.timeout):
+            report.update(exercise(current, options))
+    except (Failed, subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+        report["error"] = str(exc) or type(exc).__name__
+        log(f"FAILED: {report['error']}")
+        for started in current.processes:
+            log(f"--- {started.name} (last lines)\n{tail(started.log_path)}")
+    finally:
+        # Before the teardown: it removes the run's directory.
+        if report.get("error") or report.get("violations"):
+            # What explains a violation: every process's log, the clients' journal, the faults.
+            kept = Path(tempfile.gettempdir()) / f"gradeflow-chaos-{run_id}-logs"
+            shutil.copytree(directory / "logs", kept, dirs_exist_ok=True)
+            for name in ("journal.json", "faults.jsonl", "hosts/proxy/nginx-error.log"):
+                if (directory / name).exists():
+                    shutil.copy(directory / name, kept)
+            report["logs"] = str(kept)
+            log(f"logs kept in {kept}")
+        current.stop_all()
+        shutil.rmtree(directory, ignore_errors=True)
+        report["seconds"] = round(time.monotonic() - started_at, 1)
+        report["namespaces_left"] = run_namespaces(run_id)
+        if options.report:
+            Path(options.report).write_text(json.dumps(report, indent=2))
+    for violation in report.get("violations", [])[:50]:
+        log(f"VIOLATION {violation}")
+    counts = {
+        key: report.get(key)
+        for key in ("requests", "kills", "restarts", "stalls", "submissions_checked",
+                    "uploads_checked", "sse_reconnects")
+    }  # fmt: skip
+    counts["violations"] = len(report.get("violations", []))
+    for what, count in sorted((report.get("server_errors") or {}).items()):
+        log(f"{count:5d} x {what}")
+    log(f"statuses {report.get('statuses')}; submissions {report.get('submission_outcomes')};"
+        f" uploads {report.get('upload_outcomes')}")  # fmt: skip
+    log(" ".join(f"{key}={value}" for key, value in counts.items()) + f" in {report['seconds']} s")
+    ok = "error" not in report and counts["violations"] == 0 and not report["namespaces_left"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

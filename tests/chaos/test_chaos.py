@@ -1,0 +1,55 @@
+"""Faults under load, the short version of ``bench/chaos.py``: every kind of fault once
+(a worker and a web process killed -9 and restarted, PostgreSQL, RabbitMQ and Redis
+restarted, a worker stalled past its lease, the sandbox's tmp filled) while students
+and a teacher work, then the invariant checker over the database and the clients' logs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.services.conftest import ROOT
+from tests.services.test_multihost import namespaces, netns_available
+
+SCRIPT = ROOT / "bench" / "chaos.py"
+MULTIHOST = ROOT / "scripts" / "multihost.py"
+KINDS = {"worker", "web", "postgres", "rabbitmq", "redis", "stall"}
+
+__all__ = ["netns_available"]  # the fixture, used by name
+
+
+@pytest.mark.usefixtures("netns_available")
+def test_no_submission_or_upload_is_lost_doubled_or_half_applied_under_faults(
+    tmp_path: Path,
+) -> None:
+    run_id = f"k{uuid.uuid4().hex[:5]}"
+    report_path = tmp_path / "report.json"
+    command = [
+        sys.executable, str(SCRIPT), "--run-id", run_id, "--report", str(report_path),
+        "--duration", "0", "--students", "5", "--drain", "90", "--timeout", "230",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=290, check=False)
+    finally:
+        # The script tears down after itself; this covers it being killed outright.
+        subprocess.run(
+            [sys.executable, str(MULTIHOST), "clean", "--run-id", run_id],
+            capture_output=True,
+            timeout=90,
+            check=False,
+        )
+    assert report_path.exists(), done.stderr[-8000:]
+    report = json.loads(report_path.read_text())
+    assert (done.returncode, report.get("error"), report.get("violations")) == (0, None, []), (
+        done.stderr[-8000:]
+    )
+    assert {fault.split(":")[0] for fault in report["faults"]} == KINDS
+    assert report["submissions_checked"] > 0
+    assert report["uploads_checked"] > 0
+    assert report["namespaces_left"] == []
+    assert [name for name in namespaces() if name.startswith(f"gfmh-{run_id}-")] == []
