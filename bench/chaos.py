@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import shutil
 import signal
 import subprocess
@@ -356,18 +355,8 @@ def main() -> int:
     if options.seed is None:
         options.seed = random.randrange(1 << 16)
     run_id = options.run_id or "c" + uuid.uuid4().hex[:5]
-    directory = Path(tempfile.mkdtemp(prefix=f"gradeflow-multihost-{run_id}-"))
-    directory.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir
-    (directory / "logs").mkdir()
-    started_at = time.monotonic()
-    current = ChaosRun(
-        run_id=run_id,
-        directory=directory,
-        python=options.python,
-        deadline=started_at + options.timeout,
-        started_at=started_at,
-        secrets={k: secrets.token_hex(16) for k in ("pg", "amqp", "redis", "key", "admin")},
-    )
+    current = ChaosRun.create(run_id, python=options.python, timeout=options.timeout)
+    directory, started_at = current.directory, current.started_at
     report: dict[str, Any] = {"run_id": run_id, "seed": options.seed}
     log(f"run {run_id} (--seed {options.seed}) in {directory}")
     try:

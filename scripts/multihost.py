@@ -23,12 +23,10 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -81,18 +79,8 @@ def run(args: argparse.Namespace) -> int:
         log("needs root (network namespaces)")
         return 2
     run_id = args.run_id or uuid.uuid4().hex[:6]
-    directory = Path(tempfile.mkdtemp(prefix=f"gradeflow-multihost-{run_id}-"))
-    directory.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir
-    (directory / "logs").mkdir()
-    started_at = time.monotonic()
-    current = Run(
-        run_id=run_id,
-        directory=directory,
-        python=args.python,
-        deadline=started_at + args.timeout,
-        started_at=started_at,
-        secrets={k: secrets.token_hex(16) for k in ("pg", "amqp", "redis", "key", "admin")},
-    )
+    current = Run.create(run_id, python=args.python, timeout=args.timeout)
+    directory, started_at = current.directory, current.started_at
     report: dict[str, Any] = {"run_id": run_id, "checks": [], "ok": False}
     log(f"run {run_id} in {directory}")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 NS_PREFIX = "gfmh-"
 SUBNET = "10.231.0"
@@ -77,6 +78,22 @@ class Run:
     started_at: float
     secrets: dict[str, str] = field(default_factory=dict)
     processes: list[Started] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, run_id: str, *, python: str, timeout: float) -> Self:
+        """A run with a new directory and new secrets of its own, its clock started."""
+        directory = Path(tempfile.mkdtemp(prefix=f"gradeflow-multihost-{run_id}-"))
+        directory.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data dir
+        (directory / "logs").mkdir()
+        started_at = time.monotonic()
+        return cls(
+            run_id=run_id,
+            directory=directory,
+            python=python,
+            deadline=started_at + timeout,
+            started_at=started_at,
+            secrets={k: secrets.token_hex(16) for k in ("pg", "amqp", "redis", "key", "admin")},
+        )
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at
