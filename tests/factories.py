@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import create_anonymous_user, create_user
 from gradeflow.courses.models import Assignment, CourseMember, MemberRole
-from gradeflow.db import transaction
-from gradeflow.grades.models import Grade, GradeChange
+from gradeflow.db import transaction, utcnow
+from gradeflow.grades.models import Grade, GradeChange, GradeUpload, UploadStatus
 from gradeflow.grading import runs, service
 from gradeflow.grading.messages import GRADING_QUEUE
 from gradeflow.grading.models import Submission
@@ -305,3 +307,37 @@ async def graded_submission(
         )
     assert stored is not None
     return stored
+
+
+def xlsx_bytes(rows: list[list[object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+async def add_finished_uploads(
+    session: AsyncSession, *, course_id: int, teacher_id: int
+) -> tuple[int, int]:
+    """An applied (since reverted) and a validated grade upload of the course: their ids,
+    for routes that act on an upload's outcome."""
+    ids = []
+    for status in (UploadStatus.applied, UploadStatus.validated):
+        upload = GradeUpload(
+            course_id=course_id,
+            uploaded_by_id=teacher_id,
+            filename="g.csv",
+            size=1,
+            sha256="0" * 64,
+            dry_run=status is UploadStatus.validated,
+            status=status,
+            reverted_at=utcnow() if status is UploadStatus.applied else None,
+        )
+        session.add(upload)
+        await session.flush()
+        ids.append(upload.id)
+    return ids[0], ids[1]

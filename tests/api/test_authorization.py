@@ -26,11 +26,11 @@ from gradeflow.courses import authoring, members
 from gradeflow.courses.format import load_path
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import import_course
-from gradeflow.db import transaction, utcnow
-from gradeflow.grades.models import GradeUpload, UploadStatus
+from gradeflow.db import transaction
 from gradeflow.grading.previews import start_preview
 from tests.factories import (
     PASSWORD,
+    add_finished_uploads,
     authored_assignment,
     create_account,
     memory_outbox,
@@ -90,23 +90,9 @@ async def build_world(factory: async_sessionmaker[AsyncSession], root: Path) -> 
             session, course=a, author=teacher, fields=authored_assignment()
         )
         world.draft_a = saved.assignment.id
-        for status in (UploadStatus.applied, UploadStatus.validated):
-            upload = GradeUpload(
-                course_id=a.id,
-                uploaded_by_id=teacher.id,
-                filename="g.csv",
-                size=1,
-                sha256="0" * 64,
-                dry_run=status is UploadStatus.validated,
-                status=status,
-                reverted_at=utcnow() if status is UploadStatus.applied else None,
-            )
-            session.add(upload)
-            await session.flush()
-            if status is UploadStatus.applied:
-                world.applied_upload = upload.id
-            else:
-                world.validated_upload = upload.id
+        world.applied_upload, world.validated_upload = await add_finished_uploads(
+            session, course_id=a.id, teacher_id=teacher.id
+        )
     async with transaction(factory) as session:
         teacher = await session.get_one(User, ids["teacher"])
         for persona in PERSONAS:

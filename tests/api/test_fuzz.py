@@ -26,14 +26,14 @@ from gradeflow.courses import authoring, members
 from gradeflow.courses.format import load_path
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import import_course
-from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
-from gradeflow.grades.models import GradeUpload, UploadStatus
+from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.grading.previews import start_preview
 from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.settings import Settings
 from tests.conftest import LiveServer, import_course_dir, sqlite_copy
 from tests.factories import (
     PASSWORD,
+    add_finished_uploads,
     add_graded_submission,
     authored_assignment,
     create_account,
@@ -120,19 +120,7 @@ async def build_world(settings: Settings, root: Path) -> None:
                 status=SubmissionStatus.passed,
                 score=10.0,
             )
-            for status in (UploadStatus.applied, UploadStatus.validated):
-                session.add(
-                    GradeUpload(
-                        course_id=course.id,
-                        uploaded_by_id=teacher.id,
-                        filename="g.csv",
-                        size=1,
-                        sha256="0" * 64,
-                        dry_run=status is UploadStatus.validated,
-                        status=status,
-                        reverted_at=utcnow() if status is UploadStatus.applied else None,
-                    )
-                )
+            await add_finished_uploads(session, course_id=course.id, teacher_id=teacher.id)
             await set_grade(
                 session, course_id=course.id, user_id=ids["student"], assessment="final", value=7
             )

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 
 from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 from gradeflow.grades.files import MAX_LINE_CHARS, FileUnreadable, Table, find_columns, open_table
@@ -18,6 +17,7 @@ from gradeflow.grades.rows import (
     parse_grade,
     read_grade_row,
 )
+from tests.factories import xlsx_bytes
 
 CSV = "student,grade,assessment,comment\nada@example.org,87.5,final,Well done\nbob@example.org,B+,quiz 1,\n"
 
@@ -31,17 +31,6 @@ def write(tmp_path: Path, content: bytes, name: str = "grades.csv") -> Path:
     path = tmp_path / name
     path.write_bytes(content)
     return path
-
-
-def xlsx_bytes(rows: list[list[object]]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

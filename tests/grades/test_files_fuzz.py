@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
 
 from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 from gradeflow.grades.files import FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, missing_columns, read_grade_row
+from tests.factories import xlsx_bytes
 
 FUZZ = settings(
     max_examples=150,
@@ -117,17 +117,6 @@ XLSX_CELL = st.one_of(
 )
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning:openpyxl")
 @settings(FUZZ, max_examples=40)
 @given(
@@ -139,7 +128,7 @@ def xlsx(rows: list[list[object]]) -> bytes:
 def test_workbooks_whole_cut_short_or_damaged_are_tables_or_unreadable(
     header: list[str], rows: list[list[object]], cut: int | None, flip: int | None
 ) -> None:
-    content = bytearray(xlsx([list(header), *rows]))
+    content = bytearray(xlsx_bytes([list(header), *rows]))
     if flip is not None:
         content[flip % len(content)] ^= 0xFF
     if cut is not None:
@@ -147,7 +136,9 @@ def test_workbooks_whole_cut_short_or_damaged_are_tables_or_unreadable(
     read_grades(bytes(content))
 
 
-WORKBOOK = xlsx([["student", "grade", "comment"], ["ada@example.org", 8.5, "fine"], ["N1", "B+"]])
+WORKBOOK = xlsx_bytes(
+    [["student", "grade", "comment"], ["ada@example.org", 8.5, "fine"], ["N1", "B+"]]
+)
 
 
 # openpyxl warns about a damaged part before failing on it; the failure is what counts.

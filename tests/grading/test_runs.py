@@ -54,6 +54,14 @@ async def claim_group(
         )
 
 
+async def record_group(factory: Factory, records: list[RunRecord]) -> dict[int, Submission]:
+    """Record ``records`` as grader w1's results, in one transaction."""
+    async with transaction(factory) as session:
+        return await runs.record_results(
+            session, outbox=memory_outbox(factory), owner="w1", records=records
+        )
+
+
 async def events_of(factory: Factory, ids: list[int]) -> dict[int, list[str]]:
     """The statuses each submission's events told, in order."""
     async with factory() as session:
@@ -140,17 +148,14 @@ async def test_a_group_with_one_lost_lease_records_the_others_and_not_that_one(
             update(Submission).where(Submission.id == regraded).values(generation=1)
         )
 
-    async with transaction(session_factory) as session:
-        stored = await runs.record_results(
-            session,
-            outbox=memory_outbox(session_factory),
-            owner="w1",
-            records=[
-                RunRecord(kept, 0, run_result(2)),
-                RunRecord(lost, 0, run_result(2)),
-                RunRecord(regraded, 0, run_result(2)),
-            ],
-        )
+    stored = await record_group(
+        session_factory,
+        [
+            RunRecord(kept, 0, run_result(2)),
+            RunRecord(lost, 0, run_result(2)),
+            RunRecord(regraded, 0, run_result(2)),
+        ],
+    )
 
     assert set(stored) == {kept}
     assert (stored[kept].status, stored[kept].score, stored[kept].lease_owner) == (
@@ -180,17 +185,14 @@ async def test_results_of_a_group_get_their_own_status_score_and_points(
 ) -> None:
     passing, failing, half = await queued(session_factory, adder, 3)
     await claim_group(session_factory, [passing, failing, half], "w1")
-    async with transaction(session_factory) as session:
-        stored = await runs.record_results(
-            session,
-            outbox=memory_outbox(session_factory),
-            owner="w1",
-            records=[
-                RunRecord(passing, 0, run_result(2)),
-                RunRecord(failing, 0, run_result(0)),
-                RunRecord(half, 0, run_result(1)),
-            ],
-        )
+    stored = await record_group(
+        session_factory,
+        [
+            RunRecord(passing, 0, run_result(2)),
+            RunRecord(failing, 0, run_result(0)),
+            RunRecord(half, 0, run_result(1)),
+        ],
+    )
     assert {i: (s.status, s.score) for i, s in stored.items()} == {
         passing: (SubmissionStatus.passed, 10.0),
         failing: (SubmissionStatus.failed, 0.0),
@@ -229,11 +231,5 @@ async def test_a_result_is_scored_with_the_assignment_it_ran_against(
     claimed = await claim_group(session_factory, [one], "w1")
     ran_against = claimed[one].assignment
     ran_against.points = 40  # as the run saw it (this object is no session's)
-    async with transaction(session_factory) as session:
-        stored = await runs.record_results(
-            session,
-            outbox=memory_outbox(session_factory),
-            owner="w1",
-            records=[RunRecord(one, 0, run_result(2), ran_against)],
-        )
+    stored = await record_group(session_factory, [RunRecord(one, 0, run_result(2), ran_against)])
     assert stored[one].score == 40.0

@@ -344,11 +344,3 @@ async def renew_leases(session: AsyncSession, *, owner: str, leases: dict[int, f
         )
         renewed.update(rows)
     return renewed
-
-
-async def renew_lease(
-    session: AsyncSession, *, submission_id: int, owner: str, seconds: float
-) -> bool:
-    """Extend a lease still held by ``owner``; False once it was lost."""
-    renewed = await renew_leases(session, owner=owner, leases={submission_id: seconds})
-    return submission_id in renewed
