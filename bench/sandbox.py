@@ -40,8 +40,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradeflow.courses.discovery import discover_test_ids
 from gradeflow.courses.format import load_assignment
-from gradeflow.grading.sandbox import RunSpec, ZygoteSandbox, discover_test_ids
+from gradeflow.grading.sandbox import RunSpec, ZygoteSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPICAL = ROOT / "demo" / "python-basics" / "11-roman-numerals"
