@@ -2,7 +2,8 @@
 
 Each test gets its own PostgreSQL database, queue prefix (so its own RabbitMQ
 queues) and Redis key prefix, removed afterwards. Helpers here start real
-``gradeflow web``/``worker`` processes and stop or start the shared services.
+``gradeflow web``/``worker`` processes. Tests that stop services stop their own
+(``private.py``), never these shared ones.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,21 +35,21 @@ ROOT = Path(__file__).parents[2]
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Services mode runs on PostgreSQL only."""
-    yield from postgres_clone(request.getfixturevalue("postgres_template"), ensure_postgres_up)
+    yield from postgres_clone(request.getfixturevalue("postgres_template"))
 
 
-async def _drop_broker_and_cache_state(prefix: str) -> None:
+async def _drop_broker_and_cache_state(prefix: str, broker_url: str, redis_url: str) -> None:
     try:
-        connection = await aio_pika.connect(BROKER_URL, timeout=5)
+        connection = await aio_pika.connect(broker_url, timeout=5)
         async with connection:
             channel = await connection.channel()
             for queue in QUEUES:
                 for name in (f"{prefix}.{queue}", f"{prefix}.{queue}.dead"):
                     await channel.queue_delete(name)
             await channel.exchange_delete(f"{prefix}.dead")
-    except Exception as exc:  # a test that stopped RabbitMQ restarts it; never mask the test
+    except Exception as exc:  # never mask the test
         print(f"cleanup of queues {prefix}.* failed: {exc}")
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(redis_url)
     try:
         keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
         if keys:
@@ -58,22 +58,28 @@ async def _drop_broker_and_cache_state(prefix: str) -> None:
         await redis.aclose()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+def services_settings(
+    tmp_path: Path, database_url: str, broker_url: str = BROKER_URL, redis_url: str = REDIS_URL
+) -> Iterator[Settings]:
+    """Settings of one test in services mode; its queues and cache keys removed after."""
     prefix = f"gftest-{uuid.uuid4().hex[:10]}"
     yield Settings(
         data_dir=tmp_path / "var",
         database_url=database_url,
-        broker_url=BROKER_URL,
-        redis_url=REDIS_URL,
+        broker_url=broker_url,
+        redis_url=redis_url,
         queue_prefix=prefix,
         secret_key="services-test-" + uuid.uuid4().hex,
         grader_slots=2,
         sweep_interval_s=0.5,
         lease_margin_s=2.0,
     )
-    ensure_services_up()
-    asyncio.run(_drop_broker_and_cache_state(prefix))
+    asyncio.run(_drop_broker_and_cache_state(prefix, broker_url, redis_url))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Iterator[Settings]:
+    yield from services_settings(tmp_path, database_url)
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -163,88 +169,6 @@ def worker_process(settings: Settings, concurrency: int = 2) -> Process:
 @pytest.fixture
 async def course(settings: Settings, course_dir: Path) -> None:
     await import_course_dir(settings, course_dir)
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_port(port: int, *, up: bool, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_open(port) == up:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"port {port} not {'up' if up else 'down'} after {timeout}s")
-
-
-def stop_rabbitmq() -> None:
-    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
-    wait_port(5672, up=False)
-
-
-def start_rabbitmq() -> None:
-    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
-    wait_port(5672, up=True)
-
-
-def stop_redis() -> None:
-    subprocess.run(
-        ["redis-cli", "-p", "6379", "shutdown", "nosave"],
-        check=False,
-        capture_output=True,
-        timeout=30,
-    )
-    wait_port(6379, up=False)
-
-
-def start_redis() -> None:
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "ensure-services")],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    wait_port(6379, up=True)
-
-
-def postgres_cluster() -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    return [version, "main"]
-
-
-def stop_postgres() -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "stop", "-m", "fast"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    wait_port(5432, up=False)
-
-
-def ensure_postgres_up() -> None:
-    if not port_open(5432):
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "start"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        wait_port(5432, up=True)
-
-
-def ensure_services_up() -> None:
-    """Put back whatever a failed test left stopped."""
-    ensure_postgres_up()
-    if not port_open(5672):
-        start_rabbitmq()
-    if not port_open(6379):
-        start_redis()
 
 
 def wait_graded(client: httpx.Client, submission_id: int, timeout: float = 60) -> dict:
