@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -385,7 +386,35 @@ async def call_costs(calls: int) -> list[Timing]:
     return timings
 
 
+def ipc_floor(calls: int) -> Timing:
+    """The round trip the kernel alone costs: two processes bouncing an 8-byte frame
+    over a socketpair with blocking ``send``/``recv``, no codec and no jail. A
+    judge→student call can cost no less on the same machine at the same moment."""
+    judge_end, student_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the echoing side
+        judge_end.close()
+        while frame := student_end.recv(64):
+            student_end.sendall(frame)
+        os._exit(0)
+    student_end.close()
+    samples = []
+    try:
+        for _ in range(calls):
+            started = time.perf_counter_ns()
+            judge_end.sendall(b"12345678")
+            judge_end.recv(64)
+            samples.append(time.perf_counter_ns() - started)
+    finally:
+        judge_end.close()
+        os.waitpid(pid, 0)
+    samples.sort()
+    median, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+    return Timing("floor", calls, median, p99, sum(samples), None, None, 0)
+
+
 CALL_ROWS = {
+    "floor": "floor: a raw 8-byte round trip between two processes (socketpair, no codec)",
     "call": "call `f(i)` returning `i`",
     "list": "call passing and returning a new 1,000-element list",
     "attribute": "attribute read `box.value`",
@@ -406,6 +435,8 @@ def calls_row(timing: Timing) -> tuple[str, ...]:
     else:
         total = f"{timing.total / 1e9:.2f} s for {timing.samples:,}"
         local = f"{us(timing.local_median)} / {us(timing.local_p99)}"
+        if timing.local_median is None:
+            local = ""
     return (CALL_ROWS[timing.what], us(timing.median), us(timing.p99), total, local)
 
 
@@ -439,7 +470,7 @@ async def main(runs: int, calls: int) -> None:
     # Anything else running on the machine shows in the figures: measure how much.
     started, busy, own = time.monotonic(), busy_cpu_s(), own_cpu_s()
     rows = await throughput(runs)
-    timings = await call_costs(calls)
+    timings = [ipc_floor(calls), *await call_costs(calls)]
     others = (busy_cpu_s() - busy) - (own_cpu_s() - own)
     elapsed = time.monotonic() - started
 
