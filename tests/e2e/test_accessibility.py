@@ -75,7 +75,35 @@ async def test_the_pages_a_student_sees_have_no_serious_accessibility_violation(
         await expect(page.locator("h1:visible")).to_have_count(1)
         await screenshot(page, "page" + path.replace("/", "-"))
         violations += await serious_violations(page, axe)
+
+    # The same pages on a phone: small targets, clipped labels and text over text
+    # show only there.
+    await page.set_viewport_size(PHONE)
+    await practice.open(url)
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    violations += await phone_problems(page, axe, "practice")
+    await mine.open(url)
+    await mine.view(int(await mine.rows.first.get_attribute("data-submission-id") or 0))
+    await expect(mine.detail_code).to_contain_text("return a - b")
+    violations += await phone_problems(page, axe, "submissions")
+    for path in ("/courses", course or "/courses", "/sign-in", "/register", "/no-such-page"):
+        await page.goto(url + path)
+        await expect(page.locator("h1:visible")).to_have_count(1)
+        violations += await phone_problems(page, axe, "page" + path.replace("/", "-"))
     assert violations == [], "\n".join(violations)
+
+
+PHONE = {"width": 360, "height": 740}
+
+
+async def phone_problems(page: Page, axe: Path, name: str) -> list[str]:
+    """At 360 px: the serious axe violations, and the page scrolling sideways."""
+    await screenshot(page, f"phone-{name}")
+    problems = await serious_violations(page, axe)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    if width > PHONE["width"]:
+        problems.append(f"{page.url} is {width} px wide at {PHONE['width']} px")
+    return problems
 
 
 async def test_the_pages_a_teacher_sees_have_no_serious_accessibility_violation(
