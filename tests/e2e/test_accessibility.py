@@ -124,9 +124,33 @@ async def test_the_pages_a_teacher_sees_have_no_serious_accessibility_violation(
         f"/courses/{school.algebra}/grade-uploads",
         f"/courses/{school.algebra}/assignments",
         f"/courses/{school.algebra}/assignments/new",
+        f"/courses/{school.algebra}/assignments/{school.one}/edit",
         "/grades",
     ):
         await page.goto(url + path)
         await expect(page.locator("h1").first).to_be_visible()
         violations += await serious_violations(page, axe)
+
+    # Bob's submission failed on our side: the course's stuck list has it, and one
+    # click grades it again.
+    await page.goto(f"{url}/courses/{school.algebra}")
+    await page.get_by_test_id("stuck-link").click()
+    stuck = page.get_by_test_id("stuck").locator("tbody tr")
+    await expect(stuck).to_have_count(1)
+    await expect(stuck).to_contain_text("bob@example.org")
+    await expect(stuck).to_contain_text("error")
+    await screenshot(page, "stuck")
+    violations += await serious_violations(page, axe)
+    await page.set_viewport_size(PHONE)
+    violations += await phone_problems(page, axe, "stuck")
+    rerun = stuck.get_by_role("button", name="Re-run submission")
+    submission_id = await rerun.get_attribute("data-submission-id")
+    await rerun.click()
+    await expect(page.locator("#stuck-note")).to_have_text(
+        f"Submission {submission_id} is queued to be graded again."
+    )
+    await expect(stuck).to_have_text("Nothing is stuck.")
+    for path in (f"/courses/{school.algebra}", f"/courses/{school.algebra}/assignments"):
+        await page.goto(url + path)
+        violations += await phone_problems(page, axe, "teacher" + path.replace("/", "-"))
     assert violations == [], "\n".join(violations)
