@@ -110,3 +110,14 @@ async def page(request: pytest.FixtureRequest, artifacts_dir: Path) -> AsyncIter
             )
         await context.close()
         await browser.close()
+
+
+AXE = Path(__file__).parents[2] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def axe() -> Path:
+    """axe-core's script, for ``test_accessibility.serious_violations``."""
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed ({AXE} is missing): run `make install`")
+    return AXE

@@ -23,15 +23,7 @@ from tests.grades.conftest import build_school
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parents[2] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = ("serious", "critical")
-
-
-@pytest.fixture
-def axe() -> Path:
-    if not AXE.exists():
-        pytest.skip(f"axe-core is not installed ({AXE} is missing): run `make install`")
-    return AXE
 
 
 async def serious_violations(page: Page, axe: Path) -> list[str]:
