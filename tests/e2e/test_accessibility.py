@@ -142,7 +142,11 @@ async def test_the_pages_a_teacher_sees_have_no_serious_accessibility_violation(
         f"Submission {submission_id} is queued to be graded again."
     )
     await expect(stuck).to_have_text("Nothing is stuck.")
-    for path in (f"/courses/{school.algebra}", f"/courses/{school.algebra}/assignments"):
+    for path in (
+        f"/courses/{school.algebra}",
+        f"/courses/{school.algebra}/assignments",
+        f"/courses/{school.algebra}/assignments/{school.one}/edit",
+    ):
         await page.goto(url + path)
         violations += await phone_problems(page, axe, "teacher" + path.replace("/", "-"))
     assert violations == [], "\n".join(violations)
