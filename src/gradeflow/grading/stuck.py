@@ -236,12 +236,13 @@ async def rerun_submission(
     submission = await _taught_submission(session, submission_id=submission_id, user=user)
     if classify(submission, stuck_after=stuck_after, now=now) is None:
         raise _not_stuck(submission, stuck_after=stuck_after, now=now)
-    takes_pending_place = submission.status.is_final and not submission.regrading
-    if takes_pending_place:
+    reused = await _reusable_result(session, submission)
+    # Queued again, an ended row takes the student's one pending place (a regrade's
+    # rows never held it); one given a reused result at once does not.
+    if reused is None and submission.status.is_final and not submission.regrading:
         other = await pending_submission_id(session, user_id=submission.user_id)
         if other is not None:
             raise _other_pending(submission.id, other)
-    reused = await _reusable_result(session, submission)
     values: dict[str, object] = {
         "generation": Submission.generation + 1,
         "attempts": 0,
