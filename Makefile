@@ -52,7 +52,10 @@ browser:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: install services browser nginx
-	GRADEFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+	@GRADEFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest || { status=$$?; \
+	  if [ -n "$$(ls -A test-artifacts/e2e 2>/dev/null)" ]; then \
+	    echo "Screenshots and URLs of the failed browser tests' pages: $(CURDIR)/test-artifacts/e2e/"; \
+	  fi; exit $$status; }
 	$(MAKE) test-unprivileged
 
 # The sandbox and attack tests again as an ordinary user (nobody), so the sandbox is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import textwrap
 from pathlib import Path
@@ -307,6 +308,41 @@ async def graded_submission(
         )
     assert stored is not None
     return stored
+
+
+async def lost_submission(
+    factory: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    *,
+    assignment: Assignment,
+    user_id: int,
+    code: str = "x = 0\n",
+) -> int:
+    """A submission lost as a dead grader loses it: claimed, its lease let run out, then
+    claimed again with no attempt left, so it ends ``error`` (a stuck submission)."""
+    async with transaction(factory) as session:
+        user = await session.get_one(User, user_id)
+        submission = await service.submit_code(
+            session,
+            outbox=outbox,
+            user=user,
+            assignment=assignment,
+            code=code,
+            max_code_bytes=65536,
+        )
+    now = utcnow()
+    for owner, at in (("dead", now), ("next", now + dt.timedelta(hours=1))):
+        async with transaction(factory) as session:
+            await runs.claim_submission(
+                session,
+                outbox=outbox,
+                submission_id=submission.id,
+                owner=owner,
+                max_attempts=1,
+                lease_margin_s=30,
+                now=at,
+            )
+    return submission.id
 
 
 def xlsx_bytes(rows: list[list[object]]) -> bytes:

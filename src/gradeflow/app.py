@@ -31,6 +31,7 @@ from gradeflow.api import (
     operations,
     practice,
     previews,
+    stuck,
     submissions,
 )
 from gradeflow.db import database_unavailable
@@ -44,6 +45,7 @@ from gradeflow.web import courses as course_pages
 from gradeflow.web import grade_uploads as upload_pages
 from gradeflow.web import grades as grade_pages
 from gradeflow.web import pages, regrades
+from gradeflow.web import stuck as stuck_pages
 from gradeflow.web.forms import safe_next
 
 log = structlog.get_logger(__name__)
@@ -243,5 +245,7 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(upload_pages.router)
     app.include_router(previews.router)
     app.include_router(regrades.router)
+    app.include_router(stuck.router)
+    app.include_router(stuck_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

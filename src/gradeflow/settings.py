@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Lease length beyond the assignment's time limit."
     )
     sweep_interval_s: float = Field(10.0, gt=0, description="How often lost jobs are looked for.")
+    stuck_after_s: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="A submission queued or running longer than this is listed as stuck.",
+    )
     max_code_bytes: int = Field(
         DEFAULT_MAX_CODE_BYTES, ge=1, description="Largest accepted submission (UTF-8 bytes)."
     )

@@ -33,6 +33,7 @@ from tests.factories import (
     add_finished_uploads,
     authored_assignment,
     create_account,
+    lost_submission,
     memory_outbox,
     write_assignment,
 )
@@ -58,6 +59,8 @@ class World:
     # Grade uploads of course A: one applied and reverted, one validated whose file is gone.
     applied_upload: int = 0
     validated_upload: int = 0
+    # Per persona, a stuck (lost) submission of course A by that persona's spare student.
+    lost: dict[str, int] = field(default_factory=dict)
 
 
 async def build_world(factory: async_sessionmaker[AsyncSession], root: Path) -> World:
@@ -113,6 +116,15 @@ async def build_world(factory: async_sessionmaker[AsyncSession], root: Path) -> 
                     session, outbox=memory_outbox(factory), assignment=assignment, teacher=teacher
                 )
                 world.previews[persona] = preview.id
+    async with factory() as session:
+        for persona in PERSONAS:
+            assignment = await session.get_one(Assignment, world.assignments[persona])
+            world.lost[persona] = await lost_submission(
+                factory,
+                memory_outbox(factory),
+                assignment=assignment,
+                user_id=world.spare_ids[persona],
+            )
     return world
 
 
@@ -300,6 +312,11 @@ CASES = {
         "POST",
         lambda world, persona: f"/api/assignments/{world.assignments[persona]}/regrade",
         statuses(401, 403, 404, 202, 404, 202),
+    ),
+    "re-run a stuck submission": Case(
+        "POST",
+        lambda world, persona: f"/api/submissions/{world.lost[persona]}/rerun",
+        statuses(401, 403, 404, 200, 404, 200),
     ),
     "create token": Case(
         "POST",

@@ -23,15 +23,7 @@ from tests.grades.conftest import build_school
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parents[2] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = ("serious", "critical")
-
-
-@pytest.fixture
-def axe() -> Path:
-    if not AXE.exists():
-        pytest.skip(f"axe-core is not installed ({AXE} is missing): run `make install`")
-    return AXE
 
 
 async def serious_violations(page: Page, axe: Path) -> list[str]:
@@ -75,7 +67,35 @@ async def test_the_pages_a_student_sees_have_no_serious_accessibility_violation(
         await expect(page.locator("h1:visible")).to_have_count(1)
         await screenshot(page, "page" + path.replace("/", "-"))
         violations += await serious_violations(page, axe)
+
+    # The same pages on a phone: small targets, clipped labels and text over text
+    # show only there.
+    await page.set_viewport_size(PHONE)
+    await practice.open(url)
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    violations += await phone_problems(page, axe, "practice")
+    await mine.open(url)
+    await mine.view(int(await mine.rows.first.get_attribute("data-submission-id") or 0))
+    await expect(mine.detail_code).to_contain_text("return a - b")
+    violations += await phone_problems(page, axe, "submissions")
+    for path in ("/courses", course or "/courses", "/sign-in", "/register", "/no-such-page"):
+        await page.goto(url + path)
+        await expect(page.locator("h1:visible")).to_have_count(1)
+        violations += await phone_problems(page, axe, "page" + path.replace("/", "-"))
     assert violations == [], "\n".join(violations)
+
+
+PHONE = {"width": 360, "height": 740}
+
+
+async def phone_problems(page: Page, axe: Path, name: str) -> list[str]:
+    """At 360 px: the serious axe violations, and the page scrolling sideways."""
+    await screenshot(page, f"phone-{name}")
+    problems = await serious_violations(page, axe)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    if width > PHONE["width"]:
+        problems.append(f"{page.url} is {width} px wide at {PHONE['width']} px")
+    return problems
 
 
 async def test_the_pages_a_teacher_sees_have_no_serious_accessibility_violation(
@@ -96,9 +116,37 @@ async def test_the_pages_a_teacher_sees_have_no_serious_accessibility_violation(
         f"/courses/{school.algebra}/grade-uploads",
         f"/courses/{school.algebra}/assignments",
         f"/courses/{school.algebra}/assignments/new",
+        f"/courses/{school.algebra}/assignments/{school.one}/edit",
         "/grades",
     ):
         await page.goto(url + path)
         await expect(page.locator("h1").first).to_be_visible()
         violations += await serious_violations(page, axe)
+
+    # Bob's submission failed on our side: the course's stuck list has it, and one
+    # click grades it again.
+    await page.goto(f"{url}/courses/{school.algebra}")
+    await page.get_by_test_id("stuck-link").click()
+    stuck = page.get_by_test_id("stuck").locator("tbody tr")
+    await expect(stuck).to_have_count(1)
+    await expect(stuck).to_contain_text("bob@example.org")
+    await expect(stuck).to_contain_text("error")
+    await screenshot(page, "stuck")
+    violations += await serious_violations(page, axe)
+    await page.set_viewport_size(PHONE)
+    violations += await phone_problems(page, axe, "stuck")
+    rerun = stuck.get_by_role("button", name="Re-run submission")
+    submission_id = await rerun.get_attribute("data-submission-id")
+    await rerun.click()
+    await expect(page.locator("#stuck-note")).to_have_text(
+        f"Submission {submission_id} is queued to be graded again."
+    )
+    await expect(stuck).to_have_text("Nothing is stuck.")
+    for path in (
+        f"/courses/{school.algebra}",
+        f"/courses/{school.algebra}/assignments",
+        f"/courses/{school.algebra}/assignments/{school.one}/edit",
+    ):
+        await page.goto(url + path)
+        violations += await phone_problems(page, axe, "teacher" + path.replace("/", "-"))
     assert violations == [], "\n".join(violations)

@@ -13,7 +13,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.db import transaction
 from tests.conftest import LiveServer
-from tests.e2e.pages import AuthoringPage
+from tests.e2e.pages import AuthoringPage, PracticePage
 from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,9 @@ async def test_a_teacher_authors_an_assignment_and_sees_it_pass_the_check(
     teacher_id = await create_account(session_factory, "teach@example.org", role=Role.teacher)
     async with transaction(session_factory) as session:
         teacher = await session.get_one(User, teacher_id)
-        course = await members.create_course(session, teacher=teacher, slug="web", title="Web")
+        course = await members.create_course(
+            session, teacher=teacher, slug="web", title="Web", public=True
+        )
     await page.goto(f"{live_server.url}/sign-in")
     await page.get_by_label("Email").fill("teach@example.org")
     await page.get_by_label("Password").fill(PASSWORD)
@@ -61,4 +63,19 @@ async def test_a_teacher_authors_an_assignment_and_sees_it_pass_the_check(
         path=os.environ.get("GRADEFLOW_SCREENSHOT", tmp_path / "authoring.png"), full_page=True
     )
     await page.goto(f"{live_server.url}/")
-    await expect(page.get_by_role("link", name="Add in the browser")).to_be_visible()
+    published = page.get_by_role("link", name="Add in the browser")
+    await expect(published).to_be_visible()
+
+    # A student (a guest, in a browser of their own) finds it and solves it.
+    assert page.context.browser is not None
+    student_context = await page.context.browser.new_context()
+    student = PracticePage(await student_context.new_page())
+    await student.page.goto(live_server.url + (await published.get_attribute("href") or "/"))
+    await expect(student.title).to_have_text("Add in the browser")
+    await expect(student.page.locator("#handout")).to_contain_text("any numbers")
+    await student.write(ADDER_SOLUTION)
+    await student.submit()
+    await expect(student.status).to_have_attribute("data-status", "passed")
+    await expect(student.success).to_contain_text("You earned 10 points")
+    await expect(student.points).to_have_text("10")
+    await student_context.close()

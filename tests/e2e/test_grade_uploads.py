@@ -11,11 +11,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import LiveServer
 from tests.e2e.pages import GradebookPage, SignInPage
+from tests.e2e.test_accessibility import PHONE, phone_problems, serious_violations
 from tests.e2e.test_gradebook import screenshot_path
 from tests.factories import PASSWORD
 from tests.grades.conftest import build_school
 
 pytestmark = pytest.mark.browser
+
+# Every value the upload page's progress bar takes, kept across its own reload.
+RECORD_PROGRESS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const bar = document.getElementById("upload-progress");
+  if (!bar) return;
+  const record = () => {
+    const seen = JSON.parse(sessionStorage.getItem("rows-done") || "[]");
+    seen.push(Number(bar.value));
+    sessionStorage.setItem("rows-done", JSON.stringify(seen));
+  };
+  record();
+  new MutationObserver(record).observe(bar, { attributes: true });
+});
+"""
 
 
 async def test_a_teacher_dry_runs_then_applies_a_grade_file(
@@ -23,6 +39,7 @@ async def test_a_teacher_dry_runs_then_applies_a_grade_file(
     page: Page,
     session_factory: async_sessionmaker[AsyncSession],
     tmp_path: Path,
+    axe: Path,
 ) -> None:
     school = await build_school(session_factory)
     grades = tmp_path / "quiz.csv"
@@ -33,10 +50,39 @@ async def test_a_teacher_dry_runs_then_applies_a_grade_file(
     uploads = f"/courses/{school.algebra}/grade-uploads"
     await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, uploads)
     form = page.get_by_test_id("upload-form")
+
+    # A file with mistakes first: every row error is listed by row and column, and
+    # nothing is applied. The progress the page shows only ever moves forward.
+    await page.add_init_script(RECORD_PROGRESS)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "student,grade,assessment\nbob@example.org,72,quiz-1\n"
+        "nobody@example.org,50,quiz-1\nS1,banana,quiz-1\n"
+    )
+    await form.locator("input[type=file]").set_input_files(bad)
+    await form.get_by_role("button", name="Upload").click()
+    status = page.get_by_test_id("upload-status")
+    await expect(status).to_have_text("rejected")
+    errors = page.get_by_test_id("upload-errors").locator("tbody tr")
+    await expect(errors).to_have_count(2)
+    await expect(errors.nth(0)).to_contain_text("3")
+    await expect(errors.nth(0)).to_contain_text("nobody@example.org")
+    await expect(errors.nth(1)).to_contain_text("4")
+    await expect(errors.nth(1)).to_contain_text("banana")
+    await expect(page.locator("#upload-phase")).to_contain_text("3 of 3 rows")
+    seen: list[int] = await page.evaluate("JSON.parse(sessionStorage.getItem('rows-done') || '[]')")
+    # Here it was [0, 0, 3, 3, 3]: opened while queued, moved on live, reloaded once done.
+    assert seen == sorted(seen), seen
+    assert seen[-1] == 3, seen
+    violations = await serious_violations(page, axe)
+    await page.set_viewport_size(PHONE)
+    violations += await phone_problems(page, axe, "grade-upload-errors")
+    assert violations == [], "\n".join(violations)
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    await page.goto(live_server.url + uploads)
     await form.locator("input[type=file]").set_input_files(grades)
     await form.get_by_role("button", name="Upload").click()
 
-    status = page.get_by_test_id("upload-status")
     await expect(status).to_have_text("validated")
     changes = page.get_by_test_id("upload-changes").locator("tbody tr")
     await expect(changes).to_have_count(2)

@@ -33,6 +33,17 @@ async def test_a_wrong_answer_fails_live_then_the_fix_passes_and_points_go_up(
     await expect(practice.submit_button).to_be_enabled()
     await expect(practice.points).to_have_text("0")
 
+    # The same code again is not graded again: it gets the earlier result at once.
+    await practice.submit()
+    await expect(
+        page.get_by_text("Identical code was graded before; this is that result.")
+    ).to_be_visible()
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    mine = await (await page.request.get(f"{live_server.url}/api/submissions")).json()
+    latest, first = mine["items"][0], mine["items"][1]
+    assert (latest["reused"], first["reused"]) == (True, False)
+    assert latest["feedback"] == first["feedback"]
+
     await practice.write(ADDER_SOLUTION)
     await practice.submit()
     await expect(practice.status).to_have_attribute("data-status", "passed")
@@ -43,8 +54,18 @@ async def test_a_wrong_answer_fails_live_then_the_fix_passes_and_points_go_up(
 
     await practice.next_link.click()
     await expect(practice.title).to_have_text("Greet")
+    draft = "def greet(name, loud=False):\n    return name\n"
+    await practice.write(draft)
+    # Coming back to the start resumes at the first assignment not yet completed,
+    # with the draft this browser kept.
+    await page.goto(live_server.url + "/")
+    await expect(practice.title).to_have_text("Greet")
+    await expect(practice.editor).to_have_value(draft)
+    await expect(practice.draft_note).to_have_text("Restored your draft from this browser.")
     await page.reload()
     await expect(practice.points).to_have_text("10")
+    await expect(practice.title).to_have_text("Greet")
+    await expect(practice.editor).to_have_value(draft)
 
 
 async def test_the_submit_button_is_disabled_while_grading(

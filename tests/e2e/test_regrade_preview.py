@@ -17,6 +17,7 @@ from gradeflow.settings import Settings
 from tests.api.test_previews import NEW_TESTS, ZERO_BUG, adder_id, make_teacher_of_basics
 from tests.conftest import LiveServer, import_course_dir
 from tests.e2e.pages import RegradePreviewPage
+from tests.e2e.test_accessibility import PHONE, phone_problems, serious_violations
 from tests.factories import ADDER_HALF, ADDER_SOLUTION, PASSWORD, create_account
 
 pytestmark = pytest.mark.browser
@@ -45,6 +46,7 @@ async def test_a_teacher_previews_a_regrade_and_applies_it_so_nobody_loses(
     course_dir: Path,
     session_factory: async_sessionmaker[AsyncSession],
     tmp_path: Path,
+    axe: Path,
 ) -> None:
     await create_account(session_factory, "teach@example.org", role=Role.teacher)
     await make_teacher_of_basics(session_factory, "teach@example.org")
@@ -75,6 +77,10 @@ async def test_a_teacher_previews_a_regrade_and_applies_it_so_nobody_loses(
         path=os.environ.get("GRADEFLOW_SCREENSHOT", tmp_path / "regrade-preview.png"),
         full_page=True,
     )
+    violations = await serious_violations(page, axe)
+    await page.set_viewport_size(PHONE)
+    violations += await phone_problems(page, axe, "regrade-preview")
+    assert violations == [], "\n".join(violations)
 
     await preview.apply("the higher of old and new (nobody loses)")
     await expect(preview.status).to_have_text("applied")

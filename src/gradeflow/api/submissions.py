@@ -59,6 +59,11 @@ class FeedbackView(BaseModel):
     line: int | None = Field(
         None, description="The student's line of a syntax error or an error on import."
     )
+    function: str | None = Field(
+        None,
+        description="For a timeout: the student's function the tests were calling when "
+        "the time ran out, as the judge named it.",
+    )
 
 
 class SubmissionView(BaseModel):

@@ -1192,3 +1192,24 @@ def test_encoding_a_list_that_contains_itself_raises_too_large() -> None:
     looped.append(looped)
     with pytest.raises(wire.TooLarge):
         wire.encode(looped, wire.Refs())
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("count_words", "count_words"),
+        ("Counter.add", "Counter.add"),
+        ("wörter", "wörter"),
+        ("f.<locals>.g", None),
+        ("x; rm -rf /", None),
+        ("`x`", None),
+        ("", None),
+        ("a" * 101, None),
+        (42, None),
+        (None, None),
+    ],
+)
+def test_only_a_plain_name_of_code_is_reported_as_the_function(
+    value: object, named: str | None
+) -> None:
+    assert wire.code_name(value) == named

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
 
+from gradeflow.grading.sandbox.jailed.wire import code_name
+
 Outcome = Literal[
     "passed",
     "failed",
@@ -136,6 +138,8 @@ class RunResult:
     duration_ms: int
     # The student's line a syntax error or an error while importing their code is on.
     line: int | None = None
+    # The student's function the tests were calling when the time ran out.
+    function: str | None = None
 
     @property
     def passed_count(self) -> int:
@@ -157,6 +161,8 @@ class RunResult:
         }
         if self.line is not None:
             data["line"] = self.line
+        if self.function is not None:
+            data["function"] = self.function
         return data
 
     @classmethod
@@ -177,6 +183,7 @@ class RunResult:
             stderr=_text(data, "stderr"),
             duration_ms=duration,
             line=line_number(data.get("line")),
+            function=code_name(data.get("function")),
         )
 
 

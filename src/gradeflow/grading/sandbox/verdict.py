@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from gradeflow.grading.sandbox.jailed.wire import bound_message
+from gradeflow.grading.sandbox.jailed.wire import bound_message, code_name
 from gradeflow.grading.sandbox.results import (
     Outcome,
     RunResult,
@@ -82,6 +82,17 @@ def without_nul(text: str) -> str:
     return text.replace("\0", "\ufffd")
 
 
+@dataclass(frozen=True)
+class StudentFailureReport:
+    """One time the student process failed, as the judge reported it."""
+
+    kind: str  # one of _STUDENT_FAILURES
+    test: str | None  # the test it failed in, if one of the expected
+    message: str
+    # For a timeout: the student's function the tests were calling, as the judge named it.
+    function: str | None = None
+
+
 @dataclass
 class HarnessReport:
     """What the judge said over the result channel, validated line by line."""
@@ -102,8 +113,8 @@ class HarnessReport:
     memory_limit: bool = False
     memory_test: str | None = None
     stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
-    # (kind, test or None, message) of each time the student process failed.
-    student_failures: list[tuple[str, str | None, str]] = field(default_factory=list)
+    # Each time the student process failed.
+    student_failures: list[StudentFailureReport] = field(default_factory=list)
 
     def add_line(self, line: bytes) -> None:
         if self.nonce.encode() not in line:  # cheap rejection of anything printed blindly
@@ -147,7 +158,12 @@ class HarnessReport:
             if failure in _STUDENT_FAILURES and len(self.student_failures) < 100:
                 where = test if isinstance(test, str) and test in self.expected else None
                 self.student_failures.append(
-                    (str(failure), where, clean_text(event.get("message")))
+                    StudentFailureReport(
+                        str(failure),
+                        where,
+                        clean_text(event.get("message")),
+                        code_name(event.get("function")),
+                    )
                 )
         elif kind == "stopped":
             outcome = event.get("outcome")
@@ -201,7 +217,9 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
         for test_id in spec.test_ids
     }
 
-    def result(outcome: Outcome, message: str, line: int | None = None) -> RunResult:
+    def result(
+        outcome: Outcome, message: str, line: int | None = None, function: str | None = None
+    ) -> RunResult:
         return RunResult(
             outcome=outcome,
             tests=tuple(tests.values()),
@@ -210,6 +228,7 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             stderr=end.stderr,
             duration_ms=end.duration_ms,
             line=line,
+            function=function,
         )
 
     def interrupt_running(message: str) -> str:
@@ -289,9 +308,10 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
     total, passed = len(counted), sum(1 for test in counted if test.outcome == "passed")
     skipped = len(tests) - total
     if report.student_failures:
-        kind, failed_in, message = report.student_failures[0]
-        failure = (kind, named(failed_in) if failed_in else None, message)
-        return result(*_student_failure(spec, failure, passed, total))
+        failure = report.student_failures[0]
+        outcome, message = _student_failure(spec, failure, named, passed, total)
+        function = failure.function if failure.kind == "timeout" else None
+        return result(outcome, message, function=function)
     if passed == total and report.fixture_problems:
         return result(
             "failed", bound_message(f"All tests passed, but {report.fixture_problems[0]}")
@@ -305,15 +325,23 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
 
 
 def _student_failure(
-    spec: RunSpec, failure: tuple[str, str | None, str], passed: int, total: int
+    spec: RunSpec,
+    failure: StudentFailureReport,
+    named: Callable[[str], str],
+    passed: int,
+    total: int,
 ) -> tuple[Outcome, str]:
     """The run's outcome and message when the student process failed during a test
-    (``failure``: its kind, the test as students read it, the message)."""
-    kind, test, message = failure
+    (``named``: a test as students read it)."""
+    kind, message = failure.kind, failure.message
+    test = named(failure.test) if failure.test else None
     tally = f" {passed} of {total} tests passed."
     if kind == "timeout":
         stopped = f"The test {test} was stopped" if test else "A test was stopped"
-        return "timeout", f"{stopped}: it ran longer than one test may.{tally}"
+        where = (
+            f" Look for a loop that never ends in `{failure.function}`." if failure.function else ""
+        )
+        return "timeout", f"{stopped}: it ran longer than one test may.{tally}{where}"
     if kind == "memory_limit":
         where = f" in the test {test}" if test else ""
         return (

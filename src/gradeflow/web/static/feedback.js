@@ -34,7 +34,13 @@ window.GradeflowFeedback = (() => {
       feedback.message || STATUS_TEXT[submission.status]);
     container.append(summary);
     if (feedback.line) container.append(lineLink(feedback.line, goToLine));
-    if (ADVICE[feedback.outcome]) {
+    if (feedback.outcome === "timeout" && feedback.function) {
+      // The judge named the function the tests were calling when the time ran out.
+      container.append(el("p", { className: "advice", "data-testid": "advice" },
+        el("strong", {}, "What to try: "), "look for a loop that never ends in ",
+        el("code", { "data-testid": "stopped-function" }, feedback.function),
+        ` — ${TIMEOUT_KINDS} Try calling it yourself on a small input, with a print() inside the loop to see what changes.`));
+    } else if (ADVICE[feedback.outcome]) {
       container.append(el("p", { className: "advice", "data-testid": "advice" },
         el("strong", {}, "What to try: "), ADVICE[feedback.outcome]));
     }
@@ -50,6 +56,8 @@ window.GradeflowFeedback = (() => {
     appendTestsAndOutput(container, feedback, "Your program's", { goToLine });
   }
 
+  const TIMEOUT_KINDS = "a while loop whose condition never becomes false, "
+    + "or a call of itself without a case that stops it.";
   // What to try next when a run did not get as far as the tests' verdicts.
   const ADVICE = {
     timeout: "look for a loop that never ends — a while loop whose condition never becomes false, "

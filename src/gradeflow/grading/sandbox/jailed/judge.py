@@ -325,7 +325,13 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     channel.send("ready")
 
     def report_failure(failure: StudentFailure, test: str | None) -> None:
-        channel.send("student_failure", kind=failure.kind, test=test, message=failure.message)
+        channel.send(
+            "student_failure",
+            kind=failure.kind,
+            test=test,
+            message=failure.message,
+            function=failure.function,
+        )
 
     session = proxies.current = Session(
         spawner=spawner,

@@ -34,10 +34,13 @@ class StudentFailure(BaseException):
     in the tests do not catch it; unittest records it as the test's error.
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, function: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind  # "timeout", "memory_limit" or "crashed"
         self.message = message
+        # The student's function the tests were calling when time ran out, as the
+        # judge named it (``Session.calling``); None when it was not a call.
+        self.function = function
 
     def __str__(self) -> str:
         return self.message

@@ -37,7 +37,7 @@ from gradeflow.grading.sandbox.jailed.proxies import (
     ref_of,
 )
 from gradeflow.grading.sandbox.jailed.spawn import Spawner
-from gradeflow.grading.sandbox.jailed.wire import bound_message
+from gradeflow.grading.sandbox.jailed.wire import bound_message, code_name
 
 # The student process may use at most this share of the run's time limit per test,
 # so that one test that never returns leaves time for the others.
@@ -170,6 +170,9 @@ class Session:
         self.dead: StudentFailure | None = None  # why no student process runs now
         self.module_proxy: RemoteModule | None = None
         self.last_module_read: tuple[tuple[int, str], object] | None = None
+        # The student's functions the tests are calling now, outermost first (a call
+        # may call back into the tests, which call the student's code again).
+        self.calls: list[str | None] = []
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -242,7 +245,7 @@ class Session:
             "in an earlier test.",
         )
 
-    def fail(self, kind: str, message: str) -> StudentFailure:
+    def fail(self, kind: str, message: str, function: str | None = None) -> StudentFailure:
         """End the current student process and return the failure to raise."""
         if self.connection is not None:
             with contextlib.suppress(OSError):
@@ -253,7 +256,7 @@ class Session:
         self.strong.clear()
         self.callbacks.clear()
         self._callback_ids.clear()
-        failure = StudentFailure(kind, bound_message(message))
+        failure = StudentFailure(kind, bound_message(message), function)
         self.failure = failure
         self.on_failure(failure, self.test)
         return failure
@@ -268,11 +271,18 @@ class Session:
                 f"one test may use at most {share:g} s of the {self.time_limit_s:g} s time limit"
             )
         elapsed = time.monotonic() - self.test_started
+        function = self.calling()
+        where = f" in `{function}`" if function else ""
         return self.fail(
             "timeout",
-            f"Stopped after {elapsed:.1f} s: {limit}. Look for a loop that never ends "
+            f"Stopped after {elapsed:.1f} s: {limit}. Look for a loop that never ends{where} "
             "or a call that waits forever.",
+            function,
         )
+
+    def calling(self) -> str | None:
+        """The innermost student function being called that the judge can name."""
+        return next((name for name in reversed(self.calls) if name), None)
 
     # Requests ----------------------------------------------------------------------
 
@@ -322,13 +332,30 @@ class Session:
         number = self.number_of(target)
         encoded_args = [wire.encode(arg, self.refs) for arg in args]
         encoded_kwargs = [[key, wire.encode(value, self.refs)] for key, value in kwargs.items()]
-        return self.request(["callm", self.scope, number, name, encoded_args, encoded_kwargs])
+        message = ["callm", self.scope, number, name, encoded_args, encoded_kwargs]
+        cls = type(target)
+        owner = cls.__qualname__ if isinstance(cls, RemoteClassMeta) else None
+        return self._call(message, code_name(f"{owner}.{name}" if owner else name))
 
     def call(self, target: object, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
         number = self.number_of(target)
         encoded_args = [wire.encode(arg, self.refs) for arg in args]
         encoded_kwargs = [[name, wire.encode(value, self.refs)] for name, value in kwargs.items()]
-        return self.request(["call", self.scope, number, encoded_args, encoded_kwargs])
+        message = ["call", self.scope, number, encoded_args, encoded_kwargs]
+        # Named from what the judge holds, never by asking the student process: a
+        # class by its proxy's name, a function by the module name the tests took it by.
+        if isinstance(target, RemoteClassMeta):
+            name = code_name(target.__qualname__)
+        else:
+            name = code_name(target.__dict__.get("_gf_origin"))
+        return self._call(message, name)
+
+    def _call(self, message: list[Any], name: str | None) -> Any:
+        self.calls.append(name)
+        try:
+            return self.request(message)
+        finally:
+            self.calls.pop()
 
     def operation(self, target: object, name: str, *args: object) -> Any:
         number = self.number_of(target)

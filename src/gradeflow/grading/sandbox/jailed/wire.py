@@ -98,6 +98,18 @@ BINARY_OPERATORS = [
 MESSAGE_LIMIT = 2000
 
 
+CODE_NAME_LIMIT = 100
+
+
+def code_name(value: object) -> str | None:
+    """``value`` if it reads as a name of Python code (``count_words``,
+    ``Counter.add``), else None: what the student's process chose (a class's name) is
+    reported only when it is plainly a name."""
+    if type(value) is not str or not 0 < len(value) <= CODE_NAME_LIMIT:
+        return None
+    return value if all(part.isidentifier() for part in value.split(".")) else None
+
+
 def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """``text`` cut to ``limit`` characters, marking the cut."""
     if len(text) <= limit:
