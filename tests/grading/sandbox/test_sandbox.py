@@ -276,7 +276,8 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
     result = await run(loop, sandbox, time_limit_s=2.0)
 
     assert result.outcome == "timeout"
-    assert time.monotonic() - started < 4.0
+    # Stopped by its limit, not left to run: a bound a loaded machine cannot reach.
+    assert time.monotonic() - started < 30.0
     first, *others = result.tests
     assert first.outcome == "error"
     assert first.message.startswith("Stopped after 1.0 s: one test may use at most 1 s")
@@ -508,7 +509,8 @@ if os.fork() == 0:
 
     assert result.outcome == "passed"
     assert wait_gone(int(pid_file.read_text()))
-    assert time.monotonic() - started < 3.0
+    # The run did not wait for the orphan's 60 s sleep.
+    assert time.monotonic() - started < 30.0
 
 
 @pytest.mark.asyncio
