@@ -164,6 +164,7 @@ async def events(
         pubsub=runtime.pubsub,
         user_id=user.id,
         after_id=after,
+        side_feed=runtime.queue_watch.watch(user.id),
     )
     return StreamingResponse(
         stream,

@@ -34,6 +34,7 @@ from gradeflow.grading.messages import (
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_worker import PreviewGrader
+from gradeflow.grading.progress import live_progress
 from gradeflow.grading.run_writer import RunWriter
 from gradeflow.grading.runs import RunRecord
 from gradeflow.grading.sandbox import RunSpec, Sandbox
@@ -220,7 +221,9 @@ class Grader:
 
     async def _grade_claimed(self, submission: Submission) -> None:
         started = time.perf_counter()
-        result = await self.sandbox.run(self._spec(submission))
+        # Closed before the result is recorded: no progress can follow the verdict.
+        async with live_progress(self.outbox.pubsub, submission) as progress:
+            result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)
         seconds = time.perf_counter() - started
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
