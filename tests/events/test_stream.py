@@ -24,9 +24,10 @@ def read_events(response: httpx.Response, until_status: str, timeout: float = 20
         elif line.startswith("data: "):
             current["data"] = json.loads(line[6:])
         elif line == "" and "data" in current:
-            events.append(current)
-            if current["data"]["submission"]["status"] == until_status:
-                return events
+            if "id" in current:  # transient events (progress, queue place) have none
+                events.append(current)
+                if current["data"]["submission"]["status"] == until_status:
+                    return events
             current = {}
     raise AssertionError(f"stream ended: {events}")
 

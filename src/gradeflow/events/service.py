@@ -175,7 +175,9 @@ async def _stream(
             # Without live wake-ups (Redis down) the database is polled every second.
             timeout = heartbeat_s if pubsub.is_live() else DEGRADED_POLL_S
             pending = {waiter} if side_waiter is None else {waiter, side_waiter}
-            done, _ = await asyncio.wait(pending, timeout=timeout)
+            done, _ = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             read = not done
             if side_waiter is not None and side_waiter in done:
                 text, side_waiter = side_waiter.result(), None
