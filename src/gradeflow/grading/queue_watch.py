@@ -37,8 +37,11 @@ QUEUE_EVENT = "queue"
 INTERVAL_S = 1.0
 # Students further back than this see "queued" without a number.
 HEAD_LIMIT = 1000
-# The pace is measured over this much of the recent past.
+# The pace is measured over this much of the recent past...
 WINDOW_S = 60.0
+# ...and over no less than this, so one start seen just after the watch began does not
+# promise a wait of a fraction of a second.
+MIN_SPAN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def estimate_wait(position: int, per_second: float | None) -> int | None:
     if not per_second:
         return None
     seconds = position / per_second
-    return round(seconds) if seconds < 60 else round(seconds / 10) * 10
+    return max(1, round(seconds)) if seconds < 60 else round(seconds / 10) * 10
 
 
 class QueuePace:
@@ -99,9 +102,9 @@ class QueuePace:
             self._left.popleft()
 
     def per_second(self, now: float) -> float | None:
-        span = min(self.window_s, now - self._since)
+        span = max(MIN_SPAN_S, min(self.window_s, now - self._since))
         left = sum(count for _, count in self._left)
-        return left / span if left and span > 0 else None
+        return left / span if left else None
 
 
 class QueueWatch:
