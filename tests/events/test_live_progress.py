@@ -51,7 +51,7 @@ def test_progress_streams_as_tests_finish_and_is_never_replayed(
     ):
         client.post("/api/session")
         assignment = client.get("/api/assignments/next").json()
-        with client.stream("GET", "/api/events") as stream:
+        with client.stream("GET", "/api/events", params={"progress": "true"}) as stream:
             accepted = client.post(
                 f"/api/assignments/{assignment['id']}/submissions", json={"code": SOLUTION}
             )
@@ -80,7 +80,22 @@ def test_progress_streams_as_tests_finish_and_is_never_replayed(
         assert all(p["total"] == 4 for p in progress)
 
         with client.stream(
-            "GET", "/api/events", headers={"Last-Event-ID": str(stored[0]["id"])}
+            "GET",
+            "/api/events",
+            params={"progress": "true"},
+            headers={"Last-Event-ID": str(stored[0]["id"])},
         ) as stream:
             replayed = read_frames(stream, "passed")
         assert [f.get("event") for f in replayed] == ["submission", "submission"]
+
+        # A client that did not ask for transient events gets none.
+        second = client.post(
+            f"/api/assignments/{assignment['id']}/submissions", json={"code": SOLUTION + "\n"}
+        )
+        assert second.status_code == 202
+        with client.stream(
+            "GET", "/api/events", headers={"Last-Event-ID": str(stored[-1]["id"])}
+        ) as stream:
+            plain = read_frames(stream, "passed")
+        assert [f["data"]["submission"]["status"] for f in plain] == ["queued", "running", "passed"]
+        assert all("id" in f for f in plain)

@@ -24,10 +24,9 @@ def read_events(response: httpx.Response, until_status: str, timeout: float = 20
         elif line.startswith("data: "):
             current["data"] = json.loads(line[6:])
         elif line == "" and "data" in current:
-            if "id" in current:  # transient events (progress, queue place) have none
-                events.append(current)
-                if current["data"]["submission"]["status"] == until_status:
-                    return events
+            events.append(current)
+            if current["data"]["submission"]["status"] == until_status:
+                return events
             current = {}
     raise AssertionError(f"stream ended: {events}")
 

@@ -125,17 +125,25 @@ async def stream_events(
     user_id: int,
     after_id: int | None,
     heartbeat_s: float = HEARTBEAT_S,
+    transient: bool = False,
     side_feed: AbstractAsyncContextManager[AsyncIterator[str]] | None = None,
 ) -> AsyncIterator[str]:
-    """SSE text for ``user_id``: events after ``after_id`` (or from now on), forever,
-    with the transient events published for them and the SSE text of ``side_feed``
-    in between."""
+    """SSE text for ``user_id``: events after ``after_id`` (or from now on), forever;
+    with ``transient`` also the transient events published for them, and with
+    ``side_feed`` its SSE text, in between (asked for: not every client knows them)."""
     async with AsyncExitStack() as stack:
         # Subscribe before the first read so an event committed in between still wakes us.
         subscription = await stack.enter_async_context(pubsub.subscribe(user_channel(user_id)))
         side = await stack.enter_async_context(side_feed) if side_feed is not None else None
         texts = _stream(
-            session_factory, pubsub, subscription.messages(), side, user_id, after_id, heartbeat_s
+            session_factory,
+            pubsub,
+            subscription.messages(),
+            side,
+            user_id=user_id,
+            after_id=after_id,
+            heartbeat_s=heartbeat_s,
+            transient=transient,
         )
         async with aclosing(texts):
             async for text in texts:
@@ -147,9 +155,11 @@ async def _stream(
     pubsub: PubSub,
     wakeups: AsyncIterator[str],
     side: AsyncIterator[str] | None,
+    *,
     user_id: int,
     after_id: int | None,
     heartbeat_s: float,
+    transient: bool,
 ) -> AsyncGenerator[str]:
     if after_id is None:
         async with session_factory() as session:
@@ -184,11 +194,11 @@ async def _stream(
                 yield text
             if waiter in done:
                 message, waiter = waiter.result(), None
-                transient = transient_sse(message)
-                if transient is None:
+                carried = transient_sse(message)
+                if carried is None:
                     read = True  # a wake-up: there are rows to read
-                else:
-                    yield transient
+                elif transient:
+                    yield carried
             if not done:
                 yield ": heartbeat\n\n"
     finally:

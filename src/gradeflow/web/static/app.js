@@ -663,8 +663,8 @@ function setUpRegradePreview(root, events) {
 
 // The page's live stream, from the event id the page (or its state) was made at:
 // nothing between the two is missed.
-function openEvents() {
-  return window.GradeflowLive.connect(document.body.dataset.lastEventId || "0");
+function openEvents(options = {}) {
+  return window.GradeflowLive.connect(document.body.dataset.lastEventId || "0", options);
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -672,7 +672,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (shell) {
     const state = await loadPractice(shell);
     // Events from the state's last_event_id on: nothing between the two is missed.
-    if (state && state.assignment) setUpPractice(state, openEvents());
+    // Only this page asks for the transient events: a queued submission's place, a run's progress.
+    if (state && state.assignment) setUpPractice(state, openEvents({ progress: true }));
     return;
   }
   const table = document.getElementById("submissions");
