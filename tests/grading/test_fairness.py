@@ -1,0 +1,163 @@
+"""Fair grading during a surge, with the real grader and sandbox: one student's
+backlog cannot hold others back, and interactive work goes ahead of bulk work.
+
+What holds it: a student has at most one pending interactive submission (a partial
+unique index), so the interactive queue is one submission per student, served in
+order; regrades are published at a lower priority than submissions; and a grader
+holds at most its slots plus its claims ahead, so a submission waits for no more
+than those runs in flight, however long the bulk backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.service import list_assignments
+from gradeflow.db import transaction
+from gradeflow.errors import Conflict
+from gradeflow.events.models import Event
+from gradeflow.grading import service
+from gradeflow.grading.models import Submission
+from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus, start_sandbox
+from gradeflow.grading.worker import Grader
+from gradeflow.metrics import Metrics
+from gradeflow.runtime import grader_config
+from gradeflow.settings import Settings
+from tests.conftest import import_course_dir
+from tests.factories import ADDER_SOLUTION, add_graded_submission, memory_outbox
+
+Factory = async_sessionmaker[AsyncSession]
+BACKLOG_PER_ASSIGNMENT = 20
+
+
+async def finished_count(factory: Factory, user_id: int) -> int:
+    async with factory() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(
+                Submission.user_id == user_id,
+                Submission.status.in_(FINAL_STATUSES),
+                Submission.regrading.is_(False),
+            )
+        )
+    return int(count or 0)
+
+
+async def wait_until(check: object, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_submission_overtakes_another_students_regrade_backlog(
+    settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        assignments = await list_assignments(session)
+        backlogged = await create_anonymous_user(session)
+        for assignment in assignments:
+            for _ in range(BACKLOG_PER_ASSIGNMENT):
+                await add_graded_submission(
+                    session,
+                    user_id=backlogged.id,
+                    assignment=assignment,
+                    status=SubmissionStatus.passed,
+                    score=float(assignment.points),
+                )
+        # A's work on every assignment goes back to the queue, as bulk work.
+        for assignment in assignments:
+            await service.regrade_assignment(session, outbox=outbox, assignment=assignment)
+        newcomer = await create_anonymous_user(session)
+    backlog = BACKLOG_PER_ASSIGNMENT * len(assignments)
+
+    config = grader_config(settings.model_copy(update={"grader_slots": 1}))
+    sandbox = await start_sandbox(settings, slots=config.slots)
+    grader = Grader(
+        session_factory=session_factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=config,
+        metrics=Metrics(),
+    )
+    await grader.start(recover=False)
+    try:
+        # The grader is busy with the backlog when B submits.
+        await wait_until(lambda: _at_least(session_factory, backlogged.id, 2))
+        async with transaction(session_factory) as session:
+            submission = await service.submit_code(
+                session,
+                outbox=outbox,
+                user=newcomer,
+                assignment=assignments[0],
+                code=ADDER_SOLUTION,
+                max_code_bytes=65536,
+            )
+        await wait_until(lambda: _at_least(session_factory, newcomer.id, 1))
+    finally:
+        await grader.stop()
+        await sandbox.close()
+
+    async with session_factory() as session:
+        events = list(await session.scalars(select(Event).order_by(Event.id)))
+        graded = await session.get(Submission, submission.id)
+    assert graded is not None
+    assert graded.status is SubmissionStatus.passed
+    mine = [e.id for e in events if e.payload["submission"]["id"] == submission.id]
+    queued_at, finished_at = mine[0], mine[-1]
+    overtaken_by = [
+        e
+        for e in events
+        if e.user_id == backlogged.id
+        and queued_at < e.id < finished_at
+        and e.payload["submission"]["status"] in {s.value for s in FINAL_STATUSES}
+    ]
+    # B waited for the run in the slot and the one claimed ahead at most, not for A.
+    assert len(overtaken_by) <= config.slots + config.claim_ahead
+    assert await finished_count(session_factory, backlogged.id) < backlog
+
+
+async def _at_least(factory: Factory, user_id: int, count: int) -> bool:
+    return await finished_count(factory, user_id) >= count
+
+
+async def test_a_student_cannot_queue_a_second_submission_on_another_assignment(
+    settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        student = await create_anonymous_user(session)
+        first, second = await list_assignments(session)
+    submits = []
+    for assignment in (first, second):
+        try:
+            async with transaction(session_factory) as session:
+                submits.append(
+                    await service.submit_code(
+                        session,
+                        outbox=outbox,
+                        user=student,
+                        assignment=assignment,
+                        code=ADDER_SOLUTION,
+                        max_code_bytes=65536,
+                    )
+                )
+        except Conflict as conflict:
+            submits.append(conflict)
+    assert isinstance(submits[0], Submission)
+    assert isinstance(submits[1], Conflict)
+    # So one student is one job in the interactive queue, whatever they try.
+    assert await outbox.queue.depth("grading") == 1
+
+
