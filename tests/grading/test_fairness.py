@@ -14,6 +14,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,11 +58,16 @@ async def wait_until(check: object, timeout_s: float = 90) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("backlog_source", ["regrade", "recovery"])
 async def test_a_submission_overtakes_another_students_regrade_backlog(
-    settings: Settings, course_dir: Path, session_factory: Factory
+    settings: Settings, course_dir: Path, session_factory: Factory, backlog_source: str
 ) -> None:
+    """``recovery``: the regrade's jobs were lost (the process died after its commit) and
+    an embedded grader publishes every queued row again when it starts."""
     await import_course_dir(settings, course_dir)
     outbox = memory_outbox(session_factory)
+    # Where the regrade's own jobs go: lost with the old process, for a recovery.
+    regrade_outbox = memory_outbox(session_factory) if backlog_source == "recovery" else outbox
     async with transaction(session_factory) as session:
         assignments = await list_assignments(session)
         backlogged = await create_anonymous_user(session)
@@ -76,7 +82,9 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
                 )
         # A's work on every assignment goes back to the queue, as bulk work.
         for assignment in assignments:
-            await service.regrade_assignment(session, outbox=outbox, assignment=assignment)
+            await service.regrade_assignment(
+                session, outbox=regrade_outbox, assignment=assignment
+            )
         newcomer = await create_anonymous_user(session)
     backlog = BACKLOG_PER_ASSIGNMENT * len(assignments)
 
@@ -90,7 +98,7 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
         config=config,
         metrics=Metrics(),
     )
-    await grader.start(recover=False)
+    await grader.start(recover=backlog_source == "recovery")
     try:
         # The grader is busy with the backlog when B submits.
         await wait_until(lambda: _at_least(session_factory, backlogged.id, 2))
@@ -159,5 +167,3 @@ async def test_a_student_cannot_queue_a_second_submission_on_another_assignment(
     assert isinstance(submits[1], Conflict)
     # So one student is one job in the interactive queue, whatever they try.
     assert await outbox.queue.depth("grading") == 1
-
-

@@ -267,10 +267,34 @@ async def release_submission(
     )
     if getattr(released, "rowcount", 0) != 1:
         return False
+    submission = await _load(session, submission_id)
     if republish:
-        outbox.grade_after_commit(session, [submission_id], priority=PRIORITY_INTERACTIVE)
-    await record_submission_event(session, outbox, await _load(session, submission_id))
+        priority = PRIORITY_BULK if submission.regrading else PRIORITY_INTERACTIVE
+        outbox.grade_after_commit(session, [submission_id], priority=priority)
+    await record_submission_event(session, outbox, submission)
     return True
+
+
+async def by_priority(
+    session: AsyncSession, submission_ids: Collection[int]
+) -> dict[int, list[int]]:
+    """The ids by the priority their jobs are published at: a submission being
+    regraded is bulk work, whichever path (submit, regrade, recovery, the sweeper,
+    a release) publishes it again, so a recovered backlog stays behind new submits."""
+    if not submission_ids:
+        return {}
+    bulk = set(
+        await session.scalars(
+            select(Submission.id).where(
+                Submission.id.in_(submission_ids), Submission.regrading.is_(True)
+            )
+        )
+    )
+    groups: dict[int, list[int]] = {}
+    for submission_id in submission_ids:
+        priority = PRIORITY_BULK if submission_id in bulk else PRIORITY_INTERACTIVE
+        groups.setdefault(priority, []).append(submission_id)
+    return groups
 
 
 async def requeue_abandoned(session: AsyncSession) -> int:

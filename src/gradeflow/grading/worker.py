@@ -25,7 +25,6 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
-    PRIORITY_INTERACTIVE,
     MalformedJob,
     PreviewJob,
     SolutionCheckJob,
@@ -132,9 +131,12 @@ class Grader:
             async with transaction(self.session_factory) as session:
                 requeued = await service.requeue_abandoned(session)
                 pending = await service.submissions_to_publish(session)
+                groups = await service.by_priority(session, pending)
             if requeued:
                 log.warning("grading.recovered", requeued=requeued)
-            await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
+            # Interactive first, and a regrade backlog at its own (bulk) priority.
+            for priority in sorted(groups, reverse=True):
+                await self.outbox.publish(groups[priority], priority=priority)
             await self.checks.recover()
             await self.previews.recover()
         self._pool.start()
@@ -267,10 +269,12 @@ class Grader:
                 session, older_than=UNPUBLISHED_GRACE
             )
             await prune_events(session)
-        ids = sorted(set(expired) | set(unpublished))
-        if not ids:
+            groups = await service.by_priority(session, sorted(set(expired) | set(unpublished)))
+        if not groups:
             return checks_sent + previews
-        sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
+        sent = 0
+        for priority in sorted(groups, reverse=True):
+            sent += await self.outbox.publish(groups[priority], priority=priority)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)
