@@ -65,7 +65,7 @@ def slow_course(root: Path, *, sleep_s: float) -> Path:
 async def test_per_test_progress_is_visible_while_a_slow_test_runs(
     settings: Settings, tmp_path: Path, page: Page
 ) -> None:
-    await import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=4))
+    await import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=3))
     with LiveServer(create_app(settings)) as server:
         practice = await PracticePage(page).open(server.url)
         await expect(practice.title).to_have_text("Count words")

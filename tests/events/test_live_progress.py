@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,12 +19,19 @@ from tests.e2e.test_progress import SOLUTION, slow_course
 SLOW_IDS = ("1_counts_one_word", "2_counts_two_words")
 
 
-def read_frames(response: httpx.Response, until_status: str, timeout: float = 30) -> list[dict]:
-    """SSE frames (id, event, data) until a submission event with ``until_status``."""
+def read_frames(
+    source: httpx.Response | Iterator[str],
+    until_status: str,
+    timeout: float = 30,
+    until: Callable[[dict], bool] | None = None,
+) -> list[dict]:
+    """SSE frames (id, event, data) until a submission event with ``until_status``
+    (or one ``until`` accepts); pass ``stream.iter_lines()`` to read on afterwards."""
     frames: list[dict] = []
     current: dict = {}
     deadline = time.monotonic() + timeout
-    for line in response.iter_lines():
+    lines = source.iter_lines() if isinstance(source, httpx.Response) else source
+    for line in lines:
         if time.monotonic() > deadline:
             raise AssertionError(f"no {until_status!r} event in time: {frames}")
         if line.startswith("id: "):
@@ -36,6 +44,8 @@ def read_frames(response: httpx.Response, until_status: str, timeout: float = 30
             frames.append(current)
             submission = current["data"].get("submission")
             if submission and submission["status"] == until_status:
+                return frames
+            if until is not None and until(current):
                 return frames
             current = {}
     raise AssertionError(f"stream ended: {frames}")

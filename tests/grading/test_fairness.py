@@ -82,9 +82,7 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
                 )
         # A's work on every assignment goes back to the queue, as bulk work.
         for assignment in assignments:
-            await service.regrade_assignment(
-                session, outbox=regrade_outbox, assignment=assignment
-            )
+            await service.regrade_assignment(session, outbox=regrade_outbox, assignment=assignment)
         newcomer = await create_anonymous_user(session)
     backlog = BACKLOG_PER_ASSIGNMENT * len(assignments)
 
