@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
 from tests.factories import ADDER_SOLUTION, add_graded_submission, memory_outbox
+from tests.grading.test_worker import HeldSandbox
 
 Factory = async_sessionmaker[AsyncSession]
 BACKLOG_PER_ASSIGNMENT = 20
@@ -165,3 +167,74 @@ async def test_a_student_cannot_queue_a_second_submission_on_another_assignment(
     assert isinstance(submits[1], Conflict)
     # So one student is one job in the interactive queue, whatever they try.
     assert await outbox.queue.depth("grading") == 1
+
+
+async def status_of(factory: Factory, submission_id: int) -> SubmissionStatus:
+    async with factory() as session:
+        submission = await session.get(Submission, submission_id)
+    assert submission is not None
+    return submission.status
+
+
+async def test_a_submission_claimed_ahead_runs_before_a_regrade_claimed_before_it(
+    settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        [adder, _] = await list_assignments(session)
+        backlogged = await create_anonymous_user(session)
+        for _ in range(2):
+            await add_graded_submission(
+                session,
+                user_id=backlogged.id,
+                assignment=adder,
+                status=SubmissionStatus.passed,
+                score=10.0,
+            )
+        first, second = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
+        newcomer = await create_anonymous_user(session)
+    # One slot, and room to claim two ahead of it: the first regrade run is held in
+    # the sandbox until the submission has been claimed behind the second.
+    config = replace(grader_config(settings), slots=1, claim_ahead=2)
+    sandbox = HeldSandbox(await start_sandbox(settings, slots=1))
+    grader = Grader(
+        session_factory=session_factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=config,
+        metrics=Metrics(),
+    )
+    await grader.start(recover=False)
+    try:
+        await asyncio.wait_for(sandbox.entered.wait(), 60)
+        await wait_until(lambda: _is(session_factory, second, SubmissionStatus.running))
+        async with transaction(session_factory) as session:
+            submission = await service.submit_code(
+                session,
+                outbox=outbox,
+                user=newcomer,
+                assignment=adder,
+                code=ADDER_SOLUTION,
+                max_code_bytes=65536,
+            )
+        await wait_until(lambda: _is(session_factory, submission.id, SubmissionStatus.running))
+        sandbox.go.set()
+        await wait_until(lambda: _is(session_factory, second, *FINAL_STATUSES))
+        await wait_until(lambda: _is(session_factory, submission.id, *FINAL_STATUSES))
+    finally:
+        await grader.stop()
+        await sandbox.close()
+
+    async with session_factory() as session:
+        finals = [
+            e.payload["submission"]["id"]
+            for e in await session.scalars(select(Event).order_by(Event.id))
+            if e.payload["submission"]["status"] in {s.value for s in FINAL_STATUSES}
+        ]
+    assert finals.index(first) < finals.index(submission.id) < finals.index(second)
+
+
+async def _is(factory: Factory, submission_id: int, *statuses: SubmissionStatus) -> bool:
+    return await status_of(factory, submission_id) in statuses

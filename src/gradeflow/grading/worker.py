@@ -25,6 +25,8 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
+    PRIORITY_BULK,
+    PRIORITY_INTERACTIVE,
     MalformedJob,
     PreviewJob,
     SolutionCheckJob,
@@ -38,7 +40,7 @@ from gradeflow.grading.run_writer import RunWriter
 from gradeflow.grading.runs import RunRecord
 from gradeflow.grading.sandbox import RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
-from gradeflow.infra.slots import SlotPool
+from gradeflow.infra.slots import PriorityGate, SlotPool
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -108,6 +110,9 @@ class Grader:
             max_attempts=config.max_attempts,
             lease_margin_s=config.lease_margin_s,
         )
+        # Runs claimed ahead wait here for a slot, a submission before a regrade (not in
+        # claim order, which would put one behind the bulk jobs claimed before it).
+        self._turns = PriorityGate(config.slots)
         # The leases of this process's runs in flight, renewed together: id -> seconds.
         self._leases: dict[int, float] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -223,8 +228,12 @@ class Grader:
 
     async def _grade_claimed(self, submission: Submission) -> None:
         started = time.perf_counter()
+        priority = PRIORITY_BULK if submission.regrading else PRIORITY_INTERACTIVE
         # Closed before the result is recorded: no progress can follow the verdict.
-        async with live_progress(self.outbox.pubsub, submission) as progress:
+        async with (
+            live_progress(self.outbox.pubsub, submission) as progress,
+            self._turns.hold(priority=priority),
+        ):
             result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)
         seconds = time.perf_counter() - started
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
