@@ -188,7 +188,8 @@ async def _stream(
             done, _ = await asyncio.wait(
                 pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-            read = not done
+            # Degraded, rows are read at every turn: side events must not delay them.
+            read = not done or not pubsub.is_live()
             if side_waiter is not None and side_waiter in done:
                 text, side_waiter = side_waiter.result(), None
                 yield text

@@ -36,7 +36,7 @@ from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
 from gradeflow.events.models import Event
-from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
+from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE, grading_priority
 from gradeflow.grading.models import RegradeKind, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import open_regrade
@@ -269,7 +269,7 @@ async def release_submission(
         return False
     submission = await _load(session, submission_id)
     if republish:
-        priority = PRIORITY_BULK if submission.regrading else PRIORITY_INTERACTIVE
+        priority = grading_priority(regrading=submission.regrading)
         outbox.grade_after_commit(session, [submission_id], priority=priority)
     await record_submission_event(session, outbox, submission)
     return True
@@ -278,9 +278,8 @@ async def release_submission(
 async def by_priority(
     session: AsyncSession, submission_ids: Collection[int]
 ) -> dict[int, list[int]]:
-    """The ids by the priority their jobs are published at: a submission being
-    regraded is bulk work, whichever path (submit, regrade, recovery, the sweeper,
-    a release) publishes it again, so a recovered backlog stays behind new submits."""
+    """The ids by the priority their jobs are published at (``grading_priority``), so
+    a backlog published again stays behind new submits."""
     if not submission_ids:
         return {}
     bulk = set(
@@ -292,7 +291,7 @@ async def by_priority(
     )
     groups: dict[int, list[int]] = {}
     for submission_id in submission_ids:
-        priority = PRIORITY_BULK if submission_id in bulk else PRIORITY_INTERACTIVE
+        priority = grading_priority(regrading=submission_id in bulk)
         groups.setdefault(priority, []).append(submission_id)
     return groups
 

@@ -25,12 +25,11 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
-    PRIORITY_BULK,
-    PRIORITY_INTERACTIVE,
     MalformedJob,
     PreviewJob,
     SolutionCheckJob,
     decode_job,
+    grading_priority,
 )
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
@@ -228,7 +227,7 @@ class Grader:
 
     async def _grade_claimed(self, submission: Submission) -> None:
         started = time.perf_counter()
-        priority = PRIORITY_BULK if submission.regrading else PRIORITY_INTERACTIVE
+        priority = grading_priority(regrading=submission.regrading)
         # Closed before the result is recorded: no progress can follow the verdict.
         async with (
             live_progress(self.outbox.pubsub, submission) as progress,
