@@ -20,23 +20,56 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
 from gradeflow.grading import service
 from gradeflow.grading.models import Submission
+from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus, start_sandbox
-from gradeflow.grading.worker import Grader
+from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, add_graded_submission, memory_outbox
+from tests.factories import (
+    add_graded_submission,
+    memory_outbox,
+    queued_submission,
+)
 from tests.grading.test_worker import HeldSandbox
 
 Factory = async_sessionmaker[AsyncSession]
 BACKLOG_PER_ASSIGNMENT = 20
+
+
+def grader_on(factory: Factory, outbox: Outbox, sandbox: Sandbox, config: GraderConfig) -> Grader:
+    """A grader of the real sandbox consuming ``outbox``'s queue."""
+    return Grader(
+        session_factory=factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=config,
+        metrics=Metrics(),
+    )
+
+
+async def add_passed(
+    session: AsyncSession, user_id: int, assignment: Assignment, count: int
+) -> None:
+    """``count`` graded (passed) submissions of the student, to regrade."""
+    for _ in range(count):
+        await add_graded_submission(
+            session,
+            user_id=user_id,
+            assignment=assignment,
+            status=SubmissionStatus.passed,
+            score=float(assignment.points),
+        )
 
 
 async def finished_count(factory: Factory, user_id: int) -> int:
@@ -74,14 +107,7 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
         assignments = await list_assignments(session)
         backlogged = await create_anonymous_user(session)
         for assignment in assignments:
-            for _ in range(BACKLOG_PER_ASSIGNMENT):
-                await add_graded_submission(
-                    session,
-                    user_id=backlogged.id,
-                    assignment=assignment,
-                    status=SubmissionStatus.passed,
-                    score=float(assignment.points),
-                )
+            await add_passed(session, backlogged.id, assignment, BACKLOG_PER_ASSIGNMENT)
         # A's work on every assignment goes back to the queue, as bulk work.
         for assignment in assignments:
             await service.regrade_assignment(session, outbox=regrade_outbox, assignment=assignment)
@@ -90,27 +116,12 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
 
     config = grader_config(settings.model_copy(update={"grader_slots": 1}))
     sandbox = await start_sandbox(settings, slots=config.slots)
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=sandbox,
-        config=config,
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, sandbox, config)
     await grader.start(recover=backlog_source == "recovery")
     try:
         # The grader is busy with the backlog when B submits.
         await wait_until(lambda: _at_least(session_factory, backlogged.id, 2))
-        async with transaction(session_factory) as session:
-            submission = await service.submit_code(
-                session,
-                outbox=outbox,
-                user=newcomer,
-                assignment=assignments[0],
-                code=ADDER_SOLUTION,
-                max_code_bytes=65536,
-            )
+        submission = await queued_submission(session_factory, outbox, assignments[0], user=newcomer)
         await wait_until(lambda: _at_least(session_factory, newcomer.id, 1))
     finally:
         await grader.stop()
@@ -147,20 +158,12 @@ async def test_a_student_cannot_queue_a_second_submission_on_another_assignment(
     async with transaction(session_factory) as session:
         student = await create_anonymous_user(session)
         first, second = await list_assignments(session)
-    submits = []
+    submits: list[Submission | Conflict] = []
     for assignment in (first, second):
         try:
-            async with transaction(session_factory) as session:
-                submits.append(
-                    await service.submit_code(
-                        session,
-                        outbox=outbox,
-                        user=student,
-                        assignment=assignment,
-                        code=ADDER_SOLUTION,
-                        max_code_bytes=65536,
-                    )
-                )
+            submits.append(
+                await queued_submission(session_factory, outbox, assignment, user=student)
+            )
         except Conflict as conflict:
             submits.append(conflict)
     assert isinstance(submits[0], Submission)
@@ -184,41 +187,19 @@ async def test_a_submission_claimed_ahead_runs_before_a_regrade_claimed_before_i
     async with transaction(session_factory) as session:
         [adder, _] = await list_assignments(session)
         backlogged = await create_anonymous_user(session)
-        for _ in range(2):
-            await add_graded_submission(
-                session,
-                user_id=backlogged.id,
-                assignment=adder,
-                status=SubmissionStatus.passed,
-                score=10.0,
-            )
+        await add_passed(session, backlogged.id, adder, 2)
         first, second = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
         newcomer = await create_anonymous_user(session)
     # One slot, and room to claim two ahead of it: the first regrade run is held in
     # the sandbox until the submission has been claimed behind the second.
     config = replace(grader_config(settings), slots=1, claim_ahead=2)
     sandbox = HeldSandbox(await start_sandbox(settings, slots=1))
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=sandbox,
-        config=config,
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, sandbox, config)
     await grader.start(recover=False)
     try:
         await asyncio.wait_for(sandbox.entered.wait(), 60)
         await wait_until(lambda: _is(session_factory, second, SubmissionStatus.running))
-        async with transaction(session_factory) as session:
-            submission = await service.submit_code(
-                session,
-                outbox=outbox,
-                user=newcomer,
-                assignment=adder,
-                code=ADDER_SOLUTION,
-                max_code_bytes=65536,
-            )
+        submission = await queued_submission(session_factory, outbox, adder, user=newcomer)
         await wait_until(lambda: _is(session_factory, submission.id, SubmissionStatus.running))
         sandbox.go.set()
         await wait_until(lambda: _is(session_factory, second, *FINAL_STATUSES))

@@ -18,7 +18,7 @@ from gradeflow.grading.queue_watch import QueuePace, QueueWatch, estimate_wait
 from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, add_graded_submission, memory_outbox
+from tests.factories import add_graded_submission, memory_outbox, queued_submission
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -46,17 +46,8 @@ async def test_a_queued_submission_hears_its_position_and_an_estimate_once_the_q
         regraded = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
     submitted = []
     for _ in range(3):
-        async with transaction(session_factory) as session:
-            student = await create_anonymous_user(session)
-            submission = await service.submit_code(
-                session,
-                outbox=outbox,
-                user=student,
-                assignment=adder,
-                code=ADDER_SOLUTION,
-                max_code_bytes=65536,
-            )
-            submitted.append((student.id, submission.id))
+        submission = await queued_submission(session_factory, outbox, adder)
+        submitted.append((submission.user_id, submission.id))
     assert regraded
     assert min(regraded) < submitted[0][1]
 
