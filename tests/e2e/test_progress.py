@@ -118,5 +118,8 @@ async def test_a_queued_submission_shows_its_position_while_the_graders_are_busy
         )
         await expect(practice.submit_button).to_be_disabled()
         await screenshot(page, "queue-position")
+        # Claimed while the other run is still in the slot: not "running" yet.
+        await expect(practice.status).to_have_text("Next in line — waiting for a free grader…")
+        await expect(practice.status).to_have_text(re.compile(r"^Running your tests — "))
         await expect(practice.status).to_have_attribute("data-status", "passed", timeout=60_000)
         await expect(practice.points).to_have_text("10")
