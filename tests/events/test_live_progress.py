@@ -10,13 +10,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gradeflow.app import create_app
 from gradeflow.settings import Settings
-from tests.conftest import LiveServer, import_course_dir
+from tests.conftest import LiveServer, import_course_dir, sqlite_copy
 from tests.e2e.test_progress import SOLUTION, slow_course
 
 SLOW_IDS = ("1_counts_one_word", "2_counts_two_words")
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """Progress never touches the database: SQLite only (services mode runs it on
+    PostgreSQL: tests/services/test_live_progress.py)."""
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 def read_frames(

@@ -34,7 +34,7 @@ from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
-from tests.conftest import import_course_dir
+from tests.conftest import import_course_dir, sqlite_copy
 from tests.factories import (
     add_graded_submission,
     memory_outbox,
@@ -43,6 +43,16 @@ from tests.factories import (
 from tests.grading.test_worker import HeldSandbox
 
 Factory = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """What is fair is decided by the queue's priorities and the grader, not by the
+    database (the claims' SQL is tested on both elsewhere): SQLite only, to keep the
+    suite short."""
+    return sqlite_copy(sqlite_template, tmp_path)
+
+
 BACKLOG_PER_ASSIGNMENT = 20
 
 
