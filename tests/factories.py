@@ -267,6 +267,28 @@ def run_result(passed: int, total: int = 2) -> RunResult:
     return RunResult(outcome, tests, f"{passed} of {total} tests passed.", "", "", 5)
 
 
+async def queued_submission(
+    factory: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    assignment: Assignment,
+    *,
+    user: User | None = None,
+    code: str = ADDER_SOLUTION,
+) -> Submission:
+    """A submission of ``user`` (a new anonymous student if None), queued for grading
+    on ``outbox``'s queue."""
+    async with transaction(factory) as session:
+        submitter = user or await create_anonymous_user(session)
+        return await service.submit_code(
+            session,
+            outbox=outbox,
+            user=submitter,
+            assignment=assignment,
+            code=code,
+            max_code_bytes=65536,
+        )
+
+
 async def graded_submission(
     factory: async_sessionmaker[AsyncSession],
     assignment: Assignment,

@@ -21,6 +21,7 @@ from gradeflow.grades.worker import Importer, ImporterConfig
 from gradeflow.grading.intake import SubmissionIntake
 from gradeflow.grading.messages import IMPORTS_QUEUE, QUEUES
 from gradeflow.grading.outbox import Outbox
+from gradeflow.grading.queue_watch import QueueWatch
 from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import start_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
@@ -49,11 +50,13 @@ class Runtime:
     outbox: Outbox
     intake: SubmissionIntake
     blobs: BlobStore
+    queue_watch: QueueWatch
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
     importer: Importer | None = field(default=None)
 
     async def close(self, *, grace_s: float = 0.0) -> None:
+        await self.queue_watch.close()
         await self.intake.close()
         if self.importer is not None:
             await self.importer.stop(grace_s=grace_s)
@@ -154,6 +157,7 @@ async def open_runtime(
         outbox=outbox,
         intake=SubmissionIntake(session_factory, outbox),
         blobs=open_blob_store(settings, engine),
+        queue_watch=QueueWatch(session_factory),
     )
     try:
         await runtime.queue.start()

@@ -15,7 +15,13 @@ from gradeflow.db import create_engine, create_session_factory, transaction, utc
 from gradeflow.events.models import Event
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
-from gradeflow.grading.sandbox import ProcessSandbox, RunResult, RunSpec, Sandbox
+from gradeflow.grading.sandbox import (
+    ProcessSandbox,
+    ProgressCallback,
+    RunResult,
+    RunSpec,
+    Sandbox,
+)
 from gradeflow.grading.service import expired_leases, submit_code
 from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.grading.worker import Grader
@@ -125,10 +131,10 @@ class HeldSandbox:
     async def close(self) -> None:
         await self.sandbox.close()
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, *, on_progress: ProgressCallback | None = None) -> RunResult:
         self.entered.set()
         await self.go.wait()
-        return await self.sandbox.run(spec)
+        return await self.sandbox.run(spec, on_progress=on_progress)
 
 
 async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(

@@ -158,6 +158,14 @@ async def events(
     user: CurrentCaller,
     last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id_header: Annotated[str | None, Header(alias="last-event-id")] = None,
+    progress: Annotated[
+        bool,
+        Query(
+            description="Also send transient events without an id, never replayed: `queue` "
+            "(a queued submission's position and estimated wait) and `progress` (a run's "
+            "tests as they finish)."
+        ),
+    ] = False,
 ) -> StreamingResponse:
     after = last_event_id
     if last_event_id_header:
@@ -169,6 +177,8 @@ async def events(
         pubsub=runtime.pubsub,
         user_id=user.id,
         after_id=after,
+        transient=progress,
+        side_feed=runtime.queue_watch.watch(user.id) if progress else None,
     )
     return StreamingResponse(
         stream,

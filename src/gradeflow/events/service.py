@@ -4,6 +4,11 @@ An event row is written in the same transaction as the change it describes; afte
 the commit, ``notify_users`` wakes every stream of those users on any web process.
 A stream then reads rows after the last id it sent, so a missed wake-up or a
 reconnect (``Last-Event-ID``) never loses an event.
+
+Transient events (a run's progress, a queue position) are not rows: they travel in
+the pub/sub message itself (``publish_transient``) or come from a side feed of the
+web process, and are sent without an id, so they are never replayed; a newer one,
+or the state the page reads, supersedes a missed one.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterable
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -74,6 +81,43 @@ def format_sse(event: Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n"
 
 
+# A pub/sub message that carries a transient event rather than a wake-up call.
+TRANSIENT_PREFIX = "sse:"
+_EVENT_TYPE = re.compile(r"^[a-z_]{1,40}$")
+
+
+async def publish_transient(
+    pubsub: PubSub, *, user_id: int, type: str, payload: dict[str, Any]
+) -> None:
+    """Send an event to the user's open streams now, without storing it."""
+    if not _EVENT_TYPE.match(type):
+        raise ValueError(f"not an event type: {type!r}")
+    data = json.dumps({"type": type, **payload}, separators=(",", ":"))
+    await pubsub.publish(user_channel(user_id), TRANSIENT_PREFIX + data)
+
+
+def format_transient(type: str, data: str) -> str:
+    """SSE text of an event without an id: a browser's Last-Event-ID stays that of
+    the last stored event, so resuming never skips or repeats one."""
+    return f"event: {type}\ndata: {data}\n\n"
+
+
+def transient_sse(message: str) -> str | None:
+    """The SSE text of a transient pub/sub message; None for a wake-up call."""
+    if not message.startswith(TRANSIENT_PREFIX):
+        return None
+    data = message[len(TRANSIENT_PREFIX) :]
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    kind = event.get("type") if isinstance(event, dict) else None
+    if not isinstance(kind, str) or not _EVENT_TYPE.match(kind):
+        return None
+    # Re-encoded: one line whatever the publisher sent.
+    return format_transient(kind, json.dumps(event, separators=(",", ":")))
+
+
 async def stream_events(
     *,
     session_factory: async_sessionmaker[AsyncSession],
@@ -81,18 +125,52 @@ async def stream_events(
     user_id: int,
     after_id: int | None,
     heartbeat_s: float = HEARTBEAT_S,
+    transient: bool = False,
+    side_feed: AbstractAsyncContextManager[AsyncIterator[str]] | None = None,
 ) -> AsyncIterator[str]:
-    """SSE text for ``user_id``: events after ``after_id`` (or from now on), forever."""
-    # Subscribe before the first read so an event committed in between still wakes us.
-    async with pubsub.subscribe(user_channel(user_id)) as subscription:
-        wakeups = subscription.messages()
-        if after_id is None:
-            async with session_factory() as session:
-                after_id = await latest_event_id(session, user_id=user_id)
-        yield f"retry: 2000\n: connected, after {after_id}\n\n"
-        waiter: asyncio.Task[str] | None = None
-        try:
-            while True:
+    """SSE text for ``user_id``: events after ``after_id`` (or from now on), forever;
+    with ``transient`` also the transient events published for them, and with
+    ``side_feed`` its SSE text, in between (asked for: not every client knows them)."""
+    async with AsyncExitStack() as stack:
+        # Subscribe before the first read so an event committed in between still wakes us.
+        subscription = await stack.enter_async_context(pubsub.subscribe(user_channel(user_id)))
+        side = await stack.enter_async_context(side_feed) if side_feed is not None else None
+        texts = _stream(
+            session_factory,
+            pubsub,
+            subscription.messages(),
+            side,
+            user_id=user_id,
+            after_id=after_id,
+            heartbeat_s=heartbeat_s,
+            transient=transient,
+        )
+        async with aclosing(texts):
+            async for text in texts:
+                yield text
+
+
+async def _stream(
+    session_factory: async_sessionmaker[AsyncSession],
+    pubsub: PubSub,
+    wakeups: AsyncIterator[str],
+    side: AsyncIterator[str] | None,
+    *,
+    user_id: int,
+    after_id: int | None,
+    heartbeat_s: float,
+    transient: bool,
+) -> AsyncGenerator[str]:
+    if after_id is None:
+        async with session_factory() as session:
+            after_id = await latest_event_id(session, user_id=user_id)
+    yield f"retry: 2000\n: connected, after {after_id}\n\n"
+    waiter: asyncio.Future[str] | None = None
+    side_waiter: asyncio.Future[str] | None = None
+    read = True
+    try:
+        while True:
+            if read:
                 async with session_factory() as session:
                     events = await events_after(session, user_id=user_id, after_id=after_id)
                 for event in events:
@@ -100,16 +178,31 @@ async def stream_events(
                     yield format_sse(event)
                 if len(events) == BATCH:
                     continue
-                if waiter is None:
-                    waiter = asyncio.ensure_future(anext(wakeups))
-                # Without live wake-ups (Redis down) the database is polled every second.
-                timeout = heartbeat_s if pubsub.is_live() else DEGRADED_POLL_S
-                done, _ = await asyncio.wait({waiter}, timeout=timeout)
-                if done:
-                    waiter.result()
-                    waiter = None
-                else:
-                    yield ": heartbeat\n\n"
-        finally:
-            if waiter is not None:
-                waiter.cancel()
+            if waiter is None:
+                waiter = asyncio.ensure_future(anext(wakeups))
+            if side is not None and side_waiter is None:
+                side_waiter = asyncio.ensure_future(anext(side))
+            # Without live wake-ups (Redis down) the database is polled every second.
+            timeout = heartbeat_s if pubsub.is_live() else DEGRADED_POLL_S
+            pending = {waiter} if side_waiter is None else {waiter, side_waiter}
+            done, _ = await asyncio.wait(
+                pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            # Degraded, rows are read at every turn: side events must not delay them.
+            read = not done or not pubsub.is_live()
+            if side_waiter is not None and side_waiter in done:
+                text, side_waiter = side_waiter.result(), None
+                yield text
+            if waiter in done:
+                message, waiter = waiter.result(), None
+                carried = transient_sse(message)
+                if carried is None:
+                    read = True  # a wake-up: there are rows to read
+                elif transient:
+                    yield carried
+            if not done:
+                yield ": heartbeat\n\n"
+    finally:
+        for future in (waiter, side_waiter):
+            if future is not None:
+                future.cancel()

@@ -15,6 +15,12 @@ PRIORITY_INTERACTIVE = 5
 PRIORITY_BULK = 1
 
 
+def grading_priority(*, regrading: bool) -> int:
+    """A submission's job priority: being regraded, it is bulk work, whichever path
+    publishes it (a regrade, recovery, the sweeper, a release)."""
+    return PRIORITY_BULK if regrading else PRIORITY_INTERACTIVE
+
+
 class MalformedJob(ValueError):
     """The message is not a grading job."""
 

@@ -36,7 +36,7 @@ from gradeflow.courses.service import list_assignments
 from gradeflow.db import utcnow
 from gradeflow.errors import Conflict, NotFound
 from gradeflow.events.models import Event
-from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE
+from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE, grading_priority
 from gradeflow.grading.models import RegradeKind, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import open_regrade
@@ -267,10 +267,33 @@ async def release_submission(
     )
     if getattr(released, "rowcount", 0) != 1:
         return False
+    submission = await _load(session, submission_id)
     if republish:
-        outbox.grade_after_commit(session, [submission_id], priority=PRIORITY_INTERACTIVE)
-    await record_submission_event(session, outbox, await _load(session, submission_id))
+        priority = grading_priority(regrading=submission.regrading)
+        outbox.grade_after_commit(session, [submission_id], priority=priority)
+    await record_submission_event(session, outbox, submission)
     return True
+
+
+async def by_priority(
+    session: AsyncSession, submission_ids: Collection[int]
+) -> dict[int, list[int]]:
+    """The ids by the priority their jobs are published at (``grading_priority``), so
+    a backlog published again stays behind new submits."""
+    if not submission_ids:
+        return {}
+    bulk = set(
+        await session.scalars(
+            select(Submission.id).where(
+                Submission.id.in_(submission_ids), Submission.regrading.is_(True)
+            )
+        )
+    )
+    groups: dict[int, list[int]] = {}
+    for submission_id in submission_ids:
+        priority = grading_priority(regrading=submission_id in bulk)
+        groups.setdefault(priority, []).append(submission_id)
+    return groups
 
 
 async def requeue_abandoned(session: AsyncSession) -> int:

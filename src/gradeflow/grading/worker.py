@@ -25,20 +25,21 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import (
     GRADING_QUEUE,
-    PRIORITY_INTERACTIVE,
     MalformedJob,
     PreviewJob,
     SolutionCheckJob,
     decode_job,
+    grading_priority,
 )
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.preview_worker import PreviewGrader
+from gradeflow.grading.progress import live_progress
 from gradeflow.grading.run_writer import RunWriter
 from gradeflow.grading.runs import RunRecord
 from gradeflow.grading.sandbox import RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, JobQueue, settle
-from gradeflow.infra.slots import SlotPool
+from gradeflow.infra.slots import PriorityGate, SlotPool
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,9 @@ class Grader:
             max_attempts=config.max_attempts,
             lease_margin_s=config.lease_margin_s,
         )
+        # Runs claimed ahead wait here for a slot, a submission before a regrade (not in
+        # claim order, which would put one behind the bulk jobs claimed before it).
+        self._turns = PriorityGate(config.slots)
         # The leases of this process's runs in flight, renewed together: id -> seconds.
         self._leases: dict[int, float] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -131,9 +135,12 @@ class Grader:
             async with transaction(self.session_factory) as session:
                 requeued = await service.requeue_abandoned(session)
                 pending = await service.submissions_to_publish(session)
+                groups = await service.by_priority(session, pending)
             if requeued:
                 log.warning("grading.recovered", requeued=requeued)
-            await self.outbox.publish(pending, priority=PRIORITY_INTERACTIVE)
+            # Interactive first, and a regrade backlog at its own (bulk) priority.
+            for priority in sorted(groups, reverse=True):
+                await self.outbox.publish(groups[priority], priority=priority)
             await self.checks.recover()
             await self.previews.recover()
         self._pool.start()
@@ -220,7 +227,13 @@ class Grader:
 
     async def _grade_claimed(self, submission: Submission) -> None:
         started = time.perf_counter()
-        result = await self.sandbox.run(self._spec(submission))
+        priority = grading_priority(regrading=submission.regrading)
+        # Closed before the result is recorded: no progress can follow the verdict.
+        async with (
+            live_progress(self.outbox.pubsub, submission) as progress,
+            self._turns.hold(priority=priority),
+        ):
+            result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)
         seconds = time.perf_counter() - started
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
@@ -264,10 +277,12 @@ class Grader:
                 session, older_than=UNPUBLISHED_GRACE
             )
             await prune_events(session)
-        ids = sorted(set(expired) | set(unpublished))
-        if not ids:
+            groups = await service.by_priority(session, sorted(set(expired) | set(unpublished)))
+        if not groups:
             return checks_sent + previews
-        sent = await self.outbox.publish(ids, priority=PRIORITY_INTERACTIVE)
+        sent = 0
+        for priority in sorted(groups, reverse=True):
+            sent += await self.outbox.publish(groups[priority], priority=priority)
         self.metrics.republished.inc(sent)
         log.info(
             "grading.swept", republished=sent, expired=len(expired), unpublished=len(unpublished)

@@ -4,12 +4,16 @@ The grader and the import slots are both this: N tasks taking messages from thei
 queue and handing each to a handler, plus a task that looks for lost work every few
 seconds. Stopping takes no new message, lets runs in flight finish for a grace
 period, then cancels them; the handler (``queue.settle``) hands a cancelled job back.
+``PriorityGate`` lets work taken ahead of a free slot in by priority, not by arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import heapq
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -112,3 +116,44 @@ async def keep_lease(
                     return
         except Exception as exc:
             log.warning(failure_event, error=str(exc), **log_fields)
+
+
+class PriorityGate:
+    """At most ``size`` holders at once; waiters get in by priority (higher first),
+    then in the order they came. Cancelled waiters are skipped."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self._free = size
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *, priority: int) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._arrivals), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._release()  # handed over just as we were cancelled
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._free += 1

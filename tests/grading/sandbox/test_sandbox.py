@@ -861,3 +861,24 @@ async def test_each_test_keeps_what_the_code_printed_during_it(sandbox: Sandbox)
     assert outputs["test_another_name"].endswith("…")
     assert result.stdout.startswith("loading\n")
     assert result.tests[0].to_dict()["output"] == "called with: you\n"
+
+
+@pytest.mark.asyncio
+async def test_progress_is_heard_at_the_start_and_as_each_test_finishes(sandbox: Sandbox) -> None:
+    heard: list[tuple[int, tuple[str, ...], str | None]] = []
+    # Student code printing a judge-like line is output, not progress.
+    forged = json.dumps({"event": "test", "test": TEST_IDS[0], "outcome": "passed"})
+    code = f"print({forged!r})\n" + WRONG
+
+    result = await sandbox.run(
+        make_spec(code),
+        on_progress=lambda p: heard.append(
+            (p.total, tuple(t.outcome for t in p.finished), p.running)
+        ),
+    )
+
+    assert heard[0] == (3, (), None)  # the run started
+    finished = [outcomes for _, outcomes, running in heard if running is None][1:]
+    # Each test once, in order, with the outcome the verdict has.
+    assert finished == [tuple(t.outcome for t in result.tests[:n]) for n in (1, 2, 3)]
+    assert {running for *_, running in heard} - {None} == set(TEST_IDS)

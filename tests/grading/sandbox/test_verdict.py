@@ -88,3 +88,38 @@ def test_long_details_are_cut_to_their_limit() -> None:
     assert len(test.expected) == DETAIL_LIMIT
     assert test.expected.endswith("…")
     assert len(test.description) == 200
+
+
+def test_progress_counts_only_the_judges_first_report_of_an_expected_test() -> None:
+    changes: list[tuple[int, str | None]] = []
+    report = HarnessReport(nonce=NONCE, expected=frozenset({"T.test_a", "T.test_b"}))
+
+    def on_change() -> None:
+        progress = report.progress()
+        changes.append((progress.passed_count, progress.running))
+
+    report.on_change = on_change
+    lines = [
+        {"nonce": NONCE, "event": "ready"},
+        {"nonce": NONCE, "event": "start", "test": "T.test_a"},
+        {"nonce": "guessed", "event": "test", "test": "T.test_a", "outcome": "passed"},
+        {"nonce": NONCE, "event": "test", "test": "T.test_x", "outcome": "passed"},
+        {"nonce": NONCE, "event": "start", "test": "T.test_x"},
+        {"nonce": NONCE, "event": "test", "test": "T.test_a", "outcome": "failed"},
+        {"nonce": NONCE, "event": "test", "test": "T.test_a", "outcome": "passed"},
+        {"nonce": NONCE, "event": "start", "test": "T.test_a"},
+        {"nonce": NONCE, "event": "start", "test": "T.test_b"},
+        {"nonce": NONCE, "event": "test", "test": "T.test_b", "outcome": "passed"},
+        {"nonce": NONCE, "event": "done"},
+        {"nonce": NONCE, "event": "test", "test": "T.test_b", "outcome": "passed"},
+    ]
+    for line in lines:
+        report.add_line(json.dumps(line).encode())
+
+    # The forged, the unexpected, the second report and anything after "done" count for
+    # nothing; a test already reported cannot be "running" again.
+    assert changes == [(0, "T.test_a"), (0, None), (0, "T.test_b"), (1, None)]
+    assert [(t.id, t.outcome) for t in report.progress().finished] == [
+        ("T.test_a", "failed"),
+        ("T.test_b", "passed"),
+    ]

@@ -15,7 +15,14 @@ from gradeflow.grading.sandbox.factory import (
     start_sandbox,
 )
 from gradeflow.grading.sandbox.process import ProcessSandbox
-from gradeflow.grading.sandbox.results import Outcome, RunResult, TestOutcome, TestResult
+from gradeflow.grading.sandbox.results import (
+    Outcome,
+    ProgressCallback,
+    RunProgress,
+    RunResult,
+    TestOutcome,
+    TestResult,
+)
 from gradeflow.grading.sandbox.spec import OUTPUT_LIMIT_BYTES, RunSpec, Sandbox
 from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
 
@@ -23,6 +30,8 @@ __all__ = [
     "OUTPUT_LIMIT_BYTES",
     "Outcome",
     "ProcessSandbox",
+    "ProgressCallback",
+    "RunProgress",
     "RunResult",
     "RunSpec",
     "Sandbox",

@@ -19,7 +19,7 @@ from typing import Protocol
 import structlog
 
 from gradeflow.grading.sandbox.pipes import RunPipes
-from gradeflow.grading.sandbox.results import RunResult, TestResult
+from gradeflow.grading.sandbox.results import ProgressCallback, RunResult, TestResult
 from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.staging import remove_workdir, write_views
 
@@ -62,14 +62,17 @@ class Launch(Protocol):
         ...
 
 
-async def run_judged(spec: RunSpec, launch: Launch) -> RunResult:
+async def run_judged(
+    spec: RunSpec, launch: Launch, on_progress: ProgressCallback | None = None
+) -> RunResult:
     """Run ``spec``'s tests through ``launch``; a failure of the sandbox itself
-    (``OSError``) becomes an ``internal_error`` result."""
+    (``OSError``) becomes an ``internal_error`` result. ``on_progress`` hears once
+    when the run has started, then of each test the judge starts or finishes."""
     staging: str | None = None
     try:
         staging = await launch.make_staging()
         write_views(staging, spec)
-        return await _run_staged(spec, staging, launch)
+        return await _run_staged(spec, staging, launch, on_progress)
     except OSError as exc:
         log.exception("sandbox.failed", staging=staging)
         return internal_error(spec, f"The sandbox failed: {exc}")
@@ -80,13 +83,16 @@ async def run_judged(spec: RunSpec, launch: Launch) -> RunResult:
             await asyncio.to_thread(remove_workdir, staging)
 
 
-async def _run_staged(spec: RunSpec, staging: str, launch: Launch) -> RunResult:
+async def _run_staged(
+    spec: RunSpec, staging: str, launch: Launch, on_progress: ProgressCallback | None
+) -> RunResult:
     nonce = secrets.token_urlsafe(24)
-    pipes = RunPipes(spec, nonce)
+    pipes = RunPipes(spec, nonce, on_progress)
     try:
         write_ends = await pipes.open(*launch.extra_readers)
         await launch.start(staging, nonce, write_ends)
         pipes.handed_over()
+        pipes.report_progress()  # started: no longer waiting for a slot
         ended = await launch.wait(pipes)
         if isinstance(ended, str):
             return internal_error(spec, ended)

@@ -12,7 +12,9 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from gradeflow.grading.sandbox.results import RunResult
+import structlog
+
+from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.verdict import (
     HarnessReport,
@@ -23,6 +25,8 @@ from gradeflow.grading.sandbox.verdict import (
 )
 
 TRUNCATED_MARKER = "\n[output truncated]"
+
+log = structlog.get_logger(__name__)
 
 
 class PipeReader(asyncio.Protocol):
@@ -87,9 +91,14 @@ class RunPipes:
     buffers, the judge's result channel into its report, and any extra pipes the
     caller asks for (``host_run`` opens it for both sandboxes); ``close`` releases it all."""
 
-    def __init__(self, spec: RunSpec, nonce: str) -> None:
+    def __init__(
+        self, spec: RunSpec, nonce: str, on_progress: ProgressCallback | None = None
+    ) -> None:
         self.spec = spec
         self.report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
+        self.on_progress = on_progress
+        if on_progress is not None:
+            self.report.on_change = self.report_progress
         self._splitter = LineSplitter()
         self.stdout = BoundedBuffer(spec.output_limit_bytes)
         self.stderr = BoundedBuffer(spec.output_limit_bytes)
@@ -112,6 +121,16 @@ class RunPipes:
     def _on_result(self, data: bytes) -> None:
         for line in self._splitter.feed(data):
             self.report.add_line(line)
+
+    def report_progress(self) -> None:
+        """Tell ``on_progress`` how far the run has got; its failure is logged, never
+        the run's."""
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self.report.progress())
+        except Exception:
+            log.exception("sandbox.progress_callback_failed")
 
     def handed_over(self) -> None:
         """The run holds its ends now: ours are closed, so end-of-file means it is done."""

@@ -28,7 +28,7 @@ from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.jailed.jail import JUDGE_VIEW, STUDENT_VIEW
 from gradeflow.grading.sandbox.pipes import RunPipes
-from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 
 log = structlog.get_logger(__name__)
@@ -50,9 +50,9 @@ class ProcessSandbox:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, *, on_progress: ProgressCallback | None = None) -> RunResult:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
-        return await run_judged(spec, _ProcessLaunch(spec, self.python))
+        return await run_judged(spec, _ProcessLaunch(spec, self.python), on_progress)
 
 
 class _ProcessLaunch:

@@ -9,7 +9,7 @@ student, so it stays small, JSON-able and stable.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, get_args
 
@@ -192,3 +192,22 @@ def _text(data: Mapping[str, object], key: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{key} must be a string")
     return value
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a run has got, from the judge's own lines so far; never its verdict
+    (that is decided once the run ended, from everything the judge said)."""
+
+    total: int
+    finished: tuple[TestResult, ...]  # in the order they finished
+    running: str | None  # the test the judge said it started, if not finished yet
+
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for test in self.finished if test.outcome == "passed")
+
+
+# Called on the run's event loop each time the judge starts or finishes a test (and
+# once when the run starts); it must return quickly and never raise.
+ProgressCallback = Callable[[RunProgress], None]

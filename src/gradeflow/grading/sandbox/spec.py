@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
 
 TESTS_FILE = "tests.py"
 JUDGE_EXTRA_MB = 256
@@ -126,12 +126,15 @@ class Sandbox(Protocol):
     """Runs a submission's tests in isolation; student behaviour never raises.
 
     ``run`` may be awaited concurrently up to the number of slots the sandbox was
-    created with. ``start`` prepares it (a worker calls it before taking jobs, so a
+    created with; ``on_progress`` hears when the run starts (a slot was free) and of
+    each test as the judge reports it. ``start`` prepares it (a worker calls it before taking jobs, so a
     broken host fails early); ``close`` releases everything it holds.
     """
 
     async def start(self) -> None: ...
 
-    async def run(self, spec: RunSpec) -> RunResult: ...
+    async def run(
+        self, spec: RunSpec, *, on_progress: ProgressCallback | None = None
+    ) -> RunResult: ...
 
     async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from gradeflow.grading.sandbox.jailed.wire import bound_message, code_name
 from gradeflow.grading.sandbox.results import (
     Outcome,
+    RunProgress,
     RunResult,
     TestOutcome,
     TestResult,
@@ -115,6 +116,16 @@ class HarnessReport:
     stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
     # Each time the student process failed.
     student_failures: list[StudentFailureReport] = field(default_factory=list)
+    # Told after each accepted start or result of a test: what progress is made of.
+    on_change: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def progress(self) -> RunProgress:
+        """The tests finished so far and the one running: only lines that passed every
+        check above (nonce, expected test, first report) count, so progress shows
+        nothing the judge did not say."""
+        return RunProgress(
+            total=len(self.expected), finished=tuple(self.tests.values()), running=self.running
+        )
 
     def add_line(self, line: bytes) -> None:
         if self.nonce.encode() not in line:  # cheap rejection of anything printed blindly
@@ -134,10 +145,13 @@ class HarnessReport:
         if not self.ready or self.finished:
             return
         test = event.get("test")
-        if kind == "start" and isinstance(test, str):
-            self.running = test
+        if kind == "start" and isinstance(test, str) and test in self.expected:
+            if test not in self.tests:
+                self.running = test
+                self._changed()
         elif kind == "test" and isinstance(test, str):
-            self._add_test(test, event)
+            if self._add_test(test, event):
+                self._changed()
         elif kind == "output" and isinstance(test, str) and test in self.expected:
             self.outputs[test] = optional_text(event.get("text"), TEST_OUTPUT_LIMIT) or ""
         elif kind == "fixture":
@@ -173,13 +187,18 @@ class HarnessReport:
         elif kind == "done":
             self.done = self.finished = True
 
-    def _add_test(self, test: str, event: dict[str, object]) -> None:
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def _add_test(self, test: str, event: dict[str, object]) -> bool:
+        """Whether the test's result was taken (the first of an expected test)."""
         outcome = event.get("outcome")
         checked = _REPORTED_OUTCOMES.get(outcome) if isinstance(outcome, str) else None
         if test not in self.expected or test in self.tests or checked is None:
             if len(self.unexpected) < 100:  # enough to explain; a flood must not grow memory
                 self.unexpected.append(clean_text(test))
-            return
+            return False
         passed = checked == "passed"
         expected = optional_text(event.get("expected"), DETAIL_LIMIT)
         actual = optional_text(event.get("actual"), DETAIL_LIMIT)
@@ -197,6 +216,7 @@ class HarnessReport:
         )
         if self.running == test:
             self.running = None
+        return True
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.jailed.jail import JUDGE_CONFIG, RUNS_DIR
 from gradeflow.grading.sandbox.pipes import RunPipes
-from gradeflow.grading.sandbox.results import RunResult
+from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
 from gradeflow.grading.sandbox.spec import RunSpec
 from gradeflow.grading.sandbox.staging import remove_workdir
 from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory
@@ -207,11 +207,11 @@ class ZygoteSandbox:
             await asyncio.to_thread(remove_workdir, self._home)
             self._home = None
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, *, on_progress: ProgressCallback | None = None) -> RunResult:
         """Run ``spec``'s tests; every student behaviour becomes a ``RunResult``."""
         slot = await self._slots.acquire()
         try:
-            return await run_judged(spec, _ZygoteLaunch(self, spec, slot))
+            return await run_judged(spec, _ZygoteLaunch(self, spec, slot), on_progress)
         finally:
             self._slots.release(slot)
 

@@ -1,7 +1,7 @@
 // gradeflow pages: editor behaviour, submitting, and live updates over SSE.
 "use strict";
 
-const { FINAL, STATUS_TEXT, el, renderFeedback, problemLine, appendTestsAndOutput } = window.GradeflowFeedback;
+const { FINAL, STATUS_TEXT, el, renderFeedback, renderProgress, problemLine, appendTestsAndOutput } = window.GradeflowFeedback;
 
 // Tab inserts four spaces (Shift+Tab removes up to four); Esc lets the next Tab
 // move focus out, so keyboard users are never trapped in the editor.
@@ -243,6 +243,7 @@ function setUpPractice(state, events) {
   const button = document.getElementById("submit");
   const status = document.getElementById("status");
   const feedback = document.getElementById("feedback");
+  const progress = document.getElementById("progress");
   const textarea = document.getElementById("code");
   const maxBytes = state.max_code_bytes;
   let pendingId = state.pending_id;
@@ -262,6 +263,7 @@ function setUpPractice(state, events) {
     if (shownFinal && !FINAL.has(submission.status)) return;
     currentId = submission.id;
     showStatus(submission.status);
+    if (submission.status !== "running") hideProgress();
     if (FINAL.has(submission.status)) {
       if (pendingId === submission.id) pendingId = null;
       button.disabled = pendingId !== null;
@@ -276,6 +278,37 @@ function setUpPractice(state, events) {
       editor.markLine(null);
     }
   }
+
+  function hideProgress() {
+    progress.hidden = true;
+    progress.replaceChildren();
+  }
+
+  // Live, transient news of the submission being graded: its place in the queue, then
+  // how far its run has got. Each is a whole picture, so a missed one does not matter;
+  // none may change a submission already shown as graded (its event is the last word).
+  function isWaiting(submissionId) {
+    return submissionId === currentId && submissionId === pendingId && !FINAL.has(status.dataset.status);
+  }
+
+  events.on("queue", (event) => {
+    const place = JSON.parse(event.data);
+    if (!isWaiting(place.submission_id) || status.dataset.status !== "queued") return;
+    const wait = typeof place.eta_s === "number" ? `, about ${waitText(place.eta_s)} to wait` : "";
+    showStatus("queued", `Queued — position ${place.position} in the queue${wait}.`);
+  });
+
+  events.on("progress", (event) => {
+    const run = JSON.parse(event.data);
+    if (!isWaiting(run.submission_id)) return;
+    if (run.phase === "waiting") {
+      showStatus("running", "Next in line — waiting for a free grader…");
+      return;
+    }
+    showStatus("running", `Running your tests — ${run.passed} of ${run.total} tests passed so far.`);
+    renderProgress(progress, run);
+    progress.hidden = false;
+  });
 
   const latest = state.latest;
   if (latest) show(latest);
@@ -330,6 +363,12 @@ function setUpPractice(state, events) {
       showStatus(submission.status, "Your other submission has been graded.");
     }
   });
+}
+
+// "45 s", "3 min": an estimate, said as one.
+function waitText(seconds) {
+  if (seconds < 60) return `${Math.max(1, seconds)} s`;
+  return `${Math.round(seconds / 60)} min`;
 }
 
 // The editor, opened with this browser's draft of the assignment if there is one
@@ -624,8 +663,8 @@ function setUpRegradePreview(root, events) {
 
 // The page's live stream, from the event id the page (or its state) was made at:
 // nothing between the two is missed.
-function openEvents() {
-  return window.GradeflowLive.connect(document.body.dataset.lastEventId || "0");
+function openEvents(options = {}) {
+  return window.GradeflowLive.connect(document.body.dataset.lastEventId || "0", options);
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -633,7 +672,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (shell) {
     const state = await loadPractice(shell);
     // Events from the state's last_event_id on: nothing between the two is missed.
-    if (state && state.assignment) setUpPractice(state, openEvents());
+    // Only this page asks for the transient events: a queued submission's place, a run's progress.
+    if (state && state.assignment) setUpPractice(state, openEvents({ progress: true }));
     return;
   }
   const table = document.getElementById("submissions");

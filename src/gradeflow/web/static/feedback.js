@@ -162,6 +162,32 @@ window.GradeflowFeedback = (() => {
     }
   }
 
+  // A run in progress, from its live progress events: the tests finished so far,
+  // ticked off in the order they finished, and the one running. Only the final result
+  // carries messages and the verdict; this is how far the run has got.
+  function renderProgress(container, progress) {
+    const finished = progress.finished || [];
+    const list = el("ul", { className: "tests", "data-testid": "progress-tests" });
+    for (const test of finished) {
+      const [icon, kind, label] = OUTCOME_MARK[test.outcome] || ["?", "bad", test.outcome];
+      list.append(el("li", { className: `test ${kind}`, "data-outcome": test.outcome, "data-test-id": test.id, title: test.id },
+        el("span", { className: "icon", "aria-hidden": "true" }, icon),
+        el("span", { className: "name" }, testSentence(test)), " ",
+        el("span", { className: "outcome" }, label)));
+    }
+    if (progress.running) {
+      list.append(el("li", { className: "test running", "data-outcome": "running", "data-test-id": progress.running, title: progress.running },
+        el("span", { className: "icon", "aria-hidden": "true" }, "…"),
+        el("span", { className: "name" }, testSentence({ id: progress.running })), " ",
+        el("span", { className: "outcome" }, "running")));
+    }
+    const left = progress.total - finished.length - (progress.running ? 1 : 0);
+    container.replaceChildren(
+      el("p", { className: "summary", "data-testid": "progress-summary" },
+        `${progress.passed} of ${progress.total} tests passed so far`),
+      list);
+    if (left > 0) container.append(el("p", { className: "note" }, `${left} more to run.`));
+  }
 
-  return { FINAL, STATUS_TEXT, el, renderFeedback, problemLine, appendTestsAndOutput };
+  return { FINAL, STATUS_TEXT, el, renderFeedback, renderProgress, problemLine, appendTestsAndOutput };
 })();

@@ -1,6 +1,8 @@
 // The live updates of every page: one Server-Sent Events stream per page, resumed
 // after a drop from the last event it delivered, with a visible "Reconnecting…"
-// while it is down. window.GradeflowLive.connect(afterId) answers { on, close }.
+// while it is down. window.GradeflowLive.connect(afterId, { progress }) answers
+// { on, close }; with progress the stream also brings transient events (a queued
+// submission's place, a run's progress), which have no id and are never replayed.
 "use strict";
 
 window.GradeflowLive = (() => {
@@ -21,7 +23,7 @@ window.GradeflowLive = (() => {
     status.textContent = state === "reconnecting" ? "Reconnecting… live updates will resume by themselves." : "";
   }
 
-  function connect(afterId) {
+  function connect(afterId, { progress = false } = {}) {
     const handlers = new Map();
     let lastId = Number(afterId) || 0;
     let source = null;
@@ -50,7 +52,8 @@ window.GradeflowLive = (() => {
     // failed response (a proxy's 502 while the server restarts): each drop is handled
     // here instead, the new stream asking for the events after the last one seen.
     function open() {
-      source = new EventSource(`/api/events?last_event_id=${encodeURIComponent(lastId)}`);
+      const extra = progress ? "&progress=true" : "";
+      source = new EventSource(`/api/events?last_event_id=${encodeURIComponent(lastId)}${extra}`);
       for (const type of handlers.keys()) source.addEventListener(type, (event) => deliver(type, event));
       source.addEventListener("open", () => {
         attempt = 0;

@@ -1,0 +1,73 @@
+"""A run's live progress: throttled, resent while nothing changes, silent once closed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from gradeflow.events.service import TRANSIENT_PREFIX, user_channel
+from gradeflow.grading.progress import LiveProgress
+from gradeflow.grading.sandbox import RunProgress, TestResult
+from gradeflow.infra.pubsub import MemoryPubSub
+
+
+def progress_of(finished: int, total: int = 50) -> RunProgress:
+    tests = tuple(TestResult(f"T.test_{i}", "passed", "") for i in range(finished))
+    return RunProgress(total=total, finished=tests, running=None)
+
+
+async def test_progress_is_throttled_and_nothing_is_sent_once_closed() -> None:
+    pubsub = MemoryPubSub()
+    async with pubsub.subscribe(user_channel(7)) as subscription:
+        live = LiveProgress(
+            pubsub, user_id=7, submission_id=3, generation=1, total=50, interval_s=0.1
+        )
+        live.start()
+        await asyncio.sleep(0)  # claimed: "waiting" goes out before the run starts
+        started = time.monotonic()
+        for finished in range(1, 51):  # a judge reporting far faster than the throttle
+            live.update(progress_of(finished))
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)  # the throttle lets the latest through
+        elapsed = time.monotonic() - started
+        await live.close()
+        live.update(progress_of(50))  # a late callback after the run ended
+        await asyncio.sleep(0.05)
+
+        messages = []
+        inbox = subscription.inbox  # type: ignore[attr-defined]
+        while not inbox.empty():
+            messages.append(json.loads(inbox.get_nowait().removeprefix(TRANSIENT_PREFIX)))
+    # At most one a throttle interval (plus the first, sent at once), whatever the load.
+    assert 2 <= len(messages) <= elapsed / 0.1 + 2
+    assert messages[0]["phase"] == "waiting"
+    assert messages[-1]["phase"] == "running"
+    assert messages[-1]["passed"] == 50
+    assert {m["submission_id"] for m in messages} == {3}
+    counts = [m["passed"] for m in messages]
+    assert counts == sorted(counts)
+
+
+async def test_the_latest_progress_is_sent_again_while_nothing_changes() -> None:
+    pubsub = MemoryPubSub()
+    async with pubsub.subscribe(user_channel(7)) as subscription:
+        live = LiveProgress(
+            pubsub,
+            user_id=7,
+            submission_id=3,
+            generation=0,
+            total=2,
+            interval_s=0.01,
+            heartbeat_s=0.05,
+        )
+        live.start()
+        live.update(progress_of(1, total=2))
+        received = []
+        async with asyncio.timeout(10):
+            async for message in subscription.messages():
+                received.append(json.loads(message.removeprefix(TRANSIENT_PREFIX)))
+                if sum(1 for m in received if m["passed"] == 1) >= 3:
+                    break
+        await live.close()
+    assert received[-1] == received[-2]
