@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -280,7 +281,8 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
     assert time.monotonic() - started < 30.0
     first, *others = result.tests
     assert first.outcome == "error"
-    assert first.message.startswith("Stopped after 1.0 s: one test may use at most 1 s")
+    # How long it ran before the judge stopped it depends on the machine's load.
+    assert re.match(r"Stopped after \d+\.\d s: one test may use at most 1 s", first.message)
     # The others ran out of what was left of the time limit (or, on a machine too
     # busy for the judge to report in time, were cut short with the whole run).
     assert {test.outcome for test in others} <= {"error", "not_run"}
