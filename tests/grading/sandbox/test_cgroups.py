@@ -86,12 +86,15 @@ def work():
         except BlockingIOError:
             os._exit(3)
         if pid == 0:
-            time.sleep(120)
-            os._exit(0)
+            try:
+                time.sleep(120)
+            finally:
+                os._exit(0)
     return "done"
 """
 # Four processes of 48 MiB each: every one stays well inside its address-space
-# limit (RLIMIT_AS counts one process), together they are far above 128 MB.
+# limit (RLIMIT_AS counts one process, ~25 MB before this), together they are far
+# above 128 MB.
 MEMORY_BOMB = """
 import os, time
 
@@ -99,14 +102,15 @@ def work():
     reader, writer = os.pipe()
     for _ in range(4):
         if os.fork() == 0:
-            os.close(reader)
-            hoard = [b"x" * (8 * 1024 * 1024) for _ in range(6)]
-            os.write(writer, b"+")
-            time.sleep(120)
-            os._exit(len(hoard))
+            try:  # a child never returns into the student process's own code
+                hoard = [b"x" * (8 * 1024 * 1024) for _ in range(6)]
+                os.write(writer, b"+")
+                time.sleep(120)
+            finally:
+                os._exit(0)
     os.close(writer)
     grown = 0
-    while os.read(reader, 1):
+    while grown < 4 and os.read(reader, 1):
         grown += 1
     return "done" if grown == 4 else f"only {grown} grew"
 """
