@@ -82,7 +82,7 @@ def check_usable(directory: str) -> None:
     for name in ("", "cgroup.procs", "cgroup.subtree_control"):
         path = os.path.join(directory, name) if name else directory
         if not os.access(path, os.W_OK):
-            raise CgroupUnavailable(f"{path} is not writable by uid {os.getuid()}: not delegated")
+            raise CgroupUnavailable(f"{path} is not writable: it is not delegated to this user")
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Subtree:
         check_usable(directory)
         try:
             _enable_controllers(directory)
-            _remove_stale_subtrees(directory)
+            _remove_stale_subtrees(directory, owner_pid)
             name = f"{SUBTREE_PREFIX}{owner_pid}"
             path = os.path.join(directory, name)
             os.mkdir(path, 0o755)
@@ -239,14 +239,15 @@ def _move_processes(source: str, leaf: str) -> None:
                 _write(os.path.join(leaf, "cgroup.procs"), line)
 
 
-def _remove_stale_subtrees(directory: str) -> None:
-    """Remove the subtrees of zygotes that no longer exist (killed before their clean-up);
-    a live zygote's are left alone, even between runs when they are empty."""
+def _remove_stale_subtrees(directory: str, owner_pid: int) -> None:
+    """Remove the subtrees of zygotes that no longer exist (killed before their clean-up),
+    and an old one named like ours (our pid was that zygote's); a live zygote's are left
+    alone, even between runs when they are empty."""
     for entry in os.scandir(directory):
         pid = entry.name[len(SUBTREE_PREFIX) :]
         if not entry.name.startswith(SUBTREE_PREFIX) or not pid.isdigit():
             continue
-        if _process_exists(int(pid)):
+        if int(pid) != owner_pid and _process_exists(int(pid)):
             continue
         with contextlib.suppress(OSError):
             for child in os.scandir(entry.path):

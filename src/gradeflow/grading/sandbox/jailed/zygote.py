@@ -375,11 +375,14 @@ class _Zygote:
             procs = cgroup.open_procs() if cgroup is not None else None
             try:
                 pid = self._fork()
-                if pid == 0:
-                    self._child(request, fds, network, procs)
-            finally:
-                if procs is not None and pid != 0:
+            except BaseException:
+                if procs is not None:
                     os.close(procs)
+                raise
+            if pid == 0:
+                self._child(request, fds, network, procs)
+            if procs is not None:
+                os.close(procs)
         return pid
 
     def _new_cgroup(self, name: str, limits: dict[str, int]) -> cgroups.ProcessCgroup | None:
@@ -404,17 +407,28 @@ class _Zygote:
             cgroup.kill()
         except OSError:
             exceeded = []
-        if not cgroup.remove():
-            self.busy_cgroups.append((cgroup, CGROUP_REMOVAL_TRIES))
+        self._remove_cgroup(cgroup, CGROUP_REMOVAL_TRIES)
         return exceeded
 
     def _remove_busy_cgroups(self) -> None:
         busy, self.busy_cgroups = self.busy_cgroups, []
         for cgroup, tries in busy:
-            if not cgroup.remove() and tries > 1:
-                self.busy_cgroups.append((cgroup, tries - 1))
-            elif tries <= 1:
-                print(f"gradeflow zygote: cgroup {cgroup.name} stays busy", file=sys.stderr)
+            self._remove_cgroup(cgroup, tries - 1)
+
+    def _remove_cgroup(self, cgroup: cgroups.ProcessCgroup, tries_left: int) -> None:
+        """Remove ``cgroup``, or keep it to try again from the loop while tries are left."""
+        try:
+            if cgroup.remove():
+                return
+        except OSError as exc:
+            print(
+                f"gradeflow zygote: cgroup {cgroup.name} cannot be removed: {exc}", file=sys.stderr
+            )
+            return
+        if tries_left > 0:
+            self.busy_cgroups.append((cgroup, tries_left))
+        else:
+            print(f"gradeflow zygote: cgroup {cgroup.name} stays busy", file=sys.stderr)
 
     def _serve_judge(self, run: _Run) -> None:
         """A request of a run's judge: ``spawn`` a student process, or ``end`` it."""
