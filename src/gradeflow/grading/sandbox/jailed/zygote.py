@@ -65,9 +65,9 @@ SETUP_FAILED_EXIT = 125
 # backstop above it, so the limit that stops a fork bomb is the one that says so
 # (pids.events).
 NPROC_BACKSTOP_FACTOR = 2
-# Zygote loop turns a cgroup that is still busy after its process was reaped is
-# retried for (the kernel may count an exiting task a moment longer), and the pause
-# between tries while the zygote shuts down.
+# A cgroup the kernel still counts a task in after its process was reaped (an exiting
+# task, for a moment) is removed again on this many turns of the loop, and this far
+# apart while the zygote shuts down.
 CGROUP_REMOVAL_TRIES = 200
 CGROUP_RETRY_S = 0.01
 # Modules that student code often imports: imported once here, they cost a run
