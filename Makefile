@@ -83,7 +83,7 @@ test-unprivileged:
 
 # The cgroup v2 tests of the sandbox (skipped on this host, whose pids and memory
 # controllers are bound to cgroup v1) in a qemu VM booted with cgroup v2 only, as
-# root and as nobody in a delegated subtree (root; ~10 minutes without KVM).
+# root and as nobody in a delegated subtree (root; ~15 minutes without KVM).
 # CGROUP_VM_ARGS="--tests tests/grading/sandbox" runs more. See docs/security.md.
 cgroup-vm: install
 	@command -v qemu-system-x86_64 >/dev/null && command -v busybox >/dev/null || \
