@@ -396,3 +396,17 @@ async def test_the_subtree_of_a_killed_zygote_is_removed_by_the_next_one() -> No
         assert not left_behind.exists()
     finally:
         await sandbox.close()
+
+
+@needs_cgroup_v2
+@pytest.mark.asyncio
+async def test_one_process_that_grows_still_meets_its_address_space_limit_first(
+    zygote: ZygoteSandbox,
+) -> None:
+    bomb = "def work():\n    hoard = []\n    while True:\n        hoard.append(bytearray(2**20))\n"
+
+    result = await zygote.run(spec(bomb, memory_mb=96))
+
+    assert zygote.cgroup_limits, zygote.cgroups_unused
+    assert result.outcome == "memory_limit", result
+    assert result.tests[0].message.startswith("MemoryError"), result.tests[0].message
