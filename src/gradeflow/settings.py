@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Worker /metrics port; 0 = none.")
     insecure_sandbox: bool = Field(False, description="Allow the unisolated development sandbox.")
+    sandbox_cgroups: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="cgroup v2 limits per jailed process (pids.max, memory.max) on top of the "
+        "rlimits: auto where a delegated subtree with pids and memory exists; on: refuse to "
+        "grade without one; off: rlimits only.",
+    )
     grader_slots: int = Field(
         0, ge=0, le=64, description="Grading runs at once; 0 means one per core."
     )

@@ -129,7 +129,9 @@ class SandboxRefused(GradeflowError):
 async def start_sandbox(settings: Settings, *, slots: int) -> Sandbox:
     """The secure sandbox, started; the insecure one only when the operator asked for it."""
     try:
-        return await sandbox_factory.start_sandbox(slots=slots, insecure=settings.insecure_sandbox)
+        return await sandbox_factory.start_sandbox(
+            slots=slots, insecure=settings.insecure_sandbox, cgroups=settings.sandbox_cgroups
+        )
     except SandboxUnavailable as exc:
         raise SandboxRefused(str(exc)) from exc
 

@@ -20,7 +20,7 @@ import structlog
 from gradeflow.grading.sandbox.jailed.seccomp import native_abi
 from gradeflow.grading.sandbox.process import ProcessSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
-from gradeflow.grading.sandbox.zygote_client import ZygoteSandbox
+from gradeflow.grading.sandbox.zygote_client import CgroupMode, ZygoteSandbox
 
 log = structlog.get_logger(__name__)
 
@@ -156,13 +156,14 @@ def _hint(unprivileged: bool) -> str:
     )
 
 
-async def start_sandbox(*, slots: int, insecure: bool) -> Sandbox:
+async def start_sandbox(*, slots: int, insecure: bool, cgroups: CgroupMode = "auto") -> Sandbox:
     """The secure sandbox, started and seen to grade; ``ProcessSandbox`` only if the
     secure one cannot run here and ``insecure``. One zygote: the self-test runs in the
-    sandbox that is then used."""
+    sandbox that is then used. ``cgroups``: per-process cgroup v2 limits (see
+    ``ZygoteSandbox``)."""
     reason = _missing_prerequisite()
     if reason is None:
-        secure = ZygoteSandbox(slots=slots)
+        secure = ZygoteSandbox(slots=slots, cgroups=cgroups)
         reason = await _self_test(secure)
         if reason is None:
             return secure

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -53,6 +53,8 @@ TMP_LIMIT = 32 * 1024 * 1024
 # the worker decides the zygote is broken.
 ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
+# Per-process cgroup v2 limits: where a delegated subtree exists, always, never.
+CgroupMode = Literal["auto", "on", "off"]
 
 
 class ZygoteFailed(OSError):
@@ -154,9 +156,15 @@ class ZygoteSandbox:
         process_limit: int = PROCESS_LIMIT,
         tmp_bytes: int = TMP_LIMIT,
         spares: int | None = None,
+        cgroups: CgroupMode = "auto",
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
+        self.cgroups = cgroups
+        # Whether the running zygote gives each process a cgroup (pids.max,
+        # memory.max) and, if not, why: known once it has started.
+        self.cgroup_limits = False
+        self.cgroups_unused = ""
         self.slots = slots
         # The real binary, not a venv's link to it: its prefix is what the jail binds.
         self.python = os.path.realpath(python)
@@ -259,6 +267,7 @@ class ZygoteSandbox:
             "tmp_bytes": self.tmp_bytes,
             "spares": self.spares,
             "slots": self.slots,
+            "cgroups": self.cgroups,
         }
         try:
             # Spawned from this thread, not a worker thread, and with nothing of
@@ -290,7 +299,15 @@ class ZygoteSandbox:
         except BaseException:
             await asyncio.to_thread(zygote.stop)
             raise
-        log.info("sandbox.zygote_started", pid=process.pid, slots=self.slots)
+        self.cgroup_limits = bool(event.get("cgroups"))
+        self.cgroups_unused = str(event.get("cgroups_unused", ""))
+        log.info(
+            "sandbox.zygote_started",
+            pid=process.pid,
+            slots=self.slots,
+            limits="cgroup v2 and rlimits" if self.cgroup_limits else "rlimits",
+            cgroups_unused=self.cgroups_unused or None,
+        )
         self._zygote = zygote
         return zygote
 
@@ -360,6 +377,9 @@ class _ZygoteLaunch:
         if "error" in outcome:
             log.error("sandbox.run_failed", error=outcome["error"])
             return f"The sandbox failed: {outcome['error']}"
+        if outcome.get("exceeded"):
+            # The judge's own limits: the tests themselves, never the student's code.
+            log.warning("sandbox.judge_limit_reached", limits=outcome["exceeded"])
         return Exit(
             returncode=os.waitstatus_to_exitcode(outcome["status"]),
             timed_out=bool(outcome["timed_out"]),

@@ -413,6 +413,14 @@ class Session:
     def crashed(self) -> StudentFailure:
         status = self.spawner.end()
         where = f" while running {self.test}" if self.test else ""
+        if self.spawner.exceeded_memory():
+            # Killed by the kernel for its cgroup's memory.max: all of its processes
+            # together, which RLIMIT_AS (one process at a time) does not see.
+            return self.fail(
+                "memory_limit",
+                f"Your code used more than the {self.memory_mb} MB of memory it may use{where}, "
+                "so it was stopped.",
+            )
         return self.fail("crashed", f"Your program exited{where} ({status}).")
 
     def _answer(self, reply: list[Any]) -> Any:

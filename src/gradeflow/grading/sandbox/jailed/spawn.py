@@ -33,6 +33,11 @@ class Spawner(Protocol):
         """Kill the current student process if it still runs; how it ended, in words."""
         ...
 
+    def exceeded_memory(self) -> bool:
+        """Whether the kernel killed the last ended student process for its cgroup's
+        memory limit (False where there are no cgroup limits)."""
+        ...
+
     def close(self) -> None:
         """The run is over: nothing of it may keep running."""
         ...
@@ -45,6 +50,8 @@ class ZygoteSpawner:
         self._socket = socket.socket(fileno=fd)
         # Started by the zygote with the run: the first spawn need not ask.
         self._first: socket.socket | None = socket.socket(fileno=first_student)
+        # The cgroup limits the last ended student process reached, as the zygote saw.
+        self._exceeded: list[object] = []
 
     def spawn(self) -> socket.socket:
         first, self._first = self._first, None
@@ -65,7 +72,15 @@ class ZygoteSpawner:
         self._socket.send(b'{"op": "end"}')
         reply = json.loads(self._socket.recv(4096) or b"{}")
         status = reply.get("status")
-        return describe_status(status) if isinstance(status, int) else "it had ended"
+        exceeded = reply.get("exceeded")
+        self._exceeded = exceeded if isinstance(exceeded, list) else []
+        words = describe_status(status) if isinstance(status, int) else "it had ended"
+        if "processes" in self._exceeded:
+            words += "; it reached its limit of processes and threads"
+        return words
+
+    def exceeded_memory(self) -> bool:
+        return "memory" in self._exceeded
 
     def close(self) -> None:
         """Nothing to do: the zygote ends the student processes with the run."""
@@ -112,6 +127,9 @@ class ProcessSpawner:
         if process.poll() is None:
             process.kill()
         return describe_status(_wait_status(process.wait()))
+
+    def exceeded_memory(self) -> bool:
+        return False  # RLIMIT_AS only: a MemoryError, which the student process reports
 
     def close(self) -> None:
         self.end()

@@ -39,10 +39,19 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
-from gradeflow.grading.sandbox.jailed import jail, judge, linux, seccomp, spawn, student, wire
+from gradeflow.grading.sandbox.jailed import (
+    cgroups,
+    jail,
+    judge,
+    linux,
+    seccomp,
+    spawn,
+    student,
+    wire,
+)
 
 FDS_PER_RUN = 4  # stdout, stderr, result channel, status
 # Descriptors a child gets after stdout and stderr: the judge its result channel,
@@ -52,6 +61,15 @@ EXTRA_FDS = {"judge": 3, "student": 1}
 # Student processes one run may ask for (the judge restarts one after each crash).
 MAX_STUDENTS = 256
 SETUP_FAILED_EXIT = 125
+# With a cgroup per process, pids.max is the process limit; RLIMIT_NPROC stays as a
+# backstop above it, so the limit that stops a fork bomb is the one that says so
+# (pids.events).
+NPROC_BACKSTOP_FACTOR = 2
+# A cgroup the kernel still counts a task in after its process was reaped (an exiting
+# task, for a moment) is removed again on this many turns of the loop, and this far
+# apart while the zygote shuts down.
+CGROUP_REMOVAL_TRIES = 200
+CGROUP_RETRY_S = 0.01
 # Modules that student code often imports: imported once here, they cost a run
 # nothing. Only modules that hold no per-process state (random reseeds on fork).
 WARM_MODULES = [
@@ -94,6 +112,9 @@ class _Run:
     requests: socket.socket
     student: int | None = None  # pid of the current student process
     students: int = 0
+    # Each process's cgroup, where the zygote has a cgroup v2 subtree.
+    judge_cgroup: cgroups.ProcessCgroup | None = None
+    student_cgroup: cgroups.ProcessCgroup | None = None
     timed_out: bool = False
     killed: bool = False
 
@@ -130,6 +151,11 @@ class _Zygote:
     # Spares take the run-independent half of the jail off each run's critical path,
     # and it happens on the other CPU while the previous run executes.
     spares_wanted: int
+    # None: rlimits only (no usable cgroup v2 subtree, or turned off), and why.
+    cgroup_subtree: cgroups.Subtree | None = None
+    cgroups_unused: str = ""
+    # Cgroups whose removal the kernel refused once, with the tries left.
+    busy_cgroups: list[tuple[cgroups.ProcessCgroup, int]] = field(default_factory=list)
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     runs: dict[int, _Run] = field(default_factory=dict)
     spares: list[_Spare] = field(default_factory=list)
@@ -161,6 +187,8 @@ class _Zygote:
                 else:
                     self._reap(key.data)
             self._enforce_deadlines()
+            if self.busy_cgroups:
+                self._remove_busy_cgroups()
 
     def shutdown(self) -> None:
         for spare in list(self.spares):
@@ -171,8 +199,17 @@ class _Zygote:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.pid, signal.SIGKILL)
             self._reap(run)
+        for _ in range(CGROUP_REMOVAL_TRIES):
+            if not self.busy_cgroups:
+                break
+            time.sleep(CGROUP_RETRY_S)
+            self._remove_busy_cgroups()
+        if self.cgroup_subtree is not None and not self.cgroup_subtree.remove():
+            print("gradeflow zygote: its cgroup subtree could not be removed", file=sys.stderr)
 
     def _next_timeout(self) -> float | None:
+        if self.busy_cgroups:
+            return CGROUP_RETRY_S
         if not self.runs:
             return None
         pending = [run.deadline for run in self.runs.values() if not run.killed]
@@ -299,13 +336,15 @@ class _Zygote:
             if first_student is None:
                 raise OSError("no student process could be started")
             judge_fds = [stdout, stderr, result, theirs.fileno(), first_student.fileno()]
-            run.pid = self._spawn(request, judge_fds, slot)
+            run.judge_cgroup = self._new_cgroup(f"run-{run.id}-judge", request["limits"])
+            run.pid = self._spawn(request, judge_fds, slot, run.judge_cgroup)
             run.pidfd = os.pidfd_open(run.pid)
         except OSError as exc:
             self._end_student(run)
             if run.pid:
                 os.kill(run.pid, signal.SIGKILL)
                 os.waitpid(run.pid, 0)
+            self._release_cgroup(run.judge_cgroup)
             _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
             _close_all([stdout, stderr, result])
             ours.close()
@@ -320,15 +359,76 @@ class _Zygote:
         ours.setblocking(False)
         self.selector.register(ours, selectors.EVENT_READ, _Requests(run))
 
-    def _spawn(self, request: dict[str, Any], fds: list[int], slot: int | None) -> int:
-        """Start a judge or student process, by a spare if there is one; its pid."""
+    def _spawn(
+        self,
+        request: dict[str, Any],
+        fds: list[int],
+        slot: int | None,
+        cgroup: cgroups.ProcessCgroup | None,
+    ) -> int:
+        """Start a judge or student process, by a spare if there is one; its pid.
+
+        With a ``cgroup``, the process is in it before it runs anything of the run."""
         network = self._network_for(slot, str(request["role"]))
-        pid = self._hand_to_spare(request, fds, network)
+        pid = self._hand_to_spare(request, fds, network, cgroup)
         if pid is None:
-            pid = self._fork()
+            procs = cgroup.open_procs() if cgroup is not None else None
+            try:
+                pid = self._fork()
+            except BaseException:
+                if procs is not None:
+                    os.close(procs)
+                raise
             if pid == 0:
-                self._child(request, fds, network)
+                self._child(request, fds, network, procs)
+            if procs is not None:
+                os.close(procs)
         return pid
+
+    def _new_cgroup(self, name: str, limits: dict[str, int]) -> cgroups.ProcessCgroup | None:
+        """A cgroup with the process's memory and process limits, if the zygote has a
+        subtree: the address-space limit is the memory limit too, for all of the
+        process's descendants together."""
+        if self.cgroup_subtree is None:
+            return None
+        return self.cgroup_subtree.new_process_cgroup(
+            name,
+            memory_bytes=int(limits["address_space_bytes"]),
+            processes=int(limits["processes"]),
+        )
+
+    def _release_cgroup(self, cgroup: cgroups.ProcessCgroup | None) -> list[str]:
+        """After its process was reaped: which limits stopped something in ``cgroup``,
+        then kill whatever is left in it and remove it (later, if still busy)."""
+        if cgroup is None:
+            return []
+        try:
+            exceeded = cgroup.exceeded()
+            cgroup.kill()
+        except OSError:
+            exceeded = []
+        self._remove_cgroup(cgroup, CGROUP_REMOVAL_TRIES)
+        return exceeded
+
+    def _remove_busy_cgroups(self) -> None:
+        busy, self.busy_cgroups = self.busy_cgroups, []
+        for cgroup, tries in busy:
+            self._remove_cgroup(cgroup, tries - 1)
+
+    def _remove_cgroup(self, cgroup: cgroups.ProcessCgroup, tries_left: int) -> None:
+        """Remove ``cgroup``, or keep it to try again from the loop while tries are left."""
+        try:
+            if cgroup.remove():
+                return
+        except OSError as exc:
+            print(
+                f"gradeflow zygote: cgroup {cgroup.name} cannot be removed: {exc}", file=sys.stderr
+            )
+            return
+        if tries_left > 0:
+            self.busy_cgroups.append((cgroup, tries_left))
+        else:
+            print(f"gradeflow zygote: cgroup {cgroup.name} stays busy", file=sys.stderr)
 
     def _serve_judge(self, run: _Run) -> None:
         """A request of a run's judge: ``spawn`` a student process, or ``end`` it."""
@@ -346,8 +446,8 @@ class _Zygote:
         except (ValueError, AttributeError):
             op = None
         if op == "end":
-            status = self._end_student(run)
-            _send_quietly(run.requests, {"status": status})
+            status, exceeded = self._end_student(run)
+            _send_quietly(run.requests, {"status": status, "exceeded": exceeded})
         elif op == "spawn":
             self._end_student(run)
             judge_end = self._start_student(run)
@@ -376,8 +476,14 @@ class _Zygote:
         request = {**run.request, "role": "student"}
         judge_end, student_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            run.student = self._spawn(request, [*run.outputs, student_end.fileno()], run.slot)
+            name = f"run-{run.id}-student-{run.students + 1}"
+            run.student_cgroup = self._new_cgroup(name, request["student_limits"])
+            run.student = self._spawn(
+                request, [*run.outputs, student_end.fileno()], run.slot, run.student_cgroup
+            )
         except OSError as exc:
+            self._release_cgroup(run.student_cgroup)
+            run.student_cgroup = None
             judge_end.close()
             print(f"gradeflow zygote: starting a student process failed: {exc}", file=sys.stderr)
             return None
@@ -386,29 +492,39 @@ class _Zygote:
         run.students += 1
         return judge_end
 
-    def _end_student(self, run: _Run) -> int | None:
-        """Kill and reap the run's student process, if any; its wait status."""
+    def _end_student(self, run: _Run) -> tuple[int | None, list[str]]:
+        """Kill and reap the run's student process, if any; its wait status, and which
+        of its cgroup's limits stopped something (``memory``, ``processes``)."""
         pid, run.student = run.student, None
+        cgroup, run.student_cgroup = run.student_cgroup, None
         if pid is None:
-            return None
+            self._release_cgroup(cgroup)
+            return None, []
         # Ours and unreaped until the waitpid below, so the pid names it.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-        return status
+        return status, self._release_cgroup(cgroup)
 
     def _hand_to_spare(
-        self, request: dict[str, Any], fds: list[int], network: int | None
+        self,
+        request: dict[str, Any],
+        fds: list[int],
+        network: int | None,
+        cgroup: cgroups.ProcessCgroup | None,
     ) -> int | None:
         """Give the run to a spare; its pid, or None if there is none to give it to.
 
-        The spare gets ``fds`` and, last, the network namespace to join if any."""
+        The spare gets ``fds`` and, last, the network namespace to join if any. It
+        is moved into ``cgroup`` first: until its part arrives, it only waits."""
         fds = fds if network is None else [*fds, network]
         while self.spares:
             spare = self.spares.pop()
             self.selector.unregister(spare.pidfd)
             os.close(spare.pidfd)  # the run opens its own
             try:
+                if cgroup is not None:
+                    cgroup.add(spare.pid)
                 spare.channel.sendmsg(
                     [json.dumps(request).encode()],
                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
@@ -426,6 +542,7 @@ class _Zygote:
     def _reap(self, run: _Run) -> None:
         _, status = os.waitpid(run.pid, 0)
         self._end_student(run)
+        exceeded = self._release_cgroup(run.judge_cgroup)
         duration_ms = round((time.monotonic() - run.started) * 1000)
         self.selector.unregister(run.pidfd)
         os.close(run.pidfd)
@@ -435,12 +552,25 @@ class _Zygote:
         _close_all(run.outputs)
         del self.runs[run.id]
         _write_status(
-            run.status_fd, {"status": status, "timed_out": run.timed_out, "ms": duration_ms}
+            run.status_fd,
+            {
+                "status": status,
+                "timed_out": run.timed_out,
+                "ms": duration_ms,
+                "exceeded": exceeded,
+            },
         )
 
-    def _child(self, request: dict[str, Any], fds: list[int], network: int | None) -> NoReturn:
-        """A judge or student forked on demand: PID 1 of its namespace. Never returns."""
+    def _child(
+        self, request: dict[str, Any], fds: list[int], network: int | None, procs: int | None
+    ) -> NoReturn:
+        """A judge or student forked on demand: PID 1 of its namespace. Never returns.
+
+        ``procs``: its cgroup's ``cgroup.procs``, which it enters first of all."""
         try:
+            if procs is not None:
+                os.write(procs, b"0")
+                os.close(procs)
             os.setsid()
             lifeline, kept = self._take_descriptors(fds, network)
             jail.isolate(tmp_bytes=self.tmp_bytes)
@@ -507,12 +637,15 @@ class _Zygote:
         if not is_student:  # read while /runs is still there; it holds the nonce
             with open(os.path.join(jail.RUNS_DIR, run, jail.JUDGE_CONFIG), "rb") as file:
                 config = json.load(file)
+        limits = jail.Limits.from_dict(request[f"{prefix}limits"])
+        if self.cgroup_subtree is not None:
+            limits = replace(limits, processes=limits.processes * NPROC_BACKSTOP_FACTOR)
         jail.enter(
             run=run,
             view=jail.STUDENT_VIEW if is_student else jail.JUDGE_VIEW,
             uid=int(request[f"{prefix}uid"]),
             gid=int(request[f"{prefix}gid"]),
-            limits=jail.Limits.from_dict(request[f"{prefix}limits"]),
+            limits=limits,
             last_cap=self.last_cap,
             seccomp_filter=self.seccomp_filter,
             lifeline=lifeline,
@@ -596,7 +729,10 @@ def main(argv: list[str]) -> None:
         # Said to the worker, which turns it into the reason the sandbox is unavailable.
         control.send(json.dumps({"event": "failed", "message": str(exc)}).encode())
         raise SystemExit(1) from exc
-    control.send(json.dumps({"event": "ready", "pid": os.getpid()}).encode())
+    ready = {"event": "ready", "pid": os.getpid(), "cgroups": zygote.cgroup_subtree is not None}
+    if zygote.cgroup_subtree is None:
+        ready["cgroups_unused"] = zygote.cgroups_unused
+    control.send(json.dumps(ready).encode())
     try:
         zygote.serve()
     finally:
@@ -617,6 +753,9 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         jail.become_namespace_root()
     # Known before any child is forked, which then finds it cached.
     jail.in_initial_user_namespace()
+    # While /sys/fs/cgroup is still visible (prepare_root hides it), and after the
+    # user namespace, whose root then makes every later change to the subtree.
+    subtree, cgroups_unused = _cgroup_subtree(str(settings.get("cgroups", "off")))
     zygote = _Zygote(
         control=control,
         seccomp_filter=seccomp.build_filter(abi),
@@ -629,6 +768,8 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         # for the judges and one for the students of each slot.
         networks=[jail.new_network_namespace() for _ in range(2 * slots)],
         spares_wanted=int(settings["spares"]),
+        cgroup_subtree=subtree,
+        cgroups_unused=cgroups_unused,
     )
     jail.set_environment()
     jail.prepare_root(
@@ -649,3 +790,16 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
     gc.collect()
     gc.freeze()
     return zygote
+
+
+def _cgroup_subtree(mode: str) -> tuple[cgroups.Subtree | None, str]:
+    """The zygote's cgroup v2 subtree, or None and why not. ``mode``: ``auto`` (use one
+    where there is one), ``on`` (refuse to start without one) or ``off``."""
+    if mode == "off":
+        return None, "cgroup limits are turned off"
+    try:
+        return cgroups.Subtree.create(os.getpid()), ""
+    except cgroups.CgroupUnavailable as exc:
+        if mode == "on":
+            raise jail.JailError(f"cgroup v2 limits were asked for, but {exc}") from exc
+        return None, str(exc)
