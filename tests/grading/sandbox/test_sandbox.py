@@ -294,7 +294,8 @@ async def test_a_test_that_never_returns_leaves_the_others_their_time(sandbox: S
     code = CORRECT + "\n_real = two_fer\n\ndef two_fer(name='you'):\n"
     code += "    while name == 'Alice':\n        pass\n    return _real(name)\n"
 
-    result = await run(code, sandbox, time_limit_s=2.0)
+    # 3 s for the stopped test and 3 s for the rest: room for a loaded machine.
+    result = await run(code, sandbox, time_limit_s=6.0)
 
     assert result.outcome == "timeout"
     assert result.message.startswith(
@@ -592,12 +593,12 @@ async def test_support_files_are_placed_beside_the_tests(sandbox: Sandbox) -> No
     assert result.outcome == "passed"
 
 
-def assignment(tests: str, code: str) -> RunSpec:
+def assignment(tests: str, code: str, *, time_limit_s: float = 5) -> RunSpec:
     return RunSpec(
         files={"tests.py": tests.encode(), "solution.py": code.encode()},
         module="solution",
         test_ids=discover_test_ids(tests),
-        time_limit_s=5,
+        time_limit_s=time_limit_s,
         memory_mb=128,
     )
 
@@ -612,9 +613,13 @@ async def test_thousands_of_tests_are_all_reported(sandbox: Sandbox) -> None:
     tests = "import unittest\nfrom solution import double\n\n"
     tests += "class DoubleTest(unittest.TestCase):\n" + methods
 
-    result = await sandbox.run(assignment(tests, "def double(n):\n    return n * 2\n"))
+    # Time enough for a loaded machine: what is checked is that all are reported (the
+    # bookkeeping per test is O(1); bench/sandbox.py shows the speed).
+    result = await sandbox.run(
+        assignment(tests, "def double(n):\n    return n * 2\n", time_limit_s=120)
+    )
 
-    assert result.outcome == "passed"
+    assert result.outcome == "passed", result.message
     assert result.passed_count == 3000
 
 
