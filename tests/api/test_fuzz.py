@@ -56,10 +56,6 @@ CONFIG = SchemathesisConfig.from_dict(
             # schema cannot say that an email must look like one, a slug be lowercase
             # or the tests be Python.
             "positive_data_acceptance": {"enabled": False},
-            # `/api/courses/join` and `/api/assignments/next` sit beside `/{id}` routes:
-            # an undeclared method there reaches the id route and is refused as a bad
-            # id (422) instead of 405.
-            "unsupported_method": {"enabled": False},
             # Code over the submit limit is refused as too large (413), as documented.
             "negative_data_rejection": {
                 "expected-statuses": [401, 403, 404, 409, 413, 415, 422, 429]

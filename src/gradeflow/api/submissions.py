@@ -107,7 +107,7 @@ async def list_own(
 
 
 @router.get(
-    "/submissions/{submission_id}",
+    "/submissions/{submission_id:int}",
     summary="One own submission with its feedback",
     response_model=SubmissionDetail,
     responses=errors(401, 404),
@@ -125,7 +125,7 @@ async def detail(submission_id: PathId, request: Request, caller: CurrentCaller)
 
 
 @router.delete(
-    "/submissions/{submission_id}",
+    "/submissions/{submission_id:int}",
     status_code=204,
     summary="Delete an own graded submission",
     responses=errors(401, 404, 409),
