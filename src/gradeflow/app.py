@@ -37,7 +37,7 @@ from gradeflow.api import (
 )
 from gradeflow.db import database_unavailable
 from gradeflow.deps import SignInRequired
-from gradeflow.errors import GradeflowError
+from gradeflow.errors import GradeflowError, Unavailable
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
@@ -202,8 +202,10 @@ def add_error_handlers(app: FastAPI) -> None:
             return await unexpected_error(request, exc)
         # The pool reconnects on its own (pre-ping) once the database is back.
         log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
-        message = "The database is unavailable; try again in a moment."
-        return error_response(request, 503, "unavailable", message)
+        unavailable = Unavailable("The database is unavailable; try again in a moment.")
+        return error_response(
+            request, 503, unavailable.code, unavailable.message, headers=unavailable.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
