@@ -111,6 +111,15 @@ async def test_values_that_are_not_text_count_what_they_really_hold() -> None:
     assert size_of(assignment_list(1)) > 50 * 200  # no flat estimate
 
 
+async def test_stale_entries_go_once_expired_without_being_read() -> None:
+    cache = Cache(ttl_s=0.05)
+    await cached_as_is(cache, ("assignments",), "list", value(assignment_list(1)))
+    await cache.purge("assignments")  # the entry above is now never read again
+    await asyncio.sleep(0.1)
+    await cached_as_is(cache, ("me",), "body", value(b"new"))  # type: ignore[arg-type]
+    assert cache.held_bytes == cache._entries[(("me",), (0, 0), "body")][2]
+
+
 def test_measuring_a_value_is_bounded() -> None:
     huge = list(range(MAX_OBJECTS_MEASURED + 10))
     assert size_of(huge) > 2**60  # too many objects to measure: never kept

@@ -159,9 +159,21 @@ class Cache:
             self.held_bytes -= replaced[2]
         self._entries[entry_key] = (expires, value, size)
         self.held_bytes += size
+        self._drop_expired_front(time.monotonic())
         while self.held_bytes > self.max_bytes:
             _, (_, _, evicted) = self._entries.popitem(last=False)
             self.held_bytes -= evicted
+
+    def _drop_expired_front(self, now: float) -> None:
+        """Expired entries at the least recently used end go at once: a value stored
+        under versions a purge made stale is never read again, so it would otherwise
+        wait for the byte bound to push it out."""
+        while self._entries:
+            _, (expires, _, size) = next(iter(self._entries.items()))
+            if expires >= now:
+                return
+            self._entries.popitem(last=False)
+            self.held_bytes -= size
 
     async def purge(self, *namespaces: str) -> None:
         """Make what is cached under ``namespaces`` unreachable here and, through
