@@ -195,7 +195,11 @@ class Load:
                 async with http.stream(
                     "GET", "/api/events", headers=headers, timeout=httpx.Timeout(10, read=40)
                 ) as stream:
-                    self.journal.note(who, "GET", "/api/events", stream.status_code)
+                    error = ""
+                    if stream.status_code >= 500:
+                        await stream.aread()
+                        error = server_error(stream)
+                    self.journal.note(who, "GET", "/api/events", stream.status_code, error)
                     if stream.status_code == 200:
                         event_id: str | None = None
                         async for line in stream.aiter_lines():
