@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -139,6 +140,7 @@ async def delete(
     return Response(status_code=204)
 
 
+EVENT_ID = re.compile(r"[0-9]{1,19}")
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 
@@ -156,7 +158,8 @@ async def events(
 ) -> StreamingResponse:
     after = last_event_id
     if last_event_id_header:
-        if not last_event_id_header.isdigit() or int(last_event_id_header) > MAX_ID:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
+        if not EVENT_ID.fullmatch(last_event_id_header) or int(last_event_id_header) > MAX_ID:
             raise Invalid("Last-Event-ID must be an event id.")
         after = int(last_event_id_header)
     stream = stream_events(
