@@ -14,6 +14,7 @@ from gradeflow.accounts.identity import user_namespace
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.deps import (
+    MAX_EVENT_ID,
     MAX_ID,
     AppRuntime,
     CurrentCaller,
@@ -153,13 +154,13 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-s
 async def events(
     runtime: AppRuntime,
     user: CurrentCaller,
-    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     last_event_id_header: Annotated[str | None, Header(alias="last-event-id")] = None,
 ) -> StreamingResponse:
     after = last_event_id
     if last_event_id_header:
         # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
-        if not EVENT_ID.fullmatch(last_event_id_header) or int(last_event_id_header) > MAX_ID:
+        if not EVENT_ID.fullmatch(last_event_id_header) or int(last_event_id_header) > MAX_EVENT_ID:
             raise Invalid("Last-Event-ID must be an event id.")
         after = int(last_event_id_header)
     stream = stream_events(

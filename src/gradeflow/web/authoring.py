@@ -35,7 +35,7 @@ MAX_FIELDS = 20 + 2 * MAX_SUPPORT_FILES
 
 async def _read_form(request: Request, runtime: AppRuntime) -> FormData:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
         raise TooLarge("The form is larger than an assignment may be.")
     return await read_checked_form(request, runtime, max_fields=MAX_FIELDS)
 
