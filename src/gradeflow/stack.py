@@ -24,6 +24,13 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gradeflow"
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SERVICES = {"PostgreSQL": 5432, "RabbitMQ": 5672, "Redis": 6379}
+# nginx closes an idle connection to a web process after UPSTREAM_IDLE_S; the web
+# process keeps it longer (WEB_KEEP_ALIVE_S), so it never closes one that nginx is
+# just sending a request on. uvicorn's default (5 s) against nginx's (60 s) made that
+# race likely: nginx may not pass on a POST it sent, so the client got a 502 (now a
+# 503) with nothing wrong.
+UPSTREAM_IDLE_S = 30
+WEB_KEEP_ALIVE_S = UPSTREAM_IDLE_S + 30
 
 
 class StackError(RuntimeError):
@@ -151,6 +158,7 @@ http {{
         least_conn;
 {upstreams}
         keepalive 32;
+        keepalive_timeout {UPSTREAM_IDLE_S}s;
     }}
     server {{
         listen {plan.host}:{plan.port};
