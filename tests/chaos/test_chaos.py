@@ -34,10 +34,10 @@ def test_no_submission_or_upload_is_lost_doubled_or_half_applied_under_faults(
     report_path = tmp_path / "report.json"
     command = [
         sys.executable, str(SCRIPT), "--run-id", run_id, "--report", str(report_path),
-        "--duration", "0", "--students", "5", "--drain", "90", "--timeout", "300",
+        "--duration", "0", "--students", "5", "--drain", "90", "--timeout", "480",
     ]  # fmt: skip
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=360, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=540, check=False)
     finally:
         # The script tears down after itself; this covers it being killed outright.
         subprocess.run(
