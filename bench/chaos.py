@@ -55,7 +55,8 @@ LEASE_MARGIN_S = 4
 # Past the lease (time limit + margin), so the sweeper hands the job to another worker.
 STALL_S = TIME_LIMIT_S + LEASE_MARGIN_S + 6
 FAULTS = ("kill_worker", "kill_web", "restart_postgres", "restart_rabbitmq", "restart_redis",
-          "stall_worker")  # fmt: skip
+          "stall_worker", "worker_dead_while_postgres_restarts",
+          "web_dead_while_rabbitmq_restarts")  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -79,7 +80,7 @@ class Faults:
         self.by_name = by_name
         self.journal = journal
         self.random = random.Random(seed)
-        self.counts = {"kills": 0, "restarts": 0, "stalls": 0}
+        self.counts = {"kills": 0, "restarts": 0, "stalls": 0, "overlaps": 0}
         self.done: list[str] = []
 
     def window(self, kind: str, target: str, act: Callable[[], None]) -> None:
@@ -88,10 +89,13 @@ class Faults:
         try:
             act()
         finally:
-            entry = {"kind": kind, "target": target, "start": start, "end": time.time()}
-            with self.journal.open("a") as out:
-                out.write(json.dumps(entry) + "\n")
-            self.done.append(f"{kind}:{target}")
+            self.record(kind, target, start)
+
+    def record(self, kind: str, target: str, start: float) -> None:
+        entry = {"kind": kind, "target": target, "start": start, "end": time.time()}
+        with self.journal.open("a") as out:
+            out.write(json.dumps(entry) + "\n")
+        self.done.append(f"{kind}:{target}")
 
     def replace(self, name: str, start: Callable[[], Started]) -> Started:
         old = self.by_name[name]
@@ -164,6 +168,40 @@ class Faults:
 
     def restart_redis(self) -> None:
         self.restart_service("redis", REDIS_PORT, signal.SIGKILL, self.current.start_redis)
+
+    def dead_during(self, kind: str, host: str, restart: Callable[[], None], during: str) -> None:
+        """Two faults at once: ``host`` killed -9, the ``during`` fault from start to
+        end while it is dead, then ``host`` restarted. Two windows, one inside the
+        other; the process comes back to services that have just come back."""
+        start = time.time()
+        log(f"fault: {kind} {host}, overlapping {during}")
+        self.stop(host, signal.SIGKILL, 10)
+        self.counts["kills"] += 1
+        try:
+            self.run(during)
+        finally:
+            restart()
+            self.counts["restarts"] += 1
+            self.record(kind, host, start)
+        self.counts["overlaps"] += 1
+        self.done.append(f"overlap:{kind}+{during}")
+
+    def worker_dead_while_postgres_restarts(self) -> None:
+        host = self.random.choice(["worker1", "worker2"])
+
+        def restart() -> None:
+            self.replace(host, lambda: self.current.start_worker(host))
+
+        self.dead_during("worker", host, restart, "restart_postgres")
+
+    def web_dead_while_rabbitmq_restarts(self) -> None:
+        host = self.random.choice(["web1", "web2"])
+
+        def restart() -> None:
+            started = self.replace(host, lambda: self.current.start_web(host))
+            self.current.wait_listening(started, host, WEB_PORT, seconds=90)
+
+        self.dead_during("web", host, restart, "restart_rabbitmq")
 
     def stall_worker(self) -> None:
         host = self.random.choice(["worker1", "worker2"])
@@ -330,6 +368,7 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
         "kills": faults.counts["kills"],
         "restarts": faults.counts["restarts"],
         "stalls": faults.counts["stalls"],
+        "overlaps": faults.counts["overlaps"],
         "faults": faults.done,
         "left_after_drain": load_report["left_after_drain"],
     }
@@ -388,13 +427,14 @@ def main() -> int:
         log(f"VIOLATION {violation}")
     counts = {
         key: report.get(key)
-        for key in ("requests", "kills", "restarts", "stalls", "submissions_checked",
-                    "uploads_checked", "sse_reconnects")
+        for key in ("requests", "kills", "restarts", "stalls", "overlaps",
+                    "submissions_checked", "uploads_checked", "sse_reconnects")
     }  # fmt: skip
     counts["violations"] = len(report.get("violations", []))
     for what, count in sorted((report.get("server_errors") or {}).items()):
         log(f"{count:5d} x {what}")
     log(f"statuses {report.get('statuses')}; submissions {report.get('submission_outcomes')};"
+        f" submit attempts {report.get('submit_attempts')};"
         f" uploads {report.get('upload_outcomes')}")  # fmt: skip
     log(" ".join(f"{key}={value}" for key, value in counts.items()) + f" in {report['seconds']} s")
     ok = "error" not in report and counts["violations"] == 0 and not report["namespaces_left"]

@@ -15,6 +15,7 @@ the last line of stdout.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -73,6 +74,8 @@ class Journal:
     uploads: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Per user: the last status each submission had in that user's stream.
     streamed: dict[int, dict[int, str]] = field(default_factory=dict)
+    # Every submit, answered or not: who, the code's hash, and what came back.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     reconnects: int = 0
 
     def note(self, who: str, method: str, path: str, status: int | str, error: str = "") -> None:
@@ -110,13 +113,7 @@ class Load:
         except httpx.HTTPError as exc:
             self.journal.note(who, method, path, type(exc).__name__)
             return None
-        error = ""
-        if response.status_code >= 500:
-            # The error code (or nginx's page title) says who answered, and why.
-            try:
-                error = str(response.json()["error"]["code"])
-            except (ValueError, KeyError, TypeError):
-                error = "not json: " + response.text[:60].replace("\n", " ")
+        error = server_error(response) if response.status_code >= 500 else ""
         self.journal.note(who, method, path, response.status_code, error)
         return response
 
@@ -198,7 +195,11 @@ class Load:
                 async with http.stream(
                     "GET", "/api/events", headers=headers, timeout=httpx.Timeout(10, read=40)
                 ) as stream:
-                    self.journal.note(who, "GET", "/api/events", stream.status_code)
+                    error = ""
+                    if stream.status_code >= 500:
+                        await stream.aread()
+                        error = server_error(stream)
+                    self.journal.note(who, "GET", "/api/events", stream.status_code, error)
                     if stream.status_code == 200:
                         event_id: str | None = None
                         async for line in stream.aiter_lines():
@@ -231,16 +232,7 @@ class Load:
             await self.call(http, email, "GET", f"/api/practice?assignment={self.assignment_id}")
             await self.call(http, email, "GET", "/")
             if pending is None:
-                code, expected = self.next_code()
-                path = f"/api/assignments/{self.assignment_id}/submissions"
-                response = await self.call(http, email, "POST", path, json={"code": code})
-                if response is not None and response.status_code == 202:
-                    pending = int(response.json()["id"])
-                    self.journal.submissions[pending] = {
-                        "user_id": user_id,
-                        "who": email,
-                        "expected": expected,
-                    }
+                pending = await self.submit(http, email, user_id)
             else:
                 response = await self.call(http, email, "GET", f"/api/submissions/{pending}")
                 if (
@@ -252,6 +244,37 @@ class Load:
             await self.call(http, email, "GET", "/api/submissions")
             await asyncio.sleep(0.5 + self.random.random())
         self.clients.append(http)
+
+    async def submit(self, http: httpx.AsyncClient, email: str, user_id: int) -> int | None:
+        """One new submission; its id if accepted. Every attempt is journaled by its
+        code's hash, so the checker finds what an attempt stored even when its answer
+        was lost (a reset or timeout) or a 5xx (the process may have stored it first)."""
+        code, expected = self.next_code()
+        path = f"/api/assignments/{self.assignment_id}/submissions"
+        response = await self.call(http, email, "POST", path, json={"code": code})
+        attempt = {
+            "who": email,
+            "user_id": user_id,
+            "code_hash": hashlib.sha256(code.encode()).hexdigest(),
+            "expected": expected,
+        }
+        if response is None or response.status_code >= 500:
+            answer = "no answer" if response is None else str(response.status_code)
+            self.journal.attempts.append(attempt | {"outcome": "unknown", "answer": answer})
+            return None
+        if response.status_code != 202:
+            self.journal.attempts.append(
+                attempt | {"outcome": "refused", "answer": str(response.status_code)}
+            )
+            return None
+        submission_id = int(response.json()["id"])
+        self.journal.attempts.append(attempt | {"outcome": "accepted", "id": submission_id})
+        self.journal.submissions[submission_id] = {
+            "user_id": user_id,
+            "who": email,
+            "expected": expected,
+        }
+        return submission_id
 
     async def teacher_uploads(self) -> None:
         number = 0
@@ -334,6 +357,7 @@ class Load:
                 for user, seen in journal.streamed.items()
             },
             "reconnects": journal.reconnects,
+            "attempts": journal.attempts,
             "students": self.student_emails,
             "course_id": self.course_id,
         }
@@ -343,18 +367,40 @@ class Load:
 # -- the invariant checker
 
 
-def allowed_5xx(status: int, at: float, windows: list[dict[str, Any]], grace_s: float) -> str:
-    """The fault that explains a 5xx, or "": 503 while PostgreSQL, RabbitMQ or Redis
-    is restarting (the web process says so); 502/504 from nginx while a web process
-    is down or the database is (a request in flight on a killed web process, or one
-    held past nginx's patience). Each window is widened by ``grace_s`` for the
-    reconnects that follow it."""
+# Faults during which a service or web process is away: the documented 503 then.
+OUTAGES = ("web", "postgres", "rabbitmq", "redis")
+# What a documented 503 says about itself (``server_error``): the API's error code,
+# or the friendly page (nginx's for pages, gradeflow.web.pages.unavailable_page).
+DOCUMENTED_503 = ("unavailable", "unavailable page")
+
+
+def server_error(response: httpx.Response) -> str:
+    """Who answered a 5xx and how, for the checker: the API error's code, "unavailable
+    page" for the friendly HTML page; a 503 without ``Retry-After`` is not documented."""
+    if response.status_code == 503 and "retry-after" not in response.headers:
+        return "no Retry-After"
+    if response.headers.get("content-type", "").startswith("text/html"):
+        if 'data-status="503"' in response.text:
+            return "unavailable page"
+        return "html: " + response.text[:60].replace("\n", " ")
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "not json: " + response.text[:60].replace("\n", " ")
+
+
+def allowed_5xx(
+    status: int, error: str, at: float, windows: list[dict[str, Any]], grace_s: float
+) -> str:
+    """The outage that explains a 5xx, or "". Only a documented 503 (error shape or
+    page, ``Retry-After``) while a web process, PostgreSQL, RabbitMQ or Redis is away:
+    nginx answers it when no web process could (a POST in flight on a killed one is
+    not passed on), the web process when a service is down. Never a 502, 504 or 500.
+    Each window is widened by ``grace_s`` for the reconnects that follow it."""
+    if status != 503 or error not in DOCUMENTED_503:
+        return ""
     for window in windows:
-        if not window["start"] - 1 <= at <= window["end"] + grace_s:
-            continue
-        if status == 503 and window["kind"] in ("postgres", "rabbitmq", "redis"):
-            return str(window["kind"])
-        if status in (502, 504) and window["kind"] in ("web", "postgres"):
+        if window["start"] - 1 <= at <= window["end"] + grace_s and window["kind"] in OUTAGES:
             return str(window["kind"])
     return ""
 
@@ -365,17 +411,82 @@ def during_fault(at: float, windows: list[dict[str, Any]], grace_s: float) -> st
     return "+".join(sorted(kinds)) or "no fault"
 
 
+async def stored_by_attempt(
+    connection: asyncpg.Connection, attempts: list[dict[str, Any]], wait_s: float
+) -> dict[tuple[int, str], list[asyncpg.Record]]:
+    """The submissions of the attempts' users, by (user, code hash). An attempt whose
+    answer was lost may have been stored late in the load: waited for (bounded) until
+    none is queued or running."""
+    users = sorted({int(a["user_id"]) for a in attempts})
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = await connection.fetch(
+            "SELECT id, user_id, code_hash, status, feedback::text AS feedback"
+            " FROM submissions WHERE user_id = ANY($1::int[])",
+            users,
+        )
+        if all(row["status"] in FINAL for row in rows) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2)
+    stored: dict[tuple[int, str], list[asyncpg.Record]] = {}
+    for row in rows:
+        stored.setdefault((row["user_id"], row["code_hash"]), []).append(row)
+    return stored
+
+
+def check_attempts(
+    attempts: list[dict[str, Any]],
+    stored: dict[tuple[int, str], list[asyncpg.Record]],
+    finals: dict[int, list[str]],
+) -> tuple[list[str], dict[str, int]]:
+    """Each submit attempt (each with code of its own) stored at most once: an accepted
+    one exactly once as the id it was given, a refused one (4xx) not at all, one whose
+    answer was lost or a 5xx at most once, and if stored, final with one final event
+    and the status its code earns."""
+    violations: list[str] = []
+    counts = {"accepted": 0, "refused": 0, "unknown": 0, "unknown_stored": 0}
+    for attempt in attempts:
+        rows = stored.get((int(attempt["user_id"]), attempt["code_hash"]), [])
+        outcome = attempt["outcome"]
+        counts[outcome] += 1
+        what = f"attempt by {attempt['who']} ({attempt['code_hash'][:12]}, {outcome})"
+        ids = [row["id"] for row in rows]
+        if outcome == "accepted" and ids != [attempt["id"]]:
+            violations.append(f"{what}: stored as {ids}, not once as {attempt['id']}")
+        elif outcome == "refused" and ids:
+            violations.append(f"{what}: refused with {attempt['answer']} yet stored as {ids}")
+        elif outcome == "unknown" and len(ids) > 1:
+            violations.append(f"{what}: answer lost ({attempt['answer']}), stored twice: {ids}")
+        elif outcome == "unknown" and ids:
+            counts["unknown_stored"] += 1
+            row = rows[0]
+            if row["status"] not in FINAL:
+                violations.append(f"{what}: stored as {row['id']}, still {row['status']}")
+            elif len(finals.get(row["id"], [])) != 1:
+                violations.append(f"{what}: {finals.get(row['id'], [])} final events, not one")
+            elif row["status"] == "error":
+                if not json.loads(row["feedback"] or "{}").get("message"):
+                    violations.append(f"{what}: error without a message")
+            elif row["status"] != attempt["expected"]:
+                violations.append(f"{what}: {row['status']}, the code earns {attempt['expected']}")
+    return violations, counts
+
+
 async def check(
     args: dict[str, Any], journal: dict[str, Any], windows: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Every accepted submission has one final result (and one final event), which its
-    stream showed; every accepted upload is applied exactly as its file says or changed
-    nothing; every 5xx is explained by a fault."""
+    stream showed; no submit attempt stored twice, even one whose answer was lost;
+    every accepted upload is applied exactly as its file says or changed nothing;
+    every 5xx is a documented 503 during an outage."""
     violations: list[str] = []
     connection = await asyncpg.connect(
         args["database_url"].replace("postgresql+asyncpg://", "postgresql://"), timeout=20
     )
     try:
+        # First: the final events are read after every submission has ended.
+        attempts = journal["attempts"]
+        stored = await stored_by_attempt(connection, attempts, wait_s=60)
         accepted = {int(k): v for k, v in journal["submissions"].items()}
         rows = {
             row["id"]: row
@@ -417,6 +528,9 @@ async def check(
             streamed = journal["streamed"].get(str(info["user_id"]), {}).get(str(sid))
             if streamed != status:
                 violations.append(f"submission {sid}: its stream's last state is {streamed}")
+
+        attempt_violations, attempt_counts = check_attempts(attempts, stored, finals)
+        violations.extend(attempt_violations)
 
         students = {
             row["email"]: row["id"]
@@ -479,7 +593,8 @@ async def check(
         statuses[key] = statuses.get(key, 0) + 1
         status = request["status"]
         if isinstance(status, int) and status >= 500:
-            fault = allowed_5xx(status, request["t"], windows, float(args["grace_s"]))
+            error = str(request.get("error", ""))
+            fault = allowed_5xx(status, error, request["t"], windows, float(args["grace_s"]))
             path = request["path"].split("?")[0].rstrip("0123456789")
             during = during_fault(request["t"], windows, float(args["grace_s"]))
             what = f"{status} {request.get('error', '')} {request['method']} {path} during {during}"
@@ -495,6 +610,7 @@ async def check(
         "server_errors": explained,
         "submissions_checked": len(journal["submissions"]),
         "submission_outcomes": outcomes,
+        "submit_attempts": attempt_counts,
         "uploads_checked": len(journal["uploads"]),
         "upload_outcomes": upload_outcomes,
         "sse_reconnects": journal["reconnects"],

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from gradeflow.db import create_engine
-from gradeflow.errors import Unavailable
+from gradeflow.errors import RETRY_AFTER_UNAVAILABLE_S, Unavailable
 
 
 async def test_an_os_error_that_is_not_the_database_is_an_internal_error(app: FastAPI) -> None:
@@ -32,4 +32,5 @@ async def test_a_database_that_cannot_be_reached_is_unavailable() -> None:
     finally:
         await engine.dispose()
     assert raised.value.status_code == 503
+    assert raised.value.headers == {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)}
     assert isinstance(raised.value.__cause__, OSError)

@@ -5,9 +5,19 @@ tests/services/test_adapters.py)."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from collections.abc import Awaitable, Callable
 
-from gradeflow.infra.cache import PURGE_CHANNEL, Cache, cached, cached_as_is
+from gradeflow.infra.cache import (
+    ENTRY_OVERHEAD_BYTES,
+    MAX_OBJECTS_MEASURED,
+    PURGE_CHANNEL,
+    Cache,
+    cached,
+    cached_as_is,
+    size_of,
+)
 from gradeflow.infra.pubsub import CATCH_UP, INBOX_SIZE, MemoryPubSub
 
 
@@ -56,15 +66,63 @@ async def test_values_expire_after_their_ttl() -> None:
 
 
 async def test_the_least_recently_used_values_make_room_within_the_byte_bound() -> None:
-    cache = Cache(ttl_s=60, max_bytes=250)
+    one_entry = (
+        size_of(b"x" * 100) + size_of(((("n",), (0, 0), "a"), 0.0, 0)) + ENTRY_OVERHEAD_BYTES
+    )
+    cache = Cache(ttl_s=60, max_bytes=2 * one_entry + one_entry // 2)
     for key in ("a", "b", "c"):
         await cached_as_is(cache, ("n",), key, value(b"x" * 100))  # type: ignore[arg-type]
     assert cache.get(("n",), "a") is None
     assert cache.get(("n",), "c") is not None
-    assert cache.held_bytes == 200
-    await cached_as_is(cache, ("n",), "huge", value(b"x" * 300))  # type: ignore[arg-type]
+    assert cache.held_bytes == 2 * one_entry
+    await cached_as_is(cache, ("n",), "huge", value(b"x" * 3 * one_entry))  # type: ignore[arg-type]
     assert cache.get(("n",), "huge") is None  # larger than the bound: never kept
-    assert cache.held_bytes == 200
+    assert cache.held_bytes == 2 * one_entry
+
+
+def assignment_list(number: int) -> tuple[dict[str, object], ...]:
+    """What ``practice_summaries`` keeps as it is: a tuple of nested dicts."""
+    return tuple(
+        {"id": i, "title": f"Assignment {number}-{i}", "course": {"id": number, "slug": f"c{i}"}}
+        for i in range(50)
+    )
+
+
+async def test_values_that_are_not_text_count_what_they_really_hold() -> None:
+    # Measured by tracemalloc, not by size_of: the memory the cache's entries keep
+    # alive stays within its budget, whatever kind of values they are.
+    budget = 256 * 1024
+    cache = Cache(ttl_s=60, max_bytes=budget)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for number in range(400):  # about 40 budgets' worth
+            await cached_as_is(
+                cache, ("assignments",), f"list:{number}", value(assignment_list(number))
+            )
+            await cached_as_is(cache, ("me",), f"body:{number}", value(f"{number}".encode() * 300))  # type: ignore[arg-type]
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert 0 < cache.held_bytes <= budget
+    assert held <= budget, f"{held} bytes kept for a budget of {budget}"
+    assert size_of(assignment_list(1)) > 50 * 200  # no flat estimate
+
+
+async def test_stale_entries_go_once_expired_without_being_read() -> None:
+    cache = Cache(ttl_s=0.05)
+    await cached_as_is(cache, ("assignments",), "list", value(assignment_list(1)))
+    await cache.purge("assignments")  # the entry above is now never read again
+    await asyncio.sleep(0.1)
+    await cached_as_is(cache, ("me",), "body", value(b"new"))  # type: ignore[arg-type]
+    assert cache.held_bytes == cache._entries[(("me",), (0, 0), "body")][2]
+
+
+def test_measuring_a_value_is_bounded() -> None:
+    huge = list(range(MAX_OBJECTS_MEASURED + 10))
+    assert size_of(huge) > 2**60  # too many objects to measure: never kept
 
 
 async def test_purges_from_other_processes_arrive_by_pubsub_and_a_catch_up_empties_it() -> None:

@@ -148,7 +148,11 @@ def test_pages_write_puts_the_practice_shell_where_nginx_reads_it(tmp_path: Path
     result = gradeflow("pages", "write", str(tmp_path / "pages"), data_dir=tmp_path / "var")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "pages" / "practice.html").read_bytes() == practice_shell()
-    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == ["practice.html"]
+    assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == [
+        "practice.html",
+        "unavailable.html",
+        "unavailable.json",
+    ]
 
 
 def test_import_refuses_invalid_directories_and_changes_nothing(tmp_path: Path) -> None:

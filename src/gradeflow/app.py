@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gradeflow.api import (
@@ -36,7 +38,7 @@ from gradeflow.api import (
 )
 from gradeflow.db import database_unavailable
 from gradeflow.deps import SignInRequired
-from gradeflow.errors import GradeflowError
+from gradeflow.errors import GradeflowError, Unavailable
 from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings, get_settings
 from gradeflow.web import accounts as account_pages
@@ -86,20 +88,37 @@ def error_response(
     return pages.error_page(request, status=status, message=message, headers=headers)
 
 
-def documented_methods(request: Request) -> str | None:
-    """The methods the schema documents at the request's path (Starlette's 405 names
-    only those of the first route whose path matches, where several routes share one).
-    A literal path wins over a template that also matches it: `/api/courses/join`."""
-    matching = [
-        (path.count("{"), {method.upper() for method in documented})
-        for path, documented in request.app.openapi()["paths"].items()
-        if compile_path(path)[0].match(request.url.path)
-    ]
-    if not matching:
-        return None
-    fewest = min(parameters for parameters, _ in matching)
-    methods = set().union(*(found for parameters, found in matching if parameters == fewest))
-    return ", ".join(sorted(methods))
+def endpoint_routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
+    """Every route that answers requests itself, routers included by FastAPI opened up
+    (mounts such as ``/static`` answer their own methods and are left out)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from endpoint_routes(included.routes)
+        elif isinstance(route, Route):
+            yield route
+
+
+def allowed_methods(app: Starlette, path: str) -> list[str]:
+    """The methods declared at ``path`` by all the routes whose template matches it.
+
+    Starlette's own 405 names only the first such route's methods, where GET and
+    POST of one path are two routes. Templates never overlap a literal segment
+    (ids are ``{name:int}``), so every matching route really answers at ``path``.
+    """
+    cached: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "route_methods", None
+    )
+    if cached is None:
+        cached = [
+            (route.path_regex, set(route.methods or ())) for route in endpoint_routes(app.routes)
+        ]
+        app.state.route_methods = cached
+    methods: set[str] = set()
+    for pattern, declared in cached:
+        if pattern.match(path):
+            methods |= declared
+    return sorted(methods)
 
 
 class RequestContextMiddleware:
@@ -132,7 +151,8 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                route = getattr(scope.get("route"), "path", "unmatched")
+                # The template as documented (`{id}`, not the `{id:int}` it matches by).
+                route = getattr(scope.get("route"), "path_format", "unmatched")
                 runtime = getattr(scope["app"].state, "runtime", None)
                 if runtime is not None:
                     runtime.metrics.request_seconds.labels(
@@ -173,8 +193,8 @@ def add_error_handlers(app: FastAPI) -> None:
             message = f"The request body could not be read: {exc.detail}."
             return error_response(request, 422, "invalid", message)
         headers = dict(exc.headers or {})
-        if exc.status_code == 405 and (allow := documented_methods(request)):
-            headers["Allow"] = allow
+        if exc.status_code == 405 and (allow := allowed_methods(request.app, request.url.path)):
+            headers["Allow"] = ", ".join(allow)
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
 
@@ -184,8 +204,10 @@ def add_error_handlers(app: FastAPI) -> None:
             return await unexpected_error(request, exc)
         # The pool reconnects on its own (pre-ping) once the database is back.
         log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
-        message = "The database is unavailable; try again in a moment."
-        return error_response(request, 503, "unavailable", message)
+        unavailable = Unavailable("The database is unavailable; try again in a moment.")
+        return error_response(
+            request, 503, unavailable.code, unavailable.message, headers=unavailable.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

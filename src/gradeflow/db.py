@@ -33,6 +33,13 @@ from gradeflow.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
+# Ids are database integers: a larger number is no id of ours, refused as invalid
+# input instead of overflowing the database's integer type. Rows' ids are INTEGER in
+# PostgreSQL (32 bits: 2**63 - 1 passed SQLite and was a 500 on PostgreSQL, found by
+# fuzzing through a services-mode web process); events' ids are BIGINT.
+MAX_ID = 2**31 - 1
+MAX_EVENT_ID = 2**63 - 1
+
 AfterCommit = Callable[[], Awaitable[object]]
 _AFTER_COMMIT = "gradeflow.after_commit"
 # (session, table name, the ORM object written, or None for a set-based statement)

@@ -23,13 +23,14 @@ from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Course
+
+# Re-exported: the API modules take the id bounds from here.
+from gradeflow.db import MAX_EVENT_ID as MAX_EVENT_ID
+from gradeflow.db import MAX_ID as MAX_ID
 from gradeflow.db import transaction
 from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
 from gradeflow.runtime import Runtime
 
-# Ids are database integers: a larger number is no id of ours, refused as invalid
-# input instead of overflowing the database's integer type.
-MAX_ID = 2**63 - 1
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NO_SESSION = "No session: POST /api/session for an anonymous identity, or sign in."
 
@@ -223,7 +224,7 @@ def clear_session_cookie(response: Response) -> None:
 async def read_limited_body(request: Request, *, limit: int) -> bytes:
     """The request body, refusing (413) once it passes ``limit`` bytes without reading on."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"The request body is larger than {limit} bytes.")
     chunks: list[bytes] = []
     size = 0

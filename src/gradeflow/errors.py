@@ -90,8 +90,24 @@ class TooManyRequests(GradeflowError):
         )
 
 
+# How long a client should wait before retrying a 503: about as long as a restarted
+# service or web process takes to answer again. nginx's own 503 says the same
+# (``gradeflow.stack``).
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+
 class Unavailable(GradeflowError):
     """A service gradeflow depends on is unavailable; try again shortly."""
 
     status_code = 503
     code = "unavailable"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        retry = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)}
+        super().__init__(message, details=details, headers=retry | (headers or {}))

@@ -16,6 +16,8 @@ def test_the_documented_submit_limit_follows_the_setting(settings: Settings) -> 
     assert content["text/plain"]["schema"]["maxLength"] == 1234
     assert content["application/json"]["schema"]["properties"]["code"]["maxLength"] == 1234
     assert {"202", "409", "413", "415", "422", "503"} <= set(operation["responses"])
+    # An outage says when to try again, as nginx's own 503 does (gradeflow.stack).
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
 
 
 def test_every_json_route_documents_its_success_and_error_shapes(settings: Settings) -> None:

@@ -196,7 +196,7 @@ async def list_tokens(session: DbSession, teacher: CurrentTeacher) -> TokenList:
 
 
 @router.delete(
-    "/tokens/{token_id}",
+    "/tokens/{token_id:int}",
     status_code=204,
     summary="Teacher: revoke an API token",
     responses=errors(401, 403, 404),

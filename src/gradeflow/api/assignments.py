@@ -162,7 +162,7 @@ async def next_one(
 
 
 @router.get(
-    "/{assignment_id}",
+    "/{assignment_id:int}",
     summary="One assignment with its handout and starter code",
     response_model=AssignmentDetail,
     responses=errors(401, 404),
@@ -230,7 +230,7 @@ async def submitted_code(request: Request, runtime: AppRuntime) -> str:
 
 
 @router.post(
-    "/{assignment_id}/submissions",
+    "/{assignment_id:int}/submissions",
     status_code=202,
     summary="Submit code for grading",
     response_model=SubmissionView,
@@ -281,7 +281,7 @@ async def _submission_target(runtime: Runtime, *, assignment_id: int) -> dict[st
 
 
 @router.post(
-    "/{assignment_id}/regrade",
+    "/{assignment_id:int}/regrade",
     status_code=202,
     summary="Teacher: grade every submission of the assignment again",
     responses=errors(401, 403, 404, 409),
@@ -298,7 +298,7 @@ async def regrade(
 
 
 @router.get(
-    "/{assignment_id}/regrade",
+    "/{assignment_id:int}/regrade",
     summary="Teacher: progress of the running regrade",
     responses=errors(401, 403, 404),
 )

@@ -150,7 +150,7 @@ class HandoutPreview(BaseModel):
     html: str
 
 
-COURSE_ASSIGNMENTS = "/api/courses/{course_id}/assignments"
+COURSE_ASSIGNMENTS = "/api/courses/{course_id:int}/assignments"
 
 
 @router.get(
@@ -186,7 +186,7 @@ async def create_authored(
 
 
 @router.get(
-    COURSE_ASSIGNMENTS + "/{assignment_id}",
+    COURSE_ASSIGNMENTS + "/{assignment_id:int}",
     summary="Teacher: one assignment with its tests, solution and last check",
     responses=errors(401, 403, 404),
 )
@@ -204,7 +204,7 @@ async def get_authored(
 
 
 @router.patch(
-    COURSE_ASSIGNMENTS + "/{assignment_id}",
+    COURSE_ASSIGNMENTS + "/{assignment_id:int}",
     summary="Teacher: edit an assignment (changed tests, solution, files or limits check again)",
     responses=errors(401, 403, 404, 409, 413, 415),
     openapi_extra=_documented(AssignmentChanges),

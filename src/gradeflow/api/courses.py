@@ -130,13 +130,13 @@ async def join_course(body: JoinCode, session: DbSession, user: CurrentUser) -> 
     return describe_course(CourseAccess(course, MemberRole.student))
 
 
-@router.get("/{course_id}", summary="One course", responses=errors(404))
+@router.get("/{course_id:int}", summary="One course", responses=errors(404))
 async def get_course(course_id: PathId, session: DbSession, user: OptionalUser) -> CourseView:
     return describe_course(await members.course_access(session, course_id=course_id, user=user))
 
 
 @router.patch(
-    "/{course_id}",
+    "/{course_id:int}",
     summary="Teacher: edit, publish or archive a course",
     responses=errors(401, 403, 404),
 )
@@ -157,7 +157,7 @@ async def update_course(
 
 
 @router.post(
-    "/{course_id}/teachers",
+    "/{course_id:int}/teachers",
     status_code=201,
     summary="Teacher: add a co-teacher by email",
     responses=errors(401, 403, 404),
@@ -171,7 +171,7 @@ async def add_teacher(
 
 
 @router.get(
-    "/{course_id}/teachers",
+    "/{course_id:int}/teachers",
     summary="Teacher: the course's teachers",
     responses=errors(401, 403, 404),
 )
@@ -181,7 +181,7 @@ async def list_teachers(course: TaughtCourse, session: DbSession) -> MemberList:
 
 
 @router.post(
-    "/{course_id}/students",
+    "/{course_id:int}/students",
     status_code=201,
     summary="Teacher: enrol a student by email (200 if already enrolled)",
     responses=ALREADY_ENROLLED | errors(401, 403, 404, 409),
@@ -199,7 +199,9 @@ async def enrol_student(
 
 
 @router.get(
-    "/{course_id}/students", summary="Teacher: the course's roster", responses=errors(401, 403, 404)
+    "/{course_id:int}/students",
+    summary="Teacher: the course's roster",
+    responses=errors(401, 403, 404),
 )
 async def list_students(course: TaughtCourse, session: DbSession) -> MemberList:
     rows = await members.list_members(session, course, role=MemberRole.student)
@@ -207,7 +209,7 @@ async def list_students(course: TaughtCourse, session: DbSession) -> MemberList:
 
 
 @router.delete(
-    "/{course_id}/students/{user_id}",
+    "/{course_id:int}/students/{user_id:int}",
     status_code=204,
     summary="Teacher: unenrol a student (their work is kept)",
     responses=errors(401, 403, 404),
@@ -218,7 +220,7 @@ async def remove_student(course: TaughtCourse, user_id: PathId, session: DbSessi
 
 
 @router.post(
-    "/{course_id}/join-code",
+    "/{course_id:int}/join-code",
     summary="Teacher: a new join code (the old one stops working)",
     responses=errors(401, 403, 404),
 )
@@ -228,7 +230,7 @@ async def new_join_code(course: TaughtCourse, session: DbSession) -> CourseView:
 
 
 @router.delete(
-    "/{course_id}/join-code",
+    "/{course_id:int}/join-code",
     status_code=204,
     summary="Teacher: close joining by code",
     responses=errors(401, 403, 404),

@@ -129,7 +129,7 @@ async def receive_course_file(
 
 
 @router.post(
-    "/courses/{course_id}/grade-uploads",
+    "/courses/{course_id:int}/grade-uploads",
     status_code=202,
     summary="Teacher: upload a grade file (CSV or XLSX) to import; answers at once",
     responses=errors(401, 403, 404, 413, 415),
@@ -154,7 +154,7 @@ async def upload_grades(course_id: PathId, request: Request, runtime: AppRuntime
 
 
 @router.get(
-    "/courses/{course_id}/grade-uploads",
+    "/courses/{course_id:int}/grade-uploads",
     summary="Teacher: the course's grade uploads, newest first",
     responses=errors(401, 403, 404),
 )
@@ -167,7 +167,7 @@ async def list_grade_uploads(
 
 
 @router.get(
-    "/grade-uploads/{upload_id}",
+    "/grade-uploads/{upload_id:int}",
     summary="Teacher: one grade upload with its progress, errors and changes",
     responses=errors(401, 403, 404),
 )
@@ -176,7 +176,7 @@ async def get_grade_upload(upload_id: PathId, session: DbSession, user: CurrentU
 
 
 @router.post(
-    "/grade-uploads/{upload_id}/apply",
+    "/grade-uploads/{upload_id:int}/apply",
     status_code=202,
     summary="Teacher: apply a validated dry run (refused if its grades changed, unless force)",
     responses=errors(401, 403, 404, 409),
@@ -197,7 +197,7 @@ async def apply_grade_upload(
 
 
 @router.post(
-    "/grade-uploads/{upload_id}/revert",
+    "/grade-uploads/{upload_id:int}/revert",
     summary="Teacher: put back every grade an applied upload changed (409 if changed since)",
     responses=errors(401, 403, 404, 409),
 )
@@ -215,7 +215,7 @@ async def revert_grade_upload(
 
 
 @router.post(
-    "/courses/{course_id}/roster",
+    "/courses/{course_id:int}/roster",
     summary="Teacher: enrol every student a CSV or XLSX roster names (all or none)",
     responses=errors(401, 403, 404, 413, 415),
     openapi_extra=_multipart("The roster in `file`: a `student` column of emails or numbers."),

@@ -191,7 +191,7 @@ async def own_grades(request: Request, caller: CurrentCaller) -> Response:
 
 
 @router.get(
-    "/courses/{course_id}/grades",
+    "/courses/{course_id:int}/grades",
     summary="Teacher: the course's gradebook (students × assignments and assessments)",
     responses=errors(401, 403, 404),
 )
@@ -223,7 +223,7 @@ async def course_gradebook(course: TaughtCourse, session: DbSession) -> Gradeboo
 
 
 @router.get(
-    "/courses/{course_id}/grades.csv",
+    "/courses/{course_id:int}/grades.csv",
     summary="Teacher: the gradebook as CSV (first column `student` = email), streamed",
     response_class=StreamingResponse,
     responses=CSV_RESPONSE | errors(401, 403, 404),
@@ -245,7 +245,7 @@ async def course_gradebook_csv(
 
 
 @router.get(
-    "/courses/{course_id}/grades/history",
+    "/courses/{course_id:int}/grades/history",
     summary="Teacher: every change of one student's grade for one assessment, newest first",
     responses=errors(401, 403, 404),
 )

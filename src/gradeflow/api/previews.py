@@ -95,7 +95,7 @@ async def taught_preview(session: AsyncSession, *, preview_id: int, user: User) 
 
 
 @router.post(
-    "/assignments/{assignment_id}/regrade-preview",
+    "/assignments/{assignment_id:int}/regrade-preview",
     status_code=202,
     summary="Teacher: grade every graded submission again into a preview, scores untouched",
     responses=errors(401, 403, 404, 409),
@@ -117,7 +117,7 @@ async def start(
 
 
 @router.get(
-    "/regrade-previews/{preview_id}",
+    "/regrade-previews/{preview_id:int}",
     summary="Teacher: a preview's progress and, once ready, each student's delta",
     responses=errors(401, 403, 404),
 )
@@ -134,7 +134,7 @@ async def read(
 
 
 @router.post(
-    "/regrade-previews/{preview_id}/apply",
+    "/regrade-previews/{preview_id:int}/apply",
     summary="Teacher: store a ready preview's results on the submissions, in one step",
     responses=errors(401, 403, 404, 409),
 )
@@ -153,7 +153,7 @@ async def apply(
 
 
 @router.delete(
-    "/regrade-previews/{preview_id}",
+    "/regrade-previews/{preview_id:int}",
     summary="Teacher: discard a preview; no score changes",
     responses=errors(401, 403, 404, 409),
 )

@@ -37,11 +37,25 @@ DESCRIPTIONS = {
 }
 
 
+# The statuses that tell the client when to try again.
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the error statuses a route can return."""
-    return {
-        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]} for status in statuses
-    }
+    return {status: _error_response(status) for status in statuses}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": ErrorBody, "description": DESCRIPTIONS[status]}
+    if status in (429, 503):
+        response["headers"] = RETRY_AFTER_HEADER
+    return response
 
 
 # Every route that reads the database can meet invalid input and a database outage.

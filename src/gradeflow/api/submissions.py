@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -13,6 +14,7 @@ from gradeflow.accounts.identity import user_namespace
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.deps import (
+    MAX_EVENT_ID,
     MAX_ID,
     AppRuntime,
     CurrentCaller,
@@ -112,7 +114,7 @@ async def list_own(
 
 
 @router.get(
-    "/submissions/{submission_id}",
+    "/submissions/{submission_id:int}",
     summary="One own submission with its feedback",
     response_model=SubmissionDetail,
     responses=errors(401, 404),
@@ -130,7 +132,7 @@ async def detail(submission_id: PathId, request: Request, caller: CurrentCaller)
 
 
 @router.delete(
-    "/submissions/{submission_id}",
+    "/submissions/{submission_id:int}",
     status_code=204,
     summary="Delete an own graded submission",
     responses=errors(401, 404, 409),
@@ -144,6 +146,7 @@ async def delete(
     return Response(status_code=204)
 
 
+EVENT_ID = re.compile(r"[0-9]{1,19}")
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 
@@ -156,7 +159,7 @@ EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-s
 async def events(
     runtime: AppRuntime,
     user: CurrentCaller,
-    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     last_event_id_header: Annotated[str | None, Header(alias="last-event-id")] = None,
     progress: Annotated[
         bool,
@@ -169,7 +172,8 @@ async def events(
 ) -> StreamingResponse:
     after = last_event_id
     if last_event_id_header:
-        if not last_event_id_header.isdigit() or int(last_event_id_header) > MAX_ID:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
+        if not EVENT_ID.fullmatch(last_event_id_header) or int(last_event_id_header) > MAX_EVENT_ID:
             raise Invalid("Last-Event-ID must be an event id.")
         after = int(last_event_id_header)
     stream = stream_events(

@@ -94,6 +94,7 @@ def web(
     import uvicorn
 
     from gradeflow.app import create_app
+    from gradeflow.stack import WEB_KEEP_ALIVE_S
 
     settings = _settings()
     if settings.embedded:
@@ -110,6 +111,7 @@ def web(
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=WEB_KEEP_ALIVE_S,
     )
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import normalise_email
 from gradeflow.courses.models import Assignment, Course, CourseMember, MemberRole
+from gradeflow.db import MAX_ID
 from gradeflow.errors import NotFound
 from gradeflow.grades.models import Grade, GradeChange
 from gradeflow.grading.models import Submission
@@ -46,7 +47,6 @@ from gradeflow.grading.verdicts import FINAL_STATUSES
 # (their own namespace, purged with each result).
 OWN_GRADES_NAMESPACE = "own-grades"
 
-MAX_ID = 2**63 - 1
 # Students per batch of gradebook rows: two queries each, a few hundred kB at most.
 ROW_BATCH = 200
 
@@ -350,7 +350,8 @@ async def find_course_student(session: AsyncSession, *, course_id: int, student:
     """A user named by id or email who is, or was, a student of the course (with grades)."""
     student = student.strip()
     missing = NotFound(f"{student!r} is not a student of this course.")
-    if student.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if student.isascii() and student.isdigit():
         if int(student) > MAX_ID:
             raise missing
         condition = User.id == int(student)

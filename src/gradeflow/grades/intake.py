@@ -79,7 +79,12 @@ async def receive_form(
         raise Invalid("The multipart body has no boundary.")
     # The whole body may exceed the file a little (fields, part headers).
     body_limit = max_file_bytes + 64 * 1024
-    if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
+    if (
+        content_length is not None
+        and content_length.isascii()
+        and content_length.isdigit()
+        and int(content_length) > body_limit
+    ):
         raise _too_large(max_file_bytes)
 
     events: list[tuple[str, bytes]] = []

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any, TypeVar
 
 from gradeflow.infra.pubsub import CATCH_UP, PubSub
@@ -38,18 +40,58 @@ T = TypeVar("T")
 _Versions = tuple[int, ...]
 
 
+# What the OrderedDict spends on each entry besides the key and the entry tuple (its
+# hash-table slot and list link), rounded up.
+ENTRY_OVERHEAD_BYTES = 128
+# A value that takes more objects than this to measure is not kept: it would be large,
+# and measuring it must stay cheap.
+MAX_OBJECTS_MEASURED = 50_000
+_NOT_MEASURED = 2**62
+# Objects every process holds anyway (interned constants, enum members, classes): a
+# cached value referring to them does not keep them alive.
+_SHARED_TYPES = (type(None), bool, Enum, type)
+
+
 def size_of(value: Any) -> int:
-    """What a value is counted as against the cache's bound: its length for text and
-    bytes (response bodies, encoded JSON), a flat estimate for small objects."""
-    return len(value) if isinstance(value, str | bytes) else SMALL_VALUE_BYTES
+    """The bytes ``value`` keeps alive: ``sys.getsizeof`` of it and of everything it
+    holds (containers, dataclasses, objects' attributes), each object once. Shared
+    objects it refers to (small ints, enum members) count too, so this is an upper
+    bound on what dropping the value frees. A flat per-value estimate made the budget
+    no bound at all: a list of every assignment counted as 512 bytes (PERFORMANCE.md,
+    the soak)."""
+    seen: set[int] = set()
+    pending = [value]
+    total = 0
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, _SHARED_TYPES):
+            continue
+        seen.add(id(item))
+        if len(seen) > MAX_OBJECTS_MEASURED:
+            return _NOT_MEASURED
+        total += sys.getsizeof(item)
+        pending.extend(_referents(item))
+    return total
 
 
-SMALL_VALUE_BYTES = 512
+def _referents(item: Any) -> list[Any]:
+    if isinstance(item, str | bytes | bytearray | int | float):
+        return []
+    if isinstance(item, dict):
+        return [*item.keys(), *item.values()]
+    if isinstance(item, list | tuple | set | frozenset):
+        return list(item)
+    held = list(getattr(item, "__dict__", {}).values())
+    for slot in getattr(type(item), "__slots__", ()):
+        if hasattr(item, slot):
+            held.append(getattr(item, slot))
+    return held
 
 
 class Cache:
-    """An LRU of this process, bounded by ``max_bytes`` of values; ``pubsub`` shares
-    purges with other processes (None in embedded mode: no other process to tell)."""
+    """An LRU of this process, bounded by ``max_bytes``: what its entries keep alive,
+    keys and values (``size_of``); ``pubsub`` shares purges with other processes (None
+    in embedded mode: no other process to tell)."""
 
     def __init__(
         self, *, ttl_s: float, pubsub: PubSub | None = None, max_bytes: int = 64 * 2**20
@@ -106,17 +148,32 @@ class Cache:
         """Store ``value`` loaded under ``versions`` (from ``versions()`` before the load)."""
         if versions is None or not self.live():
             return
-        size = size_of(value)
+        entry_key = (namespaces, versions, key)
+        expires = time.monotonic() + self.ttl_s
+        # The entry's own tuple and key count too: many small values are mostly those.
+        size = size_of(value) + size_of((entry_key, expires, 0)) + ENTRY_OVERHEAD_BYTES
         if size > self.max_bytes:
             return
-        replaced = self._entries.pop((namespaces, versions, key), None)
+        replaced = self._entries.pop(entry_key, None)
         if replaced is not None:
             self.held_bytes -= replaced[2]
-        self._entries[(namespaces, versions, key)] = (time.monotonic() + self.ttl_s, value, size)
+        self._entries[entry_key] = (expires, value, size)
         self.held_bytes += size
+        self._drop_expired_front(time.monotonic())
         while self.held_bytes > self.max_bytes:
             _, (_, _, evicted) = self._entries.popitem(last=False)
             self.held_bytes -= evicted
+
+    def _drop_expired_front(self, now: float) -> None:
+        """Expired entries at the least recently used end go at once: a value stored
+        under versions a purge made stale is never read again, so it would otherwise
+        wait for the byte bound to push it out."""
+        while self._entries:
+            _, (expires, _, size) = next(iter(self._entries.items()))
+            if expires >= now:
+                return
+            self._entries.popitem(last=False)
+            self.held_bytes -= size
 
     async def purge(self, *namespaces: str) -> None:
         """Make what is cached under ``namespaces`` unreachable here and, through

@@ -136,7 +136,7 @@ async def create_token(
     return _page("account.html", context, status=201)
 
 
-@router.post("/account/tokens/{token_id}/revoke")
+@router.post("/account/tokens/{token_id:int}/revoke")
 async def revoke_token(
     token_id: PathId, session: DbSession, user: AccountHolder, form: CheckedForm
 ) -> Response:

@@ -35,7 +35,7 @@ MAX_FIELDS = 20 + 2 * MAX_SUPPORT_FILES
 
 async def _read_form(request: Request, runtime: AppRuntime) -> FormData:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
         raise TooLarge("The form is larger than an assignment may be.")
     return await read_checked_form(request, runtime, max_fields=MAX_FIELDS)
 
@@ -106,7 +106,7 @@ def _refused(exc: GradeflowError) -> dict[str, Any]:
     return {"error": exc.message, "field_errors": by_field}
 
 
-@router.get("/courses/{course_id}/assignments", response_model=None)
+@router.get("/courses/{course_id:int}/assignments", response_model=None)
 async def assignments_page(
     session: DbSession,
     user: AccountHolder,
@@ -124,7 +124,7 @@ async def assignments_page(
     )
 
 
-@router.get("/courses/{course_id}/assignments/new", response_model=None)
+@router.get("/courses/{course_id:int}/assignments/new", response_model=None)
 async def new_assignment_page(
     session: DbSession,
     user: AccountHolder,
@@ -136,7 +136,7 @@ async def new_assignment_page(
     return render("authoring_form.html", _with_preview(context))
 
 
-@router.post("/courses/{course_id}/assignments/new")
+@router.post("/courses/{course_id:int}/assignments/new")
 async def create_assignment(
     request: Request,
     runtime: AppRuntime,
@@ -160,7 +160,7 @@ async def create_assignment(
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/courses/{course_id}/assignments/{assignment_id}/edit", response_model=None)
+@router.get("/courses/{course_id:int}/assignments/{assignment_id:int}/edit", response_model=None)
 async def edit_assignment_page(
     assignment_id: PathId,
     session: DbSession,
@@ -176,7 +176,7 @@ async def edit_assignment_page(
     return render("authoring_form.html", _with_preview(context))
 
 
-@router.post("/courses/{course_id}/assignments/{assignment_id}/edit")
+@router.post("/courses/{course_id:int}/assignments/{assignment_id:int}/edit")
 async def update_assignment(
     assignment_id: PathId,
     request: Request,

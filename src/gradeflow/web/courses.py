@@ -126,7 +126,7 @@ async def _course_context(
     return context
 
 
-@router.get("/courses/{course_id}")
+@router.get("/courses/{course_id:int}")
 async def course_page(
     course_id: PathId, session: DbSession, user: OptionalUser, csrf: FormToken
 ) -> str:
@@ -148,7 +148,7 @@ async def _teacher_form(
     return _redirect(f"/courses/{course.id}")
 
 
-@router.post("/courses/{course_id}/students")
+@router.post("/courses/{course_id:int}/students")
 async def enrol_student(
     course: TaughtCoursePage,
     session: DbSession,
@@ -164,7 +164,7 @@ async def enrol_student(
     return await _teacher_form(session, course, user, csrf, change)
 
 
-@router.post("/courses/{course_id}/students/{user_id}/remove")
+@router.post("/courses/{course_id:int}/students/{user_id:int}/remove")
 async def remove_student(
     course: TaughtCoursePage,
     user_id: PathId,
@@ -179,7 +179,7 @@ async def remove_student(
     return await _teacher_form(session, course, user, csrf, change)
 
 
-@router.post("/courses/{course_id}/teachers")
+@router.post("/courses/{course_id:int}/teachers")
 async def add_teacher(
     course: TaughtCoursePage,
     session: DbSession,
@@ -195,7 +195,7 @@ async def add_teacher(
     return await _teacher_form(session, course, user, csrf, change)
 
 
-@router.post("/courses/{course_id}/join-code")
+@router.post("/courses/{course_id:int}/join-code")
 async def join_code(
     course: TaughtCoursePage,
     session: DbSession,
@@ -214,7 +214,7 @@ async def join_code(
     return await _teacher_form(session, course, user, csrf, change)
 
 
-@router.post("/courses/{course_id}/settings")
+@router.post("/courses/{course_id:int}/settings")
 async def course_settings(
     course: TaughtCoursePage,
     session: DbSession,

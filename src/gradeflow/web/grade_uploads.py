@@ -43,7 +43,7 @@ def _signed_in(user: User | None) -> bool:
     return user is not None and not user.is_anonymous
 
 
-@router.get("/courses/{course_id}/grade-uploads")
+@router.get("/courses/{course_id:int}/grade-uploads")
 async def uploads_page(
     course: TaughtCoursePage,
     runtime: AppRuntime,
@@ -64,7 +64,7 @@ async def uploads_page(
     )
 
 
-@router.post("/courses/{course_id}/grade-uploads")
+@router.post("/courses/{course_id:int}/grade-uploads")
 async def upload_from_page(course_id: PathId, request: Request, runtime: AppRuntime) -> Response:
     async with transaction(runtime.session_factory) as session:
         user = await optional_user(request, session)
@@ -112,7 +112,7 @@ async def _upload_page(
     return HTMLResponse(render("grade_upload.html", context), status_code=409 if error else 200)
 
 
-@router.get("/grade-uploads/{upload_id}", response_model=None)
+@router.get("/grade-uploads/{upload_id:int}", response_model=None)
 async def upload_page(
     upload_id: PathId, session: DbSession, user: AccountHolder, csrf: FormToken
 ) -> Response:
@@ -120,7 +120,7 @@ async def upload_page(
     return await _upload_page(session, user, upload, csrf)
 
 
-@router.post("/grade-uploads/{upload_id}/{action}", response_model=None)
+@router.post("/grade-uploads/{upload_id:int}/{action}", response_model=None)
 async def upload_action(
     upload_id: PathId,
     action: str,

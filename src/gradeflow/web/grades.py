@@ -29,7 +29,7 @@ async def own_grades_page(session: DbSession, user: AccountHolder) -> str:
     return render("grades.html", context)
 
 
-@router.get("/courses/{course_id}/gradebook")
+@router.get("/courses/{course_id:int}/gradebook")
 async def gradebook_page(session: DbSession, user: AccountHolder, course: TaughtCoursePage) -> str:
     context = {
         "user": user,

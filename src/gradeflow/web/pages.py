@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,38 @@ async def practice_page(request: Request) -> Response:
     return HTMLResponse(practice_shell(), headers=headers)
 
 
+# What nginx answers (503) when no web process could answer: the API's error shape for
+# ``/api/...``, the friendly error page for pages (``gradeflow.stack``).
+UNAVAILABLE_MESSAGE = "gradeflow is restarting; try again in a moment."
+
+
+def unavailable_page() -> bytes:
+    return render("error.html", {"status": 503, "message": UNAVAILABLE_MESSAGE}).encode()
+
+
+def unavailable_body() -> bytes:
+    error = {"code": "unavailable", "message": UNAVAILABLE_MESSAGE, "details": None}
+    return json.dumps({"error": error}).encode()
+
+
 def write_static_pages(directory: Path) -> list[Path]:
-    """Write the pages nginx serves from disk (``practice.html``, the shell) into
-    ``directory``; each replaced whole, so nginx never serves half a file."""
+    """Write the pages nginx serves from disk (``practice.html``, the shell, and the
+    503 answers) into ``directory``; each replaced whole, so nginx never serves half
+    a file."""
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "practice.html"
-    partial = target.with_suffix(".html.partial")
-    partial.write_bytes(practice_shell())
-    partial.replace(target)
-    return [target]
+    contents = {
+        "practice.html": practice_shell(),
+        "unavailable.html": unavailable_page(),
+        "unavailable.json": unavailable_body(),
+    }
+    written = []
+    for name, content in contents.items():
+        target = directory / name
+        partial = target.with_name(name + ".partial")
+        partial.write_bytes(content)
+        partial.replace(target)
+        written.append(target)
+    return written
 
 
 for _path in PRACTICE_PATHS:

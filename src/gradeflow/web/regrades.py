@@ -68,7 +68,7 @@ async def _context(session: AsyncSession, user: User, csrf: str, **extra: Any) -
     } | extra
 
 
-@router.get("/assignments/{assignment_id}/regrade-preview", response_model=None)
+@router.get("/assignments/{assignment_id:int}/regrade-preview", response_model=None)
 async def start_page(
     assignment_id: PathId, session: DbSession, user: OptionalUser, csrf: FormToken
 ) -> Response | str:
@@ -81,7 +81,7 @@ async def start_page(
     return render("regrade_start.html", context)
 
 
-@router.post("/assignments/{assignment_id}/regrade-preview", response_model=None)
+@router.post("/assignments/{assignment_id:int}/regrade-preview", response_model=None)
 async def start(
     assignment_id: PathId,
     runtime: AppRuntime,
@@ -112,7 +112,9 @@ async def start(
     return _redirect(_page_path(assignment_id, preview.id))
 
 
-@router.get("/assignments/{assignment_id}/regrade-preview/{preview_id}", response_model=None)
+@router.get(
+    "/assignments/{assignment_id:int}/regrade-preview/{preview_id:int}", response_model=None
+)
 async def preview_page(
     assignment_id: PathId,
     preview_id: PathId,
@@ -148,7 +150,8 @@ async def _preview_context(
 
 
 @router.post(
-    "/assignments/{assignment_id}/regrade-preview/{preview_id}/{action}", response_model=None
+    "/assignments/{assignment_id:int}/regrade-preview/{preview_id:int}/{action}",
+    response_model=None,
 )
 async def close(
     assignment_id: PathId,
