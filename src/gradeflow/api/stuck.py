@@ -67,7 +67,7 @@ async def stuck_list(
 
 
 @router.get(
-    "/courses/{course_id}/stuck-submissions",
+    "/courses/{course_id:int}/stuck-submissions",
     summary="Teacher: the course's submissions that failed on our side or wait too long",
     responses=errors(401, 403, 404),
 )
@@ -87,7 +87,7 @@ async def all_stuck(_admin: CurrentAdmin, runtime: AppRuntime, session: DbSessio
 
 
 @router.post(
-    "/submissions/{submission_id}/rerun",
+    "/submissions/{submission_id:int}/rerun",
     summary="Teacher: grade a stuck submission again, costing the student no attempt or points",
     responses=errors(401, 403, 404, 409),
 )

@@ -31,7 +31,7 @@ async def _listed(session: AsyncSession, runtime: Runtime, course_id: int | None
     return {"threshold_s": threshold_s, "submissions": [describe_stuck(s) for s in found]}
 
 
-@router.get("/courses/{course_id}/stuck")
+@router.get("/courses/{course_id:int}/stuck")
 async def course_stuck_page(
     course: TaughtCoursePage, runtime: AppRuntime, session: DbSession, user: AccountHolder
 ) -> str:
