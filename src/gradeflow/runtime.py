@@ -23,7 +23,7 @@ from gradeflow.grading.messages import IMPORTS_QUEUE, QUEUES
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import start_sandbox
-from gradeflow.grading.worker import Grader, GraderConfig
+from gradeflow.grading.worker import GROUP_LINGER_S, Grader, GraderConfig
 from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
 from gradeflow.infra.queue import JobQueue, MemoryQueue
@@ -74,7 +74,8 @@ def grader_config(settings: Settings) -> GraderConfig:
         lease_margin_s=settings.lease_margin_s,
         output_limit_bytes=settings.output_limit_bytes,
         sweep_interval_s=settings.sweep_interval_s,
-        claim_ahead=settings.resolved_grader_slots,
+        claim_ahead=settings.resolved_claim_ahead,
+        group_linger_s=GROUP_LINGER_S,
     )
 
 
