@@ -45,8 +45,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=1000,
-        description="Unacked jobs per worker and queue; 0 = the grader slots (imports), five "
-        "times them (grading: a run and four claims ahead each).",
+        description="Unacked jobs per worker and queue; 0 = the grader slots (imports), nine "
+        "times them (grading: a run and eight claims ahead each).",
     )
     queue_prefix: str = Field(
         "gradeflow", pattern=r"^[a-z0-9_.-]{1,40}$", description="Prefix of queue and key names."
