@@ -68,14 +68,18 @@ class Runtime:
 
 
 def grader_config(settings: Settings) -> GraderConfig:
+    embedded = settings.embedded
     return GraderConfig(
         slots=settings.resolved_grader_slots,
         max_attempts=settings.max_attempts,
         lease_margin_s=settings.lease_margin_s,
         output_limit_bytes=settings.output_limit_bytes,
         sweep_interval_s=settings.sweep_interval_s,
-        claim_ahead=settings.resolved_claim_ahead,
-        group_linger_s=GROUP_LINGER_S,
+        # Embedded mode keeps one claim ahead a slot and no lingering: with eight ahead,
+        # 16 students at once made SQLite fail reads with "disk I/O error" (not yet
+        # understood; see PERFORMANCE.md), which the old setting did not.
+        claim_ahead=settings.resolved_grader_slots if embedded else settings.resolved_claim_ahead,
+        group_linger_s=0.0 if embedded else GROUP_LINGER_S,
     )
 
 

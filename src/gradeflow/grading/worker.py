@@ -119,6 +119,7 @@ class Grader:
         )
         # Claimed runs not yet finished in the sandbox (running or waiting for a slot).
         self._unfinished_runs = 0
+        self._sandbox_slots = asyncio.Semaphore(config.slots)
         # The leases of this process's runs in flight, renewed together: id -> seconds.
         self._leases: dict[int, float] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -235,14 +236,17 @@ class Grader:
             self._leases.pop(submission_id, None)
 
     async def _grade_claimed(self, submission: Submission) -> None:
-        started = time.perf_counter()
         self._unfinished_runs += 1
         try:
-            result = await self.sandbox.run(self._spec(submission))
+            # Jobs claimed ahead wait here, not inside the sandbox: it is given no
+            # more runs at once than it has slots.
+            async with self._sandbox_slots:
+                started = time.perf_counter()
+                result = await self.sandbox.run(self._spec(submission))
+                seconds = time.perf_counter() - started
         finally:
             self._unfinished_runs -= 1
             self.writer.nudge()
-        seconds = time.perf_counter() - started
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
         if result.outcome == "internal_error":
