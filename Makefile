@@ -141,15 +141,14 @@ bench-grades: install services nginx
 	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 15
 	PYTHONPATH=src $(BIN)/python bench/live_results.py
 
-# The fast-path benchmarks of PERFORMANCE.md (pages, reads, submits, grading, the CLI),
-# each against its baseline measured in the same run: about 15 minutes in all.
+# The fast-path benchmarks of PERFORMANCE.md (pages, reads, submits, grading, live
+# results, the Locust student scenario, the CLI), each against its baseline measured in
+# the same run, printed as one report by bench/paths.py: about 20 minutes in all.
+# BENCH_PATHS_ARGS="--quick" or "--only pipeline live" for less.
 bench-paths: install services nginx
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	PYTHONPATH=src $(BIN)/python bench/grade_lookups.py --duration 10
-	PYTHONPATH=src $(BIN)/python bench/submissions.py --duration 10
-	PYTHONPATH=src $(BIN)/python bench/grading_pipeline.py --submissions 400 --rounds 2
-	PYTHONPATH=src $(BIN)/python bench/live_results.py
-	PYTHONPATH=src $(BIN)/python bench/cli_grading.py
+	@$(BIN)/python -c "import locust" 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/paths.py $(BENCH_PATHS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(UNPRIV_ROOT) .mypy_cache .ruff_cache .pytest_cache $(FRONTEND)/node_modules $(dir $(BUNDLE))

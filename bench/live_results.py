@@ -1,7 +1,10 @@
 """Benchmark: submit → result seen on the event stream, next to the raw sandbox run.
 
-Usage: ``PYTHONPATH=src .venv/bin/python bench/live_results.py [--submissions N]``.
-Needs nothing but this checkout (embedded mode: SQLite, in-process queue).
+Usage: ``PYTHONPATH=src .venv/bin/python bench/live_results.py [--submissions N]
+[--mode embedded|services|both] [--busy B]``. Embedded mode needs nothing but this
+checkout (SQLite, in-process queue); services mode the local PostgreSQL, RabbitMQ and
+Redis (``make services``) and nginx: ``gradeflow stack up --web 2 --workers 2``,
+through nginx.
 
 1. Baseline: the demo course's first assignment graded N times straight through a
    ``ZygoteSandbox(slots=1)`` in this process, one run after another (what grading
@@ -13,8 +16,14 @@ Needs nothing but this checkout (embedded mode: SQLite, in-process queue).
    student has one submission pending at a time). A latency is the time from just
    before the ``POST`` to the event that carries that submission's final status.
 
-Prints p50/p95/p99 of both, at idle (one submission in flight), and what the
-pipeline adds to a run (submit, queue, claim, record, event, stream).
+3. The same at saturation: ``--busy`` other students (each with a session and an
+   event stream of its own) submit one after another as fast as their results come,
+   while the measured student does the same as in 2 (so the latency includes the
+   wait behind the other students' runs in the queue).
+
+Prints p50/p95/p99 of each, at idle (one submission in flight) and at saturation,
+and what the pipeline adds to a run at idle (submit, queue, claim, record, event,
+stream).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import time
 from pathlib import Path
 
 import httpx
+from stack_tools import running_stack
 
 from gradeflow.courses.format import load_assignment
 from gradeflow.grading.sandbox import ZygoteSandbox
@@ -77,6 +87,33 @@ async def raw_sandbox(directory: Path, runs: int) -> list[float]:
 def gradeflow(args: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "gradeflow", *args], env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+async def with_busy_students(
+    base: str, directory: Path, submissions: int, busy: int
+) -> tuple[list[float], int]:
+    """``submit_and_watch`` while ``busy`` other students submit non-stop; returns its
+    latencies and how many of the others' submissions were graded meanwhile."""
+    graded: list[float] = []
+
+    async def other_student() -> None:
+        # Bounded by the measured student: cancelled once it is done.
+        graded.extend(await submit_and_watch(base, directory, 1_000_000))
+
+    others = [asyncio.create_task(other_student()) for _ in range(busy)]
+    try:
+        await asyncio.sleep(2)  # the queue fills
+        took = await submit_and_watch(base, directory, submissions)
+    finally:
+        for task in others:
+            task.cancel()
+        results = await asyncio.gather(*others, return_exceptions=True)
+    failed = [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError)
+    ]
+    if failed:
+        raise SystemExit(f"a busy student failed: {failed[0]!r}")
+    return took, len(graded)
 
 
 async def submit_and_watch(base: str, directory: Path, submissions: int) -> list[float]:
@@ -124,6 +161,13 @@ async def submit_and_watch(base: str, directory: Path, submissions: int) -> list
         return took
 
 
+def measure(base: str, directory: Path, submissions: int, busy: int) -> list[float]:
+    if not busy:
+        return asyncio.run(submit_and_watch(base, directory, submissions))
+    took, _ = asyncio.run(with_busy_students(base, directory, submissions, busy))
+    return took
+
+
 def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``gradeflow serve`` with a fresh data directory and the demo course, answering."""
     port = free_port()
@@ -150,36 +194,50 @@ def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=100)
+    parser.add_argument("--mode", choices=("embedded", "services", "both"), default="embedded")
+    parser.add_argument("--busy", type=int, default=0, help="other students (saturation)")
     args = parser.parse_args()
     directory = sorted(p for p in DEMO.iterdir() if p.is_dir())[0]
+    work = Path(tempfile.mkdtemp(prefix="gradeflow-live-"))
 
     print(f"baseline: {args.submissions} runs of {directory.name} in ZygoteSandbox(slots=1)")
-    raw = asyncio.run(raw_sandbox(directory, args.submissions))
-    server, base = start_server(Path(tempfile.mkdtemp(prefix="gradeflow-live-")))
-    try:
-        print(f"gradeflow serve (embedded) on {base}: {args.submissions} submissions")
-        live = asyncio.run(submit_and_watch(base, directory, args.submissions))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    rows = [("raw sandbox run (baseline)", asyncio.run(raw_sandbox(directory, args.submissions)))]
+    loads = [0, args.busy] if args.busy else [0]
+    for mode in ("embedded", "services") if args.mode == "both" else (args.mode,):
+        for busy in loads:
+            label = f"submit → final result on /api/events ({mode}, " + (
+                f"{busy} other students submitting)" if busy else "idle)"
+            )
+            print(f"{label}: {args.submissions} submissions")
+            if mode == "embedded":
+                server, base = start_server(work / f"embedded-{busy}")
+                try:
+                    rows.append((label, measure(base, directory, args.submissions, busy)))
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+            else:
+                with running_stack(work, DEMO) as stack:
+                    rows.append((label, measure(stack.url, directory, args.submissions, busy)))
 
     print()
     print(
         f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
     )
-    print(f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     print()
     print("| what | p50 ms | p95 ms | p99 ms |")
     print("|---|---|---|---|")
-    for label, samples in (
-        ("raw sandbox run (baseline)", raw),
-        ("submit → final result on /api/events (embedded)", live),
-    ):
+    for label, samples in rows:
         p50, p95, p99 = percentiles(samples)
         print(f"| {label} | {p50:.1f} | {p95:.1f} | {p99:.1f} |")
     print()
-    added = statistics.median(live) - statistics.median(raw)
-    print(f"the pipeline adds {added:.1f} ms to the median run")
+    raw = statistics.median(rows[0][1])
+    for label, samples in rows[1:]:
+        print(
+            f"{label}: the pipeline adds {statistics.median(samples) - raw:.1f} ms to the median run"
+        )
 
 
 if __name__ == "__main__":

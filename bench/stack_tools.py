@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -165,3 +170,51 @@ async def clean_broker_and_cache(prefix: str) -> None:
             await redis.delete(*keys)
     finally:
         await redis.aclose()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running ``gradeflow stack up`` on a database and queue prefix of its own."""
+
+    url: str  # nginx
+    first_web_port: int
+    database_url: str
+    env: dict[str, str]
+
+
+@contextmanager
+def running_stack(work: Path, courses: Path, *, workers: int = 2) -> Iterator[Stack]:
+    """``gradeflow stack up --web 2 --workers N`` with ``courses`` imported, answering
+    through nginx; stopped, and its database, queues and keys removed, afterwards."""
+    name = f"gradeflow_bench_{uuid.uuid4().hex[:8]}"
+    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    env = os.environ | {
+        "GRADEFLOW_DATABASE_URL": database_url,
+        "GRADEFLOW_QUEUE_PREFIX": name,
+        "GRADEFLOW_DATA_DIR": str(work / f"stack-{name}"),
+        "GRADEFLOW_SECRET_KEY": secrets.token_urlsafe(32),
+        "GRADEFLOW_LOG_JSON": "true",
+    }
+    manager: subprocess.Popen[bytes] | None = None
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    try:
+        for command in (["db", "upgrade"], ["assignments", "import", str(courses)]):
+            subprocess.run([sys.executable, "-m", "gradeflow", *command], env=env, check=True,
+                           capture_output=True)  # fmt: skip
+        port = 8080 if port_free(8080) else free_port_block(18080, 1)
+        first_web = 8001 if all(port_free(p) for p in (8001, 8002)) else free_port_block(18001, 2)
+        log(f"stack: nginx :{port}, web :{first_web}-{first_web + 1}, {workers} workers")
+        manager = subprocess.Popen(
+            [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2",
+             "--workers", str(workers), "--port", str(port), "--first-web-port", str(first_web)],
+            env=env, stdout=(work / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        time.sleep(3)  # the workers' sandboxes finish starting
+        yield Stack(f"http://127.0.0.1:{port}", first_web, database_url, env)
+    finally:
+        if manager is not None:
+            stop_stack(manager, env)
+            asyncio.run(clean_broker_and_cache(name))
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -24,7 +24,7 @@ from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.queue_watch import QueueWatch
 from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import start_sandbox
-from gradeflow.grading.worker import Grader, GraderConfig
+from gradeflow.grading.worker import GROUP_LINGER_S, Grader, GraderConfig
 from gradeflow.infra.cache import Cache
 from gradeflow.infra.pubsub import MemoryPubSub, PubSub
 from gradeflow.infra.queue import JobQueue, MemoryQueue
@@ -71,13 +71,18 @@ class Runtime:
 
 
 def grader_config(settings: Settings) -> GraderConfig:
+    embedded = settings.embedded
     return GraderConfig(
         slots=settings.resolved_grader_slots,
         max_attempts=settings.max_attempts,
         lease_margin_s=settings.lease_margin_s,
         output_limit_bytes=settings.output_limit_bytes,
         sweep_interval_s=settings.sweep_interval_s,
-        claim_ahead=settings.resolved_grader_slots,
+        # Embedded mode keeps one claim ahead a slot and no lingering: with eight ahead,
+        # 16 students at once made SQLite fail reads with "disk I/O error" (not yet
+        # understood; see PERFORMANCE.md), which the old setting did not.
+        claim_ahead=settings.resolved_grader_slots if embedded else settings.resolved_claim_ahead,
+        group_linger_s=0.0 if embedded else GROUP_LINGER_S,
     )
 
 

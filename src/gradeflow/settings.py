@@ -45,8 +45,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=1000,
-        description="Unacked jobs per worker and queue; 0 = the grader slots (imports), twice "
-        "them (grading: a run and a claim ahead each).",
+        description="Unacked jobs per worker and queue; 0 = the grader slots (imports), nine "
+        "times them (grading: a run and eight claims ahead each).",
     )
     queue_prefix: str = Field(
         "gradeflow", pattern=r"^[a-z0-9_.-]{1,40}$", description="Prefix of queue and key names."
@@ -151,7 +151,13 @@ class Settings(BaseSettings):
 
     @property
     def resolved_prefetch(self) -> int:
-        return self.broker_prefetch or 2 * self.resolved_grader_slots
+        return self.broker_prefetch or self.resolved_grader_slots + self.resolved_claim_ahead
+
+    @property
+    def resolved_claim_ahead(self) -> int:
+        """Grading jobs a worker claims ahead of its sandbox slots: enough that claims
+        and results share groups under load (``grading.worker.GROUP_LINGER_S``)."""
+        return 8 * self.resolved_grader_slots
 
     @property
     def resolved_import_prefetch(self) -> int:

@@ -93,3 +93,43 @@ async def test_a_claim_cancelled_in_flight_returns_after_its_group_committed(
         row = await session.get(Submission, one)
     assert row is not None
     assert (row.status, row.lease_owner) == (SubmissionStatus.running, "w1")
+
+
+async def test_claims_arriving_apart_share_a_group_while_the_grader_can_wait(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    a, b, c = await queued(session_factory, adder, 3)
+    groups: list[int] = []
+    can_wait = True
+    claims = writer(session_factory, "w1", groups)
+    claims.hold = lambda: can_wait
+    # Far longer than the test: only the grader's answer or a full group ends the wait.
+    claims.linger_s = 600.0
+    first = asyncio.create_task(claims.claim(a))
+    second = asyncio.create_task(claims.claim(b))
+    for _ in range(5):  # the writer runs, and lingers
+        await asyncio.sleep(0)
+    assert groups == []
+    assert not first.done()
+    can_wait = False
+    claims.nudge()
+    assert {s.id for s in await asyncio.gather(first, second) if s is not None} == {a, b}
+    assert groups == [2]
+    # Nothing holds it now: alone, at once.
+    assert (await claims.claim(c)) is not None
+    assert groups == [2, 1]
+
+
+async def test_a_full_group_is_written_without_waiting_for_the_grader(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    ids = await queued(session_factory, adder, 3)
+    groups: list[int] = []
+    claims = writer(session_factory, "w1", groups)
+    claims.hold, claims.linger_s, claims.max_group = (lambda: True), 600.0, 3
+    answers = []
+    for submission_id in ids:  # one after another, each its own task
+        answers.append(asyncio.create_task(claims.claim(submission_id)))
+        await asyncio.sleep(0)
+    assert all(s is not None for s in await asyncio.gather(*answers))
+    assert groups == [3]

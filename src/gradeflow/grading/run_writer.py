@@ -6,6 +6,12 @@ runs wait for it and share the next one (``runs.write_runs``: a few set-based
 statements, one commit, one announcement).
 Each caller is answered only after its group committed, exactly as if alone: a claim
 gets its submission or None, a result its stored submission or None.
+
+Under load that alone forms few groups: a run is longer than a write, so the writer
+is idle when most claims and results arrive. So a group may also *linger*: while the
+grader says it can wait (``hold``: its sandbox slots have claimed work ready, so no
+slot idles meanwhile), the writer lets claims and results gather, up to ``linger_s``
+or ``max_group``. At idle ``hold`` is false and each is written at once, as before.
 """
 
 from __future__ import annotations
@@ -53,6 +59,12 @@ class RunWriter:
     lease_margin_s: float
     max_group: int = MAX_GROUP
     on_group: Callable[[int], None] | None = None  # sizes, for tests
+    # May the next group wait for more members? (None: never.) Asked again at each
+    # arrival and ``nudge``; a group waits ``linger_s`` at most.
+    hold: Callable[[], bool] | None = None
+    linger_s: float = 0.0
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: bool = False
     _claims: list[tuple[int, Answer]] = field(default_factory=list)
     _records: list[tuple[RunRecord, Answer]] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
@@ -61,16 +73,24 @@ class RunWriter:
         """The claimed submission once committed, or None (``runs.claim_submissions``)."""
         future = self._future()
         self._claims.append((submission_id, future))
+        self.nudge()
         return await self._answer(future)
 
     async def record(self, record: RunRecord) -> Submission | None:
         """The stored submission once committed, or None if the lease was lost."""
         future = self._future()
         self._records.append((record, future))
+        self.nudge()
         return await self._answer(future)
+
+    def nudge(self) -> None:
+        """Something changed (an arrival, a run ended): a lingering group looks again."""
+        self._arrived.set()
 
     async def close(self) -> None:
         """Let the group being written finish (its runs' outcomes are not to be lost)."""
+        self._closing = True
+        self.nudge()
         if self._writer is not None:
             await asyncio.shield(self._writer)
 
@@ -109,8 +129,36 @@ class RunWriter:
         self._claims, self._records = later_claims, later_records
         return group
 
+    def _waiting(self) -> int:
+        return len(self._claims) + len(self._records)
+
+    def _may_wait(self) -> bool:
+        return (
+            not self._closing
+            and self.hold is not None
+            and self._waiting() < self.max_group
+            and self.hold()
+        )
+
+    async def _linger(self) -> None:
+        """Let the next group gather while the grader can wait, ``linger_s`` at most."""
+        if self.linger_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger_s
+        while self._may_wait():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
+
     async def _write_while_waiting(self) -> None:
         while self._claims or self._records:
+            await self._linger()
             group = self._next_group()
             if self.on_group is not None:
                 self.on_group(len(group))

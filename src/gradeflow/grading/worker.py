@@ -48,6 +48,10 @@ log = structlog.get_logger(__name__)
 # so the sweeper never races the request that is about to publish it.
 UNPUBLISHED_GRACE = dt.timedelta(seconds=3)
 
+# How long a group of claims and results may wait for more while the sandbox has work
+# ready (``RunWriter.hold``): bounds the latency it adds at saturation.
+GROUP_LINGER_S = 0.1
+
 
 def new_lease_owner() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -63,6 +67,9 @@ class GraderConfig:
     # Jobs claimed ahead of a free sandbox slot, so that claiming and recording
     # overlap the runs and share groups (see ``RunWriter``).
     claim_ahead: int = 0
+    # Let groups gather while ``slots`` claimed runs wait for a sandbox slot (needs
+    # claim_ahead > slots to form groups larger than the claims in flight).
+    group_linger_s: float = 0.0
 
 
 class Grader:
@@ -108,10 +115,15 @@ class Grader:
             owner=self.owner,
             max_attempts=config.max_attempts,
             lease_margin_s=config.lease_margin_s,
+            hold=self._sandbox_has_work_ready,
+            linger_s=config.group_linger_s,
         )
         # Runs claimed ahead wait here for a slot, a submission before a regrade (not in
-        # claim order, which would put one behind the bulk jobs claimed before it).
+        # claim order, which would put one behind the bulk jobs claimed before it); the
+        # sandbox is given no more runs at once than it has slots.
         self._turns = PriorityGate(config.slots)
+        # Claimed runs not yet finished in the sandbox (running or waiting for a slot).
+        self._unfinished_runs = 0
         # The leases of this process's runs in flight, renewed together: id -> seconds.
         self._leases: dict[int, float] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -192,6 +204,11 @@ class Grader:
         except Exception:
             log.exception("grading.release_failed", submission_id=submission_id)
 
+    def _sandbox_has_work_ready(self) -> bool:
+        """True while every sandbox slot is busy and as many claimed runs wait for one:
+        a claim or a result can then wait to share a group without a slot idling."""
+        return self._unfinished_runs >= 2 * self.config.slots
+
     async def _renew_leases_forever(self) -> None:
         """Every third of the margin, one statement renews every run in flight, so a
         short margin still survives a long run; a lease found lost is renewed no more
@@ -226,15 +243,20 @@ class Grader:
             self._leases.pop(submission_id, None)
 
     async def _grade_claimed(self, submission: Submission) -> None:
-        started = time.perf_counter()
         priority = grading_priority(regrading=submission.regrading)
-        # Closed before the result is recorded: no progress can follow the verdict.
-        async with (
-            live_progress(self.outbox.pubsub, submission) as progress,
-            self._turns.hold(priority=priority),
-        ):
-            result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)
-        seconds = time.perf_counter() - started
+        self._unfinished_runs += 1
+        try:
+            # Closed before the result is recorded: no progress can follow the verdict.
+            async with (
+                live_progress(self.outbox.pubsub, submission) as progress,
+                self._turns.hold(priority=priority),
+            ):
+                started = time.perf_counter()
+                result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)
+                seconds = time.perf_counter() - started
+        finally:
+            self._unfinished_runs -= 1
+            self.writer.nudge()
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
         if result.outcome == "internal_error":
