@@ -12,6 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
+from gradeflow.courses import members
+from gradeflow.courses.models import Course
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
@@ -382,3 +384,57 @@ async def test_an_import_that_loses_its_lease_while_staging_commits_no_more(
     # PostgreSQL: the open COPY was rolled back; SQLite: the first batch, committed
     # with its progress. The slot that took over restages from the file either way.
     assert staged == (0 if dialect == "postgresql" else 2)
+
+
+async def test_duplicates_are_found_when_the_watch_of_cells_gives_up(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    # Room for the marks of two assessments of five students: the third makes the
+    # watch give up, and the SQL check over the staged rows still finds the repeat.
+    monkeypatch.setattr(staging, "DUPLICATE_WATCH_BYTES", 2 * 5)
+    lines = ["s0@example.org,1,a,", "s0@example.org,2,b,", "s1@example.org,3,c,"]
+    upload = await world.run(await world.upload(csv(*lines, "N0001,4,c,")))
+    assert upload.status is UploadStatus.rejected
+    assert upload.errors_total == 1
+    assert "Rows 4 and 5 both grade s1@example.org for 'c'" in upload.errors[0]["message"]
+    assert await world.grades() == {}
+    # Within the watch's room a clean file skips the SQL check and is applied.
+    applied = await world.run(await world.upload(csv(*lines[:2])))
+    assert applied.status is UploadStatus.applied, applied.message
+
+
+def test_the_watch_of_cells_sees_a_repeat_in_bounded_memory() -> None:
+    watch = staging.DuplicateWatch([7, 8, 9])
+    watch.see(7, "a")
+    watch.see(8, "a")
+    watch.see(7, "b")
+    assert not watch.needs_sql_check
+    watch.see(7, "a")
+    assert (watch.repeated, watch.needs_sql_check) == (True, True)
+    assert sum(len(column) for column in watch.columns.values()) == 2 * 3
+
+
+async def test_a_student_removed_from_the_course_while_the_file_is_read_is_refused(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    write_progress = apply.write_progress
+
+    async def removed_meanwhile(session: AsyncSession, **progress: Any) -> None:
+        await write_progress(session, **progress)
+        if progress["phase"] == "checking":
+            # In the same transaction: SQLite's one write lock is held by it.
+            course = await session.get_one(Course, world.course_id)
+            user_id = await session.scalar(select(User.id).where(User.email == "s3@example.org"))
+            assert user_id is not None
+            await members.remove_student(session, course, user_id=user_id)
+
+    monkeypatch.setattr(apply, "write_progress", removed_meanwhile)
+    upload = await world.run(
+        await world.upload(csv("s0@example.org,50,final,", "s3@example.org,60,final,"))
+    )
+    assert upload.status is UploadStatus.rejected
+    assert "1 rows grade students who were removed from the course" in upload.message
+    assert await world.grades() == {}
+    assert await history(world) == []

@@ -333,6 +333,34 @@ class ApplyOutcome:
     changes_total: int = 0
     token: int = 0
     stale_cells: int = 0  # > 0: refused, nothing written
+    unenrolled_rows: int = 0  # > 0: refused, nothing written
+
+
+async def unenrolled_rows(session: AsyncSession, *, upload_id: int, course_id: int) -> int:
+    """Staged rows whose student is no longer enrolled in the course (one anti-join).
+
+    The history has no foreign keys (an audit log, see the models), so the ids it is
+    given are validated here, set-based, under the course lock: a student removed
+    from the course since the file was read gets no grade and no history row.
+    """
+    enrolled = exists(
+        select(CourseMember.user_id).where(
+            CourseMember.course_id == course_id,
+            CourseMember.user_id == rows.c.user_id,
+            CourseMember.role == MemberRole.student,
+        )
+    )
+    count = await session.scalar(
+        select(func.count()).where(rows.c.upload_id == upload_id, ~enrolled)
+    )
+    return int(count or 0)
+
+
+async def existing_user(session: AsyncSession, user_id: int | None) -> int | None:
+    """``user_id`` if that account exists, else None: the author columns are plain ids."""
+    if user_id is None:
+        return None
+    return await session.scalar(select(User.id).where(User.id == user_id))
 
 
 def _upsert(dialect: str) -> Any:
@@ -371,6 +399,10 @@ async def apply_staged(
                 session, upload_id=upload_id, course_id=course_id, token=expected_token
             )
             return ApplyOutcome(stale_cells=max(changed, 1))
+    unenrolled = await unenrolled_rows(session, upload_id=upload_id, course_id=course_id)
+    if unenrolled:
+        return ApplyOutcome(unenrolled_rows=unenrolled)
+    user_id = await existing_user(session, user_id)
     now = utcnow()
     new_comment: Any = rows.c.comment if with_comments else func.coalesce(Grade.comment, "")
     history = insert(GradeChange).from_select(

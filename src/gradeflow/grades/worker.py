@@ -290,8 +290,11 @@ class ImportRun:
         await self._progress("checking", done, done)
         async with transaction(self.factory) as session:
             await apply.analyze_staging(session)
-            duplicates, duplicate_total = await apply.duplicate_errors(session, upload_id=upload.id)
-            self.errors.extend(duplicates, duplicate_total)
+            if source.duplicates.needs_sql_check:
+                duplicates, duplicate_total = await apply.duplicate_errors(
+                    session, upload_id=upload.id
+                )
+                self.errors.extend(duplicates, duplicate_total)
             await self._explain_unknown(session)
         if self.errors.total:
             return await self._reject(done)
@@ -333,18 +336,15 @@ class ImportRun:
                 expected_token=upload.expected_token,
                 with_comments=with_comments,
             )
-            if outcome.stale_cells:
+            refusal = self._refusal(outcome)
+            if refusal:
                 await apply.finish_upload(
                     session,
                     outbox=self.outbox,
                     upload_id=upload.id,
                     owner=self.owner,
                     status=UploadStatus.rejected,
-                    message=apply.stale_message(
-                        outcome.stale_cells,
-                        duplicate_of=None if upload.validated_at else upload.duplicate_of_id,
-                        dry_run_id=upload.id,
-                    ),
+                    message=refusal,
                     rows_total=done,
                 )
                 return UploadStatus.rejected
@@ -368,6 +368,22 @@ class ImportRun:
                 token=outcome.token,
             )
         return UploadStatus.applied
+
+    def _refusal(self, outcome: apply.ApplyOutcome) -> str:
+        """Why the apply wrote nothing ("" if it went through)."""
+        upload = self.upload
+        if outcome.stale_cells:
+            return apply.stale_message(
+                outcome.stale_cells,
+                duplicate_of=None if upload.validated_at else upload.duplicate_of_id,
+                dry_run_id=upload.id,
+            )
+        if outcome.unenrolled_rows:
+            return (
+                f"Nothing applied: {outcome.unenrolled_rows} rows grade students who were "
+                "removed from the course while the file was read. Upload it again."
+            )
+        return ""
 
     async def _staging_progress(self, done: int, total: int, session: AsyncSession | None) -> None:
         """Rows read so far, in ``session`` or in a short transaction of its own.
