@@ -461,3 +461,13 @@ async def forget_blob(session: AsyncSession, *, upload_id: int) -> None:
         .values(blob_key=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def unrecorded_blobs(session: AsyncSession, keys: list[str]) -> list[str]:
+    """Of ``keys``, those no upload names: blobs of uploads that died before their row."""
+    if not keys:
+        return []
+    named = set(
+        await session.scalars(select(GradeUpload.blob_key).where(GradeUpload.blob_key.in_(keys)))
+    )
+    return [key for key in keys if key not in named]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.grades import apply, imports
-from gradeflow.grades.blobs import BlobMissing, BlobStore
+from gradeflow.grades.blobs import ORPHAN_AGE, BlobMissing, BlobStore
 from gradeflow.grades.files import FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.models import GradeUpload, UploadStatus
 from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, RowError, RowReader, missing_columns
@@ -183,11 +183,25 @@ class Importer:
             await self.blobs.delete(key)
             async with transaction(self.session_factory) as session:
                 await imports.forget_blob(session, upload_id=upload_id)
+        await self.remove_orphan_blobs()
         if not ids:
             return 0
         sent = await imports.publish_imports(self.outbox, ids)
         log.info("imports.swept", republished=sent)
         return sent
+
+    async def remove_orphan_blobs(self) -> int:
+        """Delete what uploads killed mid-way left: partial writes, and complete blobs no
+        upload names (``ORPHAN_AGE`` old, so an upload in flight is never touched)."""
+        removed = await self.blobs.remove_partial(older_than=ORPHAN_AGE)
+        candidates = await self.blobs.orphans(older_than=ORPHAN_AGE)
+        async with self.session_factory() as session:
+            orphans = await imports.unrecorded_blobs(session, candidates)
+        for key in orphans:
+            await self.blobs.delete(key)
+        if removed or orphans:
+            log.info("imports.orphan_blobs_removed", partial=removed, unrecorded=len(orphans))
+        return removed + len(orphans)
 
 
 class ImportRun:
