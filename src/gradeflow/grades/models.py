@@ -108,10 +108,11 @@ class RevertStatus(enum.StrEnum):
     running = "running"
     reverted = "reverted"  # every cell put back, atomically
     refused = "refused"  # cells changed since and no force: nothing changed
+    failed = "failed"  # failed on our side every attempt: nothing changed
 
     @property
     def is_final(self) -> bool:
-        return self in (RevertStatus.reverted, RevertStatus.refused)
+        return self not in (RevertStatus.queued, RevertStatus.running)
 
 
 class GradeUpload(Base):

@@ -143,6 +143,7 @@ class Importer:
                 # Whatever an earlier attempt staged is thrown away: restage from the file.
                 await apply.clear_staging(session, upload_id=upload_id)
         if upload is None:
+            await self.run_revert(upload_id)
             return
         started = time.perf_counter()
         renewal = asyncio.create_task(self._keep_lease(upload_id))
@@ -162,6 +163,50 @@ class Importer:
             ms=round((time.perf_counter() - started) * 1000),
         )
         await self._clean_up(upload_id, status, upload.blob_key)
+
+    async def run_revert(self, upload_id: int) -> None:
+        """Claim and run one requested revert, in one transaction; a no-op if not claimable.
+
+        Killed mid-way, the transaction is rolled back and the lease runs out: the sweeper
+        publishes it again and the next claim runs it whole.
+        """
+        async with transaction(self.session_factory) as session:
+            upload = await imports.claim_revert(
+                session,
+                outbox=self.outbox,
+                upload_id=upload_id,
+                owner=self.owner,
+                max_attempts=self.config.max_attempts,
+                lease_s=self.config.lease_s,
+            )
+        if upload is None:
+            return
+        renewal = asyncio.create_task(self._keep_lease(upload_id))
+        try:
+            async with transaction(self.session_factory) as session:
+                await apply.guard_revert(session, upload_id=upload_id, owner=self.owner)
+                outcome = await apply.revert_cells(
+                    session,
+                    upload_id=upload_id,
+                    course_id=upload.course_id,
+                    user_id=upload.reverted_by_id,
+                    force=upload.revert_force,
+                )
+                status = await apply.finish_revert(
+                    session,
+                    outbox=self.outbox,
+                    upload_id=upload_id,
+                    owner=self.owner,
+                    outcome=outcome,
+                )
+        except apply.LeaseLost:
+            log.warning("imports.revert_lease_lost", upload_id=upload_id)
+            return
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+        log.info("grade_upload.revert_finished", id=upload_id, status=status.value)
 
     async def _clean_up(self, upload_id: int, status: UploadStatus, key: str | None) -> None:
         """Staged rows go at once; the file too, unless a dry run may still be applied."""
