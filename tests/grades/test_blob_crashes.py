@@ -19,9 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.accounts.models import Role
 from gradeflow.db import transaction
 from gradeflow.grades import blobs as blob_module
-from gradeflow.grades.blobs import BlobStore, DirectoryBlobStore, LargeObjectBlobStore
+from gradeflow.grades.blobs import (
+    BlobStore,
+    DirectoryBlobStore,
+    LargeObjectBlobStore,
+    open_blob_store,
+)
 from gradeflow.grades.models import GradeUpload
 from gradeflow.grades.worker import Importer, ImporterConfig
+from gradeflow.runtime import open_runtime
 from gradeflow.settings import Settings
 from tests.factories import create_account, memory_outbox
 
@@ -184,3 +190,20 @@ async def test_a_killed_upload_leaves_no_partial_blob_and_the_sweeper_removes_le
             pass
     if kind == "database":
         assert await _large_objects(session_factory) == 1
+
+
+async def test_every_process_deletes_old_partial_writes_at_start(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # The store the process itself opens (embedded here: a directory on both databases).
+    store = open_blob_store(settings, session_factory.kw["bind"])
+    _, place = _place(store)
+    place.mkdir(parents=True, exist_ok=True)
+    name = "upload-0.part" if isinstance(store, LargeObjectBlobStore) else f"{'0' * 32}.part"
+    old, young = place / name, place / name.replace("0", "1")
+    old.write_bytes(b"student,gr")
+    young.write_bytes(b"student,gr")
+    _age([old])
+    async with open_runtime(settings, grading=False):
+        pass
+    assert (old.exists(), young.exists()) == (False, True)
