@@ -44,19 +44,27 @@ GRADE_KEYS = (
 POSTGRES_TRIGGERS = (
     """
     CREATE FUNCTION grades_check_references() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        users_named integer[];
+        courses_named integer[];
+        locked integer;
     BEGIN
-        -- What a foreign key does per row, once per statement: lock the users and
-        -- courses named (so they are not deleted before this commits), then refuse
-        -- rows that name one that does not exist.
-        PERFORM 1 FROM users WHERE id IN (SELECT DISTINCT user_id FROM written)
-            ORDER BY id FOR KEY SHARE;
-        PERFORM 1 FROM courses WHERE id IN (SELECT DISTINCT course_id FROM written)
-            ORDER BY id FOR KEY SHARE;
-        IF EXISTS (SELECT 1 FROM written w WHERE NOT EXISTS
-                       (SELECT 1 FROM users u WHERE u.id = w.user_id))
-           OR EXISTS (SELECT 1 FROM written w WHERE NOT EXISTS
-                       (SELECT 1 FROM courses c WHERE c.id = w.course_id)) THEN
-            RAISE EXCEPTION 'a grade names a user or course that does not exist'
+        -- What a foreign key does per row, once per statement: one pass over the
+        -- written rows for the distinct ids, then lock those users and courses (so they
+        -- are not deleted before this commits) and refuse the statement if any of them
+        -- does not exist (fewer rows locked than named).
+        SELECT array_agg(DISTINCT user_id), array_agg(DISTINCT course_id)
+            INTO users_named, courses_named FROM written;
+        PERFORM 1 FROM users WHERE id = ANY(users_named) ORDER BY id FOR KEY SHARE;
+        GET DIAGNOSTICS locked = ROW_COUNT;
+        IF locked <> coalesce(cardinality(users_named), 0) THEN
+            RAISE EXCEPTION 'a grade names a user that does not exist'
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        PERFORM 1 FROM courses WHERE id = ANY(courses_named) ORDER BY id FOR KEY SHARE;
+        GET DIAGNOSTICS locked = ROW_COUNT;
+        IF locked <> coalesce(cardinality(courses_named), 0) THEN
+            RAISE EXCEPTION 'a grade names a course that does not exist'
                 USING ERRCODE = 'foreign_key_violation';
         END IF;
         RETURN NULL;
