@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.security import SessionSigner
 from gradeflow.db import create_engine, create_session_factory
-from gradeflow.grades.blobs import BlobStore, open_blob_store
+from gradeflow.grades.blobs import ORPHAN_AGE, BlobStore, open_blob_store
 from gradeflow.grades.worker import Importer, ImporterConfig
 from gradeflow.grading.intake import SubmissionIntake
 from gradeflow.grading.messages import IMPORTS_QUEUE, QUEUES
@@ -84,6 +84,18 @@ def grader_config(settings: Settings) -> GraderConfig:
         claim_ahead=settings.resolved_grader_slots if embedded else settings.resolved_claim_ahead,
         group_linger_s=0.0 if embedded else GROUP_LINGER_S,
     )
+
+
+async def _remove_partial_blobs(blobs: BlobStore) -> None:
+    """At start-up, in every process (a web host's spool files are on its own disk, which
+    no worker's sweeper sees): delete what uploads killed mid-way left, an hour old."""
+    try:
+        removed = await blobs.remove_partial(older_than=ORPHAN_AGE)
+    except OSError:
+        log.exception("blobs.partial_cleanup_failed")
+        return
+    if removed:
+        log.info("blobs.partial_removed", files=removed)
 
 
 def importer_config(settings: Settings) -> ImporterConfig:
@@ -168,6 +180,7 @@ async def open_runtime(
         await runtime.queue.start()
         await runtime.pubsub.start()
         await runtime.cache.start()
+        await _remove_partial_blobs(runtime.blobs)
         if grading:
             runtime.sandbox = await start_sandbox(settings, slots=settings.resolved_grader_slots)
             runtime.grader = Grader(

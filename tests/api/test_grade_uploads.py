@@ -48,6 +48,18 @@ async def wait_final(client: httpx.AsyncClient, upload_id: int) -> dict:
     raise AssertionError(f"upload {upload_id} not finished: {body}")
 
 
+async def wait_reverted(client: httpx.AsyncClient, upload_id: int) -> dict:
+    """The upload once its requested revert has ended (bounded, generous for a loaded box)."""
+    deadline = time.monotonic() + 120
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = (await client.get(f"/api/grade-uploads/{upload_id}")).json()
+        if body["revert_status"] not in ("queued", "running"):
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"upload {upload_id} not reverted: {body}")
+
+
 async def test_an_upload_answers_202_at_once_and_is_applied_by_the_in_process_worker(
     app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -77,8 +89,15 @@ async def test_an_upload_answers_202_at_once_and_is_applied_by_the_in_process_wo
         listed = (await client.get(f"/api/courses/{course_id}/grade-uploads")).json()
         assert [u["id"] for u in listed["items"]] == [body["id"]]
         reverted = await client.post(f"/api/grade-uploads/{body['id']}/revert", json={})
-        assert reverted.status_code == 200
-        assert reverted.json()["reverted_at"]
+        assert reverted.status_code == 202
+        assert (reverted.json()["status"], reverted.json()["revert_status"]) == (
+            "applied",
+            "queued",
+        )
+        assert not reverted.json()["can_revert"]
+        body = await wait_reverted(client, body["id"])
+        assert body["revert_status"] == "reverted", body
+        assert body["reverted_at"]
         again = await client.post(f"/api/grade-uploads/{body['id']}/revert")
         assert again.status_code == 409
 

@@ -12,11 +12,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
+from gradeflow.courses import members
+from gradeflow.courses.models import Course
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
 from gradeflow.grades import apply, imports, staging
-from gradeflow.grades.models import GradeChange, GradeUpload, UploadStatus, grade_upload_rows
+from gradeflow.grades.models import (
+    GradeChange,
+    GradeUpload,
+    RevertStatus,
+    UploadStatus,
+    grade_upload_rows,
+)
 from tests.grades.conftest import GradeWorld
 
 
@@ -233,30 +241,98 @@ async def test_the_same_file_is_recognised_and_checked_against_what_it_left(
     assert (await world.grades())[("s1@example.org", "final")][0] == 65.0
 
 
-async def test_an_applied_upload_is_reverted_atomically(grade_world: GradeWorld) -> None:
+async def _request_revert(world: GradeWorld, upload_id: int, *, force: bool) -> None:
+    async with transaction(world.factory) as session:
+        row = await session.get_one(GradeUpload, upload_id)
+        user = await session.get_one(User, world.teacher_id)
+        await imports.request_revert(
+            session, outbox=world.outbox, upload=row, user=user, force=force
+        )
+
+
+async def test_an_applied_upload_is_reverted_atomically_by_a_queued_job(
+    grade_world: GradeWorld,
+) -> None:
     world = grade_world
     await world.run(await world.upload(csv("s0@example.org,50,final,old")))
     upload = await world.run(
         await world.upload(csv("s0@example.org,70,final,new", "s1@example.org,80,final,"))
     )
-
-    async def revert(force: bool) -> int:
-        async with transaction(world.factory) as session:
-            row = await session.get_one(GradeUpload, upload.id)
-            user = await session.get_one(User, world.teacher_id)
-            return await apply.revert_upload(
-                session, outbox=world.outbox, upload=row, user=user, force=force
-            )
-
     await _change_by_hand(world, "s1@example.org", 85)
-    with pytest.raises(Conflict, match="1 of the grades"):
-        await revert(False)
-    assert await revert(True) == 2
+
+    await _request_revert(world, upload.id, force=False)
+    queued = await world.get(upload.id)
+    assert (queued.status, queued.revert_status, queued.reverted_at) == (
+        UploadStatus.applied,
+        RevertStatus.queued,
+        None,
+    )
+    with pytest.raises(Conflict, match="being reverted already"):
+        await _request_revert(world, upload.id, force=True)
+    refused = await world.run(upload.id)
+    assert refused.revert_status == RevertStatus.refused
+    assert "1 of the grades" in refused.message
+    assert refused.reverted_at is None
+    assert (await world.grades())[("s0@example.org", "final")] == (70.0, None, "new")
+
+    await _request_revert(world, upload.id, force=True)
+    reverted = await world.run(upload.id)
+    assert (reverted.status, reverted.revert_status) == (
+        UploadStatus.applied,
+        RevertStatus.reverted,
+    )
+    assert reverted.reverted_at is not None
+    assert "2 grades put back" in reverted.message
     assert await world.grades() == {("s0@example.org", "final"): (50.0, None, "old")}
     reasons = [h[3] for h in await history(world)]
     assert reasons[-2:] == ["revert", "revert"]
     with pytest.raises(Conflict, match="reverted already"):
-        await revert(True)
+        await _request_revert(world, upload.id, force=True)
+    async with world.factory() as session:
+        phases = [
+            e.payload["upload"]["phase"]
+            for e in await session.scalars(
+                select(Event).where(Event.type == "grade_upload").order_by(Event.id)
+            )
+            if e.payload["upload"]["id"] == upload.id
+        ]
+    assert phases[-3:] == ["queued", "reverting", "done"]
+
+
+async def test_a_crashed_revert_is_taken_over_and_reverts_once(grade_world: GradeWorld) -> None:
+    world = grade_world
+    upload = await world.run(
+        await world.upload(csv(*[f"s{i}@example.org,{i},final," for i in range(5)]))
+    )
+    await _request_revert(world, upload.id, force=False)
+    # A worker claimed the revert and died before its transaction committed.
+    async with transaction(world.factory) as session:
+        claimed = await imports.claim_revert(
+            session,
+            outbox=world.outbox,
+            upload_id=upload.id,
+            owner="dead:1",
+            max_attempts=3,
+            lease_s=30,
+        )
+        assert claimed is not None
+    await world.importer.run(upload.id)  # leased by the dead worker: nothing to claim
+    assert (await world.get(upload.id)).revert_status == RevertStatus.running
+    assert len(await world.grades()) == 5
+    async with transaction(world.factory) as session:
+        await session.execute(
+            update(GradeUpload).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    assert await world.importer.sweep() == 1
+    reverted = await world.run(upload.id)
+    assert (reverted.revert_status, reverted.attempts) == (RevertStatus.reverted, 2)
+    assert await world.grades() == {}
+    # The dead worker's late end and a duplicate message change nothing.
+    async with transaction(world.factory) as session:
+        with pytest.raises(apply.LeaseLost):
+            await apply.guard_revert(session, upload_id=upload.id, owner="dead:1")
+    await world.importer.run(upload.id)
+    assert [h[3] for h in await history(world)].count("revert") == 5
 
 
 async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: GradeWorld) -> None:
@@ -382,3 +458,57 @@ async def test_an_import_that_loses_its_lease_while_staging_commits_no_more(
     # PostgreSQL: the open COPY was rolled back; SQLite: the first batch, committed
     # with its progress. The slot that took over restages from the file either way.
     assert staged == (0 if dialect == "postgresql" else 2)
+
+
+async def test_duplicates_are_found_when_the_watch_of_cells_gives_up(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    # Room for the marks of two assessments of five students: the third makes the
+    # watch give up, and the SQL check over the staged rows still finds the repeat.
+    monkeypatch.setattr(staging, "DUPLICATE_WATCH_BYTES", 2 * 5)
+    lines = ["s0@example.org,1,a,", "s0@example.org,2,b,", "s1@example.org,3,c,"]
+    upload = await world.run(await world.upload(csv(*lines, "N0001,4,c,")))
+    assert upload.status is UploadStatus.rejected
+    assert upload.errors_total == 1
+    assert "Rows 4 and 5 both grade s1@example.org for 'c'" in upload.errors[0]["message"]
+    assert await world.grades() == {}
+    # Within the watch's room a clean file skips the SQL check and is applied.
+    applied = await world.run(await world.upload(csv(*lines[:2])))
+    assert applied.status is UploadStatus.applied, applied.message
+
+
+def test_the_watch_of_cells_sees_a_repeat_in_bounded_memory() -> None:
+    watch = staging.DuplicateWatch([7, 8, 9])
+    watch.see(7, "a")
+    watch.see(8, "a")
+    watch.see(7, "b")
+    assert not watch.needs_sql_check
+    watch.see(7, "a")
+    assert (watch.repeated, watch.needs_sql_check) == (True, True)
+    assert sum(len(column) for column in watch.columns.values()) == 2 * 3
+
+
+async def test_a_student_removed_from_the_course_while_the_file_is_read_is_refused(
+    grade_world: GradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = grade_world
+    write_progress = apply.write_progress
+
+    async def removed_meanwhile(session: AsyncSession, **progress: Any) -> None:
+        await write_progress(session, **progress)
+        if progress["phase"] == "checking":
+            # In the same transaction: SQLite's one write lock is held by it.
+            course = await session.get_one(Course, world.course_id)
+            user_id = await session.scalar(select(User.id).where(User.email == "s3@example.org"))
+            assert user_id is not None
+            await members.remove_student(session, course, user_id=user_id)
+
+    monkeypatch.setattr(apply, "write_progress", removed_meanwhile)
+    upload = await world.run(
+        await world.upload(csv("s0@example.org,50,final,", "s3@example.org,60,final,"))
+    )
+    assert upload.status is UploadStatus.rejected
+    assert "1 rows grade students who were removed from the course" in upload.message
+    assert await world.grades() == {}
+    assert await history(world) == []

@@ -20,7 +20,7 @@ from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.deps import AppRuntime, CurrentUser, DbSession, PathId, current_user, optional_user
 from gradeflow.errors import Invalid
-from gradeflow.grades import apply, imports, roster
+from gradeflow.grades import imports, roster
 from gradeflow.grades.files import FileUnreadable
 from gradeflow.grades.intake import ReceivedForm, receive_form
 from gradeflow.grades.models import UploadStatus
@@ -69,6 +69,10 @@ class UploadView(BaseModel):
     created_at: DateTimeText
     finished_at: DateTimeText | None
     reverted_at: DateTimeText | None
+    revert_status: str | None = Field(
+        description="A requested revert: queued, running, reverted, refused or failed "
+        "(None: never requested)."
+    )
     can_apply: bool
     can_revert: bool
 
@@ -198,7 +202,12 @@ async def apply_grade_upload(
 
 @router.post(
     "/grade-uploads/{upload_id:int}/revert",
-    summary="Teacher: put back every grade an applied upload changed (409 if changed since)",
+    status_code=202,
+    summary="Teacher: queue putting back every grade an applied upload changed; answers at once",
+    description="The upload stays `applied`; its `revert_status` goes `queued`, `running`, "
+    "then `reverted` (every grade put back in one step, `reverted_at` set) or `refused` "
+    "(grades changed since and no `force`: nothing changed; ask again with force). "
+    "409 if it is not applied, reverted already, or being reverted.",
     responses=errors(401, 403, 404, 409),
 )
 async def revert_grade_upload(
@@ -210,7 +219,9 @@ async def revert_grade_upload(
 ) -> UploadView:
     upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
     force = body.force if body is not None else False
-    await apply.revert_upload(session, outbox=runtime.outbox, upload=upload, user=user, force=force)
+    await imports.request_revert(
+        session, outbox=runtime.outbox, upload=upload, user=user, force=force
+    )
     return view(upload)
 
 

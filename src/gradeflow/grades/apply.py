@@ -38,9 +38,15 @@ from sqlalchemy.orm import aliased
 from gradeflow.accounts.models import User
 from gradeflow.courses.models import Course, CourseMember, MemberRole
 from gradeflow.db import UTCDateTime, utcnow
-from gradeflow.errors import Conflict
-from gradeflow.grades.imports import KEPT, leased_by, record_upload_event
-from gradeflow.grades.models import Grade, GradeChange, GradeUpload, UploadStatus, grade_upload_rows
+from gradeflow.grades.imports import KEPT, leased_by, record_upload_event, revert_leased_by
+from gradeflow.grades.models import (
+    Grade,
+    GradeChange,
+    GradeUpload,
+    RevertStatus,
+    UploadStatus,
+    grade_upload_rows,
+)
 from gradeflow.grades.rows import RowError
 from gradeflow.grading.outbox import Outbox
 
@@ -333,6 +339,34 @@ class ApplyOutcome:
     changes_total: int = 0
     token: int = 0
     stale_cells: int = 0  # > 0: refused, nothing written
+    unenrolled_rows: int = 0  # > 0: refused, nothing written
+
+
+async def unenrolled_rows(session: AsyncSession, *, upload_id: int, course_id: int) -> int:
+    """Staged rows whose student is no longer enrolled in the course (one anti-join).
+
+    The history has no foreign keys (an audit log, see the models), so the ids it is
+    given are validated here, set-based, under the course lock: a student removed
+    from the course since the file was read gets no grade and no history row.
+    """
+    enrolled = exists(
+        select(CourseMember.user_id).where(
+            CourseMember.course_id == course_id,
+            CourseMember.user_id == rows.c.user_id,
+            CourseMember.role == MemberRole.student,
+        )
+    )
+    count = await session.scalar(
+        select(func.count()).where(rows.c.upload_id == upload_id, ~enrolled)
+    )
+    return int(count or 0)
+
+
+async def existing_user(session: AsyncSession, user_id: int | None) -> int | None:
+    """``user_id`` if that account exists, else None: the author columns are plain ids."""
+    if user_id is None:
+        return None
+    return await session.scalar(select(User.id).where(User.id == user_id))
 
 
 def _upsert(dialect: str) -> Any:
@@ -371,6 +405,10 @@ async def apply_staged(
                 session, upload_id=upload_id, course_id=course_id, token=expected_token
             )
             return ApplyOutcome(stale_cells=max(changed, 1))
+    unenrolled = await unenrolled_rows(session, upload_id=upload_id, course_id=course_id)
+    if unenrolled:
+        return ApplyOutcome(unenrolled_rows=unenrolled)
+    user_id = await existing_user(session, user_id)
     now = utcnow()
     new_comment: Any = rows.c.comment if with_comments else func.coalesce(Grade.comment, "")
     history = insert(GradeChange).from_select(
@@ -514,24 +552,26 @@ async def finish_upload(
     await record_upload_event(session, outbox, upload)
 
 
-async def revert_upload(
-    session: AsyncSession, *, outbox: Outbox, upload: GradeUpload, user: User, force: bool
-) -> int:
-    """Put every cell an applied upload changed back as it was, atomically; the cells reverted.
+@dataclass(frozen=True)
+class RevertOutcome:
+    reverted: int = 0  # cells put back
+    changed_since: int = 0  # cells changed again after the upload
+    refused: bool = False  # changed since and no force: nothing written
 
-    Cells changed again since are a Conflict unless ``force``. Grades the upload
-    created are deleted; every reverted cell gets a history row (reason "revert").
+
+async def revert_cells(
+    session: AsyncSession, *, upload_id: int, course_id: int, user_id: int | None, force: bool
+) -> RevertOutcome:
+    """Put every cell an applied upload changed back as it was, in the caller's transaction.
+
+    Cells changed again since refuse the revert (nothing written) unless ``force``.
+    Grades the upload created are deleted; every reverted cell gets a history row
+    (reason "revert"). Set-based: a statement per kind of cell, no per-row trips.
     """
-    if upload.status is not UploadStatus.applied:
-        raise Conflict(
-            f"Only an applied upload can be reverted; this one is {upload.status.value}."
-        )
-    if upload.reverted_at is not None:
-        raise Conflict("This upload was reverted already.")
-    await lock_course_grades(session, course_id=upload.course_id)
+    await lock_course_grades(session, course_id=course_id)
     ours = aliased(GradeChange, name="ours")
     later = aliased(GradeChange, name="later")
-    mine = and_(ours.upload_id == upload.id, ours.reason == "upload")
+    mine = and_(ours.upload_id == upload_id, ours.reason == "upload")
     same_cell = and_(
         later.course_id == ours.course_id,
         later.user_id == ours.user_id,
@@ -547,11 +587,8 @@ async def revert_upload(
         or 0
     )
     if changed_since and not force:
-        raise Conflict(
-            f"{changed_since} of the grades this upload changed were changed again since; "
-            "revert with force to put them back anyway.",
-            details={"changed_since": changed_since},
-        )
+        return RevertOutcome(changed_since=changed_since, refused=True)
+    user_id = await existing_user(session, user_id)
     now = utcnow()
     grade_cell = and_(
         Grade.course_id == ours.course_id,
@@ -584,9 +621,9 @@ async def revert_upload(
             ours.old_value,
             ours.old_letter,
             ours.old_comment,
-            literal(user.id, Integer()),
+            literal(user_id, Integer()),
             literal(now, UTCDateTime()),
-            literal(upload.id, Integer()),
+            literal(upload_id, Integer()),
             literal("revert", String()),
         )
         .select_from(ours)
@@ -611,13 +648,13 @@ async def revert_upload(
     )
     await session.execute(
         delete(Grade)
-        .where(Grade.course_id == upload.course_id, created_by_us)
+        .where(Grade.course_id == course_id, created_by_us)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(Grade)
         .where(
-            Grade.course_id == upload.course_id,
+            Grade.course_id == course_id,
             mine,
             ours.old_value.is_not(None),
             ours.user_id == Grade.user_id,
@@ -627,7 +664,7 @@ async def revert_upload(
             value=ours.old_value,
             letter=ours.old_letter,
             comment=func.coalesce(ours.old_comment, ""),
-            updated_by_id=user.id,
+            updated_by_id=user_id,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -654,17 +691,61 @@ async def revert_upload(
                     ours.old_value,
                     ours.old_letter,
                     func.coalesce(ours.old_comment, ""),
-                    literal(user.id, Integer()),
+                    literal(user_id, Integer()),
                     literal(now, UTCDateTime()),
                 ).where(mine, ours.old_value.is_not(None), missing),
             )
         )
-    upload.reverted_at = now
-    upload.reverted_by_id = user.id
-    upload.message = f"Reverted: {reverted} grades put back as they were before this upload."
-    await session.flush()
+    return RevertOutcome(reverted=reverted, changed_since=changed_since)
+
+
+async def finish_revert(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    upload_id: int,
+    owner: str,
+    outcome: RevertOutcome,
+) -> RevertStatus:
+    """End a leased revert as its outcome says; LeaseLost (nothing written) if not ours."""
+    now = utcnow()
+    values: dict[str, Any] = {"phase": "done", "lease_owner": None, "lease_expires_at": None}
+    if outcome.refused:
+        status = RevertStatus.refused
+        values["message"] = (
+            f"Not reverted: {outcome.changed_since} of the grades this upload changed were "
+            "changed again since; revert with force to put them back anyway."
+        )
+    else:
+        status = RevertStatus.reverted
+        values["reverted_at"] = now
+        values["message"] = (
+            f"Reverted: {outcome.reverted} grades put back as they were before this upload."
+        )
+    values["revert_status"] = status
+    done = await session.execute(
+        update(GradeUpload)
+        .where(revert_leased_by(upload_id, owner))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(done, "rowcount", 0) != 1:
+        raise LeaseLost()
+    upload = await session.get_one(GradeUpload, upload_id, populate_existing=True)
     await record_upload_event(session, outbox, upload)
-    return reverted
+    return status
+
+
+async def guard_revert(session: AsyncSession, *, upload_id: int, owner: str) -> None:
+    """The revert's first write, guarded by its lease (it takes SQLite's write lock too)."""
+    guarded = await session.execute(
+        update(GradeUpload)
+        .where(revert_leased_by(upload_id, owner))
+        .values(phase="reverting")
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(guarded, "rowcount", 0) != 1:
+        raise LeaseLost()
 
 
 def summarise(*, dry_run: bool, changes: int, ignored: list[str], rows: int, same_file: str) -> str:

@@ -6,7 +6,8 @@ Pure (no database, no settings): grade files and rosters both go through
 damaged XLSX, an unknown encoding, a runaway line), instead of turning into
 thousands of row errors. Memory stays bounded whatever the file's size: CSV is
 read line by line with a cap on a line's length, XLSX with openpyxl's streaming
-(read-only) reader.
+(read-only) reader and its shared strings spilled to disk beyond a threshold
+(``grades/shared_strings.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 from xml.etree.ElementTree import ParseError
+
+from gradeflow.grades.shared_strings import SharedStrings, read_shared_strings
 
 # A row of a grade file is a few short cells and a comment of at most 2,000
 # characters; the csv module's own field limit (128 KiB) matches this.
@@ -282,10 +285,38 @@ def _xlsx_text(value: object) -> str:
     return str(value)
 
 
+def _load_workbook(handle: IO[bytes]) -> tuple[Any, SharedStrings]:
+    """openpyxl's read-only workbook, with its shared strings in bounded memory.
+
+    ``load_workbook`` less its ``read_strings``, which would hold the whole table.
+    """
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    strings = SharedStrings()
+
+    class BoundedReader(ExcelReader):
+        def read_strings(self) -> None:
+            nonlocal strings
+            part = self.package.find(SHARED_STRINGS)  # type: ignore[no-untyped-call]
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    strings = read_shared_strings(source)
+            # Indexed like the list openpyxl types it as; only indexing is used.
+            self.shared_strings = strings  # type: ignore[assignment]
+
+    reader = BoundedReader(handle, read_only=True, data_only=True)
+    try:
+        reader.read()
+    except BaseException:
+        strings.close()
+        raise
+    return reader.wb, strings
+
+
 @contextmanager
 def _open_xlsx(path: Path) -> Iterator[Table]:
     # Imported here: openpyxl costs ~100 ms to import and only XLSX uploads need it.
-    from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     damaged = f"The Excel workbook is damaged or incomplete (was the upload cut off?). {_SAVE_AS}"
@@ -300,7 +331,7 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
     # content is what counts here (an XLSX named .csv is still an XLSX).
     handle = path.open("rb")
     try:
-        workbook = load_workbook(handle, read_only=True, data_only=True)
+        workbook, strings = _load_workbook(handle)
     except (InvalidFileException, *_XLSX_DAMAGE) as exc:
         handle.close()
         raise FileUnreadable(damaged) from exc
@@ -346,4 +377,5 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
         )
     finally:
         workbook.close()
+        strings.close()
         handle.close()

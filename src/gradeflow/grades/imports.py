@@ -30,7 +30,7 @@ from gradeflow.errors import Conflict, Invalid, NotFound, Unavailable
 from gradeflow.events.service import record_event
 from gradeflow.grades.blobs import BlobStore
 from gradeflow.grades.intake import ReceivedFile, ReceivedForm
-from gradeflow.grades.models import GradeUpload, UploadStatus
+from gradeflow.grades.models import GradeUpload, RevertStatus, UploadStatus
 from gradeflow.grading.messages import IMPORTS_QUEUE, ImportJob
 from gradeflow.grading.outbox import Outbox
 
@@ -62,6 +62,7 @@ def short_view(upload: GradeUpload) -> dict[str, Any]:
         "errors_total": upload.errors_total,
         "changes_total": upload.changes_total,
         "message": upload.message,
+        "revert_status": upload.revert_status,
     }
 
 
@@ -84,8 +85,13 @@ def describe_upload(upload: GradeUpload) -> dict[str, Any]:
         "can_apply": upload.status is UploadStatus.validated and upload.blob_key is not None,
         "can_revert": upload.status is UploadStatus.applied
         and upload.reverted_at is None
-        and upload.changes_total > 0,
+        and upload.changes_total > 0
+        and not _revert_pending(upload),
     }
+
+
+def _revert_pending(upload: GradeUpload) -> bool:
+    return upload.revert_status in (RevertStatus.queued, RevertStatus.running)
 
 
 async def record_upload_event(session: AsyncSession, outbox: Outbox, upload: GradeUpload) -> None:
@@ -298,6 +304,123 @@ async def request_apply(
     return upload
 
 
+async def request_revert(
+    session: AsyncSession, *, outbox: Outbox, upload: GradeUpload, user: User, force: bool
+) -> GradeUpload:
+    """Queue a revert of an applied upload; an import slot runs it (``worker.RevertRun``).
+
+    The upload stays ``applied``; ``revert_status`` goes queued, running, then reverted
+    (every cell put back in one transaction) or refused (cells changed since, no force).
+    """
+    if upload.status is not UploadStatus.applied:
+        raise Conflict(
+            f"Only an applied upload can be reverted; this one is {upload.status.value}."
+        )
+    if upload.reverted_at is not None:
+        raise Conflict("This upload was reverted already.")
+    if _revert_pending(upload):
+        raise Conflict("This upload is being reverted already.")
+    open_to_revert = or_(
+        GradeUpload.revert_status.is_(None),
+        GradeUpload.revert_status.in_([RevertStatus.refused, RevertStatus.failed]),
+    )
+    claimed = await session.execute(
+        update(GradeUpload)
+        .where(
+            GradeUpload.id == upload.id,
+            GradeUpload.status == UploadStatus.applied,
+            GradeUpload.reverted_at.is_(None),
+            open_to_revert,
+        )
+        .values(
+            revert_status=RevertStatus.queued,
+            revert_force=force,
+            revert_requested_at=utcnow(),
+            reverted_by_id=user.id,
+            phase="queued",
+            message="Revert queued.",
+            attempts=0,
+            published_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise Conflict("This upload is being reverted already.")
+    await session.refresh(upload)
+    import_after_commit(session, outbox, [upload.id])
+    await record_upload_event(session, outbox, upload)
+    return upload
+
+
+def revert_leased_by(upload_id: int, owner: str) -> ColumnElement[bool]:
+    """The upload's revert is running under ``owner``'s lease (the guard of its writes)."""
+    return and_(
+        GradeUpload.id == upload_id,
+        GradeUpload.revert_status == RevertStatus.running,
+        GradeUpload.lease_owner == owner,
+    )
+
+
+async def claim_revert(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    upload_id: int,
+    owner: str,
+    max_attempts: int,
+    lease_s: float,
+    now: dt.datetime | None = None,
+) -> GradeUpload | None:
+    """Take the lease on a queued (or abandoned) revert, or return None (as ``claim_upload``).
+
+    A revert out of attempts ends ``failed`` here, nothing changed.
+    """
+    now = now or utcnow()
+    claimable = and_(
+        GradeUpload.status == UploadStatus.applied,
+        or_(
+            GradeUpload.revert_status == RevertStatus.queued,
+            (GradeUpload.revert_status == RevertStatus.running)
+            & (GradeUpload.lease_expires_at < now),
+        ),
+    )
+    claimed = await session.execute(
+        update(GradeUpload)
+        .where(GradeUpload.id == upload_id, claimable, GradeUpload.attempts < max_attempts)
+        .values(
+            revert_status=RevertStatus.running,
+            phase="reverting",
+            message="Reverting…",
+            lease_owner=owner,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
+            attempts=GradeUpload.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) == 1:
+        upload = await _load(session, upload_id)
+        await record_upload_event(session, outbox, upload)
+        return upload
+    exhausted = await session.execute(
+        update(GradeUpload)
+        .where(GradeUpload.id == upload_id, claimable, GradeUpload.attempts >= max_attempts)
+        .values(
+            revert_status=RevertStatus.failed,
+            phase="done",
+            lease_owner=None,
+            lease_expires_at=None,
+            message=f"The revert failed {max_attempts} times on our side; nothing was changed. "
+            "Try again later; the operators have the logs.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(exhausted, "rowcount", 0) == 1:
+        await record_upload_event(session, outbox, await _load(session, upload_id))
+    return None
+
+
 def leased_by(upload_id: int, owner: str) -> ColumnElement[bool]:
     """The upload is running under ``owner``'s lease (the guard of every import write)."""
     return and_(
@@ -379,7 +502,7 @@ async def renew_upload_lease(
 ) -> bool:
     renewed = await session.execute(
         update(GradeUpload)
-        .where(leased_by(upload_id, owner))
+        .where(or_(leased_by(upload_id, owner), revert_leased_by(upload_id, owner)))
         .values(lease_expires_at=utcnow() + dt.timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
@@ -389,7 +512,7 @@ async def renew_upload_lease(
 async def release_upload(
     session: AsyncSession, *, outbox: Outbox, upload_id: int, owner: str
 ) -> bool:
-    """Give an unfinished import back to the queue (shutdown); False if not ours any more."""
+    """Give an unfinished import or revert back to the queue (shutdown); False if not ours."""
     released = await session.execute(
         update(GradeUpload)
         .where(leased_by(upload_id, owner))
@@ -403,20 +526,44 @@ async def release_upload(
         .execution_options(synchronize_session=False)
     )
     if getattr(released, "rowcount", 0) != 1:
+        released = await session.execute(
+            update(GradeUpload)
+            .where(revert_leased_by(upload_id, owner))
+            .values(
+                revert_status=RevertStatus.queued,
+                phase="queued",
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if getattr(released, "rowcount", 0) != 1:
         return False
     await record_upload_event(session, outbox, await _load(session, upload_id))
     return True
 
 
 async def requeue_abandoned_uploads(session: AsyncSession) -> int:
-    """Embedded mode at start-up: every ``running`` import died with the previous process."""
-    result = await session.execute(
+    """Embedded mode at start-up: every ``running`` import or revert died with the previous
+    process."""
+    imports_ = await session.execute(
         update(GradeUpload)
         .where(GradeUpload.status == UploadStatus.running)
         .values(status=UploadStatus.queued, phase="queued", lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    reverts = await session.execute(
+        update(GradeUpload)
+        .where(GradeUpload.revert_status == RevertStatus.running)
+        .values(
+            revert_status=RevertStatus.queued,
+            phase="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(imports_, "rowcount", 0) or 0) + int(getattr(reverts, "rowcount", 0) or 0)
 
 
 async def uploads_to_publish(
@@ -427,12 +574,26 @@ async def uploads_to_publish(
     ``unpublished_older_than`` None: every queued upload (start-up of embedded mode).
     """
     now = utcnow()
-    expired = (GradeUpload.status == UploadStatus.running) & (GradeUpload.lease_expires_at < now)
+    running = or_(
+        GradeUpload.status == UploadStatus.running,
+        GradeUpload.revert_status == RevertStatus.running,
+    )
+    expired = running & (GradeUpload.lease_expires_at < now)
     queued = GradeUpload.status == UploadStatus.queued
+    revert_queued = GradeUpload.revert_status == RevertStatus.queued
     if unpublished_older_than is not None:
         queued = queued & GradeUpload.published_at.is_(None)
         queued = queued & (GradeUpload.created_at < now - unpublished_older_than)
-    query = select(GradeUpload.id).where(or_(expired, queued)).order_by(GradeUpload.id).limit(limit)
+        revert_queued = revert_queued & GradeUpload.published_at.is_(None)
+        revert_queued = revert_queued & (
+            GradeUpload.revert_requested_at < now - unpublished_older_than
+        )
+    query = (
+        select(GradeUpload.id)
+        .where(or_(expired, queued, revert_queued))
+        .order_by(GradeUpload.id)
+        .limit(limit)
+    )
     return list(await session.scalars(query))
 
 
@@ -461,3 +622,13 @@ async def forget_blob(session: AsyncSession, *, upload_id: int) -> None:
         .values(blob_key=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def unrecorded_blobs(session: AsyncSession, keys: list[str]) -> list[str]:
+    """Of ``keys``, those no upload names: blobs of uploads that died before their row."""
+    if not keys:
+        return []
+    named = set(
+        await session.scalars(select(GradeUpload.blob_key).where(GradeUpload.blob_key.in_(keys)))
+    )
+    return [key for key in keys if key not in named]

@@ -114,6 +114,7 @@ async def receive_form(
     digest = hashlib.sha256()
     size = 0
     received = 0
+    filename: str | None = None  # the file's part has ended
     async with AsyncExitStack() as stack:
         async for chunk in chunks:
             received += len(chunk)
@@ -153,18 +154,15 @@ async def receive_form(
                             raise Invalid(f"The form field {part.name!r} is too long.")
                 elif kind == "end" and part.name != FILE_FIELD and part.name:
                     form.fields[part.name] = part.value.decode("utf-8", "replace")
-                elif kind == "end" and blob is not None and form.file is None:
-                    form.file = ReceivedFile(
-                        key=blob.key,
-                        filename=_clean_filename(part.filename or ""),
-                        size=size,
-                        sha256=digest.hexdigest(),
-                    )
+                elif kind == "end" and blob is not None and filename is None:
+                    filename = _clean_filename(part.filename or "")
             events.clear()
         try:
             parser.finalize()
         except MultipartParseError as exc:
             raise Invalid(f"The multipart body is malformed: {exc}.") from exc
-        if form.file is None:
+        if blob is None or filename is None:
             raise Invalid("The form has no file: send it in a field named 'file'.")
+    # The key is read once the blob is complete: a store may name it only then.
+    form.file = ReceivedFile(key=blob.key, filename=filename, size=size, sha256=digest.hexdigest())
     return form

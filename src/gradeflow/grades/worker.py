@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.grades import apply, imports
-from gradeflow.grades.blobs import BlobMissing, BlobStore
+from gradeflow.grades.blobs import ORPHAN_AGE, BlobMissing, BlobStore
 from gradeflow.grades.files import FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.models import GradeUpload, UploadStatus
 from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, RowError, RowReader, missing_columns
@@ -143,6 +143,7 @@ class Importer:
                 # Whatever an earlier attempt staged is thrown away: restage from the file.
                 await apply.clear_staging(session, upload_id=upload_id)
         if upload is None:
+            await self.run_revert(upload_id)
             return
         started = time.perf_counter()
         renewal = asyncio.create_task(self._keep_lease(upload_id))
@@ -162,6 +163,50 @@ class Importer:
             ms=round((time.perf_counter() - started) * 1000),
         )
         await self._clean_up(upload_id, status, upload.blob_key)
+
+    async def run_revert(self, upload_id: int) -> None:
+        """Claim and run one requested revert, in one transaction; a no-op if not claimable.
+
+        Killed mid-way, the transaction is rolled back and the lease runs out: the sweeper
+        publishes it again and the next claim runs it whole.
+        """
+        async with transaction(self.session_factory) as session:
+            upload = await imports.claim_revert(
+                session,
+                outbox=self.outbox,
+                upload_id=upload_id,
+                owner=self.owner,
+                max_attempts=self.config.max_attempts,
+                lease_s=self.config.lease_s,
+            )
+        if upload is None:
+            return
+        renewal = asyncio.create_task(self._keep_lease(upload_id))
+        try:
+            async with transaction(self.session_factory) as session:
+                await apply.guard_revert(session, upload_id=upload_id, owner=self.owner)
+                outcome = await apply.revert_cells(
+                    session,
+                    upload_id=upload_id,
+                    course_id=upload.course_id,
+                    user_id=upload.reverted_by_id,
+                    force=upload.revert_force,
+                )
+                status = await apply.finish_revert(
+                    session,
+                    outbox=self.outbox,
+                    upload_id=upload_id,
+                    owner=self.owner,
+                    outcome=outcome,
+                )
+        except apply.LeaseLost:
+            log.warning("imports.revert_lease_lost", upload_id=upload_id)
+            return
+        finally:
+            renewal.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewal
+        log.info("grade_upload.revert_finished", id=upload_id, status=status.value)
 
     async def _clean_up(self, upload_id: int, status: UploadStatus, key: str | None) -> None:
         """Staged rows go at once; the file too, unless a dry run may still be applied."""
@@ -183,11 +228,25 @@ class Importer:
             await self.blobs.delete(key)
             async with transaction(self.session_factory) as session:
                 await imports.forget_blob(session, upload_id=upload_id)
+        await self.remove_orphan_blobs()
         if not ids:
             return 0
         sent = await imports.publish_imports(self.outbox, ids)
         log.info("imports.swept", republished=sent)
         return sent
+
+    async def remove_orphan_blobs(self) -> int:
+        """Delete what uploads killed mid-way left: partial writes, and complete blobs no
+        upload names (``ORPHAN_AGE`` old, so an upload in flight is never touched)."""
+        removed = await self.blobs.remove_partial(older_than=ORPHAN_AGE)
+        candidates = await self.blobs.orphans(older_than=ORPHAN_AGE)
+        async with self.session_factory() as session:
+            orphans = await imports.unrecorded_blobs(session, candidates)
+        for key in orphans:
+            await self.blobs.delete(key)
+        if removed or orphans:
+            log.info("imports.orphan_blobs_removed", partial=removed, unrecorded=len(orphans))
+        return removed + len(orphans)
 
 
 class ImportRun:
@@ -290,8 +349,11 @@ class ImportRun:
         await self._progress("checking", done, done)
         async with transaction(self.factory) as session:
             await apply.analyze_staging(session)
-            duplicates, duplicate_total = await apply.duplicate_errors(session, upload_id=upload.id)
-            self.errors.extend(duplicates, duplicate_total)
+            if source.duplicates.needs_sql_check:
+                duplicates, duplicate_total = await apply.duplicate_errors(
+                    session, upload_id=upload.id
+                )
+                self.errors.extend(duplicates, duplicate_total)
             await self._explain_unknown(session)
         if self.errors.total:
             return await self._reject(done)
@@ -333,18 +395,15 @@ class ImportRun:
                 expected_token=upload.expected_token,
                 with_comments=with_comments,
             )
-            if outcome.stale_cells:
+            refusal = self._refusal(outcome)
+            if refusal:
                 await apply.finish_upload(
                     session,
                     outbox=self.outbox,
                     upload_id=upload.id,
                     owner=self.owner,
                     status=UploadStatus.rejected,
-                    message=apply.stale_message(
-                        outcome.stale_cells,
-                        duplicate_of=None if upload.validated_at else upload.duplicate_of_id,
-                        dry_run_id=upload.id,
-                    ),
+                    message=refusal,
                     rows_total=done,
                 )
                 return UploadStatus.rejected
@@ -368,6 +427,22 @@ class ImportRun:
                 token=outcome.token,
             )
         return UploadStatus.applied
+
+    def _refusal(self, outcome: apply.ApplyOutcome) -> str:
+        """Why the apply wrote nothing ("" if it went through)."""
+        upload = self.upload
+        if outcome.stale_cells:
+            return apply.stale_message(
+                outcome.stale_cells,
+                duplicate_of=None if upload.validated_at else upload.duplicate_of_id,
+                dry_run_id=upload.id,
+            )
+        if outcome.unenrolled_rows:
+            return (
+                f"Nothing applied: {outcome.unenrolled_rows} rows grade students who were "
+                "removed from the course while the file was read. Upload it again."
+            )
+        return ""
 
     async def _staging_progress(self, done: int, total: int, session: AsyncSession | None) -> None:
         """Rows read so far, in ``session`` or in a short transaction of its own.

@@ -29,7 +29,7 @@ from gradeflow.deps import (
 )
 from gradeflow.errors import Forbidden, GradeflowError
 from gradeflow.events.service import latest_event_id
-from gradeflow.grades import apply, imports
+from gradeflow.grades import imports
 from gradeflow.grades.intake import receive_form
 from gradeflow.grades.models import GradeUpload
 from gradeflow.web.forms import CheckedForm, FormToken
@@ -138,7 +138,7 @@ async def upload_action(
                 session, outbox=runtime.outbox, upload=upload, user=user, force=force
             )
         elif action == "revert":
-            await apply.revert_upload(
+            await imports.request_revert(
                 session, outbox=runtime.outbox, upload=upload, user=user, force=force
             )
         else:
