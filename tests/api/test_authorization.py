@@ -89,8 +89,13 @@ async def build_world(factory: async_sessionmaker[AsyncSession], root: Path) -> 
         for email in world.spare.values():
             await members.enrol_student(session, a, email=email)
         world.course_a, world.course_b = a.id, b.id
+        # Its reference solution fails its tests, so the solution check that a grader
+        # of the app under test may run never publishes it: it stays a draft.
         saved = await authoring.create_assignment(
-            session, course=a, author=teacher, fields=authored_assignment()
+            session,
+            course=a,
+            author=teacher,
+            fields=authored_assignment(solution="def add(a, b):\n    return a - b\n"),
         )
         world.draft_a = saved.assignment.id
         world.applied_upload, world.validated_upload = await add_finished_uploads(
