@@ -81,8 +81,12 @@ def grader_config(settings: Settings) -> GraderConfig:
         # Embedded mode keeps one claim ahead a slot and no lingering: with eight ahead,
         # 16 students at once made SQLite fail reads with "disk I/O error" (not yet
         # understood; see PERFORMANCE.md), which the old setting did not.
-        claim_ahead=settings.resolved_grader_slots if embedded else settings.resolved_claim_ahead,
-        group_linger_s=0.0 if embedded else GROUP_LINGER_S,
+        claim_ahead=settings.resolved_claim_ahead
+        if not embedded or settings.grader_claim_ahead >= 0
+        else settings.resolved_grader_slots,
+        group_linger_s=GROUP_LINGER_S
+        if not embedded or settings.grader_claim_ahead >= 0
+        else 0.0,
     )
 
 
