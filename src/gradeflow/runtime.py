@@ -84,9 +84,7 @@ def grader_config(settings: Settings) -> GraderConfig:
         claim_ahead=settings.resolved_claim_ahead
         if not embedded or settings.grader_claim_ahead >= 0
         else settings.resolved_grader_slots,
-        group_linger_s=GROUP_LINGER_S
-        if not embedded or settings.grader_claim_ahead >= 0
-        else 0.0,
+        group_linger_s=GROUP_LINGER_S if not embedded or settings.grader_claim_ahead >= 0 else 0.0,
     )
 
 
