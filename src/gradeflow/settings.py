@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     grader_slots: int = Field(
         0, ge=0, le=64, description="Grading runs at once; 0 means one per core."
     )
+    grader_claim_ahead: int = Field(
+        -1,
+        ge=-1,
+        le=1000,
+        description="Grading jobs a process claims ahead of its sandbox slots; -1 = eight a "
+        "slot with grouped claims and results (services mode), one a slot (embedded mode).",
+    )
     max_attempts: int = Field(
         3, ge=1, le=20, description="Grading attempts before a submission ends as error."
     )
@@ -157,6 +164,8 @@ class Settings(BaseSettings):
     def resolved_claim_ahead(self) -> int:
         """Grading jobs a worker claims ahead of its sandbox slots: enough that claims
         and results share groups under load (``grading.worker.GROUP_LINGER_S``)."""
+        if self.grader_claim_ahead >= 0:
+            return self.grader_claim_ahead
         return 8 * self.resolved_grader_slots
 
     @property

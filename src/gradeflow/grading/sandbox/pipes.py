@@ -29,36 +29,62 @@ TRUNCATED_MARKER = "\n[output truncated]"
 log = structlog.get_logger(__name__)
 
 
-class PipeReader(asyncio.Protocol):
-    """Hands each chunk read from a pipe to ``on_data``; ``closed`` resolves at EOF."""
+# One read's worth: what a pipe holds by default.
+READ_CHUNK = 64 * 1024
 
-    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+
+class PipeReader:
+    """Reads a pipe's read end as it fills, handing each chunk to ``on_data``;
+    ``closed`` resolves at end-of-file or ``close``, whichever is first.
+
+    It owns the descriptor and closes it exactly once. Not an event loop's pipe
+    transport: uvloop's (the server's loop) closes the descriptor in libuv and then
+    closes the file object it was given again, and in between another thread (an
+    aiosqlite connection opening the database or its WAL, a run's cleanup) may have
+    been given the same number; the second close then took it from them ("disk I/O
+    error" from SQLite, EBADF when handing a run its pipes).
+    """
+
+    def __init__(self, read_end: int, on_data: Callable[[bytes], None]) -> None:
         self.on_data = on_data
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._fd: int | None = read_end
+        os.set_blocking(read_end, False)
+        self._loop.add_reader(read_end, self._read_ready)
 
-    def data_received(self, data: bytes) -> None:
+    def _read_ready(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            log.exception("sandbox.pipe_read_failed")
+            data = b""
+        if not data:
+            self.close()
+            return
         self.on_data(data)
 
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            self._loop.remove_reader(fd)
+            os.close(fd)
         if not self.closed.done():
             self.closed.set_result(None)
 
 
-async def read_pipe(
-    read_end: int, on_data: Callable[[bytes], None]
-) -> tuple[asyncio.BaseTransport, PipeReader]:
-    """Start reading ``read_end`` (which is then owned by the transport)."""
-    reader = PipeReader(on_data)
-    pipe = os.fdopen(read_end, "rb", buffering=0)
+async def read_pipe(read_end: int, on_data: Callable[[bytes], None]) -> PipeReader:
+    """Start reading ``read_end`` (which the returned reader then owns)."""
     try:
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: reader, pipe)
+        return PipeReader(read_end, on_data)
     except BaseException:
-        pipe.close()
+        os.close(read_end)
         raise
-    return transport, reader
 
 
 class BoundedBuffer:
@@ -104,7 +130,7 @@ class RunPipes:
         self.stderr = BoundedBuffer(spec.output_limit_bytes)
         self.write_ends: list[int] = []  # the run's ends, closed once it holds them
         self.read_inodes: set[int] = set()
-        self._transports: list[asyncio.BaseTransport] = []
+        self._readers: list[PipeReader] = []
         self.closed: list[asyncio.Future[None]] = []
 
     async def open(self, *extra: Callable[[bytes], None]) -> list[int]:
@@ -113,8 +139,8 @@ class RunPipes:
             read_end, write_end = os.pipe()
             self.write_ends.append(write_end)
             self.read_inodes.add(os.fstat(read_end).st_ino)
-            transport, reader = await read_pipe(read_end, on_data)
-            self._transports.append(transport)
+            reader = await read_pipe(read_end, on_data)
+            self._readers.append(reader)
             self.closed.append(reader.closed)
         return list(self.write_ends)
 
@@ -152,8 +178,8 @@ class RunPipes:
 
     def close(self) -> None:
         close_all(self.write_ends)
-        for transport in self._transports:
-            transport.close()
+        for reader in self._readers:
+            reader.close()
 
 
 def close_all(fds: list[int]) -> None:

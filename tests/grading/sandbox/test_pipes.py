@@ -1,0 +1,104 @@
+"""The run's pipes under the server's event loop (uvloop): each descriptor is
+closed once, so none is taken from another thread that was given the same number."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import uvloop
+
+from gradeflow.grading.sandbox.pipes import RunPipes, read_pipe
+from gradeflow.grading.sandbox.spec import RunSpec
+
+PIPES = 3000
+THREADS = 3
+# Bounds each opener thread even if the pipes' side never ends.
+MAX_OPENS = 2_000_000
+
+
+def _opener(path: Path, stop: threading.Event, stolen: list[str]) -> None:
+    """Open, check and close ``path`` again and again, as aiosqlite's threads open the
+    database and its WAL; record any descriptor that someone else closed or replaced."""
+    expected = os.stat(path).st_ino
+    for _ in range(MAX_OPENS):
+        if stop.is_set():
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_ino != expected:
+                stolen.append(f"fd {fd} was replaced")
+                return
+        except OSError as exc:
+            stolen.append(f"fd {fd}: {exc}")
+            return
+        try:
+            os.close(fd)
+        except OSError as exc:
+            stolen.append(f"fd {fd} closed by someone else: {exc}")
+            return
+
+
+SPEC = RunSpec(
+    files={"tests.py": b"", "solution.py": b""},
+    module="solution",
+    test_ids=["T.test_a"],
+    time_limit_s=5,
+    memory_mb=64,
+)
+
+
+async def _read_pipes(count: int) -> list[str]:
+    """Open a run's pipes ``count`` times, write to the ends a run would hold, and
+    read them to end-of-file, as ``run_judged`` does."""
+    got: list[str] = []
+    for n in range(count):
+        pipes = RunPipes(SPEC, "nonce")
+        try:
+            write_ends = await pipes.open()
+            os.write(write_ends[0], b"run %d" % n)
+            pipes.handed_over()  # the run's ends: closed, so every pipe reaches EOF
+            await asyncio.wait_for(asyncio.gather(*pipes.closed), 10)
+        finally:
+            pipes.close()
+        got.append(pipes.stdout.text())
+    return got
+
+
+def test_no_descriptor_is_closed_twice_under_uvloop(tmp_path: Path) -> None:
+    path = tmp_path / "database"
+    path.write_bytes(b"rows")
+    stop = threading.Event()
+    stolen: list[str] = []
+    threads = [threading.Thread(target=_opener, args=(path, stop, stolen)) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            got = runner.run(_read_pipes(PIPES))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert got == [f"run {n}" for n in range(PIPES)]
+    assert stolen == []
+
+
+async def test_reader_reads_everything_then_closes() -> None:
+    read_end, write_end = os.pipe()
+    chunks: list[bytes] = []
+    reader = await read_pipe(read_end, chunks.append)
+    payload = os.urandom(300_000)  # more than a pipe holds: read while written
+    writer = asyncio.get_running_loop().run_in_executor(None, _write_all, write_end, payload)
+    await asyncio.wait_for(reader.closed, 30)
+    await writer
+    assert b"".join(chunks) == payload
+    reader.close()
+    reader.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as pipe:
+        pipe.write(data)
