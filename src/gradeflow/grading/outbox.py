@@ -10,7 +10,6 @@ reads are purged by the event rows themselves: ``gradeflow.purges``.)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -32,9 +31,6 @@ log = structlog.get_logger(__name__)
 # The users a unit of work has announced so far: one follow-up per unit of work,
 # however many of their submissions it changed.
 _ANNOUNCED = "gradeflow.announced_users"
-# Grading jobs published at once, each awaiting its own confirm (a group of submits is
-# at most intake.MAX_GROUP = 200).
-PUBLISH_WINDOW = 200
 
 
 @dataclass(frozen=True)
@@ -63,31 +59,18 @@ class Outbox:
         if users:
             await notify_users(self.pubsub, users)
 
-    async def _publish_one(self, submission_id: int, priority: int) -> bool:
-        try:
-            await self.queue.publish(
-                GRADING_QUEUE, GradeJob(submission_id).encode(), priority=priority
-            )
-        except Unavailable:
-            return False
-        return True
-
     async def publish(self, submission_ids: list[int], *, priority: int) -> int:
         """Publish jobs and mark them published; returns how many made it.
 
         A failure leaves the rest unpublished for the sweeper; it never raises.
         """
         published: list[int] = []
-        # Up to PUBLISH_WINDOW jobs in flight at once: the broker confirms each only once
-        # it is on disk, and a group of submits waited for one confirm after another
-        # (~0.1 s each on a busy machine: a group of 40 took 4 s to answer).
-        for start in range(0, len(submission_ids), PUBLISH_WINDOW):
-            window = submission_ids[start : start + PUBLISH_WINDOW]
-            sent = await asyncio.gather(*(self._publish_one(i, priority) for i in window))
-            published += [i for i, ok in zip(window, sent, strict=True) if ok]
-            if not all(sent):
-                break  # the broker is away: the rest waits for the sweeper too
-        if len(published) < len(submission_ids):
+        try:
+            for submission_id in submission_ids:
+                body = GradeJob(submission_id).encode()
+                await self.queue.publish(GRADING_QUEUE, body, priority=priority)
+                published.append(submission_id)
+        except Unavailable:
             log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
         if published:
             try:

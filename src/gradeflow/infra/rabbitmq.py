@@ -75,6 +75,7 @@ class RabbitQueue:
         self._connected = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[RabbitDelivery]] = {}
+        self._publish_lock = asyncio.Lock()
         self._closing = False
 
     def physical_name(self, queue: str) -> str:
@@ -140,12 +141,10 @@ class RabbitQueue:
             content_type="application/json",
         )
         try:
-            # No lock around it: the channel numbers each message and matches its confirm,
-            # so many publishes may wait for their confirms at once (a lock here made a
-            # group of submits wait for one broker fsync after another).
-            await channel.default_exchange.publish(
-                message, routing_key=self.physical_name(queue), timeout=PUBLISH_TIMEOUT_S
-            )
+            async with self._publish_lock:
+                await channel.default_exchange.publish(
+                    message, routing_key=self.physical_name(queue), timeout=PUBLISH_TIMEOUT_S
+                )
         except Exception as exc:
             log.warning("queue.publish_failed", queue=queue, error=str(exc))
             raise QueueUnavailable() from exc
