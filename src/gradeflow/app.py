@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Route
@@ -208,6 +209,14 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, 503, unavailable.code, unavailable.message, headers=unavailable.headers
         )
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, exc: Exception) -> Response:
+        # Every pooled connection stayed in use for the pool's timeout: the process is
+        # overloaded (PERFORMANCE.md, 200 Locust students), not broken. Was a 500.
+        log.warning("request.database_busy", path=request.url.path, error=str(exc))
+        busy = Unavailable("The server is busy; try again in a moment.")
+        return error_response(request, 503, busy.code, busy.message, headers=busy.headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -95,6 +95,8 @@ def environment(settings: Settings) -> dict[str, str]:
         GRADEFLOW_LEASE_MARGIN_S=str(settings.lease_margin_s),
         GRADEFLOW_LOG_JSON="true",
         GRADEFLOW_METRICS_PORT=str(settings.metrics_port),
+        GRADEFLOW_DB_POOL_SIZE=str(settings.db_pool_size),
+        GRADEFLOW_DB_MAX_OVERFLOW=str(settings.db_max_overflow),
     )
     return env
 
