@@ -38,7 +38,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from postgres_clone(request.getfixturevalue("postgres_template"))
 
 
-async def _drop_broker_and_cache_state(prefix: str, broker_url: str, redis_url: str) -> None:
+async def _drop_broker_and_cache_state(
+    prefix: str, broker_url: str = BROKER_URL, redis_url: str = REDIS_URL
+) -> None:
     try:
         connection = await aio_pika.connect(broker_url, timeout=5)
         async with connection:
