@@ -35,6 +35,7 @@ import structlog
 
 from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
+from gradeflow.grading.sandbox.jailed.cgroups import process_exists
 from gradeflow.grading.sandbox.jailed.jail import JUDGE_CONFIG, RUNS_DIR
 from gradeflow.grading.sandbox.pipes import RunPipes
 from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
@@ -449,15 +450,5 @@ def _remove_stale_homes(state_dir: str) -> None:
         if not entry.name.startswith("zygote-") or not entry.is_dir(follow_symlinks=False):
             continue
         pid = entry.name.split("-")[1]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -247,7 +247,7 @@ def _remove_stale_subtrees(directory: str, owner_pid: int) -> None:
         pid = entry.name[len(SUBTREE_PREFIX) :]
         if not entry.name.startswith(SUBTREE_PREFIX) or not pid.isdigit():
             continue
-        if int(pid) != owner_pid and _process_exists(int(pid)):
+        if int(pid) != owner_pid and process_exists(int(pid)):
             continue
         with contextlib.suppress(OSError):
             for child in os.scandir(entry.path):
@@ -259,7 +259,8 @@ def _remove_stale_subtrees(directory: str, owner_pid: int) -> None:
             os.rmdir(entry.path)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is alive (someone else's counts too); shared with the host side."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
