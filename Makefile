@@ -66,7 +66,7 @@ UNPRIV_ROOT := /var/tmp/gradeflow-unprivileged
 UNPRIV_USER ?= nobody
 UNPRIV_GROUP ?= nogroup
 # UNPRIV_TESTS=tests/grading/sandbox/test_cgroups.py runs a part only.
-UNPRIV_TESTS ?= tests/grading/sandbox tests/sandbox
+UNPRIV_TESTS ?= tests/grading/sandbox tests/sandbox tests/grade_server
 
 test-unprivileged:
 	@if [ "$$(id -u)" != 0 ]; then echo "test-unprivileged: skipped, pytest already ran as uid $$(id -u)"; exit 0; fi; \

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -427,7 +426,6 @@ def grade(
     # --no-daemon, and of any call the warm grader could not answer.
     from gradeflow.grade_server.report import (
         GradeRefused,
-        GradeReport,
         graded_report,
         read_grade_inputs,
         refusal,

@@ -47,19 +47,19 @@ def parse_grade_call(argv: list[str]) -> GradeCall | None:
     code: str | None = None
     as_json = False
     rest = iter(argv[1:])
-    for token in rest:
-        if token == "--json":
+    for argument in rest:
+        if argument == "--json":
             as_json = True
-        elif token == "--code":
+        elif argument == "--code":
             code = next(rest, None)
             if code is None or code.startswith("-"):
                 return None
-        elif token.startswith("--code="):
-            code = token.removeprefix("--code=")
-        elif token.startswith("-") or not token:
+        elif argument.startswith("--code="):
+            code = argument.removeprefix("--code=")
+        elif argument.startswith("-") or not argument:
             return None
         else:
-            paths.append(token)
+            paths.append(argument)
     if len(paths) != 1 or not code:
         return None
     return GradeCall(paths[0], code, as_json)

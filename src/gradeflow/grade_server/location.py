@@ -53,7 +53,8 @@ def socket_directory() -> str | None:
             and not info.st_mode & 0o022
         ):
             return os.path.join(runtime, "gradeflow")
-    temporary = os.environ.get("TMPDIR", "") or "/tmp"
+    # tempfile.gettempdir()'s first choices, without importing tempfile on every call.
+    temporary = os.environ.get("TMPDIR", "") or "/tmp"  # noqa: S108 (checked on use)
     return os.path.join(os.path.abspath(temporary), f"gradeflow-{os.geteuid()}")
 
 
@@ -61,13 +62,10 @@ def open_private_directory(path: str, *, create: bool) -> int:
     """An open descriptor of ``path``, created mode 0700 if asked; refuses a link,
     a directory someone else owns, or one that others may enter."""
     if create:
-        parent = os.path.dirname(path)
-        if os.geteuid() == 0:
-            os.makedirs(parent, exist_ok=True)
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except FileExistsError as exc:
+            raise UntrustedLocation(f"{path} exists and is not a directory") from exc
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:

@@ -37,9 +37,7 @@ def refusal(message: str) -> GradeReport:
     return GradeReport(2, stderr=message + "\n")
 
 
-def read_grade_inputs(
-    path: Path, code: Path, *, max_code_bytes: int
-) -> tuple[AssignmentSpec, str]:
+def read_grade_inputs(path: Path, code: Path, *, max_code_bytes: int) -> tuple[AssignmentSpec, str]:
     """The assignment at ``path`` and the code in ``code``, checked; relative paths
     are the caller's, so the server reads them from the caller's directory."""
     try:

@@ -29,6 +29,7 @@ import structlog
 
 from gradeflow.errors import GradeflowError
 from gradeflow.grade_server import location, wire
+from gradeflow.grade_server.client import PACKAGE_DIR
 from gradeflow.grade_server.report import GradeRefused, graded_report, read_grade_inputs, refusal
 from gradeflow.grading.sandbox import Sandbox
 from gradeflow.grading.verdicts import grade_code, start_sandbox
@@ -72,11 +73,14 @@ class WarmGrader:
         self.sandbox = sandbox
         self.code = code
         self.active = 0
+        self.no_calls = asyncio.Event()
+        self.no_calls.set()
         self.last_call = time.monotonic()
         self.stop = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.active += 1
+        self.no_calls.clear()
         try:
             connection: socket.socket = writer.get_extra_info("socket")
             credentials = connection.getsockopt(
@@ -97,6 +101,8 @@ class WarmGrader:
             log.info("grade_server.dropped_call", reason=str(exc))
         finally:
             self.active -= 1
+            if not self.active:
+                self.no_calls.set()
             self.last_call = time.monotonic()
             writer.close()
             with contextlib.suppress(OSError):
@@ -156,7 +162,7 @@ async def serve(directory: str, key: str) -> int:
     directory_fd = location.open_private_directory(directory, create=False)
     socket_path = location.entry_path(directory_fd, directory, location.socket_name(key))
     sandbox = await start_sandbox(settings, slots=settings.resolved_grader_slots)
-    code = LoadedCode(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = LoadedCode(PACKAGE_DIR)
     try:
         grader = WarmGrader(settings=settings, sandbox=sandbox, code=code)
         with contextlib.suppress(FileNotFoundError):
@@ -167,7 +173,11 @@ async def serve(directory: str, key: str) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, grader.stop.set)
-        log.info("grade_server.ready", pid=os.getpid(), socket=os.path.join(directory, location.socket_name(key)))
+        log.info(
+            "grade_server.ready",
+            pid=os.getpid(),
+            socket=os.path.join(directory, location.socket_name(key)),
+        )
         _say_ready()
         async with server:
             while not grader.stop.is_set():
@@ -178,8 +188,7 @@ async def serve(directory: str, key: str) -> int:
             server.close()
             if _inode(socket_path) == ours:
                 os.unlink(socket_path)
-            while grader.active:  # let calls in flight finish
-                await asyncio.sleep(0.05)
+            await grader.no_calls.wait()  # let calls in flight finish
         log.info("grade_server.exit", pid=os.getpid())
     finally:
         await sandbox.close()

@@ -34,7 +34,7 @@ def decode_length(header: bytes, *, limit: int) -> int:
     (length,) = _LENGTH.unpack(header)
     if length > limit:
         raise WireError(f"a frame of {length} bytes is over the limit of {limit}")
-    return length
+    return int(length)
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
