@@ -58,8 +58,8 @@ test: install services browser nginx
 	  fi; exit $$status; }
 	$(MAKE) test-unprivileged
 
-# The sandbox and attack tests again as an ordinary user (nobody), so the sandbox is
-# tested without root too. From a copy of the tree in a directory nobody can read
+# The sandbox, attack and warm-grader tests again as an ordinary user (nobody), so they are
+# run without root too. From a copy of the tree in a directory nobody can read
 # (this checkout's parents may not be), with a venv of Debian's interpreter (the
 # default one may live under /root); the venv is kept while pyproject.toml is unchanged.
 UNPRIV_ROOT := /var/tmp/gradeflow-unprivileged
