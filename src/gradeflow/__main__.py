@@ -10,7 +10,11 @@ import sys
 def main() -> None:
     from gradeflow.grade_server.client import grade_through_server
 
-    exit_code = grade_through_server(sys.argv[1:])
+    try:
+        exit_code = grade_through_server(sys.argv[1:])
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")  # as the command line (click) says it
+        sys.exit(1)
     if exit_code is not None:
         sys.exit(exit_code)
     from gradeflow.cli import main as cli_main

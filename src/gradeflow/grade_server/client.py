@@ -105,9 +105,13 @@ def grade_through_server(argv: list[str]) -> int | None:
 
 
 def _ask(call: GradeCall, directory_fd: int, directory: str) -> dict[str, Any] | None:
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a removed directory: the in-process path reports it as always
     key = location.server_key(PACKAGE_DIR)
     socket_path = location.entry_path(directory_fd, directory, location.socket_name(key))
-    request = {"cwd": os.getcwd(), "path": call.path, "code": call.code, "json": call.as_json}
+    request = {"cwd": cwd, "path": call.path, "code": call.code, "json": call.as_json}
     for _ in range(2):  # a stale server says so and exits; then once with a new one
         connection = _connect(socket_path)
         if connection is None:
