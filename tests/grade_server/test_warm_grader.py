@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from gradeflow.grade_server import wire
 from tests.factories import ADDER_HALF, ADDER_SOLUTION, ADDER_WRONG, write_assignment
 
 OTHER_UID = 65534  # nobody
@@ -301,3 +302,26 @@ def test_another_user_cannot_use_the_server(reachable_calls: Calls) -> None:
     out, err = intruder.communicate(timeout=60)
     assert out.strip() == "no answer", err
     assert "grade_server.refused_peer" in next(calls.socket_dir.glob("grade-*.log")).read_text()
+
+
+def test_a_server_whose_code_changed_on_disk_is_replaced(calls: Calls) -> None:
+    loaded = Path(wire.__file__)
+    if not os.access(loaded, os.W_OK):
+        pytest.skip("the gradeflow tree is not ours to touch")
+    assignment = write_assignment(calls.home)
+    solution = str(assignment / "solution.py")
+    assert calls.grade(str(assignment), "--code", solution).returncode == 0
+    (first,) = calls.server_pids()
+    before = loaded.stat()
+    try:  # an upgrade or an edit, as the server sees it: a newer file
+        os.utime(loaded, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        done = calls.grade(str(assignment), "--code", solution)
+    finally:
+        os.utime(loaded, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # answered by a fresh server, not in-process
+    assert len(calls.server_pids()) == 2
+    deadline = time.monotonic() + 60
+    while alive(first) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(first)

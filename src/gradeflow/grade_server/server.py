@@ -68,8 +68,12 @@ def _modified(path: str) -> tuple[int, int]:
 class WarmGrader:
     """Answers grade requests with a started sandbox until it has a reason to stop."""
 
-    def __init__(self, *, settings: Settings, sandbox: Sandbox, code: LoadedCode) -> None:
+    def __init__(
+        self, *, settings: Settings, sandbox: Sandbox, code: LoadedCode, socket_path: str
+    ) -> None:
         self.settings = settings
+        self.socket_path = socket_path
+        self.socket_inode: int | None = None  # once listening
         self.sandbox = sandbox
         self.code = code
         self.active = 0
@@ -118,7 +122,7 @@ class WarmGrader:
         ):
             return {"retry": "malformed request"}
         if self.code.changed():
-            self.stop.set()
+            self.withdraw()
             return {"retry": "the gradeflow code changed since this server started"}
         try:
             # The paths are the caller's, relative to its directory, and the messages
@@ -147,9 +151,16 @@ class WarmGrader:
         except Exception as exc:
             # A broken sandbox: let the caller grade on its own and start afresh.
             log.exception("grade_server.sandbox_failed")
-            self.stop.set()
+            self.withdraw()
             return {"retry": f"the warm sandbox failed: {exc!r}"}
         return graded_report(assignment, result, as_json=as_json).to_wire()
+
+    def withdraw(self) -> None:
+        """Stop, and take the socket away now: the caller, told to retry, must find
+        no server there and start a fresh one, not reach this one again."""
+        self.stop.set()
+        if self.socket_inode is not None and _inode(self.socket_path) == self.socket_inode:
+            os.unlink(self.socket_path)
 
     def idle(self) -> bool:
         idle_s = self.settings.grade_daemon_idle_minutes * 60
@@ -164,12 +175,12 @@ async def serve(directory: str, key: str) -> int:
     sandbox = await start_sandbox(settings, slots=settings.resolved_grader_slots)
     code = LoadedCode(PACKAGE_DIR)
     try:
-        grader = WarmGrader(settings=settings, sandbox=sandbox, code=code)
+        grader = WarmGrader(settings=settings, sandbox=sandbox, code=code, socket_path=socket_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)  # a dead server's; the caller holds the start lock
         server = await asyncio.start_unix_server(grader.handle, path=socket_path)
         os.chmod(socket_path, 0o600)
-        ours = os.stat(socket_path).st_ino
+        ours = grader.socket_inode = os.stat(socket_path).st_ino
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, grader.stop.set)
