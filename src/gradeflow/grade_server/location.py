@@ -40,6 +40,8 @@ def socket_directory() -> str | None:
         if not data_dir:
             return None
         return os.path.join(os.path.abspath(data_dir), "grade-server")
+    # The rule of the sandbox's ``zygote_client.default_state_dir``, written again:
+    # importing it would load the sandbox package (asyncio, structlog) on every call.
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime.startswith("/"):
         try:
