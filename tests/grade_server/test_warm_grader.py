@@ -121,6 +121,8 @@ def test_a_warm_call_prints_and_exits_as_an_in_process_call(calls: Calls) -> Non
         "syntax.py": "def add(a, b)\n    return 1\n",
         "noisy.py": "print('hello from the student')\ndef add(a, b):\n    return a + b\n",
         "empty.py": "   \n",
+        # The command line (click) drops terminal escapes when the output is no terminal.
+        "colours.py": "print('\\x1b[31mred\\x1b[0m')\ndef add(a, b):\n    return a - b\n",
     }
     for name, code in cases.items():
         (calls.home / name).write_text(code)

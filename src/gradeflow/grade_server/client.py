@@ -95,12 +95,10 @@ def grade_through_server(argv: list[str]) -> int | None:
     stdout, stderr, exit_code = answer.get("stdout"), answer.get("stderr"), answer.get("exit")
     if not (isinstance(stdout, str) and isinstance(stderr, str) and isinstance(exit_code, int)):
         return None
-    if stdout:
-        sys.stdout.write(stdout)
-        sys.stdout.flush()
-    if stderr:
-        sys.stderr.write(stderr)
-        sys.stderr.flush()
+    for text, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
+        if text:
+            stream.write(_as_click_writes(text, stream))
+            stream.flush()
     return exit_code
 
 
@@ -189,6 +187,16 @@ def _start_server(directory_fd: int, directory: str, key: str, socket_path: str)
         return started
     finally:
         os.close(lock)
+
+
+def _as_click_writes(text: str, stream: Any) -> str:
+    """``text`` as the command line's ``typer.echo`` (click) writes it to ``stream``:
+    without terminal escape sequences unless it is a terminal (click's own rule)."""
+    if "\x1b" not in text or stream.isatty():
+        return text
+    import re
+
+    return re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", text)
 
 
 def _warn(message: str) -> None:
