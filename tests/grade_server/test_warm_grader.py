@@ -327,3 +327,36 @@ def test_a_server_whose_code_changed_on_disk_is_replaced(calls: Calls) -> None:
     while alive(first) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(first)
+
+
+def test_calls_at_once_start_one_server(calls: Calls) -> None:
+    assignment = write_assignment(calls.home)
+    command = [sys.executable, "-m", "gradeflow", "grade", str(assignment), "--code"]
+    running = [
+        subprocess.Popen(
+            [*command, str(assignment / "solution.py")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=calls.env,
+            cwd=calls.home,
+        )
+        for _ in range(3)
+    ]
+    for call in running:
+        out, err = call.communicate(timeout=180)
+        assert call.returncode == 0, err
+        assert "PASSED" in out
+    assert len(calls.server_pids()) == 1  # the start lock let one of them start it
+
+
+def test_a_server_that_cannot_start_leaves_the_call_as_it_was(calls: Calls) -> None:
+    # Refused where this host has no cgroup v2 limits to give; graded where it has.
+    calls.env["GRADEFLOW_SANDBOX_CGROUPS"] = "on"
+    assignment = write_assignment(calls.home)
+    args = (str(assignment), "--code", str(assignment / "solution.py"))
+    warm, alone = calls.grade(*args), calls.grade(*args, "--no-daemon")
+    assert (warm.returncode, warm.stdout) == (alone.returncode, alone.stdout)
+    if alone.returncode == 2:
+        assert alone.stderr.splitlines()[-1] in warm.stderr
+        assert calls.server_pids() == []
