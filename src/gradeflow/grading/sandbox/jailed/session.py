@@ -190,6 +190,13 @@ class Session:
         self.replay(message[-2] if len(message) >= 3 else [])
         return message
 
+    def close(self) -> None:
+        """The tests are over: let the student process go."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
+
     def begin_test(self, test_id: str | None) -> None:
         self.scope += 1
         self.tracked.clear()
