@@ -281,8 +281,12 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
     assert time.monotonic() - started < 30.0
     first, *others = result.tests
     assert first.outcome == "error"
-    # How long it ran before the judge stopped it depends on the machine's load.
-    assert re.match(r"Stopped after \d+\.\d s: one test may use at most 1 s", first.message)
+    # How long it ran before it was stopped depends on the machine's load; on a machine so
+    # busy that starting the run ate most of the time limit, the run's limit comes first.
+    assert re.match(
+        r"Stopped after \d+\.\d s: (one test may use at most 1 s|the run's 2 s time limit)",
+        first.message,
+    )
     # The others ran out of what was left of the time limit (or, on a machine too
     # busy for the judge to report in time, were cut short with the whole run).
     assert {test.outcome for test in others} <= {"error", "not_run"}
