@@ -41,7 +41,8 @@ class PubSub(Protocol):
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def keep(self, key: str, field: str, message: str, *, ttl_s: float) -> None:
-        """Keep ``message`` as ``key``'s ``field`` for ``ttl_s``; best effort, never raises."""
+        """Keep ``message`` as ``key``'s ``field`` for ``ttl_s`` (one same ``ttl_s`` for
+        the fields of a key: Redis expires the key as a whole); best effort, never raises."""
 
     async def kept(self, key: str) -> list[str]:
         """The messages kept under ``key`` and not expired; [] when they cannot be read."""

@@ -6,7 +6,8 @@ re-reads what it may have missed from the database.
 
 Kept messages (``keep``) are a hash per key, one field each; a field holds its expiry
 (Unix time) before the message, since a hash's fields cannot expire on their own,
-and the hash expires after its newest field.
+and the hash expires ``ttl_s`` after its latest ``keep`` (callers keep a key's fields
+for one same ``ttl_s``).
 """
 
 from __future__ import annotations
@@ -77,8 +78,7 @@ class RedisPubSub:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(name, field, f"{time.time() + ttl_s:.3f} {message}")
-                pipe.expire(name, math.ceil(ttl_s), gt=True)
-                pipe.expire(name, math.ceil(ttl_s), nx=True)
+                pipe.expire(name, math.ceil(ttl_s))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("pubsub.keep_failed", key=key, error=str(exc))
