@@ -7,8 +7,11 @@ student's queued submission (at most one each: one pending submission per studen
 queue as graders serve it: queued, not being regraded, by ``queued_at`` (when its
 job joined the queue: a released run's job rejoins at the tail, so its small id
 does not put it first), then id. Every waiting student gets a place however long
-the queue, and a surge costs the process two small reads a second over the
-queue's partial index, however many students wait.
+the queue, and a surge costs the process two reads a second over the queue's
+partial index, however many students wait. Ranking is linear in the queue's length
+(bench/queue_watch.py: tens of milliseconds at 10,000 queued, hundreds at 50,000 on
+a loaded machine), so a watch whose look took long looks less often: reading takes
+at most a tenth of its time.
 
 The estimate is the queue's own recent pace: how many submissions left it over the
 last minute — those counted at the previous look, up to the newest of them, that are
@@ -40,6 +43,9 @@ log = structlog.get_logger(__name__)
 
 QUEUE_EVENT = "queue"
 INTERVAL_S = 1.0
+# A long queue makes each look slower (it ranks the whole queue): the watch then looks
+# less often, so that reading takes at most this share of its time.
+MAX_READ_SHARE = 0.1
 # Watching students asked about in one statement (bound parameters have a limit).
 USERS_PER_READ = 5000
 # The pace is measured over this much of the recent past...
@@ -204,11 +210,13 @@ class QueueWatch:
     async def _watch_forever(self) -> None:
         # Ends once no stream of this process is open (the next stream starts it again).
         while self._watchers:
+            started = time.monotonic()
             try:
                 await self.refresh()
             except Exception as exc:  # the database is away: try again next time
                 log.warning("queue_watch.failed", error=str(exc))
-            await asyncio.sleep(self.interval_s)
+            took = time.monotonic() - started
+            await asyncio.sleep(max(self.interval_s, took / MAX_READ_SHARE - took))
 
     async def refresh(self) -> None:
         """Read the watching students' places once and wake every stream waiting for them."""
