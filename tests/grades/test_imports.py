@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
@@ -35,15 +35,40 @@ def csv(*rows: str, header: str = "student,grade,assessment,comment") -> bytes:
 async def history(
     world: GradeWorld,
 ) -> list[tuple[str, float | None, float | None, str, int | None]]:
+    """Every change in the order made: ``grade_changes`` and applied uploads' kept rows."""
+    kept = grade_upload_rows
+    logged = select(
+        GradeChange.id.label("position"),
+        literal(0).label("file_row"),
+        GradeChange.assessment,
+        GradeChange.old_value,
+        GradeChange.new_value,
+        GradeChange.reason,
+        GradeChange.upload_id,
+    )
+    uploaded = (
+        select(
+            GradeUpload.history_seq,
+            kept.c.file_row,
+            kept.c.assessment,
+            kept.c.old_value,
+            kept.c.value,
+            literal("upload"),
+            kept.c.upload_id,
+        )
+        .join(GradeUpload, GradeUpload.id == kept.c.upload_id)
+        .where(GradeUpload.history_seq.is_not(None))
+    )
+    every = union_all(logged, uploaded).subquery()
     async with world.factory() as session:
         rows = await session.execute(
             select(
-                GradeChange.assessment,
-                GradeChange.old_value,
-                GradeChange.new_value,
-                GradeChange.reason,
-                GradeChange.upload_id,
-            ).order_by(GradeChange.id)
+                every.c.assessment,
+                every.c.old_value,
+                every.c.new_value,
+                every.c.reason,
+                every.c.upload_id,
+            ).order_by(every.c.position, every.c.file_row)
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
@@ -77,7 +102,7 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
                 select(Event).where(Event.type == "grade_upload").order_by(Event.id)
             )
         )
-        staged = await session.scalar(select(func.count()).select_from(grade_upload_rows))
+        kept = await session.scalar(select(func.count()).select_from(grade_upload_rows))
     assert events[-1].payload["upload"]["status"] == "applied"
     assert {e.payload["upload"]["phase"] for e in events} >= {
         "queued",
@@ -85,7 +110,7 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
         "staging",
         "done",
     }
-    assert staged == 0
+    assert kept == 3  # the staged rows that changed a cell are the upload's history
     assert upload.blob_key is None
     assert list(world.blobs.root.iterdir()) == []
 
@@ -347,14 +372,7 @@ async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: Gr
     assert len(grades) == 15
     assert grades[("s3@example.org", "a")][0] == 13.0
     assert grades[("s3@example.org", "b")][0] == 23.0
-    async with world.factory() as session:
-        shared = list(
-            await session.scalars(
-                select(GradeChange.new_value)
-                .where(GradeChange.assessment == "shared")
-                .order_by(GradeChange.id)
-            )
-        )
+    shared = [h[2] for h in await history(world) if h[0] == "shared"]
     # One went first and the other changed every shared cell after it: history is whole.
     assert len(shared) == 10
     assert grades[("s0@example.org", "shared")][0] == shared[-1]

@@ -209,9 +209,11 @@ class Importer:
         log.info("grade_upload.revert_finished", id=upload_id, status=status.value)
 
     async def _clean_up(self, upload_id: int, status: UploadStatus, key: str | None) -> None:
-        """Staged rows go at once; the file too, unless a dry run may still be applied."""
+        """Staged rows go at once, unless they are an applied upload's history; the file
+        too, unless a dry run may still be applied."""
         async with transaction(self.session_factory) as session:
-            await apply.clear_staging(session, upload_id=upload_id)
+            if status is not UploadStatus.applied:
+                await apply.clear_staging(session, upload_id=upload_id)
             if key is not None and status is not UploadStatus.validated:
                 await imports.forget_blob(session, upload_id=upload_id)
         if key is not None and status is not UploadStatus.validated:
