@@ -208,5 +208,5 @@ grade_upload_rows = Table(
     Column("old_value", Float, nullable=True),
     Column("old_letter", String(MAX_LETTER_CHARS), nullable=True),
     Column("old_comment", Text, nullable=True),
-    Index("ix_grade_upload_rows_cell", "upload_id", "user_id", "assessment"),
+    Index("ix_grade_upload_rows_student", "upload_id", "user_id"),
 )

@@ -15,6 +15,7 @@ stop it within a thousand rows.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class RowSource:
     estimated_rows: int | None
     done: int = 0
     finished: bool = False
+    reading_s: float = 0.0  # time spent in ``read_batch``: parsing and checking rows
     duplicates: DuplicateWatch = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +122,7 @@ class RowSource:
 
     def read_batch(self) -> list[apply.StagedRecord]:
         """The next rows to stage (those without errors); errors go to the log."""
+        started = time.perf_counter()
         staged: list[apply.StagedRecord] = []
         append = staged.append
         read_fine = self.reader.read_fine
@@ -154,6 +157,7 @@ class RowSource:
         else:
             self.finished = True
         self.done += read
+        self.reading_s += time.perf_counter() - started
         return staged
 
     def _read_slowly(self, number: int, cells: list[str], staged: list[apply.StagedRecord]) -> None:

@@ -343,7 +343,16 @@ class ImportRun:
             errors=self.errors,
             estimated_rows=table.estimated_rows,
         )
+        staging_started = time.perf_counter()
         done = await stage_file(self.factory, source=source, progress=self._staging_progress)
+        checks_started = time.perf_counter()
+        log.info(
+            "grade_upload.staged",
+            id=upload.id,
+            rows=done,
+            ms=round((checks_started - staging_started) * 1000),
+            reading_ms=round(source.reading_s * 1000),
+        )
         if done == 0:
             return await self._finish(
                 UploadStatus.failed, "The file has a header row but no grades under it."
@@ -357,6 +366,11 @@ class ImportRun:
                 )
                 self.errors.extend(duplicates, duplicate_total)
             await self._explain_unknown(session)
+        log.info(
+            "grade_upload.checked",
+            id=upload.id,
+            ms=round((time.perf_counter() - checks_started) * 1000),
+        )
         if self.errors.total:
             return await self._reject(done)
         with_comments = "comment" in columns
@@ -387,6 +401,7 @@ class ImportRun:
                 rows_total=done,
                 token=token,
             )
+        apply_started = time.perf_counter()
         async with transaction(self.factory) as session:
             outcome = await apply.apply_staged(
                 session,
@@ -428,6 +443,12 @@ class ImportRun:
                 rows_total=done,
                 token=outcome.token,
             )
+        log.info(
+            "grade_upload.applied",
+            id=upload.id,
+            changes=outcome.changes_total,
+            ms=round((time.perf_counter() - apply_started) * 1000),
+        )
         return UploadStatus.applied
 
     def _refusal(self, outcome: apply.ApplyOutcome) -> str:

@@ -4,7 +4,8 @@
   with the values they replaced (``old_value``, ``old_letter``, ``old_comment``; NULL
   old value: the grade did not exist), as that upload's history. It becomes a logged
   table on PostgreSQL, and its key (upload, file row) becomes an index by cell
-  (upload, student, assessment), which is what history reads look up.
+  (upload, student), which is what history reads look up (a student has a few rows
+  per upload; the assessment is filtered from them).
 - ``grade_uploads.history_seq``: where an applied upload's changes stand in the order
   of all changes (one value of the history sequence for all of them).
 - ``grades.change_seq``: the position of the cell's last change (the stale check and a
@@ -32,7 +33,7 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-CELL_INDEX = "ix_grade_upload_rows_cell"
+STUDENT_INDEX = "ix_grade_upload_rows_student"
 
 MOVE_UPLOAD_HISTORY = """
 INSERT INTO grade_upload_rows (upload_id, file_row, user_id, assessment, value, letter,
@@ -93,7 +94,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("old_value", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("old_letter", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("old_comment", sa.Text(), nullable=True))
-    op.create_index(CELL_INDEX, "grade_upload_rows", ["upload_id", "user_id", "assessment"])
+    op.create_index(STUDENT_INDEX, "grade_upload_rows", ["upload_id", "user_id"])
     with op.batch_alter_table("grade_uploads", schema=None) as batch_op:
         batch_op.add_column(sa.Column("history_seq", sa.BigInteger(), nullable=True))
     # A batch operation may rebuild ``grades`` on SQLite, which its reference triggers
@@ -118,7 +119,7 @@ def downgrade() -> None:
     _sqlite_grade_triggers(create=True)
     with op.batch_alter_table("grade_uploads", schema=None) as batch_op:
         batch_op.drop_column("history_seq")
-    op.drop_index(CELL_INDEX, table_name="grade_upload_rows")
+    op.drop_index(STUDENT_INDEX, table_name="grade_upload_rows")
     with op.batch_alter_table("grade_upload_rows", schema=None) as batch_op:
         batch_op.drop_column("old_comment")
         batch_op.drop_column("old_letter")
