@@ -115,6 +115,7 @@ class RowSource:
     done: int = 0
     finished: bool = False
     reading_s: float = 0.0  # time spent in ``read_batch``: parsing and checking rows
+    counts_wait_s: float = 0.0  # time the COPY waited for a count to be written
     duplicates: DuplicateWatch = field(init=False)
 
     def __post_init__(self) -> None:
@@ -228,7 +229,9 @@ async def _records(source: RowSource, progress: Progress) -> AsyncIterator[apply
             records = await asyncio.to_thread(source.read_batch)
             streamed += source.done - before
             if written is not None:
+                waiting = time.perf_counter()
                 await written
+                source.counts_wait_s += time.perf_counter() - waiting
             written = asyncio.create_task(progress(source.done, source.total, None))
             for record in records:
                 yield record

@@ -262,6 +262,7 @@ class ImportRun:
         self.upload = upload
         self.errors = ErrorLog()
         self._last_event = 0.0
+        self._counts: AsyncSession | None = None  # while staging on PostgreSQL
 
     async def run(self) -> UploadStatus:
         upload = self.upload
@@ -344,7 +345,8 @@ class ImportRun:
             estimated_rows=table.estimated_rows,
         )
         staging_started = time.perf_counter()
-        done = await stage_file(self.factory, source=source, progress=self._staging_progress)
+        async with apply.counts_session(self.factory) as self._counts:
+            done = await stage_file(self.factory, source=source, progress=self._staging_progress)
         checks_started = time.perf_counter()
         log.info(
             "grade_upload.staged",
@@ -352,6 +354,7 @@ class ImportRun:
             rows=done,
             ms=round((checks_started - staging_started) * 1000),
             reading_ms=round(source.reading_s * 1000),
+            waiting_for_counts_ms=round(source.counts_wait_s * 1000),
         )
         if done == 0:
             return await self._finish(
@@ -476,6 +479,9 @@ class ImportRun:
         announce = self._announce_due()
         if session is not None:
             await self._write_staging(session, done, total, announce=announce)
+            return
+        if self._counts is not None and not announce:
+            await self._write_staging(self._counts, done, total, announce=False)
             return
         async with transaction(self.factory) as own:
             if not announce:

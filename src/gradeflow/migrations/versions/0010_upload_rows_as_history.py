@@ -3,7 +3,7 @@
 - ``grade_upload_rows`` is no longer scratch only: the rows of an applied upload stay,
   with the values they replaced (``old_value``, ``old_letter``, ``old_comment``; NULL
   old value: the grade did not exist), as that upload's history. It becomes a logged
-  table on PostgreSQL, and its key (upload, file row) becomes an index by cell
+  table on PostgreSQL, and its key (upload, file row) becomes an index by student
   (upload, student), which is what history reads look up (a student has a few rows
   per upload; the assessment is filtered from them).
 - ``grade_uploads.history_seq``: where an applied upload's changes stand in the order
