@@ -220,19 +220,25 @@ async def _records(source: RowSource, progress: Progress) -> AsyncIterator[apply
     A batch's count is written while the next batch is read, one write in flight at a
     time: its round trips would otherwise hold up the COPY. A LeaseLost it raises
     surfaces at the next batch and aborts the COPY.
+
+    Batches are read in the event loop, not a thread: the database loads the rows
+    already sent and answers the count while Python parses, so nothing is lost by
+    not yielding, and two thread switches per thousand rows cost seconds per million
+    on a loaded machine. The loop is held for one batch at a time (~5 ms of CSV).
     """
     streamed = 0
     written: asyncio.Task[None] | None = None
     try:
         while not source.finished and streamed < STREAM_ROWS:
             before = source.done
-            records = await asyncio.to_thread(source.read_batch)
+            records = source.read_batch()
             streamed += source.done - before
             if written is not None:
                 waiting = time.perf_counter()
                 await written
                 source.counts_wait_s += time.perf_counter() - waiting
             written = asyncio.create_task(progress(source.done, source.total, None))
+            await asyncio.sleep(0)  # the count goes out before the next batch is read
             for record in records:
                 yield record
         if written is not None:
