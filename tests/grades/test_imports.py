@@ -17,7 +17,7 @@ from gradeflow.courses.models import Course
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
-from gradeflow.grades import apply, imports, staging
+from gradeflow.grades import apply, gradebook, imports, staging
 from gradeflow.grades.models import (
     GradeChange,
     GradeUpload,
@@ -530,3 +530,50 @@ async def test_a_student_removed_from_the_course_while_the_file_is_read_is_refus
     assert "1 rows grade students who were removed from the course" in upload.message
     assert await world.grades() == {}
     assert await history(world) == []
+
+
+async def test_a_cells_history_shows_each_uploads_change_and_the_revert_newest_first(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    first = await world.run(
+        await world.upload(csv("s0@example.org,50,final,ok", "s1@example.org,40,final,"))
+    )
+    unchanged_and_changed = csv("s0@example.org,50,final,ok", "s1@example.org,45,final,late")
+    second = await world.run(await world.upload(unchanged_and_changed))
+    assert (second.status, second.changes_total) == (UploadStatus.applied, 1)
+    assert [(c["student"], c["old"], c["new"]) for c in second.changes] == [
+        ("s1@example.org", 40.0, 45.0)
+    ]
+    await _request_revert(world, second.id, force=False)
+    assert (await world.run(second.id)).revert_status == RevertStatus.reverted
+    async with transaction(world.factory) as session:
+        s1 = await session.scalar(select(User.id).where(User.email == "s1@example.org"))
+        s0 = await session.scalar(select(User.id).where(User.email == "s0@example.org"))
+        assert s1 is not None
+        assert s0 is not None
+        # A student who left keeps their history, found through the uploads' kept rows
+        # (s0's only changes are there).
+        course = await session.get_one(Course, world.course_id)
+        await members.remove_student(session, course, user_id=s0)
+    async with world.factory() as session:
+        found = await gradebook.find_course_student(
+            session, course_id=world.course_id, student="s0@example.org"
+        )
+        cell = await gradebook.cell_history(
+            session, course_id=world.course_id, user_id=s1, assessment="final"
+        )
+        untouched = await gradebook.cell_history(
+            session, course_id=world.course_id, user_id=s0, assessment="final"
+        )
+    assert found.id == s0
+    assert [(h.reason, h.upload_id, h.old_value, h.new_value) for h in cell] == [
+        ("revert", second.id, 45.0, 40.0),
+        ("upload", second.id, 40.0, 45.0),
+        ("upload", first.id, None, 40.0),
+    ]
+    assert [(h.old_comment, h.new_comment) for h in cell[1:]] == [("", "late"), (None, "")]
+    assert {h.changed_by_email for h in cell} == {"teacher@example.org"}
+    assert cell[0].change_id > cell[1].change_id > cell[2].change_id
+    # The second upload gave s0 the grade it had: no change of theirs in its history.
+    assert [(h.upload_id, h.new_value) for h in untouched] == [(first.id, 50.0)]
