@@ -557,9 +557,13 @@ async def check(
                     info["assessment"],
                 )
             }
+            # A cell's history: grade_changes rows, and the kept rows of applied uploads.
             history = await connection.fetch(
                 "SELECT user_id, old_value, new_value, upload_id FROM grade_changes"
-                " WHERE course_id = $1 AND assessment = $2",
+                " WHERE course_id = $1 AND assessment = $2"
+                " UNION ALL SELECT r.user_id, r.old_value, r.value, r.upload_id"
+                " FROM grade_upload_rows r JOIN grade_uploads u ON u.id = r.upload_id"
+                " WHERE u.course_id = $1 AND r.assessment = $2 AND u.history_seq IS NOT NULL",
                 journal["course_id"],
                 info["assessment"],
             )

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import csv
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -167,6 +168,23 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+WORKER_PHASES = ("grade_upload.staged", "grade_upload.checked", "grade_upload.applied")
+
+
+def worker_phases(log: Path) -> str:
+    """The worker's own timing of its phases, from its JSON log (empty if it logs none)."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") in WORKER_PHASES:
+            timings = {k: v for k, v in entry.items() if k.endswith("ms")}
+            found.append(f"{entry['event'].split('.')[1]} {timings}")
+    return "; ".join(found)
+
+
 def import_through_services(
     env: dict[str, str], workdir: Path, *, course: int, upload: Path
 ) -> tuple[float, dict[str, float], float, float, dict[str, object]]:
@@ -202,6 +220,7 @@ def import_through_services(
                     break
                 time.sleep(0.05)
             seconds = time.perf_counter() - started
+        body["worker_phases"] = worker_phases(workdir / "worker.log")
         return seconds, phases, peak_rss_mb(worker.pid), peak_rss_mb(web.pid), body
     finally:
         for process in (worker, web):
@@ -264,6 +283,9 @@ async def main() -> None:
         )
         print("phase reached after (s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
         print(f"peak RSS: worker {worker_mb:.0f} MB, web {web_mb:.0f} MB")
+        if body["worker_phases"]:
+            print(f"worker's phases: {body['worker_phases']}")
+        print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         admin = await asyncpg.connect(ADMIN_DSN)
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -62,3 +62,74 @@ def test_migrations_go_down_and_up_again(database_url: str) -> None:
     tables, differences = asyncio.run(_inspect(database_url))
     assert tables == TABLES
     assert differences == []
+
+
+LEGACY_HISTORY = [
+    # An upload that created a grade and changed another, as 0009's apply wrote them,
+    # then a revert row of another kind that stays where it is.
+    "INSERT INTO users (id, email, role, created_at) VALUES "
+    "(1, 't@example.org', 'teacher', '2026-01-01'), (2, 's@example.org', 'student', '2026-01-01')",
+    "INSERT INTO courses (id, slug, title, description, created_at, updated_at) "
+    "VALUES (1, 'c', 'C', '', '2026-01-01', '2026-01-01')",
+    "INSERT INTO grade_uploads (id, course_id, uploaded_by_id, filename, size, sha256, dry_run, "
+    "force, status, phase, rows_done, errors, errors_total, changes, changes_total, message, "
+    "attempts, created_at, finished_at) VALUES (7, 1, 1, 'g.csv', 10, 'x', false, false, "
+    "'applied', 'done', 2, '[]', 0, '[]', 2, '', 1, '2026-01-02', '2026-01-02')",
+    "INSERT INTO grades (course_id, user_id, assessment, value, comment, updated_at) VALUES "
+    "(1, 2, 'final', 80, 'ok', '2026-01-02'), (1, 2, 'quiz', 9, '', '2026-01-02'), "
+    "(1, 2, 'exam', 5, '', '2026-01-03')",
+    "INSERT INTO grade_changes (id, course_id, user_id, assessment, old_value, old_comment, "
+    "new_value, new_comment, changed_by_id, changed_at, upload_id, reason) VALUES "
+    "(10, 1, 2, 'final', NULL, NULL, 80, 'ok', 1, '2026-01-02', 7, 'upload'), "
+    "(11, 1, 2, 'quiz', 4, '', 9, '', 1, '2026-01-02', 7, 'upload'), "
+    "(12, 1, 2, 'exam', NULL, NULL, 5, '', 1, '2026-01-03', NULL, 'edit')",
+]
+
+
+async def _run(url: str, statements: list[str]) -> list[list[tuple[object, ...]]]:
+    engine = create_engine(url)
+    try:
+        results: list[list[tuple[object, ...]]] = []
+        async with engine.begin() as connection:
+            for statement in statements:
+                result = await connection.exec_driver_sql(statement)
+                rows = result.all() if result.returns_rows else []
+                results.append([tuple(row) for row in rows])
+        return results
+    finally:
+        await engine.dispose()
+
+
+def test_upgrading_moves_an_applied_uploads_history_into_its_kept_rows(
+    database_url: str,
+) -> None:
+    command.downgrade(alembic_config(database_url), "0009")
+    legacy = list(LEGACY_HISTORY)
+    if database_url.startswith("postgresql"):  # the rows above name their ids
+        legacy.append("SELECT setval(pg_get_serial_sequence('grade_changes', 'id'), 12)")
+    asyncio.run(_run(database_url, legacy))
+    upgrade_database(database_url)
+    kept, positions, cells, left, _ = asyncio.run(
+        _run(
+            database_url,
+            [
+                "SELECT upload_id, file_row, user_id, assessment, value, comment, old_value, "
+                "old_comment FROM grade_upload_rows ORDER BY file_row",
+                "SELECT id, history_seq FROM grade_uploads",
+                "SELECT assessment, change_seq FROM grades ORDER BY assessment",
+                "SELECT id, reason FROM grade_changes",
+                "INSERT INTO grade_changes (course_id, user_id, assessment, changed_at, reason) "
+                "VALUES (1, 2, 'exam', '2026-01-04', 'edit')",
+            ],
+        )
+    )
+    assert kept == [
+        (7, 2, 2, "final", 80.0, "ok", None, None),
+        (7, 3, 2, "quiz", 9.0, "", 4.0, ""),
+    ]
+    assert positions == [(7, 11)]
+    assert cells == [("exam", 12), ("final", 10), ("quiz", 11)]
+    assert left == [(12, "edit")]
+    # Ids keep growing past the moved rows' (SQLite: AUTOINCREMENT keeps the counter).
+    (newest,) = asyncio.run(_run(database_url, ["SELECT max(id) FROM grade_changes"]))
+    assert newest[0][0] > 12

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts.models import User
@@ -17,7 +17,7 @@ from gradeflow.courses.models import Course
 from gradeflow.db import transaction, utcnow
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
-from gradeflow.grades import apply, imports, staging
+from gradeflow.grades import apply, gradebook, imports, staging
 from gradeflow.grades.models import (
     GradeChange,
     GradeUpload,
@@ -35,15 +35,40 @@ def csv(*rows: str, header: str = "student,grade,assessment,comment") -> bytes:
 async def history(
     world: GradeWorld,
 ) -> list[tuple[str, float | None, float | None, str, int | None]]:
+    """Every change in the order made: ``grade_changes`` and applied uploads' kept rows."""
+    kept = grade_upload_rows
+    logged = select(
+        GradeChange.id.label("position"),
+        literal(0).label("file_row"),
+        GradeChange.assessment,
+        GradeChange.old_value,
+        GradeChange.new_value,
+        GradeChange.reason,
+        GradeChange.upload_id,
+    )
+    uploaded = (
+        select(
+            GradeUpload.history_seq,
+            kept.c.file_row,
+            kept.c.assessment,
+            kept.c.old_value,
+            kept.c.value,
+            literal("upload"),
+            kept.c.upload_id,
+        )
+        .join(GradeUpload, GradeUpload.id == kept.c.upload_id)
+        .where(GradeUpload.history_seq.is_not(None))
+    )
+    every = union_all(logged, uploaded).subquery()
     async with world.factory() as session:
         rows = await session.execute(
             select(
-                GradeChange.assessment,
-                GradeChange.old_value,
-                GradeChange.new_value,
-                GradeChange.reason,
-                GradeChange.upload_id,
-            ).order_by(GradeChange.id)
+                every.c.assessment,
+                every.c.old_value,
+                every.c.new_value,
+                every.c.reason,
+                every.c.upload_id,
+            ).order_by(every.c.position, every.c.file_row)
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
@@ -77,7 +102,7 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
                 select(Event).where(Event.type == "grade_upload").order_by(Event.id)
             )
         )
-        staged = await session.scalar(select(func.count()).select_from(grade_upload_rows))
+        kept = await session.scalar(select(func.count()).select_from(grade_upload_rows))
     assert events[-1].payload["upload"]["status"] == "applied"
     assert {e.payload["upload"]["phase"] for e in events} >= {
         "queued",
@@ -85,7 +110,7 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
         "staging",
         "done",
     }
-    assert staged == 0
+    assert kept == 3  # the staged rows that changed a cell are the upload's history
     assert upload.blob_key is None
     assert list(world.blobs.root.iterdir()) == []
 
@@ -347,14 +372,7 @@ async def test_concurrent_uploads_to_one_course_both_end_correct(grade_world: Gr
     assert len(grades) == 15
     assert grades[("s3@example.org", "a")][0] == 13.0
     assert grades[("s3@example.org", "b")][0] == 23.0
-    async with world.factory() as session:
-        shared = list(
-            await session.scalars(
-                select(GradeChange.new_value)
-                .where(GradeChange.assessment == "shared")
-                .order_by(GradeChange.id)
-            )
-        )
+    shared = [h[2] for h in await history(world) if h[0] == "shared"]
     # One went first and the other changed every shared cell after it: history is whole.
     assert len(shared) == 10
     assert grades[("s0@example.org", "shared")][0] == shared[-1]
@@ -512,3 +530,50 @@ async def test_a_student_removed_from_the_course_while_the_file_is_read_is_refus
     assert "1 rows grade students who were removed from the course" in upload.message
     assert await world.grades() == {}
     assert await history(world) == []
+
+
+async def test_a_cells_history_shows_each_uploads_change_and_the_revert_newest_first(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    first = await world.run(
+        await world.upload(csv("s0@example.org,50,final,ok", "s1@example.org,40,final,"))
+    )
+    unchanged_and_changed = csv("s0@example.org,50,final,ok", "s1@example.org,45,final,late")
+    second = await world.run(await world.upload(unchanged_and_changed))
+    assert (second.status, second.changes_total) == (UploadStatus.applied, 1)
+    assert [(c["student"], c["old"], c["new"]) for c in second.changes] == [
+        ("s1@example.org", 40.0, 45.0)
+    ]
+    await _request_revert(world, second.id, force=False)
+    assert (await world.run(second.id)).revert_status == RevertStatus.reverted
+    async with transaction(world.factory) as session:
+        s1 = await session.scalar(select(User.id).where(User.email == "s1@example.org"))
+        s0 = await session.scalar(select(User.id).where(User.email == "s0@example.org"))
+        assert s1 is not None
+        assert s0 is not None
+        # A student who left keeps their history, found through the uploads' kept rows
+        # (s0's only changes are there).
+        course = await session.get_one(Course, world.course_id)
+        await members.remove_student(session, course, user_id=s0)
+    async with world.factory() as session:
+        found = await gradebook.find_course_student(
+            session, course_id=world.course_id, student="s0@example.org"
+        )
+        cell = await gradebook.cell_history(
+            session, course_id=world.course_id, user_id=s1, assessment="final"
+        )
+        untouched = await gradebook.cell_history(
+            session, course_id=world.course_id, user_id=s0, assessment="final"
+        )
+    assert found.id == s0
+    assert [(h.reason, h.upload_id, h.old_value, h.new_value) for h in cell] == [
+        ("revert", second.id, 45.0, 40.0),
+        ("upload", second.id, 40.0, 45.0),
+        ("upload", first.id, None, 40.0),
+    ]
+    assert [(h.old_comment, h.new_comment) for h in cell[1:]] == [("", "late"), (None, "")]
+    assert {h.changed_by_email for h in cell} == {"teacher@example.org"}
+    assert cell[0].change_id > cell[1].change_id > cell[2].change_id
+    # The second upload gave s0 the grade it had: no change of theirs in its history.
+    assert [(h.upload_id, h.new_value) for h in untouched] == [(first.id, 50.0)]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from gradeflow.grades.models import GradeChange, UploadStatus
+from gradeflow.grades.models import GradeChange, UploadStatus, grade_upload_rows
 from gradeflow.grades.rows import GRADE_COLUMNS
 from tests.grades.conftest import STUDENTS, GradeWorld
 
@@ -45,7 +45,9 @@ BAD_ROW = st.one_of(
 async def grade_state(world: GradeWorld) -> tuple[dict[tuple[str, str], object], int]:
     async with world.factory() as session:
         changes = await session.scalar(select(func.count()).select_from(GradeChange))
-    return await world.grades(), changes or 0
+        # An applied upload's history is its kept rows; a rejected one keeps none.
+        kept = await session.scalar(select(func.count()).select_from(grade_upload_rows))
+    return await world.grades(), (changes or 0) + (kept or 0)
 
 
 @settings(

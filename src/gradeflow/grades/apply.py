@@ -12,11 +12,13 @@ change, then upsert the grades — each one ``INSERT ... SELECT``, no per-row tr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     String,
@@ -31,9 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.models import Course, CourseMember, MemberRole
@@ -162,6 +162,37 @@ async def relax_commit(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL synchronous_commit TO off"))
 
 
+@asynccontextmanager
+async def counts_session(
+    factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession | None]:
+    """PostgreSQL: a session on one autocommit connection for an import's row counts.
+
+    Written a thousand rows apart while a file is staged, each count is then one
+    statement and one round trip (no BEGIN, no COMMIT, no SET LOCAL, no pool checkout),
+    committed without waiting for the disk (see ``relax_commit``). On a loaded
+    machine every round trip waits for the scheduler, and the four or five of a
+    transaction of its own per count were most of the staging time. The setting is
+    reset before the connection goes back to the pool (or the connection dropped).
+    None on SQLite, whose counts go with the staged rows.
+    """
+    async with factory() as session:
+        if session.bind is None or session.bind.dialect.name != "postgresql":
+            yield None
+            return
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        await session.execute(text("SET synchronous_commit TO off"))
+        try:
+            yield session
+        finally:
+            try:
+                await session.execute(text("RESET synchronous_commit"))
+            except Exception:
+                # Never hand a connection that commits asynchronously to someone else.
+                await connection.invalidate()
+                raise
+
+
 async def analyze_staging(session: AsyncSession) -> None:
     """Fresh statistics for the staged rows before the checks and the apply (PostgreSQL).
 
@@ -237,24 +268,75 @@ def _changes_cell(course_id: int, *, with_comments: bool) -> ColumnElement[bool]
 
 
 async def state_token(session: AsyncSession, *, upload_id: int, course_id: int) -> int:
-    """The newest history id over the cells the upload touches (0: none has history)."""
-    token = await session.scalar(
+    """The newest history position over the cells the upload touches (0: none has history).
+
+    A cell's last change is its grade's ``change_seq`` (uploads and reverts set it), or
+    a ``grade_changes`` row (reverts, hand changes; a deleted grade leaves only that).
+    """
+    staged = rows.c.upload_id == upload_id
+    graded = await session.scalar(
+        select(func.max(Grade.change_seq))
+        .select_from(rows.join(Grade, _cell(course_id, Grade)))
+        .where(staged)
+    )
+    logged = await session.scalar(
         select(func.max(GradeChange.id))
         .select_from(rows.join(GradeChange, _cell(course_id, GradeChange)))
-        .where(rows.c.upload_id == upload_id)
+        .where(staged)
     )
-    return int(token or 0)
+    return max(int(graded or 0), int(logged or 0))
+
+
+def _changed_after(course_id: int, position: Any) -> ColumnElement[bool]:
+    """The staged row's cell changed after ``position`` of the history sequence."""
+    return or_(
+        exists(select(Grade.id).where(_cell(course_id, Grade), Grade.change_seq > position)),
+        exists(
+            select(GradeChange.id).where(_cell(course_id, GradeChange), GradeChange.id > position)
+        ),
+    )
 
 
 async def changed_cells_since(
     session: AsyncSession, *, upload_id: int, course_id: int, token: int
 ) -> int:
+    """How many of the upload's cells changed after ``token``."""
     count = await session.scalar(
-        select(func.count(func.distinct(GradeChange.id)))
-        .select_from(rows.join(GradeChange, _cell(course_id, GradeChange)))
-        .where(rows.c.upload_id == upload_id, GradeChange.id > token)
+        select(func.count()).where(
+            rows.c.upload_id == upload_id, _changed_after(course_id, literal(token))
+        )
     )
     return int(count or 0)
+
+
+async def next_history_seq(session: AsyncSession) -> int:
+    """A new position in the one sequence that orders every change of a grade.
+
+    It is ``grade_changes``' id sequence, so hand changes, reverts and uploads are
+    ordered together. PostgreSQL: ``nextval`` (never blocks, never rolled back).
+    SQLite: the table's AUTOINCREMENT counter, moved on inside this write transaction.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        seq = await session.scalar(
+            text("SELECT nextval(pg_get_serial_sequence('grade_changes', 'id'))")
+        )
+        return int(seq)
+    moved = await session.execute(
+        text(
+            "UPDATE sqlite_sequence SET seq = max(seq, "
+            "(SELECT coalesce(max(id), 0) FROM grade_changes)) + 1 WHERE name = 'grade_changes'"
+        )
+    )
+    if getattr(moved, "rowcount", 0) != 1:
+        await session.execute(
+            text(
+                "INSERT INTO sqlite_sequence (name, seq) "
+                "SELECT 'grade_changes', coalesce(max(id), 0) + 1 FROM grade_changes"
+            )
+        )
+    seq = await session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = 'grade_changes'"))
+    return int(seq)
 
 
 def _change_view(
@@ -306,19 +388,20 @@ async def preview_changes(
 
 
 async def recorded_changes(session: AsyncSession, *, upload_id: int) -> list[dict[str, Any]]:
+    """The first ``KEPT`` changes an applied upload made, in the order of the file."""
     found = await session.execute(
         select(
             User.email,
             User.student_number,
-            GradeChange.assessment,
-            GradeChange.old_value,
-            GradeChange.old_letter,
-            GradeChange.new_value,
-            GradeChange.new_letter,
+            rows.c.assessment,
+            rows.c.old_value,
+            rows.c.old_letter,
+            rows.c.value,
+            rows.c.letter,
         )
-        .join(User, User.id == GradeChange.user_id)
-        .where(GradeChange.upload_id == upload_id, GradeChange.reason == "upload")
-        .order_by(GradeChange.id)
+        .join(User, User.id == rows.c.user_id)
+        .where(rows.c.upload_id == upload_id)
+        .order_by(rows.c.file_row)
         .limit(KEPT)
     )
     return [_change_view(*change) for change in found]
@@ -369,8 +452,16 @@ async def existing_user(session: AsyncSession, user_id: int | None) -> int | Non
     return await session.scalar(select(User.id).where(User.id == user_id))
 
 
-def _upsert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _unchanged(course_id: int, *, with_comments: bool) -> ColumnElement[bool]:
+    """The staged row's cell has a grade that is as the row says already."""
+    same = [
+        _cell(course_id, Grade),
+        Grade.value.is_not_distinct_from(rows.c.value),
+        Grade.letter.is_not_distinct_from(rows.c.letter),
+    ]
+    if with_comments:
+        same.append(Grade.comment.is_not_distinct_from(rows.c.comment))
+    return exists(select(Grade.id).where(*same))
 
 
 async def apply_staged(
@@ -387,6 +478,11 @@ async def apply_staged(
 
     With ``expected_token`` the cells must still be as that state: otherwise nothing
     is written and the outcome counts the cells changed since.
+
+    The staged rows that change a cell become the upload's history (the values they
+    replace written beside them); the others are deleted. The grades are then written
+    from them: an ``UPDATE ... FROM`` for cells that had a grade, a plain ``INSERT ...
+    SELECT`` for new ones (the course lock keeps anyone else from creating them).
     """
     # First a write, guarded by the lease: it also takes SQLite's write lock at once.
     guarded = await session.execute(
@@ -408,49 +504,42 @@ async def apply_staged(
     unenrolled = await unenrolled_rows(session, upload_id=upload_id, course_id=course_id)
     if unenrolled:
         return ApplyOutcome(unenrolled_rows=unenrolled)
+    staged = rows.c.upload_id == upload_id
+    unchanged = _unchanged(course_id, with_comments=with_comments)
+    if not await session.scalar(select(exists().where(staged, ~unchanged))):
+        token = await state_token(session, upload_id=upload_id, course_id=course_id)
+        await clear_staging(session, upload_id=upload_id)
+        return ApplyOutcome(token=token)
     user_id = await existing_user(session, user_id)
     now = utcnow()
-    new_comment: Any = rows.c.comment if with_comments else func.coalesce(Grade.comment, "")
-    history = insert(GradeChange).from_select(
-        [
-            "course_id",
-            "user_id",
-            "assessment",
-            "old_value",
-            "old_letter",
-            "old_comment",
-            "new_value",
-            "new_letter",
-            "new_comment",
-            "changed_by_id",
-            "changed_at",
-            "upload_id",
-            "reason",
-        ],
-        select(
-            literal(course_id, Integer()),
-            rows.c.user_id,
-            rows.c.assessment,
-            Grade.value,
-            Grade.letter,
-            Grade.comment,
-            rows.c.value,
-            rows.c.letter,
-            new_comment,
-            literal(user_id, Integer()),
-            literal(now, UTCDateTime()),
-            literal(upload_id, Integer()),
-            literal("upload", String()),
-        )
-        .select_from(rows.outerjoin(Grade, _cell(course_id, Grade)))
-        .where(
-            rows.c.upload_id == upload_id, _changes_cell(course_id, with_comments=with_comments)
-        ),
+    seq = await next_history_seq(session)
+    await session.execute(
+        delete(rows).where(staged, unchanged).execution_options(synchronize_session=False)
     )
-    changed = int(getattr(await session.execute(history), "rowcount", 0) or 0)
-    if changed:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        upsert = _upsert(dialect)(Grade).from_select(
+    # What each change replaces, kept beside it (every remaining row with a grade changes it).
+    await session.execute(
+        update(rows)
+        .where(staged, _cell(course_id, Grade))
+        .values(old_value=Grade.value, old_letter=Grade.letter, old_comment=Grade.comment)
+        .execution_options(synchronize_session=False)
+    )
+    updates: dict[str, Any] = {
+        "value": rows.c.value,
+        "letter": rows.c.letter,
+        "updated_by_id": literal(user_id, Integer()),
+        "updated_at": literal(now, UTCDateTime()),
+        "change_seq": literal(seq, BigInteger()),
+    }
+    if with_comments:
+        updates["comment"] = func.coalesce(rows.c.comment, "")
+    updated = await session.execute(
+        update(Grade)
+        .where(_cell(course_id, Grade), staged, rows.c.old_value.is_not(None))
+        .values(**updates)
+        .execution_options(synchronize_session=False)
+    )
+    inserted = await session.execute(
+        insert(Grade).from_select(
             [
                 "course_id",
                 "user_id",
@@ -460,6 +549,7 @@ async def apply_staged(
                 "comment",
                 "updated_by_id",
                 "updated_at",
+                "change_seq",
             ],
             select(
                 literal(course_id, Integer()),
@@ -470,38 +560,18 @@ async def apply_staged(
                 func.coalesce(rows.c.comment, ""),
                 literal(user_id, Integer()),
                 literal(now, UTCDateTime()),
-            ).where(rows.c.upload_id == upload_id),
+                literal(seq, BigInteger()),
+            ).where(staged, rows.c.old_value.is_(None)),
         )
-        excluded = upsert.excluded
-        differs = [
-            Grade.value.is_distinct_from(excluded.value),
-            Grade.letter.is_distinct_from(excluded.letter),
-        ]
-        updates: dict[str, Any] = {
-            "value": excluded.value,
-            "letter": excluded.letter,
-            "updated_by_id": excluded.updated_by_id,
-            "updated_at": excluded.updated_at,
-        }
-        if with_comments:
-            differs.append(Grade.comment.is_distinct_from(excluded.comment))
-            updates["comment"] = excluded.comment
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["course_id", "user_id", "assessment"],
-                set_=updates,
-                where=or_(*differs),
-            )
-        )
-        token = int(
-            await session.scalar(
-                select(func.max(GradeChange.id)).where(GradeChange.upload_id == upload_id)
-            )
-            or 0
-        )
-    else:
-        token = await state_token(session, upload_id=upload_id, course_id=course_id)
-    return ApplyOutcome(changes_total=changed, token=token)
+    )
+    await session.execute(
+        update(GradeUpload)
+        .where(GradeUpload.id == upload_id)
+        .values(history_seq=seq)
+        .execution_options(synchronize_session=False)
+    )
+    changed = int(getattr(updated, "rowcount", 0) or 0) + int(getattr(inserted, "rowcount", 0) or 0)
+    return ApplyOutcome(changes_total=changed, token=seq)
 
 
 async def finish_upload(
@@ -566,23 +636,19 @@ async def revert_cells(
 
     Cells changed again since refuse the revert (nothing written) unless ``force``.
     Grades the upload created are deleted; every reverted cell gets a history row
-    (reason "revert"). Set-based: a statement per kind of cell, no per-row trips.
+    (reason "revert"). Set-based: a statement per kind of cell, no per-row trips. The
+    upload's changes are its kept rows (``grade_upload_rows``, old values beside them).
     """
     await lock_course_grades(session, course_id=course_id)
-    ours = aliased(GradeChange, name="ours")
-    later = aliased(GradeChange, name="later")
-    mine = and_(ours.upload_id == upload_id, ours.reason == "upload")
-    same_cell = and_(
-        later.course_id == ours.course_id,
-        later.user_id == ours.user_id,
-        later.assessment == ours.assessment,
+    position = await session.scalar(
+        select(GradeUpload.history_seq).where(GradeUpload.id == upload_id)
     )
+    if position is None:  # the upload changed nothing
+        return RevertOutcome()
+    ours = rows.c.upload_id == upload_id
     changed_since = int(
         await session.scalar(
-            select(func.count(func.distinct(later.id)))
-            .select_from(ours)
-            .join(later, and_(same_cell, later.id > ours.id))
-            .where(mine)
+            select(func.count()).where(ours, _changed_after(course_id, literal(position)))
         )
         or 0
     )
@@ -590,11 +656,7 @@ async def revert_cells(
         return RevertOutcome(changed_since=changed_since, refused=True)
     user_id = await existing_user(session, user_id)
     now = utcnow()
-    grade_cell = and_(
-        Grade.course_id == ours.course_id,
-        Grade.user_id == ours.user_id,
-        Grade.assessment == ours.assessment,
-    )
+    seq = await next_history_seq(session)
     history = insert(GradeChange).from_select(
         [
             "course_id",
@@ -612,66 +674,58 @@ async def revert_cells(
             "reason",
         ],
         select(
-            ours.course_id,
-            ours.user_id,
-            ours.assessment,
+            literal(course_id, Integer()),
+            rows.c.user_id,
+            rows.c.assessment,
             Grade.value,
             Grade.letter,
             Grade.comment,
-            ours.old_value,
-            ours.old_letter,
-            ours.old_comment,
+            rows.c.old_value,
+            rows.c.old_letter,
+            rows.c.old_comment,
             literal(user_id, Integer()),
             literal(now, UTCDateTime()),
             literal(upload_id, Integer()),
             literal("revert", String()),
         )
-        .select_from(ours)
-        .outerjoin(Grade, grade_cell)
+        .select_from(rows.outerjoin(Grade, _cell(course_id, Grade)))
         .where(
-            mine,
+            ours,
             or_(
-                Grade.value.is_distinct_from(ours.old_value),
-                Grade.letter.is_distinct_from(ours.old_letter),
-                Grade.comment.is_distinct_from(ours.old_comment),
+                Grade.value.is_distinct_from(rows.c.old_value),
+                Grade.letter.is_distinct_from(rows.c.old_letter),
+                Grade.comment.is_distinct_from(rows.c.old_comment),
             ),
         ),
     )
     reverted = int(getattr(await session.execute(history), "rowcount", 0) or 0)
-    created_by_us = exists(
-        select(ours.id).where(
-            mine,
-            ours.old_value.is_(None),
-            ours.user_id == Grade.user_id,
-            ours.assessment == Grade.assessment,
-        )
+    ours_at_grade = and_(
+        ours, rows.c.user_id == Grade.user_id, rows.c.assessment == Grade.assessment
     )
     await session.execute(
         delete(Grade)
-        .where(Grade.course_id == course_id, created_by_us)
+        .where(
+            Grade.course_id == course_id,
+            exists(select(rows.c.upload_id).where(ours_at_grade, rows.c.old_value.is_(None))),
+        )
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(Grade)
-        .where(
-            Grade.course_id == course_id,
-            mine,
-            ours.old_value.is_not(None),
-            ours.user_id == Grade.user_id,
-            ours.assessment == Grade.assessment,
-        )
+        .where(Grade.course_id == course_id, ours_at_grade, rows.c.old_value.is_not(None))
         .values(
-            value=ours.old_value,
-            letter=ours.old_letter,
-            comment=func.coalesce(ours.old_comment, ""),
+            value=rows.c.old_value,
+            letter=rows.c.old_letter,
+            comment=func.coalesce(rows.c.old_comment, ""),
             updated_by_id=user_id,
             updated_at=now,
+            change_seq=seq,
         )
         .execution_options(synchronize_session=False)
     )
     if force:
         # A grade deleted since the upload comes back too, as it was before it.
-        missing = ~exists(select(Grade.id).where(grade_cell))
+        missing = ~exists(select(Grade.id).where(_cell(course_id, Grade)))
         await session.execute(
             insert(Grade).from_select(
                 [
@@ -683,17 +737,19 @@ async def revert_cells(
                     "comment",
                     "updated_by_id",
                     "updated_at",
+                    "change_seq",
                 ],
                 select(
-                    ours.course_id,
-                    ours.user_id,
-                    ours.assessment,
-                    ours.old_value,
-                    ours.old_letter,
-                    func.coalesce(ours.old_comment, ""),
+                    literal(course_id, Integer()),
+                    rows.c.user_id,
+                    rows.c.assessment,
+                    rows.c.old_value,
+                    rows.c.old_letter,
+                    func.coalesce(rows.c.old_comment, ""),
                     literal(user_id, Integer()),
                     literal(now, UTCDateTime()),
-                ).where(mine, ours.old_value.is_not(None), missing),
+                    literal(seq, BigInteger()),
+                ).where(ours, rows.c.old_value.is_not(None), missing),
             )
         )
     return RevertOutcome(reverted=reverted, changed_since=changed_since)

@@ -19,17 +19,21 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     ColumnExpressionArgument,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,7 +42,7 @@ from gradeflow.accounts.service import normalise_email
 from gradeflow.courses.models import Assignment, Course, CourseMember, MemberRole
 from gradeflow.db import MAX_ID
 from gradeflow.errors import NotFound
-from gradeflow.grades.models import Grade, GradeChange
+from gradeflow.grades.models import Grade, GradeChange, GradeUpload, grade_upload_rows
 from gradeflow.grading.models import Submission
 from gradeflow.grading.verdicts import FINAL_STATUSES
 
@@ -365,6 +369,10 @@ async def find_course_student(session: AsyncSession, *, course_id: int, student:
                 select(GradeChange.id)
                 .where(GradeChange.course_id == course_id, GradeChange.user_id == User.id)
                 .exists(),
+                _upload_history(course_id)
+                .where(grade_upload_rows.c.user_id == User.id)
+                .with_only_columns(grade_upload_rows.c.upload_id)
+                .exists(),
             ),
         )
     )
@@ -373,33 +381,78 @@ async def find_course_student(session: AsyncSession, *, course_id: int, student:
     return user
 
 
+def _upload_history(course_id: int) -> Select[tuple[int]]:
+    """The kept rows of the course's applied uploads: their changes (migration 0011)."""
+    kept = grade_upload_rows
+    return (
+        select(kept.c.upload_id)
+        .select_from(kept.join(GradeUpload, GradeUpload.id == kept.c.upload_id))
+        .where(GradeUpload.course_id == course_id, GradeUpload.history_seq.is_not(None))
+    )
+
+
 async def cell_history(
     session: AsyncSession, *, course_id: int, user_id: int, assessment: str
 ) -> list[GradeHistoryEntry]:
-    """Every change of one student's grade for one assessment, newest first."""
+    """Every change of one student's grade for one assessment, newest first.
+
+    Hand changes and reverts are ``grade_changes`` rows; an upload's changes are its
+    kept rows, ordered by the upload's position in the same sequence.
+    """
+    kept = grade_upload_rows
+    logged = select(
+        GradeChange.id.label("position"),
+        GradeChange.old_value,
+        GradeChange.old_letter,
+        GradeChange.old_comment,
+        GradeChange.new_value,
+        GradeChange.new_letter,
+        GradeChange.new_comment,
+        GradeChange.changed_at,
+        GradeChange.changed_by_id,
+        GradeChange.upload_id,
+        GradeChange.reason,
+    ).where(
+        GradeChange.course_id == course_id,
+        GradeChange.user_id == user_id,
+        GradeChange.assessment == assessment,
+    )
+    uploaded = (
+        _upload_history(course_id)
+        .with_only_columns(
+            GradeUpload.history_seq,
+            kept.c.old_value,
+            kept.c.old_letter,
+            kept.c.old_comment,
+            kept.c.value,
+            kept.c.letter,
+            func.coalesce(kept.c.comment, kept.c.old_comment, ""),
+            GradeUpload.finished_at,
+            GradeUpload.uploaded_by_id,
+            GradeUpload.id,
+            literal("upload", String()),
+        )
+        .where(kept.c.user_id == user_id, kept.c.assessment == assessment)
+    )
+    history = union_all(logged, uploaded).subquery()
     changer = User.__table__.alias("changer")
     rows = await session.execute(
         select(
-            GradeChange.id,
-            GradeChange.old_value,
-            GradeChange.old_letter,
-            GradeChange.old_comment,
-            GradeChange.new_value,
-            GradeChange.new_letter,
-            GradeChange.new_comment,
-            GradeChange.changed_at,
-            GradeChange.changed_by_id,
+            history.c.position,
+            history.c.old_value,
+            history.c.old_letter,
+            history.c.old_comment,
+            history.c.new_value,
+            history.c.new_letter,
+            history.c.new_comment,
+            history.c.changed_at,
+            history.c.changed_by_id,
             changer.c.email,
             changer.c.name,
-            GradeChange.upload_id,
-            GradeChange.reason,
+            history.c.upload_id,
+            history.c.reason,
         )
-        .outerjoin(changer, changer.c.id == GradeChange.changed_by_id)
-        .where(
-            GradeChange.course_id == course_id,
-            GradeChange.user_id == user_id,
-            GradeChange.assessment == assessment,
-        )
-        .order_by(GradeChange.id.desc())
+        .outerjoin(changer, changer.c.id == history.c.changed_by_id)
+        .order_by(history.c.position.desc())
     )
-    return [GradeHistoryEntry(*row) for row in rows]
+    return [GradeHistoryEntry(*cast(tuple[Any, ...], row)) for row in rows]

@@ -56,20 +56,27 @@ class Grade(Base):
     # per-row check on a bulk import; the writer names an existing user).
     updated_by_id: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the cell's last change stands in the history sequence (``apply.next_history_seq``):
+    # the stale check and a revert compare it instead of joining the whole history.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class GradeChange(Base):
-    """One change of one grade: who, when, from which upload, old → new.
+    """One change of one grade other than an upload's: who, when, old → new.
 
     An append-only audit log: its ids are plain integers, not foreign keys, so a bulk
-    import does not pay a per-row check for each (``grades.apply`` validates them
-    set-based before it writes), and the log outlives what it names.
+    write does not pay a per-row check for each (``grades.apply`` validates them
+    set-based before it writes), and the log outlives what it names. An applied
+    upload's changes are its rows in ``grade_upload_rows`` instead (migration 0011);
+    a cell's history is both. Ids come from the history sequence that uploads take
+    their position from too (SQLite: AUTOINCREMENT, so ``sqlite_sequence`` holds it).
     """
 
     __tablename__ = "grade_changes"
     __table_args__ = (
         Index("ix_grade_changes_cell", "course_id", "user_id", "assessment", "id"),
         Index("ix_grade_changes_upload_id", "upload_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -175,20 +182,31 @@ class GradeUpload(Base):
     revert_status: Mapped[str | None] = mapped_column(String(16))
     revert_force: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     revert_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Where this upload's changes stand in the history sequence; set when it applied
+    # something (its rows in ``grade_upload_rows`` are then its history).
+    history_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
-# Rows of a file being imported, staged so that duplicates are found and the
-# apply is done by set-based statements. Rows are scratch: restaged from the file
-# when an import is taken over, deleted when it ends. No foreign keys, so bulk
-# loading checks nothing per row (PostgreSQL: the table is UNLOGGED, see 0006).
+# Rows of a file being imported, staged so that duplicates are found and the apply
+# is done by set-based statements — and, once the upload is applied, its history:
+# the rows that changed a cell stay, with the values they replaced (migration 0011),
+# so an upload's history is not written twice. Rows of an import that did not apply
+# are scratch: restaged from the file when an import is taken over, deleted when it
+# ends. No foreign keys, so bulk loading checks nothing per row; no primary key
+# either, only the index that history reads need (duplicates are found by the checks).
 grade_upload_rows = Table(
     "grade_upload_rows",
     Base.metadata,
-    Column("upload_id", Integer, primary_key=True),
-    Column("file_row", Integer, primary_key=True),
+    Column("upload_id", Integer, nullable=False),
+    Column("file_row", Integer, nullable=False),
     Column("user_id", Integer, nullable=False),
     Column("assessment", String(MAX_ASSESSMENT_CHARS), nullable=False),
     Column("value", Float, nullable=True),
     Column("letter", String(MAX_LETTER_CHARS), nullable=True),
     Column("comment", Text, nullable=True),
+    # What the row replaced, captured by the apply; NULL old value: a new grade.
+    Column("old_value", Float, nullable=True),
+    Column("old_letter", String(MAX_LETTER_CHARS), nullable=True),
+    Column("old_comment", Text, nullable=True),
+    Index("ix_grade_upload_rows_student", "upload_id", "user_id"),
 )

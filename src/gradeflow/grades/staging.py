@@ -15,6 +15,7 @@ stop it within a thousand rows.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ class RowSource:
     estimated_rows: int | None
     done: int = 0
     finished: bool = False
+    reading_s: float = 0.0  # time spent in ``read_batch``: parsing and checking rows
+    counts_wait_s: float = 0.0  # time the COPY waited for a count to be written
     duplicates: DuplicateWatch = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,7 @@ class RowSource:
 
     def read_batch(self) -> list[apply.StagedRecord]:
         """The next rows to stage (those without errors); errors go to the log."""
+        started = time.perf_counter()
         staged: list[apply.StagedRecord] = []
         append = staged.append
         read_fine = self.reader.read_fine
@@ -154,6 +158,7 @@ class RowSource:
         else:
             self.finished = True
         self.done += read
+        self.reading_s += time.perf_counter() - started
         return staged
 
     def _read_slowly(self, number: int, cells: list[str], staged: list[apply.StagedRecord]) -> None:
@@ -215,17 +220,25 @@ async def _records(source: RowSource, progress: Progress) -> AsyncIterator[apply
     A batch's count is written while the next batch is read, one write in flight at a
     time: its round trips would otherwise hold up the COPY. A LeaseLost it raises
     surfaces at the next batch and aborts the COPY.
+
+    Batches are read in the event loop, not a thread: the database loads the rows
+    already sent and answers the count while Python parses, so nothing is lost by
+    not yielding, and two thread switches per thousand rows cost seconds per million
+    on a loaded machine. The loop is held for one batch at a time (~5 ms of CSV).
     """
     streamed = 0
     written: asyncio.Task[None] | None = None
     try:
         while not source.finished and streamed < STREAM_ROWS:
             before = source.done
-            records = await asyncio.to_thread(source.read_batch)
+            records = source.read_batch()
             streamed += source.done - before
             if written is not None:
+                waiting = time.perf_counter()
                 await written
+                source.counts_wait_s += time.perf_counter() - waiting
             written = asyncio.create_task(progress(source.done, source.total, None))
+            await asyncio.sleep(0)  # the count goes out before the next batch is read
             for record in records:
                 yield record
         if written is not None:

@@ -209,9 +209,11 @@ class Importer:
         log.info("grade_upload.revert_finished", id=upload_id, status=status.value)
 
     async def _clean_up(self, upload_id: int, status: UploadStatus, key: str | None) -> None:
-        """Staged rows go at once; the file too, unless a dry run may still be applied."""
+        """Staged rows go at once, unless they are an applied upload's history; the file
+        too, unless a dry run may still be applied."""
         async with transaction(self.session_factory) as session:
-            await apply.clear_staging(session, upload_id=upload_id)
+            if status is not UploadStatus.applied:
+                await apply.clear_staging(session, upload_id=upload_id)
             if key is not None and status is not UploadStatus.validated:
                 await imports.forget_blob(session, upload_id=upload_id)
         if key is not None and status is not UploadStatus.validated:
@@ -260,6 +262,7 @@ class ImportRun:
         self.upload = upload
         self.errors = ErrorLog()
         self._last_event = 0.0
+        self._counts: AsyncSession | None = None  # while staging on PostgreSQL
 
     async def run(self) -> UploadStatus:
         upload = self.upload
@@ -341,7 +344,18 @@ class ImportRun:
             errors=self.errors,
             estimated_rows=table.estimated_rows,
         )
-        done = await stage_file(self.factory, source=source, progress=self._staging_progress)
+        staging_started = time.perf_counter()
+        async with apply.counts_session(self.factory) as self._counts:
+            done = await stage_file(self.factory, source=source, progress=self._staging_progress)
+        checks_started = time.perf_counter()
+        log.info(
+            "grade_upload.staged",
+            id=upload.id,
+            rows=done,
+            ms=round((checks_started - staging_started) * 1000),
+            reading_ms=round(source.reading_s * 1000),
+            waiting_for_counts_ms=round(source.counts_wait_s * 1000),
+        )
         if done == 0:
             return await self._finish(
                 UploadStatus.failed, "The file has a header row but no grades under it."
@@ -355,6 +369,11 @@ class ImportRun:
                 )
                 self.errors.extend(duplicates, duplicate_total)
             await self._explain_unknown(session)
+        log.info(
+            "grade_upload.checked",
+            id=upload.id,
+            ms=round((time.perf_counter() - checks_started) * 1000),
+        )
         if self.errors.total:
             return await self._reject(done)
         with_comments = "comment" in columns
@@ -385,6 +404,7 @@ class ImportRun:
                 rows_total=done,
                 token=token,
             )
+        apply_started = time.perf_counter()
         async with transaction(self.factory) as session:
             outcome = await apply.apply_staged(
                 session,
@@ -426,6 +446,12 @@ class ImportRun:
                 rows_total=done,
                 token=outcome.token,
             )
+        log.info(
+            "grade_upload.applied",
+            id=upload.id,
+            changes=outcome.changes_total,
+            ms=round((time.perf_counter() - apply_started) * 1000),
+        )
         return UploadStatus.applied
 
     def _refusal(self, outcome: apply.ApplyOutcome) -> str:
@@ -453,6 +479,9 @@ class ImportRun:
         announce = self._announce_due()
         if session is not None:
             await self._write_staging(session, done, total, announce=announce)
+            return
+        if self._counts is not None and not announce:
+            await self._write_staging(self._counts, done, total, announce=False)
             return
         async with transaction(self.factory) as own:
             if not announce:
