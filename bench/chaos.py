@@ -56,7 +56,11 @@ LEASE_MARGIN_S = 4
 STALL_S = TIME_LIMIT_S + LEASE_MARGIN_S + 6
 FAULTS = ("kill_worker", "kill_web", "restart_postgres", "restart_rabbitmq", "restart_redis",
           "stall_worker", "worker_dead_while_postgres_restarts",
-          "web_dead_while_rabbitmq_restarts")  # fmt: skip
+          "web_dead_while_rabbitmq_restarts", "started_while_postgres_down",
+          "started_while_rabbitmq_down", "started_while_redis_down")  # fmt: skip
+# How long a web process and a worker (re)started while a service is down run without
+# it, proving they wait instead of exiting, before the service comes back.
+WITHOUT_SERVICE_S = 4
 
 
 def log(message: str) -> None:
@@ -82,6 +86,9 @@ class Faults:
         self.random = random.Random(seed)
         self.counts = {"kills": 0, "restarts": 0, "stalls": 0, "overlaps": 0}
         self.done: list[str] = []
+        # Processes that exited by themselves (a process manager would have restarted
+        # them: crash-looping is what must not happen).
+        self.violations: list[str] = []
 
     def window(self, kind: str, target: str, act: Callable[[], None]) -> None:
         start = time.time()
@@ -147,27 +154,101 @@ class Faults:
         self.window("web", host, act)
 
     def restart_service(
-        self, name: str, port: int, signum: int, start: Callable[[], Started]
+        self,
+        name: str,
+        port: int,
+        signum: int,
+        start: Callable[[], Started],
+        while_down: Callable[[], None] | None = None,
     ) -> None:
+        """Stop the service ``name``, and start it again; ``while_down`` runs meanwhile."""
+
         def act() -> None:
             self.stop(name, signum, 60)
             self.wait_down("services", port, 30)
-            time.sleep(1 + self.random.random())
+            if while_down is None:
+                time.sleep(1 + self.random.random())
+            else:
+                while_down()
             started = self.replace(name, start)
             self.counts["restarts"] += 1
             self.current.wait_listening(started, "services", port, seconds=120)
 
         self.window(name, "services", act)
 
+    def service_args(self, service: str) -> tuple[int, int, Callable[[], Started]]:
+        """Port, stop signal and start of a service (see the restart_* faults)."""
+        return {
+            "postgres": (PG_PORT, signal.SIGINT, self.current.start_postgres),
+            "rabbitmq": (AMQP_PORT, signal.SIGTERM, self.current.start_rabbitmq),
+            "redis": (REDIS_PORT, signal.SIGKILL, self.current.start_redis),
+        }[service]
+
+    def started_while_down(self, service: str) -> None:
+        """While ``service`` is down: a web process and a worker killed -9 and started
+        again. Each must come up without it (the web process listening, answering the
+        documented 503 where it needs the service), keep running, and work once the
+        service is back. A process that exits is a violation, restarted here so the
+        run goes on as under a process manager."""
+        web = self.random.choice(["web1", "web2"])
+        worker = self.random.choice(["worker1", "worker2"])
+        start = time.time()
+        log(f"fault: {web} and {worker} started while {service} is down")
+
+        def while_down() -> None:
+            for host in (web, worker):
+                self.stop(host, signal.SIGKILL, 10)
+                self.counts["kills"] += 1
+            self.replace(worker, lambda: self.current.start_worker(worker))
+            started = self.replace(web, lambda: self.current.start_web(web))
+            self.counts["restarts"] += 2
+            try:
+                self.current.wait_listening(started, web, WEB_PORT, seconds=90)
+            except Failed as exc:
+                self.violations.append(f"{web} started while {service} was down: {exc}")
+            time.sleep(WITHOUT_SERVICE_S)
+            self.check_running((web, worker), f"while {service} was down")
+
+        try:
+            self.restart_service(service, *self.service_args(service), while_down=while_down)
+            # Both processes run on once it is back: they did not give up meanwhile.
+            time.sleep(2)
+            self.check_running((web, worker), f"after {service} came back")
+        finally:
+            self.record("web", web, start)
+            self.record("worker", worker, start)
+        self.done.append(f"started_while_down:{service}")
+
+    def check_running(self, hosts: tuple[str, ...], when: str) -> None:
+        for host in hosts:
+            code = self.by_name[host].popen.poll()
+            if code is None:
+                continue
+            self.violations.append(f"{host} exited with {code} {when}")
+            log(f"{host} exited with {code} {when}:\n{tail(self.by_name[host].log_path)}")
+            start = self.current.start_web if host.startswith("web") else self.current.start_worker
+            started = self.replace(host, lambda start=start, host=host: start(host))
+            if host.startswith("web"):
+                self.current.wait_listening(started, host, WEB_PORT, seconds=90)
+
+    def started_while_postgres_down(self) -> None:
+        self.started_while_down("postgres")
+
+    def started_while_rabbitmq_down(self) -> None:
+        self.started_while_down("rabbitmq")
+
+    def started_while_redis_down(self) -> None:
+        self.started_while_down("redis")
+
     def restart_postgres(self) -> None:
         # SIGINT: PostgreSQL's fast shutdown (every session cut, nothing left behind).
-        self.restart_service("postgres", PG_PORT, signal.SIGINT, self.current.start_postgres)
+        self.restart_service("postgres", *self.service_args("postgres"))
 
     def restart_rabbitmq(self) -> None:
-        self.restart_service("rabbitmq", AMQP_PORT, signal.SIGTERM, self.current.start_rabbitmq)
+        self.restart_service("rabbitmq", *self.service_args("rabbitmq"))
 
     def restart_redis(self) -> None:
-        self.restart_service("redis", REDIS_PORT, signal.SIGKILL, self.current.start_redis)
+        self.restart_service("redis", *self.service_args("redis"))
 
     def dead_during(self, kind: str, host: str, restart: Callable[[], None], during: str) -> None:
         """Two faults at once: ``host`` killed -9, the ``during`` fault from start to
@@ -361,6 +442,7 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
     checked = in_client(current, "check", args, timeout=300)
     if "error" in checked:
         raise Failed(f"the checker failed: {checked['error']}")
+    checked["violations"].extend(faults.violations)
     if dead:
         checked["violations"].append(f"not running at the end: {dead}")
     return {

@@ -243,7 +243,7 @@ class Load:
                     pending = None
             await self.call(http, email, "GET", "/api/submissions")
             await asyncio.sleep(0.5 + self.random.random())
-        self.clients.append(http)
+        self.clients[email] = http
 
     async def submit(self, http: httpx.AsyncClient, email: str, user_id: int) -> int | None:
         """One new submission; its id if accepted. Every attempt is journaled by its
@@ -321,10 +321,36 @@ class Load:
                 for sid, info in self.journal.submissions.items()
                 if self.journal.streamed.get(info["user_id"], {}).get(sid) not in FINAL
             )
-            left = {"uploads": unfinished_uploads, "streams": unstreamed}
-            if not unfinished_uploads and not unstreamed:
+            unanswered = await self.unstreamed_lost_answers()
+            left = {
+                "uploads": unfinished_uploads,
+                "streams": unstreamed,
+                "lost_answer_streams": unanswered,
+            }
+            if not unfinished_uploads and not unstreamed and not unanswered:
                 break
             await asyncio.sleep(2)
+        return left
+
+    async def unstreamed_lost_answers(self) -> int:
+        """Submissions a submit whose answer was lost may have stored (the student
+        never learnt their id): those the student's own list shows that are not final
+        yet, or whose final state the student's stream has not shown yet."""
+        users = {a["who"]: a["user_id"] for a in self.journal.attempts if a["outcome"] == "unknown"}
+        left = 0
+        for email, user_id in users.items():
+            response = await self.call(
+                self.clients[email], "drain", "GET", "/api/submissions?limit=500"
+            )
+            if response is None or response.status_code != 200:
+                left += 1
+                continue
+            seen = self.journal.streamed.get(user_id, {})
+            for item in response.json()["items"]:
+                if item["id"] in self.journal.submissions:
+                    continue  # accepted: waited for above
+                if item["status"] not in FINAL or seen.get(item["id"]) != item["status"]:
+                    left += 1
         return left
 
     async def run(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -332,7 +358,7 @@ class Load:
         self.load_deadline = time.monotonic() + float(self.args["max_load_s"])
         self.streams_done = asyncio.Event()
         self.followers: list[asyncio.Task[None]] = []
-        self.clients: list[httpx.AsyncClient] = []
+        self.clients: dict[str, httpx.AsyncClient] = {}
         await self.setup()
         await asyncio.to_thread(Path(self.args["ready_file"]).touch)
         log(f"setup done; {len(self.student_emails)} students and a teacher at work")
@@ -345,7 +371,7 @@ class Load:
         for follower in self.followers:
             follower.cancel()
         await asyncio.gather(*self.followers, return_exceptions=True)
-        for http in [*self.clients, self.teacher]:
+        for http in [*self.clients.values(), self.teacher]:
             await http.aclose()
         journal = self.journal
         kept = {
@@ -438,11 +464,13 @@ def check_attempts(
     attempts: list[dict[str, Any]],
     stored: dict[tuple[int, str], list[asyncpg.Record]],
     finals: dict[int, list[str]],
+    streamed: dict[str, dict[str, str]],
 ) -> tuple[list[str], dict[str, int]]:
     """Each submit attempt (each with code of its own) stored at most once: an accepted
     one exactly once as the id it was given, a refused one (4xx) not at all, one whose
-    answer was lost or a 5xx at most once, and if stored, final with one final event
-    and the status its code earns."""
+    answer was lost or a 5xx at most once, and if stored, final with one final event,
+    the status its code earns, and that final status the last state the student's own
+    stream showed for it (``streamed``: user id → submission id → status, as journaled)."""
     violations: list[str] = []
     counts = {"accepted": 0, "refused": 0, "unknown": 0, "unknown_stored": 0}
     for attempt in attempts:
@@ -469,6 +497,13 @@ def check_attempts(
                     violations.append(f"{what}: error without a message")
             elif row["status"] != attempt["expected"]:
                 violations.append(f"{what}: {row['status']}, the code earns {attempt['expected']}")
+            if row["status"] in FINAL:
+                shown = streamed.get(str(attempt["user_id"]), {}).get(str(row["id"]))
+                if shown != row["status"]:
+                    violations.append(
+                        f"{what}: stored as {row['id']}, {row['status']}, but its stream's"
+                        f" last state is {shown}"
+                    )
     return violations, counts
 
 
@@ -529,7 +564,9 @@ async def check(
             if streamed != status:
                 violations.append(f"submission {sid}: its stream's last state is {streamed}")
 
-        attempt_violations, attempt_counts = check_attempts(attempts, stored, finals)
+        attempt_violations, attempt_counts = check_attempts(
+            attempts, stored, finals, journal["streamed"]
+        )
         violations.extend(attempt_violations)
 
         students = {

@@ -1,10 +1,12 @@
 """Faults under load, the short version of ``bench/chaos.py``: every kind of fault once
 (a worker and a web process killed -9 and restarted, PostgreSQL, RabbitMQ and Redis
 restarted, a worker stalled past its lease, the sandbox's tmp filled, a worker dead
-while PostgreSQL restarts and a web process dead while RabbitMQ does) while students
-and a teacher work, then the invariant checker over the database and the clients' logs:
-nothing lost or doubled (a submit whose answer was lost included), no 5xx but the
-documented 503 during an outage."""
+while PostgreSQL restarts and a web process dead while RabbitMQ does, a web process
+and a worker started again while PostgreSQL, RabbitMQ or Redis is still down) while
+students and a teacher work, then the invariant checker over the database and the
+clients' logs: nothing lost or doubled (a submit whose answer was lost included, and
+its final state shown on the student's stream), no process exited by itself, no 5xx
+but the documented 503 during an outage."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from tests.services.test_multihost import namespaces, netns_available
 
 SCRIPT = ROOT / "bench" / "chaos.py"
 MULTIHOST = ROOT / "scripts" / "multihost.py"
-KINDS = {"worker", "web", "postgres", "rabbitmq", "redis", "stall", "overlap"}
+KINDS = {"worker", "web", "postgres", "rabbitmq", "redis", "stall", "overlap", "started_while_down"}
 
 __all__ = ["netns_available"]  # the fixture, used by name
 
@@ -53,6 +55,12 @@ def test_no_submission_or_upload_is_lost_doubled_or_half_applied_under_faults(
     )
     assert {fault.split(":")[0] for fault in report["faults"]} == KINDS
     assert report["overlaps"] == 2
+    started_while_down = sorted(f for f in report["faults"] if f.startswith("started_while"))
+    assert started_while_down == [
+        "started_while_down:postgres",
+        "started_while_down:rabbitmq",
+        "started_while_down:redis",
+    ]
     assert set(report["statuses"]) & {"500", "502", "504"} == set()
     assert report["submissions_checked"] > 0
     assert report["uploads_checked"] > 0
