@@ -419,6 +419,7 @@ def finish_load(load: subprocess.Popen[str], args: dict[str, Any]) -> dict[str, 
 def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
     by_name = start_hosts(current)
     args = load_args(current, options, max_load_s=options.duration + 600)
+    args["give_up_share"] = options.give_up
     load = start_load(current, args)
     faults = Faults(current, by_name, Path(args["faults"]), options.seed)
     try:
@@ -463,6 +464,12 @@ def main() -> int:
     )
     parser.add_argument("--max-faults", type=int, default=60, help="upper bound on faults")
     parser.add_argument("--students", type=int, default=8)
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=0.15,
+        help="share of submits whose student stops waiting for the answer within 0.2 s",
+    )
     parser.add_argument("--drain", type=float, default=180, help="seconds for the load to drain")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds for it all")
     parser.add_argument("--report", help="write the report as JSON to this file")

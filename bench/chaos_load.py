@@ -251,7 +251,14 @@ class Load:
         was lost (a reset or timeout) or a 5xx (the process may have stored it first)."""
         code, expected = self.next_code()
         path = f"/api/assignments/{self.assignment_id}/submissions"
-        response = await self.call(http, email, "POST", path, json={"code": code})
+        timeout: dict[str, Any] = {}
+        give_up_share = float(self.args.get("give_up_share", 0))
+        if give_up_share and self.random.random() < give_up_share:
+            # A student who stops waiting (a closed tab, a cut network) within 0.2 s:
+            # the server may store the submission all the same, and the student learns
+            # of it only from the stream and the list (checked: ``check_attempts``).
+            timeout["timeout"] = httpx.Timeout(REQUEST_TIMEOUT_S, read=self.random.random() / 5)
+        response = await self.call(http, email, "POST", path, json={"code": code}, **timeout)
         attempt = {
             "who": email,
             "user_id": user_id,
