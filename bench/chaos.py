@@ -61,6 +61,8 @@ FAULTS = ("kill_worker", "kill_web", "restart_postgres", "restart_rabbitmq", "re
 # How long a web process and a worker (re)started while a service is down run without
 # it, proving they wait instead of exiting, before the service comes back.
 WITHOUT_SERVICE_S = 4
+# The check of a web process's /readyz that names each service.
+READINESS_CHECK = {"postgres": "database", "rabbitmq": "queue", "redis": "cache"}
 
 
 def log(message: str) -> None:
@@ -193,12 +195,16 @@ class Faults:
         web = self.random.choice(["web1", "web2"])
         worker = self.random.choice(["worker1", "worker2"])
         start = time.time()
+        check = READINESS_CHECK[service]
         log(f"fault: {web} and {worker} started while {service} is down")
+        worker_log_from = 0
 
         def while_down() -> None:
+            nonlocal worker_log_from
             for host in (web, worker):
                 self.stop(host, signal.SIGKILL, 10)
                 self.counts["kills"] += 1
+            worker_log_from = self.by_name[worker].log_path.stat().st_size
             self.replace(worker, lambda: self.current.start_worker(worker))
             started = self.replace(web, lambda: self.current.start_web(web))
             self.counts["restarts"] += 2
@@ -208,16 +214,64 @@ class Faults:
                 self.violations.append(f"{web} started while {service} was down: {exc}")
             time.sleep(WITHOUT_SERVICE_S)
             self.check_running((web, worker), f"while {service} was down")
+            status, body = self.readiness(web)
+            if status != 503 or f'"{check}":"unreachable"' not in body.replace(" ", ""):
+                self.violations.append(
+                    f"{web}'s /readyz while {service} was down: {status} {body[:200]}"
+                )
 
         try:
             self.restart_service(service, *self.service_args(service), while_down=while_down)
-            # Both processes run on once it is back: they did not give up meanwhile.
-            time.sleep(2)
+            # Both run on once it is back: they did not give up meanwhile, and the web
+            # process is ready again by itself (no restart), within a minute.
+            self.check_running((web, worker), f"after {service} came back")
+            deadline = time.monotonic() + 60
+            while (ready := self.readiness(web))[0] != 200 and time.monotonic() < deadline:
+                time.sleep(1)
+            if ready[0] != 200:
+                self.violations.append(
+                    f"{web} not ready 60 s after {service} came back: {ready[0]} {ready[1][:200]}"
+                )
+            if service == "rabbitmq":
+                self.wait_logged(worker, worker_log_from, "queue.connected", seconds=60)
             self.check_running((web, worker), f"after {service} came back")
         finally:
             self.record("web", web, start)
             self.record("worker", worker, start)
         self.done.append(f"started_while_down:{service}")
+
+    def readiness(self, host: str) -> tuple[int | None, str]:
+        """``GET /readyz`` of one web process, from the client host: status and body."""
+        request = (
+            f"exec 3<>/dev/tcp/{address(host)}/{WEB_PORT} && "
+            "printf 'GET /readyz HTTP/1.0\\r\\nHost: chaos\\r\\n\\r\\n' >&3 && cat <&3"
+        )
+        done = subprocess.run(
+            self.current.in_ns("client", "timeout", "10", "bash", "-c", request),
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        head, _, body = done.stdout.partition("\r\n\r\n")
+        try:
+            return int(head.split()[1]), body
+        except (IndexError, ValueError):
+            return None, done.stdout + done.stderr
+
+    def wait_logged(self, host: str, offset: int, event: str, seconds: float) -> None:
+        """A worker has no HTTP endpoint: that it reconnected is read from its log."""
+        path = self.by_name[host].log_path
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                if event.encode() in handle.read():
+                    return
+            time.sleep(1)
+        self.violations.append(
+            f"{host} logged no {event} {seconds:g} s after its service came back"
+        )
 
     def check_running(self, hosts: tuple[str, ...], when: str) -> None:
         for host in hosts:
