@@ -219,14 +219,20 @@ class Load:
             self.journal.reconnects += 1
             await asyncio.sleep(0.5 + self.random.random())
 
-    async def student(self, email: str) -> None:
-        http = await self.sign_in(email, self.password)
+    async def sign_in_student(self, email: str) -> int:
+        """Signed in and following the stream, before any fault (setup calls are fatal
+        after a few retries); the student's user id."""
+        http = self.clients[email] = await self.sign_in(email, self.password)
         me = await self.must(http, "GET", "/api/me")
         user_id = int(me["id"])
         connected = asyncio.Event()
         follower = asyncio.create_task(self.follow_events(http, email, user_id, connected))
         self.followers.append(follower)
         await asyncio.wait_for(connected.wait(), timeout=60)
+        return user_id
+
+    async def student(self, email: str, user_id: int) -> None:
+        http = self.clients[email]
         pending: int | None = None
         while not self.stopping():
             await self.call(http, email, "GET", f"/api/practice?assignment={self.assignment_id}")
@@ -243,7 +249,6 @@ class Load:
                     pending = None
             await self.call(http, email, "GET", "/api/submissions")
             await asyncio.sleep(0.5 + self.random.random())
-        self.clients[email] = http
 
     async def submit(self, http: httpx.AsyncClient, email: str, user_id: int) -> int | None:
         """One new submission; its id if accepted. Every attempt is journaled by its
@@ -367,10 +372,11 @@ class Load:
         self.followers: list[asyncio.Task[None]] = []
         self.clients: dict[str, httpx.AsyncClient] = {}
         await self.setup()
+        user_ids = await asyncio.gather(*map(self.sign_in_student, self.student_emails))
         await asyncio.to_thread(Path(self.args["ready_file"]).touch)
         log(f"setup done; {len(self.student_emails)} students and a teacher at work")
         await asyncio.gather(
-            *(self.student(email) for email in self.student_emails), self.teacher_uploads()
+            *map(self.student, self.student_emails, user_ids), self.teacher_uploads()
         )
         log(f"load over: {len(self.journal.submissions)} submissions accepted; draining")
         left = await self.drain()
