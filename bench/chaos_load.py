@@ -211,7 +211,10 @@ class Load:
                                 submission = json.loads(line[6:]).get("submission") or {}
                                 if "id" in submission:
                                     seen[int(submission["id"])] = submission["status"]
-                                last_id = event_id
+                            elif line == "" and event_id is not None:
+                                # As EventSource: a block's id counts once the block is
+                                # whole, with data or without (the stream's opening).
+                                last_id, event_id = event_id, None
                             if self.streams_done.is_set():
                                 return
             except httpx.HTTPError as exc:
