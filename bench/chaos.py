@@ -56,7 +56,13 @@ LEASE_MARGIN_S = 4
 STALL_S = TIME_LIMIT_S + LEASE_MARGIN_S + 6
 FAULTS = ("kill_worker", "kill_web", "restart_postgres", "restart_rabbitmq", "restart_redis",
           "stall_worker", "worker_dead_while_postgres_restarts",
-          "web_dead_while_rabbitmq_restarts")  # fmt: skip
+          "web_dead_while_rabbitmq_restarts", "started_while_postgres_down",
+          "started_while_rabbitmq_down", "started_while_redis_down")  # fmt: skip
+# How long a web process and a worker (re)started while a service is down run without
+# it, proving they wait instead of exiting, before the service comes back.
+WITHOUT_SERVICE_S = 4
+# The check of a web process's /readyz that names each service.
+READINESS_CHECK = {"postgres": "database", "rabbitmq": "queue", "redis": "cache"}
 
 
 def log(message: str) -> None:
@@ -82,6 +88,9 @@ class Faults:
         self.random = random.Random(seed)
         self.counts = {"kills": 0, "restarts": 0, "stalls": 0, "overlaps": 0}
         self.done: list[str] = []
+        # Processes that exited by themselves (a process manager would have restarted
+        # them: crash-looping is what must not happen).
+        self.violations: list[str] = []
 
     def window(self, kind: str, target: str, act: Callable[[], None]) -> None:
         start = time.time()
@@ -147,27 +156,153 @@ class Faults:
         self.window("web", host, act)
 
     def restart_service(
-        self, name: str, port: int, signum: int, start: Callable[[], Started]
+        self,
+        name: str,
+        port: int,
+        signum: int,
+        start: Callable[[], Started],
+        while_down: Callable[[], None] | None = None,
     ) -> None:
+        """Stop the service ``name``, and start it again; ``while_down`` runs meanwhile."""
+
         def act() -> None:
             self.stop(name, signum, 60)
             self.wait_down("services", port, 30)
-            time.sleep(1 + self.random.random())
+            if while_down is None:
+                time.sleep(1 + self.random.random())
+            else:
+                while_down()
             started = self.replace(name, start)
             self.counts["restarts"] += 1
             self.current.wait_listening(started, "services", port, seconds=120)
 
         self.window(name, "services", act)
 
+    def service_args(self, service: str) -> tuple[int, int, Callable[[], Started]]:
+        """Port, stop signal and start of a service (see the restart_* faults)."""
+        return {
+            "postgres": (PG_PORT, signal.SIGINT, self.current.start_postgres),
+            "rabbitmq": (AMQP_PORT, signal.SIGTERM, self.current.start_rabbitmq),
+            "redis": (REDIS_PORT, signal.SIGKILL, self.current.start_redis),
+        }[service]
+
+    def started_while_down(self, service: str) -> None:
+        """While ``service`` is down: a web process and a worker killed -9 and started
+        again. Each must come up without it (the web process listening, answering the
+        documented 503 where it needs the service), keep running, and work once the
+        service is back. A process that exits is a violation, restarted here so the
+        run goes on as under a process manager."""
+        web = self.random.choice(["web1", "web2"])
+        worker = self.random.choice(["worker1", "worker2"])
+        start = time.time()
+        check = READINESS_CHECK[service]
+        log(f"fault: {web} and {worker} started while {service} is down")
+        worker_log_from = 0
+
+        def while_down() -> None:
+            nonlocal worker_log_from
+            for host in (web, worker):
+                self.stop(host, signal.SIGKILL, 10)
+                self.counts["kills"] += 1
+            worker_log_from = self.by_name[worker].log_path.stat().st_size
+            self.replace(worker, lambda: self.current.start_worker(worker))
+            started = self.replace(web, lambda: self.current.start_web(web))
+            self.counts["restarts"] += 2
+            try:
+                self.current.wait_listening(started, web, WEB_PORT, seconds=90)
+            except Failed as exc:
+                self.violations.append(f"{web} started while {service} was down: {exc}")
+            time.sleep(WITHOUT_SERVICE_S)
+            self.check_running((web, worker), f"while {service} was down")
+            status, body = self.readiness(web)
+            if status != 503 or f'"{check}":"unreachable"' not in body.replace(" ", ""):
+                self.violations.append(
+                    f"{web}'s /readyz while {service} was down: {status} {body[:200]}"
+                )
+
+        try:
+            self.restart_service(service, *self.service_args(service), while_down=while_down)
+            # Both run on once it is back: they did not give up meanwhile, and the web
+            # process is ready again by itself (no restart), within a minute.
+            self.check_running((web, worker), f"after {service} came back")
+            deadline = time.monotonic() + 60
+            while (ready := self.readiness(web))[0] != 200 and time.monotonic() < deadline:
+                time.sleep(1)
+            if ready[0] != 200:
+                self.violations.append(
+                    f"{web} not ready 60 s after {service} came back: {ready[0]} {ready[1][:200]}"
+                )
+            if service == "rabbitmq":
+                self.wait_logged(worker, worker_log_from, "queue.connected", seconds=60)
+            self.check_running((web, worker), f"after {service} came back")
+        finally:
+            self.record("web", web, start)
+            self.record("worker", worker, start)
+        self.done.append(f"started_while_down:{service}")
+
+    def readiness(self, host: str) -> tuple[int | None, str]:
+        """``GET /readyz`` of one web process, from the client host: status and body."""
+        request = (
+            f"exec 3<>/dev/tcp/{address(host)}/{WEB_PORT} && "
+            "printf 'GET /readyz HTTP/1.0\\r\\nHost: chaos\\r\\n\\r\\n' >&3 && cat <&3"
+        )
+        done = subprocess.run(
+            self.current.in_ns("client", "timeout", "10", "bash", "-c", request),
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        # Bytes: text mode would turn the header's CRLFs into newlines.
+        head, _, body = done.stdout.partition(b"\r\n\r\n")
+        try:
+            return int(head.split()[1]), body.decode(errors="replace")
+        except (IndexError, ValueError):
+            return None, (done.stdout + done.stderr).decode(errors="replace")
+
+    def wait_logged(self, host: str, offset: int, event: str, seconds: float) -> None:
+        """A worker has no HTTP endpoint: that it reconnected is read from its log."""
+        path = self.by_name[host].log_path
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                if event.encode() in handle.read():
+                    return
+            time.sleep(1)
+        self.violations.append(
+            f"{host} logged no {event} {seconds:g} s after its service came back"
+        )
+
+    def check_running(self, hosts: tuple[str, ...], when: str) -> None:
+        for host in hosts:
+            code = self.by_name[host].popen.poll()
+            if code is None:
+                continue
+            self.violations.append(f"{host} exited with {code} {when}")
+            log(f"{host} exited with {code} {when}:\n{tail(self.by_name[host].log_path)}")
+            start = self.current.start_web if host.startswith("web") else self.current.start_worker
+            started = self.replace(host, lambda start=start, host=host: start(host))
+            if host.startswith("web"):
+                self.current.wait_listening(started, host, WEB_PORT, seconds=90)
+
+    def started_while_postgres_down(self) -> None:
+        self.started_while_down("postgres")
+
+    def started_while_rabbitmq_down(self) -> None:
+        self.started_while_down("rabbitmq")
+
+    def started_while_redis_down(self) -> None:
+        self.started_while_down("redis")
+
     def restart_postgres(self) -> None:
         # SIGINT: PostgreSQL's fast shutdown (every session cut, nothing left behind).
-        self.restart_service("postgres", PG_PORT, signal.SIGINT, self.current.start_postgres)
+        self.restart_service("postgres", *self.service_args("postgres"))
 
     def restart_rabbitmq(self) -> None:
-        self.restart_service("rabbitmq", AMQP_PORT, signal.SIGTERM, self.current.start_rabbitmq)
+        self.restart_service("rabbitmq", *self.service_args("rabbitmq"))
 
     def restart_redis(self) -> None:
-        self.restart_service("redis", REDIS_PORT, signal.SIGKILL, self.current.start_redis)
+        self.restart_service("redis", *self.service_args("redis"))
 
     def dead_during(self, kind: str, host: str, restart: Callable[[], None], during: str) -> None:
         """Two faults at once: ``host`` killed -9, the ``during`` fault from start to
@@ -338,18 +473,20 @@ def finish_load(load: subprocess.Popen[str], args: dict[str, Any]) -> dict[str, 
 def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
     by_name = start_hosts(current)
     args = load_args(current, options, max_load_s=options.duration + 600)
+    args["give_up_share"] = options.give_up
     load = start_load(current, args)
     faults = Faults(current, by_name, Path(args["faults"]), options.seed)
     try:
         log("load running; faults begin")
         ends = time.monotonic() + options.duration
         # Every kind once (in a random order), then random ones until the time is up.
-        plan = list(FAULTS)
+        kinds = options.kinds.split(",") if options.kinds else list(FAULTS)
+        plan = list(kinds)
         faults.random.shuffle(plan)
         for number in range(options.max_faults):
             if number >= len(plan) and time.monotonic() > ends:
                 break
-            faults.run(plan[number] if number < len(plan) else faults.random.choice(FAULTS))
+            faults.run(plan[number] if number < len(plan) else faults.random.choice(kinds))
             time.sleep(2 + 2 * faults.random.random())
         log(f"faults over after {current.elapsed():.0f} s; the load drains")
     except BaseException:
@@ -361,6 +498,7 @@ def exercise(current: ChaosRun, options: argparse.Namespace) -> dict[str, Any]:
     checked = in_client(current, "check", args, timeout=300)
     if "error" in checked:
         raise Failed(f"the checker failed: {checked['error']}")
+    checked["violations"].extend(faults.violations)
     if dead:
         checked["violations"].append(f"not running at the end: {dead}")
     return {
@@ -379,8 +517,18 @@ def main() -> int:
     parser.add_argument(
         "--duration", type=float, default=180, help="seconds of faults (at least one of each kind)"
     )
+    parser.add_argument(
+        "--kinds",
+        help=f"comma-separated faults to choose from; default all: {','.join(FAULTS)}",
+    )
     parser.add_argument("--max-faults", type=int, default=60, help="upper bound on faults")
     parser.add_argument("--students", type=int, default=8)
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=0.15,
+        help="share of submits whose student stops waiting for the answer within 0.2 s",
+    )
     parser.add_argument("--drain", type=float, default=180, help="seconds for the load to drain")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds for it all")
     parser.add_argument("--report", help="write the report as JSON to this file")
@@ -391,6 +539,9 @@ def main() -> int:
     if os.geteuid() != 0:
         log("needs root (network namespaces)")
         return 2
+    unknown = set((options.kinds or "").split(",")) - set(FAULTS) - {""}
+    if unknown:
+        parser.error(f"--kinds: no such fault {', '.join(sorted(unknown))}")
     if options.seed is None:
         options.seed = random.randrange(1 << 16)
     run_id = options.run_id or "c" + uuid.uuid4().hex[:5]

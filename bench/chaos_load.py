@@ -211,7 +211,10 @@ class Load:
                                 submission = json.loads(line[6:]).get("submission") or {}
                                 if "id" in submission:
                                     seen[int(submission["id"])] = submission["status"]
-                                last_id = event_id
+                            elif line == "" and event_id is not None:
+                                # As EventSource: a block's id counts once the block is
+                                # whole, with data or without (the stream's opening).
+                                last_id, event_id = event_id, None
                             if self.streams_done.is_set():
                                 return
             except httpx.HTTPError as exc:
@@ -219,14 +222,20 @@ class Load:
             self.journal.reconnects += 1
             await asyncio.sleep(0.5 + self.random.random())
 
-    async def student(self, email: str) -> None:
-        http = await self.sign_in(email, self.password)
+    async def sign_in_student(self, email: str) -> int:
+        """Signed in and following the stream, before any fault (setup calls are fatal
+        after a few retries); the student's user id."""
+        http = self.clients[email] = await self.sign_in(email, self.password)
         me = await self.must(http, "GET", "/api/me")
         user_id = int(me["id"])
         connected = asyncio.Event()
         follower = asyncio.create_task(self.follow_events(http, email, user_id, connected))
         self.followers.append(follower)
         await asyncio.wait_for(connected.wait(), timeout=60)
+        return user_id
+
+    async def student(self, email: str, user_id: int) -> None:
+        http = self.clients[email]
         pending: int | None = None
         while not self.stopping():
             await self.call(http, email, "GET", f"/api/practice?assignment={self.assignment_id}")
@@ -243,7 +252,6 @@ class Load:
                     pending = None
             await self.call(http, email, "GET", "/api/submissions")
             await asyncio.sleep(0.5 + self.random.random())
-        self.clients.append(http)
 
     async def submit(self, http: httpx.AsyncClient, email: str, user_id: int) -> int | None:
         """One new submission; its id if accepted. Every attempt is journaled by its
@@ -251,7 +259,14 @@ class Load:
         was lost (a reset or timeout) or a 5xx (the process may have stored it first)."""
         code, expected = self.next_code()
         path = f"/api/assignments/{self.assignment_id}/submissions"
-        response = await self.call(http, email, "POST", path, json={"code": code})
+        timeout: dict[str, Any] = {}
+        give_up_share = float(self.args.get("give_up_share", 0))
+        if give_up_share and self.random.random() < give_up_share:
+            # A student who stops waiting (a closed tab, a cut network) within 0.2 s:
+            # the server may store the submission all the same, and the student learns
+            # of it only from the stream and the list (checked: ``check_attempts``).
+            timeout["timeout"] = httpx.Timeout(REQUEST_TIMEOUT_S, read=self.random.random() / 5)
+        response = await self.call(http, email, "POST", path, json={"code": code}, **timeout)
         attempt = {
             "who": email,
             "user_id": user_id,
@@ -321,10 +336,36 @@ class Load:
                 for sid, info in self.journal.submissions.items()
                 if self.journal.streamed.get(info["user_id"], {}).get(sid) not in FINAL
             )
-            left = {"uploads": unfinished_uploads, "streams": unstreamed}
-            if not unfinished_uploads and not unstreamed:
+            unanswered = await self.unstreamed_lost_answers()
+            left = {
+                "uploads": unfinished_uploads,
+                "streams": unstreamed,
+                "lost_answer_streams": unanswered,
+            }
+            if not unfinished_uploads and not unstreamed and not unanswered:
                 break
             await asyncio.sleep(2)
+        return left
+
+    async def unstreamed_lost_answers(self) -> int:
+        """Submissions a submit whose answer was lost may have stored (the student
+        never learnt their id): those the student's own list shows that are not final
+        yet, or whose final state the student's stream has not shown yet."""
+        users = {a["who"]: a["user_id"] for a in self.journal.attempts if a["outcome"] == "unknown"}
+        left = 0
+        for email, user_id in users.items():
+            response = await self.call(
+                self.clients[email], "drain", "GET", "/api/submissions?limit=500"
+            )
+            if response is None or response.status_code != 200:
+                left += 1
+                continue
+            seen = self.journal.streamed.get(user_id, {})
+            for item in response.json()["items"]:
+                if item["id"] in self.journal.submissions:
+                    continue  # accepted: waited for above
+                if item["status"] not in FINAL or seen.get(item["id"]) != item["status"]:
+                    left += 1
         return left
 
     async def run(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -332,12 +373,13 @@ class Load:
         self.load_deadline = time.monotonic() + float(self.args["max_load_s"])
         self.streams_done = asyncio.Event()
         self.followers: list[asyncio.Task[None]] = []
-        self.clients: list[httpx.AsyncClient] = []
+        self.clients: dict[str, httpx.AsyncClient] = {}
         await self.setup()
+        user_ids = await asyncio.gather(*map(self.sign_in_student, self.student_emails))
         await asyncio.to_thread(Path(self.args["ready_file"]).touch)
         log(f"setup done; {len(self.student_emails)} students and a teacher at work")
         await asyncio.gather(
-            *(self.student(email) for email in self.student_emails), self.teacher_uploads()
+            *map(self.student, self.student_emails, user_ids), self.teacher_uploads()
         )
         log(f"load over: {len(self.journal.submissions)} submissions accepted; draining")
         left = await self.drain()
@@ -345,7 +387,7 @@ class Load:
         for follower in self.followers:
             follower.cancel()
         await asyncio.gather(*self.followers, return_exceptions=True)
-        for http in [*self.clients, self.teacher]:
+        for http in [*self.clients.values(), self.teacher]:
             await http.aclose()
         journal = self.journal
         kept = {
@@ -438,11 +480,13 @@ def check_attempts(
     attempts: list[dict[str, Any]],
     stored: dict[tuple[int, str], list[asyncpg.Record]],
     finals: dict[int, list[str]],
+    streamed: dict[str, dict[str, str]],
 ) -> tuple[list[str], dict[str, int]]:
     """Each submit attempt (each with code of its own) stored at most once: an accepted
     one exactly once as the id it was given, a refused one (4xx) not at all, one whose
-    answer was lost or a 5xx at most once, and if stored, final with one final event
-    and the status its code earns."""
+    answer was lost or a 5xx at most once, and if stored, final with one final event,
+    the status its code earns, and that final status the last state the student's own
+    stream showed for it (``streamed``: user id → submission id → status, as journaled)."""
     violations: list[str] = []
     counts = {"accepted": 0, "refused": 0, "unknown": 0, "unknown_stored": 0}
     for attempt in attempts:
@@ -469,6 +513,13 @@ def check_attempts(
                     violations.append(f"{what}: error without a message")
             elif row["status"] != attempt["expected"]:
                 violations.append(f"{what}: {row['status']}, the code earns {attempt['expected']}")
+            if row["status"] in FINAL:
+                shown = streamed.get(str(attempt["user_id"]), {}).get(str(row["id"]))
+                if shown != row["status"]:
+                    violations.append(
+                        f"{what}: stored as {row['id']}, {row['status']}, but its stream's"
+                        f" last state is {shown}"
+                    )
     return violations, counts
 
 
@@ -529,7 +580,9 @@ async def check(
             if streamed != status:
                 violations.append(f"submission {sid}: its stream's last state is {streamed}")
 
-        attempt_violations, attempt_counts = check_attempts(attempts, stored, finals)
+        attempt_violations, attempt_counts = check_attempts(
+            attempts, stored, finals, journal["streamed"]
+        )
         violations.extend(attempt_violations)
 
         students = {

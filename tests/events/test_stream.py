@@ -57,6 +57,35 @@ def test_a_result_arrives_live_and_a_reconnect_resumes_after_the_last_event(
         assert me["id"] == client.get("/api/me").json()["id"]
 
 
+def test_a_stream_cut_before_its_first_event_resumes_from_where_it_started(
+    live_server: LiveServer,
+) -> None:
+    """The opening names its starting point as the SSE id, as an EventSource keeps it:
+    resuming from it replays what happened while the client was away."""
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        client.post("/api/session")
+        assignment = client.get("/api/assignments/next").json()
+        opening: list[str] = []
+        with client.stream("GET", "/api/events") as stream:
+            for line in stream.iter_lines():
+                if line == "":
+                    break
+                opening.append(line)
+        started_at = [line[4:] for line in opening if line.startswith("id: ")]
+        assert started_at, opening
+        assert opening[-1].startswith(": connected"), opening
+        accepted = client.post(
+            f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
+        )
+        assert accepted.status_code == 202
+        headers = {"Last-Event-ID": started_at[-1]}
+        with client.stream("GET", "/api/events", headers=headers) as stream:
+            events = read_events(stream, "passed")
+        statuses = [e["data"]["submission"]["status"] for e in events]
+        assert statuses == ["queued", "running", "passed"]
+        assert {e["data"]["submission"]["id"] for e in events} == {accepted.json()["id"]}
+
+
 def test_events_need_a_session(live_server: LiveServer) -> None:
     with httpx.Client(base_url=live_server.url, timeout=10) as client:
         response = client.get("/api/events")

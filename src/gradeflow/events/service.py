@@ -190,7 +190,12 @@ async def _stream(
     if after_id is None:
         async with session_factory() as session:
             after_id = await latest_event_id(session, user_id=user_id)
-    yield f"retry: 2000\n: connected, after {after_id}\n\n"
+    # The starting point as the SSE id (a block without data: no event fires, but an
+    # EventSource keeps it as its Last-Event-ID). A client cut before its first event
+    # then resumes from here; without it, it reconnected with no Last-Event-ID, was
+    # started "from now on", and never saw what happened in between (found by the
+    # chaos run: a submission's whole life fell in that gap).
+    yield f"retry: 2000\nid: {after_id}\n: connected, after {after_id}\n\n"
     if transient:
         # Before the rows: a result stored since comes after the progress it ends.
         for message in await pubsub.kept(_kept_key(user_id)):
