@@ -52,7 +52,9 @@ def read_frames(
             current["event"] = line[7:]
         elif line.startswith("data: "):
             current["data"] = json.loads(line[6:])
-        elif line == "" and "data" in current:
+        elif line == "" and "data" not in current:
+            current = {}  # a block without data (the stream's starting id): no frame
+        elif line == "":
             frames.append(current)
             submission = current["data"].get("submission")
             if submission and submission["status"] == until_status:
