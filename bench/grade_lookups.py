@@ -51,11 +51,10 @@ from stack_tools import (
     admin,
     ask_each,
     clean_broker_and_cache,
-    free_port_block,
     log,
     peak_rss_of_web_processes,
-    port_free,
     run_wrk,
+    stack_ports,
     stop_stack,
     wait_for,
 )
@@ -307,8 +306,7 @@ def main() -> None:
         counts = asyncio.run(fill_database(dsn, tokens))
         log(f"  generated in {time.perf_counter() - started:.1f} s: {counts}")
 
-        port = 8080 if port_free(8080) else free_port_block(18080, 1)
-        first_web = 8001 if all(port_free(p) for p in (8001, 8002)) else free_port_block(18001, 2)
+        port, first_web = stack_ports()
         env = os.environ | {
             "GRADEFLOW_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
             "GRADEFLOW_QUEUE_PREFIX": prefix,
