@@ -273,8 +273,8 @@ def main() -> None:
     parser.add_argument(
         "--warm-rounds",
         type=int,
-        default=4,
-        help="times each repeating student's answer is asked before its run's warm-up",
+        default=2,
+        help="times each web process is asked each repeating student's answer before a run",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -368,14 +368,17 @@ def main() -> None:
                 and "first looks" not in run[0]
             ]  # fmt: skip
         # Each run right after its own warm-up (3 s of the same load; for repeating
-        # students, each of their answers asked 4 times first), so what one run puts in
-        # the caches does not decide what the next finds there.
+        # students, each of their answers asked of each web process first), so what one
+        # run puts in the caches does not decide what the next finds there.
         results = []
         for label, path, extra in runs:
             if "-hot" in extra.get("BENCH_CREDENTIALS", ""):
                 lines = Path(extra["BENCH_CREDENTIALS"]).read_text().split()
-                if args.warm_rounds:
-                    asyncio.run(ask_each(base + path, extra, lines, rounds=args.warm_rounds))
+                # At each web process itself: through nginx, a student's answers could
+                # all land on one of them and be a miss at the other during the run.
+                for web in (first_web, first_web + 1):
+                    url = f"http://127.0.0.1:{web}{path}"
+                    asyncio.run(ask_each(url, extra, lines, rounds=args.warm_rounds))
             run_wrk(base + path, duration=3, connections=args.connections, script=script, env=extra)
             log(f"wrk {args.duration} s, {args.connections} connections: {label}")
             results.append((label, run_wrk(base + path, duration=args.duration,
