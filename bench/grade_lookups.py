@@ -1,6 +1,9 @@
 """Benchmark: ``GET /api/me/grades`` through the services-mode stack, next to ``/healthz``.
 
-Usage: ``.venv/bin/python bench/grade_lookups.py [--duration S] [--connections N]``.
+Usage: ``.venv/bin/python bench/grade_lookups.py [--duration S] [--connections N]
+[--reads-only] [--warm-rounds R]`` (``--reads-only``: only ``/healthz`` and the
+repeating students' cached reads; on a loaded machine whose warm-up outlasts the
+cache's TTL, set ``GRADEFLOW_CACHE_TTL_S`` higher for the run).
 Needs the local PostgreSQL, RabbitMQ and Redis (``make services``), nginx and ``wrk``.
 
 1. Creates a PostgreSQL database of its own (``gradeflow_bench_<random>``, dropped at
