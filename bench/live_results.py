@@ -23,7 +23,10 @@ through nginx.
 
 Prints p50/p95/p99 of each, at idle (one submission in flight) and at saturation,
 and what the pipeline adds to a run at idle (submit, queue, claim, record, event,
-stream).
+stream), broken down by the timestamps along the path: the client's clock at the
+POST, its answer and the event's arrival, and the rows' own (``created_at``,
+``published_at``, ``started_at`` = the claim's write, ``finished_at`` = the result's
+write, the final event's ``created_at``; one host, one clock).
 """
 
 from __future__ import annotations
@@ -43,9 +46,13 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from stack_tools import running_stack
 
 from gradeflow.courses.format import load_assignment
+from gradeflow.db import create_engine, create_session_factory
+from gradeflow.events.models import Event
+from gradeflow.grading.models import Submission
 from gradeflow.grading.sandbox import ZygoteSandbox
 from gradeflow.grading.verdicts import grade_code
 
@@ -84,13 +91,70 @@ async def raw_sandbox(directory: Path, runs: int) -> list[float]:
         await sandbox.close()
 
 
+# One measured submission's client clock (time.time()): posted, answered, result seen.
+Trace = tuple[int, float, float, float]
+STAGES = (
+    ("POST → row created (web: request, intake)", "posted", "created"),
+    ("row created → job published (commit, broker confirm)", "created", "published"),
+    ("row created → POST answered at the client", "created", "answered"),
+    ("job published → claim written (broker delivery, worker, claim)", "published", "started"),
+    ("claim written → result written (claim commit, sandbox run)", "started", "finished"),
+    ("result written → final event row", "finished", "event"),
+    ("final event row → seen on the stream (commit, notify, stream read, nginx)",
+     "event", "seen"),
+)  # fmt: skip
+
+
+async def stage_times(database_url: str, traces: list[Trace]) -> list[dict[str, float]]:
+    """Each traced submission's timestamps along the path, in seconds since the epoch."""
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            ids = [t[0] for t in traces]
+            rows = {
+                s.id: s
+                for s in await session.scalars(select(Submission).where(Submission.id.in_(ids)))
+            }
+            finals: dict[int, float] = {}
+            users = {s.user_id for s in rows.values()}
+            for event in await session.scalars(select(Event).where(Event.user_id.in_(users))):
+                submission = event.payload.get("submission") or {}
+                if submission.get("id") in rows and submission.get("status") in FINAL:
+                    finals.setdefault(submission["id"], event.created_at.timestamp())
+    finally:
+        await engine.dispose()
+    times = []
+    for submission_id, posted, answered, seen in traces:
+        row = rows[submission_id]
+        published, started, finished = row.published_at, row.started_at, row.finished_at
+        if published is None or started is None or finished is None:
+            continue  # reused or swept: not the path measured here
+        times.append({
+            "posted": posted, "answered": answered, "seen": seen,
+            "created": row.created_at.timestamp(), "published": published.timestamp(),
+            "started": started.timestamp(), "finished": finished.timestamp(),
+            "event": finals.get(submission_id, seen),
+        })  # fmt: skip
+    return times
+
+
+def print_breakdown(label: str, times: list[dict[str, float]]) -> None:
+    print(f"\n{label}, where the time goes ({len(times)} submissions; ms):\n")
+    print("| stage | p50 | p95 | max |")
+    print("|---|---|---|---|")
+    for name, start, end in STAGES:
+        spans = sorted((t[end] - t[start]) * 1000 for t in times)
+        p95 = spans[min(len(spans) - 1, int(len(spans) * 0.95))]
+        print(f"| {name} | {statistics.median(spans):.1f} | {p95:.1f} | {spans[-1]:.1f} |")
+
+
 def gradeflow(args: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "gradeflow", *args], env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 async def with_busy_students(
-    base: str, directory: Path, submissions: int, busy: int
+    base: str, directory: Path, submissions: int, busy: int, traces: list[Trace]
 ) -> tuple[list[float], int]:
     """``submit_and_watch`` while ``busy`` other students submit non-stop; returns its
     latencies and how many of the others' submissions were graded meanwhile."""
@@ -103,7 +167,7 @@ async def with_busy_students(
     others = [asyncio.create_task(other_student()) for _ in range(busy)]
     try:
         await asyncio.sleep(2)  # the queue fills
-        took = await submit_and_watch(base, directory, submissions)
+        took = await submit_and_watch(base, directory, submissions, traces)
     finally:
         for task in others:
             task.cancel()
@@ -116,7 +180,9 @@ async def with_busy_students(
     return took, len(graded)
 
 
-async def submit_and_watch(base: str, directory: Path, submissions: int) -> list[float]:
+async def submit_and_watch(
+    base: str, directory: Path, submissions: int, traces: list[Trace] | None = None
+) -> list[float]:
     solution = (directory / "solution.py").read_text()
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         (await client.post("/api/session")).raise_for_status()
@@ -143,11 +209,12 @@ async def submit_and_watch(base: str, directory: Path, submissions: int) -> list
         try:
             for n in range(submissions + 1):
                 code = f"{solution}\n# submission {n} at {time.time_ns()}\n"
-                started = time.perf_counter()
+                posted, started = time.time(), time.perf_counter()
                 accepted = await client.post(
                     f"/api/assignments/{assignment['id']}/submissions", json={"code": code}
                 )
                 accepted.raise_for_status()
+                answered = time.time()
                 wanted = accepted.json()["id"]
                 while True:
                     seen, at = await asyncio.wait_for(finals.get(), 60)
@@ -155,17 +222,25 @@ async def submit_and_watch(base: str, directory: Path, submissions: int) -> list
                         break
                 if n:  # the first one warms the path up
                     took.append((at - started) * 1000)
+                    if traces is not None:
+                        seen = posted + (at - started)
+                        traces.append((wanted, posted, answered, seen))
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
         return took
 
 
-def measure(base: str, directory: Path, submissions: int, busy: int) -> list[float]:
+def measure(
+    base: str, directory: Path, submissions: int, busy: int, database_url: str
+) -> tuple[list[float], list[dict[str, float]]]:
+    """The latencies, and each one's timestamps along the path."""
+    traces: list[Trace] = []
     if not busy:
-        return asyncio.run(submit_and_watch(base, directory, submissions))
-    took, _ = asyncio.run(with_busy_students(base, directory, submissions, busy))
-    return took
+        took = asyncio.run(submit_and_watch(base, directory, submissions, traces))
+    else:
+        took, _ = asyncio.run(with_busy_students(base, directory, submissions, busy, traces))
+    return took, asyncio.run(stage_times(database_url, traces))
 
 
 def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -202,6 +277,7 @@ def main() -> None:
 
     print(f"baseline: {args.submissions} runs of {directory.name} in ZygoteSandbox(slots=1)")
     rows = [("raw sandbox run (baseline)", asyncio.run(raw_sandbox(directory, args.submissions)))]
+    breakdowns: list[tuple[str, list[dict[str, float]]]] = []
     loads = [0, args.busy] if args.busy else [0]
     for mode in ("embedded", "services") if args.mode == "both" else (args.mode,):
         for busy in loads:
@@ -211,14 +287,20 @@ def main() -> None:
             print(f"{label}: {args.submissions} submissions")
             if mode == "embedded":
                 server, base = start_server(work / f"embedded-{busy}")
+                sqlite_file = work / f"embedded-{busy}" / "var" / "gradeflow.sqlite3"
+                database = f"sqlite+aiosqlite:///{sqlite_file}"
                 try:
-                    rows.append((label, measure(base, directory, args.submissions, busy)))
+                    took, times = measure(base, directory, args.submissions, busy, database)
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
             else:
                 with running_stack(work, DEMO) as stack:
-                    rows.append((label, measure(stack.url, directory, args.submissions, busy)))
+                    took, times = measure(
+                        stack.url, directory, args.submissions, busy, stack.database_url
+                    )
+            rows.append((label, took))
+            breakdowns.append((label, times))
 
     print()
     print(
@@ -238,6 +320,8 @@ def main() -> None:
         print(
             f"{label}: the pipeline adds {statistics.median(samples) - raw:.1f} ms to the median run"
         )
+    for label, times in breakdowns:
+        print_breakdown(label, times)
 
 
 if __name__ == "__main__":

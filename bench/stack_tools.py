@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -44,6 +45,16 @@ def free_port_block(first: int, count: int) -> int:
         if all(port_free(p) for p in range(start, start + count)):
             return start
     raise SystemExit("no free ports for the stack")
+
+
+def stack_ports() -> tuple[int, int]:
+    """nginx's port and the first of two web ports, free ones from a random start: the
+    fixed 8080/8001 let two engineers' benches starting together pick the same ports,
+    and one stack's nginx then answered with the other's web processes."""
+    # Below the kernel's ephemeral range (32768 and up), where outgoing connections
+    # could take a port between this check and the bind.
+    start = random.randrange(10_000, 30_000, 10)
+    return free_port_block(start, 1), free_port_block(start + 1, 2)
 
 
 async def admin(statement: str) -> None:
@@ -201,8 +212,7 @@ def running_stack(work: Path, courses: Path, *, workers: int = 2) -> Iterator[St
         for command in (["db", "upgrade"], ["assignments", "import", str(courses)]):
             subprocess.run([sys.executable, "-m", "gradeflow", *command], env=env, check=True,
                            capture_output=True)  # fmt: skip
-        port = 8080 if port_free(8080) else free_port_block(18080, 1)
-        first_web = 8001 if all(port_free(p) for p in (8001, 8002)) else free_port_block(18001, 2)
+        port, first_web = stack_ports()
         log(f"stack: nginx :{port}, web :{first_web}-{first_web + 1}, {workers} workers")
         manager = subprocess.Popen(
             [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2",

@@ -46,8 +46,8 @@ from stack_tools import (
     free_port_block,
     log,
     peak_rss_of_web_processes,
-    port_free,
     run_wrk,
+    stack_ports,
     stop_stack,
     wait_for,
 )
@@ -216,8 +216,7 @@ def stack_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         gradeflow(["assignments", "import", str(ASSIGNMENT.parent)], env)
         user_ids, assignment_id = asyncio.run(fill_students(database_url, args.students))
         cookies = write_cookies(work, SessionSigner(secret_key), user_ids)
-        port = 8080 if port_free(8080) else free_port_block(18080, 1)
-        first_web = 8001 if all(port_free(p) for p in (8001, 8002)) else free_port_block(18001, 2)
+        port, first_web = stack_ports()
         log(f"stack: nginx :{port}, web :{first_web}-{first_web + 1}, 2 workers (paused)")
         manager = subprocess.Popen(
             [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2", "--workers", "2",

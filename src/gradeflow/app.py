@@ -37,6 +37,7 @@ from gradeflow.api import (
     stuck,
     submissions,
 )
+from gradeflow.api.cached import CachedReads
 from gradeflow.db import database_unavailable
 from gradeflow.deps import SignInRequired
 from gradeflow.errors import GradeflowError, Unavailable
@@ -257,6 +258,8 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestContextMiddleware)
+    # Outermost of ours: a cached read's hit is answered before routing (api/cached.py).
+    app.add_middleware(CachedReads)
     # Routes are matched in this order, router by router: the students' hot reads
     # first (a router further down costs every request a scan of those above it).
     app.include_router(operations.router)

@@ -172,12 +172,29 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
     After the commit, the hooks that services registered with ``after_commit()``.
     """
+    follow_ups: list[AfterCommit] = []
+    async with unit_of_work(factory, follow_ups) as session:
+        yield session
+    await run_follow_ups(follow_ups)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], follow_ups: list[AfterCommit]
+) -> AsyncIterator[AsyncSession]:
+    """``transaction`` that leaves the hooks of a committed unit in ``follow_ups``, for
+    a caller that has something to do between the commit and them (``run_follow_ups``)."""
     async with factory() as session:
         try:
             async with session.begin():
                 yield session
         finally:
             hooks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    follow_ups.extend(hooks)
+
+
+async def run_follow_ups(hooks: list[AfterCommit]) -> None:
+    """Run a committed unit's hooks in order; one that fails is logged, the rest still run."""
     for hook in hooks:
         try:
             await hook()

@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.courses.models import Assignment
 from gradeflow.db import utcnow
+from gradeflow.events.service import user_channel
 from gradeflow.grading.models import Submission
+from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.run_writer import RunWriter
 from gradeflow.grading.runs import RunRecord
 from gradeflow.grading.verdicts import SubmissionStatus
+from gradeflow.infra.pubsub import MemoryPubSub
+from gradeflow.infra.queue import MemoryQueue
 from tests.factories import memory_outbox, run_result
 from tests.grading.test_runs import claim_group, queued
 
@@ -133,3 +137,45 @@ async def test_a_full_group_is_written_without_waiting_for_the_grader(
         await asyncio.sleep(0)
     assert all(s is not None for s in await asyncio.gather(*answers))
     assert groups == [3]
+
+
+class SlowPubSub(MemoryPubSub):
+    """In-process pub/sub whose publishes wait until ``sent`` is set (a slow Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = asyncio.Event()
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self.sent.wait()
+        await super().publish(channel, message)
+
+
+async def test_a_claim_is_answered_at_commit_and_a_result_only_once_announced(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    [one] = await queued(session_factory, adder, 1)
+    pubsub = SlowPubSub()
+    outbox = Outbox(queue=MemoryQueue(), pubsub=pubsub, session_factory=session_factory)
+    grader = RunWriter(
+        session_factory=session_factory,
+        outbox=outbox,
+        owner="w1",
+        max_attempts=3,
+        lease_margin_s=30,
+    )
+    # The run starts while its claim's announcement is still on its way...
+    claimed = await asyncio.wait_for(grader.claim(one), 10)
+    assert claimed is not None
+    assert claimed.status == SubmissionStatus.running
+    # ...but a result is answered (and its job acked) only after its event is announced.
+    recording = asyncio.create_task(grader.record(RunRecord(one, 0, run_result(2))))
+    await asyncio.sleep(0.2)
+    assert not recording.done()
+    async with pubsub.subscribe(user_channel(claimed.user_id)) as subscription:
+        pubsub.sent.set()
+        stored = await asyncio.wait_for(recording, 10)
+        assert stored is not None
+        assert stored.status == SubmissionStatus.passed
+        messages = subscription.messages()
+        assert await asyncio.wait_for(anext(messages), 5) == "new"

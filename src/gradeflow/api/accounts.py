@@ -7,9 +7,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import service, tokens
-from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, Caller, user_namespace
+from gradeflow.accounts.identity import Caller
 from gradeflow.accounts.models import ApiToken, Role, User
 from gradeflow.accounts.throttle import SignInLimits
+from gradeflow.api import cached
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.deps import (
@@ -156,8 +157,7 @@ async def me(request: Request, caller: CurrentCaller) -> Response:
         progress = await user_progress(session, runtime.cache, user_id=caller.id)
         return describe_user(caller, progress["points"])
 
-    namespaces = (user_namespace(caller.id), IDENTITIES_NAMESPACE)
-    return await cached_answer(request, namespaces, "me", build)
+    return await cached_answer(request, cached.ME, caller.id, build)
 
 
 @router.post(

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.identity import Caller, user_namespace
-from gradeflow.api.cached import cached_answer
+from gradeflow.accounts.identity import Caller
+from gradeflow.api import cached
+from gradeflow.api.cached import CachedRead, cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
 from gradeflow.courses.format import Scoring
 from gradeflow.courses.members import (
-    MEMBERSHIPS_NAMESPACE,
     PracticeScope,
     course_access,
     practice_scope,
@@ -101,17 +101,20 @@ PracticeRead = Callable[[AsyncSession, Cache, PracticeScope, set[int]], Awaitabl
 
 
 async def _practice_answer(
-    request: Request, caller: Caller, key: str, read: PracticeRead
+    request: Request,
+    caller: Caller,
+    cached_read: CachedRead,
+    read: PracticeRead,
+    **params: int | None,
 ) -> Response:
-    """The caller's cached answer under ``key``, or ``read``'s, kept for next time."""
+    """The caller's cached answer of ``cached_read``, or ``read``'s, kept for next time."""
 
     async def build(session: AsyncSession, runtime: Runtime) -> BaseModel:
         scope = await practice_scope(session, user=caller)
         progress = await user_progress(session, runtime.cache, user_id=caller.id)
         return await read(session, runtime.cache, scope, set(progress["completed"]))
 
-    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
-    return await cached_answer(request, namespaces, key, build)
+    return await cached_answer(request, cached_read, caller.id, build, **params)
 
 
 def _with_completed(item: dict[str, Any], completed: set[int]) -> dict[str, Any]:
@@ -134,7 +137,7 @@ async def list_all(
         items = [_with_completed(item, completed) for item in summaries]
         return AssignmentList.model_validate({"items": items})
 
-    return await _practice_answer(request, caller, f"assignments:{course}", read)
+    return await _practice_answer(request, caller, cached.ASSIGNMENT_LIST, read, course=course)
 
 
 @router.get(
@@ -158,7 +161,7 @@ async def next_one(
         item = await assignment_details(session, cache, assignment_id=upcoming["id"])
         return AssignmentDetail.model_validate(_with_completed(item, completed))
 
-    return await _practice_answer(request, caller, f"next:{course}", read)
+    return await _practice_answer(request, caller, cached.NEXT_ASSIGNMENT, read, course=course)
 
 
 @router.get(
@@ -178,7 +181,9 @@ async def detail(assignment_id: PathId, request: Request, caller: CurrentCaller)
             await course_access(session, course_id=course["id"], user=caller)
         return AssignmentDetail.model_validate(_with_completed(item, completed))
 
-    return await _practice_answer(request, caller, f"assignment:{assignment_id}", read)
+    return await _practice_answer(
+        request, caller, cached.ASSIGNMENT, read, assignment_id=assignment_id
+    )
 
 
 SUBMIT_PATH = "/api/assignments/{assignment_id}/submissions"

@@ -10,12 +10,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.identity import Caller, user_namespace
+from gradeflow.accounts.identity import Caller
 from gradeflow.accounts.models import User
+from gradeflow.api import cached
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
-from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.deps import AppRuntime, CurrentCaller, DbSession, TaughtCourse
 from gradeflow.errors import Forbidden
 from gradeflow.grades import gradebook
@@ -181,13 +180,7 @@ async def own_grades(request: Request, caller: CurrentCaller) -> Response:
     async def build(session: AsyncSession, _runtime: Runtime) -> OwnGrades:
         return describe_own_grades(await gradebook.own_grades(session, user_id=caller.id))
 
-    namespaces = (
-        user_namespace(caller.id),
-        ASSIGNMENTS_NAMESPACE,
-        MEMBERSHIPS_NAMESPACE,
-        gradebook.OWN_GRADES_NAMESPACE,
-    )
-    return await cached_answer(request, namespaces, "own-grades", build)
+    return await cached_answer(request, cached.OWN_GRADES, caller.id, build)
 
 
 @router.get(

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.identity import Caller, caller_of, user_namespace
+from gradeflow.accounts.identity import Caller, caller_of
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.api import cached
 from gradeflow.api.accounts import UserView, describe_user
 from gradeflow.api.assignments import AssignmentDetail, AssignmentSummary, CourseFilter, CourseRef
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
-from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE, course_access, practice_scope
+from gradeflow.courses.members import course_access, practice_scope
 from gradeflow.courses.models import Course
 from gradeflow.courses.reads import (
-    ASSIGNMENTS_NAMESPACE,
     assignment_details,
     assignment_summary,
     course_ref,
@@ -106,8 +106,9 @@ async def practice(
             session, runtime, known, assignment_id=assignment, course_id=course
         )
 
-    namespaces = (user_namespace(caller.id), ASSIGNMENTS_NAMESPACE, MEMBERSHIPS_NAMESPACE)
-    return await cached_answer(request, namespaces, f"practice:{assignment}:{course}", build)
+    return await cached_answer(
+        request, cached.PRACTICE, caller.id, build, assignment=assignment, course=course
+    )
 
 
 async def practice_state(

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.identity import user_namespace
+from gradeflow.api import cached
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.deps import (
@@ -108,9 +108,9 @@ async def list_own(
         )
         return SubmissionList.model_validate({"items": items})
 
-    # The caller's namespace is purged whenever one of their submissions changes.
-    key = f"submissions:{assignment_id}:{limit}"
-    return await cached_answer(request, (user_namespace(caller.id),), key, build)
+    return await cached_answer(
+        request, cached.SUBMISSION_LIST, caller.id, build, assignment_id=assignment_id, limit=limit
+    )
 
 
 @router.get(
@@ -127,8 +127,9 @@ async def detail(submission_id: PathId, request: Request, caller: CurrentCaller)
         view = grading.describe_submission(submission) | {"code": submission.code}
         return SubmissionDetail.model_validate(view)
 
-    key = f"submission:{submission_id}"
-    return await cached_answer(request, (user_namespace(caller.id),), key, build)
+    return await cached_answer(
+        request, cached.SUBMISSION, caller.id, build, submission_id=submission_id
+    )
 
 
 @router.delete(

@@ -176,6 +176,18 @@ async def stream_events(
                 yield text
 
 
+async def _read_events(
+    session_factory: async_sessionmaker[AsyncSession], *, user_id: int, after_id: int
+) -> list[Event]:
+    """``events_after`` at a wake-up. One statement sees one snapshot, so on PostgreSQL
+    it runs outside a transaction: no BEGIN and ROLLBACK round trips around every
+    wake-up (SQLite's driver begins none for a read anyway)."""
+    async with session_factory() as session:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return await events_after(session, user_id=user_id, after_id=after_id)
+
+
 async def _stream(
     session_factory: async_sessionmaker[AsyncSession],
     pubsub: PubSub,
@@ -208,8 +220,7 @@ async def _stream(
     try:
         while True:
             if read:
-                async with session_factory() as session:
-                    events = await events_after(session, user_id=user_id, after_id=after_id)
+                events = await _read_events(session_factory, user_id=user_id, after_id=after_id)
                 for event in events:
                     after_id = event.id
                     yield format_sse(event)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.db import transaction
+from gradeflow.db import AfterCommit, run_follow_ups, unit_of_work
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.runs import RunRecord, write_runs
@@ -178,7 +178,8 @@ class RunWriter:
                         alone.fail(alone_exc)
 
     async def _write(self, group: _Group) -> None:
-        async with transaction(self.session_factory) as session:
+        follow_ups: list[AfterCommit] = []
+        async with unit_of_work(self.session_factory, follow_ups) as session:
             stored, claimed = await write_runs(
                 session,
                 outbox=self.outbox,
@@ -188,9 +189,12 @@ class RunWriter:
                 max_attempts=self.max_attempts,
                 lease_margin_s=self.lease_margin_s,
             )
-        # Committed, and the follow-ups (announcements, purges) ran.
+        # Committed: a claimed run may start while the announcements and purges go out
+        # (two pub/sub round trips that held up every run, PERFORMANCE.md).
         for submission_id, future in group.claims.items():
             _answer(future, claimed.get(submission_id))
+        await run_follow_ups(follow_ups)
+        # A result is answered (and its job acked) only once its event is announced.
         for submission_id, (_, future) in group.records.items():
             _answer(future, stored.get(submission_id))
 
