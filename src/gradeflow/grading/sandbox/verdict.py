@@ -33,6 +33,12 @@ MAX_LINE_BYTES = 64 * 1024
 DETAIL_LIMIT = 1000
 DESCRIPTION_LIMIT = 200
 TEST_OUTPUT_LIMIT = 2000
+# A flood of output explained, with what to try (issue 12: floods are limits explained too).
+OUTPUT_CUT_NOTE = (
+    f"[The rest is not shown: this test printed more than {TEST_OUTPUT_LIMIT:,} characters."
+    " Printing a lot, for example inside a loop, slows your code down and buries the"
+    " feedback: print less, or only while you are looking for a problem.]"
+)
 _STUDENT_FAILURES = ("timeout", "memory_limit", "crashed")
 _REPORTED_OUTCOMES: dict[object, TestOutcome] = {
     "passed": "passed",
@@ -153,7 +159,12 @@ class HarnessReport:
             if self._add_test(test, event):
                 self._changed()
         elif kind == "output" and isinstance(test, str) and test in self.expected:
-            self.outputs[test] = optional_text(event.get("text"), TEST_OUTPUT_LIMIT) or ""
+            text = event.get("text")
+            kept = optional_text(text, TEST_OUTPUT_LIMIT) or ""
+            # The judge sends one character past the limit when it cut the output.
+            if isinstance(text, str) and len(text) > TEST_OUTPUT_LIMIT:
+                kept += "\n" + OUTPUT_CUT_NOTE
+            self.outputs[test] = kept
         elif kind == "fixture":
             self.fixture_problems.append(clean_text(event.get("message")))
         elif kind == "memory_limit":
