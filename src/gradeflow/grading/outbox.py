@@ -19,7 +19,6 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import after_commit, transaction, utcnow
-from gradeflow.errors import Unavailable
 from gradeflow.events.service import notify_users
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
@@ -64,14 +63,11 @@ class Outbox:
 
         A failure leaves the rest unpublished for the sweeper; it never raises.
         """
-        published: list[int] = []
-        try:
-            for submission_id in submission_ids:
-                body = GradeJob(submission_id).encode()
-                await self.queue.publish(GRADING_QUEUE, body, priority=priority)
-                published.append(submission_id)
-        except Unavailable:
-            log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
+        bodies = [GradeJob(submission_id).encode() for submission_id in submission_ids]
+        confirmed = await self.queue.publish_many(GRADING_QUEUE, bodies, priority=priority)
+        published = submission_ids[:confirmed]
+        if confirmed < len(submission_ids):
+            log.warning("grading.publish_deferred", pending=len(submission_ids) - confirmed)
         if published:
             try:
                 async with transaction(self.session_factory) as session:

@@ -32,6 +32,9 @@ class PubSub(Protocol):
 
     async def publish(self, channel: str, message: str) -> None: ...
 
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        """Publish each ``(channel, message)``, together (one round trip, not one each)."""
+
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def close(self) -> None: ...
@@ -70,6 +73,10 @@ class MemoryPubSub:
     async def publish(self, channel: str, message: str) -> None:
         for subscription in list(self._channels.get(channel, ())):
             subscription.deliver(message)
+
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def publish_all(self, message: str) -> None:
         """Wake every subscriber of every channel."""
