@@ -67,6 +67,11 @@ class SubmissionIntake:
 
     async def close(self) -> None:
         """Let the groups being written finish (a shutdown must not lose an accepted submit)."""
+        await self.settled()
+
+    async def settled(self) -> None:
+        """Wait until every submit accepted so far is written and its follow-ups have run
+        (answers go out before the last of them: the mark that its job was published)."""
         if self._writer is not None:
             await asyncio.shield(self._writer)
         while self._in_flight:
@@ -123,25 +128,34 @@ class SubmissionIntake:
             _fail(group, exc)
 
     async def _write(self, group: list[Waiter], committed: asyncio.Event | None = None) -> None:
+        answers: list[Described | Conflict] = []
+
+        def answer() -> None:
+            for (_, future), outcome in zip(group, answers, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Conflict):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
         async with transaction(self.session_factory) as session:
             if committed is not None:
                 # The first follow-up: the others (publish, wake-ups) may take a while.
                 after_commit(session, partial(_signal, committed))
             outcomes = await submit_group(
-                session, outbox=self.outbox, requests=[request for request, _ in group]
+                session,
+                outbox=self.outbox,
+                requests=[request for request, _ in group],
+                on_published=answer,
             )
             answers = [
                 outcome if isinstance(outcome, Conflict) else describe_submission(outcome)
                 for outcome in outcomes
             ]
-        # Committed, and the jobs published (the unit of work's follow-ups ran).
-        for (_, future), answer in zip(group, answers, strict=True):
-            if future.done():
-                continue
-            if isinstance(answer, Conflict):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+        # Committed, and the jobs published (answered then already, unless no job was
+        # to be: a reused result, a conflict); the follow-ups have run.
+        answer()
 
 
 async def _signal(event: asyncio.Event) -> None:

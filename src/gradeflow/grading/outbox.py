@@ -10,7 +10,7 @@ reads are purged by the event rows themselves: ``gradeflow.purges``.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -39,11 +39,21 @@ class Outbox:
     session_factory: async_sessionmaker[AsyncSession]
 
     def grade_after_commit(
-        self, session: AsyncSession, submission_ids: list[int], *, priority: int
+        self,
+        session: AsyncSession,
+        submission_ids: list[int],
+        *,
+        priority: int,
+        on_confirmed: Callable[[], None] | None = None,
     ) -> None:
-        """Publish a grading job for each submission once ``session`` commits."""
+        """Publish a grading job for each submission once ``session`` commits;
+        ``on_confirmed`` is called once the broker has them, before they are marked
+        published (a transaction of its own that an answer need not wait for)."""
         if submission_ids:
-            after_commit(session, partial(self.publish, list(submission_ids), priority=priority))
+            publish = partial(
+                self.publish, list(submission_ids), priority=priority, on_confirmed=on_confirmed
+            )
+            after_commit(session, publish)
 
     def announce_after_commit(self, session: AsyncSession, user_ids: Iterable[int]) -> None:
         """Wake the users' event streams once ``session`` commits."""
@@ -58,7 +68,13 @@ class Outbox:
         if users:
             await notify_users(self.pubsub, users)
 
-    async def publish(self, submission_ids: list[int], *, priority: int) -> int:
+    async def publish(
+        self,
+        submission_ids: list[int],
+        *,
+        priority: int,
+        on_confirmed: Callable[[], None] | None = None,
+    ) -> int:
         """Publish jobs and mark them published; returns how many made it.
 
         A failure leaves the rest unpublished for the sweeper; it never raises.
@@ -68,6 +84,8 @@ class Outbox:
         published = submission_ids[:confirmed]
         if confirmed < len(submission_ids):
             log.warning("grading.publish_deferred", pending=len(submission_ids) - confirmed)
+        if on_confirmed is not None:
+            on_confirmed()
         if published:
             try:
                 async with transaction(self.session_factory) as session:
