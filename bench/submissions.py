@@ -227,7 +227,7 @@ def stack_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
         time.sleep(3)  # the workers' sandboxes finish starting
         warm([f"http://127.0.0.1:{p}" for p in (first_web, first_web + 1)], cookies)
-        workers = worker_pids()
+        workers = worker_pids(name)
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)
         url = f"http://127.0.0.1:{port}/api/assignments/{assignment_id}/submissions"
@@ -246,16 +246,26 @@ def stack_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         return {"accepted": accepted, "graded_rate": rows / drain, "rss": memory}
     finally:
         if manager is not None:
-            for pid in worker_pids():
+            for pid in worker_pids(name):
                 os.kill(pid, signal.SIGCONT)
             stop_stack(manager, env)
             asyncio.run(clean_broker_and_cache(name))
         asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def worker_pids() -> list[int]:
+def worker_pids(prefix: str) -> list[int]:
+    """This stack's workers only: other people's stacks on the machine are not ours to pause."""
     found = subprocess.run(["pgrep", "-f", "gradeflow worker"], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
+    ours = f"GRADEFLOW_QUEUE_PREFIX={prefix}".encode()
+    pids = []
+    for pid in found.stdout.split():
+        try:
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if ours in environment:
+            pids.append(int(pid))
+    return pids
 
 
 async def fill_students(database_url: str, students: int) -> tuple[list[int], int]:

@@ -66,10 +66,12 @@ async def test_follow_ups_of_a_request_have_run_when_its_response_arrives(
         f"/api/assignments/{assignment['id']}/submissions", json={"code": ADDER_SOLUTION}
     )
     assert response.status_code == 202
-    async with app.state.runtime.session_factory() as session:
+    runtime = app.state.runtime
+    # Committed, then published, then answered; the mark that it was published
+    # follows, not awaited by the answer.
+    await runtime.intake.settled()
+    async with runtime.session_factory() as session:
         submission = await session.get(Submission, response.json()["id"])
-    # Marked by the outbox once the job is on the queue: committed, then published,
-    # then answered.
     assert submission is not None
     assert submission.published_at is not None
     # The cached list was purged after the commit, so it shows the new submission.

@@ -48,6 +48,49 @@ async def test_interactive_jobs_overtake_queued_bulk_jobs(settings: Settings) ->
         await queue.close()
 
 
+async def test_a_group_of_jobs_is_published_together_confirmed_and_in_order(
+    settings: Settings,
+) -> None:
+    queue = RabbitQueue(BROKER_URL, prefix=settings.queue_prefix, prefetch=10, queues=QUEUES)
+    assert await queue.publish_many("grading", [b"never"]) == 0  # not connected yet
+    await queue.start()
+    try:
+        await asyncio.wait_for(queue.connected.wait(), 10)
+        bodies = [f"job-{i}".encode() for i in range(50)]
+        assert await queue.publish_many("grading", bodies, priority=PRIORITY_INTERACTIVE) == 50
+        assert await queue.depth("grading") == 50
+        received = []
+        async for delivery in queue.consume("grading"):
+            received.append(delivery.body)
+            await delivery.ack()
+            if len(received) == 50:
+                break
+        assert received == bodies
+    finally:
+        await queue.close()
+
+
+async def test_wake_ups_published_together_reach_each_channels_subscribers(
+    settings: Settings,
+) -> None:
+    here = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    there = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    try:
+        for pubsub in (here, there):
+            await pubsub.start()
+            await asyncio.wait_for(pubsub.connected.wait(), 10)
+        async with there.subscribe("user:1") as one, there.subscribe("user:2") as two:
+            await here.publish_many([("user:1", "a"), ("user:2", "b"), ("user:1", "c")])
+            firsts = one.messages()
+            got_one = [await asyncio.wait_for(anext(firsts), 10) for _ in range(2)]
+            got_two = await asyncio.wait_for(anext(two.messages()), 10)
+        assert got_one == ["a", "c"]
+        assert got_two == "b"
+    finally:
+        for pubsub in (here, there):
+            await pubsub.close()
+
+
 async def test_a_purge_in_one_process_reaches_the_cache_of_another(settings: Settings) -> None:
     here_pubsub = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
     there_pubsub = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)

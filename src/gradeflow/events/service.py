@@ -75,8 +75,9 @@ async def prune_events(session: AsyncSession, *, now: dt.datetime | None = None)
 
 
 async def notify_users(pubsub: PubSub, user_ids: Iterable[int]) -> None:
-    for user_id in set(user_ids):
-        await pubsub.publish(user_channel(user_id), "new")
+    # Together: one wake-up each, awaited one by one, made a group of submits wait
+    # a turn of the (busy) event loop per student.
+    await pubsub.publish_many([(user_channel(user_id), "new") for user_id in set(user_ids)])
 
 
 def format_sse(event: Event) -> str:

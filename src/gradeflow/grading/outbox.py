@@ -10,7 +10,7 @@ reads are purged by the event rows themselves: ``gradeflow.purges``.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,7 +19,6 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import after_commit, transaction, utcnow
-from gradeflow.errors import Unavailable
 from gradeflow.events.service import notify_users
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
@@ -40,11 +39,21 @@ class Outbox:
     session_factory: async_sessionmaker[AsyncSession]
 
     def grade_after_commit(
-        self, session: AsyncSession, submission_ids: list[int], *, priority: int
+        self,
+        session: AsyncSession,
+        submission_ids: list[int],
+        *,
+        priority: int,
+        on_confirmed: Callable[[], None] | None = None,
     ) -> None:
-        """Publish a grading job for each submission once ``session`` commits."""
+        """Publish a grading job for each submission once ``session`` commits;
+        ``on_confirmed`` is called once the broker has them, before they are marked
+        published (a transaction of its own that an answer need not wait for)."""
         if submission_ids:
-            after_commit(session, partial(self.publish, list(submission_ids), priority=priority))
+            publish = partial(
+                self.publish, list(submission_ids), priority=priority, on_confirmed=on_confirmed
+            )
+            after_commit(session, publish)
 
     def announce_after_commit(self, session: AsyncSession, user_ids: Iterable[int]) -> None:
         """Wake the users' event streams once ``session`` commits."""
@@ -59,19 +68,24 @@ class Outbox:
         if users:
             await notify_users(self.pubsub, users)
 
-    async def publish(self, submission_ids: list[int], *, priority: int) -> int:
+    async def publish(
+        self,
+        submission_ids: list[int],
+        *,
+        priority: int,
+        on_confirmed: Callable[[], None] | None = None,
+    ) -> int:
         """Publish jobs and mark them published; returns how many made it.
 
         A failure leaves the rest unpublished for the sweeper; it never raises.
         """
-        published: list[int] = []
-        try:
-            for submission_id in submission_ids:
-                body = GradeJob(submission_id).encode()
-                await self.queue.publish(GRADING_QUEUE, body, priority=priority)
-                published.append(submission_id)
-        except Unavailable:
-            log.warning("grading.publish_deferred", pending=len(submission_ids) - len(published))
+        bodies = [GradeJob(submission_id).encode() for submission_id in submission_ids]
+        confirmed = await self.queue.publish_many(GRADING_QUEUE, bodies, priority=priority)
+        published = submission_ids[:confirmed]
+        if confirmed < len(submission_ids):
+            log.warning("grading.publish_deferred", pending=len(submission_ids) - confirmed)
+        if on_confirmed is not None:
+            on_confirmed()
         if published:
             try:
                 async with transaction(self.session_factory) as session:

@@ -138,10 +138,16 @@ async def submit_code(
 
 
 async def submit_group(
-    session: AsyncSession, *, outbox: Outbox, requests: Sequence[SubmitRequest]
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    requests: Sequence[SubmitRequest],
+    on_published: Callable[[], None] | None = None,
 ) -> list[Submission | Conflict]:
     """Store many submits in one unit of work, each as if alone: its submission, or a
     Conflict for a student who has one pending already. A student at most once.
+    ``on_published`` is called after the commit once their jobs are published (or
+    left to the sweeper), if any job is to be.
 
     A fixed number of statements however many there are: one read of the results
     they may reuse, one insert of the submissions (the one-pending index turns a
@@ -210,7 +216,9 @@ async def submit_group(
         await add_submission_event(session, submission)
     await session.flush()
     queued = [s.id for s in submissions if s.status is SubmissionStatus.queued]
-    outbox.grade_after_commit(session, queued, priority=PRIORITY_INTERACTIVE)
+    outbox.grade_after_commit(
+        session, queued, priority=PRIORITY_INTERACTIVE, on_confirmed=on_published
+    )
     outbox.announce_after_commit(session, inserted)
     return [
         inserted.get(r.user_id)

@@ -38,6 +38,9 @@ class PubSub(Protocol):
 
     async def publish(self, channel: str, message: str) -> None: ...
 
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        """Publish each ``(channel, message)``, together (one round trip, not one each)."""
+
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def keep(self, key: str, field: str, message: str, *, ttl_s: float) -> None:
@@ -88,6 +91,10 @@ class MemoryPubSub:
     async def publish(self, channel: str, message: str) -> None:
         for subscription in list(self._channels.get(channel, ())):
             subscription.deliver(message)
+
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     async def publish_all(self, message: str) -> None:
         """Wake every subscriber of every channel."""

@@ -32,6 +32,11 @@ class JobQueue(Protocol):
     async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None:
         """Return once the message is safely queued; raise ``Unavailable`` otherwise."""
 
+    async def publish_many(self, queue: str, bodies: list[bytes], *, priority: int = 0) -> int:
+        """Queue ``bodies`` together; returns how many of them, from the first, are
+        safely queued (the rest were not, or may not have been). Never raises for an
+        unavailable queue: the count says what made it."""
+
     def consume(self, queue: str) -> AsyncIterator[Delivery]: ...
 
     async def depth(self, queue: str) -> int | None: ...
@@ -85,6 +90,11 @@ class MemoryQueue:
 
     async def publish(self, queue: str, body: bytes, *, priority: int = 0) -> None:
         self._get(queue).put_nowait(_Item((-priority, next(self._sequence)), body, priority))
+
+    async def publish_many(self, queue: str, bodies: list[bytes], *, priority: int = 0) -> int:
+        for body in bodies:
+            await self.publish(queue, body, priority=priority)
+        return len(bodies)
 
     async def depth(self, queue: str) -> int | None:
         return self._get(queue).qsize()

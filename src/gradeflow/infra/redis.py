@@ -70,6 +70,17 @@ class RedisPubSub:
             # Subscribers re-read the database when Redis is back; nothing is lost.
             log.warning("pubsub.publish_failed", channel=channel, error=str(exc))
 
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        if not messages:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for channel, message in messages:
+                    pipeline.publish(f"{self.prefix}:{channel}", message)
+                await pipeline.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("pubsub.publish_failed", channels=len(messages), error=str(exc))
+
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         return self._local.subscribe(channel)
 
