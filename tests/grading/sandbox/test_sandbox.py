@@ -23,6 +23,8 @@ from gradeflow.grading.sandbox import (
     Sandbox,
     TestResult,
 )
+from gradeflow.grading.sandbox.jailed.session import TEST_SHARE
+from tests.grading.sandbox.time_scale import scaled
 
 TESTS = """
 import unittest
@@ -60,6 +62,7 @@ def two_fer(name="you"):
 def make_spec(code: str, **overrides: object) -> RunSpec:
     options: dict[str, object] = {"time_limit_s": 5.0, "memory_mb": 128}
     options.update(overrides)
+    options["time_limit_s"] = scaled(float(options["time_limit_s"]))  # type: ignore[arg-type]
     return RunSpec(
         files={"tests.py": TESTS.encode(), "two_fer.py": code.encode()},
         module="two_fer",
@@ -86,7 +89,7 @@ def lexists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def wait_gone(pid: int, timeout_s: float = 2.0) -> bool:
+def wait_gone(pid: int, timeout_s: float = scaled(2.0)) -> bool:
     deadline = time.monotonic() + timeout_s
     while not process_gone(pid):
         if time.monotonic() > deadline:
@@ -278,11 +281,12 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
 
     assert result.outcome == "timeout"
     # Stopped by its limit, not left to run: a bound a loaded machine cannot reach.
-    assert time.monotonic() - started < 30.0
+    assert time.monotonic() - started < scaled(30.0)
     first, *others = result.tests
     assert first.outcome == "error"
     # How long it ran before the judge stopped it depends on the machine's load.
-    assert re.match(r"Stopped after \d+\.\d s: one test may use at most 1 s", first.message)
+    share = f"{scaled(2.0) * TEST_SHARE:g}"
+    assert re.match(rf"Stopped after \d+\.\d s: one test may use at most {share} s", first.message)
     # The others ran out of what was left of the time limit (or, on a machine too
     # busy for the judge to report in time, were cut short with the whole run).
     assert {test.outcome for test in others} <= {"error", "not_run"}
@@ -343,7 +347,7 @@ async def test_a_method_that_never_returns_is_named_with_its_class(sandbox: Sand
         files={"tests.py": COUNTER_TESTS.encode(), "two_fer.py": COUNTER.encode()},
         module="two_fer",
         test_ids=discover_test_ids(COUNTER_TESTS),
-        time_limit_s=2.0,
+        time_limit_s=scaled(2.0),
         memory_mb=128,
     )
 
@@ -513,7 +517,7 @@ if os.fork() == 0:
     assert result.outcome == "passed"
     assert wait_gone(int(pid_file.read_text()))
     # The run did not wait for the orphan's 60 s sleep.
-    assert time.monotonic() - started < 30.0
+    assert time.monotonic() - started < scaled(30.0)
 
 
 @pytest.mark.asyncio
@@ -584,7 +588,7 @@ async def test_support_files_are_placed_beside_the_tests(sandbox: Sandbox) -> No
         },
         module="solution",
         test_ids=discover_test_ids(tests),
-        time_limit_s=5,
+        time_limit_s=scaled(5),
         memory_mb=128,
     )
 
@@ -598,7 +602,7 @@ def assignment(tests: str, code: str, *, time_limit_s: float = 5) -> RunSpec:
         files={"tests.py": tests.encode(), "solution.py": code.encode()},
         module="solution",
         test_ids=discover_test_ids(tests),
-        time_limit_s=time_limit_s,
+        time_limit_s=scaled(time_limit_s),
         memory_mb=128,
     )
 

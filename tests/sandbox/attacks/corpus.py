@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gradeflow.grading.sandbox import RunResult
+from tests.grading.sandbox.time_scale import scaled
 
 SOLUTION = """
 def two_fer(name="you"):
@@ -179,7 +180,7 @@ print("all children hit their memory limit", flush=True)
         "infinite_loop",
         "\nwhile True:\n    pass\n",
         "timeout",
-        message=r"^Stopped after 2\.0 s \(the time limit\): 0 of \d+ tests had finished",
+        message=rf"^Stopped after {scaled(2.0):.1f} s \(the time limit\): 0 of \d+ tests had finished",
     ),
     attack(
         "sleep_past_the_wall_clock",
