@@ -20,7 +20,7 @@ read-only over 9p with tmpfs for ``/tmp`` and ``/run``, from a small initramfs
    boot (cgroup limits on against off).
 
     sudo .venv/bin/python scripts/cgroup_vm.py [--tests PATH ...] [--time-scale N]
-        [--bench "--runs N --rounds N"] [--log FILE]
+        [--bench="--runs N --rounds N"] [--log FILE]
 
 The emulated CPU is 10 to 30 times slower than the host's, so the tests' own time
 limits are multiplied by ``--time-scale`` (``GRADEFLOW_TEST_TIME_SCALE``, read by
