@@ -92,7 +92,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.
 echo "{marker} kernel $(uname -r); cgroup mounts: $(grep cgroup /proc/mounts | cut -d' ' -f2,3 | tr '\\n' ' ')"
 echo "{marker} the root cgroup offers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd {tree}
-export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
+# Unbuffered: pytest writes through tee, and its progress should show as it goes.
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
 started=$(date +%s)
 
 echo "{marker} === as root, in cgroup $(cat /proc/self/cgroup)"
@@ -131,7 +132,8 @@ echo "{marker} === bench/sandbox.py --cgroup-cost, as root"
 NOBODY = """#!/bin/sh
 # The unprivileged run, started by guest.sh as nobody in the delegated subtree.
 export PATH=/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp/nobody-home TMPDIR=/tmp/nobody-home
-export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
+# Unbuffered: pytest writes through tee, and its progress should show as it goes.
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
 echo "{marker} uid $(id -u), in cgroup $(cat /proc/self/cgroup)"
 cd {tree} && exec {venv}/bin/pytest -q -p no:cacheprovider --basetemp=$HOME/pytest {tests}
 """
