@@ -199,13 +199,15 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
     assert (graded.status, graded.attempts) == (SubmissionStatus.passed, 1)
 
 
-# A test that starts threads until the kernel refuses one: past the judge's pids.max.
+# A test that starts threads until the kernel refuses one: past the judge's pids.max
+# (small stacks, or RLIMIT_AS would refuse them first).
 THREAD_HUNGRY_TESTS = (
     ADDER_TESTS
     + """
     def test_with_many_threads(self):
         import threading
 
+        threading.stack_size(256 * 1024)
         stop = threading.Event()
         try:
             for _ in range(100):

@@ -445,7 +445,8 @@ class WorkTest(unittest.TestCase):
             grown += 1
         self.assertEqual(work(), "done")
 """
-# Tests that start threads until the kernel refuses one, then pass.
+# Tests that start threads until the kernel refuses one, then pass. Small stacks:
+# with the default 8 MiB each, the judge's RLIMIT_AS would refuse the sixth first.
 THREADING_TESTS = """
 import threading, unittest
 
@@ -454,6 +455,7 @@ from work import work
 
 class WorkTest(unittest.TestCase):
     def test_work(self):
+        threading.stack_size(256 * 1024)
         stop = threading.Event()
         started = 0
         try:
