@@ -93,7 +93,7 @@ echo "{marker} kernel $(uname -r); cgroup mounts: $(grep cgroup /proc/mounts | c
 echo "{marker} the root cgroup offers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd {tree}
 # Unbuffered: pytest writes through tee, and its progress should show as it goes.
-export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree}/src:{tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
 started=$(date +%s)
 
 echo "{marker} === as root, in cgroup $(cat /proc/self/cgroup)"
@@ -133,7 +133,7 @@ NOBODY = """#!/bin/sh
 # The unprivileged run, started by guest.sh as nobody in the delegated subtree.
 export PATH=/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp/nobody-home TMPDIR=/tmp/nobody-home
 # Unbuffered: pytest writes through tee, and its progress should show as it goes.
-export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree}/src:{tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
 echo "{marker} uid $(id -u), in cgroup $(cat /proc/self/cgroup)"
 cd {tree} && exec {venv}/bin/pytest -q -p no:cacheprovider --basetemp=$HOME/pytest {tests}
 """
@@ -155,18 +155,26 @@ def main() -> int:
         metavar="ARGUMENTS",
         help='also run bench/sandbox.py --cgroup-cost with these arguments ("" for defaults)',
     )
-    parser.add_argument("--log", type=Path, default=CACHE / "console.log")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=CACHE,
+        help="where this boot's tree copy and scripts go (another directory than a "
+        "running boot's, to boot two at once; the kernel and venv stay in the cache)",
+    )
+    parser.add_argument("--log", type=Path, help="the console's copy (default: in --work)")
     args = parser.parse_args()
     if not args.time_scale >= 1:
         parser.error("--time-scale must be at least 1")
     if os.geteuid() != 0:
         print("cgroup-vm: run as root (qemu reads the host's whole root over 9p)")
         return 2
-    CACHE.mkdir(mode=0o755, parents=True, exist_ok=True)
-    os.chmod(CACHE, 0o755)  # noqa: S103 (nobody reads the tree from it, in the VM)
+    for directory in (CACHE, args.work):
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(directory, 0o755)  # noqa: S103 (nobody reads the tree from it, in the VM)
     kernel, modules = unpacked_kernel()
-    tree, venv = test_tree()
-    guest, nobody = CACHE / "guest.sh", CACHE / "nobody.sh"
+    tree, venv = test_tree(args.work / "tree")
+    guest, nobody = args.work / "guest.sh", args.work / "nobody.sh"
     values = {
         "marker": RESULT_MARKER,
         "tree": tree,
@@ -177,9 +185,9 @@ def main() -> int:
     bench = "" if args.bench is None else BENCH.format(**values, arguments=args.bench)
     nobody.write_text(NOBODY.format(**values))
     guest.write_text(GUEST.format(**values, delegated=DELEGATED, nobody=nobody, bench=bench))
-    initramfs = CACHE / "initramfs.gz"
+    initramfs = args.work / "initramfs.gz"
     write_initramfs(initramfs, modules, INIT.format(marker=RESULT_MARKER, guest=guest))
-    return boot(kernel, initramfs, args.log)
+    return boot(kernel, initramfs, args.log or args.work / "console.log")
 
 
 def unpacked_kernel() -> tuple[Path, Path]:
@@ -207,10 +215,11 @@ def unpacked_kernel() -> tuple[Path, Path]:
     return kernel, modules
 
 
-def test_tree() -> tuple[Path, Path]:
-    """A copy of the tree that nobody can read, with a venv of Debian's interpreter."""
+def test_tree(tree: Path) -> tuple[Path, Path]:
+    """A copy of the tree that nobody can read, with a venv of Debian's interpreter
+    (shared by every copy: the guest puts its copy's ``src`` first on the path)."""
     os.umask(0o022)
-    tree, venv = CACHE / "tree", CACHE / "venv"
+    venv = CACHE / "venv"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir()
     for name in ("src", "tests", "demo", "bench", "pyproject.toml", "README.md"):
