@@ -78,7 +78,8 @@ async def run_judged(
         return await _run_staged(spec, staging, launch, on_progress)
     except OSError as exc:
         log.exception("sandbox.failed", staging=staging)
-        return internal_error(spec, f"The sandbox failed: {exc}")
+        # A TimeoutError (the zygote did not start in time) has no text of its own.
+        return internal_error(spec, f"The sandbox failed: {exc or type(exc).__name__}")
     finally:
         if staging is not None:
             # In a thread: a student can leave many files behind, and the event loop
