@@ -58,15 +58,15 @@ test: install services browser nginx
 	  fi; exit $$status; }
 	$(MAKE) test-unprivileged
 
-# The sandbox and attack tests again as an ordinary user (nobody), so the sandbox is
-# tested without root too. From a copy of the tree in a directory nobody can read
+# The sandbox, attack and warm-grader tests again as an ordinary user (nobody), so they are
+# run without root too. From a copy of the tree in a directory nobody can read
 # (this checkout's parents may not be), with a venv of Debian's interpreter (the
 # default one may live under /root); the venv is kept while pyproject.toml is unchanged.
 UNPRIV_ROOT := /var/tmp/gradeflow-unprivileged
 UNPRIV_USER ?= nobody
 UNPRIV_GROUP ?= nogroup
 # UNPRIV_TESTS=tests/grading/sandbox/test_cgroups.py runs a part only.
-UNPRIV_TESTS ?= tests/grading/sandbox tests/sandbox
+UNPRIV_TESTS ?= tests/grading/sandbox tests/sandbox tests/grade_server
 
 test-unprivileged:
 	@if [ "$$(id -u)" != 0 ]; then echo "test-unprivileged: skipped, pytest already ran as uid $$(id -u)"; exit 0; fi; \

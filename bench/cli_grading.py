@@ -1,27 +1,35 @@
 """Benchmark: the grading CLI next to the plain way of running the same tests.
 
-Usage: ``PYTHONPATH=src .venv/bin/python bench/cli_grading.py [--repeat N] [--exercises N]``.
-Needs nothing but the sandbox (root, or unprivileged user namespaces).
+Usage: ``PYTHONPATH=src .venv/bin/python bench/cli_grading.py [--repeat N]
+[--exercises N] [--old-tree DIR]``. Needs nothing but the sandbox (root, or
+unprivileged user namespaces).
 
 1. ``gradeflow grade DIR --code solution.py`` of the demo course's first assignment,
-   ``--repeat`` times, next to ``python -m unittest`` of the same files in a plain
-   directory (no sandbox, no isolation: the baseline the issue names).
+   ``--repeat`` times each way, interleaved, next to ``python -m unittest`` of the
+   same files in a plain directory (no sandbox, no isolation: the baseline the issue
+   names): warm (through the running warm grader), cold (the first call, which
+   starts the warm grader: a fresh socket directory each time), ``--no-daemon``
+   (in-process, one zygote per call), and, with ``--old-tree``, the same call from
+   another checkout's ``src`` (e.g. a worktree of ``main``) with this interpreter.
 2. ``gradeflow assignments check COURSE`` of a course of ``--exercises`` assignments
    (the demo course's, copied over and over), next to the naive way on the same
    cores: one ``python -m unittest`` per assignment, as many at once as there are
    CPUs.
 3. Prints a table: median and best wall time, the ratio to the baseline, and the
-   peak RSS of the CLI process.
+   peak RSS of the CLI process (the warm grader's own RSS is printed below it).
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import platform
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -80,9 +88,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs of each single grade")
     parser.add_argument("--exercises", type=int, default=140, help="assignments in the course")
+    parser.add_argument("--old-tree", type=Path, help="a checkout to compare (its src/ is used)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gradeflow-cli-bench-"))
-    env = os.environ | {"GRADEFLOW_DATA_DIR": str(work / "var")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    env |= {"GRADEFLOW_DATA_DIR": str(work / "var"), "TMPDIR": str(work / "tmp")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    (work / "tmp").mkdir()
     python = sys.executable
     gradeflow = [python, "-m", "gradeflow"]
     first = DEMO / "01-hello"
@@ -91,13 +103,32 @@ def main() -> None:
         plain = plain_copy(first, work / "plain")
         unittest = [python, "-m", "unittest", "-q", "tests"]
         grade = [*gradeflow, "grade", str(first), "--code", str(first / "solution.py")]
-        timed(grade, cwd=work, env=env)  # warm the disk cache for both
+        alone = [*grade, "--no-daemon"]
+        old_env = None
+        if args.old_tree is not None:
+            old_env = env | {"PYTHONPATH": str(args.old_tree.resolve() / "src")}
+        timed(grade, cwd=work, env=env)  # warm the disk cache, and start the warm grader
         timed(unittest, cwd=plain, env=env)
-        single_plain, single_cli = [], []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine
-            single_plain.append(timed(unittest, cwd=plain, env=env))
-            single_cli.append(timed(grade, cwd=work, env=env))
-        grade_rss = peak_rss_of(grade, cwd=work, env=env)
+        samples: dict[str, list[float]] = {
+            "plain": [], "warm": [], "cold": [], "alone": [], "old": []
+        }  # fmt: skip
+        for index in range(args.repeat):  # interleaved, so all see the same machine
+            samples["plain"].append(timed(unittest, cwd=plain, env=env))
+            samples["warm"].append(timed(grade, cwd=work, env=env))
+            fresh = work / f"cold-{index}"
+            (fresh / "tmp").mkdir(parents=True)
+            cold_env = env | {
+                "GRADEFLOW_DATA_DIR": str(fresh / "var"),
+                "TMPDIR": str(fresh / "tmp"),
+            }
+            samples["cold"].append(timed(grade, cwd=work, env=cold_env))
+            stop(server_pids(fresh))  # its own process; the next cold call starts another
+            samples["alone"].append(timed(alone, cwd=work, env=env))
+            if old_env is not None:
+                samples["old"].append(timed(grade, cwd=work, env=old_env))
+        warm_rss = peak_rss_of(grade, cwd=work, env=env)
+        alone_rss = peak_rss_of(alone, cwd=work, env=env)
+        server_rss = sum(tree_rss_mb(pid) for pid in server_pids(work))
 
         course = work / "course"
         assignments = build_course(args.exercises, course)
@@ -117,27 +148,70 @@ def main() -> None:
             course_cli.append(timed(check, cwd=work, env=env))
         check_rss = peak_rss_of(check, cwd=work, env=env)
     finally:
+        stop(server_pids(work / "var") + server_pids(work / "tmp"))
         shutil.rmtree(work, ignore_errors=True)
 
     print()
     print(f"machine: {cpus} CPUs, {platform.platform()}, Python {platform.python_version()}")
     print(f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("| what | median s | best s | vs baseline | peak RSS (largest process) |")
     print("|---|---|---|---|---|")
+    plain_samples = samples["plain"]
     rows = [
-        ("`python -m unittest` of one assignment (baseline)", single_plain, single_plain, ""),
-        ("`gradeflow grade DIR --code F`, same files, sandboxed", single_cli, single_plain,
-         f"{grade_rss} MB"),
+        ("`python -m unittest` of one assignment (baseline)", plain_samples, plain_samples, ""),
+        ("`gradeflow grade DIR --code F`, warm (the warm grader runs it)", samples["warm"],
+         plain_samples, f"{warm_rss} MB (client)"),
+        ("`gradeflow grade DIR --code F`, cold (starts the warm grader)", samples["cold"],
+         plain_samples, ""),
+        ("`gradeflow grade DIR --code F --no-daemon` (in-process)", samples["alone"],
+         plain_samples, f"{alone_rss} MB"),
+        ("`gradeflow grade DIR --code F`, old tree", samples["old"], plain_samples, ""),
         (f"naive: {args.exercises} × `python -m unittest`, {cpus} at once (baseline)",
          course_naive, course_naive, ""),
         (f"`gradeflow assignments check` of those {args.exercises}, sandboxed", course_cli,
          course_naive, f"{check_rss} MB"),
     ]  # fmt: skip
-    for label, samples, baseline, rss in rows:
-        median, best = summary(samples)
+    for label, runs, baseline, rss in rows:
+        if not runs:
+            continue
+        median, best = summary(runs)
         ratio = median / statistics.median(baseline)
         print(f"| {label} | {median:.3f} | {best:.3f} | {ratio:.2f}x | {rss} |")
+    print()
+    print(f"the warm grader's processes (server, zygote, spares) when idle: {server_rss} MB RSS")
+
+
+def server_pids(root: Path) -> list[int]:
+    """The warm graders started with data and temporary directories under ``root``."""
+    pids = []
+    for log in root.glob("**/grade-*.log"):
+        pids += [int(p) for p in re.findall(r"grade_server\.ready\s+pid=(\d+)", log.read_text())]
+    return pids
+
+
+def stop(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def tree_rss_mb(pid: int) -> int:
+    """The resident memory of ``pid`` and its descendants, in MB."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+        pending += [int(child) for child in children]
+    return round(total / 1024)
 
 
 def peak_rss_of(command: list[str], *, cwd: Path, env: dict[str, str]) -> int:

@@ -472,6 +472,7 @@ def own_cpu_s() -> float:
 async def main(runs: int, calls: int) -> None:
     # Anything else running on the machine shows in the figures: measure how much.
     started, busy, own = time.monotonic(), busy_cpu_s(), own_cpu_s()
+    load_before = os.getloadavg()[0]
     rows = await throughput(runs)
     timings = [ipc_floor(calls), *await call_costs(calls)]
     others = (busy_cpu_s() - busy) - (own_cpu_s() - own)
@@ -482,7 +483,8 @@ async def main(runs: int, calls: int) -> None:
     print(f"Command: {' '.join([sys.executable, *sys.argv])}")
     print(
         f"{elapsed:.0f} s; other processes used {max(0.0, others):.1f} CPU-seconds meanwhile "
-        f"({max(0.0, others) / elapsed:.0%} of one CPU)"
+        f"({max(0.0, others) / elapsed:.0%} of one CPU); load average {load_before:.1f} "
+        f"at the start, {os.getloadavg()[0]:.1f} at the end"
     )
     print(f"{runs} runs per gradeflow row, {max(20, runs // 3)} per baseline row\n")
     print_table(

@@ -44,6 +44,8 @@ RINGS: list[tuple[str, ...]] = [
     ("deps",),
     ("api", "web"),
     ("app",),
+    # the warm grader behind `gradeflow grade`: settings, courses and the sandbox only
+    ("grade_server",),
     ("cli",),
     ("__main__",),
 ]
@@ -223,3 +225,18 @@ def test_grading_from_the_command_line_loads_no_database_broker_or_web_stack() -
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_warm_grade_call_imports_only_the_standard_library() -> None:
+    # What `python -m gradeflow grade` runs before it knows whether the warm grader
+    # answers: every third-party import here is paid on every call (issue 11).
+    probe = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import gradeflow.__main__, gradeflow.grade_server.client\n"
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
+        "print(sorted(new - set(sys.stdlib_module_names) - {'gradeflow'}))\n"
+        "print('asyncio' in sys.modules, 'subprocess' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["[]", "False False"]

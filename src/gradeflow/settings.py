@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         le=86400,
         description="A submission queued or running longer than this is listed as stuck.",
     )
+    grade_daemon: bool = Field(
+        True,
+        description="`gradeflow grade` grades through a warm per-user server that keeps its "
+        "sandbox started; false: every call starts its own (as `--no-daemon`).",
+    )
+    grade_daemon_idle_minutes: float = Field(
+        10.0, gt=0, le=1440, description="Minutes without a call after which it exits."
+    )
     max_code_bytes: int = Field(
         DEFAULT_MAX_CODE_BYTES, ge=1, description="Largest accepted submission (UTF-8 bytes)."
     )

@@ -1,5 +1,6 @@
 """Feedback that teaches, in a real browser: tests as sentences, expected against actual,
-the line of an error marked in the editor, skipped tests shown as skipped."""
+the line of an error marked in the editor, skipped tests shown as skipped, limits
+(time, memory, a program that exits) explained with what to try."""
 
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ async def test_an_error_in_the_students_code_marks_its_line_and_leads_there(
     )
 
 
-async def test_a_test_that_never_ends_is_explained_with_what_to_try(
+async def test_a_test_that_never_ends_or_hoards_memory_or_exits_is_explained_with_what_to_try(
     live_server: LiveServer, page: Page
 ) -> None:
     practice = await PracticePage(page).open(live_server.url)
@@ -158,3 +159,22 @@ async def test_a_test_that_never_ends_is_explained_with_what_to_try(
     await expect(loud).to_have_attribute("data-outcome", "error")
     await expect(loud.locator(".message")).to_contain_text("Stopped after")
     await screenshot(page, "feedback-timeout")
+
+    # Memory and a program that ends itself: each limit said in words, with what to try.
+    await practice.write(
+        "def greet(name, loud=False):\n"
+        "    hoard = []\n"
+        "    while True:\n"
+        "        hoard.append(bytearray(2**20))\n"
+    )
+    await practice.submit()
+    await expect(practice.status).to_have_attribute("data-status", "failed")
+    await expect(page.get_by_test_id("summary")).to_contain_text(
+        "Your code used more than 256 MB of memory"
+    )
+    await expect(page.get_by_test_id("advice")).to_contain_text("keeps growing")
+    await practice.write("import os\n\ndef greet(name, loud=False):\n    os._exit(3)\n")
+    await practice.submit()
+    await expect(page.get_by_test_id("summary")).to_contain_text("Your program exited while")
+    await expect(page.get_by_test_id("advice")).to_contain_text("os._exit()")
+    await screenshot(page, "feedback-crashed")

@@ -7,12 +7,16 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import aclosing
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.app import create_app
+from gradeflow.events.service import drop_transient, publish_transient, stream_events
+from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.settings import Settings
 from tests.conftest import LiveServer, import_course_dir, sqlite_copy
 from tests.e2e.test_progress import SOLUTION, slow_course
@@ -117,3 +121,67 @@ def test_progress_streams_as_tests_finish_and_is_never_replayed(
             plain = read_frames(stream, "passed")
         assert [f["data"]["submission"]["status"] for f in plain] == ["queued", "running", "passed"]
         assert all("id" in f for f in plain)
+
+
+def first_frame(client: httpx.Client) -> dict:
+    """The first event of a new stream that asked for transient events."""
+    with client.stream("GET", "/api/events", params={"progress": "true"}) as stream:
+        return read_frames(stream, "passed", until=lambda frame: True)[0]
+
+
+def test_a_stream_opened_mid_run_starts_with_the_runs_latest_progress(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A reload mid-run: the new stream's first event is the progress so far, not a
+    wait for the grader's next heartbeat."""
+    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=4)))
+    with (
+        LiveServer(create_app(settings)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        client.post("/api/session")
+        assignment = client.get("/api/assignments/next").json()
+        with client.stream("GET", "/api/events", params={"progress": "true"}) as stream:
+            accepted = client.post(
+                f"/api/assignments/{assignment['id']}/submissions", json={"code": SOLUTION}
+            )
+            assert accepted.status_code == 202
+            lines = stream.iter_lines()
+            read_frames(lines, "passed", until=lambda f: f["data"].get("passed") == 2)
+            reloaded = first_frame(client)
+            read_frames(lines, "passed")
+    assert reloaded["event"] == "progress"
+    assert "id" not in reloaded
+    assert reloaded["data"]["submission_id"] == accepted.json()["id"]
+    assert reloaded["data"]["phase"] == "running"
+    assert reloaded["data"]["passed"] == 2
+
+
+async def test_a_stream_that_asks_for_transient_events_starts_with_the_kept_ones(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Without a grader resending anything: what is kept is sent first, before any
+    row, and only to streams that asked; once dropped, nobody gets it."""
+    pubsub = MemoryPubSub()
+    await publish_transient(
+        pubsub, user_id=5, type="progress", payload={"submission_id": 9}, keep_as="progress:9"
+    )
+
+    async def opening(*, transient: bool) -> list[str]:
+        stream = stream_events(
+            session_factory=session_factory,
+            pubsub=pubsub,
+            user_id=5,
+            after_id=None,
+            heartbeat_s=0.05,
+            transient=transient,
+        )
+        async with aclosing(stream):
+            return [await asyncio.wait_for(anext(stream), 10) for _ in range(2)]
+
+    connected, kept = await opening(transient=True)
+    assert connected.startswith("retry: 2000\n")
+    assert kept == 'event: progress\ndata: {"type":"progress","submission_id":9}\n\n'
+    assert (await opening(transient=False))[1] == ": heartbeat\n\n"
+    await drop_transient(pubsub, user_id=5, kept_as="progress:9")
+    assert (await opening(transient=True))[1] == ": heartbeat\n\n"

@@ -19,16 +19,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.courses.models import Assignment
+from gradeflow.courses import members
+from gradeflow.courses.models import Assignment, AssignmentDraft, CheckStatus
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.errors import Conflict
 from gradeflow.events.models import Event
-from gradeflow.grading import service
-from gradeflow.grading.models import Submission
+from gradeflow.grading import checks, previews, service
+from gradeflow.grading.models import PreviewResult, Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import Sandbox
+from gradeflow.grading.sandbox import ProgressCallback, RunResult, RunSpec, Sandbox
 from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus, start_sandbox
 from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.metrics import Metrics
@@ -36,7 +38,11 @@ from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir, sqlite_copy
 from tests.factories import (
+    ADDER_SOLUTION,
     add_graded_submission,
+    authored_assignment,
+    create_account,
+    graded_submission,
     memory_outbox,
     queued_submission,
 )
@@ -229,3 +235,98 @@ async def test_a_submission_claimed_ahead_runs_before_a_regrade_claimed_before_i
 
 async def _is(factory: Factory, submission_id: int, *statuses: SubmissionStatus) -> bool:
     return await status_of(factory, submission_id) in statuses
+
+
+class RecordingSandbox(HeldSandbox):
+    """``HeldSandbox`` that notes, as each run ends, whether it was the newcomer's
+    (its code carries ``marker``)."""
+
+    def __init__(self, sandbox: Sandbox, marker: bytes) -> None:
+        super().__init__(sandbox)
+        self.marker = marker
+        self.finished: list[bool] = []
+
+    async def run(self, spec: RunSpec, *, on_progress: ProgressCallback | None = None) -> RunResult:
+        result = await super().run(spec, on_progress=on_progress)
+        self.finished.append(any(self.marker in content for content in spec.files.values()))
+        return result
+
+
+async def _queue_previews(factory: Factory, outbox: Outbox, count: int) -> None:
+    async with factory() as session:
+        [adder, _] = await list_assignments(session)
+    for i in range(count):
+        await graded_submission(factory, adder, 1, code=f"# backlog {i}\n{ADDER_SOLUTION}")
+    async with transaction(factory) as session:
+        await previews.start_preview(session, outbox=outbox, assignment=adder, teacher=None)
+
+
+async def _queue_checks(factory: Factory, outbox: Outbox, count: int) -> None:
+    teacher_id = await create_account(factory, "teacher@example.org", role=Role.teacher)
+    async with transaction(factory) as session:
+        teacher = await session.get_one(User, teacher_id)
+        course = await members.create_course(session, teacher=teacher, slug="c", title="C")
+        for i in range(count):
+            await checks.save_assignment(
+                session,
+                outbox=outbox,
+                course=course,
+                user=teacher,
+                changes=authored_assignment(slug=f"sum-{i}"),
+            )
+
+
+async def _bulk_running(factory: Factory, backlog: str) -> int:
+    async with factory() as session:
+        if backlog == "preview":
+            status = PreviewResult.status == SubmissionStatus.running
+            query = select(func.count()).select_from(PreviewResult).where(status)
+        else:
+            draft_status = AssignmentDraft.check_status == CheckStatus.running
+            query = select(func.count()).select_from(AssignmentDraft).where(draft_status)
+        return int(await session.scalar(query) or 0)
+
+
+@pytest.mark.parametrize("backlog", ["preview", "check"])
+async def test_a_submission_claimed_ahead_runs_before_previews_and_checks_claimed_before_it(
+    settings: Settings, course_dir: Path, session_factory: Factory, backlog: str
+) -> None:
+    """Regrade previews and solution checks take their turn at the grader's gate at bulk
+    priority: a submission claimed behind two of them waits for the run in the slot
+    only, one run, not for the bulk run claimed before it."""
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    queue_backlog = _queue_previews if backlog == "preview" else _queue_checks
+    await queue_backlog(session_factory, outbox, 2)
+    async with session_factory() as session:
+        [adder, _] = await list_assignments(session)
+    # One slot, and room to claim two ahead of it: the first bulk run is held in the
+    # sandbox until the submission has been claimed behind the second.
+    config = replace(grader_config(settings), slots=1, claim_ahead=2)
+    marker = b"# the newcomer"
+    sandbox = RecordingSandbox(await start_sandbox(settings, slots=1), marker)
+    grader = grader_on(session_factory, outbox, sandbox, config)
+    await grader.start(recover=False)
+    try:
+        await asyncio.wait_for(sandbox.entered.wait(), 60)
+        await wait_until(lambda: _at_least_running(session_factory, backlog, 2))
+        submission = await queued_submission(
+            session_factory, outbox, adder, code=f"{marker.decode()}\n{ADDER_SOLUTION}"
+        )
+        await wait_until(lambda: _is(session_factory, submission.id, SubmissionStatus.running))
+        sandbox.go.set()
+        await wait_until(lambda: _ran(sandbox, 3))
+    finally:
+        await grader.stop()
+        await sandbox.close()
+    assert await status_of(session_factory, submission.id) is SubmissionStatus.passed
+    # The held bulk run, then the submission, then the bulk run claimed before it.
+    assert sandbox.finished == [False, True, False]
+
+
+async def _at_least_running(factory: Factory, backlog: str, count: int) -> bool:
+    return await _bulk_running(factory, backlog) >= count
+
+
+async def _ran(sandbox: RecordingSandbox, count: int) -> bool:
+    return len(sandbox.finished) >= count

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from gradeflow.events.service import TRANSIENT_PREFIX, user_channel
+from gradeflow.events.service import TRANSIENT_PREFIX, _kept_key, user_channel
 from gradeflow.grading.progress import LiveProgress
 from gradeflow.grading.sandbox import RunProgress, TestResult
 from gradeflow.infra.pubsub import MemoryPubSub
@@ -71,3 +71,28 @@ async def test_the_latest_progress_is_sent_again_while_nothing_changes() -> None
                     break
         await live.close()
     assert received[-1] == received[-2]
+
+
+async def test_the_latest_progress_is_kept_for_new_streams_until_the_run_closes() -> None:
+    pubsub = MemoryPubSub()
+    live = LiveProgress(pubsub, user_id=7, submission_id=3, generation=0, total=2, interval_s=0.01)
+    live.start()
+    live.update(progress_of(1, total=2))
+    for _ in range(1000):
+        if any('"passed":1' in m for m in await pubsub.kept(_kept_key(7))):
+            break
+        await asyncio.sleep(0.01)
+    [kept] = await pubsub.kept(_kept_key(7))
+    assert json.loads(kept.removeprefix(TRANSIENT_PREFIX))["submission_id"] == 3
+    await live.close()
+    assert await pubsub.kept(_kept_key(7)) == []
+
+
+async def test_kept_messages_expire() -> None:
+    pubsub = MemoryPubSub()
+    await pubsub.keep("k", "a", "old", ttl_s=0.01)
+    await pubsub.keep("k", "b", "new", ttl_s=60)
+    await asyncio.sleep(0.05)
+    assert await pubsub.kept("k") == ["new"]
+    await pubsub.drop("k", "b")
+    assert await pubsub.kept("k") == []

@@ -205,3 +205,20 @@ def test_a_worker_exposes_grading_metrics(settings: Settings) -> None:
     finally:
         worker.kill()
         web.kill()
+
+
+async def test_a_message_kept_by_one_process_is_read_by_another_until_dropped(
+    settings: Settings,
+) -> None:
+    here = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    there = RedisPubSub(REDIS_URL, prefix=settings.queue_prefix)
+    try:
+        await here.keep("transient:1", "progress:8", "gone", ttl_s=0.01)
+        await asyncio.sleep(0.05)
+        await here.keep("transient:1", "progress:7", "sse:{}", ttl_s=30)
+        assert await there.kept("transient:1") == ["sse:{}"]
+        await there.drop("transient:1", "progress:7")
+        assert await here.kept("transient:1") == []
+    finally:
+        await here.close()
+        await there.close()

@@ -1,6 +1,7 @@
 """Services mode: a queued submission's place (read by the web process from
 PostgreSQL) and its run's progress (sent by a worker process over Redis) reach the
-student's stream on a web process."""
+student's stream on a web process; a stream opened mid-run (a reload) starts with the
+progress the worker kept in Redis."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from pathlib import Path
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
 from tests.e2e.test_progress import SOLUTION, slow_course
-from tests.events.test_live_progress import read_frames
+from tests.events.test_live_progress import first_frame, read_frames
 from tests.services.conftest import WebProcess, new_student, worker_process
 
 
 def test_a_queued_submission_hears_its_place_then_its_progress_from_a_worker_process(
     settings: Settings, tmp_path: Path
 ) -> None:
-    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=1.5)))
+    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=3)))
     web = WebProcess(settings)
     worker = None
     try:
@@ -32,6 +33,10 @@ def test_a_queued_submission_hears_its_place_then_its_progress_from_a_worker_pro
                 # No worker yet: it waits in the queue, first in line.
                 frames = read_frames(lines, "passed", until=lambda f: f.get("event") == "queue")
                 worker = worker_process(settings, concurrency=1)
+                frames += read_frames(
+                    lines, "passed", timeout=90, until=lambda f: f["data"].get("passed") == 2
+                )
+                reloaded = first_frame(me)
                 frames += read_frames(lines, "passed", timeout=90)
     finally:
         if worker is not None:
@@ -47,3 +52,6 @@ def test_a_queued_submission_hears_its_place_then_its_progress_from_a_worker_pro
     assert any(
         p["passed"] == 2 and p["running"] == "CountTest.test_3_takes_its_time" for p in progress
     )
+    assert reloaded["event"] == "progress"
+    assert reloaded["data"]["submission_id"] == mine
+    assert reloaded["data"]["passed"] == 2

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -16,6 +15,7 @@ from gradeflow.errors import GradeflowError
 
 if TYPE_CHECKING:
     from gradeflow.courses.format import AssignmentSpec, Problem
+    from gradeflow.grade_server.report import GradeReport
     from gradeflow.grading.sandbox import RunResult
 from gradeflow.settings import Settings, get_settings
 
@@ -411,30 +411,32 @@ def grade(
     path: Annotated[Path, typer.Argument(help="Assignment directory.")],
     code: Annotated[Path, typer.Option("--code", help="The Python file to grade.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    no_daemon: Annotated[
+        bool,
+        typer.Option(
+            "--no-daemon",
+            help="Grade in this process, not through the warm grader "
+            "[GRADEFLOW_GRADE_DAEMON=false].",
+        ),
+    ] = False,
 ) -> None:
     """Grade a file against an assignment directory in the sandbox; exit 0 iff it passed."""
-    from gradeflow.courses.format import AssignmentFormatError, load_assignment
-    from gradeflow.grading.verdicts import (
-        compute_score,
-        grade_code,
-        open_sandbox,
-        status_for,
-        validate_code,
+    # `python -m gradeflow grade` and the console script go to the warm grader
+    # (gradeflow.grade_server) before this module is imported; this is the path of
+    # --no-daemon, and of any call the warm grader could not answer.
+    from gradeflow.grade_server.report import (
+        GradeRefused,
+        graded_report,
+        read_grade_inputs,
+        refusal,
     )
+    from gradeflow.grading.verdicts import grade_code, open_sandbox
 
     settings = _settings()
     try:
-        assignment = load_assignment(path)
-    except AssignmentFormatError as exc:
-        raise _fail(f"{path} is invalid:\n{exc.message}", 2) from exc
-    try:
-        source = validate_code(code.read_bytes().decode("utf-8"), max_bytes=settings.max_code_bytes)
-    except OSError as exc:
-        raise _fail(f"cannot read {code}: {exc.strerror}", 2) from exc
-    except UnicodeDecodeError as exc:
-        raise _fail(f"{code} is not valid UTF-8 text", 2) from exc
-    except GradeflowError as exc:
-        raise _fail(f"{code}: {exc.message}", 2) from exc
+        assignment, source = read_grade_inputs(path, code, max_code_bytes=settings.max_code_bytes)
+    except GradeRefused as exc:
+        _emit(exc.report)
 
     async def run() -> RunResult:
         async with open_sandbox(settings) as sandbox:
@@ -445,32 +447,20 @@ def grade(
                 output_limit_bytes=settings.output_limit_bytes,
             )
 
+    report: GradeReport
     try:
-        result = asyncio.run(run())
+        report = graded_report(assignment, asyncio.run(run()), as_json=as_json)
     except GradeflowError as exc:
-        raise _fail(exc.message, 2) from exc
-    score = compute_score(points=assignment.points, scoring=assignment.scoring, result=result)
-    status = status_for(result).value
-    if as_json:
-        payload = {
-            "status": status,
-            "score": score,
-            "max_score": assignment.points,
-        } | result.to_dict()
-        typer.echo(json.dumps(payload, indent=2))
-    else:
-        verdict = f"{status.upper()} — {result.message}"
-        typer.echo(f"{assignment.title}: {verdict} (score {score:g}/{assignment.points})")
-        for test in result.tests:
-            mark = "✓" if test.outcome == "passed" else "✗"
-            typer.echo(f"  {mark} {test.id} [{test.outcome}]")
-            for line in test.message.splitlines():
-                typer.echo(f"      {line}")
-        if result.stdout:
-            typer.echo("--- stdout ---\n" + result.stdout)
-        if result.stderr:
-            typer.echo("--- stderr ---\n" + result.stderr)
-    raise typer.Exit(0 if status == "passed" else 1)
+        report = refusal(exc.message)
+    _emit(report)
+
+
+def _emit(report: GradeReport) -> NoReturn:
+    if report.stdout:
+        typer.echo(report.stdout, nl=False)
+    if report.stderr:
+        typer.echo(report.stderr, err=True, nl=False)
+    raise typer.Exit(report.exit_code)
 
 
 @users_app.command("create-admin")

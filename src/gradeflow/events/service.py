@@ -8,7 +8,10 @@ reconnect (``Last-Event-ID``) never loses an event.
 Transient events (a run's progress, a queue position) are not rows: they travel in
 the pub/sub message itself (``publish_transient``) or come from a side feed of the
 web process, and are sent without an id, so they are never replayed; a newer one,
-or the state the page reads, supersedes a missed one.
+or the state the page reads, supersedes a missed one. The latest of a kind that a
+page must not wait for (a run's progress, resent only every few seconds) is also kept
+for a short while (``publish_transient(keep_as=...)``): a stream that asked for
+transient events starts with what is kept for its user.
 """
 
 from __future__ import annotations
@@ -86,14 +89,37 @@ TRANSIENT_PREFIX = "sse:"
 _EVENT_TYPE = re.compile(r"^[a-z_]{1,40}$")
 
 
+# How long a kept transient event outlives its last send: a few of the senders'
+# heartbeats, so a sender that died leaves nothing behind for long.
+KEEP_S = 10.0
+
+
+def _kept_key(user_id: int) -> str:
+    return f"transient:{user_id}"
+
+
 async def publish_transient(
-    pubsub: PubSub, *, user_id: int, type: str, payload: dict[str, Any]
+    pubsub: PubSub,
+    *,
+    user_id: int,
+    type: str,
+    payload: dict[str, Any],
+    keep_as: str | None = None,
 ) -> None:
-    """Send an event to the user's open streams now, without storing it."""
+    """Send an event to the user's open streams now, without storing it; with
+    ``keep_as`` also keep it under that name for the streams that open next, until
+    ``drop_transient`` (or ``KEEP_S`` without a newer one)."""
     if not _EVENT_TYPE.match(type):
         raise ValueError(f"not an event type: {type!r}")
-    data = json.dumps({"type": type, **payload}, separators=(",", ":"))
-    await pubsub.publish(user_channel(user_id), TRANSIENT_PREFIX + data)
+    message = TRANSIENT_PREFIX + json.dumps({"type": type, **payload}, separators=(",", ":"))
+    if keep_as is not None:
+        await pubsub.keep(_kept_key(user_id), keep_as, message, ttl_s=KEEP_S)
+    await pubsub.publish(user_channel(user_id), message)
+
+
+async def drop_transient(pubsub: PubSub, *, user_id: int, kept_as: str) -> None:
+    """No stream opened from now on starts with the event kept as ``kept_as``."""
+    await pubsub.drop(_kept_key(user_id), kept_as)
 
 
 def format_transient(type: str, data: str) -> str:
@@ -165,6 +191,12 @@ async def _stream(
         async with session_factory() as session:
             after_id = await latest_event_id(session, user_id=user_id)
     yield f"retry: 2000\n: connected, after {after_id}\n\n"
+    if transient:
+        # Before the rows: a result stored since comes after the progress it ends.
+        for message in await pubsub.kept(_kept_key(user_id)):
+            carried = transient_sse(message)
+            if carried is not None:
+                yield carried
     waiter: asyncio.Future[str] | None = None
     side_waiter: asyncio.Future[str] | None = None
     read = True

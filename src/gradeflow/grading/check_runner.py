@@ -2,7 +2,9 @@
 
 The grader (``grading.worker``) hands every solution check message to a
 ``SolutionChecker`` and runs its recovery and sweep beside its own, so checks share
-the grading slots, the sandbox and the crash-safety rules of grading runs.
+the grading slots, the sandbox and the crash-safety rules of grading runs — and the
+grader's ``PriorityGate``, at bulk priority (as their jobs are published), so a
+student's submission claimed meanwhile runs first.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from gradeflow.courses.models import AssignmentDraft
 from gradeflow.courses.service import content_spec
 from gradeflow.db import transaction
 from gradeflow.grading import checks
-from gradeflow.grading.messages import SolutionCheckJob
+from gradeflow.grading.messages import PRIORITY_BULK, SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult, Sandbox
 from gradeflow.grading.verdicts import grade_code
 from gradeflow.infra.queue import Delivery, settle
-from gradeflow.infra.slots import keep_lease
+from gradeflow.infra.slots import PriorityGate, keep_lease
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +42,7 @@ class SolutionChecker:
         session_factory: async_sessionmaker[AsyncSession],
         outbox: Outbox,
         sandbox: Sandbox,
+        turns: PriorityGate,
         owner: str,
         max_attempts: int,
         lease_margin_s: float,
@@ -48,6 +51,7 @@ class SolutionChecker:
         self.session_factory = session_factory
         self.outbox = outbox
         self.sandbox = sandbox
+        self.turns = turns
         self.owner = owner
         self.max_attempts = max_attempts
         self.lease_margin_s = lease_margin_s
@@ -99,12 +103,13 @@ class SolutionChecker:
         spec = content_spec(draft.content, slug="check")
         renewal = asyncio.create_task(self._keep_lease(draft.id, spec.time_limit_s))
         try:
-            return await grade_code(
-                self.sandbox,
-                assignment=spec,
-                code=spec.solution,
-                output_limit_bytes=self.output_limit_bytes,
-            )
+            async with self.turns.hold(priority=PRIORITY_BULK):
+                return await grade_code(
+                    self.sandbox,
+                    assignment=spec,
+                    code=spec.solution,
+                    output_limit_bytes=self.output_limit_bytes,
+                )
         finally:
             renewal.cancel()
             with suppress(asyncio.CancelledError):

@@ -27,6 +27,8 @@ from gradeflow.db import Base, UTCDateTime, utcnow
 from gradeflow.grading.verdicts import SubmissionStatus
 
 PENDING_PREDICATE = "status IN ('queued', 'running') AND regrading = false"
+# The interactive queue: what students wait in, and what their positions count.
+INTERACTIVE_QUEUE_PREDICATE = "status = 'queued' AND regrading = false"
 
 
 class Submission(Base):
@@ -45,6 +47,14 @@ class Submission(Base):
         Index("ix_submissions_reuse", "assignment_id", "code_hash"),
         Index("ix_submissions_user_assignment", "user_id", "assignment_id"),
         Index("ix_submissions_status", "status"),
+        # The interactive queue in the order graders serve it (``queue_watch``).
+        Index(
+            "ix_submissions_interactive_queue",
+            "queued_at",
+            "id",
+            sqlite_where=text(INTERACTIVE_QUEUE_PREDICATE),
+            postgresql_where=text(INTERACTIVE_QUEUE_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +76,10 @@ class Submission(Base):
     # When the job message was confirmed by the queue; NULL rows are re-published
     # by the sweeper (the broker was down when the submission was accepted).
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # When the row's current job joined the queue: on submit, regrade, re-run, and when
+    # a released run's job is published again at the tail. Within a priority, graders
+    # claim in this order (the broker's FIFO), so queue positions count by it, not by id.
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Bumped by every regrade; a run records its result only for the generation it
     # claimed, so an old run can never overwrite a newer one.
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

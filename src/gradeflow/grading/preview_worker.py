@@ -3,7 +3,9 @@
 The same rules as for submissions (``worker.py``): claim, run with a renewed lease,
 store on the lease, and acknowledge only after the commit; an internal error or a
 shutdown gives the run back. The ``Grader`` hands these jobs over and calls
-``recover`` and ``sweep`` beside its own.
+``recover`` and ``sweep`` beside its own; a run takes its turn at the grader's
+``PriorityGate`` at bulk priority, so a student's submission claimed meanwhile goes
+first.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import transaction
 from gradeflow.grading import preview_runs
-from gradeflow.grading.messages import PreviewJob
+from gradeflow.grading.messages import PRIORITY_BULK, PreviewJob
 from gradeflow.grading.models import PreviewResult
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.regrades import close_finished_direct_regrades
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
 from gradeflow.infra.queue import Delivery, settle
-from gradeflow.infra.slots import keep_lease
+from gradeflow.infra.slots import PriorityGate, keep_lease
 from gradeflow.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -38,6 +40,7 @@ class PreviewGrader:
         session_factory: async_sessionmaker[AsyncSession],
         outbox: Outbox,
         sandbox: Sandbox,
+        turns: PriorityGate,
         metrics: Metrics,
         owner: str,
         max_attempts: int,
@@ -47,6 +50,7 @@ class PreviewGrader:
         self.session_factory = session_factory
         self.outbox = outbox
         self.sandbox = sandbox
+        self.turns = turns
         self.metrics = metrics
         self.owner = owner
         self.max_attempts = max_attempts
@@ -108,7 +112,8 @@ class PreviewGrader:
         )
         renewal = asyncio.create_task(self._keep_lease(claimed.id, assignment.time_limit_s))
         try:
-            return await self.sandbox.run(spec)
+            async with self.turns.hold(priority=PRIORITY_BULK):
+                return await self.sandbox.run(spec)
         finally:
             renewal.cancel()
             with suppress(asyncio.CancelledError):

@@ -3,11 +3,13 @@
 The sandbox tells the grader when a run starts and each time the judge starts or
 finishes a test (``RunProgress``: only what the judge said, checked like its final
 report). ``LiveProgress`` sends the latest of it to the student's open streams: at
-most once every ``interval_s``, again every ``heartbeat_s`` so that a page opened
-mid-run catches up, and never once closed. The grader closes it before it records
-the result, so the stored ``submission`` event is always the last word on a run;
-pages ignore progress of a submission they show as graded anyway. Progress is not
-stored (see docs/architecture.md): it is worth nothing once the result is in.
+most once every ``interval_s``, again every ``heartbeat_s``, and never once closed.
+The latest is also kept in the pub/sub (Redis in services mode) while the run lasts,
+so a page that connects mid-run — a reload — gets it at once instead of after the
+next heartbeat; closing drops it. The grader closes it before it records the result,
+so the stored ``submission`` event is always the last word on a run; pages ignore
+progress of a submission they show as graded anyway. Progress is not stored in the
+database (see docs/architecture.md): it is worth nothing once the result is in.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gradeflow.events.service import publish_transient
+from gradeflow.events.service import drop_transient, publish_transient
 from gradeflow.grading.models import Submission
 from gradeflow.grading.sandbox import RunProgress
 from gradeflow.infra.pubsub import PubSub
@@ -93,6 +95,12 @@ class LiveProgress:
         except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        # After the last send: nothing is kept of a run whose result is about to be in.
+        await drop_transient(self.pubsub, user_id=self.user_id, kept_as=self._kept_as)
+
+    @property
+    def _kept_as(self) -> str:
+        return f"{PROGRESS_EVENT}:{self.submission_id}"
 
     async def _send_forever(self) -> None:
         while not self._stopped.is_set():
@@ -115,7 +123,11 @@ class LiveProgress:
         )
         try:
             await publish_transient(
-                self.pubsub, user_id=self.user_id, type=PROGRESS_EVENT, payload=payload
+                self.pubsub,
+                user_id=self.user_id,
+                type=PROGRESS_EVENT,
+                payload=payload,
+                keep_as=self._kept_as,
             )
         except Exception:  # progress is a courtesy: the run goes on without it
             log.exception("grading.progress_failed", submission_id=self.submission_id)

@@ -187,6 +187,7 @@ async def submit_group(
                 "reused_from_id": reused.id if reused else None,
                 "attempts": 0,
                 "created_at": now,
+                "queued_at": now,
                 "started_at": now if reused else None,
                 "finished_at": now if reused else None,
             }
@@ -251,18 +252,17 @@ async def release_submission(
     """Give an unfinished run back to the queue (shutdown, or our own failure).
 
     With ``republish`` its job is published again after the commit (the message that
-    brought it is acknowledged); without, the caller hands its message back instead.
+    brought it is acknowledged), at the tail of the queue: it is queued anew. Without,
+    the caller hands its message back instead, which the broker puts back in its old
+    place (so does ``MemoryQueue``): the row keeps its ``queued_at``, and its
+    ``published_at``, so the sweeper does not send a second job to the tail.
     False when ``owner`` no longer held the lease.
     """
+    requeued: dict[str, object] = {"published_at": None, "queued_at": utcnow()} if republish else {}
     released = await session.execute(
         update(Submission)
         .where(_leased_by(submission_id, owner))
-        .values(
-            status=SubmissionStatus.queued,
-            lease_owner=None,
-            lease_expires_at=None,
-            published_at=None,
-        )
+        .values(status=SubmissionStatus.queued, lease_owner=None, lease_expires_at=None, **requeued)
         .execution_options(synchronize_session=False)
     )
     if getattr(released, "rowcount", 0) != 1:
@@ -309,13 +309,14 @@ async def requeue_abandoned(session: AsyncSession) -> int:
 
 
 async def submissions_to_publish(session: AsyncSession, *, limit: int = 10_000) -> list[int]:
-    """Every queued row and every expired lease: the work to (re)publish at start-up."""
+    """Every queued row and every expired lease: the work to (re)publish at start-up,
+    in the order it was queued, so the new queue serves it as the old one would have."""
     now = utcnow()
     expired = (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now)
     query = (
         select(Submission.id)
         .where(or_(Submission.status == SubmissionStatus.queued, expired))
-        .order_by(Submission.id)
+        .order_by(Submission.queued_at, Submission.id)
         .limit(limit)
     )
     return list(await session.scalars(query))
@@ -337,18 +338,28 @@ async def expired_leases(session: AsyncSession, *, limit: int = 1000) -> list[in
 async def unpublished_submissions(
     session: AsyncSession, *, older_than: dt.timedelta, limit: int = 1000
 ) -> list[int]:
-    """Queued rows whose job message never reached the queue (the broker was down)."""
+    """Queued rows whose job message never reached the queue (the broker was down),
+    queued anew: their job is about to join the queue at its tail."""
+    now = utcnow()
     query = (
         select(Submission.id)
         .where(
             Submission.status == SubmissionStatus.queued,
             Submission.published_at.is_(None),
-            Submission.created_at < utcnow() - older_than,
+            Submission.queued_at < now - older_than,
         )
-        .order_by(Submission.id)
+        .order_by(Submission.queued_at, Submission.id)
         .limit(limit)
     )
-    return list(await session.scalars(query))
+    ids = list(await session.scalars(query))
+    if ids:
+        await session.execute(
+            update(Submission)
+            .where(Submission.id.in_(ids), Submission.published_at.is_(None))
+            .values(queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 async def regrade_assignment(
@@ -385,6 +396,7 @@ async def regrade_assignment(
             lease_owner=None,
             lease_expires_at=None,
             published_at=None,
+            queued_at=utcnow(),
             assignment_revision=assignment.revision,
             reused_from_id=None,
         )

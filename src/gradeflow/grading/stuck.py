@@ -267,6 +267,7 @@ async def rerun_submission(
             "feedback": None,
             "reused_from_id": None,
             "published_at": None,
+            "queued_at": utcnow(),
             "started_at": None,
             "finished_at": None,
         }

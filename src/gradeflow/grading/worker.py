@@ -90,10 +90,16 @@ class Grader:
         self.config = config
         self.metrics = metrics
         self.owner = new_lease_owner()
+        # Runs claimed ahead wait here for a slot, a submission before a regrade, a
+        # preview or a check (not in claim order, which would put one behind the bulk
+        # jobs claimed before it); the sandbox is given no more runs at once than it
+        # has slots.
+        self._turns = PriorityGate(config.slots)
         self.previews = PreviewGrader(
             session_factory=session_factory,
             outbox=outbox,
             sandbox=sandbox,
+            turns=self._turns,
             metrics=metrics,
             owner=self.owner,
             max_attempts=config.max_attempts,
@@ -104,6 +110,7 @@ class Grader:
             session_factory=session_factory,
             outbox=outbox,
             sandbox=sandbox,
+            turns=self._turns,
             owner=self.owner,
             max_attempts=config.max_attempts,
             lease_margin_s=config.lease_margin_s,
@@ -118,10 +125,6 @@ class Grader:
             hold=self._sandbox_has_work_ready,
             linger_s=config.group_linger_s,
         )
-        # Runs claimed ahead wait here for a slot, a submission before a regrade (not in
-        # claim order, which would put one behind the bulk jobs claimed before it); the
-        # sandbox is given no more runs at once than it has slots.
-        self._turns = PriorityGate(config.slots)
         # Claimed runs not yet finished in the sandbox (running or waiting for a slot).
         self._unfinished_runs = 0
         # The leases of this process's runs in flight, renewed together: id -> seconds.

@@ -5,11 +5,17 @@ the database, so the in-process implementation may drop messages for a
 subscriber that is far behind instead of growing without bound. Whenever messages
 may have been missed, the subscriber is sent ``CATCH_UP`` (after a reconnection to
 Redis, or instead of what its full inbox held).
+
+Beside the channels, a few latest messages can be kept for a while (``keep``), for a
+subscriber that arrives later to start from (``kept``): a run's latest progress, for
+a page that connects mid-run. Each is kept under a key and a field, until its
+``ttl_s`` runs out or it is dropped (``drop``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -34,6 +40,16 @@ class PubSub(Protocol):
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
 
+    async def keep(self, key: str, field: str, message: str, *, ttl_s: float) -> None:
+        """Keep ``message`` as ``key``'s ``field`` for ``ttl_s`` (one same ``ttl_s`` for
+        the fields of a key: Redis expires the key as a whole); best effort, never raises."""
+
+    async def kept(self, key: str) -> list[str]:
+        """The messages kept under ``key`` and not expired; [] when they cannot be read."""
+
+    async def drop(self, key: str, field: str) -> None:
+        """Drop a kept message; best effort, never raises."""
+
     async def close(self) -> None: ...
 
 
@@ -57,6 +73,8 @@ class _MemorySubscription:
 class MemoryPubSub:
     def __init__(self) -> None:
         self._channels: dict[str, set[_MemorySubscription]] = {}
+        # key -> field -> (expiry on the monotonic clock, message)
+        self._kept: dict[str, dict[str, tuple[float, str]]] = {}
 
     async def start(self) -> None:
         pass
@@ -92,5 +110,25 @@ class MemoryPubSub:
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         return self._subscribe(channel)
 
+    async def keep(self, key: str, field: str, message: str, *, ttl_s: float) -> None:
+        self._kept.setdefault(key, {})[field] = (time.monotonic() + ttl_s, message)
+
+    async def kept(self, key: str) -> list[str]:
+        fields = self._kept.get(key, {})
+        now = time.monotonic()
+        for field in [f for f, (expiry, _) in fields.items() if expiry <= now]:
+            del fields[field]
+        if not fields:
+            self._kept.pop(key, None)
+        return [message for _, message in fields.values()]
+
+    async def drop(self, key: str, field: str) -> None:
+        fields = self._kept.get(key)
+        if fields is not None:
+            fields.pop(field, None)
+            if not fields:
+                del self._kept[key]
+
     async def close(self) -> None:
         self._channels.clear()
+        self._kept.clear()

@@ -53,7 +53,7 @@ class MemoryDelivery:
     body: bytes
     _queue: MemoryQueue
     _name: str
-    _priority: int
+    _item: _Item
     _settled: bool = False
 
     async def ack(self) -> None:
@@ -61,7 +61,9 @@ class MemoryDelivery:
 
     async def reject(self, *, requeue: bool) -> None:
         if not self._settled and requeue:
-            await self._queue.publish(self._name, self.body, priority=self._priority)
+            # Back in its old place, as RabbitMQ puts a requeued message back: a job
+            # handed back at shutdown is not sent behind the jobs queued after it.
+            self._queue.put_back(self._name, self._item)
         self._settled = True
 
 
@@ -87,11 +89,15 @@ class MemoryQueue:
     async def depth(self, queue: str) -> int | None:
         return self._get(queue).qsize()
 
+    def put_back(self, queue: str, item: _Item) -> None:
+        """A delivered message back in the place it was taken from."""
+        self._get(queue).put_nowait(item)
+
     async def consume(self, queue: str) -> AsyncIterator[Delivery]:
         source = self._get(queue)
         while True:
             item = await source.get()
-            yield MemoryDelivery(item.body, self, queue, item.priority)
+            yield MemoryDelivery(item.body, self, queue, item)
 
     async def close(self) -> None:
         self._queues.clear()

@@ -3,11 +3,18 @@
 It degrades instead of failing: while Redis is down it reconnects in the
 background; when it is back, every local subscriber is sent ``CATCH_UP`` so it
 re-reads what it may have missed from the database.
+
+Kept messages (``keep``) are a hash per key, one field each; a field holds its expiry
+(Unix time) before the message, since a hash's fields cannot expire on their own,
+and the hash expires ``ttl_s`` after its latest ``keep`` (callers keep a key's fields
+for one same ``ttl_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -65,6 +72,40 @@ class RedisPubSub:
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         return self._local.subscribe(channel)
+
+    async def keep(self, key: str, field: str, message: str, *, ttl_s: float) -> None:
+        name = f"{self.prefix}:kept:{key}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(name, field, f"{time.time() + ttl_s:.3f} {message}")
+                pipe.expire(name, math.ceil(ttl_s))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("pubsub.keep_failed", key=key, error=str(exc))
+
+    async def kept(self, key: str) -> list[str]:
+        try:
+            fields = await self._redis.hgetall(f"{self.prefix}:kept:{key}")
+        except (RedisError, OSError) as exc:
+            log.warning("pubsub.kept_failed", key=key, error=str(exc))
+            return []
+        now = time.time()
+        messages = []
+        for value in fields.values():
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            expiry, _, message = text.partition(" ")
+            try:
+                if float(expiry) > now:
+                    messages.append(message)
+            except ValueError:
+                log.warning("pubsub.kept_malformed", key=key)
+        return messages
+
+    async def drop(self, key: str, field: str) -> None:
+        try:
+            await self._redis.hdel(f"{self.prefix}:kept:{key}", field)
+        except (RedisError, OSError) as exc:
+            log.warning("pubsub.drop_failed", key=key, error=str(exc))
 
     async def _listen_forever(self) -> None:
         attempt = 0

@@ -1142,6 +1142,73 @@ def test_a_deadline_already_past_times_out(
         right.receive(deadline=time.monotonic() - 1)
 
 
+def test_a_timeout_ends_no_earlier_than_its_deadline(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    _, right = connections
+    deadline = time.monotonic() + 0.1
+    with pytest.raises(wire.Timeout):
+        right.receive(deadline=deadline)
+    assert time.monotonic() >= deadline
+
+
+def _send_later(connection: wire.Connection, message: list[Any], delay_s: float) -> threading.Timer:
+    timer = threading.Timer(delay_s, connection.send, args=(message,))
+    timer.start()
+    return timer
+
+
+def test_a_receive_without_a_deadline_after_one_that_timed_out_waits_for_the_message(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    with pytest.raises(wire.Timeout):
+        right.receive(deadline=time.monotonic() + 0.01)
+    # The socket's receive timeout of the last call must not cut this one short.
+    timer = _send_later(left, ["late"], 0.2)
+    try:
+        assert right.receive() == ["late"]
+    finally:
+        timer.join()
+
+
+def test_a_later_deadline_after_a_short_one_waits_until_the_message_comes(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    with pytest.raises(wire.Timeout):
+        right.receive(deadline=time.monotonic() + 0.01)
+    timer = _send_later(left, ["in time"], 0.2)
+    try:
+        assert right.receive(deadline=time.monotonic() + 30) == ["in time"]
+    finally:
+        timer.join()
+
+
+def test_messages_keep_coming_across_many_receives_with_one_deadline(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    deadline = time.monotonic() + 30
+    for number in range(200):
+        left.send(["n", number])
+        assert right.receive(deadline=deadline) == ["n", number]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b' ["padded"]', b'["padded"] ', b'["one"]["two"]', b"[1]\n"],
+    ids=["leading space", "trailing space", "two values", "newline"],
+)
+def test_a_frame_with_anything_around_its_json_list_is_refused(
+    connections: tuple[wire.Connection, wire.Connection], payload: bytes
+) -> None:
+    left, right = connections
+    left.sock.sendall(_frame(payload))
+    with pytest.raises(wire.WireError):
+        right.receive(deadline=time.monotonic() + 30)
+
+
 @pytest.mark.parametrize(
     "message",
     [

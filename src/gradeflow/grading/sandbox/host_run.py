@@ -44,6 +44,10 @@ class Launch(Protocol):
     # Readers of the pipes the run writes to besides stdout, stderr and the result
     # channel, in the order of their write ends.
     extra_readers: tuple[Callable[[bytes], None], ...]
+    # Whether the run can write below its staging directory. If it cannot, the
+    # directory holds only the files written before the run, and is removed as they
+    # were written, without handing the work to a thread and back.
+    run_writes_staging: bool
 
     async def make_staging(self) -> str:
         """A new, empty directory for the run's files."""
@@ -81,7 +85,9 @@ async def run_judged(
         # A TimeoutError (the zygote did not start in time) has no text of its own.
         return internal_error(spec, f"The sandbox failed: {exc or type(exc).__name__}")
     finally:
-        if staging is not None:
+        if staging is not None and not launch.run_writes_staging:
+            remove_workdir(staging)
+        elif staging is not None:
             # In a thread: a student can leave many files behind, and the event loop
             # serves other runs meanwhile.
             await asyncio.to_thread(remove_workdir, staging)

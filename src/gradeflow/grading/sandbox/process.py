@@ -59,6 +59,7 @@ class _ProcessLaunch:
     """One run as a process tree of its own, in its own session and process group."""
 
     extra_readers: tuple[Callable[[bytes], None], ...] = ()
+    run_writes_staging = True  # it is the run's working directory
 
     def __init__(self, spec: RunSpec, python: str) -> None:
         self.spec = spec

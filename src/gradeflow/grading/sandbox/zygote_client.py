@@ -324,6 +324,8 @@ class _ZygoteLaunch:
         self.zygote: _Zygote | None = None
         self.status = bytearray()  # the zygote's report of the run, JSON
         self.extra_readers: tuple[Callable[[bytes], None], ...] = (self.status.extend,)
+        # The run sees its staging directory bound read-only (jail.enter).
+        self.run_writes_staging = False
         self.finished = False
 
     async def make_staging(self) -> str:

@@ -349,6 +349,9 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
         return
     _run_tests(channel, session, tests, test_ids)
     channel.send("done")
+    # The student process sees its socket close and exits now, alongside the judge,
+    # rather than once the zygote has reaped the judge and killed it.
+    session.close()
 
 
 def _student_started(channel: Channel, hello: list[Any], *, first_test: str) -> bool:

@@ -306,7 +306,7 @@ class RemoteModule(types.ModuleType):
         last = session.last_module_read
         if last is not None and last[0] == (session.generation, name):
             return last[1]
-        value = session.request_on(self, "get", name)
+        value = session.read_module(self, name)
         if isinstance(value, Forwarding) and "_gf_origin" not in value.__dict__:
             value.__dict__["_gf_origin"] = name
         session.last_module_read = ((session.generation, name), value)

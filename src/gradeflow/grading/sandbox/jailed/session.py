@@ -170,6 +170,10 @@ class Session:
         self.dead: StudentFailure | None = None  # why no student process runs now
         self.module_proxy: RemoteModule | None = None
         self.last_module_read: tuple[tuple[int, str], object] | None = None
+        # The module's functions and classes as the student process's hello named
+        # them, by name: what a read of them would answer until the first request
+        # after it, when student code may have run and rebound them.
+        self.named: dict[str, Any] = {}
         # The student's functions the tests are calling now, outermost first (a call
         # may call back into the tests, which call the student's code again).
         self.calls: list[str | None] = []
@@ -193,7 +197,44 @@ class Session:
             self.spawner.end()
             return ["exited", f"it sent something that is not a message: {exc}"]
         self.replay(message[-2] if len(message) >= 3 else [])
+        if message[0] == "hello" and not self._remember_names(message):
+            self.spawner.end()
+            return ["exited", "it sent a malformed hello"]
         return message
+
+    def _remember_names(self, hello: list[Any]) -> bool:
+        """Keep what ``hello`` names (see ``named``); False if it is malformed.
+
+        Decoded now, not when read: a class is described only the first time it
+        crosses, and later answers refer to it."""
+        named = hello[1] if len(hello) == 4 else None
+        if type(named) is not list:
+            return False
+        decoded: dict[str, Any] = {}
+        try:
+            for pair in named:
+                if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                    return False
+                decoded[pair[0]] = wire.decode(pair[1], self.refs)
+        except wire.WireError:
+            return False
+        self.named = decoded
+        return True
+
+    def read_module(self, module: RemoteModule, name: str) -> Any:
+        """``module.name`` in the student process: what its hello named, while nothing
+        was asked since, else asked for."""
+        value = self.named.get(name, _UNNAMED)
+        if value is _UNNAMED:
+            return self.request_on(module, "get", name)
+        return value
+
+    def close(self) -> None:
+        """The tests are over: let the student process go."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
 
     def begin_test(self, test_id: str | None) -> None:
         self.scope += 1
@@ -233,7 +274,7 @@ class Session:
                 "crashed", f"Your code could not be imported again ({status})."
             ) from None
         self.replay(message[-2] if len(message) >= 3 else [])
-        if message[0] != "hello":
+        if message[0] != "hello" or not self._remember_names(message):
             self.spawner.end()
             raise self.fail(
                 "crashed", "Your code could not be imported again after the last problem."
@@ -257,6 +298,7 @@ class Session:
                 self.connection.close()
         self.connection = None
         self.generation += 1
+        self.named = {}
         self.proxies.clear()
         self.strong.clear()
         self.callbacks.clear()
@@ -369,6 +411,7 @@ class Session:
 
     def request(self, message: list[Any]) -> Any:
         self.last_module_read = None
+        self.named = {}
         if time.monotonic() >= self.run_deadline:
             # Nothing left of the run's time: not even a student process to start.
             if self.connection is not None:
@@ -748,4 +791,5 @@ class _Raise:
 
 
 _CONTINUE = object()
+_UNNAMED = object()
 _PLAIN_ONLY = wire.Refs()

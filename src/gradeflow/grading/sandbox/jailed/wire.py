@@ -24,8 +24,9 @@ import datetime
 import decimal
 import fractions
 import json
+import json.encoder
+import json.scanner
 import re
-import select
 import socket
 import statistics
 import struct
@@ -36,6 +37,9 @@ from typing import Any, NoReturn
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 _HEADER = struct.Struct(">I")
+_TIMEVAL = struct.Struct("@ll")  # struct timeval
+# How far a receive may wait past a deadline before its timeout is set again.
+TIMEOUT_SLACK_S = 0.005
 _HEX = re.compile(r"-?[0-9a-f]+")
 _INT_LIMIT = 2**63
 # The most one read of a pipe or socket takes, inside the jail. Small: a run near
@@ -149,17 +153,27 @@ class Refs:
 
 
 class Connection:
-    """One end of a stream socket carrying frames of JSON."""
+    """One end of a stream socket carrying frames of JSON.
+
+    A round trip is what every use of student code costs, so the hot path is lean:
+    the JSON encoder and scanner are made once (the ``json`` module's C ones, which
+    ``json.dumps``/``loads`` would rebuild on every call), a frame goes out in one
+    ``send`` of header and body, and a deadline is kept by the socket's receive
+    timeout, re-armed only when it drifts from the deadline, instead of a
+    ``select`` before every ``recv``.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(True)
         self._buffer = bytearray()
-        self._dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-        self._loads = json.JSONDecoder().decode
+        self._encode = _compact_encoder()
+        self._scan = _scanner()
+        # The receive timeout set on the socket (None: none); see ``_arm``.
+        self._timeout: float | None = None
 
     def send(self, message: list[Any]) -> None:
-        data = self._dumps(message).encode("ascii")
+        data = self._encode(message).encode("ascii")
         if len(data) > MAX_FRAME_BYTES:
             raise TooLarge(f"the message is {len(data)} bytes, more than {MAX_FRAME_BYTES}")
         try:
@@ -172,24 +186,52 @@ class Connection:
         while True:
             frame = self._frame()
             if frame is not None:
-                try:
-                    message = self._loads(frame.decode("ascii"))
-                except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-                    raise WireError(f"a message is not valid JSON: {exc}") from None
-                if not isinstance(message, list) or not message:
-                    raise WireError("a message is not a non-empty list")
-                return message
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
-                    raise Timeout()
+                return self._message(frame)
+            self._arm(deadline)
             try:
                 chunk = self.sock.recv(RECEIVE_BYTES)
+            except BlockingIOError:  # the receive timeout: a deadline passed, or drifted
+                continue
             except OSError as exc:
                 raise PeerGone(str(exc)) from exc
             if not chunk:
                 raise PeerGone("the connection was closed")
             self._buffer += chunk
+
+    def _arm(self, deadline: float | None) -> None:
+        """Make the next ``recv`` return by ``deadline`` (give or take ``TIMEOUT_SLACK_S``),
+        or wait as long as it takes when there is none; ``Timeout`` once it has passed."""
+        if deadline is None:
+            if self._timeout is not None:
+                self._set_timeout(None)
+            return
+        now = time.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
+            raise Timeout()
+        if self._timeout is None or abs(now + self._timeout - deadline) > TIMEOUT_SLACK_S:
+            self._set_timeout(remaining)
+
+    def _set_timeout(self, seconds: float | None) -> None:
+        # SO_RCVTIMEO: a zero timeval means no timeout, so at least a microsecond.
+        micros = 0 if seconds is None else max(1, round(seconds * 1_000_000))
+        value = _TIMEVAL.pack(*divmod(micros, 1_000_000))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        self._timeout = seconds
+
+    def _message(self, frame: bytes) -> list[Any]:
+        try:
+            text = frame.decode("ascii")
+            message, end = self._scan(text, 0)
+        except StopIteration:
+            raise WireError("a message is not valid JSON") from None
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise WireError(f"a message is not valid JSON: {exc}") from None
+        if end != len(text):
+            raise WireError("a message has data after its JSON")
+        if type(message) is not list or not message:
+            raise WireError("a message is not a non-empty list")
+        return message
 
     def _frame(self) -> bytes | None:
         if len(self._buffer) < _HEADER.size:
@@ -206,6 +248,36 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"))`` (ASCII only), without rebuilding
+    the encoder for every message. Messages are trees of fresh lists (``encode``
+    output), so there is no cycle to check for."""
+    make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+    fallback = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False)
+    if make_encoder is None:  # an interpreter without the C accelerator
+        return fallback.encode
+    encoder = make_encoder(
+        None,  # no cycle check
+        fallback.default,  # raises TypeError, as json.dumps does
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan: NaN crosses as NaN
+    )
+    return lambda value: "".join(encoder(value, 0))
+
+
+def _scanner() -> Callable[[str, int], tuple[Any, int]]:
+    """The JSON decoder's value scanner: ``(value, end)`` of the value at an index,
+    ``StopIteration`` if there is none."""
+    make_scanner: Any = json.scanner.make_scanner  # typeshed types it as a class
+    scanner: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())
+    return scanner
 
 
 class TooLarge(ValueError):

@@ -61,6 +61,8 @@ EXTRA_FDS = {"judge": 3, "student": 1}
 # Student processes one run may ask for (the judge restarts one after each crash).
 MAX_STUDENTS = 256
 SETUP_FAILED_EXIT = 125
+# What a spare says with its mount namespace once it is isolated (_offer_namespace).
+ISOLATED = b"isolated"
 # With a cgroup per process, pids.max is the process limit; RLIMIT_NPROC stays as a
 # backstop above it, so the limit that stops a fork bomb is the one that says so
 # (pids.events).
@@ -136,6 +138,27 @@ class _Spare:
 
 
 @dataclass
+class _Handed:
+    """A spare that became a run's process, until it is reaped.
+
+    ``namespace``: its mount namespace, if it offered it in time. Dropping the last
+    reference to a mount namespace makes the kernel unmount its tree and wait for an
+    RCU grace period, several ms on a busy machine: held here, that wait is not part
+    of the process's exit, which the run's result waits for. ``channel`` is closed
+    only then too: closed with an offer unread, it would reset the spare's receive of
+    its part.
+    """
+
+    channel: socket.socket
+    namespace: int | None
+
+    def close(self) -> None:
+        self.channel.close()
+        if self.namespace is not None:
+            os.close(self.namespace)
+
+
+@dataclass
 class _Zygote:
     control: socket.socket
     seccomp_filter: bytes
@@ -159,6 +182,10 @@ class _Zygote:
     selector: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     runs: dict[int, _Run] = field(default_factory=dict)
     spares: list[_Spare] = field(default_factory=list)
+    # Spares that became a run's judge or student process, by pid, until reaped; then
+    # let go of once the loop has answered the events of its turn.
+    handed: dict[int, _Handed] = field(default_factory=dict)
+    reaped: list[_Handed] = field(default_factory=list)
 
     def serve(self) -> None:
         self.control.setblocking(False)
@@ -187,6 +214,10 @@ class _Zygote:
                 else:
                     self._reap(key.data)
             self._enforce_deadlines()
+            if self.reaped:
+                for handed in self.reaped:
+                    handed.close()
+                self.reaped.clear()
             if self.busy_cgroups:
                 self._remove_busy_cgroups()
 
@@ -199,6 +230,8 @@ class _Zygote:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.pid, signal.SIGKILL)
             self._reap(run)
+        for handed in [*self.handed.values(), *self.reaped]:
+            handed.close()
         for _ in range(CGROUP_REMOVAL_TRIES):
             if not self.busy_cgroups:
                 break
@@ -344,6 +377,7 @@ class _Zygote:
             if run.pid:
                 os.kill(run.pid, signal.SIGKILL)
                 os.waitpid(run.pid, 0)
+                self._reaped(run.pid)
             self._release_cgroup(run.judge_cgroup)
             _write_status(status_fd, {"error": f"starting the run failed: {exc}"})
             _close_all([stdout, stderr, result])
@@ -504,7 +538,14 @@ class _Zygote:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
+        self._reaped(pid)
         return status, self._release_cgroup(cgroup)
+
+    def _reaped(self, pid: int) -> None:
+        """``pid`` was a run's process, now reaped."""
+        handed = self.handed.pop(pid, None)
+        if handed is not None:
+            self.reaped.append(handed)
 
     def _hand_to_spare(
         self,
@@ -519,9 +560,10 @@ class _Zygote:
         is moved into ``cgroup`` first: until its part arrives, it only waits."""
         fds = fds if network is None else [*fds, network]
         while self.spares:
-            spare = self.spares.pop()
+            spare = self.spares.pop(0)  # the oldest: the likeliest to be isolated by now
             self.selector.unregister(spare.pidfd)
             os.close(spare.pidfd)  # the run opens its own
+            namespace = _offered_namespace(spare.channel)
             try:
                 if cgroup is not None:
                     cgroup.add(spare.pid)
@@ -530,17 +572,18 @@ class _Zygote:
                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
                 )
             except OSError:
+                _Handed(spare.channel, namespace).close()
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(spare.pid, signal.SIGKILL)
                 os.waitpid(spare.pid, 0)
                 continue
-            finally:
-                spare.channel.close()
+            self.handed[spare.pid] = _Handed(spare.channel, namespace)
             return spare.pid
         return None
 
     def _reap(self, run: _Run) -> None:
         _, status = os.waitpid(run.pid, 0)
+        self._reaped(run.pid)
         self._end_student(run)
         exceeded = self._release_cgroup(run.judge_cgroup)
         duration_ms = round((time.monotonic() - run.started) * 1000)
@@ -590,6 +633,7 @@ class _Zygote:
             _close_all_but({channel.fileno(), self.lifeline, 2})
             jail.isolate(tmp_bytes=self.tmp_bytes)
             channel.setblocking(True)
+            _offer_namespace(channel)
             data, fds = _receive_with_fds(channel, 2 + max(EXTRA_FDS.values()) + 1)
             channel.close()
             if not data:
@@ -656,11 +700,37 @@ class _Zygote:
         judge.serve(config, 3, spawn.ZygoteSpawner(4, first_student=5), float(request["started"]))
 
 
-def _receive_with_fds(channel: socket.socket, most: int) -> tuple[bytes, list[int]]:
+def _offer_namespace(channel: socket.socket) -> None:
+    """A spare, isolated: give the zygote a reference to its new mount namespace (see
+    ``_Handed``). It holds nothing of a run yet."""
+    namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        channel.sendmsg(
+            [ISOLATED], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [namespace]))]
+        )
+    except OSError:
+        pass  # the zygote has handed this spare its part already (or is gone)
+    finally:
+        os.close(namespace)
+
+
+def _offered_namespace(channel: socket.socket) -> int | None:
+    """The mount namespace a spare offered once isolated, if it has by now."""
+    try:
+        data, fds = _receive_with_fds(channel, 1, socket.MSG_DONTWAIT)
+    except OSError:  # BlockingIOError: not isolated yet
+        return None
+    if data == ISOLATED and len(fds) == 1:
+        return fds[0]
+    _close_all(fds)
+    return None
+
+
+def _receive_with_fds(channel: socket.socket, most: int, flags: int = 0) -> tuple[bytes, list[int]]:
     fds = array.array("i")
     # A control message comes whole in one receive, so this bounds its size too.
     data, ancillary, _, _ = channel.recvmsg(
-        wire.RECEIVE_BYTES, socket.CMSG_SPACE(most * fds.itemsize)
+        wire.RECEIVE_BYTES, socket.CMSG_SPACE(most * fds.itemsize), flags
     )
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

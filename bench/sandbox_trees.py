@@ -1,0 +1,150 @@
+"""Benchmark: the same sandbox runs in several source trees, alternated, in one session.
+
+Usage: ``.venv/bin/python bench/sandbox_trees.py [--runs N] [--rounds N] TREE...``, as
+root, where each TREE is a checkout or export of gradeflow (its ``src`` is used), e.g.
+this tree, ``git worktree add /tmp/before main`` and the tree of commit 40d5aa4 (before
+the judge/student split: ``git archive 40d5aa4 src | tar -x -C /tmp/presplit``).
+
+Each round runs every tree once, in the order given, each in a fresh interpreter with
+``PYTHONPATH`` at that tree's ``src``: a ``ZygoteSandbox(slots=1)`` makes 3 warm-up
+runs, then ``--runs`` sequential runs of a trivial assignment (one test of a one-line
+function) and of the demo course's ``11-roman-numerals`` (its reference solution). The
+table shows each tree's median run time, the median of the rounds, with every round's
+median and the load average beside it: on a shared machine only figures taken
+alternately, minutes apart at most, compare.
+
+Only ``RunSpec`` and ``ZygoteSandbox`` of each tree are used (the API they have had
+since before the split), and the test ids are found here, so older trees run too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPICAL = ROOT / "demo" / "python-basics" / "11-roman-numerals"
+TRIVIAL_TESTS = """\
+import unittest
+from solution import answer
+
+
+class AnswerTest(unittest.TestCase):
+    def test_answer(self):
+        self.assertEqual(answer(), 42)
+"""
+WORKLOADS = ("trivial", "typical")
+
+
+def test_ids(source: str) -> list[str]:
+    """``Class.test_method`` of every test method of ``source``, as unittest names them."""
+    return [
+        f"{node.name}.{item.name}"
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef)
+        for item in node.body
+        if isinstance(item, ast.FunctionDef) and item.name.startswith("test")
+    ]
+
+
+async def measure_this_tree(runs: int) -> dict[str, float]:
+    """Median ms per run of each workload, with the gradeflow on ``sys.path``."""
+    from gradeflow.grading.sandbox import RunSpec, ZygoteSandbox
+
+    typical_tests = (TYPICAL / "tests.py").read_text()
+    specs = {
+        "trivial": RunSpec(
+            files={
+                "tests.py": TRIVIAL_TESTS.encode(),
+                "solution.py": b"def answer():\n    return 42\n",
+            },
+            module="solution",
+            test_ids=test_ids(TRIVIAL_TESTS),
+            time_limit_s=5,
+            memory_mb=256,
+        ),
+        "typical": RunSpec(
+            files={
+                "tests.py": typical_tests.encode(),
+                "roman_numerals.py": (TYPICAL / "solution.py").read_bytes(),
+            },
+            module="roman_numerals",
+            test_ids=test_ids(typical_tests),
+            time_limit_s=5,
+            memory_mb=256,
+        ),
+    }
+    medians: dict[str, float] = {}
+    for name, spec in specs.items():
+        sandbox = ZygoteSandbox(slots=1)
+        await sandbox.start()
+        try:
+            for _ in range(3):  # warm-up: caches, the zygote's first spares
+                await sandbox.run(spec)
+            latencies = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = await sandbox.run(spec)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if result.outcome != "passed":
+                    raise RuntimeError(f"{name} run {result.outcome}: {result.message}")
+        finally:
+            await sandbox.close()
+        medians[name] = statistics.median(latencies)
+    return medians
+
+
+def run_tree(tree: Path, runs: int) -> dict[str, float]:
+    """One measurement of ``tree`` in a fresh interpreter."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--measure", "--runs", str(runs)],
+        env={**os.environ, "PYTHONPATH": str(tree / "src")},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fields = output.split()[-2 * len(WORKLOADS) :]
+    return {fields[i]: float(fields[i + 1]) for i in range(0, len(fields), 2)}
+
+
+def main(trees: list[Path], runs: int, rounds: int) -> None:
+    measured: dict[Path, list[tuple[dict[str, float], float]]] = {tree: [] for tree in trees}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for _ in range(rounds):
+        for tree in trees:
+            load = os.getloadavg()[0]
+            measured[tree].append((run_tree(tree, runs), load))
+    print(f"Sandbox runs in {len(trees)} trees, alternated, {started}; {runs} runs each, 1 slot")
+    print(f"Command: {' '.join([sys.executable, *sys.argv])}\n")
+    print("| tree | workload | median ms (of the rounds) | each round: median ms (load) |")
+    print("|---|---|---|---|")
+    for tree, results in measured.items():
+        for workload in WORKLOADS:
+            values = [medians[workload] for medians, _ in results]
+            each = " ".join(f"{medians[workload]:.1f} ({load:.1f})" for medians, load in results)
+            print(f"| {tree} | {workload} | {statistics.median(values):.1f} | {each} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("trees", nargs="*", type=Path, help="source trees to compare")
+    parser.add_argument("--runs", type=int, default=40, help="runs per workload and tree")
+    parser.add_argument("--rounds", type=int, default=3, help="times each tree is measured")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("The secure sandbox needs root; run this benchmark as root.")
+    if arguments.measure:
+        medians = asyncio.run(measure_this_tree(arguments.runs))
+        print(" ".join(f"{name} {value:.3f}" for name, value in medians.items()))
+    elif not arguments.trees:
+        parser.error("name at least one tree")
+    else:
+        main(arguments.trees, arguments.runs, arguments.rounds)
