@@ -1,6 +1,8 @@
 """Benchmark: grading runs per second, the secure sandbox against a plain interpreter.
 
-Usage: ``.venv/bin/python bench/sandbox.py [--runs N] [--calls N]`` (``make bench``), as root.
+Usage: ``.venv/bin/python bench/sandbox.py [--runs N] [--calls N]`` (``make bench``), as root;
+``--cgroup-cost [--runs N] [--rounds N]`` compares runs with per-process cgroup v2 limits
+on and off instead (``make cgroup-vm CGROUP_VM_BENCH=...`` runs it where they exist).
 
 Two workloads: a trivial assignment (one test of a one-line function) and a
 typical one (the demo course's ``11-roman-numerals``: its reference solution
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import os
 import platform
@@ -506,13 +509,105 @@ async def main(runs: int, calls: int) -> None:
     )
 
 
+async def cgroup_cost(runs: int, rounds: int) -> None:
+    """``--cgroup-cost``: the same runs with per-process cgroup v2 limits on and off.
+
+    Where a delegated cgroup v2 subtree exists (``make cgroup-vm``), each run of a
+    ``ZygoteSandbox`` with ``cgroups="on"`` makes, limits, reads and removes a cgroup
+    for its judge and one for its student process. The modes alternate, ``rounds``
+    times, each with a fresh zygote and ``runs`` runs on 1 slot, so a change of load
+    meets both; the figure is the ratio of the two in the same boot.
+    """
+    started, busy, own = time.monotonic(), busy_cpu_s(), own_cpu_s()
+    load = os.getloadavg()
+    # A limit no run reaches, even on an emulated CPU; it costs nothing unused.
+    workloads = {
+        name: dataclasses.replace(spec, time_limit_s=120)
+        for name, spec in (("trivial", trivial_spec()), ("typical", typical_spec()))
+    }
+    found: dict[tuple[str, str], list[Measurement]] = {}
+    for _ in range(rounds):
+        for name, spec in workloads.items():
+            for mode in ("off", "on"):
+                sandbox = ZygoteSandbox(slots=1, cgroups=mode)
+                await sandbox.start()
+                try:
+                    if sandbox.cgroup_limits != (mode == "on"):
+                        raise RuntimeError(f"cgroups={mode}, but: {sandbox.cgroups_unused}")
+
+                    async def secure_run(
+                        spec: RunSpec = spec, sandbox: ZygoteSandbox = sandbox
+                    ) -> None:
+                        result = await sandbox.run(spec)
+                        if result.outcome != "passed":
+                            raise RuntimeError(f"sandbox run failed: {result.message}")
+
+                    measured = await measure(secure_run, slots=1, runs=runs)
+                finally:
+                    await sandbox.close()
+                found.setdefault((name, mode), []).append(measured)
+    others = (busy_cpu_s() - busy) - (own_cpu_s() - own)
+    elapsed = time.monotonic() - started
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"Sandbox cgroup cost, {now}; {machine()}")
+    print(f"Command: {' '.join([sys.executable, *sys.argv])}")
+    print(
+        f"{elapsed:.0f} s; load average at the start {load[0]:.2f}, at the end "
+        f"{os.getloadavg()[0]:.2f}; other processes used {max(0.0, others):.1f} CPU-seconds"
+    )
+    print(f"{rounds} alternated rounds of {runs} runs per mode and workload, 1 slot\n")
+    rows = []
+    for name in workloads:
+        off, on = found[(name, "off")], found[(name, "on")]
+        off_ms = statistics.median(m.median_ms for m in off)
+        on_ms = statistics.median(m.median_ms for m in on)
+        off_rate = statistics.median(m.per_second for m in off)
+        on_rate = statistics.median(m.per_second for m in on)
+        rows.append(
+            (
+                name,
+                f"{off_ms:.1f}",
+                f"{on_ms:.1f}",
+                f"{on_ms / off_ms:.3f}",
+                f"{off_rate:.2f}",
+                f"{on_rate:.2f}",
+                f"{on_rate / off_rate:.3f}",
+                " ".join(
+                    f"{m.median_ms:.0f}/{n.median_ms:.0f}" for m, n in zip(off, on, strict=True)
+                ),
+            )
+        )
+    print_table(
+        (
+            "workload",
+            "median ms, off",
+            "median ms, on",
+            "on/off",
+            "runs/s, off",
+            "runs/s, on",
+            "on/off",
+            "per round off/on ms",
+        ),
+        rows,
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=300, help="runs per gradeflow measurement")
     parser.add_argument(
         "--calls", type=int, default=20_000, help="samples per judge→student operation"
     )
+    parser.add_argument(
+        "--cgroup-cost",
+        action="store_true",
+        help="only compare runs with cgroup v2 limits on and off (needs a delegated subtree)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of --cgroup-cost")
     arguments = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("The secure sandbox needs root; run this benchmark as root.")
-    asyncio.run(main(arguments.runs, arguments.calls))
+    if arguments.cgroup_cost:
+        asyncio.run(cgroup_cost(arguments.runs, arguments.rounds))
+    else:
+        asyncio.run(main(arguments.runs, arguments.calls))

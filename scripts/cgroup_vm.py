@@ -13,10 +13,18 @@ read-only over 9p with tmpfs for ``/tmp`` and ``/run``, from a small initramfs
    ``cgroup.procs``, ``cgroup.subtree_control`` and ``cgroup.threads`` chowned,
    as systemd's ``Delegate=yes`` does), moves a shell into it and runs the same
    tests as ``nobody`` there, in unprivileged mode;
-3. prints each result and a last line with both exit codes to the console,
-   which this script captures (``--log``), echoes and checks.
+3. prints a result line per user (pytest's summary and exit code) and a last line
+   with both exit codes to the console, which this script captures (``--log``),
+   echoes and checks;
+4. with ``--bench``, runs ``bench/sandbox.py --cgroup-cost`` as root in the same
+   boot (cgroup limits on against off).
 
-    sudo .venv/bin/python scripts/cgroup_vm.py [--tests PATH ...] [--log FILE]
+    sudo .venv/bin/python scripts/cgroup_vm.py [--tests PATH ...] [--time-scale N]
+        [--bench="--runs N --rounds N"] [--log FILE]
+
+The emulated CPU is 10 to 30 times slower than the host's, so the tests' own time
+limits are multiplied by ``--time-scale`` (``GRADEFLOW_TEST_TIME_SCALE``, read by
+``tests/grading/sandbox/time_scale.py``; default 10).
 
 Needs root (to read the whole host over 9p), qemu-system-x86, busybox-static and
 ``/usr/bin/python3``; the kernel package is downloaded with ``apt-get download``
@@ -45,8 +53,9 @@ KERNEL_PACKAGE = "linux-image-amd64"
 # read from each module's own modinfo.
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 DEFAULT_TESTS = ("tests/grading/sandbox/test_cgroups.py",)
+DEFAULT_TIME_SCALE = 10.0
 RESULT_MARKER = "gradeflow-cgroup-vm:"
-BOOT_TIMEOUT_S = 3600
+BOOT_TIMEOUT_S = 4 * 3600  # the attacks and forgeries as root and nobody took 55 min under load
 MEMORY_MB = 2048
 DELEGATED = "/sys/fs/cgroup/gradeflow-delegated"
 
@@ -83,11 +92,16 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.
 echo "{marker} kernel $(uname -r); cgroup mounts: $(grep cgroup /proc/mounts | cut -d' ' -f2,3 | tr '\\n' ' ')"
 echo "{marker} the root cgroup offers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd {tree}
-export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={tree}
+# Unbuffered: pytest writes through tee, and its progress should show as it goes.
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree}/src:{tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
+started=$(date +%s)
 
 echo "{marker} === as root, in cgroup $(cat /proc/self/cgroup)"
-{venv}/bin/pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-root {tests}
-root=$?
+# dash has no PIPESTATUS: the exit code goes through a file, the output through tee.
+{{ {venv}/bin/pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-root {tests}; \\
+    echo $? > /tmp/root.status; }} 2>&1 | tee /tmp/root.out
+root=$(cat /tmp/root.status)
+echo "{marker} root: $(tail -n 1 /tmp/root.out) (exit $root, $(($(date +%s) - started)) s)"
 echo "{marker} cgroups left under the root: $(cd /sys/fs/cgroup && find . -mindepth 1 -type d | tr '\\n' ' ')"
 
 echo "{marker} === as nobody, in a delegated subtree ({delegated})"
@@ -97,18 +111,29 @@ mkdir {delegated}
 chown nobody:nogroup {delegated} {delegated}/cgroup.procs \\
     {delegated}/cgroup.subtree_control {delegated}/cgroup.threads
 install -d -m 0700 -o nobody -g nogroup /tmp/nobody-home
-sh -c 'echo $$ > {delegated}/cgroup.procs &&
-    exec setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env /bin/sh {nobody}'
-nobody=$?
+started=$(date +%s)
+{{ sh -c 'echo $$ > {delegated}/cgroup.procs &&
+    exec setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env /bin/sh {nobody}'; \\
+    echo $? > /tmp/nobody.status; }} 2>&1 | tee /tmp/nobody.out
+nobody=$(cat /tmp/nobody.status)
+echo "{marker} nobody: $(tail -n 1 /tmp/nobody.out) (exit $nobody, $(($(date +%s) - started)) s)"
 echo "{marker} cgroups left under {delegated}: $(cd {delegated} && find . -mindepth 1 -type d | tr '\\n' ' ')"
+{bench}
 echo "{marker} RESULT root=$root nobody=$nobody"
 busybox poweroff -f
+"""
+
+# As root, after the tests: the cost of cgroup limits, on against off, in this boot.
+BENCH = """
+echo "{marker} === bench/sandbox.py --cgroup-cost, as root"
+{venv}/bin/python bench/sandbox.py --cgroup-cost {arguments} 2>&1 | sed 's/^/{marker} bench: /'
 """
 
 NOBODY = """#!/bin/sh
 # The unprivileged run, started by guest.sh as nobody in the delegated subtree.
 export PATH=/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp/nobody-home TMPDIR=/tmp/nobody-home
-export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={tree}
+# Unbuffered: pytest writes through tee, and its progress should show as it goes.
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH={tree}/src:{tree} GRADEFLOW_TEST_TIME_SCALE={time_scale}
 echo "{marker} uid $(id -u), in cgroup $(cat /proc/self/cgroup)"
 cd {tree} && exec {venv}/bin/pytest -q -p no:cacheprovider --basetemp=$HOME/pytest {tests}
 """
@@ -119,22 +144,50 @@ def main() -> int:
     parser.add_argument(
         "--tests", nargs="+", default=list(DEFAULT_TESTS), help="test paths, from the tree"
     )
-    parser.add_argument("--log", type=Path, default=CACHE / "console.log")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help="multiplies the tests' time limits (the emulated CPU is slow)",
+    )
+    parser.add_argument(
+        "--bench",
+        metavar="ARGUMENTS",
+        help='also run bench/sandbox.py --cgroup-cost with these arguments ("" for defaults)',
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=CACHE,
+        help="where this boot's tree copy and scripts go (another directory than a "
+        "running boot's, to boot two at once; the kernel and venv stay in the cache)",
+    )
+    parser.add_argument("--log", type=Path, help="the console's copy (default: in --work)")
     args = parser.parse_args()
+    if not args.time_scale >= 1:
+        parser.error("--time-scale must be at least 1")
     if os.geteuid() != 0:
         print("cgroup-vm: run as root (qemu reads the host's whole root over 9p)")
         return 2
-    CACHE.mkdir(mode=0o755, parents=True, exist_ok=True)
-    os.chmod(CACHE, 0o755)  # noqa: S103 (nobody reads the tree from it, in the VM)
+    for directory in (CACHE, args.work):
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(directory, 0o755)  # noqa: S103 (nobody reads the tree from it, in the VM)
     kernel, modules = unpacked_kernel()
-    tree, venv = test_tree()
-    guest, nobody = CACHE / "guest.sh", CACHE / "nobody.sh"
-    values = {"marker": RESULT_MARKER, "tree": tree, "venv": venv, "tests": " ".join(args.tests)}
+    tree, venv = test_tree(args.work / "tree")
+    guest, nobody = args.work / "guest.sh", args.work / "nobody.sh"
+    values = {
+        "marker": RESULT_MARKER,
+        "tree": tree,
+        "venv": venv,
+        "tests": " ".join(args.tests),
+        "time_scale": f"{args.time_scale:g}",
+    }
+    bench = "" if args.bench is None else BENCH.format(**values, arguments=args.bench)
     nobody.write_text(NOBODY.format(**values))
-    guest.write_text(GUEST.format(**values, delegated=DELEGATED, nobody=nobody))
-    initramfs = CACHE / "initramfs.gz"
+    guest.write_text(GUEST.format(**values, delegated=DELEGATED, nobody=nobody, bench=bench))
+    initramfs = args.work / "initramfs.gz"
     write_initramfs(initramfs, modules, INIT.format(marker=RESULT_MARKER, guest=guest))
-    return boot(kernel, initramfs, args.log)
+    return boot(kernel, initramfs, args.log or args.work / "console.log")
 
 
 def unpacked_kernel() -> tuple[Path, Path]:
@@ -162,13 +215,14 @@ def unpacked_kernel() -> tuple[Path, Path]:
     return kernel, modules
 
 
-def test_tree() -> tuple[Path, Path]:
-    """A copy of the tree that nobody can read, with a venv of Debian's interpreter."""
+def test_tree(tree: Path) -> tuple[Path, Path]:
+    """A copy of the tree that nobody can read, with a venv of Debian's interpreter
+    (shared by every copy: the guest puts its copy's ``src`` first on the path)."""
     os.umask(0o022)
-    tree, venv = CACHE / "tree", CACHE / "venv"
+    venv = CACHE / "venv"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir()
-    for name in ("src", "tests", "demo", "pyproject.toml", "README.md"):
+    for name in ("src", "tests", "demo", "bench", "pyproject.toml", "README.md"):
         source = REPOSITORY / name
         if source.is_dir():
             shutil.copytree(

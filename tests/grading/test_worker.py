@@ -21,6 +21,7 @@ from gradeflow.grading.sandbox import (
     RunResult,
     RunSpec,
     Sandbox,
+    ZygoteSandbox,
 )
 from gradeflow.grading.service import expired_leases, submit_code
 from gradeflow.grading.verdicts import SubmissionStatus
@@ -29,7 +30,9 @@ from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, memory_outbox
+from tests.factories import ADDER_SOLUTION, ADDER_TESTS, memory_outbox
+from tests.grading.sandbox.test_cgroups import needs_cgroup_v2
+from tests.grading.sandbox.time_scale import scaled
 
 
 async def _submissions(settings: Settings, count: int) -> list[int]:
@@ -194,3 +197,72 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
         sandbox.go.set()
         await grader.stop()
     assert (graded.status, graded.attempts) == (SubmissionStatus.passed, 1)
+
+
+# A test that starts threads until the kernel refuses one: past the judge's pids.max
+# (small stacks, or RLIMIT_AS would refuse them first).
+THREAD_HUNGRY_TESTS = (
+    ADDER_TESTS
+    + """
+    def test_with_many_threads(self):
+        import threading
+
+        threading.stack_size(256 * 1024)
+        stop = threading.Event()
+        try:
+            for _ in range(100):
+                threading.Thread(target=stop.wait, daemon=True).start()
+        except RuntimeError:
+            pass
+        stop.set()
+"""
+)
+
+
+@needs_cgroup_v2
+async def test_tests_that_reach_the_graders_own_limits_end_as_an_error_without_a_retry(
+    settings: Settings, course_dir: Path, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    (course_dir / "adder" / "tests.py").write_text(THREAD_HUNGRY_TESTS)
+    with (course_dir / "adder" / "assignment.toml").open("a") as toml:
+        toml.write(f"time_limit_s = {min(120, round(scaled(10)))}\n")
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        user = await create_anonymous_user(session)
+        assignment = (await list_assignments(session))[0]
+        submission = await submit_code(
+            session,
+            outbox=outbox,
+            user=user,
+            assignment=assignment,
+            code=ADDER_SOLUTION,
+            max_code_bytes=65536,
+        )
+    sandbox = ZygoteSandbox(slots=1, cgroups="on")
+    grader = Grader(
+        session_factory=session_factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=grader_config(settings),
+        metrics=Metrics(),
+    )
+    await grader.start(recover=False)
+    try:
+        graded = await _wait_all_final(session_factory, [submission.id], timeout=scaled(60))
+    finally:
+        await grader.stop()
+        await sandbox.close()
+
+    row = graded[submission.id]
+    # Recorded at the first attempt with its reason, not retried into "failed N times".
+    assert (row.status, row.attempts) == (SubmissionStatus.error, 1)
+    assert row.feedback is not None
+    assert row.feedback["outcome"] == "internal_error"
+    assert row.feedback["grader_limit"] is True
+    assert row.feedback["message"].startswith(
+        "The grader stopped: the tests themselves used more processes or threads"
+    )
+    assert {test["outcome"] for test in row.feedback["tests"]} == {"not_run"}
+    assert not row.score

@@ -81,7 +81,7 @@ class SolutionChecker:
         if draft is None:
             return
         result = await self._run_leased(draft)
-        if result.outcome == "internal_error":
+        if result.outcome == "internal_error" and not result.grader_limit:
             log.error("checks.internal_error", draft_id=draft_id, message=result.message)
             await self._release(draft_id, republish=True)
             return

@@ -262,8 +262,10 @@ class Grader:
             self.writer.nudge()
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
-        if result.outcome == "internal_error":
-            # Our failure, not the student's: release, and let another attempt try.
+        if result.outcome == "internal_error" and not result.grader_limit:
+            # Our failure, not the student's: release, and let another attempt try. A
+            # run that reached the grader's own limits would again: it is recorded as
+            # an error with its message below.
             self.metrics.sandbox_failures.inc()
             log.error("grading.internal_error", submission_id=submission.id, message=result.message)
             await self._release(submission.id, republish=True)

@@ -1,4 +1,5 @@
-"""cgroup v2 limits of the secure sandbox, and its fallback to rlimits.
+"""cgroup v2 limits of the secure sandbox, its fallback to rlimits, and what a run
+whose tests reach the judge's own limits becomes.
 
 The detection runs against kernel-format files written here and against this
 host's own hierarchy. The tests that need a delegated cgroup v2 subtree with
@@ -17,17 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from gradeflow.courses.format import Scoring
 from gradeflow.grading.sandbox import (
     RunResult,
     RunSpec,
+    TestResult,
     ZygoteSandbox,
     namespaces_unavailable_reason,
 )
+from gradeflow.grading.sandbox.host_run import grader_limit_error
 from gradeflow.grading.sandbox.jailed import cgroups
 from gradeflow.grading.sandbox.zygote_client import PROCESS_LIMIT, ZygoteFailed
+from gradeflow.grading.verdicts import SubmissionStatus, compute_score, status_for
+from tests.grading.sandbox.time_scale import scaled
 
 MIB = 1024 * 1024
-WAIT_S = 60.0  # the longest any poll here waits for the zygote (a slow VM)
+WAIT_S = scaled(60.0)  # the longest any poll here waits for the zygote (a slow VM)
 
 
 def cgroup_v2_unavailable() -> str | None:
@@ -124,7 +130,7 @@ def spec(code: str, *, memory_mb: int = 128, time_limit_s: float = 60.0) -> RunS
         files={"tests.py": TESTS.encode(), "work.py": code.encode()},
         module="work",
         test_ids=("WorkTest.test_work",),
-        time_limit_s=time_limit_s,
+        time_limit_s=scaled(time_limit_s),
         memory_mb=memory_mb,
     )
 
@@ -410,3 +416,133 @@ async def test_one_process_that_grows_still_meets_its_address_space_limit_first(
     assert zygote.cgroup_limits, zygote.cgroups_unused
     assert result.outcome == "memory_limit", result
     assert result.tests[0].message.startswith("MemoryError"), result.tests[0].message
+
+
+# The judge's own limits: the tests' fault, never the student's -------------------
+
+# Tests that start four processes of 100 MB each in the judge: none reaches its
+# address-space limit, together they are far above the judge's memory.max.
+GREEDY_TESTS = """
+import os, time, unittest
+
+from work import work
+
+
+class WorkTest(unittest.TestCase):
+    def test_work(self):
+        reader, writer = os.pipe()
+        for _ in range(4):
+            if os.fork() == 0:
+                try:
+                    hoard = b"x" * (100 * 1024 * 1024)
+                    os.write(writer, b"+")
+                    time.sleep(120)
+                finally:
+                    os._exit(0)
+        os.close(writer)
+        grown = 0
+        while grown < 4 and os.read(reader, 1):
+            grown += 1
+        self.assertEqual(work(), "done")
+"""
+# Tests that start threads until the kernel refuses one, then pass. Small stacks:
+# with the default 8 MiB each, the judge's RLIMIT_AS would refuse the sixth first.
+THREADING_TESTS = """
+import threading, unittest
+
+from work import work
+
+
+class WorkTest(unittest.TestCase):
+    def test_work(self):
+        threading.stack_size(256 * 1024)
+        stop = threading.Event()
+        started = 0
+        try:
+            while started < 100:
+                threading.Thread(target=stop.wait, daemon=True).start()
+                started += 1
+        except RuntimeError:
+            pass
+        stop.set()
+        self.assertEqual(work(), "done")
+"""
+
+
+def run_of_tests(tests: str, *, memory_mb: int) -> RunSpec:
+    return RunSpec(
+        files={"tests.py": tests.encode(), "work.py": CORRECT.encode()},
+        module="work",
+        test_ids=("WorkTest.test_work",),
+        time_limit_s=scaled(60.0),
+        memory_mb=memory_mb,
+    )
+
+
+def test_a_grader_limit_result_is_an_error_that_no_test_passed_and_says_whose_it_is() -> None:
+    spec = run_of_tests(GREEDY_TESTS, memory_mb=32)
+    judged = RunResult(
+        outcome="passed",
+        tests=(TestResult("WorkTest.test_work", "passed", ""),),
+        message="The test passed.",
+        stdout="out",
+        stderr="err",
+        duration_ms=7,
+    )
+
+    result = grader_limit_error(spec, judged, ("memory", "processes"))
+
+    assert result.outcome == "internal_error"
+    assert result.grader_limit
+    assert [test.outcome for test in result.tests] == ["not_run"]
+    assert result.message == (
+        "The grader stopped: the tests themselves used more than the 288 MB of memory "
+        "the grader may use (the assignment's 32 MB and 256 MB for the tests) and more "
+        "processes or threads than the grader may start. This is a problem of the "
+        "assignment's tests, not of the submitted code; no test counts for this run."
+    )
+    assert (result.stdout, result.stderr, result.duration_ms) == ("out", "err", 7)
+    assert RunResult.from_dict(result.to_dict()) == result
+    assert status_for(result) is SubmissionStatus.error
+    assert compute_score(points=10, scoring=Scoring.proportional, result=result) == 0.0
+
+
+@needs_cgroup_v2
+@pytest.mark.asyncio
+async def test_tests_that_exceed_the_judges_memory_max_are_the_graders_error(
+    zygote: ZygoteSandbox,
+) -> None:
+    result = await zygote.run(run_of_tests(GREEDY_TESTS, memory_mb=32))
+
+    assert zygote.cgroup_limits, zygote.cgroups_unused
+    assert result.outcome == "internal_error", result
+    assert result.grader_limit
+    assert result.passed_count == 0
+    assert result.message.startswith(
+        "The grader stopped: the tests themselves used more than the 288 MB of memory "
+        "the grader may use"
+    ), result.message
+    assert "not of the submitted code" in result.message
+    assert wait_until_empty(subtree(zygote)) == []
+    after = await zygote.run(spec(CORRECT))
+    assert after.outcome == "passed"
+
+
+@needs_cgroup_v2
+@pytest.mark.asyncio
+async def test_tests_that_reach_the_judges_pids_max_are_the_graders_error(
+    zygote: ZygoteSandbox,
+) -> None:
+    result = await zygote.run(run_of_tests(THREADING_TESTS, memory_mb=128))
+
+    assert zygote.cgroup_limits, zygote.cgroups_unused
+    # The judge survived and reported the test passed: still not a verdict.
+    assert result.outcome == "internal_error", result
+    assert result.grader_limit
+    assert result.passed_count == 0
+    assert result.message.startswith(
+        "The grader stopped: the tests themselves used more processes or threads than "
+        "the grader may start."
+    ), result.message
+    after = await zygote.run(spec(CORRECT))
+    assert after.outcome == "passed"

@@ -23,7 +23,9 @@ from gradeflow.grading.sandbox import (
     Sandbox,
     TestResult,
 )
+from gradeflow.grading.sandbox.jailed.session import TEST_SHARE
 from gradeflow.grading.sandbox.verdict import OUTPUT_CUT_NOTE
+from tests.grading.sandbox.time_scale import scaled
 
 TESTS = """
 import unittest
@@ -61,6 +63,7 @@ def two_fer(name="you"):
 def make_spec(code: str, **overrides: object) -> RunSpec:
     options: dict[str, object] = {"time_limit_s": 5.0, "memory_mb": 128}
     options.update(overrides)
+    options["time_limit_s"] = scaled(float(options["time_limit_s"]))  # type: ignore[arg-type]
     return RunSpec(
         files={"tests.py": TESTS.encode(), "two_fer.py": code.encode()},
         module="two_fer",
@@ -87,7 +90,7 @@ def lexists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def wait_gone(pid: int, timeout_s: float = 2.0) -> bool:
+def wait_gone(pid: int, timeout_s: float = scaled(2.0)) -> bool:
     deadline = time.monotonic() + timeout_s
     while not process_gone(pid):
         if time.monotonic() > deadline:
@@ -279,13 +282,14 @@ async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbo
 
     assert result.outcome == "timeout"
     # Stopped by its limit, not left to run: a bound a loaded machine cannot reach.
-    assert time.monotonic() - started < 30.0
+    assert time.monotonic() - started < scaled(30.0)
     first, *others = result.tests
     assert first.outcome == "error"
     # How long it ran before it was stopped depends on the machine's load; on a machine so
     # busy that starting the run ate most of the time limit, the run's limit comes first.
+    share, limit = f"{scaled(2.0) * TEST_SHARE:g}", f"{scaled(2.0):g}"
     assert re.match(
-        r"Stopped after \d+\.\d s: (one test may use at most 1 s|the run's 2 s time limit)",
+        rf"Stopped after \d+\.\d s: (one test may use at most {share} s|the run's {limit} s time limit)",
         first.message,
     )
     # The others ran out of what was left of the time limit (or, on a machine too
@@ -348,7 +352,7 @@ async def test_a_method_that_never_returns_is_named_with_its_class(sandbox: Sand
         files={"tests.py": COUNTER_TESTS.encode(), "two_fer.py": COUNTER.encode()},
         module="two_fer",
         test_ids=discover_test_ids(COUNTER_TESTS),
-        time_limit_s=2.0,
+        time_limit_s=scaled(2.0),
         memory_mb=128,
     )
 
@@ -518,7 +522,7 @@ if os.fork() == 0:
     assert result.outcome == "passed"
     assert wait_gone(int(pid_file.read_text()))
     # The run did not wait for the orphan's 60 s sleep.
-    assert time.monotonic() - started < 30.0
+    assert time.monotonic() - started < scaled(30.0)
 
 
 @pytest.mark.asyncio
@@ -589,7 +593,7 @@ async def test_support_files_are_placed_beside_the_tests(sandbox: Sandbox) -> No
         },
         module="solution",
         test_ids=discover_test_ids(tests),
-        time_limit_s=5,
+        time_limit_s=scaled(5),
         memory_mb=128,
     )
 
@@ -603,7 +607,7 @@ def assignment(tests: str, code: str, *, time_limit_s: float = 5) -> RunSpec:
         files={"tests.py": tests.encode(), "solution.py": code.encode()},
         module="solution",
         test_ids=discover_test_ids(tests),
-        time_limit_s=time_limit_s,
+        time_limit_s=scaled(time_limit_s),
         memory_mb=128,
     )
 

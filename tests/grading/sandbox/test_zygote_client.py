@@ -34,6 +34,7 @@ from gradeflow.grading.sandbox.zygote_client import PROCESS_LIMIT, default_state
 from gradeflow.grading.verdicts import grade_code
 from tests.grading.sandbox.leftovers import run_processes
 from tests.grading.sandbox.test_sandbox import CORRECT, make_spec, process_gone
+from tests.grading.sandbox.time_scale import scaled
 
 DEMO_COURSE = Path(__file__).parents[3] / "demo" / "python-basics"
 ROOT = os.geteuid() == 0
@@ -52,7 +53,7 @@ def fresh_sandbox() -> Iterator[ZygoteSandbox]:
     asyncio.run(sandbox.close())
 
 
-async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+async def eventually(condition: Callable[[], bool], timeout_s: float = scaled(5.0)) -> bool:
     """Poll ``condition`` while letting the event loop (and so the sandbox) work."""
     deadline = time.monotonic() + timeout_s
     while not condition():

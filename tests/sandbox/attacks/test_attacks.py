@@ -20,6 +20,7 @@ import pytest
 from gradeflow.courses.discovery import discover_test_ids
 from gradeflow.grading.sandbox import RunResult, RunSpec
 from tests.grading.sandbox.leftovers import files_owned_by, run_processes
+from tests.grading.sandbox.time_scale import scaled
 from tests.sandbox.attacks.conftest import SHARED_DIRS, Host
 from tests.sandbox.attacks.corpus import ATTACKS, SOLUTION, Attack
 
@@ -48,7 +49,7 @@ def spec_for(code: str, *, time_limit_s: float = 2.0, memory_mb: int = 128) -> R
         files={"tests.py": TESTS.encode(), "two_fer.py": code.encode()},
         module="two_fer",
         test_ids=TEST_IDS,
-        time_limit_s=time_limit_s,
+        time_limit_s=scaled(time_limit_s),
         memory_mb=memory_mb,
     )
 
@@ -81,9 +82,12 @@ async def test_attack_is_contained(attack: Attack, host: Host) -> None:
         spec_for(code, time_limit_s=attack.time_limit_s, memory_mb=attack.memory_mb)
     )
 
-    assert result.outcome in attack.outcomes, (result.outcome, result.message, result.stderr)
+    wanted = attack.outcomes
+    if sandbox.cgroup_limits and attack.cgroup_outcomes is not None:
+        wanted = attack.cgroup_outcomes
+    assert result.outcome in wanted, (result.outcome, result.message, result.stderr)
     # Ended by its limits, never left running (a margin no loaded machine needs).
-    assert time.monotonic() - started < attack.time_limit_s + 20.0
+    assert time.monotonic() - started < scaled(attack.time_limit_s + 20.0)
     if attack.message is not None:
         assert re.search(attack.message, result.message), result.message
     if attack.check is not None:

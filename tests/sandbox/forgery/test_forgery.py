@@ -11,6 +11,7 @@ import pytest
 
 from gradeflow.courses.discovery import discover_test_ids
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox, ZygoteSandbox
+from tests.grading.sandbox.time_scale import scaled
 from tests.sandbox.forgery.corpus import FORGERIES, HONEST, WRONG, Forgery
 
 TESTS = """
@@ -60,7 +61,7 @@ def spec_for(code: str, *, time_limit_s: float = 2.0, memory_mb: int = 128) -> R
         files={"tests.py": TESTS.encode(), "forge.py": code.encode()},
         module="forge",
         test_ids=TEST_IDS,
-        time_limit_s=time_limit_s,
+        time_limit_s=scaled(time_limit_s),
         memory_mb=memory_mb,
     )
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
 
 from gradeflow.grading.sandbox.pipes import RunPipes
 from gradeflow.grading.sandbox.results import ProgressCallback, RunResult, TestResult
-from gradeflow.grading.sandbox.spec import RunSpec
+from gradeflow.grading.sandbox.spec import JUDGE_EXTRA_MB, RunSpec
 from gradeflow.grading.sandbox.staging import remove_workdir, write_views
 
 log = structlog.get_logger(__name__)
@@ -33,6 +33,9 @@ class Exit:
     returncode: int
     timed_out: bool  # the sandbox killed it at the wall-clock limit
     duration_ms: int
+    # The judge's own cgroup limits that stopped something in it ("memory": the kernel
+    # killed it; "processes": a fork or thread was refused): the tests', not the student's.
+    grader_limits: tuple[str, ...] = ()
 
 
 class Launch(Protocol):
@@ -79,7 +82,8 @@ async def run_judged(
         return await _run_staged(spec, staging, launch, on_progress)
     except OSError as exc:
         log.exception("sandbox.failed", staging=staging)
-        return internal_error(spec, f"The sandbox failed: {exc}")
+        # A TimeoutError (the zygote did not start in time) has no text of its own.
+        return internal_error(spec, f"The sandbox failed: {exc or type(exc).__name__}")
     finally:
         if staging is not None and not launch.run_writes_staging:
             remove_workdir(staging)
@@ -103,9 +107,12 @@ async def _run_staged(
         if isinstance(ended, str):
             return internal_error(spec, ended)
         await pipes.drain()
-        return pipes.result(
+        judged = pipes.result(
             returncode=ended.returncode, timed_out=ended.timed_out, duration_ms=ended.duration_ms
         )
+        if ended.grader_limits:
+            return grader_limit_error(spec, judged, ended.grader_limits)
+        return judged
     finally:
         pipes.handed_over()
         await launch.abort(pipes)
@@ -122,6 +129,33 @@ def judge_config(spec: RunSpec, nonce: str) -> dict[str, object]:
         "time_limit_s": spec.time_limit_s,
         "memory_mb": spec.memory_mb,
     }
+
+
+def grader_limit_error(spec: RunSpec, judged: RunResult, limits: tuple[str, ...]) -> RunResult:
+    """The run's result when the judge reached its own cgroup limits: an error of the
+    grader that no test passed, whatever the judge reported (it may have lost tests,
+    or finished without a thread it needed), and never a verdict on the student."""
+    used = []
+    if "memory" in limits:
+        judge_mb = spec.judge_memory_bytes // (1024 * 1024)
+        used.append(
+            f"more than the {judge_mb} MB of memory the grader may use (the assignment's "
+            f"{spec.memory_mb} MB and {JUDGE_EXTRA_MB} MB for the tests)"
+        )
+    if "processes" in limits:
+        used.append("more processes or threads than the grader may start")
+    message = (
+        f"The grader stopped: the tests themselves used {' and '.join(used)}. "
+        "This is a problem of the assignment's tests, not of the submitted code; "
+        "no test counts for this run."
+    )
+    return replace(
+        internal_error(spec, message),
+        stdout=judged.stdout,
+        stderr=judged.stderr,
+        duration_ms=judged.duration_ms,
+        grader_limit=True,
+    )
 
 
 def internal_error(spec: RunSpec, message: str) -> RunResult:

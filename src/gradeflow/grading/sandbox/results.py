@@ -140,6 +140,9 @@ class RunResult:
     line: int | None = None
     # The student's function the tests were calling when the time ran out.
     function: str | None = None
+    # An internal_error the tests themselves caused: the judge reached its own cgroup
+    # limits. Another attempt would meet it again, so it is recorded, not retried.
+    grader_limit: bool = False
 
     @property
     def passed_count(self) -> int:
@@ -163,6 +166,8 @@ class RunResult:
             data["line"] = self.line
         if self.function is not None:
             data["function"] = self.function
+        if self.grader_limit:
+            data["grader_limit"] = True
         return data
 
     @classmethod
@@ -184,6 +189,7 @@ class RunResult:
             duration_ms=duration,
             line=line_number(data.get("line")),
             function=code_name(data.get("function")),
+            grader_limit=data.get("grader_limit") is True,
         )
 
 

@@ -380,13 +380,15 @@ class _ZygoteLaunch:
         if "error" in outcome:
             log.error("sandbox.run_failed", error=outcome["error"])
             return f"The sandbox failed: {outcome['error']}"
-        if outcome.get("exceeded"):
-            # The judge's own limits: the tests themselves, never the student's code.
-            log.warning("sandbox.judge_limit_reached", limits=outcome["exceeded"])
+        # The judge's own cgroup limits: the tests themselves, never the student's code.
+        grader_limits = tuple(str(limit) for limit in outcome.get("exceeded") or ())
+        if grader_limits:
+            log.warning("sandbox.judge_limit_reached", limits=list(grader_limits))
         return Exit(
             returncode=os.waitstatus_to_exitcode(outcome["status"]),
             timed_out=bool(outcome["timed_out"]),
             duration_ms=int(outcome["ms"]),
+            grader_limits=grader_limits,
         )
 
     async def abort(self, pipes: RunPipes) -> None:

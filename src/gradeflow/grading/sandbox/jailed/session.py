@@ -187,7 +187,12 @@ class Session:
         try:
             message = self.connection.receive()
         except wire.PeerGone:
-            return ["exited", self.spawner.end()]
+            status = self.spawner.end()
+            if self.spawner.exceeded_memory():
+                # Killed while importing, for its cgroup's memory.max: its processes
+                # together, which no MemoryError in one of them reported.
+                return ["mem"]
+            return ["exited", status]
         except wire.WireError as exc:
             self.spawner.end()
             return ["exited", f"it sent something that is not a message: {exc}"]
