@@ -200,12 +200,14 @@ print("all children hit their memory limit", flush=True)
 """,
         # With rlimits only, each child meets its own RLIMIT_AS; with a cgroup, their
         # sum meets the student process's memory.max first and the kernel kills them
-        # all, during the import: a memory limit, named as such.
-        "passed",
-        cgroup_outcomes=frozenset({"memory_limit"}),
+        # all, during the import: a memory limit, named as such. On a loaded machine
+        # the children filling their memory can outlast the time limit: stopped too.
+        ("passed", "timeout"),
+        cgroup_outcomes=frozenset({"memory_limit", "timeout"}),
         check=if_passed(
             printed("^all children hit their memory limit"),
-            r"^Your code used more than 64 MB of memory: 0 of \d+ tests had finished",
+            r"^(Your code used more than 64 MB of memory: 0 of \d+ tests had finished"
+            r"|Stopped after \d+\.\d s)",
         ),
         memory_mb=64,
         time_limit_s=3.0,
