@@ -184,7 +184,13 @@ def test_a_worker_without_namespaces_refuses_to_start_unless_told_it_is_insecure
 
     data_dir = tmp_path_factory.mktemp("unprivileged")
     data_dir.chmod(0o777)
-    env = environment(settings.model_copy(update={"data_dir": data_dir})) | {"HOME": str(data_dir)}
+    # TMPDIR too: seen as uid 65534 there, the worker's private directory would be
+    # /tmp/gradeflow-sandbox-65534, which (made by root outside) would lock the real
+    # nobody out of the secure sandbox on this machine afterwards.
+    env = environment(settings.model_copy(update={"data_dir": data_dir})) | {
+        "HOME": str(data_dir),
+        "TMPDIR": str(data_dir),
+    }
     # A user namespace without a uid map: the process is no longer root, as on a
     # host that will not let the worker build namespaces for its runs.
     as_nobody = ["unshare", "--user"]
