@@ -27,6 +27,7 @@ from gradeflow.grading.sandbox import (
     factory,
     namespaces_unavailable_reason,
     start_sandbox,
+    zygote_client,
 )
 from gradeflow.grading.sandbox.jailed.jail import ENVIRONMENT
 from gradeflow.grading.sandbox.uids import UidClaim, private_directory
@@ -250,6 +251,24 @@ async def test_a_sandbox_that_fails_its_self_test_is_refused(
 
     with pytest.raises(SandboxUnavailable, match=r"failed its self-test"):
         await start_sandbox(slots=1, insecure=False)
+
+
+async def test_a_state_directory_others_can_enter_is_refused_saying_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if namespaces_unavailable_reason() is not None:
+        pytest.skip("the secure sandbox cannot run here")
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)  # as if another user had made it first, open to all
+    monkeypatch.setattr(zygote_client, "default_state_dir", lambda: str(state))
+
+    with pytest.raises(SandboxUnavailable, match="must be a directory owned by us") as refused:
+        await start_sandbox(slots=1, insecure=False)
+
+    # What to do about it, and no advice about user namespaces, which are not the cause.
+    assert "set XDG_RUNTIME_DIR (or TMPDIR)" in str(refused.value)
+    assert "user namespaces" not in str(refused.value)
 
 
 async def test_the_insecure_fallback_is_logged_loudly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ import structlog
 from gradeflow.grading.sandbox.jailed.seccomp import native_abi
 from gradeflow.grading.sandbox.process import ProcessSandbox
 from gradeflow.grading.sandbox.spec import RunSpec, Sandbox
+from gradeflow.grading.sandbox.uids import NotPrivateDirectory
 from gradeflow.grading.sandbox.zygote_client import CgroupMode, ZygoteSandbox
 
 log = structlog.get_logger(__name__)
@@ -103,6 +104,13 @@ async def _self_test(sandbox: ZygoteSandbox) -> str | None:
     try:
         await sandbox.start()
         result = await sandbox.run(_PROBE_SPEC)
+    except NotPrivateDirectory as exc:
+        # Not a namespace problem: someone else made (or opened up) the directory first.
+        return (
+            f"The secure sandbox could not start here: {exc}. Another user made it, or "
+            "its mode lets others in: remove it, or set XDG_RUNTIME_DIR (or TMPDIR) to a "
+            "directory only you can enter."
+        )
     except Exception as exc:
         return f"The secure sandbox could not start here: {exc}.{_hint(unprivileged)}"
     if result.outcome != "passed":

@@ -27,12 +27,16 @@ class UidsUnavailable(RuntimeError):
     """No free host uids are left for grader slots."""
 
 
+class NotPrivateDirectory(PermissionError):
+    """The sandbox's state directory exists but is not ours alone."""
+
+
 def private_directory(path: str) -> str:
-    """Create (or check) a directory that only root can enter; refuse anything else."""
+    """Create (or check) a directory that only we can enter; refuse anything else."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise PermissionError(f"{path} must be a directory owned by us with mode 0700")
+        raise NotPrivateDirectory(f"{path} must be a directory owned by us with mode 0700")
     return path
 
 
