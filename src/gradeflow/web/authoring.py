@@ -80,13 +80,24 @@ def _page(context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
 
 
 async def _context(
-    session: DbSession, user: User, course: Course, csrf: str, **extra: Any
+    session: DbSession,
+    user: User,
+    course: Course,
+    csrf: str,
+    *,
+    last_event_id: int | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """``last_event_id``: read before the state the page shows, where it shows live
+    state; read after it, an event committed in between would be skipped by the
+    page's stream, and the page would never see that change."""
+    if last_event_id is None:
+        last_event_id = await latest_event_id(session, user_id=user.id)
     return {
         "user": user,
         "csrf": csrf,
         "course": course,
-        "last_event_id": await latest_event_id(session, user_id=user.id),
+        "last_event_id": last_event_id,
         "scorings": ["all-or-nothing", "proportional"],
     } | extra
 
@@ -112,6 +123,8 @@ async def assignments_page(
     user: AccountHolder,
     course: TaughtCoursePage,
 ) -> Response | str:
+    # The stream's starting point before the state it updates (see ``_context``).
+    last_event_id = await latest_event_id(session, user_id=user.id)
     rows = await authoring.authored_assignments(session, course=course)
     return render(
         "authoring_list.html",
@@ -119,7 +132,7 @@ async def assignments_page(
             "user": user,
             "course": course,
             "items": [authoring.describe_authored(a, d) for a, d in rows],
-            "last_event_id": await latest_event_id(session, user_id=user.id),
+            "last_event_id": last_event_id,
         },
     )
 
@@ -168,11 +181,14 @@ async def edit_assignment_page(
     course: TaughtCoursePage,
     csrf: FormToken,
 ) -> Response | str:
+    last_event_id = await latest_event_id(session, user_id=user.id)  # before the state
     assignment, draft = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )
     view = authoring.describe_authored(assignment, draft, full=True)
-    context = await _context(session, user, course, csrf, assignment=view, field_errors={})
+    context = await _context(
+        session, user, course, csrf, last_event_id=last_event_id, assignment=view, field_errors={}
+    )
     return render("authoring_form.html", _with_preview(context))
 
 

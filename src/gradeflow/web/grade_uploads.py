@@ -31,7 +31,6 @@ from gradeflow.errors import Forbidden, GradeflowError
 from gradeflow.events.service import latest_event_id
 from gradeflow.grades import imports
 from gradeflow.grades.intake import receive_form
-from gradeflow.grades.models import GradeUpload
 from gradeflow.web.forms import CheckedForm, FormToken
 from gradeflow.web.pages import render
 
@@ -98,15 +97,24 @@ async def upload_from_page(course_id: PathId, request: Request, runtime: AppRunt
 
 
 async def _upload_page(
-    session: DbSession, user: User, upload: GradeUpload, csrf: str, *, error: str | None = None
+    session: DbSession,
+    user: User,
+    upload_id: int,
+    csrf: str,
+    *,
+    error: str | None = None,
 ) -> HTMLResponse:
+    # The stream's starting point before the upload's state: read after it, progress
+    # committed in between would be skipped by the page's stream and never shown.
+    last_event_id = await latest_event_id(session, user_id=user.id)
+    upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
     view = imports.describe_upload(upload)
     context = {
         "user": user,
         "csrf": csrf,
         "upload": view,
         "upload_json": json.dumps(view),
-        "last_event_id": await latest_event_id(session, user_id=user.id),
+        "last_event_id": last_event_id,
         "error": error,
     }
     return HTMLResponse(render("grade_upload.html", context), status_code=409 if error else 200)
@@ -116,8 +124,7 @@ async def _upload_page(
 async def upload_page(
     upload_id: PathId, session: DbSession, user: AccountHolder, csrf: FormToken
 ) -> Response:
-    upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
-    return await _upload_page(session, user, upload, csrf)
+    return await _upload_page(session, user, upload_id, csrf)
 
 
 @router.post("/grade-uploads/{upload_id:int}/{action}", response_model=None)
@@ -145,6 +152,5 @@ async def upload_action(
             return Response(status_code=404)
     except GradeflowError as exc:
         await session.rollback()
-        upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
-        return await _upload_page(session, user, upload, csrf, error=exc.message)
+        return await _upload_page(session, user, upload_id, csrf, error=exc.message)
     return RedirectResponse(f"/grade-uploads/{upload_id}", status_code=303)
