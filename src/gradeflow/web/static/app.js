@@ -527,11 +527,18 @@ function setUpSubmissions(table, events) {
     container.append(el("pre", { tabindex: "0", "aria-labelledby": "detail-code-label" }, el("code", {}, submission.code)));
   }
 
+  let openings = 0;
   function confirmDelete(id) {
     document.getElementById("delete-which").textContent = String(id);
     dialog.returnValue = "";
     dialog.showModal();
-    dialog.addEventListener("close", async () => {
+    const opening = ++openings;
+    // A dialog's close event is queued: one from an earlier opening can arrive after this
+    // opening began (cancel, then Delete again at once). It must not be taken for this one.
+    const onClose = async () => {
+      if (opening !== openings) { dialog.removeEventListener("close", onClose); return; }
+      if (dialog.open) return;
+      dialog.removeEventListener("close", onClose);
       if (dialog.returnValue !== "delete") { rowOf(id)?.querySelector(`[aria-label="Delete submission ${id}"]`)?.focus(); return; }
       const response = await fetch(`/api/submissions/${id}`, { method: "DELETE", credentials: "same-origin" }).catch(() => null);
       if (response && (response.status === 204 || response.status === 404)) {
@@ -542,7 +549,8 @@ function setUpSubmissions(table, events) {
       }
       const body = response ? await response.json().catch(() => ({})) : {};
       note.textContent = (body.error && body.error.message) || "Could not delete that submission; try again.";
-    }, { once: true });
+    };
+    dialog.addEventListener("close", onClose);
   }
 
   for (const row of table.tBodies[0].rows) if (row.dataset.submissionId) actionsFor(row);
