@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.models import Course, CourseMember, MemberRole
@@ -539,29 +541,11 @@ async def apply_staged(
         .execution_options(synchronize_session=False)
     )
     inserted = await session.execute(
-        insert(Grade).from_select(
-            [
-                "course_id",
-                "user_id",
-                "assessment",
-                "value",
-                "letter",
-                "comment",
-                "updated_by_id",
-                "updated_at",
-                "change_seq",
-            ],
-            select(
-                literal(course_id, Integer()),
-                rows.c.user_id,
-                rows.c.assessment,
-                rows.c.value,
-                rows.c.letter,
-                func.coalesce(rows.c.comment, ""),
-                literal(user_id, Integer()),
-                literal(now, UTCDateTime()),
-                literal(seq, BigInteger()),
-            ).where(staged, rows.c.old_value.is_(None)),
+        _grades_from_rows(
+            course_id,
+            (rows.c.value, rows.c.letter, rows.c.comment),
+            changed_by=(user_id, now, seq),
+            where=(staged, rows.c.old_value.is_(None)),
         )
     )
     await session.execute(
@@ -572,6 +556,34 @@ async def apply_staged(
     )
     changed = int(getattr(updated, "rowcount", 0) or 0) + int(getattr(inserted, "rowcount", 0) or 0)
     return ApplyOutcome(changes_total=changed, token=seq)
+
+
+def _grades_from_rows(
+    course_id: int,
+    values: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]],
+    *,
+    changed_by: tuple[int | None, datetime, int],
+    where: tuple[ColumnElement[bool], ...],
+) -> Insert:
+    """Grades inserted from an upload's kept rows: ``values`` (value, letter, comment)
+    are the new ones when applying, the replaced ones when reverting."""
+    value, letter, comment = values
+    user_id, now, seq = changed_by
+    return insert(Grade).from_select(
+        ["course_id", "user_id", "assessment", "value", "letter", "comment",
+         "updated_by_id", "updated_at", "change_seq"],
+        select(
+            literal(course_id, Integer()),
+            rows.c.user_id,
+            rows.c.assessment,
+            value,
+            letter,
+            func.coalesce(comment, ""),
+            literal(user_id, Integer()),
+            literal(now, UTCDateTime()),
+            literal(seq, BigInteger()),
+        ).where(*where),
+    )  # fmt: skip
 
 
 async def finish_upload(
@@ -727,29 +739,11 @@ async def revert_cells(
         # A grade deleted since the upload comes back too, as it was before it.
         missing = ~exists(select(Grade.id).where(_cell(course_id, Grade)))
         await session.execute(
-            insert(Grade).from_select(
-                [
-                    "course_id",
-                    "user_id",
-                    "assessment",
-                    "value",
-                    "letter",
-                    "comment",
-                    "updated_by_id",
-                    "updated_at",
-                    "change_seq",
-                ],
-                select(
-                    literal(course_id, Integer()),
-                    rows.c.user_id,
-                    rows.c.assessment,
-                    rows.c.old_value,
-                    rows.c.old_letter,
-                    func.coalesce(rows.c.old_comment, ""),
-                    literal(user_id, Integer()),
-                    literal(now, UTCDateTime()),
-                    literal(seq, BigInteger()),
-                ).where(ours, rows.c.old_value.is_not(None), missing),
+            _grades_from_rows(
+                course_id,
+                (rows.c.old_value, rows.c.old_letter, rows.c.old_comment),
+                changed_by=(user_id, now, seq),
+                where=(ours, rows.c.old_value.is_not(None), missing),
             )
         )
     return RevertOutcome(reverted=reverted, changed_since=changed_since)
