@@ -30,7 +30,7 @@ from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, ADDER_TESTS, memory_outbox
+from tests.factories import ADDER_SOLUTION, ADDER_TESTS, memory_outbox, queued_submission
 from tests.grading.sandbox.test_cgroups import needs_cgroup_v2
 from tests.grading.sandbox.time_scale import scaled
 
@@ -148,16 +148,8 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
     await import_course_dir(settings, course_dir)
     outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
-        user = await create_anonymous_user(session)
         assignment = (await list_assignments(session))[0]
-        submission = await submit_code(
-            session,
-            outbox=outbox,
-            user=user,
-            assignment=assignment,
-            code=ADDER_SOLUTION,
-            max_code_bytes=65536,
-        )
+    submission = await queued_submission(session_factory, outbox, assignment)
     # A lease of 2.5 s renewed every sixth of a second: only a stall of over 2 s
     # would lose it, so a loaded machine still passes.
     config = grader_config(settings.model_copy(update={"lease_margin_s": 0.5}))
@@ -229,16 +221,8 @@ async def test_tests_that_reach_the_graders_own_limits_end_as_an_error_without_a
     await import_course_dir(settings, course_dir)
     outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
-        user = await create_anonymous_user(session)
         assignment = (await list_assignments(session))[0]
-        submission = await submit_code(
-            session,
-            outbox=outbox,
-            user=user,
-            assignment=assignment,
-            code=ADDER_SOLUTION,
-            max_code_bytes=65536,
-        )
+    submission = await queued_submission(session_factory, outbox, assignment)
     sandbox = ZygoteSandbox(slots=1, cgroups="on")
     grader = Grader(
         session_factory=session_factory,
