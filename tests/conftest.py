@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 import shutil
 import socket
@@ -17,6 +19,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from gradeflow.app import create_app
 from gradeflow.courses.format import load_path
@@ -163,6 +167,47 @@ async def wait_for_final(
             return body
         await asyncio.sleep(0.05)
     raise AssertionError(f"submission {submission_id} not graded within {timeout}s: {body}")
+
+
+_RECORDING: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "recorded_statements", default=None
+)
+
+
+def _record_statement(*args: object) -> None:
+    seen = _RECORDING.get()
+    if seen is not None:
+        seen.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+
+@contextlib.contextmanager
+def recorded_statements() -> Iterator[list[str]]:
+    """The SQL statements run meanwhile by this task and the tasks it starts, in order
+    (not by the in-process grader's or sweepers' tasks)."""
+    seen: list[str] = []
+    token = _RECORDING.set(seen)
+    event.listen(Engine, "before_cursor_execute", _record_statement)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", _record_statement)
+        _RECORDING.reset(token)
+
+
+def read_before(statements: list[str], first: str, then: str) -> bool:
+    """Whether a statement containing ``first`` ran before any containing ``then``
+    (both must have run)."""
+    lowered = [s.lower() for s in statements]
+    firsts = [i for i, s in enumerate(lowered) if first.lower() in s]
+    thens = [i for i, s in enumerate(lowered) if then.lower() in s]
+    assert firsts, f"no statement with {first!r}"
+    assert thens, f"no statement with {then!r}"
+    return firsts[0] < thens[0]
+
+
+# A live page's stream starts after the event id the page was made at: read after the
+# state the page shows, an event committed between the two reads would be skipped.
+STARTING_EVENT_ID = "max(events.id)"
 
 
 def free_port() -> int:

@@ -16,6 +16,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.models import Assignment
 from gradeflow.db import transaction
+from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements
 from tests.factories import ADDER_SOLUTION, ADDER_TESTS, PASSWORD, create_account
 from tests.web.test_accounts import HTML, form_token
 
@@ -83,10 +84,14 @@ async def test_a_teacher_creates_an_assignment_with_the_form_and_it_is_checked(
     # Line ends typed in a browser are stored as the files would hold them.
     assert body["handout_md"] == "# Sum\n\nWrite `add`.\n"
     assert body["support_files"] == {"notes.txt": "hello\n"}
-    page = await teacher.get(edit, headers=HTML)
+    with recorded_statements() as statements:
+        page = await teacher.get(edit, headers=HTML)
+    assert read_before(statements, STARTING_EVENT_ID, "FROM assignment_drafts")
     assert 'data-state="published"' in page.text
     assert "<h1>Sum</h1>" in page.text  # the preview, rendered on the server first
-    listing = await teacher.get(f"/courses/{course_id}/assignments", headers=HTML)
+    with recorded_statements() as statements:
+        listing = await teacher.get(f"/courses/{course_id}/assignments", headers=HTML)
+    assert read_before(statements, STARTING_EVENT_ID, "FROM assignment_drafts")
     assert "Sum by form" in listing.text
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.api.test_grade_uploads import signed_in_teacher
+from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements
 
 
 async def test_a_teacher_uploads_a_dry_run_on_the_page_and_applies_it(
@@ -41,6 +42,9 @@ async def test_a_teacher_uploads_a_dry_run_on_the_page_and_applies_it(
             assert time.monotonic() < deadline, shown
             await asyncio.sleep(0.05)
         assert "Would change 1 of 1 grades" in shown
+        with recorded_statements() as statements:
+            await client.get(target)
+        assert read_before(statements, STARTING_EVENT_ID, "FROM grade_uploads")
         assert "s0@example.org" in shown
         token = re.search(r'name="csrf_token" value="([^"]+)"', shown)
         assert token is not None

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from gradeflow.web.pages import STATIC_DIR, render, static_url
-from tests.conftest import wait_for_final
+from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements, wait_for_final
 from tests.factories import ADDER_SOLUTION
 
 HTML = {"Accept": "text/html"}
@@ -92,7 +92,9 @@ async def test_the_submissions_page_lists_own_submissions(client: httpx.AsyncCli
         f"/api/assignments/{first['id']}/submissions", json={"code": ADDER_SOLUTION}
     )
     await wait_for_final(client, accepted.json()["id"])
-    html = (await client.get("/submissions", headers=HTML)).text
+    with recorded_statements() as statements:
+        html = (await client.get("/submissions", headers=HTML)).text
+    assert read_before(statements, STARTING_EVENT_ID, "FROM submissions")
     assert f'data-submission-id="{accepted.json()["id"]}"' in html
     assert "passed" in html
 

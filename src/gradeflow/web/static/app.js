@@ -425,6 +425,9 @@ function setUpSubmissions(table, events) {
   const note = document.getElementById("submissions-note");
   const dialog = document.getElementById("delete-dialog");
   let openId = null;
+  // The stream replays events from before the rows were read, so an event may be older
+  // than the row it names: a deleted submission (ids are never reused) stays deleted.
+  const deleted = new Set();
 
   function rowOf(id) { return table.querySelector(`tr[data-submission-id="${id}"]`); }
 
@@ -443,6 +446,7 @@ function setUpSubmissions(table, events) {
   }
 
   function update(submission) {
+    if (deleted.has(submission.id)) return;
     let row = rowOf(submission.id);
     if (!row) {
       const empty = table.querySelector("tr.empty");
@@ -467,6 +471,7 @@ function setUpSubmissions(table, events) {
   }
 
   function removeRow(id) {
+    deleted.add(id);
     const row = rowOf(id);
     if (row) row.remove();
     if (!table.tBodies[0].rows.length) {
