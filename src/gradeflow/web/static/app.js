@@ -112,6 +112,12 @@ function renderAssignmentList() {
       el("span", { className: "mark", role: "img", "aria-label": item.completed ? "completed" : "not completed" },
         item.completed ? "✓" : ""));
   }));
+  // Where the list scrolls (narrow screens), the current assignment is in view in it.
+  const list = document.getElementById("assignment-list");
+  const current = list.querySelector("li.current");
+  if (current && list.scrollHeight > list.clientHeight) {
+    list.scrollTop = current.offsetTop - list.offsetTop - list.clientHeight / 3;
+  }
   const done = items.filter((item) => item.completed).length;
   const earned = items.reduce((sum, item) => sum + (item.score || 0), 0);
   const possible = items.reduce((sum, item) => sum + item.points, 0);
