@@ -49,9 +49,14 @@ def run_processes(sandbox: ZygoteSandbox) -> list[int]:
 def files_owned_by(uids: tuple[int, ...], *directories: str) -> list[str]:
     found = []
     for directory in directories:
-        for entry in os.scandir(directory):
-            if entry.stat(follow_symlinks=False).st_uid in uids:
-                found.append(entry.path)
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    owner = entry.stat(follow_symlinks=False).st_uid
+                except FileNotFoundError:
+                    continue  # another process's file, removed meanwhile
+                if owner in uids:
+                    found.append(entry.path)
     return found
 
 
