@@ -30,6 +30,7 @@ import argparse
 import ast
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -117,7 +118,9 @@ async def measure_this_tree(runs: int) -> dict[str, float]:
 
 async def serve_runs() -> None:
     """The measuring process of ``--interleave``: one sandbox per workload, started once;
-    for each workload name read from stdin, one run, and its ms on stdout."""
+    for each workload name read from stdin, one run, and its ms on stdout; at the end
+    the CPU time each workload's runs took, in this process and its zygote with the
+    run's processes it reaped."""
     from gradeflow.grading.sandbox import ZygoteSandbox
 
     specs = workload_specs()
@@ -129,16 +132,34 @@ async def serve_runs() -> None:
                 await sandbox.run(specs[name])
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
+        cpu = dict.fromkeys(specs, 0.0)
         while name := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+            cpu_before = _cpu_s(sandboxes[name])
             started = time.perf_counter()
             result = await sandboxes[name].run(specs[name])
             elapsed = (time.perf_counter() - started) * 1000
+            cpu[name] += _cpu_s(sandboxes[name]) - cpu_before
             if result.outcome != "passed":
                 raise RuntimeError(f"{name} run {result.outcome}: {result.message}")
             print(f"ms {elapsed:.3f}", flush=True)
+        print("cpu " + " ".join(f"{name} {seconds:.3f}" for name, seconds in cpu.items()))
     finally:
         for sandbox in sandboxes.values():
             await sandbox.close()
+
+
+def _cpu_s(sandbox: Any) -> float:
+    """CPU seconds of this process and of ``sandbox``'s zygote with the children it reaped
+    (the runs' processes and spares), as the kernel counts them (clock ticks: only a sum
+    over many runs means anything)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    pid = sandbox.zygote_pid
+    if pid is not None:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rsplit(")", 1)[1].split()
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def interleave(trees: list[Path], runs: int) -> None:
@@ -171,9 +192,17 @@ def interleave(trees: list[Path], runs: int) -> None:
                     worker.stdin.write(workload + "\n")
                     worker.stdin.flush()
                     latencies[tree, workload].append(float(_reply(worker, "ms ")))
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.close()
+        cpu = {}
+        for tree, worker in zip(trees, workers, strict=True):
+            fields = _reply(worker, "cpu ").split()
+            for index in range(0, len(fields), 2):
+                cpu[tree, fields[index]] = float(fields[index + 1]) * 1000 / runs
     finally:
         for worker in workers:
-            if worker.stdin is not None:
+            if worker.stdin is not None and not worker.stdin.closed:
                 worker.stdin.close()
             worker.wait()
     print(
@@ -182,15 +211,18 @@ def interleave(trees: list[Path], runs: int) -> None:
         f"{min(loads):.1f}-{max(loads):.1f}"
     )
     print(f"Command: {' '.join([sys.executable, *sys.argv])}\n")
-    print("| tree | workload | median ms | p90 ms | median vs first tree |")
-    print("|---|---|---|---|---|")
+    print("| tree | workload | median ms | p90 ms | median vs first tree | CPU ms per run |")
+    print("|---|---|---|---|---|---|")
     for workload in WORKLOADS:
         first = statistics.median(latencies[trees[0], workload])
         for tree in trees:
             values = sorted(latencies[tree, workload])
             median = statistics.median(values)
             p90 = values[int(0.9 * (len(values) - 1))]
-            print(f"| {tree} | {workload} | {median:.1f} | {p90:.1f} | {median - first:+.1f} |")
+            print(
+                f"| {tree} | {workload} | {median:.1f} | {p90:.1f} | {median - first:+.1f} "
+                f"| {cpu[tree, workload]:.1f} |"
+            )
 
 
 def _reply(worker: subprocess.Popen[str], prefix: str) -> str:
