@@ -349,7 +349,6 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     )
     if not _student_started(channel, session.start(), first_test=test_ids[0]):
         return
-    spawner.settled()
     _install_remote_module(session, module, workdir)
     tests = _load_tests_module(channel, tests_code, tests_path)
     if tests is None:

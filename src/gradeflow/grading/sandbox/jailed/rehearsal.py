@@ -92,9 +92,6 @@ class _OneSocket:
     def exceeded_memory(self) -> bool:
         return False
 
-    def settled(self) -> None:
-        """Nothing to tell: the rehearsal is the zygote's own."""
-
     def close(self) -> None:
         """Nothing to end: the thread ends when its socket closes."""
 

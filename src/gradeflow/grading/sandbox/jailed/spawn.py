@@ -11,7 +11,6 @@ Standard library only: it runs inside the jail.
 from __future__ import annotations
 
 import array
-import contextlib
 import json
 import os
 import signal
@@ -37,10 +36,6 @@ class Spawner(Protocol):
     def exceeded_memory(self) -> bool:
         """Whether the kernel killed the last ended student process for its cgroup's
         memory limit (False where there are no cgroup limits)."""
-        ...
-
-    def settled(self) -> None:
-        """The run has started: the student process said hello (nothing to answer)."""
         ...
 
     def close(self) -> None:
@@ -86,12 +81,6 @@ class ZygoteSpawner:
 
     def exceeded_memory(self) -> bool:
         return "memory" in self._exceeded
-
-    def settled(self) -> None:
-        """Tell the zygote, which makes its next spares only now (see zygote.py):
-        forked while the run's processes start, they would take the CPUs from them."""
-        with contextlib.suppress(OSError):
-            self._socket.send(b'{"op": "settled"}')
 
     def close(self) -> None:
         """Nothing to do: the zygote ends the student processes with the run."""
@@ -141,9 +130,6 @@ class ProcessSpawner:
 
     def exceeded_memory(self) -> bool:
         return False  # RLIMIT_AS only: a MemoryError, which the student process reports
-
-    def settled(self) -> None:
-        """Nothing to do: no zygote."""
 
     def close(self) -> None:
         self.end()

@@ -11,9 +11,7 @@ its control socket (AF_UNIX, SOCK_SEQPACKET: one JSON message each):
   stderr, result channel, status). The zygote forks a child that is PID 1 of a new
   PID namespace; the child jails itself (``jail.enter``) and runs the judge, which
   asks over its request socket for its student processes (``spawn``: forked the
-  same way, into namespaces of their own; ``end``: killed and reaped; ``settled``:
-  its first student process said hello, so the zygote may fork its next spares
-  without taking a CPU from the run's start — nothing is answered).
+  same way, into namespaces of their own; ``end``: killed and reaped).
   When the child has been reaped, its wait status, whether the wall clock ended
   it and its duration are written to the status pipe, which is then closed.
 - ``kill``: SIGKILL a run (the worker gave up on it, e.g. cancelled).
@@ -75,9 +73,6 @@ NPROC_BACKSTOP_FACTOR = 2
 # apart while the zygote shuts down.
 CGROUP_REMOVAL_TRIES = 200
 CGROUP_RETRY_S = 0.01
-# Spares are made while a run's processes start only once its judge has said the run
-# settled (its student process said hello), or this long after its start.
-SETTLING_S = 0.05
 # Modules that student code often imports: imported once here, they cost a run
 # nothing. Only modules that hold no per-process state (random reseeds on fork).
 WARM_MODULES = [
@@ -125,8 +120,6 @@ class _Run:
     student_cgroup: cgroups.ProcessCgroup | None = None
     timed_out: bool = False
     killed: bool = False
-    # Its judge said the run has started (spawn.ZygoteSpawner.settled), or it never will.
-    settled: bool = False
 
 
 @dataclass
@@ -201,13 +194,8 @@ class _Zygote:
         self._replenish()
         while True:
             # Spares are made only when nothing is waiting: a fork costs a few ms,
-            # which a judge asking for its student must not wait for. Nor while a run's
-            # processes start (jail, import, compile: both CPUs of a small host), unless
-            # there is no spare left at all: a spare's fork and its isolation would
-            # take a CPU from them, on the run's critical path.
-            wanted = len(self.spares) < self.spares_wanted and (
-                not self.spares or not self._starting()
-            )
+            # which a judge asking for its student must not wait for.
+            wanted = len(self.spares) < self.spares_wanted
             events = self.selector.select(0 if wanted else self._next_timeout())
             if not events and wanted:
                 self._replenish(most=1)
@@ -253,22 +241,12 @@ class _Zygote:
         if self.cgroup_subtree is not None and not self.cgroup_subtree.remove():
             print("gradeflow zygote: its cgroup subtree could not be removed", file=sys.stderr)
 
-    def _starting(self) -> bool:
-        """Whether a run's processes are still starting (see ``serve``)."""
-        now = time.monotonic()
-        for run in self.runs.values():
-            if not run.settled and now - run.started >= SETTLING_S:
-                run.settled = True
-        return not all(run.settled for run in self.runs.values())
-
     def _next_timeout(self) -> float | None:
         if self.busy_cgroups:
             return CGROUP_RETRY_S
         if not self.runs:
             return None
         pending = [run.deadline for run in self.runs.values() if not run.killed]
-        if len(self.spares) < self.spares_wanted:  # to make them once SETTLING_S is over
-            pending += [run.started + SETTLING_S for run in self.runs.values() if not run.settled]
         return max(0.0, min(pending) - time.monotonic()) if pending else None
 
     def _enforce_deadlines(self) -> None:
@@ -502,9 +480,7 @@ class _Zygote:
             op = json.loads(data).get("op")
         except (ValueError, AttributeError):
             op = None
-        if op == "settled":  # nothing to answer
-            run.settled = True
-        elif op == "end":
+        if op == "end":
             status, exceeded = self._end_student(run)
             _send_quietly(run.requests, {"status": status, "exceeded": exceeded})
         elif op == "spawn":
