@@ -124,11 +124,11 @@ def zygote_children(pid: int) -> list[int]:
 @pytest.mark.parametrize(
     "code",
     [CORRECT, "def two_fer(:\n"],
-    ids=["a run that settles", "a run whose student process never says hello"],
+    ids=["a run that passes", "a run whose student process never says hello"],
 )
 async def test_the_zygote_makes_its_spares_again_after_a_run(code: str) -> None:
-    """Spares are made once a run has settled, or a while after its start if it never
-    does (a judge stops before saying so when the student's import failed)."""
+    """Each run takes two spares, which the zygote replaces, whether its judge got as
+    far as the tests or stopped at the student's failed import."""
     if namespaces_unavailable_reason() is not None:
         pytest.skip("the secure sandbox cannot run here")
     sandbox = ZygoteSandbox(slots=1, spares=2)
