@@ -60,7 +60,7 @@ ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
 # Tests files the worker compiles for the judge (see compiled_tests): up to this size,
 # the last this many.
-COMPILED_TESTS_BYTES = 256 * 1024
+COMPILED_TESTS_BYTES = 64 * 1024
 COMPILED_TESTS_KEPT = 64
 # Per-process cgroup v2 limits: where a delegated subtree exists, always, never.
 CgroupMode = Literal["auto", "on", "off"]
