@@ -102,3 +102,28 @@ async def test_reader_reads_everything_then_closes() -> None:
 def _write_all(fd: int, data: bytes) -> None:
     with os.fdopen(fd, "wb") as pipe:
         pipe.write(data)
+
+
+async def test_a_pausing_reader_reads_everything_in_batches_then_closes() -> None:
+    read_end, write_end = os.pipe()
+    chunks: list[bytes] = []
+    reader = await read_pipe(read_end, chunks.append, pause_s=0.01)
+    payload = os.urandom(300_000)  # more than a pipe holds: the writer waits for reads
+    writer = asyncio.get_running_loop().run_in_executor(None, _write_all, write_end, payload)
+    await asyncio.wait_for(reader.closed, 30)
+    await writer
+    assert b"".join(chunks) == payload
+    reader.close()
+
+
+async def test_a_run_s_pipes_are_drained_to_the_end_without_pausing() -> None:
+    pipes = RunPipes(SPEC, "nonce", pause_s=3600)  # never watched again by itself
+    try:
+        write_ends = await pipes.open()
+        os.write(write_ends[0], b"printed")
+        pipes.handed_over()
+        await asyncio.wait_for(pipes.drain(), 10)
+        assert all(closed.done() for closed in pipes.closed)
+    finally:
+        pipes.close()
+    assert pipes.stdout.text() == "printed"

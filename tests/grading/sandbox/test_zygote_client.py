@@ -105,6 +105,74 @@ async def test_runs_forked_on_demand_work_like_runs_of_spare_children() -> None:
     assert [result.outcome for result in results] == ["passed", "import_error"]
 
 
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def zygote_children(pid: int) -> list[int]:
+    """The processes the zygote forked and has not reaped: between runs, its spares.
+    Unprivileged, ``pid`` only waits for the zygote proper, the init of its own PID
+    namespace (``jail.become_pid_namespace_init``), which forks them."""
+    if not ROOT:
+        inits = children(pid)
+        if len(inits) != 1:
+            return []
+        pid = inits[0]
+    return children(pid)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [CORRECT, "def two_fer(:\n"],
+    ids=["a run that passes", "a run whose student process never says hello"],
+)
+async def test_the_zygote_makes_its_spares_again_after_a_run(code: str) -> None:
+    """Each run takes two spares, which the zygote replaces, whether its judge got as
+    far as the tests or stopped at the student's failed import."""
+    if namespaces_unavailable_reason() is not None:
+        pytest.skip("the secure sandbox cannot run here")
+    sandbox = ZygoteSandbox(slots=1, spares=2)
+    try:
+        await sandbox.start()
+        zygote = sandbox.zygote_pid
+        assert zygote is not None
+        assert await eventually(lambda: len(zygote_children(zygote)) == 2)
+        before = set(zygote_children(zygote))
+
+        result = await sandbox.run(make_spec(code))
+
+        assert result.outcome in ("passed", "syntax_error")
+        # Two new ones: the run's processes were two of the spares, and are reaped.
+        assert await eventually(
+            lambda: len(zygote_children(zygote)) == 2 and not before & set(zygote_children(zygote))
+        )
+    finally:
+        await sandbox.close()
+
+
+async def test_tests_compiled_by_the_worker_grade_as_the_judge_compiling_them_would() -> None:
+    """The judge loads the worker's compiled ``tests.py`` (same interpreter); a tests
+    file that does not compile reaches the judge as source, which reports it."""
+    if namespaces_unavailable_reason() is not None:
+        pytest.skip("the secure sandbox cannot run here")
+    spec = make_spec(CORRECT)
+    assert zygote_client.compiled_tests(spec.files["tests.py"]) is not None
+    broken = dataclasses.replace(
+        spec, files={**spec.files, "tests.py": spec.files["tests.py"] + b"\ndef (:\n"}
+    )
+    assert zygote_client.compiled_tests(broken.files["tests.py"]) is None
+    sandbox = ZygoteSandbox(slots=1)
+    try:
+        compiled = await sandbox.run(spec)
+        uncompiled = await sandbox.run(broken)
+    finally:
+        await sandbox.close()
+
+    assert compiled.outcome == "passed"
+    assert [test.outcome for test in compiled.tests] == ["passed"] * len(spec.test_ids)
+    assert uncompiled.outcome != "passed"
+
+
 async def test_staging_directories_are_removed_after_each_run(
     zygote_sandbox: ZygoteSandbox,
 ) -> None:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import structlog
 
-from gradeflow.grading.sandbox.pipes import RunPipes
+from gradeflow.grading.sandbox.pipes import READ_PAUSE_S, RunPipes
 from gradeflow.grading.sandbox.results import ProgressCallback, RunResult, TestResult
 from gradeflow.grading.sandbox.spec import JUDGE_EXTRA_MB, RunSpec
 from gradeflow.grading.sandbox.staging import remove_workdir, write_views
@@ -97,7 +97,7 @@ async def _run_staged(
     spec: RunSpec, staging: str, launch: Launch, on_progress: ProgressCallback | None
 ) -> RunResult:
     nonce = secrets.token_urlsafe(24)
-    pipes = RunPipes(spec, nonce, on_progress)
+    pipes = RunPipes(spec, nonce, on_progress, pause_s=READ_PAUSE_S)
     try:
         write_ends = await pipes.open(*launch.extra_readers)
         await launch.start(staging, nonce, write_ends)

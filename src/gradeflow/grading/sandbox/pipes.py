@@ -37,6 +37,13 @@ class PipeReader:
     """Reads a pipe's read end as it fills, handing each chunk to ``on_data``;
     ``closed`` resolves at end-of-file or ``close``, whichever is first.
 
+    With ``pause_s``, the reader stops watching the pipe for that long when it starts
+    and after each chunk, so that what a run writes meanwhile is read in one go: a
+    writer wakes a process waiting on its pipe, which on a busy machine takes the
+    writer's CPU from it (a run's judge writes a line per test started and finished,
+    and was preempted by this process for each). ``resume`` watches it again at once;
+    ``watch_to_the_end`` does, and stops pausing.
+
     It owns the descriptor and closes it exactly once. Not an event loop's pipe
     transport: uvloop's (the server's loop) closes the descriptor in libuv and then
     closes the file object it was given again, and in between another thread (an
@@ -45,13 +52,35 @@ class PipeReader:
     error" from SQLite, EBADF when handing a run its pipes).
     """
 
-    def __init__(self, read_end: int, on_data: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, read_end: int, on_data: Callable[[bytes], None], pause_s: float = 0.0
+    ) -> None:
         self.on_data = on_data
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._loop = asyncio.get_running_loop()
         self._fd: int | None = read_end
+        self._pause_s = pause_s
+        self._watching = False
+        self._resuming: asyncio.TimerHandle | None = None
         os.set_blocking(read_end, False)
-        self._loop.add_reader(read_end, self._read_ready)
+        if pause_s > 0:
+            self._resuming = self._loop.call_later(pause_s, self.resume)
+        else:
+            self.resume()
+
+    def resume(self) -> None:
+        """Watch the pipe (again) now."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+            self._resuming = None
+        if self._fd is not None and not self._watching:
+            self._loop.add_reader(self._fd, self._read_ready)
+            self._watching = True
+
+    def watch_to_the_end(self) -> None:
+        """Read whatever is left as it comes, without pausing again."""
+        self._pause_s = 0.0
+        self.resume()
 
     def _read_ready(self) -> None:
         fd = self._fd
@@ -67,21 +96,32 @@ class PipeReader:
         if not data:
             self.close()
             return
+        if self._pause_s > 0 and len(data) < READ_CHUNK:  # a full read: more is waiting
+            self._loop.remove_reader(fd)
+            self._watching = False
+            self._resuming = self._loop.call_later(self._pause_s, self.resume)
         self.on_data(data)
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
+        if self._resuming is not None:
+            self._resuming.cancel()
+            self._resuming = None
         if fd is not None:
-            self._loop.remove_reader(fd)
+            if self._watching:
+                self._loop.remove_reader(fd)
+                self._watching = False
             os.close(fd)
         if not self.closed.done():
             self.closed.set_result(None)
 
 
-async def read_pipe(read_end: int, on_data: Callable[[bytes], None]) -> PipeReader:
+async def read_pipe(
+    read_end: int, on_data: Callable[[bytes], None], pause_s: float = 0.0
+) -> PipeReader:
     """Start reading ``read_end`` (which the returned reader then owns)."""
     try:
-        return PipeReader(read_end, on_data)
+        return PipeReader(read_end, on_data, pause_s)
     except BaseException:
         os.close(read_end)
         raise
@@ -107,6 +147,12 @@ class BoundedBuffer:
         return text + TRUNCATED_MARKER if self.truncated else text
 
 
+# How long the run's own pipes (stdout, stderr, result channel) go unwatched when a
+# run starts and after each read (see PipeReader): well below what a person watching
+# a run's progress notices, and above what a short run takes, which is then read once,
+# when it has ended.
+READ_PAUSE_S = 0.02
+
 # After a run ended, how long its output pipes may take to reach end-of-file before
 # we stop reading (a process that escaped the run could hold them open).
 DRAIN_GRACE_S = 0.5
@@ -115,12 +161,21 @@ DRAIN_GRACE_S = 0.5
 class RunPipes:
     """The pipes a run writes to, read as they fill: stdout and stderr into bounded
     buffers, the judge's result channel into its report, and any extra pipes the
-    caller asks for (``host_run`` opens it for both sandboxes); ``close`` releases it all."""
+    caller asks for (``host_run`` opens it for both sandboxes); ``close`` releases it all.
+
+    ``pause_s``: how long the run's own pipes go unwatched at the start and after each
+    read (``PipeReader``); the extra pipes are always watched."""
 
     def __init__(
-        self, spec: RunSpec, nonce: str, on_progress: ProgressCallback | None = None
+        self,
+        spec: RunSpec,
+        nonce: str,
+        on_progress: ProgressCallback | None = None,
+        *,
+        pause_s: float = 0.0,
     ) -> None:
         self.spec = spec
+        self.pause_s = pause_s
         self.report = HarnessReport(nonce=nonce, expected=frozenset(spec.test_ids))
         self.on_progress = on_progress
         if on_progress is not None:
@@ -135,11 +190,13 @@ class RunPipes:
 
     async def open(self, *extra: Callable[[bytes], None]) -> list[int]:
         """The write ends: stdout, stderr, the result channel, then one per ``extra``."""
-        for on_data in (self.stdout.add, self.stderr.add, self._on_result, *extra):
+        own = (self.stdout.add, self.stderr.add, self._on_result)
+        for index, on_data in enumerate((*own, *extra)):
             read_end, write_end = os.pipe()
             self.write_ends.append(write_end)
             self.read_inodes.add(os.fstat(read_end).st_ino)
-            reader = await read_pipe(read_end, on_data)
+            pause_s = self.pause_s if index < len(own) else 0.0
+            reader = await read_pipe(read_end, on_data, pause_s)
             self._readers.append(reader)
             self.closed.append(reader.closed)
         return list(self.write_ends)
@@ -164,6 +221,8 @@ class RunPipes:
 
     async def drain(self) -> None:
         """Wait (a little) for the run's output to be read to the end."""
+        for reader in self._readers:
+            reader.watch_to_the_end()
         await asyncio.wait(self.closed[:3], timeout=DRAIN_GRACE_S)
 
     def result(self, *, returncode: int, timed_out: bool, duration_ms: int) -> RunResult:

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import array
 import asyncio
+import base64
 import contextlib
+import functools
+import importlib.util
 import itertools
 import json
+import marshal
 import os
 import shutil
 import socket
@@ -36,10 +40,10 @@ import structlog
 from gradeflow.grading.sandbox.host_run import Exit, judge_config, run_judged
 from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.jailed.cgroups import process_exists
-from gradeflow.grading.sandbox.jailed.jail import JUDGE_CONFIG, RUNS_DIR
+from gradeflow.grading.sandbox.jailed.jail import JUDGE_CONFIG, RUNS_DIR, TASK_DIR
 from gradeflow.grading.sandbox.pipes import RunPipes
 from gradeflow.grading.sandbox.results import ProgressCallback, RunResult
-from gradeflow.grading.sandbox.spec import RunSpec
+from gradeflow.grading.sandbox.spec import TESTS_FILE, RunSpec
 from gradeflow.grading.sandbox.staging import remove_workdir
 from gradeflow.grading.sandbox.uids import UID_BASE, UidClaim, private_directory
 
@@ -54,6 +58,10 @@ TMP_LIMIT = 32 * 1024 * 1024
 # the worker decides the zygote is broken.
 ZYGOTE_GRACE_S = 10.0
 START_TIMEOUT_S = 30.0
+# Tests files the worker compiles for the judge (see compiled_tests): up to this size,
+# the last this many.
+COMPILED_TESTS_BYTES = 64 * 1024
+COMPILED_TESTS_KEPT = 64
 # Per-process cgroup v2 limits: where a delegated subtree exists, always, never.
 CgroupMode = Literal["auto", "on", "off"]
 
@@ -337,7 +345,11 @@ class _ZygoteLaunch:
         start the run: it reads the configuration before the judge drops privileges,
         and never shows it inside."""
         assert self.zygote is not None
-        _write_judge_config(staging, judge_config(self.spec, nonce))
+        config = judge_config(self.spec, nonce)
+        compiled = compiled_tests(self.spec.files.get(TESTS_FILE, b""))
+        if compiled is not None:
+            config["tests_code"] = compiled
+        _write_judge_config(staging, config)
         spec, process_limit = self.spec, self.sandbox.process_limit
         uid, student_uid = self.sandbox._slot_uids(self.slot)
         request = {
@@ -399,6 +411,30 @@ class _ZygoteLaunch:
         with contextlib.suppress(OSError):
             await zygote.send({"op": "kill", "id": self.run_id})
         await asyncio.wait([pipes.closed[-1]], timeout=ZYGOTE_GRACE_S)
+
+
+@functools.lru_cache(maxsize=COMPILED_TESTS_KEPT)
+def compiled_tests(source: bytes) -> dict[str, str] | None:
+    """An assignment's ``tests.py`` compiled as the judge would compile it in a zygote
+    run (``/task/tests.py``, no optimisation), marshalled, with this interpreter's
+    magic number: a judge of the same interpreter version loads it instead of
+    compiling the file again, which was most of its own start. Kept for the next
+    submissions of the assignment. None where the judge had better compile it itself
+    (too large, or not valid Python: the judge then reports why).
+
+    Only the tests, which the host already holds and trusts, and only towards the
+    judge: nothing is ever unmarshalled that a run could have written."""
+    if not source or len(source) > COMPILED_TESTS_BYTES:
+        return None
+    path = os.path.join(TASK_DIR, TESTS_FILE)
+    try:
+        code = compile(source, path, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return {
+        "magic": importlib.util.MAGIC_NUMBER.hex(),
+        "code": base64.b64encode(marshal.dumps(code)).decode("ascii"),
+    }
 
 
 def _write_judge_config(staging: str, config: dict[str, object]) -> None:

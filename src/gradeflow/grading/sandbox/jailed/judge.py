@@ -16,9 +16,13 @@ Standard library only, like everything that runs in the jail.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import importlib.util
 import io
 import json
+import marshal
 import os
 import resource
 import signal
@@ -317,8 +321,10 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     test_ids: list[str] = list(config["test_ids"])
     workdir = os.getcwd()
     tests_path = os.path.join(workdir, "tests.py")
-    with open(tests_path, "rb") as file:
-        tests_code = compile(file.read(), tests_path, "exec", dont_inherit=True)
+    tests_code = compiled_tests(config)
+    if tests_code is None:
+        with open(tests_path, "rb") as file:
+            tests_code = compile(file.read(), tests_path, "exec", dont_inherit=True)
     sys.path.insert(0, workdir)
     _guard_almost_equal()
     _record_comparisons()
@@ -352,6 +358,20 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     # The student process sees its socket close and exits now, alongside the judge,
     # rather than once the zygote has reaped the judge and killed it.
     session.close()
+
+
+def compiled_tests(config: dict[str, Any]) -> types.CodeType | None:
+    """``tests.py`` as the host compiled it for this interpreter, if it did (see
+    ``zygote_client.compiled_tests``): the configuration comes from the host, never
+    from the student's side, so it may hold marshalled code."""
+    compiled = config.get("tests_code")
+    if not isinstance(compiled, dict) or compiled.get("magic") != importlib.util.MAGIC_NUMBER.hex():
+        return None
+    try:
+        code = marshal.loads(base64.b64decode(str(compiled["code"]), validate=True))  # noqa: S302 (the host's)
+    except (KeyError, ValueError, EOFError, TypeError, binascii.Error):
+        return None
+    return code if isinstance(code, types.CodeType) else None
 
 
 def _student_started(channel: Channel, hello: list[Any], *, first_test: str) -> bool:

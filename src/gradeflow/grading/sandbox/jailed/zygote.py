@@ -47,6 +47,7 @@ from gradeflow.grading.sandbox.jailed import (
     jail,
     judge,
     linux,
+    rehearsal,
     seccomp,
     spawn,
     student,
@@ -855,6 +856,12 @@ def _prepare(control: socket.socket, settings: dict[str, Any]) -> _Zygote:
         os.close(zygote.pid_namespace)
         own = f"{jail.HOST_PROC}/self/ns/pid"
         zygote.pid_namespace = os.open(own, os.O_RDONLY | os.O_CLOEXEC)
+    # Code a run uses is specialised and its caches filled here, once, instead of in
+    # every run's processes (see rehearsal.py). Only a matter of speed.
+    try:
+        rehearsal.rehearse()
+    except Exception as exc:
+        print(f"gradeflow zygote: the rehearsal failed: {exc!r}", file=sys.stderr)
     # Objects that exist now are never collected: the children's garbage collector
     # then leaves their pages alone, and copy-on-write keeps them shared.
     gc.collect()
