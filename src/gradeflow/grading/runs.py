@@ -14,23 +14,47 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gradeflow.courses.models import Assignment
-from gradeflow.db import utcnow
+from gradeflow.db import observe_rows, utcnow
+from gradeflow.events.models import Event
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import RunResult
-from gradeflow.grading.service import add_submission_event, points_of
+from gradeflow.grading.service import SUBMISSION_EVENT, points_of, submission_event_payload
 from gradeflow.grading.verdicts import SubmissionStatus, compute_score, status_for
 
 OUT_OF_ATTEMPTS = (
     "Grading failed {max_attempts} times; the operators have been told. Submit again later."
 )
+
+# The statements below are Core statements on the tables, each built once (a result's
+# once per group size) and bound per group: building and compiling them, and the ORM's
+# RETURNING entities, were most of what a group cost the grader (PERFORMANCE.md).
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_EVENTS = cast(Table, Event.__table__)
 
 
 @dataclass(frozen=True)
@@ -44,40 +68,76 @@ class RunRecord:
     assignment: Assignment | None = None
 
 
-def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+def _claimable(now: ColumnElement[Any] | dt.datetime) -> ColumnElement[bool]:
+    s = _SUBMISSIONS.c
     return or_(
-        Submission.status == SubmissionStatus.queued,
-        (Submission.status == SubmissionStatus.running) & (Submission.lease_expires_at < now),
+        s.status == SubmissionStatus.queued,
+        (s.status == SubmissionStatus.running) & (s.lease_expires_at < now),
     )
 
 
-def _leased_by(owner: str) -> ColumnElement[bool]:
+def _leased_by(owner: str | BindParameter[str]) -> ColumnElement[bool]:
     """Running under ``owner``'s lease (the guard of every update of a run)."""
-    return and_(Submission.status == SubmissionStatus.running, Submission.lease_owner == owner)
+    s = _SUBMISSIONS.c
+    return and_(s.status == SubmissionStatus.running, s.lease_owner == owner)
+
+
+def _now() -> BindParameter[dt.datetime]:
+    return bindparam("now", type_=_SUBMISSIONS.c.finished_at.type)
+
+
+def _submissions(rows: Sequence[RowMapping]) -> list[Submission]:
+    """Detached submissions of whole rows returned by a statement, as if loaded."""
+    submissions = []
+    for row in rows:
+        submission = Submission(**row)
+        make_transient_to_detached(submission)
+        submissions.append(submission)
+    return submissions
+
+
+@cache
+def _assignments_query() -> Select[int, Assignment]:
+    return (
+        select(Submission.id, Assignment)
+        .join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    )
 
 
 async def _assignments_of(
     session: AsyncSession, submission_ids: Collection[int]
 ) -> dict[int, Assignment]:
-    rows = await session.execute(
-        select(Submission.id, Assignment)
-        .join(Assignment, Submission.assignment_id == Assignment.id)
-        .where(Submission.id.in_(submission_ids))
-    )
+    rows = await session.execute(_assignments_query(), {"ids": list(submission_ids)})
     return {submission_id: assignment for submission_id, assignment in rows}
 
 
+@cache
+def _insert_events() -> Insert:
+    return insert(_EVENTS)
+
+
 async def _add_events(
-    session: AsyncSession, outbox: Outbox, submissions: Sequence[Submission]
+    session: AsyncSession, outbox: Outbox, submissions: Sequence[Submission], now: dt.datetime
 ) -> None:
     """Their events, in one insert, with the points of every student they finish."""
     if not submissions:
         return
     finished = {s.user_id for s in submissions if s.status.is_final}
     points = await points_of(session, user_ids=finished) if finished else {}
-    for submission in submissions:
-        await add_submission_event(session, submission, points=points.get(submission.user_id))
-    await session.flush()
+    rows = [
+        {
+            "user_id": s.user_id,
+            "type": SUBMISSION_EVENT,
+            "payload": submission_event_payload(s, points=points.get(s.user_id)),
+            "created_at": now,
+        }
+        for s in submissions
+    ]
+    await session.execute(_insert_events(), rows)
+    # A statement does not say whose rows it wrote: their students' cached reads are
+    # purged (``gradeflow.purges``) as an ORM flush of these events would have.
+    observe_rows(session, "events", rows)
     outbox.announce_after_commit(session, [s.user_id for s in submissions])
 
 
@@ -116,7 +176,7 @@ async def write_runs(
             lease_margin_s=lease_margin_s,
             now=now,
         )
-    await _add_events(session, outbox, [*stored.values(), *claimed.values(), *ended])
+    await _add_events(session, outbox, [*stored.values(), *claimed.values(), *ended], now)
     return stored, claimed
 
 
@@ -167,20 +227,17 @@ async def _claim(
         by_lease.setdefault(lease_s, []).append(submission_id)
     claimed: dict[int, Submission] = {}
     for lease_s, ids in by_lease.items():
-        rows = await session.scalars(
-            update(Submission)
-            .where(Submission.id.in_(ids), _claimable(now), Submission.attempts < max_attempts)
-            .values(
-                status=SubmissionStatus.running,
-                lease_owner=owner,
-                lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                attempts=Submission.attempts + 1,
-                started_at=now,
-            )
-            .returning(Submission)
-            .execution_options(synchronize_session=False, populate_existing=True)
+        rows = await session.execute(
+            _claim_statement(),
+            {
+                "ids": ids,
+                "now": now,
+                "max_attempts": max_attempts,
+                "owner": owner,
+                "lease_until": now + dt.timedelta(seconds=lease_s),
+            },
         )
-        for submission in rows:
+        for submission in _submissions(rows.mappings().all()):
             set_committed_value(submission, "assignment", assignments[submission.id])
             claimed[submission.id] = submission
     ended: list[Submission] = []
@@ -190,15 +247,53 @@ async def _claim(
     return claimed, ended
 
 
+@cache
+def _claim_statement() -> Update:
+    s = _SUBMISSIONS.c
+    now = _now()
+    return (
+        update(_SUBMISSIONS)
+        .where(
+            s.id.in_(bindparam("ids", expanding=True)),
+            _claimable(now),
+            s.attempts < bindparam("max_attempts", type_=s.attempts.type),
+        )
+        .values(
+            status=SubmissionStatus.running,
+            lease_owner=bindparam("owner", type_=s.lease_owner.type),
+            lease_expires_at=bindparam("lease_until", type_=s.lease_expires_at.type),
+            attempts=s.attempts + 1,
+            started_at=now,
+        )
+        .returning(*s)
+    )
+
+
 async def _end_exhausted(
     session: AsyncSession, submission_ids: list[int], *, max_attempts: int, now: dt.datetime
 ) -> list[Submission]:
-    rows = await session.scalars(
-        update(Submission)
+    feedback = {
+        "outcome": "internal_error",
+        "message": OUT_OF_ATTEMPTS.format(max_attempts=max_attempts),
+        "tests": [],
+    }
+    rows = await session.execute(
+        _end_exhausted_statement(),
+        {"ids": submission_ids, "now": now, "max_attempts": max_attempts, "message": feedback},
+    )
+    return _submissions(rows.mappings().all())
+
+
+@cache
+def _end_exhausted_statement() -> Update:
+    s = _SUBMISSIONS.c
+    now = _now()
+    return (
+        update(_SUBMISSIONS)
         .where(
-            Submission.id.in_(submission_ids),
+            s.id.in_(bindparam("ids", expanding=True)),
             _claimable(now),
-            Submission.attempts >= max_attempts,
+            s.attempts >= bindparam("max_attempts", type_=s.attempts.type),
         )
         .values(
             status=SubmissionStatus.error,
@@ -207,16 +302,10 @@ async def _end_exhausted(
             regrading=False,
             finished_at=now,
             score=0.0,
-            feedback={
-                "outcome": "internal_error",
-                "message": OUT_OF_ATTEMPTS.format(max_attempts=max_attempts),
-                "tests": [],
-            },
+            feedback=bindparam("message", type_=s.feedback.type),
         )
-        .returning(Submission)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*s)
     )
-    return list(rows)
 
 
 async def claim_submission(
@@ -242,14 +331,6 @@ async def claim_submission(
     return claimed.get(submission_id)
 
 
-def _by_id(values: dict[int, Any], column: Any) -> Any:
-    """``CASE id WHEN … THEN …`` of one value a row, typed as ``column``."""
-    return case(
-        {key: literal(value, column.type) for key, value in values.items()},
-        value=Submission.id,
-    )
-
-
 async def record_results(
     session: AsyncSession, *, outbox: Outbox, owner: str, records: Sequence[RunRecord]
 ) -> dict[int, Submission]:
@@ -273,38 +354,57 @@ async def _record(
     records = [r for r in records if r.submission_id in assignments]
     if not records:
         return {}
-    status, score, feedback, generation = {}, {}, {}, {}
-    for record in records:
+    params: dict[str, Any] = {"owner": owner, "now": now}
+    for k, record in enumerate(records):
         assignment = assignments[record.submission_id]
-        status[record.submission_id] = status_for(record.result)
-        score[record.submission_id] = compute_score(
+        params[f"id{k}"] = record.submission_id
+        params[f"generation{k}"] = record.generation
+        params[f"status{k}"] = status_for(record.result)
+        params[f"score{k}"] = compute_score(
             points=assignment.points, scoring=assignment.scoring, result=record.result
         )
-        feedback[record.submission_id] = record.result.to_dict()
-        generation[record.submission_id] = record.generation
-    rows = await session.scalars(
-        update(Submission)
-        .where(
-            Submission.id.in_(list(status)),
-            _leased_by(owner),
-            Submission.generation == _by_id(generation, Submission.generation),
-        )
-        .values(
-            status=_by_id(status, Submission.status),
-            score=_by_id(score, Submission.score),
-            feedback=_by_id(feedback, Submission.feedback),
-            regrading=False,
-            finished_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(Submission)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    stored = {s.id: s for s in rows}
+        params[f"feedback{k}"] = record.result.to_dict()
+    rows = await session.execute(_record_statement(len(records)), params)
+    returned = {s.id: s for s in _submissions(rows.mappings().all())}
+    # In the order the results came (RETURNING has none): so are their events.
+    stored = {
+        r.submission_id: returned[r.submission_id] for r in records if r.submission_id in returned
+    }
     for submission in stored.values():
         set_committed_value(submission, "assignment", assignments[submission.id])
     return stored
+
+
+@cache
+def _record_statement(size: int) -> Update:
+    """``UPDATE … SET status = CASE id WHEN :id0 THEN :status0 … WHERE id IN (:id0, …)
+    AND <leased by :owner> AND generation = CASE id …`` for ``size`` results."""
+    s = _SUBMISSIONS.c
+    ids = [bindparam(f"id{k}", type_=s.id.type) for k in range(size)]
+
+    def by_id(name: str, column: Any) -> Any:
+        """One value a row, ``CASE id WHEN :id<k> THEN :<name><k> …``."""
+        whens = [(ids[k], bindparam(f"{name}{k}", type_=column.type)) for k in range(size)]
+        return case(*whens, value=s.id)
+
+    return (
+        update(_SUBMISSIONS)
+        .where(
+            s.id.in_(ids),
+            _leased_by(bindparam("owner", type_=s.lease_owner.type)),
+            s.generation == by_id("generation", s.generation),
+        )
+        .values(
+            status=by_id("status", s.status),
+            score=by_id("score", s.score),
+            feedback=by_id("feedback", s.feedback),
+            regrading=False,
+            finished_at=_now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(*s)
+    )
 
 
 async def record_result(
