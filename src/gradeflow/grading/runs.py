@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, cast
 
@@ -28,14 +28,14 @@ from sqlalchemy import (
     bindparam,
     case,
     insert,
+    inspect,
     or_,
     select,
     update,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from gradeflow.courses.models import Assignment
 from gradeflow.db import observe_rows, utcnow
@@ -55,6 +55,7 @@ OUT_OF_ATTEMPTS = (
 # RETURNING entities, were most of what a group cost the grader (PERFORMANCE.md).
 _SUBMISSIONS = cast(Table, Submission.__table__)
 _EVENTS = cast(Table, Event.__table__)
+_SUBMISSION_MAPPER = inspect(Submission)
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,40 @@ def _now() -> BindParameter[dt.datetime]:
 
 
 def _submissions(rows: Sequence[RowMapping]) -> list[Submission]:
-    """Detached submissions of whole rows returned by a statement, as if loaded."""
+    """Detached submissions of whole rows a statement returned, as the ORM's loading
+    makes them (values set without history, identity key given): the constructor and
+    ``make_transient_to_detached`` took ~20 times longer, per row."""
     submissions = []
     for row in rows:
-        submission = Submission(**row)
-        make_transient_to_detached(submission)
+        submission: Submission = _SUBMISSION_MAPPER.class_manager.new_instance()
+        submission.__dict__.update(row)
+        state = instance_state(submission)
+        state.key = _SUBMISSION_MAPPER.identity_key_from_primary_key((row["id"],))
         submissions.append(submission)
     return submissions
+
+
+@dataclass
+class AssignmentCache:
+    """The assignments a grader process has read, by id and revision.
+
+    A revision hashes everything that decides a grade (``AssignmentSpec.revision``:
+    tests, files, limits, points, scoring), which is all a grader reads of an
+    assignment; so a group reads only its submissions' assignment ids and revisions,
+    and a whole assignment (tests, files: the longest row it reads) only when a
+    revision is new to the process.
+    """
+
+    limit: int = 64
+    _by_revision: dict[tuple[int, str], Assignment] = field(default_factory=dict)
+
+    def get(self, assignment_id: int, revision: str) -> Assignment | None:
+        return self._by_revision.get((assignment_id, revision))
+
+    def keep(self, assignment: Assignment) -> None:
+        if len(self._by_revision) >= self.limit:
+            self._by_revision.clear()
+        self._by_revision[(assignment.id, assignment.revision)] = assignment
 
 
 @cache
@@ -105,11 +133,36 @@ def _assignments_query() -> Select[int, Assignment]:
     )
 
 
+@cache
+def _revisions_query() -> Select[int, int, str]:
+    return (
+        select(Submission.id, Assignment.id, Assignment.revision)
+        .join(Assignment, Submission.assignment_id == Assignment.id)
+        .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
 async def _assignments_of(
-    session: AsyncSession, submission_ids: Collection[int]
+    session: AsyncSession, submission_ids: Collection[int], cache: AssignmentCache | None
 ) -> dict[int, Assignment]:
-    rows = await session.execute(_assignments_query(), {"ids": list(submission_ids)})
-    return {submission_id: assignment for submission_id, assignment in rows}
+    if cache is None:
+        rows = await session.execute(_assignments_query(), {"ids": list(submission_ids)})
+        return {submission_id: assignment for submission_id, assignment in rows}
+    revisions = await session.execute(_revisions_query(), {"ids": list(submission_ids)})
+    assignments: dict[int, Assignment] = {}
+    missing: set[int] = set()
+    for submission_id, assignment_id, revision in revisions:
+        assignment = cache.get(assignment_id, revision)
+        if assignment is None:
+            missing.add(submission_id)
+        else:
+            assignments[submission_id] = assignment
+    if missing:
+        rows = await session.execute(_assignments_query(), {"ids": list(missing)})
+        for submission_id, assignment in rows:
+            cache.keep(assignment)
+            assignments[submission_id] = assignment
+    return assignments
 
 
 @cache
@@ -151,11 +204,12 @@ async def write_runs(
     max_attempts: int | None = None,
     lease_margin_s: float | None = None,
     now: dt.datetime | None = None,
+    assignments_read: AssignmentCache | None = None,
 ) -> tuple[dict[int, Submission], dict[int, Submission]]:
     """Store ``records`` (``record_results``), then claim ``claims``
     (``claim_submissions``: needs ``max_attempts`` and ``lease_margin_s``), with one
-    read of their assignments and one insert of their events; returns (stored,
-    claimed), by id."""
+    read of their assignments (of their revisions only, given ``assignments_read``)
+    and one insert of their events; returns (stored, claimed), by id."""
     if len({r.submission_id for r in records}) != len(records):
         raise ValueError("a group holds each result at most once")
     if claims and (max_attempts is None or lease_margin_s is None):
@@ -163,7 +217,9 @@ async def write_runs(
     now = now or utcnow()
     known = {r.submission_id: r.assignment for r in records if r.assignment is not None}
     unknown = ({r.submission_id for r in records} | set(claims)) - known.keys()
-    assignments = known | (await _assignments_of(session, unknown) if unknown else {})
+    if unknown:
+        known |= await _assignments_of(session, unknown, assignments_read)
+    assignments = known
     stored = await _record(session, assignments, records, owner=owner, now=now)
     claimed: dict[int, Submission] = {}
     ended: list[Submission] = []
