@@ -335,7 +335,7 @@ async def _end_exhausted(
     }
     rows = await session.execute(
         _end_exhausted_statement(),
-        {"ids": submission_ids, "now": now, "max_attempts": max_attempts, "message": feedback},
+        {"ids": submission_ids, "now": now, "max_attempts": max_attempts, "ended": feedback},
     )
     return _submissions(rows.mappings().all())
 
@@ -358,7 +358,7 @@ def _end_exhausted_statement() -> Update:
             regrading=False,
             finished_at=now,
             score=0.0,
-            feedback=bindparam("message", type_=s.feedback.type),
+            feedback=bindparam("ended", type_=s.feedback.type),
         )
         .returning(*s)
     )
