@@ -12,7 +12,7 @@ cached reads are purged without each service listing its purges.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,7 +42,8 @@ MAX_EVENT_ID = 2**63 - 1
 
 AfterCommit = Callable[[], Awaitable[object]]
 _AFTER_COMMIT = "gradeflow.after_commit"
-# (session, table name, the ORM object written, or None for a set-based statement)
+# (session, table name, the ORM object written, the values of a row a set-based INSERT
+# wrote (``observe_rows``), or None for a set-based statement)
 WriteObserver = Callable[[Session, str, object | None], None]
 _WRITE_OBSERVER = "gradeflow.write_observer"
 
@@ -154,6 +155,15 @@ def _observe_statement(state: ORMExecuteState) -> None:
     table = getattr(state.statement, "table", None)
     if observer is not None and table is not None:
         observer(state.session, str(table.name), None)
+
+
+def observe_rows(session: AsyncSession, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Tell the write observer the values of rows that a set-based INSERT wrote to
+    ``table`` (the statement alone says only which table)."""
+    observer: WriteObserver | None = session.info.get(_WRITE_OBSERVER)
+    if observer is not None:
+        for row in rows:
+            observer(session.sync_session, table, row)
 
 
 def after_commit(session: AsyncSession | Session, hook: AfterCommit) -> None:

@@ -9,12 +9,13 @@ cannot forget one. A rollback purges nothing.
 Submissions are not mapped by table: they change at every submit, claim and result,
 and a table-wide purge would empty every student's cache. A submission written as an
 ORM object purges its student's namespace; the set-based changes (claim, record,
-regrade) each write an event row for the student (``record_submission_event``),
-which does the same.
+regrade) each write an event row for the student (``record_submission_event``, or
+inserted set-based with its values told, ``db.observe_rows``), which does the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 from sqlalchemy.orm import Session
@@ -49,6 +50,9 @@ def namespaces_written(table: str, instance: object | None) -> set[str]:
     elif isinstance(instance, Event):
         # A user's stream moved on: pages that carry its last id are stale.
         namespaces.add(user_namespace(instance.user_id))
+    elif isinstance(instance, Mapping) and table in ("events", "submissions"):
+        # The values of a row inserted set-based (``db.observe_rows``): the same.
+        namespaces.add(user_namespace(instance["user_id"]))
     elif isinstance(instance, ApiToken):
         namespaces.add(token_namespace(instance.token_hash))
     elif instance is None and table in ("users", "api_tokens"):

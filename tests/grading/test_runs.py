@@ -8,14 +8,18 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.identity import user_namespace
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.courses.models import Assignment
-from gradeflow.db import transaction, utcnow
+from gradeflow.db import create_engine, create_session_factory, transaction, utcnow
 from gradeflow.events.models import Event
 from gradeflow.grading import runs, service
 from gradeflow.grading.models import Submission
 from gradeflow.grading.runs import RunRecord
 from gradeflow.grading.verdicts import SubmissionStatus
+from gradeflow.infra.cache import Cache
+from gradeflow.purges import purge_on_commit
+from gradeflow.settings import Settings
 from tests.factories import memory_outbox, run_result
 
 Factory = async_sessionmaker[AsyncSession]
@@ -233,3 +237,55 @@ async def test_a_result_is_scored_with_the_assignment_it_ran_against(
     ran_against.points = 40  # as the run saw it (this object is no session's)
     stored = await record_group(session_factory, [RunRecord(one, 0, run_result(2), ran_against)])
     assert stored[one].score == 40.0
+
+
+async def test_a_grader_reads_an_assignment_again_once_its_revision_changed(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    before, after = await queued(session_factory, adder, 2)
+    read = runs.AssignmentCache()
+
+    async def claim(submission_id: int) -> Assignment:
+        async with transaction(session_factory) as session:
+            _, claimed = await runs.write_runs(
+                session,
+                outbox=memory_outbox(session_factory),
+                owner="w1",
+                claims=[submission_id],
+                max_attempts=3,
+                lease_margin_s=30,
+                assignments_read=read,
+            )
+        return claimed[submission_id].assignment
+
+    first = await claim(before)
+    async with transaction(session_factory) as session:
+        await session.execute(
+            update(Assignment)
+            .where(Assignment.id == adder.id)
+            .values(points=40, revision="changed tests")
+        )
+    again = await claim(after)
+    assert (first.points, again.points, again.revision) == (10, 40, "changed tests")
+
+
+async def test_a_group_purges_the_cached_reads_of_the_students_it_writes_events_for(
+    settings: Settings, adder: Assignment, session_factory: Factory
+) -> None:
+    # A group's events are inserted set-based, not as ORM objects (``gradeflow.purges``
+    # is told their rows): their students' reads are purged all the same, only theirs.
+    first, second, untouched = await queued(session_factory, adder, 3)
+    async with session_factory() as session:
+        users = dict((await session.execute(select(Submission.id, Submission.user_id))).all())
+    namespaces = {i: user_namespace(users[i]) for i in (first, second, untouched)}
+    cache = Cache(ttl_s=60)
+    for namespace in namespaces.values():
+        cache.put((namespace,), cache.versions((namespace,)), "read", "cached")
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        purging = create_session_factory(engine, on_write=purge_on_commit(cache))
+        await claim_group(purging, [first, second], "w1")
+    finally:
+        await engine.dispose()
+    cached = {n for n in namespaces.values() if cache.get((n,), "read") is not None}
+    assert cached == {namespaces[untouched]}

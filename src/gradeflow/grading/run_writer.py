@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.db import AfterCommit, run_follow_ups, unit_of_work
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.runs import RunRecord, write_runs
+from gradeflow.grading.runs import AssignmentCache, RunRecord, write_runs
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +68,7 @@ class RunWriter:
     _claims: list[tuple[int, Answer]] = field(default_factory=list)
     _records: list[tuple[RunRecord, Answer]] = field(default_factory=list)
     _writer: asyncio.Task[None] | None = None
+    _assignments: AssignmentCache = field(default_factory=AssignmentCache)
 
     async def claim(self, submission_id: int) -> Submission | None:
         """The claimed submission once committed, or None (``runs.claim_submissions``)."""
@@ -188,6 +189,7 @@ class RunWriter:
                 claims=list(group.claims),
                 max_attempts=self.max_attempts,
                 lease_margin_s=self.lease_margin_s,
+                assignments_read=self._assignments,
             )
         # Committed: a claimed run may start while the announcements and purges go out
         # (two pub/sub round trips that held up every run, PERFORMANCE.md).

@@ -85,12 +85,19 @@ async def add_submission_event(
     """The event of a change to ``submission``, added to ``session`` (flushed with the
     next flush: many events, one insert). A final one carries the student's total
     ``points``, read here unless given."""
+    if submission.status.is_final and points is None:
+        points = await total_points(session, user_id=submission.user_id)
+    payload = submission_event_payload(submission, points=points)
+    session.add(Event(user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload))
+
+
+def submission_event_payload(submission: Submission, *, points: float | None) -> dict[str, Any]:
+    """A submission event's payload: its public view and, once final, the student's
+    total ``points`` (the one shape of every writer of these events)."""
     payload: dict[str, Any] = {"submission": describe_submission(submission)}
     if submission.status.is_final:
-        if points is None:
-            points = await total_points(session, user_id=submission.user_id)
         payload["points"] = points
-    session.add(Event(user_id=submission.user_id, type=SUBMISSION_EVENT, payload=payload))
+    return payload
 
 
 async def pending_submission_id(session: AsyncSession, *, user_id: int) -> int | None:
@@ -461,17 +468,26 @@ async def total_points(session: AsyncSession, *, user_id: int) -> float:
 
 async def points_of(session: AsyncSession, *, user_ids: Collection[int]) -> dict[int, float]:
     """``total_points`` of many students in one read."""
+    rows = await session.execute(_points_of_query(), {"user_ids": list(user_ids)})
+    points = {int(user_id): round(float(value or 0.0), 2) for user_id, value in rows}
+    return {user_id: points.get(user_id, 0.0) for user_id in user_ids}
+
+
+@cache
+def _points_of_query() -> Select[int, float]:
+    # Built once: a grader reads the points of every group it records.
     best = (
         select(Submission.user_id.label("user_id"), func.max(Submission.score).label("best"))
-        .where(Submission.user_id.in_(user_ids), Submission.status.in_(FINAL_STATUSES))
+        .where(
+            Submission.user_id.in_(bindparam("user_ids", expanding=True)),
+            Submission.status.in_(FINAL_STATUSES),
+        )
         .group_by(Submission.user_id, Submission.assignment_id)
         .subquery()
     )
-    rows = await session.execute(
-        select(best.c.user_id, func.coalesce(func.sum(best.c.best), 0.0)).group_by(best.c.user_id)
+    return select(best.c.user_id, func.coalesce(func.sum(best.c.best), 0.0)).group_by(
+        best.c.user_id
     )
-    points = {int(user_id): round(float(value or 0.0), 2) for user_id, value in rows}
-    return {user_id: points.get(user_id, 0.0) for user_id in user_ids}
 
 
 @cache
