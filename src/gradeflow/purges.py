@@ -28,6 +28,7 @@ from gradeflow.events.models import Event
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
 from gradeflow.grading.models import Submission
 from gradeflow.infra.cache import Cache
+from gradeflow.infra.pubsub import publish_after_commit
 
 # Reads shared by many users, by the tables they are made of.
 TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -67,7 +68,11 @@ def purge_on_commit(cache: Cache) -> WriteObserver:
         pending: set[str] | None = session.info.get(_PENDING)
         if pending is None:
             pending = session.info[_PENDING] = set()
-            after_commit(session, partial(_purge, cache, pending))
+            if cache.pubsub is None:
+                after_commit(session, partial(_purge, cache, pending))
+            else:
+                # With the unit's wake-ups, ahead of them: one round trip.
+                publish_after_commit(session, cache.pubsub, partial(_purge_message, cache, pending))
         pending.update(namespaces)
 
     return observe
@@ -75,3 +80,8 @@ def purge_on_commit(cache: Cache) -> WriteObserver:
 
 async def _purge(cache: Cache, namespaces: set[str]) -> None:
     await cache.purge(*sorted(namespaces))
+
+
+def _purge_message(cache: Cache, namespaces: set[str]) -> list[tuple[str, str]]:
+    message = cache.purge_here(*sorted(namespaces))
+    return [message] if message is not None else []

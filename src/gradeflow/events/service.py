@@ -77,7 +77,12 @@ async def prune_events(session: AsyncSession, *, now: dt.datetime | None = None)
 async def notify_users(pubsub: PubSub, user_ids: Iterable[int]) -> None:
     # Together: one wake-up each, awaited one by one, made a group of submits wait
     # a turn of the (busy) event loop per student.
-    await pubsub.publish_many([(user_channel(user_id), "new") for user_id in set(user_ids)])
+    await pubsub.publish_many(wake_ups(user_ids))
+
+
+def wake_ups(user_ids: Iterable[int]) -> list[tuple[str, str]]:
+    """The pub/sub messages that wake the users' streams (``notify_users``)."""
+    return [(user_channel(user_id), "new") for user_id in sorted(set(user_ids))]
 
 
 def format_sse(event: Event) -> str:

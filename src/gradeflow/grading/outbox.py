@@ -19,10 +19,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import after_commit, transaction, utcnow
-from gradeflow.events.service import notify_users
+from gradeflow.events.service import notify_users, wake_ups
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
-from gradeflow.infra.pubsub import PubSub
+from gradeflow.infra.pubsub import PubSub, publish_after_commit
 from gradeflow.infra.queue import JobQueue
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,8 @@ class Outbox:
         announced: set[int] | None = session.info.get(_ANNOUNCED)
         if announced is None:
             announced = session.info[_ANNOUNCED] = set()
-            after_commit(session, partial(self.announce, announced))
+            # With the unit's cache purge, after it: one round trip for both.
+            publish_after_commit(session, self.pubsub, partial(wake_ups, announced))
         announced.update(user_ids)
 
     async def announce(self, user_ids: Iterable[int]) -> None:
