@@ -11,7 +11,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts import tokens
-from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
+from gradeflow.accounts.identity import (
+    IDENTITIES_NAMESPACE,
+    identity_namespace,
+    token_namespace,
+    user_namespace,
+)
 from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
@@ -168,3 +173,18 @@ async def test_a_units_purge_and_wake_ups_go_out_together_the_purge_first(
     [sent] = pubsub.sends
     assert [channel for channel, _ in sent] == [PURGE_CHANNEL, user_channel(alice)]
     assert sent[0][1].split()[1:] == [user_namespace(alice)]
+
+
+async def test_a_users_events_purge_their_reads_but_not_who_they_are(
+    purging: Factory, cache: Cache
+) -> None:
+    alice = await create_account(purging, "alice@example.org")
+    fill(cache, user_namespace(alice), identity_namespace(alice))
+    async with transaction(purging) as session:
+        session.add(Event(user_id=alice, type="note", payload={}))
+    assert still_cached(cache, user_namespace(alice), identity_namespace(alice)) == {
+        identity_namespace(alice)
+    }
+    async with transaction(purging) as session:
+        (await session.get_one(User, alice)).name = "Alice"
+    assert still_cached(cache, identity_namespace(alice)) == set()

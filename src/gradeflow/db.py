@@ -194,6 +194,17 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
 
 @asynccontextmanager
+async def single_read(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one read statement. One statement sees one snapshot, so on
+    PostgreSQL it runs outside a transaction: no BEGIN and ROLLBACK round trips around
+    it (SQLite's driver begins none for a read anyway). Not for writes."""
+    async with factory() as session:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
+@asynccontextmanager
 async def unit_of_work(
     factory: async_sessionmaker[AsyncSession], follow_ups: list[AfterCommit]
 ) -> AsyncIterator[AsyncSession]:

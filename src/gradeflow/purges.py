@@ -19,7 +19,12 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
+from gradeflow.accounts.identity import (
+    IDENTITIES_NAMESPACE,
+    identity_namespace,
+    token_namespace,
+    user_namespace,
+)
 from gradeflow.accounts.models import ApiToken, User
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
@@ -44,7 +49,7 @@ def namespaces_written(table: str, instance: object | None) -> set[str]:
     """The namespaces a write of ``instance`` (or of any row, if None) to ``table`` purges."""
     namespaces = set(TABLE_NAMESPACES.get(table, ()))
     if isinstance(instance, User):
-        namespaces.add(user_namespace(instance.id))
+        namespaces.update((user_namespace(instance.id), identity_namespace(instance.id)))
     elif isinstance(instance, Submission):
         namespaces.add(user_namespace(instance.user_id))
     elif isinstance(instance, Event):

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.db import utcnow
+from gradeflow.db import single_read, utcnow
 from gradeflow.events.models import Event
 from gradeflow.infra.pubsub import PubSub
 
@@ -185,12 +185,8 @@ async def stream_events(
 async def _read_events(
     session_factory: async_sessionmaker[AsyncSession], *, user_id: int, after_id: int
 ) -> list[Event]:
-    """``events_after`` at a wake-up. One statement sees one snapshot, so on PostgreSQL
-    it runs outside a transaction: no BEGIN and ROLLBACK round trips around every
-    wake-up (SQLite's driver begins none for a read anyway)."""
-    async with session_factory() as session:
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """``events_after`` at a wake-up, outside a transaction on PostgreSQL (``single_read``)."""
+    async with single_read(session_factory) as session:
         return await events_after(session, user_id=user_id, after_id=after_id)
 
 
