@@ -16,6 +16,7 @@ Needs root and what ``make multihost`` needs. Exit 0 iff there were no violation
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -281,7 +282,7 @@ class Faults:
             self.violations.append(f"{host} exited with {code} {when}")
             log(f"{host} exited with {code} {when}:\n{tail(self.by_name[host].log_path)}")
             start = self.current.start_web if host.startswith("web") else self.current.start_worker
-            started = self.replace(host, lambda start=start, host=host: start(host))
+            started = self.replace(host, functools.partial(start, host))
             if host.startswith("web"):
                 self.current.wait_listening(started, host, WEB_PORT, seconds=90)
 
