@@ -10,7 +10,8 @@ reused), every request from a different student: a class submitting at once. The
 students are real accounts inserted in one statement, their session cookies signed
 with the app's key (what ``POST /api/session`` hands out); before, every student has
 asked ``/api/me`` once at each web process, as their open pages have, so each process
-knows them (pipelined requests: ``stack_tools.ask_each_pipelined``).
+knows them (pipelined requests: ``stack_tools.ask_each_pipelined``), with the cache's
+TTL (``GRADEFLOW_CACHE_TTL_S``) set to outlast the warm-up.
 
 1. Baseline: the raw sandbox, graded ``ZygoteSandbox(slots=2)`` runs of the same
    assignment, 2 at a time, in this process (what grading itself costs).
