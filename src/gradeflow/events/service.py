@@ -1,7 +1,7 @@
 """Recording live events and streaming them to a user as Server-Sent Events.
 
 An event row is written in the same transaction as the change it describes; after
-the commit, ``notify_users`` wakes every stream of those users on any web process.
+the commit, its ``wake_ups`` wake every stream of those users on any web process.
 A stream then reads rows after the last id it sent, so a missed wake-up or a
 reconnect (``Last-Event-ID``) never loses an event.
 
@@ -74,14 +74,10 @@ async def prune_events(session: AsyncSession, *, now: dt.datetime | None = None)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def notify_users(pubsub: PubSub, user_ids: Iterable[int]) -> None:
-    # Together: one wake-up each, awaited one by one, made a group of submits wait
-    # a turn of the (busy) event loop per student.
-    await pubsub.publish_many(wake_ups(user_ids))
-
-
 def wake_ups(user_ids: Iterable[int]) -> list[tuple[str, str]]:
-    """The pub/sub messages that wake the users' streams (``notify_users``)."""
+    """The pub/sub messages that wake the users' streams, published together after the
+    commit (``pubsub.publish_after_commit``): one each, awaited one by one, made a
+    group of submits wait a turn of the (busy) event loop per student."""
     return [(user_channel(user_id), "new") for user_id in sorted(set(user_ids))]
 
 

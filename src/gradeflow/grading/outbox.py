@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.db import after_commit, transaction, utcnow
-from gradeflow.events.service import notify_users, wake_ups
+from gradeflow.events.service import wake_ups
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob
 from gradeflow.grading.models import Submission
 from gradeflow.infra.pubsub import PubSub, publish_after_commit
@@ -63,11 +63,6 @@ class Outbox:
             # With the unit's cache purge, after it: one round trip for both.
             publish_after_commit(session, self.pubsub, partial(wake_ups, announced))
         announced.update(user_ids)
-
-    async def announce(self, user_ids: Iterable[int]) -> None:
-        users = sorted(set(user_ids))
-        if users:
-            await notify_users(self.pubsub, users)
 
     async def publish(
         self,
