@@ -112,6 +112,55 @@ async def ask_each(url: str, credentials: dict[str, str], lines: list[str], *, r
         await asyncio.gather(*(ask(line) for _ in range(rounds) for line in lines))
 
 
+async def ask_each_pipelined(
+    base: str,
+    path: str,
+    headers: list[str],
+    *,
+    connections: int = 16,
+    depth: int = 32,
+    timeout_s: float = 600,
+) -> None:
+    """``GET path`` once with each of ``headers`` (one header line each, such as a
+    student's session cookie), on ``connections`` keep-alive connections with up to
+    ``depth`` requests pipelined on each: a warm-up that costs the server what the
+    requests cost it, and this process little (httpx, 32 at a time, took most of the
+    time of warming thousands of students, PERFORMANCE.md). Fails on any answer but 200."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{header}\r\n\r\n".encode() for header in headers
+    ]
+
+    async def ask_share(share: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for start in range(0, len(share), depth):
+                batch = share[start : start + depth]
+                writer.write(b"".join(batch))
+                await writer.drain()
+                for _ in batch:
+                    await read_answer(reader)
+        finally:
+            writer.close()
+
+    async def read_answer(reader: asyncio.StreamReader) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        if status_line.split(" ", 2)[1] != "200":
+            raise SystemExit(f"warm-up: {path} answered {status_line!r}")
+        fields = dict(line.lower().split(": ", 1) for line in lines if ": " in line)
+        if "content-length" in fields:
+            await reader.readexactly(int(fields["content-length"]))
+            return
+        while (size := int((await reader.readuntil(b"\r\n")).strip(), 16)) > 0:  # chunked
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+
+    shares = [requests[n::connections] for n in range(connections)]
+    async with asyncio.timeout(timeout_s):
+        await asyncio.gather(*(ask_share(share) for share in shares if share))
+
+
 def peak_rss_of_web_processes(first_port: int) -> list[str]:
     """Each web process's peak resident memory (VmHWM), found by its port argument."""
     found = []

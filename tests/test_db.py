@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.db import after_commit, database_unavailable, transaction
+from tests.conftest import PG_ADMIN_DSN
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -93,3 +95,38 @@ def test_a_restarting_database_is_told_from_a_wrong_statement(
 ) -> None:
     error = DBAPIError("SELECT 1", None, _PgError(sqlstate))
     assert database_unavailable(error) is unavailable
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_the_database_ended_is_replaced_at_checkout(
+    session_factory: Factory,
+) -> None:
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("a server ends connections only in PostgreSQL")
+    async with session_factory() as session:
+        ended = await session.scalar(text("SELECT pg_backend_pid()"))
+    # Ended from outside while it waits in the pool, as a restart would.
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", ended)
+    finally:
+        await admin.close()
+    async with session_factory() as session:  # the dead one fails its ping: replaced
+        assert await session.scalar(text("SELECT pg_backend_pid()")) != ended
+
+
+@pytest.mark.postgres
+async def test_a_checkout_pings_with_one_statement_outside_a_transaction(
+    session_factory: Factory,
+) -> None:
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("the ping is PostgreSQL's")
+    async with session_factory() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+    sent: list[str] = []
+    driver.add_query_logger(lambda record: sent.append(record.query))
+    async with session_factory() as session:  # the same pooled connection
+        assert await session.scalar(text("SELECT 41 + 1")) == 42
+    # (Statements with parameters go through prepared statements, not logged here.)
+    assert sent == ["SELECT 1", "BEGIN;", "ROLLBACK;"]

@@ -11,16 +11,26 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts import tokens
-from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
+from gradeflow.accounts.identity import (
+    IDENTITIES_NAMESPACE,
+    identity_namespace,
+    token_namespace,
+    user_namespace,
+)
 from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.models import Course
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
 from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.events.models import Event
+from gradeflow.events.service import user_channel
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
 from gradeflow.grades.models import Grade
-from gradeflow.infra.cache import Cache
+from gradeflow.grading.outbox import Outbox
+from gradeflow.infra.cache import PURGE_CHANNEL, Cache
+from gradeflow.infra.pubsub import MemoryPubSub
+from gradeflow.infra.queue import MemoryQueue
 from gradeflow.purges import purge_on_commit
 from gradeflow.settings import Settings
 from tests.factories import create_account
@@ -123,3 +133,58 @@ async def test_creating_and_revoking_a_token_purge_what_is_known_of_it(
     async with transaction(purging) as session:
         await tokens.revoke_token(session, user_id=owner_id, token_id=token.id)
     assert still_cached(cache, namespace, user_namespace(owner_id)) == {user_namespace(owner_id)}
+
+
+class CountingPubSub(MemoryPubSub):
+    """A real in-process pub/sub that also counts its round trips' worth of publishing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends: list[list[tuple[str, str]]] = []
+
+    async def publish(self, channel: str, message: str) -> None:
+        self.sends.append([(channel, message)])
+        await super().publish(channel, message)
+
+    async def publish_many(self, messages: list[tuple[str, str]]) -> None:
+        self.sends.append(list(messages))
+        for channel, message in messages:
+            await super().publish(channel, message)
+
+
+async def test_a_units_purge_and_wake_ups_go_out_together_the_purge_first(
+    settings: Settings,
+) -> None:
+    pubsub = CountingPubSub()
+    shared = Cache(ttl_s=60, pubsub=pubsub)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        factory = create_session_factory(engine, on_write=purge_on_commit(shared))
+        outbox = Outbox(queue=MemoryQueue(), pubsub=pubsub, session_factory=factory)
+        alice = await create_account(factory, "alice@example.org")
+        pubsub.sends.clear()
+        async with transaction(factory) as session:
+            session.add(Event(user_id=alice, type="note", payload={}))
+            await session.flush()
+            outbox.announce_after_commit(session, [alice])
+            assert pubsub.sends == []  # nothing before the commit
+    finally:
+        await engine.dispose()
+    [sent] = pubsub.sends
+    assert [channel for channel, _ in sent] == [PURGE_CHANNEL, user_channel(alice)]
+    assert sent[0][1].split()[1:] == [user_namespace(alice)]
+
+
+async def test_a_users_events_purge_their_reads_but_not_who_they_are(
+    purging: Factory, cache: Cache
+) -> None:
+    alice = await create_account(purging, "alice@example.org")
+    fill(cache, user_namespace(alice), identity_namespace(alice))
+    async with transaction(purging) as session:
+        session.add(Event(user_id=alice, type="note", payload={}))
+    assert still_cached(cache, user_namespace(alice), identity_namespace(alice)) == {
+        identity_namespace(alice)
+    }
+    async with transaction(purging) as session:
+        (await session.get_one(User, alice)).name = "Alice"
+    assert still_cached(cache, identity_namespace(alice)) == set()

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from gradeflow.errors import Unavailable
 
@@ -107,13 +108,27 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
-    # pre_ping drops connections that died with a database restart, so the
-    # process recovers without being restarted itself.
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_timeout=5
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
     return engine
+
+
+def _ping_on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Drop a pooled connection that died (a database restart) before it is used, so
+    the process recovers without being restarted itself: the pool replaces it.
+
+    SQLAlchemy's ``pool_pre_ping`` does this with three round trips on asyncpg
+    (``BEGIN``, the ping, ``ROLLBACK``: kept for pgbouncer's transaction mode, which we
+    do not use); a simple query outside a transaction is one. A submit's result
+    crosses four checkouts (intake, claim, record, the stream's read).
+    """
+    try:
+        await_(record.driver_connection.execute("SELECT 1"))
+    except Exception as exc:  # any failure: this connection is not to be used
+        raise DisconnectionError(f"a pooled connection failed its ping: {exc!r}") from exc
 
 
 def _connect_or_unavailable(
@@ -186,6 +201,17 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     async with unit_of_work(factory, follow_ups) as session:
         yield session
     await run_follow_ups(follow_ups)
+
+
+@asynccontextmanager
+async def single_read(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for one read statement. One statement sees one snapshot, so on
+    PostgreSQL it runs outside a transaction: no BEGIN and ROLLBACK round trips around
+    it (SQLite's driver begins none for a read anyway). Not for writes."""
+    async with factory() as session:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 @asynccontextmanager

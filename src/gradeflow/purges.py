@@ -20,7 +20,12 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from gradeflow.accounts.identity import IDENTITIES_NAMESPACE, token_namespace, user_namespace
+from gradeflow.accounts.identity import (
+    IDENTITIES_NAMESPACE,
+    identity_namespace,
+    token_namespace,
+    user_namespace,
+)
 from gradeflow.accounts.models import ApiToken, User
 from gradeflow.courses.members import MEMBERSHIPS_NAMESPACE
 from gradeflow.courses.reads import ASSIGNMENTS_NAMESPACE
@@ -29,6 +34,7 @@ from gradeflow.events.models import Event
 from gradeflow.grades.gradebook import OWN_GRADES_NAMESPACE
 from gradeflow.grading.models import Submission
 from gradeflow.infra.cache import Cache
+from gradeflow.infra.pubsub import publish_after_commit
 
 # Reads shared by many users, by the tables they are made of.
 TABLE_NAMESPACES: dict[str, tuple[str, ...]] = {
@@ -44,7 +50,7 @@ def namespaces_written(table: str, instance: object | None) -> set[str]:
     """The namespaces a write of ``instance`` (or of any row, if None) to ``table`` purges."""
     namespaces = set(TABLE_NAMESPACES.get(table, ()))
     if isinstance(instance, User):
-        namespaces.add(user_namespace(instance.id))
+        namespaces.update((user_namespace(instance.id), identity_namespace(instance.id)))
     elif isinstance(instance, Submission):
         namespaces.add(user_namespace(instance.user_id))
     elif isinstance(instance, Event):
@@ -71,7 +77,11 @@ def purge_on_commit(cache: Cache) -> WriteObserver:
         pending: set[str] | None = session.info.get(_PENDING)
         if pending is None:
             pending = session.info[_PENDING] = set()
-            after_commit(session, partial(_purge, cache, pending))
+            if cache.pubsub is None:
+                after_commit(session, partial(_purge, cache, pending))
+            else:
+                # With the unit's wake-ups, ahead of them: one round trip.
+                publish_after_commit(session, cache.pubsub, partial(_purge_message, cache, pending))
         pending.update(namespaces)
 
     return observe
@@ -79,3 +89,8 @@ def purge_on_commit(cache: Cache) -> WriteObserver:
 
 async def _purge(cache: Cache, namespaces: set[str]) -> None:
     await cache.purge(*sorted(namespaces))
+
+
+def _purge_message(cache: Cache, namespaces: set[str]) -> list[tuple[str, str]]:
+    message = cache.purge_here(*sorted(namespaces))
+    return [message] if message is not None else []

@@ -2,10 +2,11 @@
 
 Every request needs this, most of them only this and one cached read, so the
 answer is cached in this process: a caller seen lately costs no database query.
-A user's identity lives in their namespace (``user:42``) and a token's owner in the
-token's (``token:<sha256>``); writing the user or the token purges them
-(``gradeflow.purges``), so a revoked token or a changed role is refused or seen at
-once, in every process.
+A user's identity lives in a namespace of its own (``identity:42``), apart from
+their personal reads (``user:42``, purged by each of their submission events, which
+do not change who they are), and a token's owner in the token's (``token:<sha256>``);
+writing the user or the token purges them (``gradeflow.purges``), so a revoked token
+or a changed role is refused or seen at once, in every process.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.tokens import hash_token, owner_of_token
-from gradeflow.db import transaction
+from gradeflow.db import single_read, transaction
 from gradeflow.infra.cache import Cache, cached_as_is
 
 # Purged by a set-based write to users or tokens, which does not say whose rows.
@@ -26,6 +27,12 @@ IDENTITIES_NAMESPACE = "identities"
 def user_namespace(user_id: int) -> str:
     """The cache namespace of one user: identity and personal read models."""
     return f"user:{user_id}"
+
+
+def identity_namespace(user_id: int) -> str:
+    """The cache namespace of one user's identity (``Caller``): purged only by writes
+    to the user."""
+    return f"identity:{user_id}"
 
 
 def token_namespace(token_hash: str) -> str:
@@ -57,13 +64,13 @@ async def caller_for_user(
     """The user of a valid session cookie, or None once they no longer exist."""
 
     async def load() -> Caller | None:
-        async with transaction(factory) as session:
+        async with single_read(factory) as session:
             user = await session.get(User, user_id)
             if user is None:
                 return None
             return caller_of(user)
 
-    namespaces = (user_namespace(user_id), IDENTITIES_NAMESPACE)
+    namespaces = (identity_namespace(user_id), IDENTITIES_NAMESPACE)
     return await cached_as_is(cache, namespaces, "caller", load)
 
 

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gradeflow.accounts.identity import (
     IDENTITIES_NAMESPACE,
     Caller,
+    identity_namespace,
     token_namespace,
     user_namespace,
 )
@@ -186,7 +187,7 @@ def _known_caller(
         return None
     if user_id is None:
         return None
-    caller: Caller | None = cache.get((user_namespace(user_id), IDENTITIES_NAMESPACE), "caller")
+    caller: Caller | None = cache.get((identity_namespace(user_id), IDENTITIES_NAMESPACE), "caller")
     return caller
 
 

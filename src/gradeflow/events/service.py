@@ -1,7 +1,7 @@
 """Recording live events and streaming them to a user as Server-Sent Events.
 
 An event row is written in the same transaction as the change it describes; after
-the commit, ``notify_users`` wakes every stream of those users on any web process.
+the commit, its ``wake_ups`` wake every stream of those users on any web process.
 A stream then reads rows after the last id it sent, so a missed wake-up or a
 reconnect (``Last-Event-ID``) never loses an event.
 
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.db import utcnow
+from gradeflow.db import single_read, utcnow
 from gradeflow.events.models import Event
 from gradeflow.infra.pubsub import PubSub
 
@@ -74,10 +74,11 @@ async def prune_events(session: AsyncSession, *, now: dt.datetime | None = None)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def notify_users(pubsub: PubSub, user_ids: Iterable[int]) -> None:
-    # Together: one wake-up each, awaited one by one, made a group of submits wait
-    # a turn of the (busy) event loop per student.
-    await pubsub.publish_many([(user_channel(user_id), "new") for user_id in set(user_ids)])
+def wake_ups(user_ids: Iterable[int]) -> list[tuple[str, str]]:
+    """The pub/sub messages that wake the users' streams, published together after the
+    commit (``pubsub.publish_after_commit``): one each, awaited one by one, made a
+    group of submits wait a turn of the (busy) event loop per student."""
+    return [(user_channel(user_id), "new") for user_id in sorted(set(user_ids))]
 
 
 def format_sse(event: Event) -> str:
@@ -180,12 +181,8 @@ async def stream_events(
 async def _read_events(
     session_factory: async_sessionmaker[AsyncSession], *, user_id: int, after_id: int
 ) -> list[Event]:
-    """``events_after`` at a wake-up. One statement sees one snapshot, so on PostgreSQL
-    it runs outside a transaction: no BEGIN and ROLLBACK round trips around every
-    wake-up (SQLite's driver begins none for a read anyway)."""
-    async with session_factory() as session:
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """``events_after`` at a wake-up, outside a transaction on PostgreSQL (``single_read``)."""
+    async with single_read(session_factory) as session:
         return await events_after(session, user_id=user_id, after_id=after_id)
 
 

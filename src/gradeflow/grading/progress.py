@@ -3,7 +3,9 @@
 The sandbox tells the grader when a run starts and each time the judge starts or
 finishes a test (``RunProgress``: only what the judge said, checked like its final
 report). ``LiveProgress`` sends the latest of it to the student's open streams: at
-most once every ``interval_s``, again every ``heartbeat_s``, and never once closed.
+most once every ``interval_s``, again every ``heartbeat_s``, and never once closed;
+the first once the run (or its wait for a sandbox slot) has lasted ``interval_s``, so
+a short run sends none.
 The latest is also kept in the pub/sub (Redis in services mode) while the run lasts,
 so a page that connects mid-run — a reload — gets it at once instead of after the
 next heartbeat; closing drops it. The grader closes it before it records the result,
@@ -74,6 +76,7 @@ class LiveProgress:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _kept: bool = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._send_forever(), name="grading-progress")
@@ -95,14 +98,22 @@ class LiveProgress:
         except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        # After the last send: nothing is kept of a run whose result is about to be in.
-        await drop_transient(self.pubsub, user_id=self.user_id, kept_as=self._kept_as)
+        # After the last send: nothing is kept of a run whose result is about to be in
+        # (and a run that sent nothing costs its result no round trip).
+        if self._kept:
+            await drop_transient(self.pubsub, user_id=self.user_id, kept_as=self._kept_as)
 
     @property
     def _kept_as(self) -> str:
         return f"{PROGRESS_EVENT}:{self.submission_id}"
 
     async def _send_forever(self) -> None:
+        # Nothing before the run has lasted a throttle interval: most runs end sooner
+        # (a few ms at idle), their result is the news, and a progress event sent,
+        # kept and dropped meanwhile only took CPU and round trips from the run and
+        # its result (PERFORMANCE.md). A run waiting for a slot says so then.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), self.interval_s)
         while not self._stopped.is_set():
             self._wake.clear()
             await self._send()
@@ -121,6 +132,7 @@ class LiveProgress:
             total=self.total,
             progress=self._latest,
         )
+        self._kept = True
         try:
             await publish_transient(
                 self.pubsub,

@@ -205,8 +205,11 @@ async def submit_group(
                 "finished_at": now if reused else None,
             }
         )
-    insert = _insert_for(session)(Submission).values(rows).on_conflict_do_nothing()
-    inserted = {s.user_id: s for s in await session.scalars(insert.returning(Submission))}
+    # The rows as parameter sets of one statement: compiled once and sent in batches
+    # ("insertmanyvalues"), where a VALUES list of N rows was a new statement to build
+    # and compile for each group size (most of a group's CPU, PERFORMANCE.md).
+    insert = _insert_for(session)(Submission).on_conflict_do_nothing().returning(Submission)
+    inserted = {s.user_id: s for s in await session.scalars(insert, rows)}
     refused = [r.user_id for r in requests if r.user_id not in inserted]
     pending: dict[int, int] = {}
     if refused:

@@ -175,14 +175,27 @@ class Cache:
             self._entries.popitem(last=False)
             self.held_bytes -= size
 
+    @property
+    def pubsub(self) -> PubSub | None:
+        """Where purges are shared with other processes (None: no other process)."""
+        return self._pubsub
+
     async def purge(self, *namespaces: str) -> None:
         """Make what is cached under ``namespaces`` unreachable here and, through
         pub/sub, in every other process."""
+        message = self.purge_here(*namespaces)
+        if message is not None and self._pubsub is not None:
+            await self._pubsub.publish(*message)
+
+    def purge_here(self, *namespaces: str) -> tuple[str, str] | None:
+        """``purge`` in this process; returns the (channel, message) that purges them in
+        the others, for the caller to publish (None when there is nothing to tell)."""
         if not namespaces:
-            return
+            return None
         self._bump(namespaces)
-        if self._pubsub is not None:
-            await self._pubsub.publish(PURGE_CHANNEL, " ".join((self._origin, *namespaces)))
+        if self._pubsub is None:
+            return None
+        return PURGE_CHANNEL, " ".join((self._origin, *namespaces))
 
     def clear(self) -> None:
         self._epoch += 1

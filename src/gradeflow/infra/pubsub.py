@@ -6,6 +6,9 @@ subscriber that is far behind instead of growing without bound. Whenever message
 may have been missed, the subscriber is sent ``CATCH_UP`` (after a reconnection to
 Redis, or instead of what its full inbox held).
 
+What a unit of work publishes once it commits (``publish_after_commit``: a cache purge,
+stream wake-ups) goes out together, one round trip, in the order it was registered.
+
 Beside the channels, a few latest messages can be kept for a while (``keep``), for a
 subscriber that arrives later to start from (``kept``): a run's latest progress, for
 a page that connects mid-run. Each is kept under a key and a field, until its
@@ -16,9 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from gradeflow.db import after_commit
 
 CATCH_UP = "catch-up"
 INBOX_SIZE = 100
@@ -54,6 +63,33 @@ class PubSub(Protocol):
         """Drop a kept message; best effort, never raises."""
 
     async def close(self) -> None: ...
+
+
+# What to publish, asked for once the unit of work has committed: what it wrote by then.
+Messages = Callable[[], list[tuple[str, str]]]
+_BATCHES = "gradeflow.pubsub_batches"
+
+
+def publish_after_commit(
+    session: AsyncSession | Session, pubsub: PubSub, messages: Messages
+) -> None:
+    """Publish ``messages()`` once ``session``'s unit of work commits, in one
+    ``publish_many`` with the unit's other publishes to ``pubsub``, in the order they
+    were registered (at the first one's place among the unit's follow-ups). A subscriber
+    receives them in that order: a cache purge before the wake-up whose reader may ask
+    the cache. One after the other, each was a round trip before a result's wake-up."""
+    batches: dict[int, list[Messages]] = session.info.setdefault(_BATCHES, {})
+    batch = batches.get(id(pubsub))
+    if batch is None:
+        batch = batches[id(pubsub)] = []
+        after_commit(session, partial(_publish_batch, pubsub, batch))
+    batch.append(messages)
+
+
+async def _publish_batch(pubsub: PubSub, batch: list[Messages]) -> None:
+    messages = [message for produce in batch for message in produce()]
+    if messages:
+        await pubsub.publish_many(messages)
 
 
 class _MemorySubscription:
