@@ -16,9 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts.models import User
 from gradeflow.courses.service import list_assignments
 from gradeflow.deps import DbSession, Visitor
 from gradeflow.events.service import latest_event_id
