@@ -303,17 +303,23 @@ async def _claim(
     return claimed, ended
 
 
+def _update_claimable(*, attempts_left: bool) -> Update:
+    """An update of the claimable rows among ``:ids`` with attempts left (or none)."""
+    s = _SUBMISSIONS.c
+    max_attempts = bindparam("max_attempts", type_=s.attempts.type)
+    return update(_SUBMISSIONS).where(
+        s.id.in_(bindparam("ids", expanding=True)),
+        _claimable(_now()),
+        s.attempts < max_attempts if attempts_left else s.attempts >= max_attempts,
+    )
+
+
 @cache
 def _claim_statement() -> Update:
     s = _SUBMISSIONS.c
     now = _now()
     return (
-        update(_SUBMISSIONS)
-        .where(
-            s.id.in_(bindparam("ids", expanding=True)),
-            _claimable(now),
-            s.attempts < bindparam("max_attempts", type_=s.attempts.type),
-        )
+        _update_claimable(attempts_left=True)
         .values(
             status=SubmissionStatus.running,
             lease_owner=bindparam("owner", type_=s.lease_owner.type),
@@ -345,12 +351,7 @@ def _end_exhausted_statement() -> Update:
     s = _SUBMISSIONS.c
     now = _now()
     return (
-        update(_SUBMISSIONS)
-        .where(
-            s.id.in_(bindparam("ids", expanding=True)),
-            _claimable(now),
-            s.attempts >= bindparam("max_attempts", type_=s.attempts.type),
-        )
+        _update_claimable(attempts_left=False)
         .values(
             status=SubmissionStatus.error,
             lease_owner=None,
