@@ -88,6 +88,19 @@ async def add_passed(
         )
 
 
+async def regrade_backlog(
+    session: AsyncSession, outbox: Outbox, assignments: list[Assignment], per_assignment: int
+) -> User:
+    """A student with ``per_assignment`` passed submissions of each assignment, all sent
+    back to the queue by regrades (bulk work) on ``outbox``."""
+    backlogged = await create_anonymous_user(session)
+    for assignment in assignments:
+        await add_passed(session, backlogged.id, assignment, per_assignment)
+    for assignment in assignments:
+        await service.regrade_assignment(session, outbox=outbox, assignment=assignment)
+    return backlogged
+
+
 async def finished_count(factory: Factory, user_id: int) -> int:
     async with factory() as session:
         count = await session.scalar(
@@ -121,12 +134,10 @@ async def test_a_submission_overtakes_another_students_regrade_backlog(
     regrade_outbox = memory_outbox(session_factory) if backlog_source == "recovery" else outbox
     async with transaction(session_factory) as session:
         assignments = await list_assignments(session)
-        backlogged = await create_anonymous_user(session)
-        for assignment in assignments:
-            await add_passed(session, backlogged.id, assignment, BACKLOG_PER_ASSIGNMENT)
         # A's work on every assignment goes back to the queue, as bulk work.
-        for assignment in assignments:
-            await service.regrade_assignment(session, outbox=regrade_outbox, assignment=assignment)
+        backlogged = await regrade_backlog(
+            session, regrade_outbox, assignments, BACKLOG_PER_ASSIGNMENT
+        )
         newcomer = await create_anonymous_user(session)
     backlog = BACKLOG_PER_ASSIGNMENT * len(assignments)
 

@@ -18,7 +18,6 @@ from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.events.models import Event
-from gradeflow.grading import service
 from gradeflow.grading.messages import QUEUES
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
@@ -27,7 +26,7 @@ from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.rabbitmq import RabbitQueue
 from gradeflow.settings import Settings
 from tests.factories import ADDER_SOLUTION, queued_submission
-from tests.grading.test_fairness import add_passed
+from tests.grading.test_fairness import regrade_backlog
 from tests.grading.test_queue_watch import positions_follow_claim_order
 from tests.services.conftest import BROKER_URL, worker_process
 
@@ -85,11 +84,9 @@ async def test_a_worker_on_rabbitmq_serves_newcomers_before_a_backlog_and_a_busy
     group as D's at worst)."""
     async with transaction(session_factory) as session:
         assignments = await list_assignments(session)
-        backlogged = await create_anonymous_user(session)
-        for assignment in assignments:
-            await add_passed(session, backlogged.id, assignment, BACKLOG_PER_ASSIGNMENT)
-        for assignment in assignments:
-            await service.regrade_assignment(session, outbox=rabbit_outbox, assignment=assignment)
+        backlogged = await regrade_backlog(
+            session, rabbit_outbox, assignments, BACKLOG_PER_ASSIGNMENT
+        )
         busy = await create_anonymous_user(session)
         newcomer = await create_anonymous_user(session)
     backlog = BACKLOG_PER_ASSIGNMENT * len(assignments)
