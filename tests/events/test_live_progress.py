@@ -7,7 +7,8 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -65,10 +66,19 @@ def read_frames(
     raise AssertionError(f"stream ended: {frames}")
 
 
-def test_progress_streams_as_tests_finish_and_is_never_replayed(
-    settings: Settings, tmp_path: Path
-) -> None:
-    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=1.5)))
+@dataclass
+class SlowRun:
+    client: httpx.Client
+    assignment: dict
+    stream: httpx.Response  # asked for transient events, opened before the submit
+    submission_id: int
+
+
+@contextmanager
+def a_slow_run(settings: Settings, tmp_path: Path, *, sleep_s: float) -> Iterator[SlowRun]:
+    """A student of a live server, whose submission of the slow course's solution
+    (its third test sleeps ``sleep_s``) was accepted while ``stream`` was open."""
+    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=sleep_s)))
     with (
         LiveServer(create_app(settings)) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
@@ -80,7 +90,15 @@ def test_progress_streams_as_tests_finish_and_is_never_replayed(
                 f"/api/assignments/{assignment['id']}/submissions", json={"code": SOLUTION}
             )
             assert accepted.status_code == 202
-            frames = read_frames(stream, "passed")
+            yield SlowRun(client, assignment, stream, accepted.json()["id"])
+
+
+def test_progress_streams_as_tests_finish_and_is_never_replayed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with a_slow_run(settings, tmp_path, sleep_s=1.5) as run:
+        client, assignment = run.client, run.assignment
+        frames = read_frames(run.stream, "passed")
         stored = [f for f in frames if "id" in f]
         progress = [f["data"] for f in frames if f.get("event") == "progress"]
         assert [f["data"]["submission"]["status"] for f in stored] == [
@@ -90,7 +108,7 @@ def test_progress_streams_as_tests_finish_and_is_never_replayed(
         ]
         # Transient events carry no id: a resume never skips or repeats a stored one.
         assert all("id" not in f for f in frames if f.get("event") != "submission")
-        assert {p["submission_id"] for p in progress} == {accepted.json()["id"]}
+        assert {p["submission_id"] for p in progress} == {run.submission_id}
         # While the third test sleeps, the first two are ticked off and it is running.
         assert any(
             p["phase"] == "running"
@@ -136,25 +154,14 @@ def test_a_stream_opened_mid_run_starts_with_the_runs_latest_progress(
 ) -> None:
     """A reload mid-run: the new stream's first event is the progress so far, not a
     wait for the grader's next heartbeat."""
-    asyncio.run(import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=4)))
-    with (
-        LiveServer(create_app(settings)) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
-    ):
-        client.post("/api/session")
-        assignment = client.get("/api/assignments/next").json()
-        with client.stream("GET", "/api/events", params={"progress": "true"}) as stream:
-            accepted = client.post(
-                f"/api/assignments/{assignment['id']}/submissions", json={"code": SOLUTION}
-            )
-            assert accepted.status_code == 202
-            lines = stream.iter_lines()
-            read_frames(lines, "passed", until=lambda f: f["data"].get("passed") == 2)
-            reloaded = first_frame(client)
-            read_frames(lines, "passed")
+    with a_slow_run(settings, tmp_path, sleep_s=4) as run:
+        lines = run.stream.iter_lines()
+        read_frames(lines, "passed", until=lambda f: f["data"].get("passed") == 2)
+        reloaded = first_frame(run.client)
+        read_frames(lines, "passed")
     assert reloaded["event"] == "progress"
     assert "id" not in reloaded
-    assert reloaded["data"]["submission_id"] == accepted.json()["id"]
+    assert reloaded["data"]["submission_id"] == run.submission_id
     assert reloaded["data"]["phase"] == "running"
     assert reloaded["data"]["passed"] == 2
 
