@@ -1,6 +1,9 @@
-"""The unit of work: follow-ups registered with ``after_commit`` run once, after commit."""
+"""The unit of work: follow-ups registered with ``after_commit`` run once, after commit;
+savepoints nest in it; unavailable databases are told from wrong statements."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 import pytest
@@ -72,6 +75,42 @@ async def test_a_failing_follow_up_does_not_stop_the_others(session_factory: Fac
         after_commit(session, broken)
         after_commit(session, fine)
     assert ran == ["fine"]
+
+
+async def test_a_savepoint_before_any_write_keeps_the_unit_of_work_whole(
+    session_factory: Factory,
+) -> None:
+    async def failing_unit_of_work() -> None:
+        async with transaction(session_factory) as session:
+            async with session.begin_nested():
+                await create_anonymous_user(session)
+            await create_anonymous_user(session)
+            raise RuntimeError("the route failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit_of_work()
+    # SQLite's driver once let the savepoint begin the transaction, and its release
+    # committed the first user.
+    assert await users(session_factory) == 0
+
+
+async def test_a_read_then_a_write_in_a_savepoint_waits_for_another_writer(
+    session_factory: Factory,
+) -> None:
+    async def another_writer() -> None:
+        async with transaction(session_factory) as session:
+            await create_anonymous_user(session)
+
+    async with transaction(session_factory) as session, session.begin_nested():
+        assert await session.scalar(select(func.count()).select_from(User)) == 0
+        # Another connection writes between this unit's read and its write. A
+        # deferred SQLite transaction failed its write at once ("database is
+        # locked"); a writer's transaction makes the other one wait instead.
+        other = asyncio.create_task(another_writer())
+        await asyncio.wait({other}, timeout=1.0)
+        await create_anonymous_user(session)
+    await other
+    assert await users(session_factory) == 2
 
 
 class _PgError(Exception):

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -103,10 +103,23 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    # The driver begins a transaction only before an INSERT, UPDATE or DELETE, so a
+    # SAVEPOINT sent first would begin one itself, and badly: releasing it commits the
+    # unit of work half-way, and it is deferred, so a read in it followed by a write
+    # fails at once with "database is locked" if another connection wrote in between
+    # (busy_timeout does not cover that upgrade). Our savepoints guard writes: begin
+    # the unit's transaction as a writer, which waits its turn instead.
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "savepoint", _begin_before_savepoint)
         return engine
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5
