@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,16 +178,32 @@ def peak_rss_of_web_processes(first_port: int) -> list[str]:
     return found
 
 
-def wait_for(url: str, *, timeout: float) -> None:
+def wait_for(
+    url: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    output: Path | None = None,
+) -> None:
+    """Until ``url`` answers 200. When ``process`` (what serves it) exits or the time is
+    up, stop the bench with the end of its ``output``: why it did not start (nginx not
+    installed, a port taken, a failed migration) is there, and the bench's work
+    directory goes away with the bench."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+    why = f"{url} did not answer within {timeout:.0f} s"
+    if process is not None and process.poll() is not None:
+        why = f"{url} did not answer: its process exited with status {process.returncode}"
+    if output is not None and output.exists():
+        tail = output.read_text(errors="replace").splitlines()[-20:]
+        why += f"; the end of {output.name}:\n" + "\n".join(tail)
+    raise SystemExit(why)
 
 
 def stop_stack(manager: subprocess.Popen[bytes], env: dict[str, str]) -> None:
@@ -243,9 +259,12 @@ class Stack:
 
 
 @contextmanager
-def running_stack(work: Path, courses: Path, *, workers: int = 2) -> Iterator[Stack]:
+def running_stack(
+    work: Path, courses: Path, *, workers: int = 2, settings: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
     """``gradeflow stack up --web 2 --workers N`` with ``courses`` imported, answering
-    through nginx; stopped, and its database, queues and keys removed, afterwards."""
+    through nginx; stopped, and its database, queues and keys removed, afterwards.
+    ``settings``: more ``GRADEFLOW_*`` variables for every process of the stack."""
     name = f"gradeflow_bench_{uuid.uuid4().hex[:8]}"
     database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     env = os.environ | {
@@ -254,6 +273,7 @@ def running_stack(work: Path, courses: Path, *, workers: int = 2) -> Iterator[St
         "GRADEFLOW_DATA_DIR": str(work / f"stack-{name}"),
         "GRADEFLOW_SECRET_KEY": secrets.token_urlsafe(32),
         "GRADEFLOW_LOG_JSON": "true",
+        **(settings or {}),
     }
     manager: subprocess.Popen[bytes] | None = None
     asyncio.run(admin(f"CREATE DATABASE {name}"))
@@ -263,13 +283,14 @@ def running_stack(work: Path, courses: Path, *, workers: int = 2) -> Iterator[St
                            capture_output=True)  # fmt: skip
         port, first_web = stack_ports()
         log(f"stack: nginx :{port}, web :{first_web}-{first_web + 1}, {workers} workers")
+        output = work / f"{name}.log"
         manager = subprocess.Popen(
             [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2",
              "--workers", str(workers), "--port", str(port), "--first-web-port", str(first_web)],
-            env=env, stdout=(work / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
+            env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120, process=manager, output=output)
         time.sleep(3)  # the workers' sandboxes finish starting
         yield Stack(f"http://127.0.0.1:{port}", first_web, database_url, env)
     finally:

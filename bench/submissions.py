@@ -42,20 +42,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
 from stack_tools import (
-    admin,
     ask_each_pipelined,
-    clean_broker_and_cache,
     free_port_block,
     log,
     peak_rss_of_web_processes,
     run_wrk,
-    stack_ports,
-    stop_stack,
+    running_stack,
     wait_for,
 )
 
@@ -250,62 +246,34 @@ def check(rows: tuple[int, ...], answers: dict[str, float], where: str, *, grade
 
 
 def stack_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
-    name = f"gradeflow_bench_{uuid.uuid4().hex[:8]}"
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    secret_key = secrets.token_urlsafe(32)
-    env = os.environ | {
-        "GRADEFLOW_DATABASE_URL": database_url,
-        "GRADEFLOW_QUEUE_PREFIX": name,
-        "GRADEFLOW_DATA_DIR": str(work / "stack-var"),
-        "GRADEFLOW_SECRET_KEY": secret_key,
-        "GRADEFLOW_LOG_JSON": "true",
-        "GRADEFLOW_CACHE_TTL_S": str(CACHE_TTL_S),
-    }
-    manager: subprocess.Popen[bytes] | None = None
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    try:
-        gradeflow(["db", "upgrade"], env)
-        gradeflow(["assignments", "import", str(ASSIGNMENT.parent)], env)
-        user_ids, assignment_id = asyncio.run(fill_students(database_url, args.students))
-        cookies = write_cookies(work, SessionSigner(secret_key), user_ids)
-        port, first_web = stack_ports()
-        log(f"stack: nginx :{port}, web :{first_web}-{first_web + 1}, 2 workers (paused)")
-        manager = subprocess.Popen(
-            [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2", "--workers", "2",
-             "--port", str(port), "--first-web-port", str(first_web)],
-            env=env, stdout=(work / "stack.log").open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
-        time.sleep(3)  # the workers' sandboxes finish starting
-        warm([f"http://127.0.0.1:{p}" for p in (first_web, first_web + 1)], cookies)
-        workers = worker_pids(name)
-        for pid in workers:
-            os.kill(pid, signal.SIGSTOP)
-        url = f"http://127.0.0.1:{port}/api/assignments/{assignment_id}/submissions"
-        log(f"wrk {args.duration} s, {CONNECTIONS} connections: POST submits through nginx")
-        accepted = post_submits(
-            url, cookies=cookies, duration=args.duration, again=args.again, work=work
-        )
-        memory = peak_rss_of_web_processes(first_web)
-        log(f"  {accepted['accepted']:.0f} accepted; workers resume")
-        for pid in workers:
-            os.kill(pid, signal.SIGCONT)
-
-        rows = submitted_rows(database_url)
+    settings = {"GRADEFLOW_CACHE_TTL_S": str(CACHE_TTL_S)}
+    with running_stack(work, ASSIGNMENT.parent, settings=settings) as stack:
+        workers = worker_pids(stack.env["GRADEFLOW_QUEUE_PREFIX"])
+        try:
+            user_ids, assignment_id = asyncio.run(fill_students(stack.database_url, args.students))
+            signer = SessionSigner(stack.env["GRADEFLOW_SECRET_KEY"])
+            cookies = write_cookies(work, signer, user_ids)
+            webs = (stack.first_web_port, stack.first_web_port + 1)
+            warm([f"http://127.0.0.1:{port}" for port in webs], cookies)
+            for pid in workers:
+                os.kill(pid, signal.SIGSTOP)
+            url = f"{stack.url}/api/assignments/{assignment_id}/submissions"
+            log(f"wrk {args.duration} s, {CONNECTIONS} connections: POST submits through nginx")
+            accepted = post_submits(
+                url, cookies=cookies, duration=args.duration, again=args.again, work=work
+            )
+            memory = peak_rss_of_web_processes(stack.first_web_port)
+            log(f"  {accepted['accepted']:.0f} accepted; workers resume")
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        rows = submitted_rows(stack.database_url)
         graded_rate = None
         if not args.accept_only:
-            graded_rate = rows / wait_until_graded(database_url, expected=rows)
-        counts = asyncio.run(query_counts(database_url, CHECK_SQL))
+            graded_rate = rows / wait_until_graded(stack.database_url, expected=rows)
+        counts = asyncio.run(query_counts(stack.database_url, CHECK_SQL))
         check(counts, accepted, "stack", graded=not args.accept_only)
         return {"accepted": accepted, "graded_rate": graded_rate, "rss": memory}
-    finally:
-        if manager is not None:
-            for pid in worker_pids(name):
-                os.kill(pid, signal.SIGCONT)
-            stop_stack(manager, env)
-            asyncio.run(clean_broker_and_cache(name))
-        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def worker_pids(prefix: str) -> list[int]:
@@ -370,11 +338,12 @@ def embedded_run(args: argparse.Namespace, work: Path) -> dict[str, object]:
     database_url = f"sqlite+aiosqlite:///{data / 'gradeflow.sqlite3'}"
     user_ids, assignment_id = asyncio.run(fill_students(database_url, args.students))
     cookies = write_cookies(work, SessionSigner(secret_key), user_ids)
+    output = work / "serve.log"
     server = subprocess.Popen([sys.executable, "-m", "gradeflow", "serve"], env=env,
-                              stdout=(work / "serve.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+                              stdout=output.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/readyz", timeout=60)
+        wait_for(base + "/readyz", timeout=60, process=server, output=output)
         warm([base], cookies)
         url = f"{base}/api/assignments/{assignment_id}/submissions"
         log(f"wrk {args.duration} s, {CONNECTIONS} connections: POST submits, embedded")
