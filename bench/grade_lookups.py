@@ -318,14 +318,14 @@ def main() -> None:
             "GRADEFLOW_LOG_JSON": "true",
         }
         log(f"stack: nginx 127.0.0.1:{port}, web 127.0.0.1:{first_web}-{first_web + 1}, 2 workers")
-        stack_log = (work / "stack.log").open("wb")
+        output = work / "stack.log"
         manager = subprocess.Popen(
             [sys.executable, "-m", "gradeflow", "stack", "up", "--web", "2", "--workers", "2",
              "--port", str(port), "--first-web-port", str(first_web)],
-            env=env, stdout=stack_log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, stdout=output.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/readyz", timeout=120)
+        wait_for(base + "/readyz", timeout=120, process=manager, output=output)
         time.sleep(3)  # the workers' sandboxes finish starting
         check_answers(base, tokens, cookies)
 

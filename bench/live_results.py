@@ -47,7 +47,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
-from stack_tools import running_stack
+from stack_tools import running_stack, wait_for
 
 from gradeflow.courses.format import load_assignment
 from gradeflow.db import create_engine, create_session_factory
@@ -249,21 +249,16 @@ def start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = os.environ | {"GRADEFLOW_DATA_DIR": str(work / "var"), "GRADEFLOW_PORT": str(port)}
     gradeflow(["db", "upgrade"], env)
     gradeflow(["assignments", "import", str(DEMO)], env)
-    log = (work / "serve.log").open("wb")
+    output = work / "serve.log"
     server = subprocess.Popen([sys.executable, "-m", "gradeflow", "serve"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                              stdout=output.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return server, base
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise SystemExit(f"gradeflow serve did not start: {work / 'serve.log'}")
-        time.sleep(0.2)
+    try:
+        wait_for(base + "/readyz", timeout=60, process=server, output=output)
+    except SystemExit:
+        server.kill()
+        raise
+    return server, base
 
 
 def main() -> None:
