@@ -1209,6 +1209,82 @@ def test_a_frame_with_anything_around_its_json_list_is_refused(
         right.receive(deadline=time.monotonic() + 30)
 
 
+def _filler(size: int) -> bytes:
+    """A frame of exactly ``size`` bytes, header included."""
+    return _frame(b'["' + b"f" * (size - wire._HEADER.size - 4) + b'"]')
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3, 4, 5, 9])
+def test_a_frame_that_straddles_the_end_of_the_receive_buffer_is_received_whole(
+    connections: tuple[wire.Connection, wire.Connection], cut: int
+) -> None:
+    # The first frame leaves ``cut`` bytes of the buffer for the second one's start
+    # (part of its header, or of its body), whose rest comes in the next read.
+    left, right = connections
+    second = _frame(b'["second", 2]')
+    first = _filler(wire.RECEIVE_BYTES - cut)
+    left.sock.sendall(first + second[:cut])
+    assert right.receive(deadline=time.monotonic() + 30)[0] == "f" * (len(first) - 8)
+    left.sock.sendall(second[cut:] + _frame(b'["third"]'))
+    assert right.receive(deadline=time.monotonic() + 30) == ["second", 2]
+    assert right.receive(deadline=time.monotonic() + 30) == ["third"]
+
+
+@pytest.mark.parametrize(
+    "size", [wire.RECEIVE_BYTES - 1, wire.RECEIVE_BYTES, wire.RECEIVE_BYTES + 1]
+)
+def test_a_frame_the_size_of_the_receive_buffer_give_or_take_a_byte_is_received_whole(
+    connections: tuple[wire.Connection, wire.Connection], size: int
+) -> None:
+    left, right = connections
+    sender = threading.Thread(target=left.sock.sendall, args=(_filler(size) + _frame(b"[1]"),))
+    sender.start()
+    try:
+        assert len(right.receive(deadline=time.monotonic() + 30)[0]) == size - 8
+        assert right.receive(deadline=time.monotonic() + 30) == [1]
+    finally:
+        sender.join()
+
+
+def test_small_frames_after_a_large_one_are_received_into_a_buffer_of_the_usual_size(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    message = ["big", "x" * (wire.RECEIVE_BYTES * 4)]
+    sender = threading.Thread(target=left.send, args=(message,))
+    sender.start()
+    try:
+        assert right.receive(deadline=time.monotonic() + 30) == message
+    finally:
+        sender.join()
+    for number in range(3):
+        left.send(["small", number])
+        assert right.receive(deadline=time.monotonic() + 30) == ["small", number]
+    assert len(right._data) == wire.RECEIVE_BYTES
+
+
+def test_a_frame_that_fails_to_decode_is_dropped_and_the_next_one_is_read(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    # The judge gives up on a connection after a WireError; still, a bad frame must
+    # not leave the buffer pointing into its own body.
+    left, right = connections
+    left.sock.sendall(_frame(b"[1,") + _frame(b'["after"]'))
+    with pytest.raises(wire.WireError):
+        right.receive(deadline=time.monotonic() + 30)
+    assert right.receive(deadline=time.monotonic() + 30) == ["after"]
+
+
+def test_a_header_cut_short_by_a_closed_peer_is_reported_as_gone(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    left.sock.sendall(b"\x00\x00")
+    left.close()
+    with pytest.raises(wire.PeerGone):
+        right.receive()
+
+
 @pytest.mark.parametrize(
     "message",
     [

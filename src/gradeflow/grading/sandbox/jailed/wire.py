@@ -158,22 +158,29 @@ class Connection:
     A round trip is what every use of student code costs, so the hot path is lean:
     the JSON encoder and scanner are made once (the ``json`` module's C ones, which
     ``json.dumps``/``loads`` would rebuild on every call), a frame goes out in one
-    ``send`` of header and body, and a deadline is kept by the socket's receive
-    timeout, re-armed only when it drifts from the deadline, instead of a
+    ``send`` of header and body, and comes in through one ``recv_into`` a buffer
+    made once (header and body together, as a small frame arrives), decoded from
+    the buffer without copying it out first. A deadline is kept by the socket's
+    receive timeout, re-armed only when it drifts from the deadline, instead of a
     ``select`` before every ``recv``.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(True)
-        self._buffer = bytearray()
-        self._encode = _compact_encoder()
+        # Received bytes not yet taken as messages are _data[_start:_end]; _view is
+        # _data's memoryview, through which the socket writes and frames are read.
+        self._data = bytearray(RECEIVE_BYTES)
+        self._view = memoryview(self._data)
+        self._start = 0
+        self._end = 0
+        self._encoder = _compact_encoder()
         self._scan = _scanner()
         # The receive timeout set on the socket (None: none); see ``_arm``.
         self._timeout: float | None = None
 
     def send(self, message: list[Any]) -> None:
-        data = self._encode(message).encode("ascii")
+        data = "".join(self._encoder(message, 0)).encode("ascii")
         if len(data) > MAX_FRAME_BYTES:
             raise TooLarge(f"the message is {len(data)} bytes, more than {MAX_FRAME_BYTES}")
         try:
@@ -184,19 +191,48 @@ class Connection:
     def receive(self, deadline: float | None = None) -> list[Any]:
         """The next message; ``Timeout`` once ``deadline`` (monotonic) has passed."""
         while True:
-            frame = self._frame()
-            if frame is not None:
-                return self._message(frame)
-            self._arm(deadline)
+            start, end = self._start, self._end
+            wanted = _HEADER.size
+            if end - start >= wanted:
+                (size,) = _HEADER.unpack_from(self._data, start)
+                if size > MAX_FRAME_BYTES:
+                    raise WireError(f"a message of {size} bytes is larger than {MAX_FRAME_BYTES}")
+                stop = start + wanted + size
+                if stop <= end:
+                    # Taken before it is read: a frame that fails to decode is gone too.
+                    frame = self._view[start + wanted : stop]
+                    if stop < end:
+                        self._start = stop
+                    else:
+                        self._start = self._end = 0
+                        if len(self._data) > RECEIVE_BYTES:  # a large frame's, given back
+                            self._data = bytearray(RECEIVE_BYTES)
+                            self._view = memoryview(self._data)
+                    return self._message(frame)
+                wanted += size
+            if start + wanted > len(self._data):
+                self._make_room(wanted)
+            if deadline is not None or self._timeout is not None:
+                self._arm(deadline)
             try:
-                chunk = self.sock.recv(RECEIVE_BYTES)
+                count = self.sock.recv_into(self._view[self._end :])
             except BlockingIOError:  # the receive timeout: a deadline passed, or drifted
                 continue
             except OSError as exc:
                 raise PeerGone(str(exc)) from exc
-            if not chunk:
+            if not count:
                 raise PeerGone("the connection was closed")
-            self._buffer += chunk
+            self._end += count
+
+    def _make_room(self, wanted: int) -> None:
+        """Room in the buffer for a frame of ``wanted`` bytes from ``_start`` on: the
+        bytes already received move to the front of a buffer that holds the frame,
+        back to ``RECEIVE_BYTES`` once a larger frame is done with."""
+        held = self._end - self._start
+        data = bytearray(max(RECEIVE_BYTES, wanted))
+        data[:held] = self._view[self._start : self._end]
+        self._data, self._view = data, memoryview(data)
+        self._start, self._end = 0, held
 
     def _arm(self, deadline: float | None) -> None:
         """Make the next ``recv`` return by ``deadline`` (give or take ``TIMEOUT_SLACK_S``),
@@ -219,45 +255,34 @@ class Connection:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
         self._timeout = seconds
 
-    def _message(self, frame: bytes) -> list[Any]:
+    def _message(self, frame: memoryview) -> list[Any]:
         try:
-            text = frame.decode("ascii")
+            text = str(frame, "ascii")
             message, end = self._scan(text, 0)
         except StopIteration:
             raise WireError("a message is not valid JSON") from None
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise WireError(f"a message is not valid JSON: {exc}") from None
+        finally:
+            frame.release()
         if end != len(text):
             raise WireError("a message has data after its JSON")
         if type(message) is not list or not message:
             raise WireError("a message is not a non-empty list")
         return message
 
-    def _frame(self) -> bytes | None:
-        if len(self._buffer) < _HEADER.size:
-            return None
-        (size,) = _HEADER.unpack_from(self._buffer)
-        if size > MAX_FRAME_BYTES:
-            raise WireError(f"a message of {size} bytes is larger than {MAX_FRAME_BYTES}")
-        end = _HEADER.size + size
-        if len(self._buffer) < end:
-            return None
-        frame = bytes(self._buffer[_HEADER.size : end])
-        del self._buffer[:end]
-        return frame
-
     def close(self) -> None:
         self.sock.close()
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, separators=(",", ":"))`` (ASCII only), without rebuilding
-    the encoder for every message. Messages are trees of fresh lists (``encode``
-    output), so there is no cycle to check for."""
+def _compact_encoder() -> Callable[[Any, int], Any]:
+    """What ``json.dumps(value, separators=(",", ":"))`` (ASCII only) joins, called
+    with the value and 0, without rebuilding the encoder for every message. Messages
+    are trees of fresh lists (``encode`` output), so there is no cycle to check for."""
     make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
     fallback = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), check_circular=False)
     if make_encoder is None:  # an interpreter without the C accelerator
-        return fallback.encode
+        return lambda value, _level: [fallback.encode(value)]
     encoder = make_encoder(
         None,  # no cycle check
         fallback.default,  # raises TypeError, as json.dumps does
@@ -269,7 +294,7 @@ def _compact_encoder() -> Callable[[Any], str]:
         False,  # skipkeys
         True,  # allow_nan: NaN crosses as NaN
     )
-    return lambda value: "".join(encoder(value, 0))
+    return encoder  # type: ignore[no-any-return]
 
 
 def _scanner() -> Callable[[str, int], tuple[Any, int]]:
