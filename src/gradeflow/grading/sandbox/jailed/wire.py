@@ -31,7 +31,7 @@ import socket
 import statistics
 import struct
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NoReturn
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -357,6 +357,25 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
     return refs.local(value, depth)
 
 
+def encode_all(values: Iterable[object], refs: Refs) -> list[Any]:
+    """Each value encoded (a call's arguments): the plain scalars most calls pass are
+    their own encoding, taken without a call of ``encode`` each."""
+    encoded = []
+    for value in values:
+        kind = type(value)
+        if (
+            kind is str
+            or kind is float
+            or kind is bool
+            or value is None
+            or (kind is int and -_INT_LIMIT < value < _INT_LIMIT)  # type: ignore[operator]
+        ):
+            encoded.append(value)
+        else:
+            encoded.append(encode(value, refs))
+    return encoded
+
+
 def _message(exc: BaseException) -> str:
     try:
         return str(exc)[:10_000]
@@ -473,6 +492,18 @@ def decode(data: Any, refs: Refs, depth: int = 0) -> Any:
         SyntaxError,  # namedtuple compiles its class; keep out whatever it may refuse
     ) as exc:
         raise WireError(f"a {tag!r} value is malformed: {exc}") from None
+
+
+def decode_all(items: object, refs: Refs) -> list[Any]:
+    """Each item of a list decoded (a call's arguments); ``WireError`` if it is not a
+    list. A list of JSON scalars is its own decoding, and a fresh one: it is returned."""
+    if type(items) is not list:
+        _malformed("a list of values")
+    for item in items:
+        kind = type(item)
+        if not (kind is str or kind is int or kind is float or kind is bool or item is None):
+            return [decode(item, refs) for item in items]
+    return items
 
 
 def _malformed(what: str) -> NoReturn:
