@@ -356,6 +356,9 @@ class Session:
         return number
 
     def number_of(self, target: object) -> int:
+        ref = target.__dict__.get("_gf_ref")
+        if ref is not None and ref[0] == self.generation:
+            return ref[1]  # type: ignore[no-any-return]
         generation, number = ref_of(target)
         if generation == self.generation:
             return number
@@ -462,10 +465,11 @@ class Session:
             if result is not _CONTINUE:
                 if generation != self.generation:
                     raise self.stale()
-                pending, self.pending = self.pending, None
+                pending = self.pending
                 if pending is not None:
+                    self.pending = None
                     raise pending
-                if isinstance(result, _Raise):
+                if type(result) is _Raise:
                     raise result.exception
                 return result
 

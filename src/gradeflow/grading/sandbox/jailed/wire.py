@@ -37,6 +37,10 @@ from typing import Any, NoReturn
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 _HEADER = struct.Struct(">I")
+_HEADER_SIZE = _HEADER.size
+_unpack_header = _HEADER.unpack_from
+_pack_header = _HEADER.pack
+_monotonic = time.monotonic
 _TIMEVAL = struct.Struct("@ll")  # struct timeval
 # How far a receive may wait past a deadline before its timeout is set again.
 TIMEOUT_SLACK_S = 0.005
@@ -176,7 +180,7 @@ class Connection:
         self._end = 0
         self._encoder = _compact_encoder()
         self._scan = _scanner()
-        # The receive timeout set on the socket (None: none); see ``_arm``.
+        # The receive timeout set on the socket (None: none); see ``receive``.
         self._timeout: float | None = None
 
     def send(self, message: list[Any]) -> None:
@@ -184,7 +188,7 @@ class Connection:
         if len(data) > MAX_FRAME_BYTES:
             raise TooLarge(f"the message is {len(data)} bytes, more than {MAX_FRAME_BYTES}")
         try:
-            self.sock.sendall(_HEADER.pack(len(data)) + data)
+            self.sock.sendall(_pack_header(len(data)) + data)
         except OSError as exc:
             raise PeerGone(str(exc)) from exc
 
@@ -192,9 +196,9 @@ class Connection:
         """The next message; ``Timeout`` once ``deadline`` (monotonic) has passed."""
         while True:
             start, end = self._start, self._end
-            wanted = _HEADER.size
+            wanted = _HEADER_SIZE
             if end - start >= wanted:
-                (size,) = _HEADER.unpack_from(self._data, start)
+                (size,) = _unpack_header(self._data, start)
                 if size > MAX_FRAME_BYTES:
                     raise WireError(f"a message of {size} bytes is larger than {MAX_FRAME_BYTES}")
                 stop = start + wanted + size
@@ -212,8 +216,17 @@ class Connection:
                 wanted += size
             if start + wanted > len(self._data):
                 self._make_room(wanted)
-            if deadline is not None or self._timeout is not None:
-                self._arm(deadline)
+            # The next recv returns by the deadline, give or take TIMEOUT_SLACK_S: the
+            # socket's timeout is set again only once it has drifted that far from it.
+            if deadline is not None:
+                now = _monotonic()
+                if now >= deadline:
+                    raise Timeout()
+                armed = self._timeout
+                if armed is None or abs(now + armed - deadline) > TIMEOUT_SLACK_S:
+                    self._set_timeout(deadline - now)
+            elif self._timeout is not None:
+                self._set_timeout(None)
             try:
                 count = self.sock.recv_into(self._view[self._end :])
             except BlockingIOError:  # the receive timeout: a deadline passed, or drifted
@@ -233,20 +246,6 @@ class Connection:
         data[:held] = self._view[self._start : self._end]
         self._data, self._view = data, memoryview(data)
         self._start, self._end = 0, held
-
-    def _arm(self, deadline: float | None) -> None:
-        """Make the next ``recv`` return by ``deadline`` (give or take ``TIMEOUT_SLACK_S``),
-        or wait as long as it takes when there is none; ``Timeout`` once it has passed."""
-        if deadline is None:
-            if self._timeout is not None:
-                self._set_timeout(None)
-            return
-        now = time.monotonic()
-        remaining = deadline - now
-        if remaining <= 0:
-            raise Timeout()
-        if self._timeout is None or abs(now + self._timeout - deadline) > TIMEOUT_SLACK_S:
-            self._set_timeout(remaining)
 
     def _set_timeout(self, seconds: float | None) -> None:
         # SO_RCVTIMEO: a zero timeval means no timeout, so at least a microsecond.
