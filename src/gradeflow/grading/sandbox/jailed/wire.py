@@ -356,7 +356,7 @@ def encode(value: object, refs: Refs, depth: int = 0) -> Any:
     return refs.local(value, depth)
 
 
-def encode_all(values: Iterable[object], refs: Refs) -> list[Any]:
+def encode_all(values: Iterable[object], refs: Refs, depth: int = 0) -> list[Any]:
     """Each value encoded (a call's arguments): the plain scalars most calls pass are
     their own encoding, taken without a call of ``encode`` each."""
     encoded = []
@@ -371,7 +371,7 @@ def encode_all(values: Iterable[object], refs: Refs) -> list[Any]:
         ):
             encoded.append(value)
         else:
-            encoded.append(encode(value, refs))
+            encoded.append(encode(value, refs, depth))
     return encoded
 
 
@@ -385,11 +385,16 @@ def _message(exc: BaseException) -> str:
 _SCALARS = frozenset({str, float, bool, type(None)})
 _NUMBERS = frozenset({int, float, bool})
 _JSON_SCALARS = _SCALARS | {int}
+# Up to this many items, a collection is encoded or decoded item by item: quicker
+# than a pass over all of them to learn their types first (``set(map(type, ...))``).
+_FEW = 8
 
 
 def encode_items(items: Collection[Any], refs: Refs, depth: int) -> list[Any]:
     """Each item encoded; a collection of plain scalars (the common case) at once,
     without a call per item: it is its own encoding."""
+    if len(items) <= _FEW:
+        return encode_all(items, refs, depth)
     kinds = set(map(type, items))
     if kinds <= _SCALARS:
         return list(items)
@@ -510,8 +515,15 @@ def _malformed(what: str) -> NoReturn:
 
 
 def _items(rest: list[Any], refs: Refs, depth: int) -> list[Any]:
+    """The decoded items of ``rest``, a list of our own (a slice of a decoded message)."""
+    if len(rest) <= _FEW:
+        for item in rest:
+            kind = type(item)
+            if not (kind is str or kind is int or kind is float or kind is bool or item is None):
+                return [decode(item, refs, depth) for item in rest]
+        return rest
     if set(map(type, rest)) <= _JSON_SCALARS:  # already what they are
-        return list(rest)
+        return rest
     return [decode(item, refs, depth) for item in rest]
 
 
