@@ -163,8 +163,7 @@ class Connection:
     the JSON encoder and scanner are made once (the ``json`` module's C ones, which
     ``json.dumps``/``loads`` would rebuild on every call), a frame goes out in one
     ``send`` of header and body, and comes in through one ``recv_into`` a buffer
-    made once (header and body together, as a small frame arrives), decoded from
-    the buffer without copying it out first. A deadline is kept by the socket's
+    made once (header and body together, as a small frame arrives). A deadline is kept by the socket's
     receive timeout, re-armed only when it drifts from the deadline, instead of a
     ``select`` before every ``recv``.
     """
@@ -204,7 +203,7 @@ class Connection:
                 stop = start + wanted + size
                 if stop <= end:
                     # Taken before it is read: a frame that fails to decode is gone too.
-                    frame = self._view[start + wanted : stop]
+                    frame = self._data[start + wanted : stop]
                     if stop < end:
                         self._start = stop
                     else:
@@ -216,6 +215,7 @@ class Connection:
                 wanted += size
             if start + wanted > len(self._data):
                 self._make_room(wanted)
+                end = self._end
             # The next recv returns by the deadline, give or take TIMEOUT_SLACK_S: the
             # socket's timeout is set again only once it has drifted that far from it.
             if deadline is not None:
@@ -228,7 +228,7 @@ class Connection:
             elif self._timeout is not None:
                 self._set_timeout(None)
             try:
-                count = self.sock.recv_into(self._view[self._end :])
+                count = self.sock.recv_into(self._view[end:] if end else self._data)
             except BlockingIOError:  # the receive timeout: a deadline passed, or drifted
                 continue
             except OSError as exc:
@@ -254,16 +254,14 @@ class Connection:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
         self._timeout = seconds
 
-    def _message(self, frame: memoryview) -> list[Any]:
+    def _message(self, frame: bytearray) -> list[Any]:
         try:
-            text = str(frame, "ascii")
+            text = frame.decode("ascii")
             message, end = self._scan(text, 0)
         except StopIteration:
             raise WireError("a message is not valid JSON") from None
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise WireError(f"a message is not valid JSON: {exc}") from None
-        finally:
-            frame.release()
         if end != len(text):
             raise WireError("a message has data after its JSON")
         if type(message) is not list or not message:
