@@ -153,6 +153,49 @@ def test_ints_inside_64_bits_cross_as_json_ints_and_larger_ones_are_tagged() -> 
     assert wire.encode(-(2**63), refs)[0] == "I"
 
 
+@pytest.mark.parametrize("size", [1, 8, 9, 1000])
+@pytest.mark.parametrize("kind", [list, tuple, set, frozenset])
+def test_a_collection_of_any_size_tags_its_ints_beyond_64_bits(size: int, kind: type) -> None:
+    # Up to eight items are encoded one by one, more at once: both ways tag big ints.
+    values = kind([*range(size - 1), 2**63])
+    encoded = wire.encode(values, wire.Refs())
+    assert ["I", format(2**63, "x")] in encoded
+    _assert_same(wire.decode(_over_json(encoded), wire.Refs()), values)
+
+
+@pytest.mark.parametrize("size", [1, 8, 9, 1000])
+def test_a_collection_of_any_size_with_a_lying_int_goes_to_the_refs(size: int) -> None:
+    with pytest.raises(TypeError):
+        wire.encode([*range(size - 1), _Int(2)], wire.Refs())
+
+
+def test_arguments_are_encoded_each_as_encode_would() -> None:
+    refs = wire.Refs()
+    values = [7, True, None, 2.5, "text", 2**63, -(2**63), (1, "a"), [2.0], {"k": 1}]
+    assert wire.encode_all(values, refs) == [wire.encode(value, refs) for value in values]
+    assert wire.encode_all((), refs) == []
+    with pytest.raises(TypeError):
+        wire.encode_all([1, _Int(2)], refs)
+
+
+def test_arguments_are_decoded_each_as_decode_would() -> None:
+    refs = wire.Refs()
+    data = [7, True, None, 2.5, "text", ["I", "8000000000000000"], ["t", 1, "a"], ["l"]]
+    assert wire.decode_all(data, refs) == [wire.decode(item, refs) for item in data]
+    assert type(wire.decode_all(data, refs)[6]) is tuple
+    assert wire.decode_all([], refs) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, 7, "args", {"a": 1}, [["no such tag"]], [1, ["t", ["I", "xyz"]]], [["l", {}]]],
+    ids=repr,
+)
+def test_arguments_that_are_not_a_list_of_values_are_refused(data: Any) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_all(data, wire.Refs())
+
+
 def test_a_deque_keeps_its_maxlen() -> None:
     decoded = _round_trip(collections.deque([1, 2, 3], maxlen=3))
     assert decoded.maxlen == 3
