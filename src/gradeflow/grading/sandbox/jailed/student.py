@@ -161,10 +161,7 @@ class Output:
             self.write(line[:room], stream)
 
     def take(self) -> list[list[Any]]:
-        """The events since the last take (an empty list, most often: then not a new one)."""
-        events = self.events
-        if events:
-            self.events = []
+        events, self.events = self.events, []
         return events
 
 
