@@ -163,16 +163,16 @@ class Connection:
     the JSON encoder and scanner are made once (the ``json`` module's C ones, which
     ``json.dumps``/``loads`` would rebuild on every call), a frame goes out in one
     ``send`` of header and body, and comes in through one ``recv_into`` a buffer
-    made once (header and body together, as a small frame arrives). A deadline is kept by the socket's
-    receive timeout, re-armed only when it drifts from the deadline, instead of a
-    ``select`` before every ``recv``.
+    made once (header and body together, as a small frame arrives). A deadline is
+    kept by the socket's receive timeout, re-armed only when it drifts from the
+    deadline, instead of a ``select`` before every ``recv``.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(True)
         # Received bytes not yet taken as messages are _data[_start:_end]; _view is
-        # _data's memoryview, through which the socket writes and frames are read.
+        # _data's memoryview, through which the socket writes after what it holds.
         self._data = bytearray(RECEIVE_BYTES)
         self._view = memoryview(self._data)
         self._start = 0
@@ -239,8 +239,8 @@ class Connection:
 
     def _make_room(self, wanted: int) -> None:
         """Room in the buffer for a frame of ``wanted`` bytes from ``_start`` on: the
-        bytes already received move to the front of a buffer that holds the frame,
-        back to ``RECEIVE_BYTES`` once a larger frame is done with."""
+        bytes already received move to the front of a new buffer that holds the frame
+        (``receive`` goes back to one of ``RECEIVE_BYTES`` once a larger one is empty)."""
         held = self._end - self._start
         data = bytearray(max(RECEIVE_BYTES, wanted))
         data[:held] = self._view[self._start : self._end]
