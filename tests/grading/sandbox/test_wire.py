@@ -429,6 +429,59 @@ class _StudentError(ValueError):
     pass
 
 
+_PLAIN_SCALARS = [
+    0,
+    -1,
+    2**63 - 1,
+    -(2**63) + 1,
+    True,
+    False,
+    None,
+    0.1,
+    -0.0,
+    1e16,
+    1e-7,
+    5e-324,
+    1.7976931348623157e308,
+    "",
+    "plain",
+    'quote " backslash \\ newline \n tab \t nul \x00 del \x7f',
+    "é ü 😀 \ud800 \udfff",
+]
+
+
+@pytest.mark.parametrize("value", _PLAIN_SCALARS, ids=repr)
+def test_plain_json_writes_a_scalar_as_the_encoder_does(value: object) -> None:
+    assert wire.plain_json([value]) == "".join(wire._compact_encoder()([value], 0))[1:-1]
+
+
+def test_plain_json_writes_several_scalars_as_the_encoder_does() -> None:
+    written = "".join(wire._compact_encoder()(_PLAIN_SCALARS, 0))
+    assert wire.plain_json(_PLAIN_SCALARS) == written[1:-1]
+    assert wire.plain_json([]) == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        2**63,
+        -(2**63),
+        math.nan,
+        math.inf,
+        -math.inf,
+        _Int(1),
+        _Str("s"),
+        _Float(1.0),
+        b"x",
+        [1],
+        (1,),
+    ],
+    ids=repr,
+)
+def test_plain_json_leaves_anything_else_to_the_encoder(value: object) -> None:
+    assert wire.plain_json([1, value]) is None
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -1250,6 +1303,24 @@ def test_a_frame_with_anything_around_its_json_list_is_refused(
     left.sock.sendall(_frame(payload))
     with pytest.raises(wire.WireError):
         right.receive(deadline=time.monotonic() + 30)
+
+
+def test_a_message_given_as_json_text_arrives_as_its_value(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    left.send('["ok",7,[],[]]')
+    assert right.receive() == ["ok", 7, [], []]
+
+
+def test_a_message_given_as_json_text_over_the_frame_limit_raises_too_large(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    with pytest.raises(wire.TooLarge):
+        left.send('["' + "x" * wire.MAX_FRAME_BYTES + '"]')
+    left.send(["next"])
+    assert right.receive(deadline=time.monotonic() + 30) == ["next"]
 
 
 def _filler(size: int) -> bytes:

@@ -378,20 +378,28 @@ class Session:
 
     def request_on(self, target: object, op: str, name: str, *value: object) -> Any:
         number = self.number_of(target)
+        if not value and op == "get":  # an attribute read
+            return self.request(f'["get",{self.scope},{number},{wire.string_json(name)}]')
         return self.request([op, self.scope, number, name, *wire.encode_all(value, self.refs)])
 
     def call_method(
         self, target: object, name: str, args: tuple[object, ...], kwargs: dict[str, object]
     ) -> Any:
         number = self.number_of(target)
-        message = [
-            "callm",
-            self.scope,
-            number,
-            name,
-            wire.encode_all(args, self.refs),
-            self._keywords(kwargs) if kwargs else [],
-        ]
+        arguments = None if kwargs else wire.plain_json(args)
+        message: list[Any] | str
+        if arguments is not None:
+            method = wire.string_json(name)
+            message = f'["callm",{self.scope},{number},{method},[{arguments}],[]]'
+        else:
+            message = [
+                "callm",
+                self.scope,
+                number,
+                name,
+                wire.encode_all(args, self.refs),
+                self._keywords(kwargs) if kwargs else [],
+            ]
         self.calls.append((target, name))
         try:
             return self.request(message)
@@ -400,13 +408,18 @@ class Session:
 
     def call(self, target: object, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
         number = self.number_of(target)
-        message = [
-            "call",
-            self.scope,
-            number,
-            wire.encode_all(args, self.refs),
-            self._keywords(kwargs) if kwargs else [],
-        ]
+        arguments = None if kwargs else wire.plain_json(args)
+        message: list[Any] | str
+        if arguments is not None:
+            message = f'["call",{self.scope},{number},[{arguments}],[]]'
+        else:
+            message = [
+                "call",
+                self.scope,
+                number,
+                wire.encode_all(args, self.refs),
+                self._keywords(kwargs) if kwargs else [],
+            ]
         self.calls.append(target)
         try:
             return self.request(message)
@@ -418,9 +431,14 @@ class Session:
 
     def operation(self, target: object, name: str, *args: object) -> Any:
         number = self.number_of(target)
+        arguments = wire.plain_json(args)
+        if arguments is not None:
+            operation = wire.string_json(name)
+            return self.request(f'["op",{self.scope},{number},{operation},[{arguments}]]')
         return self.request(["op", self.scope, number, name, wire.encode_all(args, self.refs)])
 
-    def request(self, message: list[Any]) -> Any:
+    def request(self, message: list[Any] | str) -> Any:
+        """Send ``message`` (a list, or its JSON text) and wait for the answer."""
         self.last_module_read = None
         if self.named:
             self.named = {}

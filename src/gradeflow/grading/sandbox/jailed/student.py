@@ -503,7 +503,11 @@ class Student:
             self.send("err", self.describe(exc))
             return
         try:
-            self.send("ok", encoded)
+            text = None if self.output.events or self.shared else wire.plain_json((encoded,))
+            if text is not None:  # no output, no shared container: what send would write
+                self.connection.send(f'["ok",{text},[],[]]')
+            else:
+                self.send("ok", encoded)
         except wire.TooLarge as exc:
             too_large = ValueError(
                 f"the value your code returned is too large for the tests: {exc}"

@@ -182,8 +182,12 @@ class Connection:
         # The receive timeout set on the socket (None: none); see ``receive``.
         self._timeout: float | None = None
 
-    def send(self, message: list[Any]) -> None:
-        data = "".join(self._encoder(message, 0)).encode("ascii")
+    def send(self, message: list[Any] | str) -> None:
+        """Send ``message``, or a message already written as JSON text (``plain_json``)."""
+        if type(message) is str:
+            data = message.encode("ascii")
+        else:
+            data = "".join(self._encoder(message, 0)).encode("ascii")
         if len(data) > MAX_FRAME_BYTES:
             raise TooLarge(f"the message is {len(data)} bytes, more than {MAX_FRAME_BYTES}")
         try:
@@ -371,6 +375,41 @@ def encode_all(values: Iterable[object], refs: Refs, depth: int = 0) -> list[Any
         else:
             encoded.append(encode(value, refs, depth))
     return encoded
+
+
+_INT_TEXT = int.__repr__
+_FLOAT_TEXT = float.__repr__
+_STR_TEXT: Callable[[str], str] = json.encoder.encode_basestring_ascii
+# A str as the connection's encoder writes it, quotes and escapes included.
+string_json = _STR_TEXT
+
+
+def plain_json(values: Iterable[object]) -> str | None:
+    """The JSON text of ``values`` joined by commas, byte for byte as the connection's
+    encoder writes them, if each is a plain scalar that is its own encoding (see
+    ``encode_all``); else None. A call's usual messages, written from a format string
+    around it, take less than half the encoder's time."""
+    texts = []
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            if not -_INT_LIMIT < value < _INT_LIMIT:  # type: ignore[operator]
+                return None
+            texts.append(_INT_TEXT(value))
+        elif kind is str:
+            texts.append(_STR_TEXT(value))  # type: ignore[arg-type]
+        elif value is None:
+            texts.append("null")
+        elif kind is bool:
+            texts.append("true" if value else "false")
+        elif kind is float and -_INFINITY < value < _INFINITY:  # type: ignore[operator]
+            texts.append(_FLOAT_TEXT(value))
+        else:  # a NaN or an infinity too: JSON has no literal for them
+            return None
+    return ",".join(texts)
+
+
+_INFINITY = float("inf")
 
 
 def _message(exc: BaseException) -> str:
