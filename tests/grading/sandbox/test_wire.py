@@ -153,6 +153,49 @@ def test_ints_inside_64_bits_cross_as_json_ints_and_larger_ones_are_tagged() -> 
     assert wire.encode(-(2**63), refs)[0] == "I"
 
 
+@pytest.mark.parametrize("size", [1, 8, 9, 1000])
+@pytest.mark.parametrize("kind", [list, tuple, set, frozenset])
+def test_a_collection_of_any_size_tags_its_ints_beyond_64_bits(size: int, kind: type) -> None:
+    # Up to eight items are encoded one by one, more at once: both ways tag big ints.
+    values = kind([*range(size - 1), 2**63])
+    encoded = wire.encode(values, wire.Refs())
+    assert ["I", format(2**63, "x")] in encoded
+    _assert_same(wire.decode(_over_json(encoded), wire.Refs()), values)
+
+
+@pytest.mark.parametrize("size", [1, 8, 9, 1000])
+def test_a_collection_of_any_size_with_a_lying_int_goes_to_the_refs(size: int) -> None:
+    with pytest.raises(TypeError):
+        wire.encode([*range(size - 1), _Int(2)], wire.Refs())
+
+
+def test_arguments_are_encoded_each_as_encode_would() -> None:
+    refs = wire.Refs()
+    values = [7, True, None, 2.5, "text", 2**63, -(2**63), (1, "a"), [2.0], {"k": 1}]
+    assert wire.encode_all(values, refs) == [wire.encode(value, refs) for value in values]
+    assert wire.encode_all((), refs) == []
+    with pytest.raises(TypeError):
+        wire.encode_all([1, _Int(2)], refs)
+
+
+def test_arguments_are_decoded_each_as_decode_would() -> None:
+    refs = wire.Refs()
+    data = [7, True, None, 2.5, "text", ["I", "8000000000000000"], ["t", 1, "a"], ["l"]]
+    assert wire.decode_all(data, refs) == [wire.decode(item, refs) for item in data]
+    assert type(wire.decode_all(data, refs)[6]) is tuple
+    assert wire.decode_all([], refs) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, 7, "args", {"a": 1}, [["no such tag"]], [1, ["t", ["I", "xyz"]]], [["l", {}]]],
+    ids=repr,
+)
+def test_arguments_that_are_not_a_list_of_values_are_refused(data: Any) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode_all(data, wire.Refs())
+
+
 def test_a_deque_keeps_its_maxlen() -> None:
     decoded = _round_trip(collections.deque([1, 2, 3], maxlen=3))
     assert decoded.maxlen == 3
@@ -384,6 +427,59 @@ class _Colour(enum.IntEnum):
 
 class _StudentError(ValueError):
     pass
+
+
+_PLAIN_SCALARS = [
+    0,
+    -1,
+    2**63 - 1,
+    -(2**63) + 1,
+    True,
+    False,
+    None,
+    0.1,
+    -0.0,
+    1e16,
+    1e-7,
+    5e-324,
+    1.7976931348623157e308,
+    "",
+    "plain",
+    'quote " backslash \\ newline \n tab \t nul \x00 del \x7f',
+    "é ü 😀 \ud800 \udfff",
+]
+
+
+@pytest.mark.parametrize("value", _PLAIN_SCALARS, ids=repr)
+def test_plain_json_writes_a_scalar_as_the_encoder_does(value: object) -> None:
+    assert wire.plain_json([value]) == "".join(wire._compact_encoder()([value], 0))[1:-1]
+
+
+def test_plain_json_writes_several_scalars_as_the_encoder_does() -> None:
+    written = "".join(wire._compact_encoder()(_PLAIN_SCALARS, 0))
+    assert wire.plain_json(_PLAIN_SCALARS) == written[1:-1]
+    assert wire.plain_json([]) == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        2**63,
+        -(2**63),
+        math.nan,
+        math.inf,
+        -math.inf,
+        _Int(1),
+        _Str("s"),
+        _Float(1.0),
+        b"x",
+        [1],
+        (1,),
+    ],
+    ids=repr,
+)
+def test_plain_json_leaves_anything_else_to_the_encoder(value: object) -> None:
+    assert wire.plain_json([1, value]) is None
 
 
 @pytest.mark.parametrize(
@@ -1207,6 +1303,100 @@ def test_a_frame_with_anything_around_its_json_list_is_refused(
     left.sock.sendall(_frame(payload))
     with pytest.raises(wire.WireError):
         right.receive(deadline=time.monotonic() + 30)
+
+
+def test_a_message_given_as_json_text_arrives_as_its_value(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    left.send('["ok",7,[],[]]')
+    assert right.receive() == ["ok", 7, [], []]
+
+
+def test_a_message_given_as_json_text_over_the_frame_limit_raises_too_large(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    with pytest.raises(wire.TooLarge):
+        left.send('["' + "x" * wire.MAX_FRAME_BYTES + '"]')
+    left.send(["next"])
+    assert right.receive(deadline=time.monotonic() + 30) == ["next"]
+
+
+def _filler(size: int) -> bytes:
+    """A frame of exactly ``size`` bytes, header included."""
+    return _frame(b'["' + b"f" * (size - wire._HEADER.size - 4) + b'"]')
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3, 4, 5, 9])
+def test_a_frame_that_straddles_the_end_of_the_receive_buffer_is_received_whole(
+    connections: tuple[wire.Connection, wire.Connection], cut: int
+) -> None:
+    # The first frame leaves ``cut`` bytes of the buffer for the second one's start
+    # (part of its header, or of its body), whose rest comes in the next read.
+    left, right = connections
+    second = _frame(b'["second", 2]')
+    first = _filler(wire.RECEIVE_BYTES - cut)
+    left.sock.sendall(first + second[:cut])
+    assert right.receive(deadline=time.monotonic() + 30)[0] == "f" * (len(first) - 8)
+    left.sock.sendall(second[cut:] + _frame(b'["third"]'))
+    assert right.receive(deadline=time.monotonic() + 30) == ["second", 2]
+    assert right.receive(deadline=time.monotonic() + 30) == ["third"]
+
+
+@pytest.mark.parametrize(
+    "size", [wire.RECEIVE_BYTES - 1, wire.RECEIVE_BYTES, wire.RECEIVE_BYTES + 1]
+)
+def test_a_frame_the_size_of_the_receive_buffer_give_or_take_a_byte_is_received_whole(
+    connections: tuple[wire.Connection, wire.Connection], size: int
+) -> None:
+    left, right = connections
+    sender = threading.Thread(target=left.sock.sendall, args=(_filler(size) + _frame(b"[1]"),))
+    sender.start()
+    try:
+        assert len(right.receive(deadline=time.monotonic() + 30)[0]) == size - 8
+        assert right.receive(deadline=time.monotonic() + 30) == [1]
+    finally:
+        sender.join()
+
+
+def test_small_frames_after_a_large_one_are_received_into_a_buffer_of_the_usual_size(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    message = ["big", "x" * (wire.RECEIVE_BYTES * 4)]
+    sender = threading.Thread(target=left.send, args=(message,))
+    sender.start()
+    try:
+        assert right.receive(deadline=time.monotonic() + 30) == message
+    finally:
+        sender.join()
+    for number in range(3):
+        left.send(["small", number])
+        assert right.receive(deadline=time.monotonic() + 30) == ["small", number]
+    assert len(right._data) == wire.RECEIVE_BYTES
+
+
+def test_a_frame_that_fails_to_decode_is_dropped_and_the_next_one_is_read(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    # The judge gives up on a connection after a WireError; still, a bad frame must
+    # not leave the buffer pointing into its own body.
+    left, right = connections
+    left.sock.sendall(_frame(b"[1,") + _frame(b'["after"]'))
+    with pytest.raises(wire.WireError):
+        right.receive(deadline=time.monotonic() + 30)
+    assert right.receive(deadline=time.monotonic() + 30) == ["after"]
+
+
+def test_a_header_cut_short_by_a_closed_peer_is_reported_as_gone(
+    connections: tuple[wire.Connection, wire.Connection],
+) -> None:
+    left, right = connections
+    left.sock.sendall(b"\x00\x00")
+    left.close()
+    with pytest.raises(wire.PeerGone):
+        right.receive()
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,7 @@ class Session:
         self.time_limit_s = time_limit_s
         self.memory_mb = memory_mb
         self.run_deadline = started + time_limit_s - REPORT_MARGIN_S
+        self._deadline = self.run_deadline  # see deadline(); kept by begin_test
         self.refs = _JudgeRefs(self)
         self.connection: wire.Connection | None = None
         self.generation = 0
@@ -174,9 +175,10 @@ class Session:
         # them, by name: what a read of them would answer until the first request
         # after it, when student code may have run and rebound them.
         self.named: dict[str, Any] = {}
-        # The student's functions the tests are calling now, outermost first (a call
-        # may call back into the tests, which call the student's code again).
-        self.calls: list[str | None] = []
+        # What the tests are calling now, outermost first (a call may call back into
+        # the tests, which call the student's code again): the proxy called, or the
+        # proxy and the name of its method. Named only when a timeout reports it.
+        self.calls: list[object] = []
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -244,15 +246,18 @@ class Session:
         self.received_ids.clear()
         self.test = test_id
         self.test_started = time.monotonic()
+        self._deadline = self.run_deadline
+        if test_id is not None:
+            share = self.test_started + self.time_limit_s * TEST_SHARE
+            self._deadline = min(self.run_deadline, share)
         self.failure = None
         self.test_output.clear()
         self.test_output_room = TEST_OUTPUT_LIMIT
         self.pending = None
 
     def deadline(self) -> float:
-        if self.test is None:
-            return self.run_deadline
-        return min(self.run_deadline, self.test_started + self.time_limit_s * TEST_SHARE)
+        """When the current test (or, between tests, the run) must have its answer."""
+        return self._deadline
 
     def _connection(self) -> wire.Connection:
         if self.connection is not None:
@@ -329,7 +334,7 @@ class Session:
 
     def calling(self) -> str | None:
         """The innermost student function being called that the judge can name."""
-        return next((name for name in reversed(self.calls) if name), None)
+        return next(filter(None, map(_call_name, reversed(self.calls))), None)
 
     # Requests ----------------------------------------------------------------------
 
@@ -351,6 +356,9 @@ class Session:
         return number
 
     def number_of(self, target: object) -> int:
+        ref = target.__dict__.get("_gf_ref")
+        if ref is not None and ref[0] == self.generation:
+            return ref[1]  # type: ignore[no-any-return]
         generation, number = ref_of(target)
         if generation == self.generation:
             return number
@@ -370,48 +378,70 @@ class Session:
 
     def request_on(self, target: object, op: str, name: str, *value: object) -> Any:
         number = self.number_of(target)
-        fields: list[Any] = [name, *[wire.encode(item, self.refs) for item in value]]
-        return self.request([op, self.scope, number, *fields])
+        if not value and op == "get":  # an attribute read
+            return self.request(f'["get",{self.scope},{number},{wire.string_json(name)}]')
+        return self.request([op, self.scope, number, name, *wire.encode_all(value, self.refs)])
 
     def call_method(
         self, target: object, name: str, args: tuple[object, ...], kwargs: dict[str, object]
     ) -> Any:
         number = self.number_of(target)
-        encoded_args = [wire.encode(arg, self.refs) for arg in args]
-        encoded_kwargs = [[key, wire.encode(value, self.refs)] for key, value in kwargs.items()]
-        message = ["callm", self.scope, number, name, encoded_args, encoded_kwargs]
-        cls = type(target)
-        owner = cls.__qualname__ if isinstance(cls, RemoteClassMeta) else None
-        return self._call(message, code_name(f"{owner}.{name}" if owner else name))
-
-    def call(self, target: object, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
-        number = self.number_of(target)
-        encoded_args = [wire.encode(arg, self.refs) for arg in args]
-        encoded_kwargs = [[name, wire.encode(value, self.refs)] for name, value in kwargs.items()]
-        message = ["call", self.scope, number, encoded_args, encoded_kwargs]
-        # Named from what the judge holds, never by asking the student process: a
-        # class by its proxy's name, a function by the module name the tests took it by.
-        if isinstance(target, RemoteClassMeta):
-            name = code_name(target.__qualname__)
+        arguments = None if kwargs else wire.plain_json(args)
+        message: list[Any] | str
+        if arguments is not None:
+            method = wire.string_json(name)
+            message = f'["callm",{self.scope},{number},{method},[{arguments}],[]]'
         else:
-            name = code_name(target.__dict__.get("_gf_origin"))
-        return self._call(message, name)
-
-    def _call(self, message: list[Any], name: str | None) -> Any:
-        self.calls.append(name)
+            message = [
+                "callm",
+                self.scope,
+                number,
+                name,
+                wire.encode_all(args, self.refs),
+                self._keywords(kwargs) if kwargs else [],
+            ]
+        self.calls.append((target, name))
         try:
             return self.request(message)
         finally:
             self.calls.pop()
 
+    def call(self, target: object, args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
+        number = self.number_of(target)
+        arguments = None if kwargs else wire.plain_json(args)
+        message: list[Any] | str
+        if arguments is not None:
+            message = f'["call",{self.scope},{number},[{arguments}],[]]'
+        else:
+            message = [
+                "call",
+                self.scope,
+                number,
+                wire.encode_all(args, self.refs),
+                self._keywords(kwargs) if kwargs else [],
+            ]
+        self.calls.append(target)
+        try:
+            return self.request(message)
+        finally:
+            self.calls.pop()
+
+    def _keywords(self, kwargs: dict[str, object]) -> list[list[Any]]:
+        return [[name, wire.encode(value, self.refs)] for name, value in kwargs.items()]
+
     def operation(self, target: object, name: str, *args: object) -> Any:
         number = self.number_of(target)
-        encoded = [wire.encode(arg, self.refs) for arg in args]
-        return self.request(["op", self.scope, number, name, encoded])
+        arguments = wire.plain_json(args)
+        if arguments is not None:
+            operation = wire.string_json(name)
+            return self.request(f'["op",{self.scope},{number},{operation},[{arguments}]]')
+        return self.request(["op", self.scope, number, name, wire.encode_all(args, self.refs)])
 
-    def request(self, message: list[Any]) -> Any:
+    def request(self, message: list[Any] | str) -> Any:
+        """Send ``message`` (a list, or its JSON text) and wait for the answer."""
         self.last_module_read = None
-        self.named = {}
+        if self.named:
+            self.named = {}
         if time.monotonic() >= self.run_deadline:
             # Nothing left of the run's time: not even a student process to start.
             if self.connection is not None:
@@ -421,7 +451,9 @@ class Session:
                 f"Not run: the run's {self.time_limit_s:g} s time limit was reached "
                 "before this test could call your code.",
             )
-        connection = self._connection()
+        connection = self.connection
+        if connection is None:
+            connection = self._connection()
         generation = self.generation
         try:
             connection.send(message)
@@ -431,7 +463,7 @@ class Session:
             raise self.crashed() from None
         while True:
             try:
-                reply = connection.receive(self.deadline())
+                reply = connection.receive(self._deadline)
             except wire.Timeout:
                 raise self.stopped_by_time() from None
             except wire.PeerGone:
@@ -451,10 +483,11 @@ class Session:
             if result is not _CONTINUE:
                 if generation != self.generation:
                     raise self.stale()
-                pending, self.pending = self.pending, None
+                pending = self.pending
                 if pending is not None:
+                    self.pending = None
                     raise pending
-                if isinstance(result, _Raise):
+                if type(result) is _Raise:
                     raise result.exception
                 return result
 
@@ -475,10 +508,19 @@ class Session:
         kind = reply[0]
         if type(kind) is not str or len(reply) < 3:
             raise wire.WireError("a reply is malformed")
-        self.replay(reply[-2])
-        self.write_back(reply[-1])
+        # Most replies have no output and no container to update: two empty lists.
+        events = reply[-2]
+        if type(events) is not list or events:
+            self.replay(events)
+        updates = reply[-1]
+        if type(updates) is not list or updates:
+            self.write_back(updates)
         if kind == "ok" and len(reply) == 4:
-            return wire.decode(reply[1], self.refs)
+            value = reply[1]
+            plain = type(value)
+            if plain is int or plain is str or plain is float or plain is bool or value is None:
+                return value
+            return wire.decode(value, self.refs)
         if kind == "err" and len(reply) == 4:
             return _Raise(self.exception(reply[1]))
         if kind == "mem":
@@ -772,6 +814,20 @@ class Session:
             return [wire.decode(arg, _PLAIN_ONLY) for arg in args]
         except wire.WireError:
             return [str(message)]
+
+
+def _call_name(called: object) -> str | None:
+    """A name for what ``Session.calls`` holds, from what the judge holds, never by
+    asking the student process: a class by its proxy's name, a function by the module
+    name the tests took it by, a method by its name and its class's proxy's."""
+    if type(called) is tuple:
+        target, name = called
+        cls = type(target)
+        owner = cls.__qualname__ if isinstance(cls, RemoteClassMeta) else None
+        return code_name(f"{owner}.{name}" if owner else name)
+    if isinstance(called, RemoteClassMeta):
+        return code_name(called.__qualname__)
+    return code_name(called.__dict__.get("_gf_origin"))
 
 
 JUDGE_OPERATIONS: dict[str, Callable[..., Any]] = {

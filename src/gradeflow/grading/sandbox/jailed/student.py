@@ -27,6 +27,7 @@ import socket
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from gradeflow.grading.sandbox.jailed import wire
@@ -413,6 +414,8 @@ class Student:
 
     def updates(self) -> list[Any]:
         """``[side, number, state]`` of each shared container changed since last said."""
+        if not self.shared:
+            return []
         changed = []
         for key, entry in list(self.shared.items()):
             container, snapshot = entry
@@ -482,8 +485,9 @@ class Student:
     # Serving -----------------------------------------------------------------
 
     def serve_forever(self) -> NoReturn:
+        receive, serve_one = self.connection.receive, self.serve_one
         while True:
-            self.serve_one(self.connection.receive())
+            serve_one(receive())
 
     def serve_one(self, message: list[Any]) -> None:
         try:
@@ -499,7 +503,11 @@ class Student:
             self.send("err", self.describe(exc))
             return
         try:
-            self.send("ok", encoded)
+            text = None if self.output.events or self.shared else wire.plain_json((encoded,))
+            if text is not None:  # no output, no shared container: what send would write
+                self.connection.send(f'["ok",{text},[],[]]')
+            else:
+                self.send("ok", encoded)
         except wire.TooLarge as exc:
             too_large = ValueError(
                 f"the value your code returned is too large for the tests: {exc}"
@@ -508,34 +516,49 @@ class Student:
 
     def perform(self, message: list[Any]) -> object:
         op, scope, number, *rest = message
-        self.enter_scope(scope)
+        if scope != self.scope:
+            self.enter_scope(scope)
         target = self.object_of(number)
-        if op == "get":
-            name = _name_of(rest[0])
-            value = getattr(target, name)
-            if _is_method_of(value, target, name):
-                return MethodOf(number, name)
-            return value
-        if op == "callm":
-            args = [wire.decode(arg, self.refs) for arg in rest[1]]
-            kwargs = {_name_of(name): wire.decode(value, self.refs) for name, value in rest[2]}
-            return getattr(target, _name_of(rest[0]))(*args, **kwargs)
-        if op == "set":
-            setattr(target, _name_of(rest[0]), wire.decode(rest[1], self.refs))
-            return None
-        if op == "del":
-            delattr(target, _name_of(rest[0]))
-            return None
-        if op == "call":
-            args = [wire.decode(arg, self.refs) for arg in rest[0]]
-            kwargs = {_name_of(name): wire.decode(value, self.refs) for name, value in rest[1]}
-            return target(*args, **kwargs)  # type: ignore[operator]
-        if op == "op":
-            operation = OPERATIONS.get(rest[0]) if type(rest[0]) is str else None
-            if operation is None:
-                raise wire.WireError("unknown operation")
-            return operation(target, *[wire.decode(arg, self.refs) for arg in rest[1]])
-        raise wire.WireError("unknown request")
+        request = _REQUESTS.get(op) if type(op) is str else None
+        if request is None:
+            raise wire.WireError("unknown request")
+        return request(self, target, number, rest)
+
+    def _get(self, target: object, number: int, rest: list[Any]) -> object:
+        name = _name_of(rest[0])
+        value = getattr(target, name)
+        if _is_method_of(value, target, name):
+            return MethodOf(number, name)
+        return value
+
+    def _call_method(self, target: object, number: int, rest: list[Any]) -> object:
+        # Decoded before the method is looked up, which runs student code that may
+        # raise: the tests' containers among them must be known here all the same.
+        args = wire.decode_all(rest[1], self.refs)
+        kwargs = self._keywords(rest[2]) if rest[2] else None
+        method = getattr(target, _name_of(rest[0]))
+        return method(*args) if kwargs is None else method(*args, **kwargs)
+
+    def _set(self, target: object, number: int, rest: list[Any]) -> None:
+        setattr(target, _name_of(rest[0]), wire.decode(rest[1], self.refs))
+
+    def _delete(self, target: object, number: int, rest: list[Any]) -> None:
+        delattr(target, _name_of(rest[0]))
+
+    def _call(self, target: Any, number: int, rest: list[Any]) -> object:
+        args = wire.decode_all(rest[0], self.refs)
+        if rest[1]:
+            return target(*args, **self._keywords(rest[1]))
+        return target(*args)
+
+    def _operation(self, target: object, number: int, rest: list[Any]) -> object:
+        operation = OPERATIONS.get(rest[0]) if type(rest[0]) is str else None
+        if operation is None:
+            raise wire.WireError("unknown operation")
+        return operation(target, *wire.decode_all(rest[1], self.refs))
+
+    def _keywords(self, pairs: list[Any]) -> dict[str, Any]:
+        return {_name_of(name): wire.decode(value, self.refs) for name, value in pairs}
 
     def describe(self, exc: BaseException) -> list[Any]:
         """An exception of student code as the judge rebuilds it."""
@@ -555,6 +578,15 @@ class Student:
 
 
 _PLAIN_ONLY = wire.Refs()
+# What the judge may ask of one of our objects, by the request's first field.
+_REQUESTS: dict[str, Callable[[Student, Any, int, list[Any]], object]] = {
+    "get": Student._get,
+    "callm": Student._call_method,
+    "set": Student._set,
+    "del": Student._delete,
+    "call": Student._call,
+    "op": Student._operation,
+}
 
 
 class MethodOf:
