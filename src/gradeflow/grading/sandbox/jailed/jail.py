@@ -376,9 +376,9 @@ def _build_etc(view: FilesystemView, root: str) -> None:
     for name, text in generated.items():
         with open(f"{root}/etc/{name}", "w") as file:
             file.write(text)
-    # Copies, not bind mounts: every mount here is copied again for each run. Not
-    # shutil.copyfile: shutil brings zlib, bz2 and lzma into the zygote, libraries
-    # that every fork then copies the page tables of, and every exit unmaps.
+    # Copies, not bind mounts: every mount here is copied again for each run. Without
+    # shutil, which would bring bz2 and lzma into the zygote: libraries whose page
+    # tables every fork copies and every exit unmaps.
     for path in view.copied_files:
         with open(path, "rb") as source, open(root + path, "wb") as copy:
             copy.write(source.read())
