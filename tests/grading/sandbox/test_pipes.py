@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import uvloop
@@ -127,3 +128,55 @@ async def test_a_run_s_pipes_are_drained_to_the_end_without_pausing() -> None:
     finally:
         pipes.close()
     assert pipes.stdout.text() == "printed"
+
+
+async def test_a_pipe_still_held_after_the_run_is_read_so_far_and_watched() -> None:
+    pipes = RunPipes(SPEC, "nonce", pause_s=3600)
+    try:
+        write_ends = await pipes.open()
+        held = os.dup(write_ends[0])  # a process that escaped the run keeps stdout
+        os.write(held, b"before")
+        pipes.handed_over()
+        await asyncio.wait_for(pipes.drain(), 10)
+        assert pipes.stdout.text() == "before"
+        assert not pipes.closed[0].done()
+        os.write(held, b", after")
+        os.close(held)
+        await asyncio.wait_for(pipes.closed[0], 10)
+    finally:
+        pipes.close()
+    assert pipes.stdout.text() == "before, after"
+
+
+async def test_a_writer_that_never_stops_does_not_hold_the_drain() -> None:
+    pipes = RunPipes(SPEC, "nonce", pause_s=3600)
+    stop = threading.Event()
+    try:
+        write_ends = await pipes.open()
+        held = os.dup(write_ends[0])
+        pipes.handed_over()
+        flood = threading.Thread(target=_flood, args=(held, stop))
+        flood.start()
+        try:
+            await asyncio.wait_for(pipes.drain(), 10)
+        finally:
+            stop.set()
+            flood.join(timeout=30)
+        assert pipes.stdout.truncated
+    finally:
+        pipes.close()
+
+
+def _flood(fd: int, stop: threading.Event) -> None:
+    chunk = b"x" * 65536
+    os.set_blocking(fd, False)  # never stuck on a full pipe once the test stops it
+    try:
+        while not stop.is_set():
+            try:
+                os.write(fd, chunk)
+            except BlockingIOError:
+                time.sleep(0.001)
+    except OSError:
+        pass  # the reader closed its end
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from gradeflow.grading.sandbox import (
     start_sandbox,
     zygote_client,
 )
+from gradeflow.grading.sandbox.jailed import launch
 from gradeflow.grading.sandbox.jailed.jail import ENVIRONMENT
 from gradeflow.grading.sandbox.uids import UidClaim, private_directory
 from gradeflow.grading.sandbox.zygote_client import PROCESS_LIMIT, default_state_dir
@@ -278,6 +280,44 @@ async def test_two_sandboxes_in_one_process_get_different_uids(
     await fresh_sandbox.start()
 
     assert set(zygote_sandbox.uids).isdisjoint(fresh_sandbox.uids)
+
+
+# Modules whose import costs every child the zygote forks: threading's after-fork
+# hook, and shared libraries whose page tables each fork copies and each exit unmaps.
+FORK_COSTLY_MODULES = ("threading", "subprocess", "shutil", "bz2", "lzma")
+ZYGOTE_IMPORTS = """\
+import importlib, sys, types
+for name, path in (("gradeflow", []), ("gradeflow.grading", []),
+                   ("gradeflow.grading.sandbox", [sys.argv[1]])):
+    module = types.ModuleType(name)
+    module.__path__ = path
+    sys.modules[name] = module
+zygote = importlib.import_module("gradeflow.grading.sandbox.jailed.zygote")
+for name in zygote.WARM_MODULES:
+    importlib.import_module(name)
+zygote.rehearsal.rehearse(rounds=1)
+print(" ".join(name for name in sys.argv[2:] if name in sys.modules))
+"""
+
+
+def test_the_zygote_holds_no_module_that_makes_each_fork_cost_more() -> None:
+    loaded = subprocess.run(
+        [
+            os.path.realpath(sys.executable),
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            ZYGOTE_IMPORTS,
+            launch.PACKAGE_DIR,
+            *FORK_COSTLY_MODULES,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    assert loaded == []
 
 
 def test_this_host_can_run_the_secure_sandbox() -> None:

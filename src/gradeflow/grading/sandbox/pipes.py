@@ -31,6 +31,8 @@ log = structlog.get_logger(__name__)
 
 # One read's worth: what a pipe holds by default.
 READ_CHUNK = 64 * 1024
+# Reads of a pipe in one go when a run has ended (``PipeReader.read_to_the_end``).
+DRAIN_READS = 16
 
 
 class PipeReader:
@@ -42,7 +44,7 @@ class PipeReader:
     writer wakes a process waiting on its pipe, which on a busy machine takes the
     writer's CPU from it (a run's judge writes a line per test started and finished,
     and was preempted by this process for each). ``resume`` watches it again at once;
-    ``watch_to_the_end`` does, and stops pausing.
+    ``read_to_the_end`` reads what is there, then watches without pausing again.
 
     It owns the descriptor and closes it exactly once. Not an event loop's pipe
     transport: uvloop's (the server's loop) closes the descriptor in libuv and then
@@ -77,9 +79,26 @@ class PipeReader:
             self._loop.add_reader(self._fd, self._read_ready)
             self._watching = True
 
-    def watch_to_the_end(self) -> None:
-        """Read whatever is left as it comes, without pausing again."""
+    def read_to_the_end(self) -> None:
+        """Read what the pipe holds now, up to end-of-file if every writer is gone,
+        then watch it for the rest. A run that ended has closed its ends: this reads
+        its last output and the end-of-file at once, instead of one turn of the
+        event loop each. Bounded, for a writer that escaped the run and keeps writing."""
         self._pause_s = 0.0
+        for _ in range(DRAIN_READS):
+            if self._fd is None:
+                return
+            try:
+                data = os.read(self._fd, READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                log.exception("sandbox.pipe_read_failed")
+                data = b""
+            if not data:
+                self.close()
+                return
+            self.on_data(data)
         self.resume()
 
     def _read_ready(self) -> None:
@@ -222,8 +241,10 @@ class RunPipes:
     async def drain(self) -> None:
         """Wait (a little) for the run's output to be read to the end."""
         for reader in self._readers:
-            reader.watch_to_the_end()
-        await asyncio.wait(self.closed[:3], timeout=DRAIN_GRACE_S)
+            reader.read_to_the_end()
+        open_ends = [closed for closed in self.closed[:3] if not closed.done()]
+        if open_ends:
+            await asyncio.wait(open_ends, timeout=DRAIN_GRACE_S)
 
     def result(self, *, returncode: int, timed_out: bool, duration_ms: int) -> RunResult:
         end = ProcessEnd(

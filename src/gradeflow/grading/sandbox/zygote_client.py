@@ -438,8 +438,9 @@ def compiled_tests(source: bytes) -> dict[str, str] | None:
 
 
 def _write_judge_config(staging: str, config: dict[str, object]) -> None:
-    with open(os.path.join(staging, JUDGE_CONFIG), "x") as file:
-        json.dump(config, file)
+    # One write: json.dump would write each piece of the encoding through the file.
+    with open(os.path.join(staging, JUDGE_CONFIG), "xb") as file:
+        file.write(json.dumps(config).encode())
 
 
 def default_state_dir() -> str:

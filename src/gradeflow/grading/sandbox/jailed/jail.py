@@ -42,7 +42,6 @@ import functools
 import os
 import resource
 import select
-import shutil
 import signal
 import stat
 from collections.abc import Mapping
@@ -377,10 +376,12 @@ def _build_etc(view: FilesystemView, root: str) -> None:
     for name, text in generated.items():
         with open(f"{root}/etc/{name}", "w") as file:
             file.write(text)
-    # Copies, not bind mounts: every mount here is copied again for each run.
+    # Copies, not bind mounts: every mount here is copied again for each run. Without
+    # shutil, which would bring bz2 and lzma into the zygote: libraries whose page
+    # tables every fork copies and every exit unmaps.
     for path in view.copied_files:
         with open(path, "rb") as source, open(root + path, "wb") as copy:
-            shutil.copyfileobj(source, copy)
+            copy.write(source.read())
     for path, target in view.etc_links:
         os.symlink(target, root + path)
 

@@ -15,11 +15,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gradeflow.grading.sandbox.jailed import launch
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 class Spawner(Protocol):
@@ -99,6 +101,10 @@ class ProcessSpawner:
         self.process: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> socket.socket:
+        # Here, not at the top: the zygote imports this module, and subprocess brings
+        # threading, whose after-fork hook cost every forked child ~120 page faults.
+        import subprocess
+
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
