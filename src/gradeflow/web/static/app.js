@@ -254,6 +254,7 @@ function setUpPractice(state, events) {
   const maxBytes = state.max_code_bytes;
   let pendingId = state.pending_id;
   let currentId = null;
+  let shownResult = null;
   const editor = setUpDraftedEditor(state, textarea, () => form.requestSubmit());
 
   function showStatus(value, text) {
@@ -267,6 +268,13 @@ function setUpPractice(state, events) {
     // a submission shown as graded never goes back to waiting.
     const shownFinal = currentId === submission.id && FINAL.has(status.dataset.status);
     if (shownFinal && !FINAL.has(submission.status)) return;
+    if (FINAL.has(submission.status)) {
+      // The same result again (the submit's answer and the stream both bring it) is
+      // on the page already; drawing it again would take the focus from its links.
+      const result = `${submission.id} ${submission.status} ${submission.finished_at}`;
+      if (result === shownResult) return;
+      shownResult = result;
+    }
     currentId = submission.id;
     showStatus(submission.status);
     if (submission.status !== "running") hideProgress();
