@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         -1,
         ge=-1,
         le=1000,
-        description="Grading jobs a process claims ahead of its sandbox slots; -1 = eight a "
-        "slot with grouped claims and results (services mode), one a slot (embedded mode).",
+        description="Grading jobs a process claims ahead of its sandbox slots, so that claims "
+        "and results are written in groups; -1 = eight a slot.",
     )
     max_attempts: int = Field(
         3, ge=1, le=20, description="Grading attempts before a submission ends as error."
