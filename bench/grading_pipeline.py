@@ -10,9 +10,9 @@ submissions are written first, then one process's grader (``open_runtime(grading
 True)``, 2 sandbox slots) grades them all. Each round measures the raw sandbox (N
 graded runs, 2 at a time, no database), then the pipeline, then the raw sandbox
 again, and compares the pipeline with the mean of the two raw rates. Also reports
-this process's CPU a raw run (the
-sandbox's host side) and a graded submission (the same plus the pipeline: the
-difference is what claiming, recording, events and announcements cost).
+this process's CPU a raw run (the sandbox's host side) and a graded submission (the
+same plus the pipeline: the difference is what claiming, recording, events and
+announcements cost).
 """
 
 from __future__ import annotations
