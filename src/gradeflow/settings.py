@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         -1,
         ge=-1,
         le=1000,
-        description="Grading jobs a process claims ahead of its sandbox slots; -1 = eight a "
-        "slot with grouped claims and results (services mode), one a slot (embedded mode).",
+        description="Grading jobs a process claims ahead of its sandbox slots, so that claims "
+        "and results are written in groups; -1 = eight a slot (sixteen in embedded mode).",
     )
     max_attempts: int = Field(
         3, ge=1, le=20, description="Grading attempts before a submission ends as error."
@@ -174,7 +174,11 @@ class Settings(BaseSettings):
         and results share groups under load (``grading.worker.GROUP_LINGER_S``)."""
         if self.grader_claim_ahead >= 0:
             return self.grader_claim_ahead
-        return 8 * self.resolved_grader_slots
+        # Embedded mode is the only grading process, so its claims ahead keep no job
+        # from an idle grader elsewhere; with eight a slot its groups stopped at ~10
+        # claims and results, before the linger's bound (PERFORMANCE.md, issue 11).
+        per_slot = 16 if self.embedded else 8
+        return per_slot * self.resolved_grader_slots
 
     @property
     def resolved_import_prefetch(self) -> int:

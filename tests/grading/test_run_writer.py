@@ -6,11 +6,11 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.courses.models import Assignment
-from gradeflow.db import utcnow
+from gradeflow.db import transaction, utcnow
 from gradeflow.events.service import user_channel
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
@@ -179,3 +179,28 @@ async def test_a_claim_is_answered_at_commit_and_a_result_only_once_announced(
         assert stored.status == SubmissionStatus.passed
         messages = subscription.messages()
         assert await asyncio.wait_for(anext(messages), 5) == "new"
+
+
+async def test_an_interactive_claim_is_answered_before_the_regrades_in_its_group(
+    adder: Assignment, session_factory: Factory
+) -> None:
+    first_regrade, interactive, second_regrade = await queued(session_factory, adder, 3)
+    async with transaction(session_factory) as session:
+        await session.execute(
+            update(Submission)
+            .where(Submission.id.in_([first_regrade, second_regrade]))
+            .values(regrading=True)
+        )
+    groups: list[int] = []
+    claims = writer(session_factory, "w1", groups)
+    answered: list[int] = []
+
+    async def claim(submission_id: int) -> None:
+        assert await claims.claim(submission_id) is not None
+        answered.append(submission_id)
+
+    await asyncio.gather(*(claim(i) for i in (first_regrade, interactive, second_regrade)))
+    assert groups == [3]
+    # The order in which the runs reach the grader's gate, where a free slot goes to
+    # the first one to come.
+    assert answered == [interactive, first_regrade, second_regrade]

@@ -193,8 +193,18 @@ class RunWriter:
             )
         # Committed: a claimed run may start while the announcements and purges go out
         # (two pub/sub round trips that held up every run, PERFORMANCE.md).
-        for submission_id, future in group.claims.items():
-            _answer(future, claimed.get(submission_id))
+        # Interactive runs are answered first: a run answered earlier reaches the
+        # grader's gate earlier and may take a free slot before a submission answered
+        # after it in the same group (the gate orders only the runs already waiting).
+        answers = sorted(
+            (
+                (future, claimed.get(submission_id))
+                for submission_id, future in group.claims.items()
+            ),
+            key=lambda answer: answer[1] is not None and answer[1].regrading,
+        )
+        for future, submission in answers:
+            _answer(future, submission)
         await run_follow_ups(follow_ups)
         # A result is answered (and its job acked) only once its event is announced.
         for submission_id, (_, future) in group.records.items():
