@@ -316,7 +316,9 @@ function setUpPractice(state, events) {
     const run = JSON.parse(event.data);
     if (!isWaiting(run.submission_id)) return;
     if (run.phase === "waiting") {
-      showStatus("running", "Next in line — waiting for a free grader…");
+      // Claimed by a grader that holds other runs too (up to sixteen a slot in embedded
+      // mode): not necessarily next, so no place is claimed for it.
+      showStatus("running", "Taken by a grader — waiting for a free slot…");
       return;
     }
     showStatus("running", `Running your tests — ${run.passed} of ${run.total} tests passed so far.`);
