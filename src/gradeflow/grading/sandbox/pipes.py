@@ -86,40 +86,41 @@ class PipeReader:
         event loop each. Bounded, for a writer that escaped the run and keeps writing."""
         self._pause_s = 0.0
         for _ in range(DRAIN_READS):
-            if self._fd is None:
-                return
-            try:
-                data = os.read(self._fd, READ_CHUNK)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                log.exception("sandbox.pipe_read_failed")
-                data = b""
+            data = self._read()
             if not data:
-                self.close()
+                if data is None:
+                    break
                 return
             self.on_data(data)
         self.resume()
 
     def _read_ready(self) -> None:
         fd = self._fd
-        if fd is None:
-            return
-        try:
-            data = os.read(fd, READ_CHUNK)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            log.exception("sandbox.pipe_read_failed")
-            data = b""
-        if not data:
-            self.close()
+        data = self._read()
+        if fd is None or not data:
             return
         if self._pause_s > 0 and len(data) < READ_CHUNK:  # a full read: more is waiting
             self._loop.remove_reader(fd)
             self._watching = False
             self._resuming = self._loop.call_later(self._pause_s, self.resume)
         self.on_data(data)
+
+    def _read(self) -> bytes | None:
+        """One read: its bytes; None when nothing is there yet; b"" once the pipe is
+        closed (end-of-file, a failed read, or closed before)."""
+        fd = self._fd
+        if fd is None:
+            return b""
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            log.exception("sandbox.pipe_read_failed")
+            data = b""
+        if not data:
+            self.close()
+        return data
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
