@@ -136,12 +136,20 @@ def test_a_restarting_database_is_told_from_a_wrong_statement(
     assert database_unavailable(error) is unavailable
 
 
+@pytest.fixture
+def postgres_factory(session_factory: Factory) -> Factory:
+    """``session_factory`` on PostgreSQL only: what these tests check (a server that
+    ends connections, the pool's ping) is PostgreSQL's."""
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    return session_factory
+
+
 @pytest.mark.postgres
 async def test_a_pooled_connection_the_database_ended_is_replaced_at_checkout(
-    session_factory: Factory,
+    postgres_factory: Factory,
 ) -> None:
-    if session_factory.kw["bind"].dialect.name != "postgresql":
-        pytest.skip("a server ends connections only in PostgreSQL")
+    session_factory = postgres_factory
     async with session_factory() as session:
         ended = await session.scalar(text("SELECT pg_backend_pid()"))
     # Ended from outside while it waits in the pool, as a restart would.
@@ -156,10 +164,9 @@ async def test_a_pooled_connection_the_database_ended_is_replaced_at_checkout(
 
 @pytest.mark.postgres
 async def test_a_checkout_pings_with_one_statement_outside_a_transaction(
-    session_factory: Factory,
+    postgres_factory: Factory,
 ) -> None:
-    if session_factory.kw["bind"].dialect.name != "postgresql":
-        pytest.skip("the ping is PostgreSQL's")
+    session_factory = postgres_factory
     async with session_factory() as session:
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
