@@ -19,7 +19,13 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.messages import GRADING_QUEUE, GradeJob, decode_job
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.queue_watch import QueuePace, QueueWatch, estimate_wait, queue_places
+from gradeflow.grading.queue_watch import (
+    QueuePace,
+    QueueWatch,
+    estimate_wait,
+    queue_places,
+    queue_tally,
+)
 from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.infra.queue import Delivery
 from gradeflow.settings import Settings
@@ -86,8 +92,11 @@ async def test_a_queued_submission_hears_its_position_and_an_estimate_once_the_q
             assert claimed is not None
             place = await next_place(last)
             assert (place["submission_id"], place["position"]) == (submitted[2][1], 2)
+            # One run left the queue in the first five seconds at least (the pace's
+            # shortest span): 0.2 a second at most. Second in the queue behind the
+            # claimed run: three runs' time, 15 s at the least.
             assert isinstance(place["eta_s"], int)
-            assert place["eta_s"] > 0
+            assert place["eta_s"] >= 15
     finally:
         await watch.close()
 
@@ -104,6 +113,42 @@ def test_the_pace_counts_what_left_the_queue_over_the_window() -> None:
     assert estimate_wait(30, 0.2) == 150
     assert estimate_wait(3, None) is None
     assert estimate_wait(1, 100.0) == 1
+    # Runs graders hold, claimed but not yet recorded, start before anything queued.
+    assert estimate_wait(3, 0.2, claimed=2) == 25
+
+
+async def test_the_wait_counts_the_interactive_runs_graders_hold_not_regrades(
+    settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        [adder, _] = await list_assignments(session)
+        graded = await create_anonymous_user(session)
+        await add_graded_submission(
+            session, user_id=graded.id, assignment=adder, status=SubmissionStatus.passed, score=10
+        )
+        [regraded] = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
+    submitted = [(await queued_submission(session_factory, outbox, adder)).id for _ in range(4)]
+
+    async def claim(submission_id: int) -> None:
+        async with transaction(session_factory) as session:
+            claimed = await runs.claim_submission(
+                session,
+                outbox=outbox,
+                submission_id=submission_id,
+                owner="grader",
+                max_attempts=3,
+                lease_margin_s=30,
+            )
+        assert claimed is not None
+
+    # A grader holds two interactive runs and a regrade (claims ahead of its slots).
+    for submission_id in (regraded, submitted[0], submitted[1]):
+        await claim(submission_id)
+    async with session_factory() as session:
+        tally = await queue_tally(session, up_to=None)
+    assert (tally.total, tally.claimed) == (2, 2)
 
 
 def test_one_start_seen_at_once_is_not_taken_for_a_fast_queue() -> None:

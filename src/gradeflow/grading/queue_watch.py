@@ -15,10 +15,14 @@ at most a tenth of its time.
 
 The estimate is the queue's own recent pace: how many submissions left it over the
 last minute — those counted at the previous look, up to the newest of them, that are
-no longer queued.
-
-A submission claimed by a grader ahead of a free sandbox slot has left the queue
-here; its page hears the rest from the run's progress events (``grading.progress``).
+no longer queued. A submission claimed by a grader ahead of a free sandbox slot has
+left the queue (its page hears the rest from the run's progress events,
+``grading.progress``), but it has not run yet: graders hold up to sixteen such runs a
+slot, and each starts before any still queued. So the wait counts the interactive
+runs claimed and not yet recorded as ahead too — the queue's pace is the pace at which
+graders take runs, which is the pace at which they finish them once their hands are
+full. Runs in a slot at the moment are counted as well, so the estimate errs long by
+at most one run a slot.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.events.service import format_transient
 from gradeflow.grading.models import INTERACTIVE_QUEUE_PREDICATE, Submission
+from gradeflow.grading.verdicts import SubmissionStatus
 
 log = structlog.get_logger(__name__)
 
@@ -105,12 +110,14 @@ async def queue_places(
 
 @dataclass(frozen=True)
 class QueueTally:
-    """The interactive queue at one look: its length, its newest entry, and how many
-    entries no newer than ``up_to`` (the newest at the look before) are still in it."""
+    """The interactive queue at one look: its length, its newest entry, how many
+    entries no newer than ``up_to`` (the newest at the look before) are still in it,
+    and how many interactive runs graders have claimed and not yet recorded."""
 
     total: int
     newest: dt.datetime | None
     kept: int
+    claimed: int = 0
 
 
 async def queue_tally(session: AsyncSession, *, up_to: dt.datetime | None) -> QueueTally:
@@ -119,21 +126,30 @@ async def queue_tally(session: AsyncSession, *, up_to: dt.datetime | None) -> Qu
         if up_to is not None
         else literal(0)
     )
+    # Few rows (what graders hold), found by the status index.
+    claimed = (
+        select(func.count())
+        .where(Submission.status == SubmissionStatus.running, Submission.regrading.is_(False))
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(func.count(), func.max(Submission.queued_at), kept).where(_INTERACTIVE_QUEUE)
+            select(func.count(), func.max(Submission.queued_at), kept, claimed).where(
+                _INTERACTIVE_QUEUE
+            )
         )
     ).one()
-    total, newest, still = row
-    return QueueTally(int(total), newest, int(still))
+    total, newest, still, held = row
+    return QueueTally(int(total), newest, int(still), int(held))
 
 
-def estimate_wait(position: int, per_second: float | None) -> int | None:
-    """Seconds until a submission at ``position`` starts, at ``per_second`` starts a
-    second; rounded so the page does not change its mind every second."""
+def estimate_wait(position: int, per_second: float | None, *, claimed: int = 0) -> int | None:
+    """Seconds until a submission at ``position`` starts, behind ``claimed`` runs that
+    graders hold, at ``per_second`` runs a second; rounded so the page does not change
+    its mind every second."""
     if not per_second:
         return None
-    seconds = position / per_second
+    seconds = (claimed + position) / per_second
     return max(1, round(seconds)) if seconds < 60 else round(seconds / 10) * 10
 
 
@@ -229,7 +245,11 @@ class QueueWatch:
         self._tally = tally
         per_second = self._pace.per_second(now)
         self._places = {
-            user_id: QueuePlace(submission_id, position, estimate_wait(position, per_second))
+            user_id: QueuePlace(
+                submission_id,
+                position,
+                estimate_wait(position, per_second, claimed=tally.claimed),
+            )
             for submission_id, user_id, position in places
         }
         refreshed, self._refreshed = self._refreshed, asyncio.Event()
