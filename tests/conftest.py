@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from gradeflow.accounts import security
 from gradeflow.app import create_app
 from gradeflow.courses.format import load_path
 from gradeflow.courses.service import import_course
@@ -53,6 +54,21 @@ async def _pg_admin(*statements: str) -> None:
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+# What production hashes passwords at (tests/accounts/test_security.py holds it there).
+PRODUCTION_SCRYPT_N = security.SCRYPT_N
+
+
+@pytest.fixture(autouse=True, scope="session")
+def light_password_hashes() -> Iterator[None]:
+    """The suite's thousands of accounts and sign-ins hash at scrypt's n=2**10, ~5 ms a
+    hash here instead of ~80 at production's 2**14. Nothing else differs: a hash stores
+    its cost and is verified at it, as in production. Processes the tests start (a live
+    stack's web processes) hash at production's cost."""
+    security.SCRYPT_N = 2**10
+    yield
+    security.SCRYPT_N = PRODUCTION_SCRYPT_N
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from openpyxl import Workbook
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import create_anonymous_user, create_user
+from gradeflow.app import create_app
 from gradeflow.courses.models import Assignment, CourseMember, MemberRole
 from gradeflow.db import transaction, utcnow
 from gradeflow.grades.models import Grade, GradeChange, GradeUpload, UploadStatus
@@ -25,6 +28,7 @@ from gradeflow.grading.service import code_hash
 from gradeflow.grading.verdicts import SubmissionStatus
 from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.queue import MemoryQueue
+from gradeflow.settings import Settings
 
 ADDER_TESTS = """
 import unittest
@@ -399,3 +403,11 @@ async def add_finished_uploads(
         await session.flush()
         ids.append(upload.id)
     return ids[0], ids[1]
+
+
+@functools.cache
+def api_schema() -> dict[str, Any]:
+    """The app's OpenAPI schema, built once per test session (~0.5 s each time): its
+    operations and statuses depend on no setting. The app is only built, never started."""
+    schema: dict[str, Any] = create_app(Settings(secret_key="schema-only")).openapi()
+    return schema

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gradeflow.accounts import security
 from gradeflow.accounts.security import SessionSigner, hash_password, verify_password
+from tests.conftest import PRODUCTION_SCRYPT_N
 
 
 def test_a_hash_verifies_its_password_only() -> None:
@@ -10,6 +14,19 @@ def test_a_hash_verifies_its_password_only() -> None:
     assert verify_password("correct horse battery", stored)
     assert not verify_password("correct horse batterz", stored)
     assert not verify_password("", stored)
+
+
+def test_production_hashes_at_scrypt_n_2_14_and_any_stored_cost_verifies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The suite hashes at a lower cost (tests/conftest.py); production's is this.
+    assert PRODUCTION_SCRYPT_N == 2**14
+    monkeypatch.setattr(security, "SCRYPT_N", PRODUCTION_SCRYPT_N)
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("scrypt$16384$8$1$")
+    monkeypatch.setattr(security, "SCRYPT_N", 2**10)
+    assert verify_password("correct horse battery", stored)
+    assert hash_password("x").startswith("scrypt$1024$8$1$")
 
 
 def test_each_hash_has_its_own_salt() -> None:

@@ -31,6 +31,7 @@ from gradeflow.grading.previews import start_preview
 from tests.factories import (
     PASSWORD,
     add_finished_uploads,
+    api_schema,
     authored_assignment,
     create_account,
     lost_submission,
@@ -360,20 +361,20 @@ CASES = {
 }
 
 
-def documented_statuses(app: FastAPI, method: str, url: str) -> set[int] | None:
+def documented_statuses(method: str, url: str) -> set[int] | None:
     """The statuses the schema lists for the operation ``url`` reaches; None for a page.
     A literal path wins over a template that also matches it, as routing does."""
     path = urlsplit(url).path
     matching = sorted(
         (template.count("{"), operations[method.lower()]["responses"])
-        for template, operations in app.openapi()["paths"].items()
+        for template, operations in api_schema()["paths"].items()
         if compile_path(template)[0].match(path) and method.lower() in operations
     )
     return {int(status) for status in matching[0][1]} if matching else None
 
 
 @pytest.mark.parametrize("name", list(CASES))
-async def test_each_caller_gets_exactly_its_status(app: FastAPI, world: World, name: str) -> None:
+async def test_each_caller_gets_exactly_its_status(world: World, name: str) -> None:
     case = CASES[name]
     seen = {}
     for persona in PERSONAS:
@@ -386,7 +387,7 @@ async def test_each_caller_gets_exactly_its_status(app: FastAPI, world: World, n
         if response.status_code >= 400:
             assert response.json()["error"]["code"], response.text
     assert seen == case.expected
-    documented = documented_statuses(app, case.method, case.path(world, "teacher"))
+    documented = documented_statuses(case.method, case.path(world, "teacher"))
     if documented is not None:
         assert set(seen.values()) <= documented, f"undocumented: {set(seen.values()) - documented}"
 

@@ -42,6 +42,7 @@ from tests.factories import (
     PASSWORD,
     add_finished_uploads,
     add_graded_submission,
+    api_schema,
     authored_assignment,
     create_account,
     memory_outbox,
@@ -79,9 +80,8 @@ def fuzz_config(examples: int) -> SchemathesisConfig:
     )
 
 
-# Collection needs the operations to make one test of each; the app is only built
-# here, never started (no lifespan: no database, queue or files).
-OPENAPI = create_app(Settings(secret_key="fuzz-schema-only")).openapi()
+# Collection needs the operations to make one test of each.
+OPENAPI = api_schema()
 
 
 def fuzzed_schema(examples: int) -> schemathesis.schemas.BaseSchema:

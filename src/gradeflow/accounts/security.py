@@ -11,8 +11,9 @@ from collections import OrderedDict
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-# scrypt from the standard library: memory-hard and needs no native dependency.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# scrypt from the standard library: memory-hard and needs no native dependency. Each
+# hash stores its cost and is verified at it, so raising the cost keeps old hashes valid.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SESSION_COOKIE = "gradeflow_session"
 SESSION_MAX_AGE_S = 400 * 24 * 3600
 VERIFIED_COOKIES = 50_000
@@ -21,8 +22,8 @@ CSRF_COOKIE = "gradeflow_csrf"
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
-    parts = ["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P)]
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    parts = ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
     parts += [base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
     return "$".join(parts)
 
