@@ -22,6 +22,8 @@ expect.set_options(timeout=20_000)
 # Screenshots of failed tests, for a person to look at (git-ignored; `make test` says
 # where they are when tests fail). Emptied when a run's first browser test starts.
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "e2e"
+# Which run emptied the directory (the Makefile looks for any other file).
+RUN_MARKER = ".run"
 FAILED = pytest.StashKey[bool]()
 MAX_PAGES_KEPT = 10
 
@@ -40,7 +42,18 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    """Emptied once a run, by the first pytest process of the run to need it: the
+    processes of one ``make test`` (pytest-xdist) share the run's id."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+    marker = ARTIFACTS / RUN_MARKER
+    try:
+        emptied_for = marker.read_text()
+    except OSError:
+        emptied_for = None
+    if emptied_for != run:
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        marker.write_text(run)
     return ARTIFACTS
 
 
