@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.grading import runs, service
@@ -48,19 +49,42 @@ async def next_place(feed: AsyncIterator[str]) -> dict[str, object]:
     return place
 
 
-async def test_a_queued_submission_hears_its_position_and_an_estimate_once_the_queue_moves(
-    settings: Settings, course_dir: Path, session_factory: Factory
-) -> None:
+async def regrade_queued(
+    settings: Settings, course_dir: Path, factory: Factory, outbox: Outbox
+) -> tuple[Assignment, list[int]]:
+    """The demo's adder, and the ids of its regrade: one graded submission, queued again."""
     await import_course_dir(settings, course_dir)
-    outbox = memory_outbox(session_factory)
-    async with transaction(session_factory) as session:
+    async with transaction(factory) as session:
         [adder, _] = await list_assignments(session)
-        # Bulk work queued first (a regrade) is not ahead of anybody's submission.
         graded = await create_anonymous_user(session)
         await add_graded_submission(
             session, user_id=graded.id, assignment=adder, status=SubmissionStatus.passed, score=10
         )
         regraded = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
+    return adder, regraded
+
+
+async def claim(factory: Factory, outbox: Outbox, *submission_ids: int) -> None:
+    """A grader claims the submissions, in one transaction (as it does ahead of a free slot)."""
+    async with transaction(factory) as session:
+        for submission_id in submission_ids:
+            claimed = await runs.claim_submission(
+                session,
+                outbox=outbox,
+                submission_id=submission_id,
+                owner="grader",
+                max_attempts=3,
+                lease_margin_s=30,
+            )
+            assert claimed is not None
+
+
+async def test_a_queued_submission_hears_its_position_and_an_estimate_once_the_queue_moves(
+    settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    outbox = memory_outbox(session_factory)
+    # Bulk work queued first (a regrade) is not ahead of anybody's submission.
+    adder, regraded = await regrade_queued(settings, course_dir, session_factory, outbox)
     submitted = []
     for _ in range(3):
         submission = await queued_submission(session_factory, outbox, adder)
@@ -80,16 +104,7 @@ async def test_a_queued_submission_hears_its_position_and_an_estimate_once_the_q
             place = await next_place(last)
             assert (place["submission_id"], place["position"]) == (submitted[2][1], 3)
 
-            async with transaction(session_factory) as session:
-                claimed = await runs.claim_submission(
-                    session,
-                    outbox=outbox,
-                    submission_id=submitted[0][1],
-                    owner="grader",
-                    max_attempts=3,
-                    lease_margin_s=30,
-                )
-            assert claimed is not None
+            await claim(session_factory, outbox, submitted[0][1])
             place = await next_place(last)
             assert (place["submission_id"], place["position"]) == (submitted[2][1], 2)
             # One run left the queue in the first five seconds at least (the pace's
@@ -120,32 +135,13 @@ def test_the_pace_counts_what_left_the_queue_over_the_window() -> None:
 async def test_the_wait_counts_the_interactive_runs_graders_hold_not_regrades(
     settings: Settings, course_dir: Path, session_factory: Factory
 ) -> None:
-    await import_course_dir(settings, course_dir)
     outbox = memory_outbox(session_factory)
-    async with transaction(session_factory) as session:
-        [adder, _] = await list_assignments(session)
-        graded = await create_anonymous_user(session)
-        await add_graded_submission(
-            session, user_id=graded.id, assignment=adder, status=SubmissionStatus.passed, score=10
-        )
-        [regraded] = await service.regrade_assignment(session, outbox=outbox, assignment=adder)
+    adder, [regraded] = await regrade_queued(settings, course_dir, session_factory, outbox)
     submitted = [(await queued_submission(session_factory, outbox, adder)).id for _ in range(4)]
-
-    async def claim(submission_id: int) -> None:
-        async with transaction(session_factory) as session:
-            claimed = await runs.claim_submission(
-                session,
-                outbox=outbox,
-                submission_id=submission_id,
-                owner="grader",
-                max_attempts=3,
-                lease_margin_s=30,
-            )
-        assert claimed is not None
 
     # A grader holds two interactive runs and a regrade (claims ahead of its slots).
     for submission_id in (regraded, submitted[0], submitted[1]):
-        await claim(submission_id)
+        await claim(session_factory, outbox, submission_id)
     async with session_factory() as session:
         tally = await queue_tally(session, up_to=None)
     assert (tally.total, tally.claimed) == (2, 2)
@@ -200,17 +196,7 @@ async def test_every_student_of_a_queue_longer_than_a_thousand_hears_a_position(
                 "eta_s": None,
             }
             # Three start: the last in line moves up by three and now hears a wait.
-            async with transaction(session_factory) as session:
-                for submission_id in ids[:3]:
-                    claimed = await runs.claim_submission(
-                        session,
-                        outbox=outbox,
-                        submission_id=submission_id,
-                        owner="grader",
-                        max_attempts=3,
-                        lease_margin_s=30,
-                    )
-                    assert claimed is not None
+            await claim(session_factory, outbox, *ids[:3])
             place = await next_place(last_feed)
             assert place["position"] == LONG_QUEUE - 3
             assert isinstance(place["eta_s"], int)
