@@ -13,7 +13,7 @@ install: $(STAMP) frontend bytecode
 
 # The package's modules compiled ahead (as pip does for a wheel, not for an editable
 # install): the sandbox's zygote starts as `python -B` and imports its modules from
-# here, and without bytecode it compiled them all again at every start (~60 ms).
+# here, and without bytecode it compiled them all again at every start (80–120 ms).
 # Only what changed since is compiled again.
 bytecode: $(STAMP)
 	@$(BIN)/python -m compileall -q src/gradeflow

@@ -117,7 +117,7 @@ class QueueTally:
     total: int
     newest: dt.datetime | None
     kept: int
-    claimed: int = 0
+    claimed: int
 
 
 async def queue_tally(session: AsyncSession, *, up_to: dt.datetime | None) -> QueueTally:
