@@ -163,11 +163,11 @@ def generation_sql() -> list[tuple[str, str]]:
             "submissions",
             f"""INSERT INTO submissions (user_id, assignment_id, code, code_hash,
                    assignment_revision, status, score, attempts, generation, regrading,
-                   created_at, finished_at)
+                   created_at, queued_at, finished_at)
             SELECT u, a, 'def f(): pass', md5(u::text || '-' || a || '-' || attempt), 'r1',
                    CASE WHEN r < 0.5 THEN 'passed' ELSE 'failed' END,
                    CASE WHEN r < 0.5 THEN 10.0 * n ELSE round((10 * n * r)::numeric, 2) END,
-                   1, 0, false, now(), now()
+                   1, 0, false, now(), now(), now()
               FROM (
                 SELECT u, ({course_of} - 1) * {ASSIGNMENTS_PER_COURSE} + n AS a, n, attempt,
                        random() AS r, random() AS p
