@@ -8,6 +8,7 @@ import contextvars
 import random
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -20,7 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from gradeflow.accounts import security
 from gradeflow.app import create_app
@@ -219,6 +220,21 @@ def read_before(statements: list[str], first: str, then: str) -> bool:
     assert firsts, f"no statement with {first!r}"
     assert thens, f"no statement with {then!r}"
     return firsts[0] < thens[0]
+
+
+def sqlite_writable_now(database_url: str) -> bool:
+    """Whether another connection may write to the SQLite database at once: nobody holds
+    its write lock (asked not to wait, the connection fails instead of waiting it out)."""
+    other = sqlite3.connect(make_url(database_url).database or "", timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return False
+    finally:
+        other.close()
+    return True
 
 
 # A live page's stream starts after the event id the page was made at: read after the

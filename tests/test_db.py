@@ -1,9 +1,11 @@
 """The unit of work: follow-ups registered with ``after_commit`` run once, after commit;
-savepoints nest in it; unavailable databases are told from wrong statements."""
+savepoints nest in it; a cancelled one leaves no lock behind; unavailable databases are
+told from wrong statements."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import asyncpg
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.db import after_commit, database_unavailable, transaction
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import PG_ADMIN_DSN, sqlite_writable_now
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -111,6 +113,46 @@ async def test_a_read_then_a_write_in_a_savepoint_waits_for_another_writer(
         await create_anonymous_user(session)
     await other
     assert await users(session_factory) == 2
+
+
+@pytest.fixture
+def sqlite_factory(session_factory: Factory) -> Factory:
+    """``session_factory`` on SQLite only: what these tests check is SQLite's locking."""
+    if session_factory.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    return session_factory
+
+
+async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behind(
+    sqlite_factory: Factory,
+) -> None:
+    in_statement, gate = threading.Event(), threading.Event()
+
+    def wait_at_gate() -> int:  # runs on the connection's thread, inside the statement
+        in_statement.set()
+        gate.wait(timeout=30)
+        return 1
+
+    async def unit_of_work() -> None:
+        async with transaction(sqlite_factory) as session:
+            await create_anonymous_user(session)  # SQLite's write lock is this unit's now
+            raw = await (await session.connection()).get_raw_connection()
+            await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
+            await session.execute(text("SELECT wait_at_gate()"))
+
+    task = asyncio.create_task(unit_of_work())
+    assert await asyncio.to_thread(in_statement.wait, 30)
+    task.cancel()  # as a stop cancels a grader slot or a sweeper mid-statement
+    gate.set()
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    # The cancelled task's traceback still holds the statement's cursor here, as it does
+    # while ``settle`` releases the job. SQLite defers closing a connection a cursor still
+    # uses, and the deferred one kept its transaction: the next writer waited out
+    # busy_timeout. Now another connection writes at once.
+    assert sqlite_writable_now(str(sqlite_factory.kw["bind"].url))
+    assert cancelled.value.__traceback__ is not None
+    assert await users(sqlite_factory) == 0  # and the unit's write was rolled back
 
 
 class _PgError(Exception):

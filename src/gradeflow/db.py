@@ -11,6 +11,7 @@ cached reads are purged without each service listing its purges.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import in_greenlet
 
 from gradeflow.errors import Unavailable
 
@@ -115,11 +117,31 @@ def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _roll_back_before_terminating(
+    _dbapi_connection: Any, record: Any, _reason: BaseException | None
+) -> None:
+    # SQLAlchemy terminates the connection of a task cancelled mid-statement (a stop's
+    # grader slot or sweeper). SQLite defers closing a connection while a cursor still
+    # holds a statement (the cancelled task's traceback keeps it), and the deferred one
+    # keeps its transaction: a write lock nobody would release, so the next writer (the
+    # stop's release of a check) waited out busy_timeout. Roll back first, on the
+    # connection's thread after the statement in flight; shielded, so that a second
+    # cancellation cannot skip it.
+    driver = record.driver_connection
+    if driver is None or not in_greenlet():
+        return  # garbage collection: no IO here, and the connection is dropped as is
+    try:
+        await_(asyncio.shield(driver.rollback()))
+    except Exception as exc:  # the close follows anyway
+        log.warning("db.rollback_before_close_failed", error=repr(exc))
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "savepoint", _begin_before_savepoint)
+        event.listen(engine.sync_engine, "invalidate", _roll_back_before_terminating)
         return engine
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5
