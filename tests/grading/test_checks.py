@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
+from typing import Any
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
@@ -15,6 +19,7 @@ from gradeflow.courses.models import Assignment, AssignmentDraft, CheckStatus, C
 from gradeflow.db import transaction, utcnow
 from gradeflow.events.models import Event
 from gradeflow.grading import checks
+from gradeflow.grading.check_runner import SolutionChecker
 from gradeflow.grading.messages import GRADING_QUEUE, SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ProcessSandbox, RunResult
@@ -22,6 +27,7 @@ from gradeflow.grading.worker import Grader
 from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
+from tests.conftest import sqlite_writable_now
 from tests.factories import authored_assignment, create_account, memory_outbox
 
 
@@ -136,6 +142,65 @@ async def test_a_check_left_running_by_a_dead_embedded_process_runs_after_restar
     async with app.router.lifespan_context(app):
         draft = await _wait_checked(app.state.runtime.session_factory, draft_id)
     assert (draft.check_status, draft.attempts) == (CheckStatus.passed, 2)
+
+
+async def test_a_check_in_flight_at_a_stop_without_grace_is_handed_back_at_once(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("SQLite only: the claim is held in a statement by a SQLite function")
+    in_claim, gate = threading.Event(), threading.Event()
+
+    def wait_at_gate() -> int:  # runs on the connection's thread, inside the statement
+        in_claim.set()
+        gate.wait(timeout=30)
+        return 1
+
+    claim_check = checks.claim_check
+
+    async def claim_then_wait(session: AsyncSession, **kwargs: Any) -> AssignmentDraft | None:
+        draft = await claim_check(session, **kwargs)  # the claim holds SQLite's write lock
+        raw = await (await session.connection()).get_raw_connection()
+        await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
+        await session.execute(text("SELECT wait_at_gate()"))  # in flight when the stop comes
+        return draft
+
+    stop = Grader.stop
+
+    async def stop_then_open_gate(grader: Grader, *, grace_s: float = 0.0) -> None:
+        stopping = asyncio.ensure_future(stop(grader, grace_s=grace_s))
+        await asyncio.sleep(0)  # its first step cancels the slots
+        gate.set()
+        await stopping
+
+    writable_at_release: list[bool] = []
+    release = SolutionChecker._release
+
+    async def release_noting_the_lock(
+        checker: SolutionChecker, draft_id: int, *, republish: bool
+    ) -> None:
+        writable_at_release.append(sqlite_writable_now(settings.resolved_database_url))
+        await release(checker, draft_id, republish=republish)
+
+    monkeypatch.setattr(checks, "claim_check", claim_then_wait)
+    monkeypatch.setattr(Grader, "stop", stop_then_open_gate)
+    monkeypatch.setattr(SolutionChecker, "_release", release_noting_the_lock)
+    draft_id = await _authored(session_factory, memory_outbox(session_factory))
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):  # embedded recovery publishes the check
+        assert await asyncio.to_thread(in_claim.wait, 30)
+        stopping = time.monotonic()
+    stopped_in = time.monotonic() - stopping
+    async with session_factory() as session:
+        draft = await session.get_one(AssignmentDraft, draft_id)
+    # The cancelled claim's transaction once outlived its task (SQLite kept it in a
+    # connection closed while a cursor held its statement): the release found the write
+    # lock taken, waited out busy_timeout (10 s) and failed.
+    assert writable_at_release == [True]
+    assert stopped_in < 8  # far below busy_timeout
+    assert (draft.check_status, draft.lease_owner) == (CheckStatus.queued, None)
 
 
 PASSED = RunResult(outcome="passed", tests=(), message="", stdout="", stderr="", duration_ms=1)
