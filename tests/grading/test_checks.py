@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -191,15 +190,12 @@ async def test_a_check_in_flight_at_a_stop_without_grace_is_handed_back_at_once(
     app = create_app(settings)
     async with app.router.lifespan_context(app):  # embedded recovery publishes the check
         assert await asyncio.to_thread(in_claim.wait, 30)
-        stopping = time.monotonic()
-    stopped_in = time.monotonic() - stopping
     async with session_factory() as session:
         draft = await session.get_one(AssignmentDraft, draft_id)
     # The cancelled claim's transaction once outlived its task (SQLite kept it in a
     # connection closed while a cursor held its statement): the release found the write
     # lock taken, waited out busy_timeout (10 s) and failed.
     assert writable_at_release == [True]
-    assert stopped_in < 8  # far below busy_timeout
     assert (draft.check_status, draft.lease_owner) == (CheckStatus.queued, None)
 
 
