@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import asyncpg
 import pytest
@@ -153,6 +154,45 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behin
     assert sqlite_writable_now(str(sqlite_factory.kw["bind"].url))
     assert cancelled.value.__traceback__ is not None
     assert await users(sqlite_factory) == 0  # and the unit's write was rolled back
+
+
+async def test_a_second_cancellation_while_rolling_back_still_closes_the_connection(
+    sqlite_factory: Factory,
+) -> None:
+    in_statement, gate = threading.Event(), threading.Event()
+    drivers: list[Any] = []
+
+    def wait_at_gate() -> int:
+        in_statement.set()
+        gate.wait(timeout=30)
+        return 1
+
+    async def unit_of_work() -> None:
+        async with transaction(sqlite_factory) as session:
+            await create_anonymous_user(session)
+            raw = await (await session.connection()).get_raw_connection()
+            drivers.append(raw.driver_connection)
+            await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
+            await session.execute(text("SELECT wait_at_gate()"))
+
+    task = asyncio.create_task(unit_of_work())
+    assert await asyncio.to_thread(in_statement.wait, 30)
+    task.cancel()
+    for _ in range(20):  # to the rollback, queued behind the statement at the gate
+        await asyncio.sleep(0)
+    task.cancel()  # a stop that gives up waiting, as asyncio.run does at its end
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    engine = sqlite_factory.kw["bind"]
+    # The connection was still terminated: none is left checked out of the pool, and
+    # the driver's connection is closed (one left open keeps a thread that holds the
+    # process at exit).
+    assert engine.pool.checkedout() == 0
+    with pytest.raises(ValueError, match=r"no active connection|closed"):  # aiosqlite
+        await drivers[0].execute("SELECT 1")
+    assert sqlite_writable_now(str(engine.url))
+    assert await users(sqlite_factory) == 0
 
 
 class _PgError(Exception):

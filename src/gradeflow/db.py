@@ -132,6 +132,12 @@ def _roll_back_before_terminating(
         return  # garbage collection: no IO here, and the connection is dropped as is
     try:
         await_(asyncio.shield(driver.rollback()))
+    except asyncio.CancelledError:
+        # Cancelled again while waiting: the rollback goes on, and the close SQLAlchemy
+        # queues next runs after it. Raised from here, it would skip that close, and the
+        # open connection's thread would hold the process at exit. The task is already
+        # unwinding from the first cancellation.
+        pass
     except Exception as exc:  # the close follows anyway
         log.warning("db.rollback_before_close_failed", error=repr(exc))
 
