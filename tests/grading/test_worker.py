@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -189,6 +190,56 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
         sandbox.go.set()
         await grader.stop()
     assert (graded.status, graded.attempts) == (SubmissionStatus.passed, 1)
+
+
+async def test_a_lease_counts_as_lost_only_when_two_renewals_miss_it(
+    settings: Settings, course_dir: Path, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await import_course_dir(settings, course_dir)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        assignment = (await list_assignments(session))[0]
+    held, finished, lost = [
+        (await queued_submission(session_factory, outbox, assignment)).id for _ in range(3)
+    ]
+    grader = Grader(
+        session_factory=session_factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=ProcessSandbox(),
+        config=grader_config(settings),
+        metrics=Metrics(),
+    )
+    owners = {held: grader.owner, finished: grader.owner, lost: "another grader"}
+    async with transaction(session_factory) as session:
+        for submission_id, owner in owners.items():
+            await session.execute(
+                update(Submission)
+                .where(Submission.id == submission_id)
+                .values(status=SubmissionStatus.running, lease_owner=owner, attempts=1)
+            )
+        # Its result was committed while a renewal ran, before its grade returned.
+        await session.execute(
+            update(Submission)
+            .where(Submission.id == finished)
+            .values(status=SubmissionStatus.passed, lease_owner=None, finished_at=utcnow())
+        )
+    # In flight in this process (not started: no slot takes jobs here).
+    grader._leases.update({held: 60.0, finished: 60.0, lost: 60.0})
+
+    with structlog.testing.capture_logs() as first:
+        await grader.renew_leases_once()
+    grader._leases.pop(finished)  # its grade returned meanwhile
+    with structlog.testing.capture_logs() as second:
+        await grader.renew_leases_once()
+
+    assert [e for e in first if e["event"] == "grading.lease_lost"] == []
+    assert [e["submission_id"] for e in second if e["event"] == "grading.lease_lost"] == [lost]
+    assert set(grader._leases) == {held}
+    async with session_factory() as session:
+        renewed = await session.get_one(Submission, held)
+    assert renewed.lease_expires_at is not None
+    assert renewed.lease_expires_at > utcnow()
 
 
 # A test that starts threads until the kernel refuses one: past the judge's pids.max

@@ -129,6 +129,9 @@ class Grader:
         self._unfinished_runs = 0
         # The leases of this process's runs in flight, renewed together: id -> seconds.
         self._leases: dict[int, float] = {}
+        # Runs the last renewal did not renew while still in flight here (see
+        # renew_leases_once).
+        self._missed_renewal: set[int] = set()
         self._renewer: asyncio.Task[None] | None = None
         self._pool = SlotPool(
             name="grading",
@@ -214,23 +217,35 @@ class Grader:
 
     async def _renew_leases_forever(self) -> None:
         """Every third of the margin, one statement renews every run in flight, so a
-        short margin still survives a long run; a lease found lost is renewed no more
-        (its result will not be stored). A failed renewal is tried again next time."""
+        short margin still survives a long run."""
         every_s = self.config.lease_margin_s / 3
         while True:
             await asyncio.sleep(every_s)
-            leases = dict(self._leases)
-            if not leases:
-                continue
-            try:
-                async with transaction(self.session_factory) as session:
-                    renewed = await runs.renew_leases(session, owner=self.owner, leases=leases)
-            except Exception as exc:
-                log.warning("grading.lease_renewal_failed", error=str(exc), runs=len(leases))
-                continue
-            for submission_id in leases.keys() - renewed:
-                log.warning("grading.lease_lost", submission_id=submission_id)
-                self._leases.pop(submission_id, None)
+            await self.renew_leases_once()
+
+    async def renew_leases_once(self) -> None:
+        """Renew the leases of the runs in flight; a lease found lost is renewed no more
+        (its result will not be stored). A failed renewal is tried again next time.
+
+        A run whose result was committed while the renewal ran is not renewed either,
+        and is still in flight here until its ``grade`` returns: under load that made
+        one false "lease lost" every few renewals. So a lease counts as lost only when
+        two renewals in a row miss it (a finished run is gone by the second)."""
+        leases = dict(self._leases)
+        if not leases:
+            self._missed_renewal.clear()
+            return
+        try:
+            async with transaction(self.session_factory) as session:
+                renewed = await runs.renew_leases(session, owner=self.owner, leases=leases)
+        except Exception as exc:
+            log.warning("grading.lease_renewal_failed", error=str(exc), runs=len(leases))
+            return
+        missed = {i for i in leases.keys() - renewed if i in self._leases}
+        for submission_id in missed & self._missed_renewal:
+            log.warning("grading.lease_lost", submission_id=submission_id)
+            self._leases.pop(submission_id, None)
+        self._missed_renewal = missed - self._missed_renewal
 
     async def grade(self, submission_id: int) -> None:
         """Claim, run and record one submission; a no-op if it is not claimable."""
