@@ -159,16 +159,20 @@ async def with_busy_students(
     """``submit_and_watch`` while ``busy`` other students submit non-stop; returns its
     latencies and how many of the others' submissions were graded meanwhile."""
     graded: list[float] = []
+    # Bounded by the measured student: they stop once it is done. A flag, not only a
+    # cancellation: Python 3.11's wait_for loses a cancellation that arrives as the
+    # awaited result does, and a student left looping kept the run going for ever.
+    done = asyncio.Event()
 
     async def other_student() -> None:
-        # Bounded by the measured student: cancelled once it is done.
-        graded.extend(await submit_and_watch(base, directory, 1_000_000))
+        graded.extend(await submit_and_watch(base, directory, 1_000_000, until=done))
 
     others = [asyncio.create_task(other_student()) for _ in range(busy)]
     try:
         await asyncio.sleep(2)  # the queue fills
         took = await submit_and_watch(base, directory, submissions, traces)
     finally:
+        done.set()
         for task in others:
             task.cancel()
         results = await asyncio.gather(*others, return_exceptions=True)
@@ -181,7 +185,12 @@ async def with_busy_students(
 
 
 async def submit_and_watch(
-    base: str, directory: Path, submissions: int, traces: list[Trace] | None = None
+    base: str,
+    directory: Path,
+    submissions: int,
+    traces: list[Trace] | None = None,
+    *,
+    until: asyncio.Event | None = None,
 ) -> list[float]:
     solution = (directory / "solution.py").read_text()
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
@@ -208,6 +217,8 @@ async def submit_and_watch(
         took = []
         try:
             for n in range(submissions + 1):
+                if until is not None and until.is_set():
+                    break
                 code = f"{solution}\n# submission {n} at {time.time_ns()}\n"
                 posted, started = time.time(), time.perf_counter()
                 accepted = await client.post(
