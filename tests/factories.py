@@ -23,11 +23,13 @@ from gradeflow.grading import runs, service
 from gradeflow.grading.messages import GRADING_QUEUE
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import RunResult, TestResult
+from gradeflow.grading.sandbox import RunResult, Sandbox, TestResult
 from gradeflow.grading.service import code_hash
 from gradeflow.grading.verdicts import SubmissionStatus
+from gradeflow.grading.worker import Grader, GraderConfig
 from gradeflow.infra.pubsub import MemoryPubSub
 from gradeflow.infra.queue import MemoryQueue
+from gradeflow.metrics import Metrics
 from gradeflow.settings import Settings
 
 ADDER_TESTS = """
@@ -411,3 +413,20 @@ def api_schema() -> dict[str, Any]:
     operations and statuses depend on no setting. The app is only built, never started."""
     schema: dict[str, Any] = create_app(Settings(secret_key="schema-only")).openapi()
     return schema
+
+
+def grader_on(
+    factory: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    sandbox: Sandbox,
+    config: GraderConfig,
+) -> Grader:
+    """A grader (not started) of ``sandbox`` consuming ``outbox``'s queue."""
+    return Grader(
+        session_factory=factory,
+        queue=outbox.queue,
+        outbox=outbox,
+        sandbox=sandbox,
+        config=config,
+        metrics=Metrics(),
+    )

@@ -23,11 +23,10 @@ from gradeflow.grading.messages import GRADING_QUEUE, SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ProcessSandbox, RunResult
 from gradeflow.grading.worker import Grader
-from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import sqlite_writable_now
-from tests.factories import authored_assignment, create_account, memory_outbox
+from tests.factories import authored_assignment, create_account, grader_on, memory_outbox
 
 
 async def _authored(factory: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
@@ -79,14 +78,7 @@ async def test_a_check_claimed_by_a_crashed_worker_is_taken_over_by_the_sweeper(
                 attempts=1,
             )
         )
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=ProcessSandbox(),
-        config=grader_config(settings),
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, ProcessSandbox(), grader_config(settings))
     # Not embedded recovery: only the expired lease, found by the sweeper, brings it back.
     await grader.start(recover=False)
     try:

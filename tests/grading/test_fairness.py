@@ -32,8 +32,6 @@ from gradeflow.grading.models import PreviewResult, Submission
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ProgressCallback, RunResult, RunSpec, Sandbox
 from gradeflow.grading.verdicts import FINAL_STATUSES, SubmissionStatus, start_sandbox
-from gradeflow.grading.worker import Grader, GraderConfig
-from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir, sqlite_copy
@@ -43,6 +41,7 @@ from tests.factories import (
     authored_assignment,
     create_account,
     graded_submission,
+    grader_on,
     memory_outbox,
     queued_submission,
 )
@@ -60,18 +59,6 @@ def database_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 BACKLOG_PER_ASSIGNMENT = 20
-
-
-def grader_on(factory: Factory, outbox: Outbox, sandbox: Sandbox, config: GraderConfig) -> Grader:
-    """A grader of the real sandbox consuming ``outbox``'s queue."""
-    return Grader(
-        session_factory=factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=sandbox,
-        config=config,
-        metrics=Metrics(),
-    )
 
 
 async def add_passed(

@@ -19,12 +19,10 @@ from gradeflow.grading.messages import GRADING_QUEUE, PreviewJob
 from gradeflow.grading.models import PreviewResult, Regrade, RegradeStatus
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ProcessSandbox
-from gradeflow.grading.worker import Grader
-from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, graded_submission, memory_outbox
+from tests.factories import ADDER_SOLUTION, graded_submission, grader_on, memory_outbox
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -85,14 +83,7 @@ async def test_a_result_claimed_by_a_crashed_worker_is_taken_over_by_the_sweeper
     # the new grader's queue is empty, so only its sweeper can find the work.
     await _claim_as_dead_worker(session_factory, result_id, at=utcnow() - dt.timedelta(hours=1))
     outbox = memory_outbox(session_factory)
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=ProcessSandbox(),
-        config=grader_config(settings),
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, ProcessSandbox(), grader_config(settings))
     await grader.start(recover=False)
     try:
         result = await _wait_ready(session_factory, preview)

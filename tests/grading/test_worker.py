@@ -26,12 +26,16 @@ from gradeflow.grading.sandbox import (
 )
 from gradeflow.grading.service import expired_leases, submit_code
 from gradeflow.grading.verdicts import SubmissionStatus
-from gradeflow.grading.worker import Grader
-from gradeflow.metrics import Metrics
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import import_course_dir
-from tests.factories import ADDER_SOLUTION, ADDER_TESTS, memory_outbox, queued_submission
+from tests.factories import (
+    ADDER_SOLUTION,
+    ADDER_TESTS,
+    grader_on,
+    memory_outbox,
+    queued_submission,
+)
 from tests.grading.sandbox.test_cgroups import needs_cgroup_v2
 from tests.grading.sandbox.time_scale import scaled
 
@@ -155,14 +159,7 @@ async def test_a_run_longer_than_its_lease_keeps_it_by_renewing(
     # would lose it, so a loaded machine still passes.
     config = grader_config(settings.model_copy(update={"lease_margin_s": 0.5}))
     sandbox = HeldSandbox(ProcessSandbox())
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=sandbox,
-        config=config,
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, sandbox, config)
     await grader.start(recover=False)
     try:
         await asyncio.wait_for(sandbox.entered.wait(), timeout=30)
@@ -202,14 +199,7 @@ async def test_a_lease_counts_as_lost_only_when_two_renewals_miss_it(
     held, finished, lost = [
         (await queued_submission(session_factory, outbox, assignment)).id for _ in range(3)
     ]
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=ProcessSandbox(),
-        config=grader_config(settings),
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, ProcessSandbox(), grader_config(settings))
     owners = {held: grader.owner, finished: grader.owner, lost: "another grader"}
     async with transaction(session_factory) as session:
         for submission_id, owner in owners.items():
@@ -275,14 +265,7 @@ async def test_tests_that_reach_the_graders_own_limits_end_as_an_error_without_a
         assignment = (await list_assignments(session))[0]
     submission = await queued_submission(session_factory, outbox, assignment)
     sandbox = ZygoteSandbox(slots=1, cgroups="on")
-    grader = Grader(
-        session_factory=session_factory,
-        queue=outbox.queue,
-        outbox=outbox,
-        sandbox=sandbox,
-        config=grader_config(settings),
-        metrics=Metrics(),
-    )
+    grader = grader_on(session_factory, outbox, sandbox, grader_config(settings))
     await grader.start(recover=False)
     try:
         graded = await _wait_all_final(session_factory, [submission.id], timeout=scaled(60))
