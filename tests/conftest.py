@@ -14,14 +14,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import security
 from gradeflow.app import create_app
@@ -235,6 +237,34 @@ def sqlite_writable_now(database_url: str) -> bool:
     finally:
         other.close()
     return True
+
+
+class StatementGate:
+    """A SQLite statement held in flight until the test opens the gate: ``hold`` runs,
+    in the caller's session, a statement that waits on the connection's thread."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._open = threading.Event()
+        self.driver: Any = None  # the held connection's aiosqlite connection
+
+    def _wait(self) -> int:
+        self.entered.set()
+        self._open.wait(timeout=30)
+        return 1
+
+    async def hold(self, session: AsyncSession) -> None:
+        raw = await (await session.connection()).get_raw_connection()
+        self.driver = raw.driver_connection
+        await self.driver.create_function("wait_at_gate", 0, self._wait)
+        await session.execute(text("SELECT wait_at_gate()"))
+
+    async def reached(self) -> bool:
+        """Whether the statement is in flight (waited for, 30 s at most)."""
+        return await asyncio.to_thread(self.entered.wait, 30)
+
+    def open(self) -> None:
+        self._open.set()
 
 
 # A live page's stream starts after the event id the page was made at: read after the

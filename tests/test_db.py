@@ -5,8 +5,6 @@ told from wrong statements."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.db import after_commit, database_unavailable, transaction
-from tests.conftest import PG_ADMIN_DSN, sqlite_writable_now
+from tests.conftest import PG_ADMIN_DSN, StatementGate, sqlite_writable_now
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -127,24 +125,17 @@ def sqlite_factory(session_factory: Factory) -> Factory:
 async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behind(
     sqlite_factory: Factory,
 ) -> None:
-    in_statement, gate = threading.Event(), threading.Event()
-
-    def wait_at_gate() -> int:  # runs on the connection's thread, inside the statement
-        in_statement.set()
-        gate.wait(timeout=30)
-        return 1
+    gate = StatementGate()
 
     async def unit_of_work() -> None:
         async with transaction(sqlite_factory) as session:
             await create_anonymous_user(session)  # SQLite's write lock is this unit's now
-            raw = await (await session.connection()).get_raw_connection()
-            await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
-            await session.execute(text("SELECT wait_at_gate()"))
+            await gate.hold(session)
 
     task = asyncio.create_task(unit_of_work())
-    assert await asyncio.to_thread(in_statement.wait, 30)
+    assert await gate.reached()
     task.cancel()  # as a stop cancels a grader slot or a sweeper mid-statement
-    gate.set()
+    gate.open()
     with pytest.raises(asyncio.CancelledError) as cancelled:
         await task
     # The cancelled task's traceback still holds the statement's cursor here, as it does
@@ -159,29 +150,20 @@ async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behin
 async def test_a_second_cancellation_while_rolling_back_still_closes_the_connection(
     sqlite_factory: Factory,
 ) -> None:
-    in_statement, gate = threading.Event(), threading.Event()
-    drivers: list[Any] = []
-
-    def wait_at_gate() -> int:
-        in_statement.set()
-        gate.wait(timeout=30)
-        return 1
+    gate = StatementGate()
 
     async def unit_of_work() -> None:
         async with transaction(sqlite_factory) as session:
             await create_anonymous_user(session)
-            raw = await (await session.connection()).get_raw_connection()
-            drivers.append(raw.driver_connection)
-            await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
-            await session.execute(text("SELECT wait_at_gate()"))
+            await gate.hold(session)
 
     task = asyncio.create_task(unit_of_work())
-    assert await asyncio.to_thread(in_statement.wait, 30)
+    assert await gate.reached()
     task.cancel()
     for _ in range(20):  # to the rollback, queued behind the statement at the gate
         await asyncio.sleep(0)
     task.cancel()  # a stop that gives up waiting, as asyncio.run does at its end
-    gate.set()
+    gate.open()
     with pytest.raises(asyncio.CancelledError):
         await task
     engine = sqlite_factory.kw["bind"]
@@ -190,7 +172,7 @@ async def test_a_second_cancellation_while_rolling_back_still_closes_the_connect
     # process at exit).
     assert engine.pool.checkedout() == 0
     with pytest.raises(ValueError, match=r"no active connection|closed"):  # aiosqlite
-        await drivers[0].execute("SELECT 1")
+        await gate.driver.execute("SELECT 1")
     assert sqlite_writable_now(str(engine.url))
     assert await users(sqlite_factory) == 0
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import Role, User
@@ -25,7 +24,7 @@ from gradeflow.grading.sandbox import ProcessSandbox, RunResult
 from gradeflow.grading.worker import Grader
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
-from tests.conftest import sqlite_writable_now
+from tests.conftest import StatementGate, sqlite_writable_now
 from tests.factories import authored_assignment, create_account, grader_on, memory_outbox
 
 
@@ -142,20 +141,12 @@ async def test_a_check_in_flight_at_a_stop_without_grace_is_handed_back_at_once(
 ) -> None:
     if not settings.resolved_database_url.startswith("sqlite"):
         pytest.skip("SQLite only: the claim is held in a statement by a SQLite function")
-    in_claim, gate = threading.Event(), threading.Event()
-
-    def wait_at_gate() -> int:  # runs on the connection's thread, inside the statement
-        in_claim.set()
-        gate.wait(timeout=30)
-        return 1
-
+    gate = StatementGate()
     claim_check = checks.claim_check
 
     async def claim_then_wait(session: AsyncSession, **kwargs: Any) -> AssignmentDraft | None:
         draft = await claim_check(session, **kwargs)  # the claim holds SQLite's write lock
-        raw = await (await session.connection()).get_raw_connection()
-        await raw.driver_connection.create_function("wait_at_gate", 0, wait_at_gate)
-        await session.execute(text("SELECT wait_at_gate()"))  # in flight when the stop comes
+        await gate.hold(session)  # in flight when the stop comes
         return draft
 
     stop = Grader.stop
@@ -163,7 +154,7 @@ async def test_a_check_in_flight_at_a_stop_without_grace_is_handed_back_at_once(
     async def stop_then_open_gate(grader: Grader, *, grace_s: float = 0.0) -> None:
         stopping = asyncio.ensure_future(stop(grader, grace_s=grace_s))
         await asyncio.sleep(0)  # its first step cancels the slots
-        gate.set()
+        gate.open()
         await stopping
 
     writable_at_release: list[bool] = []
@@ -181,7 +172,7 @@ async def test_a_check_in_flight_at_a_stop_without_grace_is_handed_back_at_once(
     draft_id = await _authored(session_factory, memory_outbox(session_factory))
     app = create_app(settings)
     async with app.router.lifespan_context(app):  # embedded recovery publishes the check
-        assert await asyncio.to_thread(in_claim.wait, 30)
+        assert await gate.reached()
     async with session_factory() as session:
         draft = await session.get_one(AssignmentDraft, draft_id)
     # The cancelled claim's transaction once outlived its task (SQLite kept it in a
