@@ -122,17 +122,19 @@ def sqlite_factory(session_factory: Factory) -> Factory:
     return session_factory
 
 
+async def write_then_hold(factory: Factory, gate: StatementGate) -> None:
+    """A unit of work that writes (SQLite's write lock is its own then) and is then held
+    in a statement at ``gate``."""
+    async with transaction(factory) as session:
+        await create_anonymous_user(session)
+        await gate.hold(session)
+
+
 async def test_a_unit_of_work_cancelled_mid_statement_leaves_no_write_lock_behind(
     sqlite_factory: Factory,
 ) -> None:
     gate = StatementGate()
-
-    async def unit_of_work() -> None:
-        async with transaction(sqlite_factory) as session:
-            await create_anonymous_user(session)  # SQLite's write lock is this unit's now
-            await gate.hold(session)
-
-    task = asyncio.create_task(unit_of_work())
+    task = asyncio.create_task(write_then_hold(sqlite_factory, gate))
     assert await gate.reached()
     task.cancel()  # as a stop cancels a grader slot or a sweeper mid-statement
     gate.open()
@@ -151,13 +153,7 @@ async def test_a_second_cancellation_while_rolling_back_still_closes_the_connect
     sqlite_factory: Factory,
 ) -> None:
     gate = StatementGate()
-
-    async def unit_of_work() -> None:
-        async with transaction(sqlite_factory) as session:
-            await create_anonymous_user(session)
-            await gate.hold(session)
-
-    task = asyncio.create_task(unit_of_work())
+    task = asyncio.create_task(write_then_hold(sqlite_factory, gate))
     assert await gate.reached()
     task.cancel()
     for _ in range(20):  # to the rollback, queued behind the statement at the gate
