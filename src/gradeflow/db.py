@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -230,6 +231,14 @@ def after_commit(session: AsyncSession | Session, hook: AfterCommit) -> None:
     since the change they follow is committed already.
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
+    """The database's own INSERT, which has ON CONFLICT (``on_conflict_do_nothing``,
+    ``on_conflict_do_update``): for a row two requests may insert at once."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 @asynccontextmanager

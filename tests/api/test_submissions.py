@@ -121,6 +121,7 @@ async def test_identical_code_is_not_graded_twice(client: httpx.AsyncClient) -> 
         (b'{"code": "\\ud800"}', "application/json", 422, "invalid"),
         (b'{"code": 5}', "application/json", 422, "invalid"),
         (b"{not json", "application/json", 422, "invalid"),
+        (b"[" * 5000, "application/json", 422, "invalid"),  # deeper than json's recursion
         (b"code=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )

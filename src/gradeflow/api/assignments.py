@@ -228,6 +228,8 @@ async def submitted_code(request: Request, runtime: AppRuntime) -> str:
         data = json.loads(decode_utf8(body))
     except ValueError as exc:
         raise Invalid(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise Invalid("The request body is JSON nested too deeply.") from exc
     if not isinstance(data, dict) or not isinstance(data.get("code"), str):
         raise Invalid('The request body must be a JSON object with a string "code".')
     code: str = data["code"]

@@ -19,7 +19,7 @@ from gradeflow.accounts.identity import Caller
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.service import normalise_email
 from gradeflow.courses.models import Course, CourseMember, MemberRole
-from gradeflow.db import utcnow
+from gradeflow.db import dialect_insert, utcnow
 from gradeflow.errors import Conflict, Forbidden, Invalid, NotFound
 
 # Reads that depend on who is enrolled where (practice lists, own grades); any write
@@ -208,7 +208,15 @@ async def add_teacher(session: AsyncSession, course: Course, *, email: str) -> U
         raise Invalid(f"{user.email} is a student's account; only teachers can co-teach.")
     member = await _membership(session, course.id, user.id)
     if member is None:
-        session.add(CourseMember(course_id=course.id, user_id=user.id, role=MemberRole.teacher))
+        # Two requests may add the same teacher at once: the second one's row is there.
+        await session.execute(
+            dialect_insert(session)(CourseMember)
+            .values(course_id=course.id, user_id=user.id, role=MemberRole.teacher)
+            .on_conflict_do_update(
+                index_elements=[CourseMember.course_id, CourseMember.user_id],
+                set_={"role": MemberRole.teacher},
+            )
+        )
     else:
         member.role = MemberRole.teacher
     await session.flush()
@@ -224,14 +232,20 @@ async def enrol_student(session: AsyncSession, course: Course, *, email: str) ->
 async def _enrol(session: AsyncSession, course: Course, user: User) -> bool:
     if user.role is not Role.student:
         raise Invalid(f"{user.email} is a {user.role.value}'s account; only students enrol.")
+    # Inserted unless there: two requests may enrol the same student at once (a double
+    # click on "Join"), and the second one finds the first one's row, not an error.
+    enrolled = await session.scalar(
+        dialect_insert(session)(CourseMember)
+        .values(course_id=course.id, user_id=user.id, role=MemberRole.student)
+        .on_conflict_do_nothing()
+        .returning(CourseMember.user_id)
+    )
+    if enrolled is not None:
+        return True
     member = await _membership(session, course.id, user.id)
-    if member is not None:
-        if member.role is MemberRole.teacher:
-            raise Conflict(f"{user.email} teaches this course.")
-        return False
-    session.add(CourseMember(course_id=course.id, user_id=user.id, role=MemberRole.student))
-    await session.flush()
-    return True
+    if member is not None and member.role is MemberRole.teacher:
+        raise Conflict(f"{user.email} teaches this course.")
+    return False
 
 
 async def remove_student(session: AsyncSession, course: Course, *, user_id: int) -> None:

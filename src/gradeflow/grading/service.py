@@ -25,7 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -33,7 +32,7 @@ from gradeflow.accounts.models import User
 from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
-from gradeflow.db import utcnow
+from gradeflow.db import dialect_insert, utcnow
 from gradeflow.errors import Conflict, NotFound
 from gradeflow.events.models import Event
 from gradeflow.grading.messages import PRIORITY_BULK, PRIORITY_INTERACTIVE, grading_priority
@@ -208,7 +207,7 @@ async def submit_group(
     # The rows as parameter sets of one statement: compiled once and sent in batches
     # ("insertmanyvalues"), where a VALUES list of N rows was a new statement to build
     # and compile for each group size (most of a group's CPU, PERFORMANCE.md).
-    insert = _insert_for(session)(Submission).on_conflict_do_nothing().returning(Submission)
+    insert = dialect_insert(session)(Submission).on_conflict_do_nothing().returning(Submission)
     inserted = {s.user_id: s for s in await session.scalars(insert, rows)}
     refused = [r.user_id for r in requests if r.user_id not in inserted]
     pending: dict[int, int] = {}
@@ -235,13 +234,6 @@ async def submit_group(
         or Conflict(ONE_PENDING, details={"submission_id": pending.get(r.user_id)})
         for r in requests
     ]
-
-
-def _insert_for(session: AsyncSession) -> Callable[..., Any]:
-    """The database's own INSERT, which has ON CONFLICT DO NOTHING."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 def _leased_by(submission_id: int, owner: str) -> ColumnElement[bool]:
