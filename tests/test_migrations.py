@@ -133,3 +133,70 @@ def test_upgrading_moves_an_applied_uploads_history_into_its_kept_rows(
     # Ids keep growing past the moved rows' (SQLite: AUTOINCREMENT keeps the counter).
     (newest,) = asyncio.run(_run(database_url, ["SELECT max(id) FROM grade_changes"]))
     assert newest[0][0] > 12
+
+
+REFERRING_ROWS = [
+    # Two submissions, the second reusing the first's result, and a regrade preview's
+    # result of the first: rows that refer to ``submissions``, which 0010 and 0012
+    # rebuild on SQLite.
+    "INSERT INTO users (id, email, role, created_at) VALUES (1, 's@example.org', 'student', "
+    "'2026-01-01')",
+    "INSERT INTO courses (id, slug, title, description, created_at, updated_at) "
+    "VALUES (1, 'c', 'C', '', '2026-01-01', '2026-01-01')",
+    'INSERT INTO assignments (id, course_id, slug, title, "order", points, scoring, module, '
+    "time_limit_s, memory_mb, handout_md, starter, tests, solution, support_files, test_ids, "
+    "revision, created_at, updated_at) VALUES (1, 1, 'a', 'A', 1, 10, 'all_or_nothing', 'm', "
+    "5, 256, '', '', '', '', '{}', '[]', 'r', '2026-01-01', '2026-01-01')",
+    "INSERT INTO submissions (id, user_id, assignment_id, code, code_hash, assignment_revision, "
+    "status, attempts, created_at, reused_from_id) VALUES "
+    "(1, 1, 1, 'x', 'h', 'r', 'passed', 1, '2026-01-01', NULL), "
+    "(2, 1, 1, 'x', 'h', 'r', 'passed', 0, '2026-01-02', 1)",
+    "INSERT INTO regrades (id, assignment_id, kind, status, assignment_revision, total, "
+    "created_at) VALUES (1, 1, 'preview', 'ready', 'r', 1, '2026-01-03')",
+    "INSERT INTO preview_results (id, preview_id, submission_id, old_tests, status, attempts, "
+    "created_at) VALUES (1, 1, 1, '{}', 'passed', 1, '2026-01-03')",
+]
+
+
+def test_upgrading_keeps_the_rows_that_refer_to_a_rebuilt_table(database_url: str) -> None:
+    command.downgrade(alembic_config(database_url), "0009")
+    asyncio.run(_run(database_url, REFERRING_ROWS))
+    upgrade_database(database_url)
+    reused, previews = asyncio.run(
+        _run(
+            database_url,
+            [
+                "SELECT id, reused_from_id FROM submissions ORDER BY id",
+                "SELECT id, submission_id FROM preview_results",
+            ],
+        )
+    )
+    assert reused == [(1, None), (2, 1)]
+    assert previews == [(1, 1)]
+
+
+NEW_SUBMISSION = (
+    "INSERT INTO submissions (user_id, assignment_id, code, code_hash, assignment_revision, "
+    "status, attempts, created_at, queued_at) VALUES (1, 1, 'x', 'h', 'r', 'passed', 1, "
+    "'2026-01-04', '2026-01-04') RETURNING id"
+)
+DELETE_NEWEST_SUBMISSION = "DELETE FROM submissions WHERE id = (SELECT max(id) FROM submissions)"
+NEW_EVENT = (
+    "INSERT INTO events (user_id, type, payload, created_at) VALUES (1, 'e', '{}', "
+    "'2026-01-04') RETURNING id"
+)
+
+
+def test_the_id_of_a_deleted_newest_row_is_not_handed_out_again(database_url: str) -> None:
+    asyncio.run(_run(database_url, REFERRING_ROWS[:3]))
+    (_, [(newest,)], _, [(next_one,)]) = asyncio.run(
+        _run(
+            database_url,
+            [NEW_SUBMISSION, NEW_SUBMISSION, DELETE_NEWEST_SUBMISSION, NEW_SUBMISSION],
+        )
+    )
+    assert next_one > newest
+    ([(last_event,)], _, [(next_event,)]) = asyncio.run(
+        _run(database_url, [NEW_EVENT, "DELETE FROM events", NEW_EVENT])  # pruned empty
+    )
+    assert next_event > last_event

@@ -17,7 +17,12 @@ from gradeflow.db import Base, UTCDateTime, utcnow
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_user_id_id", "user_id", "id"),
+        # Ids only grow, even after pruning empties the table (0012): streams resume
+        # after the last id they saw.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -55,6 +55,9 @@ class Submission(Base):
             sqlite_where=text(INTERACTIVE_QUEUE_PREDICATE),
             postgresql_where=text(INTERACTIVE_QUEUE_PREDICATE),
         ),
+        # A deleted newest submission's id is never handed out again (0012): pages
+        # that saw it deleted would otherwise ignore the next one.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,14 +18,26 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a table: it copies it, drops the old one and renames
+        # the copy. With foreign keys on, that drop deletes the table's rows first and
+        # so fires ON DELETE CASCADE and SET NULL in every table referring to it (0010
+        # emptied preview_results so). SQLite's own recipe for schema changes: keys off
+        # (outside any transaction), then foreign_key_check before the commit.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migrations left rows with broken references: {broken}")
 
 
 async def _run_async(url: str) -> None:
