@@ -96,9 +96,8 @@ async def test_per_test_progress_is_visible_while_a_slow_test_runs(
 async def test_a_queued_submission_shows_its_position_while_the_graders_are_busy(
     settings: Settings, tmp_path: Path, page: Page
 ) -> None:
-    # One slot and one claimed ahead (the default claims sixteen a slot ahead, and a
-    # claimed run has no place in the queue): two runs of other students keep the
-    # grader busy.
+    # One slot and one claimed ahead (the default claims sixteen a slot ahead): two
+    # runs of other students keep the grader busy.
     settings = settings.model_copy(update={"grader_slots": 1, "grader_claim_ahead": 1})
     await import_course_dir(settings, slow_course(tmp_path / "courses", sleep_s=3))
     with LiveServer(create_app(settings)) as server:
@@ -120,8 +119,11 @@ async def test_a_queued_submission_shows_its_position_while_the_graders_are_busy
         )
         await expect(practice.submit_button).to_be_disabled()
         await screenshot(page, "queue-position")
-        # Claimed while the other run is still in the slot: not "running" yet.
-        await expect(practice.status).to_have_text("Taken by a grader — waiting for a free slot…")
+        # Claimed while the other run is still in the slot: not "running" yet, and
+        # first in that grader's line for the slot.
+        await expect(practice.status).to_have_text(
+            "Taken by a grader — waiting for a free slot — position 1…"
+        )
         await expect(practice.status).to_have_text(re.compile(r"^Running your tests — "))
         await expect(practice.status).to_have_attribute("data-status", "passed", timeout=60_000)
         await expect(practice.points).to_have_text("10")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 from gradeflow.events.service import TRANSIENT_PREFIX, _kept_key, user_channel
 from gradeflow.grading.progress import LiveProgress
@@ -111,3 +113,44 @@ async def test_kept_messages_expire() -> None:
     assert await pubsub.kept("k") == ["new"]
     await pubsub.drop("k", "b")
     assert await pubsub.kept("k") == []
+
+
+async def first_message(
+    inbox: asyncio.Queue[str], matching: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first progress message in ``inbox`` that ``matching`` accepts (of at most
+    a thousand, each within 10 s)."""
+    for _ in range(1000):
+        message = json.loads(
+            (await asyncio.wait_for(inbox.get(), 10)).removeprefix(TRANSIENT_PREFIX)
+        )
+        if matching(message):
+            return message  # type: ignore[no-any-return]
+    raise AssertionError("no such message")
+
+
+async def test_a_run_waiting_for_a_slot_says_its_place_in_the_graders_line() -> None:
+    pubsub = MemoryPubSub()
+    waiting_behind = [2]  # two runs get a slot first, then none
+    async with pubsub.subscribe(user_channel(7)) as subscription:
+        live = LiveProgress(
+            pubsub,
+            user_id=7,
+            submission_id=3,
+            generation=1,
+            total=4,
+            interval_s=0.01,
+            heartbeat_s=0.01,
+            ahead=lambda: waiting_behind[0],
+        )
+        live.start()
+        inbox = subscription.inbox  # type: ignore[attr-defined]
+        first = await first_message(inbox, lambda _: True)
+        waiting_behind[0] = 0
+        moved_up = await first_message(inbox, lambda m: m.get("position") == 1)
+        live.update(progress_of(1, total=4))
+        running = await first_message(inbox, lambda m: m["phase"] == "running")
+        await live.close()
+    assert (first["phase"], first["position"]) == ("waiting", 3)
+    assert moved_up["phase"] == "waiting"
+    assert "position" not in running

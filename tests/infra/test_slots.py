@@ -60,3 +60,35 @@ async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
     async with asyncio.timeout(10):
         async with gate.hold(priority=1):
             pass
+
+
+async def test_a_waiters_place_counts_who_gets_in_first() -> None:
+    gate = PriorityGate(1)
+    release = asyncio.Event()
+    places = {
+        name: gate.place(priority)
+        for name, priority in [("holder", 1), ("bulk", 1), ("early", 5), ("late", 5)]
+    }
+
+    async def work(name: str) -> None:
+        async with places[name].hold():
+            await release.wait()
+
+    holder = asyncio.create_task(work("holder"))
+    await asyncio.sleep(0)
+    assert places["holder"].ahead() is None  # in at once: not waiting
+    waiting = [asyncio.create_task(work(name)) for name in ("bulk", "early", "late")]
+    await asyncio.sleep(0)
+    # Interactive runs go ahead of the bulk one that came first.
+    assert {name: places[name].ahead() for name in ("bulk", "early", "late")} == {
+        "bulk": 2,
+        "early": 0,
+        "late": 1,
+    }
+    waiting[1].cancel()  # "early" gives up: the others move up
+    await asyncio.sleep(0)
+    assert places["late"].ahead() == 0
+    assert places["bulk"].ahead() == 1
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, waiting[0], waiting[2]), 10)
+    assert all(place.ahead() is None for place in places.values())

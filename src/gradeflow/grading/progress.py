@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +41,18 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 def describe_progress(
-    *, submission_id: int, generation: int, total: int, progress: RunProgress | None
+    *,
+    submission_id: int,
+    generation: int,
+    total: int,
+    progress: RunProgress | None,
+    waiting_behind: int | None = None,
 ) -> dict[str, Any]:
     """The payload of a progress event: before the run started (``waiting``: claimed,
-    waiting for a free sandbox slot) or while it runs (``running``)."""
+    waiting for a free sandbox slot, ``position`` in that grader's line when known) or
+    while it runs (``running``)."""
     finished = progress.finished if progress is not None else ()
-    return {
+    payload = {
         "submission_id": submission_id,
         "generation": generation,
         "phase": "waiting" if progress is None else "running",
@@ -59,6 +65,9 @@ def describe_progress(
         ],
         "running": progress.running if progress is not None else None,
     }
+    if progress is None and waiting_behind is not None:
+        payload["position"] = waiting_behind + 1
+    return payload
 
 
 @dataclass
@@ -72,6 +81,8 @@ class LiveProgress:
     total: int
     interval_s: float = INTERVAL_S
     heartbeat_s: float = HEARTBEAT_S
+    # While the run waits for a slot: how many runs get one first (``GatePlace.ahead``).
+    ahead: Callable[[], int | None] | None = None
     _latest: RunProgress | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,6 +142,7 @@ class LiveProgress:
             generation=self.generation,
             total=self.total,
             progress=self._latest,
+            waiting_behind=self.ahead() if self.ahead is not None else None,
         )
         self._kept = True
         try:
@@ -146,14 +158,18 @@ class LiveProgress:
 
 
 @contextlib.asynccontextmanager
-async def live_progress(pubsub: PubSub, submission: Submission) -> AsyncIterator[LiveProgress]:
-    """The live progress of a claimed ``submission``'s run, closed when the block ends."""
+async def live_progress(
+    pubsub: PubSub, submission: Submission, *, ahead: Callable[[], int | None] | None = None
+) -> AsyncIterator[LiveProgress]:
+    """The live progress of a claimed ``submission``'s run, closed when the block ends;
+    ``ahead`` tells how many runs get a slot first while it waits for one."""
     progress = LiveProgress(
         pubsub,
         user_id=submission.user_id,
         submission_id=submission.id,
         generation=submission.generation,
         total=len(submission.assignment.test_ids),
+        ahead=ahead,
     )
     progress.start()
     try:

@@ -265,9 +265,10 @@ class Grader:
         self._unfinished_runs += 1
         try:
             # Closed before the result is recorded: no progress can follow the verdict.
+            place = self._turns.place(priority)
             async with (
-                live_progress(self.outbox.pubsub, submission) as progress,
-                self._turns.hold(priority=priority),
+                live_progress(self.outbox.pubsub, submission, ahead=place.ahead) as progress,
+                place.hold(),
             ):
                 started = time.perf_counter()
                 result = await self.sandbox.run(self._spec(submission), on_progress=progress.update)

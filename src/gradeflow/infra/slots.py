@@ -129,26 +129,16 @@ class PriorityGate:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
         self._arrivals = itertools.count()
 
-    @contextlib.asynccontextmanager
-    async def hold(self, *, priority: int) -> AsyncIterator[None]:
-        await self._acquire(priority)
-        try:
-            yield
-        finally:
-            self._release()
+    def hold(self, *, priority: int) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.place(priority).hold()
 
-    async def _acquire(self, priority: int) -> None:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (-priority, next(self._arrivals), future))
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self._release()  # handed over just as we were cancelled
-            raise
+    def place(self, priority: int) -> GatePlace:
+        """A place in the line at ``priority``, for a holder that wants to say where it
+        stands while it waits (``GatePlace.ahead``)."""
+        return GatePlace(self, priority)
+
+    def _waiting_before(self, key: tuple[int, int]) -> int:
+        return sum(1 for *k, future in self._waiters if tuple(k) < key and not future.done())
 
     def _release(self) -> None:
         while self._waiters:
@@ -157,3 +147,44 @@ class PriorityGate:
                 future.set_result(None)
                 return
         self._free += 1
+
+
+class GatePlace:
+    """One holder's place at a ``PriorityGate``."""
+
+    def __init__(self, gate: PriorityGate, priority: int) -> None:
+        self._gate = gate
+        self._priority = priority
+        self._key: tuple[int, int] | None = None  # while waiting in the line
+
+    def ahead(self) -> int | None:
+        """How many waiters get in before this one, as things stand (a waiter of a
+        higher priority that comes later goes ahead too); None unless waiting."""
+        if self._key is None:
+            return None
+        return self._gate._waiting_before(self._key)
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._gate._release()
+
+    async def _acquire(self) -> None:
+        gate = self._gate
+        if gate._free > 0 and not gate._waiters:
+            gate._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._key = (-self._priority, next(gate._arrivals))
+        heapq.heappush(gate._waiters, (*self._key, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                gate._release()  # handed over just as we were cancelled
+            raise
+        finally:
+            self._key = None

@@ -317,8 +317,9 @@ function setUpPractice(state, events) {
     if (!isWaiting(run.submission_id)) return;
     if (run.phase === "waiting") {
       // Claimed by a grader that holds other runs too (up to sixteen a slot in embedded
-      // mode): not necessarily next, so no place is claimed for it.
-      showStatus("running", "Taken by a grader — waiting for a free slot…");
+      // mode): its place in that grader's line for a slot, as of the event.
+      const place = typeof run.position === "number" ? ` — position ${run.position}` : "";
+      showStatus("running", `Taken by a grader — waiting for a free slot${place}…`);
       return;
     }
     showStatus("running", `Running your tests — ${run.passed} of ${run.total} tests passed so far.`);
