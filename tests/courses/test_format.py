@@ -104,6 +104,16 @@ def test_non_utf8_files_are_refused_with_the_line(tmp_path: Path) -> None:
     assert problem == f"{directory / 'handout.md'}:3: is not valid UTF-8"
 
 
+def test_a_byte_order_mark_some_editors_write_is_not_part_of_the_text(tmp_path: Path) -> None:
+    directory = write_assignment(tmp_path)
+    for name in ("assignment.toml", "tests.py", "solution.py"):
+        path = directory / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    spec = load_assignment(directory)
+    assert not spec.tests.startswith("\ufeff")
+    assert not spec.solution.startswith("\ufeff")
+
+
 def test_symlinks_are_never_followed(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("do not read")

@@ -217,7 +217,9 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
         return None
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: a byte order mark that some editors write is not part of the text
+        # (Python reads a source file that starts with one just the same).
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         problems.append(Problem(path, "is not valid UTF-8", line))
