@@ -883,6 +883,57 @@ async def test_each_test_keeps_what_the_code_printed_during_it(sandbox: Sandbox)
 
 
 @pytest.mark.asyncio
+async def test_output_printed_before_a_test_times_out_is_kept_as_its_output(
+    sandbox: Sandbox,
+) -> None:
+    code = "def two_fer(name='you'):\n    print('debug', name)\n    while True:\n        pass\n"
+
+    result = await run(code, sandbox, time_limit_s=2.0)
+
+    assert result.outcome == "timeout"
+    first = result.tests[0]
+    assert first.outcome == "error"
+    assert first.message.startswith("Stopped after")
+    assert first.output == "debug you\n"
+    assert "debug you\n" in result.stdout
+
+
+@pytest.mark.asyncio
+async def test_output_printed_at_import_before_a_loop_that_never_ends_is_in_the_runs_stdout(
+    sandbox: Sandbox,
+) -> None:
+    code = "print('loading')\nwhile True:\n    pass\n"
+
+    result = await run(code, sandbox, time_limit_s=2.0)
+
+    assert result.outcome == "timeout"
+    assert result.stdout.startswith("loading\n")
+
+
+@pytest.mark.asyncio
+async def test_output_printed_before_an_exit_is_kept_as_the_tests_output(sandbox: Sandbox) -> None:
+    code = (
+        "import os\n"
+        "def two_fer(name='you'):\n"
+        "    print('about to leave', name)\n"
+        "    if name == 'Alice':\n"
+        "        os._exit(3)\n"
+        "    return f'One for {name}, one for me.'\n"
+    )
+
+    result = await run(code, sandbox)
+
+    assert result.outcome == "crashed"
+    outputs = {test.id.rsplit(".", 1)[1]: test.output for test in result.tests}
+    assert outputs == {
+        "test_no_name": "about to leave you\n",
+        "test_a_name": "about to leave Alice\n",
+        "test_another_name": "about to leave Bob\n",
+    }
+    assert "about to leave Alice\n" in result.stdout
+
+
+@pytest.mark.asyncio
 async def test_progress_is_heard_at_the_start_and_as_each_test_finishes(sandbox: Sandbox) -> None:
     heard: list[tuple[int, tuple[str, ...], str | None]] = []
     # Student code printing a judge-like line is output, not progress.
