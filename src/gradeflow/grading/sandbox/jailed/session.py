@@ -183,6 +183,9 @@ class Session:
         # the tests, which call the student's code again): the proxy called, or the
         # proxy and the name of its method. Named only when a timeout reports it.
         self.calls: list[object] = []
+        # Whether anything was asked of a student process: until then no student code
+        # ran since the import, so an error of the tests' code is theirs alone.
+        self.asked = False
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -473,6 +476,7 @@ class Session:
 
     def request(self, message: list[Any] | str) -> Any:
         """Send ``message`` (a list, or its JSON text) and wait for the answer."""
+        self.asked = True
         self.last_module_read = None
         if self.named:
             self.named = {}
