@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import security
-from gradeflow.app import create_app
+from gradeflow.app import AppServer, create_app
 from gradeflow.courses.format import load_path
 from gradeflow.courses.service import import_course
 from gradeflow.db import create_engine, create_session_factory, transaction
@@ -316,7 +316,8 @@ class LiveServer:
             lifespan="on",
             timeout_graceful_shutdown=1,
         )
-        self.server = uvicorn.Server(config)
+        # The server `gradeflow serve` and `gradeflow web` run.
+        self.server = AppServer(config, app=app)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

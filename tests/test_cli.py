@@ -24,6 +24,7 @@ from tests.conftest import LiveServer
 from tests.factories import (
     ADDER_HALF,
     ADDER_SOLUTION,
+    ADDER_TESTS,
     ADDER_WRONG,
     PASSWORD,
     authored_assignment,
@@ -128,6 +129,19 @@ def test_check_refuses_a_solution_that_fails_its_tests(tmp_path: Path) -> None:
     result = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path)
     assert result.returncode == 1
     assert f"{assignment / 'solution.py'}: does not pass its tests" in result.stderr
+
+
+def test_check_names_tests_that_do_not_load_as_the_problem_not_the_solution(
+    tmp_path: Path,
+) -> None:
+    assignment = write_assignment(tmp_path, tests="import unittestt\n" + ADDER_TESTS)
+    result = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path)
+    assert result.returncode == 1
+    assert (
+        f"{assignment / 'tests.py'}: The assignment's tests could not be loaded: "
+        "ModuleNotFoundError: No module named 'unittestt' (line 1 of tests.py)."
+    ) in result.stderr
+    assert "solution.py" not in result.stderr
 
 
 def test_check_grades_a_course_at_once_and_reports_every_failure_in_order(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -283,3 +285,24 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
     app.include_router(stuck_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+class AppServer(uvicorn.Server):
+    """uvicorn's server for the app, which ends the app's event streams first when it
+    shuts down.
+
+    uvicorn waits for open responses (up to its graceful timeout) before the app's
+    lifespan ends, and an event stream never ends by itself: a stop with a page open
+    waited the whole timeout, then cancelled the stream and logged the cancellation as
+    an error. Ended, a stream finishes as any response does; the page reconnects.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        runtime = getattr(self.app.state, "runtime", None)
+        if runtime is not None:
+            runtime.end_streams()
+        await super().shutdown(sockets)

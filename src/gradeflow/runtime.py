@@ -7,6 +7,7 @@ and worker processes started separately. Nothing is created at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,8 +55,16 @@ class Runtime:
     sandbox: Sandbox | None = field(default=None)
     grader: Grader | None = field(default=None)
     importer: Importer | None = field(default=None)
+    # Set when the process begins to shut down: open event streams end on it.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def end_streams(self) -> None:
+        """End every open event stream now (their clients reconnect by themselves),
+        and any opened from now on at once."""
+        self.stopping.set()
 
     async def close(self, *, grace_s: float = 0.0) -> None:
+        self.end_streams()
         await self.queue_watch.close()
         await self.intake.close()
         if self.importer is not None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import threading
 import time
 
 import httpx
 
+from gradeflow.app import create_app
+from gradeflow.settings import Settings
 from tests.conftest import LiveServer
 from tests.factories import ADDER_SOLUTION
 
@@ -93,3 +98,42 @@ def test_events_need_a_session(live_server: LiveServer) -> None:
         client.post("/api/session")
         bad = client.get("/api/events", headers={"Last-Event-ID": "x"})
         assert bad.status_code == 422
+
+
+class Records(logging.Handler):
+    """The log records of a logger, kept."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_stopping_the_server_ends_open_streams_without_an_error(settings: Settings) -> None:
+    """An open page does not hold a stopping server: its stream ends (the browser
+    reconnects, to another process), instead of being cancelled with an error logged
+    once the graceful shutdown's time is up."""
+    server = LiveServer(create_app(settings, grading=False))
+    # After the server's config, which sets uvicorn's loggers up.
+    logged = Records()
+    logging.getLogger("uvicorn.error").addHandler(logged)
+    try:
+        with server, httpx.Client(base_url=server.url, timeout=30) as client:
+            client.post("/api/session")
+            with client.stream("GET", "/api/events") as stream:
+                lines = stream.iter_lines()
+                opening = list(itertools.takewhile(lambda line: line != "", lines))
+                assert opening[-1].startswith(": connected"), opening
+                stopping = threading.Thread(target=server.__exit__, args=(None, None, None))
+                stopping.start()
+                # Ends as a response ends (the client's read timeout bounds the wait).
+                rest = list(lines)
+            stopping.join(timeout=30)
+            assert not server.thread.is_alive()
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(logged)
+    assert all(line.startswith(":") or line == "" for line in rest), rest
+    errors = [record.getMessage() for record in logged.records if record.levelno >= logging.ERROR]
+    assert errors == []

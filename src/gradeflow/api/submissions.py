@@ -184,6 +184,7 @@ async def events(
         after_id=after,
         transient=progress,
         side_feed=runtime.queue_watch.watch(user.id) if progress else None,
+        stopping=runtime.stopping,
     )
     return StreamingResponse(
         stream,

@@ -58,7 +58,7 @@ def serve(
     """Embedded mode: web pages, API and grader slots in one process."""
     import uvicorn
 
-    from gradeflow.app import create_app
+    from gradeflow.app import AppServer, create_app
     from gradeflow.grading.sandbox import namespaces_unavailable_reason
     from gradeflow.migrate import upgrade_database
 
@@ -75,14 +75,16 @@ def serve(
     settings.ensure_data_dir()
     upgrade_database(settings.resolved_database_url)
     typer.echo(f"gradeflow serving on http://{host or settings.host}:{port or settings.port}")
-    uvicorn.run(
-        create_app(settings),
+    served = create_app(settings)
+    config = uvicorn.Config(
+        served,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
+    AppServer(config, app=served).run()
 
 
 @app.command()
@@ -93,7 +95,7 @@ def web(
     """Services mode: one web process (pages, API, SSE); grading happens in workers."""
     import uvicorn
 
-    from gradeflow.app import create_app
+    from gradeflow.app import AppServer, create_app
     from gradeflow.stack import WEB_KEEP_ALIVE_S
 
     settings = _settings()
@@ -103,8 +105,9 @@ def web(
             "use `gradeflow serve` for embedded mode",
             2,
         )
-    uvicorn.run(
-        create_app(settings, grading=False),
+    served = create_app(settings, grading=False)
+    config = uvicorn.Config(
+        served,
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",
@@ -113,6 +116,7 @@ def web(
         timeout_graceful_shutdown=5,
         timeout_keep_alive=WEB_KEEP_ALIVE_S,
     )
+    AppServer(config, app=served).run()
 
 
 @app.command()

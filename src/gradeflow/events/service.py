@@ -155,10 +155,13 @@ async def stream_events(
     heartbeat_s: float = HEARTBEAT_S,
     transient: bool = False,
     side_feed: AbstractAsyncContextManager[AsyncIterator[str]] | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncIterator[str]:
-    """SSE text for ``user_id``: events after ``after_id`` (or from now on), forever;
-    with ``transient`` also the transient events published for them, and with
-    ``side_feed`` its SSE text, in between (asked for: not every client knows them)."""
+    """SSE text for ``user_id``: events after ``after_id`` (or from now on), until
+    ``stopping`` is set (the process is shutting down: the client reconnects, to
+    another process); with ``transient`` also the transient events published for
+    them, and with ``side_feed`` its SSE text, in between (asked for: not every client
+    knows them)."""
     async with AsyncExitStack() as stack:
         # Subscribe before the first read so an event committed in between still wakes us.
         subscription = await stack.enter_async_context(pubsub.subscribe(user_channel(user_id)))
@@ -172,6 +175,7 @@ async def stream_events(
             after_id=after_id,
             heartbeat_s=heartbeat_s,
             transient=transient,
+            stopping=stopping or asyncio.Event(),
         )
         async with aclosing(texts):
             async for text in texts:
@@ -196,6 +200,7 @@ async def _stream(
     after_id: int | None,
     heartbeat_s: float,
     transient: bool,
+    stopping: asyncio.Event,
 ) -> AsyncGenerator[str]:
     if after_id is None:
         async with session_factory() as session:
@@ -214,9 +219,10 @@ async def _stream(
                 yield carried
     waiter: asyncio.Future[str] | None = None
     side_waiter: asyncio.Future[str] | None = None
+    stop = asyncio.ensure_future(stopping.wait())
     read = True
     try:
-        while True:
+        while not stopping.is_set():
             if read:
                 events = await _read_events(session_factory, user_id=user_id, after_id=after_id)
                 for event in events:
@@ -230,10 +236,14 @@ async def _stream(
                 side_waiter = asyncio.ensure_future(anext(side))
             # Without live wake-ups (Redis down) the database is polled every second.
             timeout = heartbeat_s if pubsub.is_live() else DEGRADED_POLL_S
-            pending = {waiter} if side_waiter is None else {waiter, side_waiter}
+            pending: set[asyncio.Future[Any]] = {waiter, stop}
+            if side_waiter is not None:
+                pending.add(side_waiter)
             done, _ = await asyncio.wait(
                 pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
+            if stop in done:
+                return  # the response ends as any other; nothing is cancelled
             # Degraded, rows are read at every turn: side events must not delay them.
             read = not done or not pubsub.is_live()
             if side_waiter is not None and side_waiter in done:
@@ -249,6 +259,6 @@ async def _stream(
             if not done:
                 yield ": heartbeat\n\n"
     finally:
-        for future in (waiter, side_waiter):
+        for future in (waiter, side_waiter, stop):
             if future is not None:
                 future.cancel()

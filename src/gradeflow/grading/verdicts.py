@@ -109,7 +109,12 @@ async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Probl
     )
     problems: list[Problem] = []
     for assignment, result in zip(course.assignments, results, strict=True):
-        if result.outcome != "passed":
+        if result.outcome == "internal_error" and result.grader_limit:
+            # The tests' own error (they did not load, or reached the grader's limits):
+            # named on tests.py, not as a failure of the solution.
+            source = assignment.source / "tests.py" if assignment.source else None
+            problems.append(Problem(source, result.message, field="tests"))
+        elif result.outcome != "passed":
             failing = [
                 f"{t.id}: {t.message or t.outcome}" for t in result.tests if t.outcome != "passed"
             ]

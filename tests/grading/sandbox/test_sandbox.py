@@ -273,6 +273,56 @@ async def test_missing_function_is_an_import_error(sandbox: Sandbox) -> None:
     )
 
 
+def with_tests(tests: str, code: str = CORRECT) -> RunSpec:
+    return RunSpec(
+        files={"tests.py": tests.encode(), "two_fer.py": code.encode()},
+        module="two_fer",
+        test_ids=TEST_IDS,
+        time_limit_s=scaled(5.0),
+        memory_mb=128,
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("prelude", "error"),
+    [
+        ("import unittestt\n", "ModuleNotFoundError: No module named 'unittestt'"),
+        ("import nonexistent_mod\n", "ModuleNotFoundError: No module named 'nonexistent_mod'"),
+        ("x = 1 / 0\n", "ZeroDivisionError: division by zero"),
+    ],
+)
+async def test_an_error_of_the_tests_themselves_is_the_assignments_not_the_students(
+    sandbox: Sandbox, prelude: str, error: str
+) -> None:
+    result = await sandbox.run(with_tests("\n" + prelude + TESTS))
+
+    # Not a verdict on the code: an error of the grader, recorded without a retry or a score.
+    assert result.outcome == "internal_error"
+    assert result.grader_limit
+    assert result.message == (
+        f"The assignment's tests could not be loaded: {error} (line 2 of tests.py). This is "
+        "a problem of the assignment's tests, not of the submitted code; no test counts for "
+        "this run."
+    )
+    assert {test.outcome for test in result.tests} == {"not_run"}
+
+
+@pytest.mark.asyncio
+async def test_an_error_of_student_code_run_while_the_tests_load_is_the_students(
+    sandbox: Sandbox,
+) -> None:
+    tests = TESTS.replace(
+        "from two_fer import two_fer\n", "from two_fer import two_fer\n\nGREETING = two_fer()\n"
+    )
+    code = "def two_fer(name='you'):\n    raise ValueError('not yet')\n"
+
+    result = await sandbox.run(with_tests(tests, code))
+
+    assert result.outcome == "import_error"
+    assert result.message == "The tests could not load your code: ValueError: not yet"
+
+
 @pytest.mark.asyncio
 async def test_infinite_loop_stops_each_test_and_ends_as_timeout(sandbox: Sandbox) -> None:
     loop = "def two_fer(name='you'):\n    while True:\n        pass\n"
@@ -880,6 +930,57 @@ async def test_each_test_keeps_what_the_code_printed_during_it(sandbox: Sandbox)
     assert "printed more than 2,000 characters" in note
     assert result.stdout.startswith("loading\n")
     assert result.tests[0].to_dict()["output"] == "called with: you\n"
+
+
+@pytest.mark.asyncio
+async def test_output_printed_before_a_test_times_out_is_kept_as_its_output(
+    sandbox: Sandbox,
+) -> None:
+    code = "def two_fer(name='you'):\n    print('debug', name)\n    while True:\n        pass\n"
+
+    result = await run(code, sandbox, time_limit_s=2.0)
+
+    assert result.outcome == "timeout"
+    first = result.tests[0]
+    assert first.outcome == "error"
+    assert first.message.startswith("Stopped after")
+    assert first.output == "debug you\n"
+    assert "debug you\n" in result.stdout
+
+
+@pytest.mark.asyncio
+async def test_output_printed_at_import_before_a_loop_that_never_ends_is_in_the_runs_stdout(
+    sandbox: Sandbox,
+) -> None:
+    code = "print('loading')\nwhile True:\n    pass\n"
+
+    result = await run(code, sandbox, time_limit_s=2.0)
+
+    assert result.outcome == "timeout"
+    assert result.stdout.startswith("loading\n")
+
+
+@pytest.mark.asyncio
+async def test_output_printed_before_an_exit_is_kept_as_the_tests_output(sandbox: Sandbox) -> None:
+    code = (
+        "import os\n"
+        "def two_fer(name='you'):\n"
+        "    print('about to leave', name)\n"
+        "    if name == 'Alice':\n"
+        "        os._exit(3)\n"
+        "    return f'One for {name}, one for me.'\n"
+    )
+
+    result = await run(code, sandbox)
+
+    assert result.outcome == "crashed"
+    outputs = {test.id.rsplit(".", 1)[1]: test.output for test in result.tests}
+    assert outputs == {
+        "test_no_name": "about to leave you\n",
+        "test_a_name": "about to leave Alice\n",
+        "test_another_name": "about to leave Bob\n",
+    }
+    assert "about to leave Alice\n" in result.stdout
 
 
 @pytest.mark.asyncio

@@ -141,7 +141,8 @@ class RunResult:
     # The student's function the tests were calling when the time ran out.
     function: str | None = None
     # An internal_error the tests themselves caused: the judge reached its own cgroup
-    # limits. Another attempt would meet it again, so it is recorded, not retried.
+    # limits, or tests.py raised while loading before any student code ran. Another
+    # attempt would meet it again, so it is recorded, not retried.
     grader_limit: bool = False
 
     @property

@@ -117,6 +117,8 @@ class HarnessReport:
     syntax_error: str | None = None
     import_error: str | None = None
     error_line: int | None = None  # of the syntax or import error, in the student's file
+    # tests.py itself raised while loading, before any student code ran: the assignment's.
+    tests_error: str | None = None
     memory_limit: bool = False
     memory_test: str | None = None
     stopped: tuple[Outcome, str] | None = None  # the judge ended the run early
@@ -177,6 +179,9 @@ class HarnessReport:
         elif kind == "import_error":
             self.import_error = clean_text(event.get("message")) or "Importing your code failed."
             self.error_line = line_number(event.get("line"))
+            self.finished = True
+        elif kind == "tests_error":
+            self.tests_error = clean_text(event.get("message")) or "an unknown error"
             self.finished = True
         elif kind == "student_failure":
             failure = event.get("kind")
@@ -276,6 +281,9 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             "internal_error",
             bound_message(f"The grader failed before running your code: {last_error[0]}"),
         )
+    if report.tests_error is not None:
+        # Not run against any test: nothing here is a verdict on the submitted code.
+        return tests_error_result(spec, report.tests_error, end)
     if report.syntax_error is not None:
         return result("syntax_error", report.syntax_error, report.error_line)
     if report.import_error is not None:
@@ -353,6 +361,25 @@ def decide(spec: RunSpec, report: HarnessReport, end: ProcessEnd) -> RunResult:
             return result("passed", f"The test passed{also}.")
         return result("passed", f"All {total} tests passed{also}.")
     return result("failed", f"{passed} of {total} tests passed{also}.")
+
+
+def tests_error_result(spec: RunSpec, error: str, end: ProcessEnd) -> RunResult:
+    """An error of the assignment's tests, which the judge could not load: the
+    grader's ``internal_error``, recorded as such without a retry (it would meet it
+    again), every test not run, and said to be no fault of the submitted code."""
+    message = (
+        f"The assignment's tests could not be loaded: {error}. This is a problem of the "
+        "assignment's tests, not of the submitted code; no test counts for this run."
+    )
+    return RunResult(
+        outcome="internal_error",
+        tests=tuple(TestResult(test_id, "not_run", "") for test_id in spec.test_ids),
+        message=bound_message(message),
+        stdout=end.stdout,
+        stderr=end.stderr,
+        duration_ms=end.duration_ms,
+        grader_limit=True,
+    )
 
 
 def _student_failure(

@@ -255,6 +255,7 @@ function setUpPractice(state, events) {
   let pendingId = state.pending_id;
   let currentId = null;
   let shownResult = null;
+  const finished = new Map();  // id -> final status of submissions heard to be graded
   const editor = setUpDraftedEditor(state, textarea, () => form.requestSubmit());
 
   function showStatus(value, text) {
@@ -362,7 +363,20 @@ function setUpPractice(state, events) {
       await show(body);
     } else {
       button.disabled = response.status === 409;
+      // Another submission is being graded: its final event (see "submission" below)
+      // lets this one be submitted, also when it is another assignment's.
+      const details = (body.error && body.error.details) || {};
+      if (response.status === 409 && Number.isInteger(details.submission_id)) {
+        pendingId = details.submission_id;
+      }
       showStatus("error", (body.error && body.error.message) || `Submitting failed (${response.status}).`);
+      if (pendingId !== null && finished.has(pendingId)) {
+        // Graded while this answer was on its way: its final event has been and gone.
+        const graded = finished.get(pendingId);
+        pendingId = null;
+        button.disabled = false;
+        showStatus(graded, "Your other submission has been graded.");
+      }
     }
   });
 
@@ -371,6 +385,10 @@ function setUpPractice(state, events) {
     const data = JSON.parse(event.data);
     setPoints(data.points);
     const submission = data.submission;
+    if (FINAL.has(submission.status)) {
+      if (finished.size >= 100) finished.clear();  // only the latest matter
+      finished.set(submission.id, submission.status);
+    }
     recordResult(submission);  // this assignment or another, from this tab or another
     if (submission.assignment_id === assignmentId && (currentId === null || submission.id >= currentId)) {
       show(submission);

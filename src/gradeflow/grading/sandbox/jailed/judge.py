@@ -1,7 +1,7 @@
 """The judge process of a run: import ``tests.py``, run unittest, report the verdict.
 
 The judge alone holds the result channel (JSON lines tagged with the run's nonce:
-``ready``, ``syntax_error``, ``import_error``, ``memory_limit``, ``stopped``,
+``ready``, ``syntax_error``, ``import_error``, ``tests_error``, ``memory_limit``, ``stopped``,
 ``start``/``test`` per test, ``fixture``, ``student_failure`` and ``done``; a test's
 line may add ``description``, ``expected``/``actual``/``note`` and ``line``, and an
 ``output`` line before it says what the student's code printed during it). Student
@@ -350,7 +350,7 @@ def run(channel: Channel, spawner: Spawner, config: dict[str, Any], started: flo
     if not _student_started(channel, session.start(), first_test=test_ids[0]):
         return
     _install_remote_module(session, module, workdir)
-    tests = _load_tests_module(channel, tests_code, tests_path)
+    tests = _load_tests_module(channel, session, tests_code, tests_path)
     if tests is None:
         return
     _run_tests(channel, session, tests, test_ids)
@@ -410,7 +410,7 @@ def _install_remote_module(session: Session, module: str, workdir: str) -> None:
 
 
 def _load_tests_module(
-    channel: Channel, tests_code: types.CodeType, tests_path: str
+    channel: Channel, session: Session, tests_code: types.CodeType, tests_path: str
 ) -> types.ModuleType | None:
     """Execute ``tests.py`` as the module ``tests``; None (reported) if that failed."""
     tests = types.ModuleType("tests")
@@ -422,12 +422,52 @@ def _load_tests_module(
         if isinstance(exc, StudentFailure):
             channel.send("stopped", outcome=exc.kind, message=exc.message)
             return None
+        if not session.asked and not _through_student_proxies(exc):
+            # Nothing of the student's ran or was looked up: ``import unittestt``, a
+            # module the assignment lacks, ``1 / 0``. An error of the assignment.
+            problem = describe_exception(exc, with_line=False)
+            line = _line_in(exc.__traceback__, tests_code.co_filename)
+            where = f" (line {line} of tests.py)" if line is not None else ""
+            channel.send("tests_error", message=bound(f"{problem}{where}"))
+            return None
         problem = describe_exception(exc, with_line=False)
         channel.send(
             "import_error", message=bound(f"The tests could not load your code: {problem}")
         )
         return None
     return tests
+
+
+# The judge's code that stands for the student's module: an exception raised in it
+# while the tests load is about that module (a test subclassing a student class).
+_STUDENT_SIDE_FILES = frozenset(
+    {RemoteModule.__getattr__.__code__.co_filename, Session.request.__code__.co_filename}
+)
+
+
+def _through_student_proxies(exc: BaseException) -> bool:
+    """Whether ``exc``, or one it was raised from, passed through the student's proxies."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 20:
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename in _STUDENT_SIDE_FILES:
+                return True
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+def _line_in(tb: types.TracebackType | None, path: str) -> int | None:
+    """The line of the innermost traceback frame in ``path``."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _run_tests(

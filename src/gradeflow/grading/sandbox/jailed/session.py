@@ -47,6 +47,10 @@ TEST_OUTPUT_LIMIT = 2000
 # Kept free at the end of the run to report a test stopped at the deadline.
 REPORT_MARGIN_S = 0.2
 MAX_RESTARTS = 200
+# After a student process was killed: what it sent is read for at most this long and
+# this many messages (its output, sent as it is written).
+DRAIN_S = 0.2
+DRAIN_MESSAGES = 10_000
 MAX_CALLBACKS = 100_000
 
 
@@ -179,6 +183,9 @@ class Session:
         # the tests, which call the student's code again): the proxy called, or the
         # proxy and the name of its method. Named only when a timeout reports it.
         self.calls: list[object] = []
+        # Whether anything was asked of a student process: until then no student code
+        # ran since the import, so an error of the tests' code is theirs alone.
+        self.asked = False
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -187,7 +194,7 @@ class Session:
         sock = self.spawner.spawn()
         self.connection = wire.Connection(sock)
         try:
-            message = self.connection.receive()
+            message = self._receive_past_output(self.connection, None)
         except wire.PeerGone:
             status = self.spawner.end()
             if self.spawner.exceeded_memory():
@@ -222,6 +229,18 @@ class Session:
             return False
         self.named = decoded
         return True
+
+    def _receive_past_output(
+        self, connection: wire.Connection, deadline: float | None
+    ) -> list[Any]:
+        """The student process's first message, replaying the output sent before it."""
+        while True:
+            message = connection.receive(deadline)
+            if message[0] != "out":
+                return message
+            if len(message) != 3:
+                raise wire.WireError("an output message is malformed")
+            self.replay(message[1])
 
     def read_module(self, module: RemoteModule, name: str) -> Any:
         """``module.name`` in the student process: what its hello named, while nothing
@@ -270,7 +289,7 @@ class Session:
         sock = self.spawner.spawn()
         self.connection = wire.Connection(sock)
         try:
-            message = self.connection.receive(self.deadline())
+            message = self._receive_past_output(self.connection, self.deadline())
         except wire.Timeout:
             raise self.stopped_by_time() from None
         except (wire.PeerGone, wire.WireError):
@@ -313,8 +332,26 @@ class Session:
         self.on_failure(failure, self.test)
         return failure
 
+    def end_student(self) -> str:
+        """Kill the current student process; how it ended. What it wrote before it
+        ended is still in the socket, or on its way: replayed, so a test stopped at
+        its time limit or by a crash shows what it printed until then."""
+        status = self.spawner.end()
+        connection = self.connection
+        if connection is None:
+            return status
+        # The process is gone, so its end of the socket is closed and what it sent
+        # arrives at once; a child of it that still holds the socket gets this long.
+        deadline = time.monotonic() + DRAIN_S
+        with contextlib.suppress(wire.PeerGone, wire.Timeout, wire.WireError, StudentFailure):
+            for _ in range(DRAIN_MESSAGES):
+                message = connection.receive(deadline)
+                if message[0] == "out" and len(message) == 3:
+                    self.replay(message[1])
+        return status
+
     def stopped_by_time(self) -> StudentFailure:
-        self.spawner.end()
+        self.end_student()
         if time.monotonic() >= self.run_deadline:
             limit = f"the run's {self.time_limit_s:g} s time limit was reached"
         else:
@@ -439,6 +476,7 @@ class Session:
 
     def request(self, message: list[Any] | str) -> Any:
         """Send ``message`` (a list, or its JSON text) and wait for the answer."""
+        self.asked = True
         self.last_module_read = None
         if self.named:
             self.named = {}
@@ -492,7 +530,7 @@ class Session:
                 return result
 
     def crashed(self) -> StudentFailure:
-        status = self.spawner.end()
+        status = self.end_student()
         where = f" while running {self.test}" if self.test else ""
         if self.spawner.exceeded_memory():
             # Killed by the kernel for its cgroup's memory.max: all of its processes
@@ -529,6 +567,8 @@ class Session:
                 "memory_limit",
                 f"MemoryError: your code used more than the {self.memory_mb} MB of memory it may use.",
             )
+        if kind == "out" and len(reply) == 3:  # written before its answer, as it was
+            return _CONTINUE
         if kind == "jo" and len(reply) == 7:
             self._serve_judge_object(reply[1], reply[2], reply[3], reply[4])
             return _CONTINUE

@@ -15,6 +15,7 @@ Standard library only: it runs inside the jail (``python -I -S``).
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import contextlib
 import gc
@@ -126,11 +127,17 @@ class JudgeObject:
 
 
 class Output:
-    """Student output, kept until the next message to the judge (which replays it)."""
+    """Student output, sent to the judge (which replays it) as soon as it is written.
+
+    Not kept until the next message: a process killed at its time limit, or one
+    that exits or crashes, would take what it printed before with it, and that is
+    the output that explains the problem. ``flush`` is ``Student.send_output``.
+    """
 
     def __init__(self, limit: int) -> None:
         self.events: list[list[Any]] = []
         self._room = {"o": limit, "e": limit}
+        self.flush: Callable[[], None] = lambda: None
 
     def write(self, text: str, stream: str) -> None:
         room = self._room[stream]
@@ -138,6 +145,7 @@ class Output:
             return
         self._room[stream] = room - len(text)
         self.events.append(["w", text[:room], stream])
+        self.flush()
 
     def print(self, args: tuple[object, ...], options: dict[str, str | None], stream: str) -> None:
         """A ``print`` call, replayed as the same call by the judge (where a test may
@@ -156,6 +164,7 @@ class Output:
             self.events.append(
                 ["p", shown, [[name, value] for name, value in options.items()], stream]
             )
+            self.flush()
         elif room > 0:  # the part that fits, as text
             line = separator.join(str(arg) for arg in shown) + ("\n" if end is None else end)
             self.write(line[:room], stream)
@@ -296,6 +305,13 @@ class Student:
         self.shared_ids: dict[int, tuple[str, int]] = {}  # id(container) -> key
         self.retired: dict[tuple[str, int], Any] = {}  # shared ones student code let go
         self._next_sid = 0
+        # One message at a time on the socket: threads of student code print too. The
+        # sending thread is known, so that output written while it sends (by a
+        # student __eq__ asked for an update, or a signal handler) waits for the
+        # next message instead of deadlocking or cutting into the frame being sent.
+        self._sending = _thread.allocate_lock()
+        self._sender: int | None = None
+        output.flush = self.send_output
 
     # Handles ---------------------------------------------------------------
 
@@ -452,7 +468,34 @@ class Student:
     # Talking to the judge -----------------------------------------------------
 
     def send(self, kind: str, *fields: Any) -> None:
-        self.connection.send([kind, *fields, self.output.take(), self.updates()])
+        updates = self.updates()  # may run student code, which may print: taken after
+        self.send_frame([kind, *fields, self.output.take(), updates])
+
+    def send_frame(self, message: list[Any] | str) -> None:
+        """Send a message (or its JSON text), the only one on the socket meanwhile."""
+        me = _thread.get_ident()
+        if self._sender == me:  # code run while this thread sends: a signal handler
+            raise RuntimeError("your code cannot talk to the tests while a message is being sent")
+        with self._sending:
+            self._sender = me
+            try:
+                self.connection.send(message)
+            finally:
+                self._sender = None
+
+    def send_output(self) -> None:
+        """What student code wrote, as an ``out`` message of its own, now."""
+        me = _thread.get_ident()
+        if self._sender == me:
+            return  # written while this thread sends: it goes with the next message
+        with self._sending:
+            self._sender = me
+            try:
+                if self.output.events:
+                    with contextlib.suppress(wire.PeerGone, wire.TooLarge):
+                        self.connection.send(["out", self.output.take(), []])
+            finally:
+                self._sender = None
 
     def ask_judge(
         self, number: int, operation: str, args: tuple[object, ...], kwargs: dict[str, object]
@@ -505,7 +548,7 @@ class Student:
         try:
             text = None if self.output.events or self.shared else wire.plain_json((encoded,))
             if text is not None:  # no output, no shared container: what send would write
-                self.connection.send(f'["ok",{text},[],[]]')
+                self.send_frame(f'["ok",{text},[],[]]')
             else:
                 self.send("ok", encoded)
         except wire.TooLarge as exc:
