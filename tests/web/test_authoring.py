@@ -114,6 +114,20 @@ async def test_a_refused_form_shows_each_problem_and_stores_nothing(
     assert await count_assignments(session_factory) == before
 
 
+async def test_an_order_out_of_range_names_its_limits_in_plain_digits(
+    teacher: httpx.AsyncClient, course_id: int
+) -> None:
+    new = f"/courses/{course_id}/assignments/new"
+    token = await form_token(teacher, new)
+    refused = await teacher.post(
+        new, data=FORM | {"order": "2000000", "csrf_token": token}, headers=HTML
+    )
+    assert refused.status_code == 422
+    assert "order: must be a whole number from 0 to 1,000,000<" in refused.text
+    assert 'data-field-error="order">must be a whole number from 0 to 1,000,000<' in refused.text
+    assert "1e+06" not in refused.text
+
+
 async def test_only_the_course_teachers_get_the_pages(app: FastAPI, course_id: int) -> None:
     new = f"/courses/{course_id}/assignments/new"
     async with httpx.AsyncClient(
