@@ -150,6 +150,35 @@ async def test_refused_course_forms_say_why_and_change_nothing(
     assert len(members) == 1  # only the teacher of y-course
 
 
+async def test_enrolling_a_staff_account_says_whose_account_it_is_in_good_english(
+    app: FastAPI, session_factory: Factory
+) -> None:
+    await create_account(session_factory, "teach@example.org", role=Role.teacher)
+    await create_account(session_factory, "other@example.org", role=Role.teacher)
+    await create_account(session_factory, "root@example.org", role=Role.admin)
+    async with browser(app) as teacher:
+        await sign_in(teacher, "teach@example.org")
+        created = await post_form(
+            teacher, "/courses", {"title": "Z", "slug": "z-course"}, token_from="/courses"
+        )
+        course_path = created.headers["location"]
+        admin = await post_form(
+            teacher,
+            f"{course_path}/students",
+            {"email": "root@example.org"},
+            token_from=course_path,
+        )
+        assert admin.status_code == 422
+        assert "root@example.org is an admin&#39;s account; only students enrol." in admin.text
+        other = await post_form(
+            teacher,
+            f"{course_path}/students",
+            {"email": "other@example.org"},
+            token_from=course_path,
+        )
+        assert "other@example.org is a teacher&#39;s account; only students enrol." in other.text
+
+
 async def test_visitors_are_sent_to_sign_in_and_back(client: httpx.AsyncClient) -> None:
     page = await client.get("/courses/1/gradebook", headers=HTML, follow_redirects=False)
     assert page.status_code == 303
