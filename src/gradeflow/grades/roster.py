@@ -48,7 +48,7 @@ def read_roster(path: Path) -> tuple[list[tuple[int, str]], RosterResult]:
     result = RosterResult()
     students: list[tuple[int, str]] = []
     with open_table(path) as table:
-        columns = find_columns(table.header, ("student",))
+        columns = find_columns(table.header, ("student",), written=table.written_header)
         missing = missing_columns(columns, header_row=table.header_row)
         if "student" not in columns:
             result.add_error(next(e for e in missing if e.column == "student"))
