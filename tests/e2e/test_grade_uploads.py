@@ -3,6 +3,7 @@ it, and finds the grades in the gradebook."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,38 @@ async def test_the_numbers_in_the_uploads_list_never_break_across_lines(
         await page.screenshot(
             path=screenshot_path(tmp_path, f"grade-uploads-{width}.png"), full_page=True
         )
+
+
+async def test_a_teacher_enrols_a_roster_file_on_the_course_page(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    course = f"/courses/{school.algebra}"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, course)
+    form = page.get_by_test_id("roster-form")
+    students = page.get_by_test_id("students").locator("tbody tr")
+    await expect(students).to_have_count(3)
+
+    bad = tmp_path / "roster-with-a-typo.csv"
+    bad.write_text("Student,Name\noutsider@example.org,Out\nnobdy@example.org,Typo\n")
+    await form.get_by_label("Roster file").set_input_files(bad)
+    await form.get_by_role("button", name="Enrol all").click()
+    result = page.get_by_test_id("roster-result")
+    await expect(result).to_contain_text("nobody was enrolled")
+    await expect(page.get_by_test_id("roster-errors").locator("tbody tr")).to_have_text(
+        [re.compile(r"^3\s*No account has the email or student number 'nobdy@example.org'")]
+    )
+    await expect(students).to_have_count(3)
+    await page.screenshot(path=screenshot_path(tmp_path, "roster-errors.png"), full_page=True)
+
+    good = tmp_path / "roster.csv"
+    good.write_text("Student,Name\noutsider@example.org,Out\nalice@example.org,Alice\n")
+    await form.get_by_label("Roster file").set_input_files(good)
+    await form.get_by_role("button", name="Enrol all").click()
+    await expect(result).to_have_text("roster.csv: 2 rows read · 1 enrolled · 1 already enrolled.")
+    await expect(students).to_have_count(4)
+    await expect(students.filter(has_text="outsider@example.org")).to_have_count(1)
+    await page.screenshot(path=screenshot_path(tmp_path, "roster-enrolled.png"), full_page=True)
