@@ -128,6 +128,7 @@ class GradebookPage:
         self.rows: Locator = self.table.locator("tbody tr")
         self.history: Locator = page.get_by_test_id("history")
         self.csv_link: Locator = page.get_by_test_id("csv-link")
+        self.scroll_box: Locator = page.get_by_test_id("gradebook-scroll")
 
     def header(self, name: str) -> Locator:
         return self.table.locator("thead th").filter(has_text=name).get_by_role("button")
@@ -137,6 +138,13 @@ class GradebookPage:
 
     async def first_column(self) -> list[str]:
         return await self.rows.locator("td:first-child").all_inner_texts()
+
+    async def scrolls_sideways(self) -> bool:
+        """Whether the table is wider than its scrolling box."""
+        return bool(await self.scroll_box.evaluate("box => box.scrollWidth > box.clientWidth"))
+
+    async def scroll_table_to_the_end(self) -> None:
+        await self.scroll_box.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
 
 
 class RegradePreviewPage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.db import transaction
 from tests.conftest import LiveServer
-from tests.e2e.pages import AuthoringPage, PracticePage
-from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
+from tests.e2e.pages import AuthoringPage, PracticePage, SignInPage
+from tests.e2e.test_gradebook import screenshot_path
+from tests.factories import ADDER_SOLUTION, PASSWORD, add_assignment, create_account
+from tests.grades.conftest import build_school
 
 pytestmark = pytest.mark.browser
 
@@ -79,3 +82,37 @@ async def test_a_teacher_authors_an_assignment_and_sees_it_pass_the_check(
     await expect(student.success).to_contain_text("You earned 10 points")
     await expect(student.points).to_have_text("10")
     await student_context.close()
+
+
+async def test_changing_points_says_old_scores_stay_until_a_regrade_and_links_to_one(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    async with transaction(session_factory) as session:
+        draft = await add_assignment(session, course_id=school.algebra, slug="unseen", order=3)
+        draft.published = False
+    assignments = f"/courses/{school.algebra}/assignments"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, assignments)
+    rows = page.get_by_test_id("authored").locator("tbody tr")
+    await expect(rows).to_have_count(3)
+    await expect(rows.get_by_role("link", name=re.compile("^Preview a regrade"))).to_have_count(2)
+    await page.screenshot(path=screenshot_path(tmp_path, "assignments-list.png"), full_page=True)
+
+    await rows.first.get_by_role("link", name="One", exact=True).click()
+    form = AuthoringPage(page)
+    await expect(page.get_by_test_id("regrade-link")).to_have_text("Preview a regrade")
+    await form.fill(points="20")
+    await form.save()
+    note = page.get_by_test_id("rules-changed")
+    await expect(note).to_contain_text("Scores students already have keep the old rules")
+    await page.screenshot(path=screenshot_path(tmp_path, "points-changed.png"), full_page=True)
+    await note.get_by_role("link", name="preview a regrade").click()
+    await expect(page).to_have_url(f"{live_server.url}/assignments/{school.one}/regrade-preview")
+    await expect(page.get_by_role("button", name="Preview regrade")).to_be_visible()
+
+    await page.goto(f"{live_server.url}/assignments/{draft.id}/regrade-preview")
+    await expect(page.get_by_test_id("draft-error")).to_contain_text("no submissions to regrade")
+    await page.screenshot(path=screenshot_path(tmp_path, "draft-regrade.png"), full_page=True)

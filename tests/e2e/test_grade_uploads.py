@@ -3,12 +3,15 @@ it, and finds the grades in the gradebook."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.db import transaction
+from gradeflow.grades.models import GradeUpload, UploadStatus
 from tests.conftest import LiveServer
 from tests.e2e.pages import GradebookPage, SignInPage
 from tests.e2e.test_accessibility import PHONE, phone_problems, serious_violations
@@ -98,3 +101,93 @@ async def test_a_teacher_dry_runs_then_applies_a_grade_file(
     await expect(book.rows).to_have_count(3)
     await expect(book.rows.filter(has_text="bob@example.org")).to_contain_text("72")
     await expect(book.header("quiz-1")).to_be_visible()
+
+
+# Each of an element's lines as the browser laid it out: its text's rectangles, by top.
+LINES_OF_TEXT = """cell => {
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  return new Set(Array.from(range.getClientRects(), (rect) => Math.round(rect.top))).size;
+}"""
+
+
+async def test_the_numbers_in_the_uploads_list_never_break_across_lines(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    async with transaction(session_factory) as session:
+        # A course's 1234th upload, of a file named as exported from a spreadsheet.
+        session.add(
+            GradeUpload(
+                id=1234,
+                course_id=school.algebra,
+                uploaded_by_id=school.ids["teacher"],
+                filename="algebra-section-b-midterm-grades-exported-from-the-spreadsheet-v2.csv",
+                size=1,
+                sha256="0" * 64,
+                dry_run=True,
+                status=UploadStatus.rejected,
+                rows_total=34,
+                rows_done=34,
+                errors_total=34,
+            )
+        )
+    uploads = f"/courses/{school.algebra}/grade-uploads"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, uploads)
+    for width in (PHONE["width"], 1024):
+        await page.set_viewport_size({"width": width, "height": 740})
+        await page.goto(live_server.url + uploads)
+        row = page.get_by_test_id("uploads").locator("tbody tr")
+        await expect(row).to_have_count(1)
+        cells = row.locator("td")
+        # The upload's number, its rows, changes and errors.
+        numbers = [cells.nth(0), cells.nth(3), cells.nth(4), cells.nth(5)]
+        assert [await cell.inner_text() for cell in numbers] == ["1234", "34", "0", "34"]
+        for cell in numbers:
+            text = await cell.inner_text()
+            assert await cell.evaluate(LINES_OF_TEXT) == 1, f"{text} breaks at {width} px"
+        # The long file name still wraps rather than widening the page.
+        assert await cells.nth(1).evaluate(LINES_OF_TEXT) > 1
+        page_width = await page.evaluate("document.documentElement.scrollWidth")
+        assert page_width <= width, f"the page is {page_width} px wide at {width} px"
+        await page.screenshot(
+            path=screenshot_path(tmp_path, f"grade-uploads-{width}.png"), full_page=True
+        )
+
+
+async def test_a_teacher_enrols_a_roster_file_on_the_course_page(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    course = f"/courses/{school.algebra}"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, course)
+    form = page.get_by_test_id("roster-form")
+    students = page.get_by_test_id("students").locator("tbody tr")
+    await expect(students).to_have_count(3)
+
+    bad = tmp_path / "roster-with-a-typo.csv"
+    bad.write_text("Student,Name\noutsider@example.org,Out\nnobdy@example.org,Typo\n")
+    await form.get_by_label("Roster file").set_input_files(bad)
+    await form.get_by_role("button", name="Enrol all").click()
+    result = page.get_by_test_id("roster-result")
+    await expect(result).to_contain_text("nobody was enrolled")
+    await expect(page.get_by_test_id("roster-errors").locator("tbody tr")).to_have_text(
+        [re.compile(r"^3\s*No account has the email or student number 'nobdy@example.org'")]
+    )
+    await expect(students).to_have_count(3)
+    await page.screenshot(path=screenshot_path(tmp_path, "roster-errors.png"), full_page=True)
+
+    good = tmp_path / "roster.csv"
+    good.write_text("Student,Name\noutsider@example.org,Out\nalice@example.org,Alice\n")
+    await form.get_by_label("Roster file").set_input_files(good)
+    await form.get_by_role("button", name="Enrol all").click()
+    await expect(result).to_have_text("roster.csv: 2 rows read · 1 enrolled · 1 already enrolled.")
+    await expect(students).to_have_count(4)
+    await expect(students.filter(has_text="outsider@example.org")).to_have_count(1)
+    await page.screenshot(path=screenshot_path(tmp_path, "roster-enrolled.png"), full_page=True)

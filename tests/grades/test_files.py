@@ -64,10 +64,13 @@ def test_the_delimiter_is_detected_and_crlf_is_handled(tmp_path: Path, delimiter
 
 
 def test_header_names_ignore_case_and_spaces_and_unknown_columns_are_listed(tmp_path: Path) -> None:
-    table, _ = read_all(write(tmp_path, b" Student ;GRADE; Assess ment ;Name\nx;1;a;Ada\n"))
-    columns = find_columns(table.header, GRADE_COLUMNS)
+    table, _ = read_all(
+        write(tmp_path, b" Student ;GRADE; Assess ment ;Extra Col ;Name\nx;1;a;b;Ada\n")
+    )
+    columns = find_columns(table.header, GRADE_COLUMNS, written=table.written_header)
     assert columns.positions == {"student": 0, "grade": 1, "assessment": 2}
-    assert columns.ignored == ["name"]
+    # Named as the teacher wrote them, not as they are compared.
+    assert columns.ignored == ["Extra Col", "Name"]
 
 
 def test_a_column_named_twice_is_unreadable(tmp_path: Path) -> None:

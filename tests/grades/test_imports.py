@@ -126,6 +126,16 @@ async def test_a_file_is_applied_with_history_and_progress_events(grade_world: G
     assert (await world.grades())[("s0@example.org", "final")] == (90.0, None, "Good")
 
 
+async def test_ignored_columns_are_named_as_the_file_writes_them(grade_world: GradeWorld) -> None:
+    upload = await grade_world.run(
+        await grade_world.upload(
+            csv("s0@example.org,80,Sat at the back", header="Student,Grade,Extra Col")
+        )
+    )
+    assert upload.status is UploadStatus.applied
+    assert upload.message.endswith("Ignored columns: Extra Col.")
+
+
 async def test_any_row_error_rejects_the_file_and_applies_nothing(grade_world: GradeWorld) -> None:
     world = grade_world
     content = csv(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -17,8 +18,14 @@ from gradeflow.courses import members
 from gradeflow.courses.models import Assignment
 from gradeflow.db import transaction
 from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements
-from tests.factories import ADDER_SOLUTION, ADDER_TESTS, PASSWORD, create_account
-from tests.web.test_accounts import HTML, form_token
+from tests.factories import (
+    ADDER_SOLUTION,
+    ADDER_TESTS,
+    PASSWORD,
+    add_assignment,
+    create_account,
+)
+from tests.web.test_accounts import HTML, form_token, post_form
 
 FORM = {
     "title": "Sum by form",
@@ -114,6 +121,20 @@ async def test_a_refused_form_shows_each_problem_and_stores_nothing(
     assert await count_assignments(session_factory) == before
 
 
+async def test_an_order_out_of_range_names_its_limits_in_plain_digits(
+    teacher: httpx.AsyncClient, course_id: int
+) -> None:
+    new = f"/courses/{course_id}/assignments/new"
+    token = await form_token(teacher, new)
+    refused = await teacher.post(
+        new, data=FORM | {"order": "2000000", "csrf_token": token}, headers=HTML
+    )
+    assert refused.status_code == 422
+    assert "order: must be a whole number from 0 to 1,000,000<" in refused.text
+    assert 'data-field-error="order">must be a whole number from 0 to 1,000,000<' in refused.text
+    assert "1e+06" not in refused.text
+
+
 async def test_only_the_course_teachers_get_the_pages(app: FastAPI, course_id: int) -> None:
     new = f"/courses/{course_id}/assignments/new"
     async with httpx.AsyncClient(
@@ -132,3 +153,79 @@ async def test_only_the_course_teachers_get_the_pages(app: FastAPI, course_id: i
     finally:
         await student.aclose()
         await other.aclose()
+
+
+async def test_the_assignment_pages_link_to_a_regrade_and_say_when_scores_keep_old_rules(
+    teacher: httpx.AsyncClient, course_id: int, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with transaction(session_factory) as session:
+        assignment = await add_assignment(session, course_id=course_id, slug="halves", points=50)
+    regrade = f"/assignments/{assignment.id}/regrade-preview"
+    edit = f"/courses/{course_id}/assignments/{assignment.id}/edit"
+    listing = await teacher.get(f"/courses/{course_id}/assignments", headers=HTML)
+    assert f'href="{regrade}"' in listing.text
+    page = await teacher.get(edit, headers=HTML)
+    assert f'<a href="{regrade}" data-testid="regrade-link">Preview a regrade</a>' in page.text
+    assert 'data-testid="rules-changed"' not in page.text
+
+    # A new title changes no score: no note.
+    form = {name: value for name, value in FORM.items() if not name.startswith("support")}
+    current = form | {
+        "title": "Halves",
+        "slug": "halves",
+        "points": "50",
+        "scoring": "all-or-nothing",
+        "module": "solution",
+        "time_limit_s": "10",
+        "memory_mb": "256",
+    }
+    token = await form_token(teacher, edit)
+    renamed = await teacher.post(edit, data=current | {"csrf_token": token}, headers=HTML)
+    assert (renamed.status_code, renamed.headers["location"]) == (303, edit)
+
+    # New points do: the page says existing scores keep the old rules, and where to regrade.
+    changed = await teacher.post(
+        edit, data=current | {"points": "100", "csrf_token": token}, headers=HTML
+    )
+    assert changed.status_code == 303
+    page = await teacher.get(changed.headers["location"], headers=HTML)
+    note = re.search(r'<p [^>]*data-testid="rules-changed"[^>]*>(.*?)</p>', page.text, re.S)
+    assert note is not None, page.text
+    assert "Scores students already have keep the old rules until a regrade" in note[1]
+    assert f'href="{regrade}"' in note[1]
+
+
+async def test_a_drafts_regrade_page_says_a_draft_has_nothing_to_regrade(
+    app: FastAPI,
+    teacher: httpx.AsyncClient,
+    course_id: int,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with transaction(session_factory) as session:
+        draft = await add_assignment(session, course_id=course_id, slug="unseen")
+        draft.published = False
+    regrade = f"/assignments/{draft.id}/regrade-preview"
+    edit = await teacher.get(f"/courses/{course_id}/assignments/{draft.id}/edit", headers=HTML)
+    assert 'data-testid="regrade-link"' not in edit.text
+    listing = await teacher.get(f"/courses/{course_id}/assignments", headers=HTML)
+    assert f'href="{regrade}"' not in listing.text
+
+    for shown in (
+        await teacher.get(regrade, headers=HTML),
+        await post_form(teacher, regrade, {}, token_from=f"/courses/{course_id}"),
+    ):
+        assert shown.status_code == 409
+        assert "is a draft: students cannot submit to it yet, so it has no submissions" in (
+            shown.text
+        )
+        assert f'href="/courses/{course_id}/assignments/{draft.id}/edit"' in shown.text
+    # Nobody else learns that the draft exists.
+    await create_account(session_factory, "stu@example.org")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as student:
+        signed = await student.post(
+            "/api/auth/login", json={"email": "stu@example.org", "password": PASSWORD}
+        )
+        assert signed.status_code == 200
+        assert (await student.get(regrade, headers=HTML)).status_code == 404

@@ -3,6 +3,7 @@ edits settings; a student joins with the code; refused forms change nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import httpx
@@ -10,10 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.models import Role
+from gradeflow.accounts.models import Role, User
 from gradeflow.courses.models import Course, CourseMember, MemberRole
+from tests.api.test_grade_uploads import signed_in_teacher
 from tests.factories import PASSWORD, create_account
-from tests.web.test_accounts import HTML, post_form
+from tests.web.test_accounts import HTML, form_token, post_form
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -150,9 +152,103 @@ async def test_refused_course_forms_say_why_and_change_nothing(
     assert len(members) == 1  # only the teacher of y-course
 
 
+async def test_enrolling_a_staff_account_says_whose_account_it_is_in_good_english(
+    app: FastAPI, session_factory: Factory
+) -> None:
+    await create_account(session_factory, "teach@example.org", role=Role.teacher)
+    await create_account(session_factory, "other@example.org", role=Role.teacher)
+    await create_account(session_factory, "root@example.org", role=Role.admin)
+    async with browser(app) as teacher:
+        await sign_in(teacher, "teach@example.org")
+        created = await post_form(
+            teacher, "/courses", {"title": "Z", "slug": "z-course"}, token_from="/courses"
+        )
+        course_path = created.headers["location"]
+        admin = await post_form(
+            teacher,
+            f"{course_path}/students",
+            {"email": "root@example.org"},
+            token_from=course_path,
+        )
+        assert admin.status_code == 422
+        assert "root@example.org is an admin&#39;s account; only students enrol." in admin.text
+        other = await post_form(
+            teacher,
+            f"{course_path}/students",
+            {"email": "other@example.org"},
+            token_from=course_path,
+        )
+        assert "other@example.org is a teacher&#39;s account; only students enrol." in other.text
+
+
 async def test_visitors_are_sent_to_sign_in_and_back(client: httpx.AsyncClient) -> None:
     page = await client.get("/courses/1/gradebook", headers=HTML, follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"] == "/sign-in?next=/courses/1/gradebook"
     account = await client.get("/account", headers=HTML, follow_redirects=False)
     assert account.headers["location"] == "/sign-in?next=/account"
+
+
+async def test_a_teacher_enrols_a_roster_file_from_the_course_page(
+    app: FastAPI, session_factory: Factory
+) -> None:
+    client, course_id = await signed_in_teacher(app, session_factory)
+    course_path = f"/courses/{course_id}"
+    roster_path = f"{course_path}/roster"
+    async with contextlib.aclosing(client):
+        page = await client.get(course_path, headers=HTML)
+        assert f'action="{roster_path}" enctype="multipart/form-data"' in page.text
+        token = await form_token(client, course_path)
+
+        forged = await client.post(
+            roster_path,
+            files={"file": ("r.csv", b"student\ns1@example.org\n")},
+            data={"csrf_token": "0" * 64},
+            headers=HTML,
+        )
+        assert forged.status_code == 403
+        assert await enrolled(session_factory, course_id) == ["s0@example.org"]
+
+        # Any bad row: each is listed by its row, and nobody is enrolled.
+        bad = await client.post(
+            roster_path,
+            files={"file": ("roster.csv", b"student\ns1@example.org\nnobody@example.org\n\n")},
+            data={"csrf_token": token},
+            headers=HTML,
+        )
+        assert bad.status_code == 422
+        assert "1 error in the roster; nobody was enrolled" in bad.text
+        errors = re.search(r'data-testid="roster-errors">(.*?)</table>', bad.text, re.S)
+        assert errors is not None, bad.text
+        assert re.search(
+            r'<td class="num">3</td><td>No account has [^<]*nobody@example.org', errors[1]
+        )
+        assert await enrolled(session_factory, course_id) == ["s0@example.org"]
+
+        good = await client.post(
+            roster_path,
+            files={
+                "file": ("roster.csv", b"Student,Name\nS0@example.org,A\nN1,B\ns2@example.org,C\n")
+            },
+            data={"csrf_token": token},
+            headers=HTML,
+        )
+        assert good.status_code == 200, good.text
+        assert "roster.csv: 3 rows read · 2 enrolled · 1 already enrolled." in good.text
+        assert "s2@example.org" in good.text  # the students' table already shows them
+        assert await enrolled(session_factory, course_id) == [
+            "s0@example.org",
+            "s1@example.org",
+            "s2@example.org",
+        ]
+
+
+async def enrolled(factory: Factory, course_id: int) -> list[str]:
+    async with factory() as session:
+        emails = await session.scalars(
+            select(User.email)
+            .join(CourseMember, CourseMember.user_id == User.id)
+            .where(CourseMember.course_id == course_id, CourseMember.role == MemberRole.student)
+            .order_by(User.email)
+        )
+        return [email for email in emails if email is not None]

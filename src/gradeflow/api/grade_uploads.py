@@ -7,7 +7,6 @@ and the upload recorded in another (whose commit publishes the import job).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,12 +15,9 @@ from pydantic import BaseModel, Field
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
 from gradeflow.courses.members import taught_course
-from gradeflow.courses.models import Course
 from gradeflow.db import transaction
 from gradeflow.deps import AppRuntime, CurrentUser, DbSession, PathId, current_user, optional_user
-from gradeflow.errors import Invalid
 from gradeflow.grades import imports, roster
-from gradeflow.grades.files import FileUnreadable
 from gradeflow.grades.intake import ReceivedForm, receive_form
 from gradeflow.grades.models import UploadStatus
 from gradeflow.runtime import Runtime
@@ -236,17 +232,9 @@ async def upload_roster(course_id: PathId, request: Request, runtime: AppRuntime
         request, runtime, course_id=course_id, max_bytes=roster.MAX_ROSTER_BYTES
     )
     assert form.file is not None
-    try:
-        async with runtime.blobs.local_copy(form.file.key) as path:
-            try:
-                students, result = await asyncio.to_thread(roster.read_roster, path)
-            except FileUnreadable as exc:
-                raise Invalid(exc.message) from exc
-        async with transaction(runtime.session_factory) as session:
-            course = await session.get_one(Course, course_id)
-            await roster.enrol_roster(session, course=course, students=students, result=result)
-    finally:
-        await asyncio.shield(runtime.blobs.delete(form.file.key))
+    result = await roster.enrol_received_roster(
+        runtime.session_factory, blobs=runtime.blobs, course_id=course_id, received=form.file
+    )
     return RosterView(
         rows=result.rows, enrolled=result.enrolled, already_enrolled=result.already_enrolled
     )

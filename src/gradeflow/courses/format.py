@@ -273,9 +273,14 @@ class _Fields:
         # Compared as they are: float() of a huge TOML integer would overflow.
         if not is_number or not low <= value <= high:
             kind = "a whole number" if integer else "a number"
-            self.bad(key, f"must be {kind} from {low:g} to {high:g}")
+            self.bad(key, f"must be {kind} from {_plain(low)} to {_plain(high)}")
             return default
         return float(value)
+
+
+def _plain(number: float) -> str:
+    """A limit as a teacher writes it: ``1,000,000`` and ``0.1``, never ``1e+06``."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:,}"
 
 
 def _refuse_unknown_keys(data: Mapping[str, Any], allowed: set[str], where: _Where) -> None:

@@ -231,7 +231,10 @@ async def enrol_student(session: AsyncSession, course: Course, *, email: str) ->
 
 async def _enrol(session: AsyncSession, course: Course, user: User) -> bool:
     if user.role is not Role.student:
-        raise Invalid(f"{user.email} is a {user.role.value}'s account; only students enrol.")
+        article = "an" if user.role.value[0] in "aeiou" else "a"  # an admin, a teacher
+        raise Invalid(
+            f"{user.email} is {article} {user.role.value}'s account; only students enrol."
+        )
     # Inserted unless there: two requests may enrol the same student at once (a double
     # click on "Join"), and the second one finds the first one's row, not an error.
     enrolled = await session.scalar(

@@ -65,6 +65,11 @@ def normalise_name(name: str) -> str:
     return "".join(name.replace("\ufeff", "").split()).lower()
 
 
+def written_name(name: str) -> str:
+    """A header name as its author wrote it, without the byte-order mark or outer spaces."""
+    return name.replace("\ufeff", "").strip()
+
+
 @dataclass
 class Table:
     """A file's header and, lazily, its rows: (row number as a spreadsheet shows it, cells)."""
@@ -77,6 +82,8 @@ class Table:
     delimiter: str | None = None
     # An estimate for progress bars (lines or the sheet's declared size), never a promise.
     estimated_rows: int | None = None
+    # The header as the file has it, to name columns in messages the way their author does.
+    written_header: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,11 @@ class Columns:
         return cells[position].strip() if position < len(cells) else ""
 
 
-def find_columns(header: list[str], known: tuple[str, ...]) -> Columns:
-    """Locate ``known`` names in a normalised header; a known name twice is unreadable."""
+def find_columns(
+    header: list[str], known: tuple[str, ...], *, written: list[str] | None = None
+) -> Columns:
+    """Locate ``known`` names in a normalised header; a known name twice is unreadable.
+    Ignored columns are named as ``written`` (the header as the file has it) names them."""
     positions: dict[str, int] = {}
     ignored: list[str] = []
     for index, name in enumerate(header):
@@ -110,7 +120,7 @@ def find_columns(header: list[str], known: tuple[str, ...]) -> Columns:
                 )
             positions[name] = index
         elif name:
-            ignored.append(name)
+            ignored.append(written[index] if written and index < len(written) else name)
     return Columns(positions, ignored)
 
 
@@ -255,6 +265,7 @@ def _csv_table(text: IO[str], *, encoding: str, estimated_lines: int) -> Table:
         encoding=encoding,
         delimiter=delimiter,
         estimated_rows=max(estimated_lines - header_row, 0),
+        written_header=[written_name(name) for name in header],
     )
 
 
@@ -374,6 +385,7 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
             rows=rows(),
             header_row=header_row,
             estimated_rows=max(declared - header_row, 0) if declared else None,
+            written_header=[written_name(name) for name in header],
         )
     finally:
         workbook.close()

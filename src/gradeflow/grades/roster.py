@@ -7,17 +7,21 @@ Rosters are small (a size cap keeps them so), so this runs inside the request.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.members import enrol_student
 from gradeflow.courses.models import Course
+from gradeflow.db import transaction
 from gradeflow.errors import Conflict, Invalid, NotFound
-from gradeflow.grades.files import find_columns, open_table
+from gradeflow.grades.blobs import BlobStore
+from gradeflow.grades.files import FileUnreadable, find_columns, open_table
+from gradeflow.grades.intake import ReceivedFile
 from gradeflow.grades.rows import MAX_STUDENT_CHARS, RowError, missing_columns, student_key
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
@@ -48,7 +52,7 @@ def read_roster(path: Path) -> tuple[list[tuple[int, str]], RosterResult]:
     result = RosterResult()
     students: list[tuple[int, str]] = []
     with open_table(path) as table:
-        columns = find_columns(table.header, ("student",))
+        columns = find_columns(table.header, ("student",), written=table.written_header)
         missing = missing_columns(columns, header_row=table.header_row)
         if "student" not in columns:
             result.add_error(next(e for e in missing if e.column == "student"))
@@ -119,3 +123,29 @@ async def enrol_roster(
             },
         )
     return result
+
+
+async def enrol_received_roster(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    blobs: BlobStore,
+    course_id: int,
+    received: ReceivedFile,
+) -> RosterResult:
+    """Enrol the students of a received roster file, all or none, in a unit of work of its
+    own; raises Invalid (with the rows' errors). The file is deleted either way.
+
+    It owns the unit of work because the file is read between receiving and enrolling,
+    outside any transaction.
+    """
+    try:
+        async with blobs.local_copy(received.key) as path:
+            try:
+                students, result = await asyncio.to_thread(read_roster, path)
+            except FileUnreadable as exc:
+                raise Invalid(exc.message) from exc
+        async with transaction(factory) as session:
+            course = await session.get_one(Course, course_id)
+            return await enrol_roster(session, course=course, students=students, result=result)
+    finally:
+        await asyncio.shield(blobs.delete(received.key))

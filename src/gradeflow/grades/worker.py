@@ -326,7 +326,7 @@ class ImportRun:
 
     async def _import(self, table: Table) -> UploadStatus:
         upload = self.upload
-        columns = find_columns(table.header, GRADE_COLUMNS)
+        columns = find_columns(table.header, GRADE_COLUMNS, written=table.written_header)
         for error in missing_columns(columns, header_row=table.header_row):
             self.errors.add(error)
         if self.errors.total:

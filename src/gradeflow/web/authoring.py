@@ -29,6 +29,17 @@ from gradeflow.web.pages import render
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 TEXT_FIELDS = ("slug", "title", "handout_md", "starter", "tests", "solution", "scoring", "module")
+# What a score is graded by: a save that changes any of these leaves the scores students
+# already have under the old rules until a regrade, and the edit page says so.
+GRADING_RULES = (
+    "points",
+    "scoring",
+    "tests",
+    "module",
+    "time_limit_s",
+    "memory_mb",
+    "support_files",
+)
 INTEGER_FIELDS = ("order", "points", "memory_mb")
 MAX_FIELDS = 20 + 2 * MAX_SUPPORT_FILES
 
@@ -180,14 +191,23 @@ async def edit_assignment_page(
     user: AccountHolder,
     course: TaughtCoursePage,
     csrf: FormToken,
+    changed: str | None = None,
 ) -> Response | str:
+    """``changed=rules``: the save that led here changed how scores are graded."""
     last_event_id = await latest_event_id(session, user_id=user.id)  # before the state
     assignment, draft = await authoring.authored_assignment(
         session, course=course, assignment_id=assignment_id
     )
     view = authoring.describe_authored(assignment, draft, full=True)
     context = await _context(
-        session, user, course, csrf, last_event_id=last_event_id, assignment=view, field_errors={}
+        session,
+        user,
+        course,
+        csrf,
+        last_event_id=last_event_id,
+        assignment=view,
+        field_errors={},
+        rules_changed=changed == "rules",
     )
     return render("authoring_form.html", _with_preview(context))
 
@@ -214,7 +234,7 @@ async def update_assignment(
     changes = fields | {"support_files": fields["support_files"] | removed}
     try:
         async with session.begin_nested():
-            await save_assignment(
+            saved = await save_assignment(
                 session,
                 outbox=runtime.outbox,
                 course=course,
@@ -233,4 +253,8 @@ async def update_assignment(
             **_refused(exc),
         )
         return _page(context, status=exc.status_code)
+    after = authoring.describe_authored(saved.assignment, saved.draft, full=True)
+    # A draft has no scores yet: only a published assignment's can be left behind.
+    if assignment.published and any(before[rule] != after[rule] for rule in GRADING_RULES):
+        return RedirectResponse(f"{request.url.path}?changed=rules", status_code=303)
     return RedirectResponse(request.url.path, status_code=303)

@@ -4,13 +4,14 @@ and its settings.
 
 Every form post goes through ``CheckedForm`` (CSRF) to the same functions as the
 JSON API under ``/api/courses``; a refused form shows the page again with the reason.
+The roster form is multipart: ``receive_checked_upload`` checks its token.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,16 +20,21 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import Assignment, Course, MemberRole
+from gradeflow.db import transaction
 from gradeflow.deps import (
     AccountHolder,
+    AppRuntime,
     DbSession,
     OptionalUser,
     PathId,
+    SignInRequired,
     TaughtCoursePage,
+    optional_user,
     require_role,
 )
-from gradeflow.errors import GradeflowError
-from gradeflow.web.forms import CheckedForm, FormToken, text_field
+from gradeflow.errors import GradeflowError, Invalid
+from gradeflow.grades import roster
+from gradeflow.web.forms import CheckedForm, FormToken, receive_checked_upload, text_field
 from gradeflow.web.pages import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -162,6 +168,46 @@ async def enrol_student(
         await members.enrol_student(session, course, email=email)
 
     return await _teacher_form(session, course, user, csrf, change)
+
+
+@router.post("/courses/{course_id:int}/roster")
+async def upload_roster(
+    course_id: PathId, request: Request, runtime: AppRuntime, csrf: FormToken
+) -> Response:
+    """Enrol every student a roster file names, as ``POST /api/courses/{id}/roster`` does;
+    the course page then says how many, or lists each row's error (nobody enrolled)."""
+    # No session held while the file streams in: each step has a unit of work of its own.
+    async with transaction(runtime.session_factory) as session:
+        user = await optional_user(request, session)
+        if user is None or user.is_anonymous:
+            raise SignInRequired(f"/courses/{course_id}")
+        course = await members.taught_course(session, course_id=course_id, user=user)
+    form = await receive_checked_upload(request, runtime, max_file_bytes=roster.MAX_ROSTER_BYTES)
+    assert form.file is not None
+    status = 200
+    try:
+        result = await roster.enrol_received_roster(
+            runtime.session_factory, blobs=runtime.blobs, course_id=course_id, received=form.file
+        )
+        outcome: dict[str, Any] = {
+            "filename": form.file.filename,
+            "rows": result.rows,
+            "enrolled": result.enrolled,
+            "already_enrolled": result.already_enrolled,
+        }
+    except Invalid as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        outcome = {
+            "filename": form.file.filename,
+            "error": exc.message,
+            "errors": details.get("errors", []),
+            "errors_total": details.get("errors_total", 0),
+        }
+        status = exc.status_code
+    async with runtime.session_factory() as session:
+        access = CourseAccess(course, MemberRole.teacher)
+        context = await _course_context(session, access, user, csrf)
+    return HTMLResponse(render("course.html", context | {"roster": outcome}), status_code=status)
 
 
 @router.post("/courses/{course_id:int}/students/{user_id:int}/remove")

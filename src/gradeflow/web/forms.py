@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from gradeflow.accounts.security import CSRF_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.deps import AppRuntime
 from gradeflow.errors import Forbidden
+from gradeflow.grades.intake import ReceivedForm, receive_form
 
 MAX_FORM_FIELDS = 50
 
@@ -52,10 +53,36 @@ async def read_checked_form(request: Request, runtime: AppRuntime, *, max_fields
     key = request.cookies.get(CSRF_COOKIE, "")
     token = form.get("csrf_token")
     if not key or not isinstance(token, str) or not runtime.signer.form_token_matches(key, token):
-        raise Forbidden(
-            "This form has expired or was sent from another site; reload the page and try again."
-        )
+        raise _expired_form()
     return form
+
+
+async def receive_checked_upload(
+    request: Request, runtime: AppRuntime, *, max_file_bytes: int
+) -> ReceivedForm:
+    """A posted multipart form, its file streamed into the blob store; refused (403, the
+    file deleted) unless it carries this browser's token. The token is read from the
+    streamed fields once the body is in: ``checked_form`` would spool the file."""
+    form = await receive_form(
+        request.stream(),
+        content_type=request.headers.get("content-type", ""),
+        content_length=request.headers.get("content-length"),
+        store=runtime.blobs,
+        max_file_bytes=max_file_bytes,
+    )
+    assert form.file is not None
+    key = request.cookies.get(CSRF_COOKIE, "")
+    token = form.fields.get("csrf_token", "")
+    if not key or not runtime.signer.form_token_matches(key, token):
+        await runtime.blobs.delete(form.file.key)
+        raise _expired_form()
+    return form
+
+
+def _expired_form() -> Forbidden:
+    return Forbidden(
+        "This form has expired or was sent from another site; reload the page and try again."
+    )
 
 
 CheckedForm = Annotated[FormData, Depends(checked_form)]

@@ -2,9 +2,8 @@
 page with live progress (``static/uploads.js`` over ``/api/events``), errors, changes,
 and apply and revert buttons.
 
-The upload form is multipart, so its CSRF token is read from the streamed form's
-fields once the body is in (``checked_form`` would spool the file); the other forms
-go through ``CheckedForm``.
+The upload form is multipart, so its CSRF token is checked by
+``receive_checked_upload``; the other forms go through ``CheckedForm``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gradeflow.accounts.models import User
-from gradeflow.accounts.security import CSRF_COOKIE
 from gradeflow.courses.members import taught_course
 from gradeflow.db import transaction
 from gradeflow.deps import (
@@ -27,11 +25,10 @@ from gradeflow.deps import (
     TaughtCoursePage,
     optional_user,
 )
-from gradeflow.errors import Forbidden, GradeflowError
+from gradeflow.errors import GradeflowError
 from gradeflow.events.service import latest_event_id
 from gradeflow.grades import imports
-from gradeflow.grades.intake import receive_form
-from gradeflow.web.forms import CheckedForm, FormToken
+from gradeflow.web.forms import CheckedForm, FormToken, receive_checked_upload
 from gradeflow.web.pages import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -70,21 +67,9 @@ async def upload_from_page(course_id: PathId, request: Request, runtime: AppRunt
         if user is None or not _signed_in(user):
             raise SignInRequired(f"/courses/{course_id}/grade-uploads")
         await taught_course(session, course_id=course_id, user=user)
-    form = await receive_form(
-        request.stream(),
-        content_type=request.headers.get("content-type", ""),
-        content_length=request.headers.get("content-length"),
-        store=runtime.blobs,
-        max_file_bytes=runtime.settings.max_upload_mb * MIB,
+    form = await receive_checked_upload(
+        request, runtime, max_file_bytes=runtime.settings.max_upload_mb * MIB
     )
-    assert form.file is not None
-    key = request.cookies.get(CSRF_COOKIE, "")
-    token = form.fields.get("csrf_token", "")
-    if not key or not runtime.signer.form_token_matches(key, token):
-        await runtime.blobs.delete(form.file.key)
-        raise Forbidden(
-            "This form has expired or was sent from another site; reload the page and try again."
-        )
     upload = await imports.record_received_upload(
         runtime.session_factory,
         outbox=runtime.outbox,

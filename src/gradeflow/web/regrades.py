@@ -19,7 +19,7 @@ from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment
 from gradeflow.deps import AppRuntime, DbSession, OptionalUser, PathId
-from gradeflow.errors import Conflict, GradeflowError, Invalid, NotFound
+from gradeflow.errors import Conflict, Forbidden, GradeflowError, Invalid, NotFound
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading import previews
 from gradeflow.grading.deltas import POLICIES, Policy
@@ -40,9 +40,23 @@ def _page_path(assignment_id: int, preview_id: int | None = None) -> str:
 
 
 async def _taught_assignment(session: AsyncSession, user: User, assignment_id: int) -> Assignment:
-    assignment = await get_assignment(session, assignment_id=assignment_id)
-    await taught_course(session, course_id=assignment.course_id, user=user)
+    """The assignment, drafts included, if ``user`` teaches its course."""
+    assignment = await get_assignment(session, assignment_id=assignment_id, include_drafts=True)
+    try:
+        await taught_course(session, course_id=assignment.course_id, user=user)
+    except Forbidden:
+        if not assignment.published:  # a draft stays unseen by anyone but its teachers
+            raise NotFound("No such assignment.") from None
+        raise
     return assignment
+
+
+async def _draft_page(
+    session: AsyncSession, user: User, csrf: str, assignment: Assignment
+) -> HTMLResponse:
+    """What a draft's regrade page says: there is nothing to regrade yet (409)."""
+    context = await _context(session, user, csrf, assignment=assignment, previews=[], draft=True)
+    return HTMLResponse(render("regrade_start.html", context), status_code=409)
 
 
 async def _preview_of(session: AsyncSession, assignment: Assignment, preview_id: int) -> Regrade:
@@ -76,6 +90,8 @@ async def start_page(
     if teacher is None:
         return _sign_in_first(_page_path(assignment_id))
     assignment = await _taught_assignment(session, teacher, assignment_id)
+    if not assignment.published:
+        return await _draft_page(session, teacher, csrf, assignment)
     listed = await previews.list_previews(session, assignment_id=assignment.id)
     context = await _context(session, teacher, csrf, assignment=assignment, previews=listed)
     return render("regrade_start.html", context)
@@ -94,6 +110,8 @@ async def start(
     if teacher is None:
         return _sign_in_first(_page_path(assignment_id))
     assignment = await _taught_assignment(session, teacher, assignment_id)
+    if not assignment.published:
+        return await _draft_page(session, teacher, csrf, assignment)
     try:
         preview = await previews.start_preview(
             session, outbox=runtime.outbox, assignment=assignment, teacher=teacher
