@@ -184,7 +184,55 @@ async def test_a_roster_enrols_everyone_or_nobody(
             files={"file": ("r.csv", b"Student,Name\nS0@example.org,A\nN1,B\ns2@example.org,C\n")},
         )
         assert good.status_code == 200, good.text
-        assert good.json() == {"rows": 3, "enrolled": 2, "already_enrolled": 1}
+        assert good.json() == {
+            "rows": 3,
+            "enrolled": 2,
+            "already_enrolled": 1,
+            "repeated": 0,
+            "repeats": [],
+        }
         junk = await client.post(url, files={"file": ("r.csv", b"%PDF-1.4 junk")})
         assert junk.status_code == 422
         assert "PDF" in junk.json()["error"]["message"]
+
+
+async def test_a_roster_that_names_a_student_twice_counts_every_row_once(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    client, course_id = await signed_in_teacher(app, session_factory)
+    url = f"/api/courses/{course_id}/roster"
+    async with contextlib.aclosing(client):
+        twice = await client.post(
+            url, files={"file": ("r.csv", b"student\ns1@example.org\nS1@example.org\n")}
+        )
+        assert twice.status_code == 200, twice.text
+        assert twice.json() == {
+            "rows": 2,
+            "enrolled": 1,
+            "already_enrolled": 0,
+            "repeated": 1,
+            "repeats": [
+                {
+                    "row": 3,
+                    "column": "student",
+                    "message": "s1@example.org is named again (first on row 2); enrolled once.",
+                }
+            ],
+        }
+        # By email and by student number: the same student, and one already enrolled.
+        both = await client.post(
+            url,
+            files={"file": ("r.csv", b"student\ns2@example.org\nN2\ns0@example.org\n")},
+        )
+        assert both.status_code == 200, both.text
+        body = both.json()
+        assert (body["rows"], body["enrolled"], body["already_enrolled"], body["repeated"]) == (
+            3,
+            1,
+            1,
+            1,
+        )
+        assert body["rows"] == body["enrolled"] + body["already_enrolled"] + body["repeated"]
+        assert body["repeats"][0]["message"] == (
+            "'N2' is s2@example.org again (first on row 2); enrolled once."
+        )

@@ -86,9 +86,11 @@ class ForceOption(BaseModel):
 
 
 class RosterView(BaseModel):
-    rows: int
+    rows: int = Field(description="Rows naming a student: enrolled + already_enrolled + repeated.")
     enrolled: int = Field(description="Students enrolled by this file.")
     already_enrolled: int
+    repeated: int = Field(description="Rows naming a student an earlier row named (once).")
+    repeats: list[RowErrorView] = Field(description="The first 100 repeated rows.")
 
 
 def _multipart(description: str) -> dict[str, Any]:
@@ -248,5 +250,11 @@ async def upload_roster(course_id: PathId, request: Request, runtime: AppRuntime
     finally:
         await asyncio.shield(runtime.blobs.delete(form.file.key))
     return RosterView(
-        rows=result.rows, enrolled=result.enrolled, already_enrolled=result.already_enrolled
+        rows=result.rows,
+        enrolled=result.enrolled,
+        already_enrolled=result.already_enrolled,
+        repeated=result.repeated,
+        repeats=[
+            RowErrorView(row=r.row, column=r.column, message=r.message) for r in result.repeats
+        ],
     )
