@@ -63,6 +63,19 @@ def test_the_delimiter_is_detected_and_crlf_is_handled(tmp_path: Path, delimiter
     assert rows[1] == (3, ["bob@example.org", "B+", "quiz 1", ""])
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("ends_with_newline", [True, False])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_csvs_row_estimate_is_its_rows_less_the_header(
+    tmp_path: Path, newline: str, ends_with_newline: bool, encoding: str
+) -> None:
+    lines = ["student,grade", *[f"s{i}@example.org,{i}" for i in range(320)]]
+    text = newline.join(lines) + (newline if ends_with_newline else "")
+    table, rows = read_all(write(tmp_path, text.encode(encoding)))
+    assert len(rows) == 320
+    assert table.estimated_rows == 320
+
+
 def test_header_names_ignore_case_and_spaces_and_unknown_columns_are_listed(tmp_path: Path) -> None:
     table, _ = read_all(write(tmp_path, b" Student ;GRADE; Assess ment ;Name\nx;1;a;Ada\n"))
     columns = find_columns(table.header, GRADE_COLUMNS)

@@ -641,3 +641,29 @@ async def test_the_same_file_again_after_a_later_upload_was_reverted_changes_not
     third = await world.run(await world.upload(content))
     assert third.status is UploadStatus.rejected
     assert "1 of the grades this file changes were changed since" in third.message
+
+
+async def test_the_row_total_is_an_estimate_while_reading_and_exact_at_the_end(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    # Comments over several lines: the file has more lines than rows.
+    upload = await world.run(
+        await world.upload(
+            csv(*[f's{i}@example.org,{i},final,"line one\nline two\nline three"' for i in range(3)])
+        )
+    )
+    assert upload.status is UploadStatus.applied, upload.message
+    async with world.factory() as session:
+        views = [
+            e.payload["upload"]
+            for e in await session.scalars(
+                select(Event).where(Event.type == "grade_upload").order_by(Event.id)
+            )
+        ]
+    staging = [v for v in views if v["phase"] == "staging"]
+    assert staging
+    assert all(v["rows_total_estimated"] for v in staging)
+    assert (staging[0]["rows_total"], views[-1]["rows_total"]) == (9, 3)
+    assert views[-1]["rows_total_estimated"] is False
+    assert imports.describe_upload(upload)["rows_total_estimated"] is False

@@ -55,7 +55,14 @@ class UploadView(BaseModel):
     filename: str
     size: int
     sha256: str
-    rows_total: int | None
+    rows_total: int | None = Field(
+        description="Rows in the file: an estimate while it is read (see rows_total_estimated), "
+        "the count of rows read once the import ends."
+    )
+    rows_total_estimated: bool = Field(
+        description="rows_total is the reader's estimate (lines of a CSV, the declared size "
+        "of a sheet), not a count yet."
+    )
     rows_done: int
     errors: list[RowErrorView] = Field(description="The first 100 errors; see errors_total.")
     errors_total: int

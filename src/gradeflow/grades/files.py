@@ -75,7 +75,8 @@ class Table:
     header_row: int = 1
     encoding: str | None = None
     delimiter: str | None = None
-    # An estimate for progress bars (lines or the sheet's declared size), never a promise.
+    # An estimate for progress bars (lines less the header, or the sheet's declared
+    # size), never a promise: quoted cells may span lines, blank rows are skipped.
     estimated_rows: int | None = None
 
 
@@ -164,9 +165,14 @@ def _check_text(path: Path, head: bytes) -> tuple[str, int]:
 
 def _decodes_as(path: Path, encoding: str) -> int | None:
     """Lines in the file if all of it decodes as ``encoding`` text (-1: only blank),
-    None if it does not or holds binary control characters."""
+    None if it does not or holds binary control characters.
+
+    A line is counted at its newline, plus a last one without (the newline that ends
+    the file starts no line).
+    """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     lines = 0
+    open_line = False
     blank = True
     with path.open("rb") as handle:
         while True:
@@ -178,11 +184,13 @@ def _decodes_as(path: Path, encoding: str) -> int | None:
             if _BINARY.search(text):
                 return None
             lines += text.count("\n")
+            if text:
+                open_line = not text.endswith("\n")
             if blank and text.strip(" \t\r\n\ufeff"):
                 blank = False
             if not chunk:
                 break
-    return -1 if blank else lines + 1
+    return -1 if blank else lines + int(open_line)
 
 
 def _lines(text: IO[str]) -> Iterator[str]:
