@@ -14,7 +14,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.db import transaction
 from gradeflow.settings import Settings
-from tests.factories import PASSWORD, create_account
+from tests.factories import PASSWORD, create_account, xlsx_bomb
 
 
 async def signed_in_teacher(
@@ -236,3 +236,18 @@ async def test_a_roster_that_names_a_student_twice_counts_every_row_once(
         assert body["repeats"][0]["message"] == (
             "'N2' is s2@example.org again (first on row 2); enrolled once."
         )
+
+
+async def test_a_roster_xlsx_that_unpacks_to_a_huge_cell_is_refused_with_422(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    client, course_id = await signed_in_teacher(app, session_factory)
+    bomb = xlsx_bomb(128 * 1024 * 1024)  # ~130 KB; its sheet unpacks to 128 MiB
+    async with contextlib.aclosing(client):
+        refused = await client.post(
+            f"/api/courses/{course_id}/roster", files={"file": ("r.xlsx", bomb)}
+        )
+        assert refused.status_code == 422, refused.text
+        message = refused.json()["error"]["message"]
+        assert "xl/worksheets/sheet1.xml unpacks to 134,217," in message
+        assert "20 times the upload limit" in message

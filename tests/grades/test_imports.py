@@ -25,6 +25,7 @@ from gradeflow.grades.models import (
     UploadStatus,
     grade_upload_rows,
 )
+from tests.factories import xlsx_bomb
 from tests.grades.conftest import GradeWorld
 
 
@@ -667,3 +668,13 @@ async def test_the_row_total_is_an_estimate_while_reading_and_exact_at_the_end(
     assert (staging[0]["rows_total"], views[-1]["rows_total"]) == (9, 3)
     assert views[-1]["rows_total_estimated"] is False
     assert imports.describe_upload(upload)["rows_total_estimated"] is False
+
+
+async def test_a_grade_xlsx_with_a_cell_longer_than_excel_allows_fails_clearly(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    upload = await world.run(await world.upload(xlsx_bomb(16 * 1024 * 1024), name="g.xlsx"))
+    assert upload.status is UploadStatus.failed
+    assert "more than 32,767 characters" in upload.message
+    assert await world.grades() == {}

@@ -65,7 +65,7 @@ def read_roster(path: Path) -> tuple[list[tuple[int, str]], RosterResult]:
     """
     result = RosterResult()
     students: list[tuple[int, str]] = []
-    with open_table(path) as table:
+    with open_table(path, max_bytes=MAX_ROSTER_BYTES) as table:
         columns = find_columns(table.header, ("student",))
         missing = missing_columns(columns, header_row=table.header_row)
         if "student" not in columns:
