@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import io
 import textwrap
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,8 @@ async def queued_jobs(outbox: Outbox) -> int:
 
 
 PASSWORD = "correct horse battery"
+# The default upload limit of a grade file (GRADEFLOW_MAX_UPLOAD_MB), for files.open_table.
+MAX_GRADE_FILE = 200 * 1024 * 1024
 
 
 async def create_account(
@@ -371,6 +374,71 @@ async def lost_submission(
                 now=at,
             )
     return submission.id
+
+
+def xlsx_bomb(cell_bytes: int, *, shared: bool = False) -> bytes:
+    """A workbook (a few hundred KB) whose one cell below the header is ``cell_bytes``
+    of text once unpacked: inline, or as its shared string. Written in chunks, so
+    building it never holds the text."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006"
+    header = '<row r="1"><c r="A1" t="inlineStr"><is><t>student</t></is></c></row>'
+    if shared:
+        cell = '<c r="A2" t="s"><v>0</v></c>'
+        text_part, before, after = (
+            "xl/sharedStrings.xml",
+            f'<sst xmlns="{main}"><si><t>',
+            "</t></si></sst>",
+        )
+    else:
+        cell = '<c r="A2" t="inlineStr"><is><t>'
+        text_part, before, after = (
+            "xl/worksheets/sheet1.xml",
+            "",
+            "</t></is></c></row></sheetData></worksheet>",
+        )
+    sheet = f'<worksheet xmlns="{main}"><sheetData>{header}<row r="2">{cell}'
+    if shared:
+        sheet += "</row></sheetData></worksheet>"
+    else:
+        before, sheet = sheet, ""
+    parts = {
+        "[Content_Types].xml": f'<Types xmlns="{pkg}/content-types">'
+        '<Default Extension="rels" '
+        'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
+        'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        + ('<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+           'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+           if shared else "")
+        + "</Types>",
+        "_rels/.rels": f'<Relationships xmlns="{pkg}/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>",
+        "xl/workbook.xml": f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+        '<sheet name="Roster" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{pkg}/relationships">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="worksheets/sheet1.xml"/>'
+        + (f'<Relationship Id="rId2" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/>'
+           if shared else "")
+        + "</Relationships>",
+    }  # fmt: skip
+    if shared:
+        parts["xl/worksheets/sheet1.xml"] = sheet
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+        with archive.open(text_part, "w", force_zip64=True) as part:
+            part.write(before.encode())
+            chunk = b"a" * (1024 * 1024)
+            for start in range(0, cell_bytes, len(chunk)):
+                part.write(chunk[: cell_bytes - start])
+            part.write(after.encode())
+    return buffer.getvalue()
 
 
 def xlsx_bytes(rows: list[list[object]]) -> bytes:

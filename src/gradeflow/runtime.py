@@ -113,6 +113,7 @@ def importer_config(settings: Settings) -> ImporterConfig:
         # An import's lease is renewed every third of it, like a grading run's margin.
         lease_s=settings.lease_margin_s,
         sweep_interval_s=settings.sweep_interval_s,
+        max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
     )
 
 

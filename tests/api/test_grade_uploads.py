@@ -14,7 +14,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.db import transaction
 from gradeflow.settings import Settings
-from tests.factories import PASSWORD, create_account
+from tests.factories import PASSWORD, create_account, xlsx_bomb
 
 
 async def signed_in_teacher(
@@ -184,7 +184,70 @@ async def test_a_roster_enrols_everyone_or_nobody(
             files={"file": ("r.csv", b"Student,Name\nS0@example.org,A\nN1,B\ns2@example.org,C\n")},
         )
         assert good.status_code == 200, good.text
-        assert good.json() == {"rows": 3, "enrolled": 2, "already_enrolled": 1}
+        assert good.json() == {
+            "rows": 3,
+            "enrolled": 2,
+            "already_enrolled": 1,
+            "repeated": 0,
+            "repeats": [],
+        }
         junk = await client.post(url, files={"file": ("r.csv", b"%PDF-1.4 junk")})
         assert junk.status_code == 422
         assert "PDF" in junk.json()["error"]["message"]
+
+
+async def test_a_roster_that_names_a_student_twice_counts_every_row_once(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    client, course_id = await signed_in_teacher(app, session_factory)
+    url = f"/api/courses/{course_id}/roster"
+    async with contextlib.aclosing(client):
+        twice = await client.post(
+            url, files={"file": ("r.csv", b"student\ns1@example.org\nS1@example.org\n")}
+        )
+        assert twice.status_code == 200, twice.text
+        assert twice.json() == {
+            "rows": 2,
+            "enrolled": 1,
+            "already_enrolled": 0,
+            "repeated": 1,
+            "repeats": [
+                {
+                    "row": 3,
+                    "column": "student",
+                    "message": "s1@example.org is named again (first on row 2); enrolled once.",
+                }
+            ],
+        }
+        # By email and by student number: the same student, and one already enrolled.
+        both = await client.post(
+            url,
+            files={"file": ("r.csv", b"student\ns2@example.org\nN2\ns0@example.org\n")},
+        )
+        assert both.status_code == 200, both.text
+        body = both.json()
+        assert (body["rows"], body["enrolled"], body["already_enrolled"], body["repeated"]) == (
+            3,
+            1,
+            1,
+            1,
+        )
+        assert body["rows"] == body["enrolled"] + body["already_enrolled"] + body["repeated"]
+        assert body["repeats"][0]["message"] == (
+            "'N2' is s2@example.org again (first on row 2); enrolled once."
+        )
+
+
+async def test_a_roster_xlsx_that_unpacks_to_a_huge_cell_is_refused_with_422(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    client, course_id = await signed_in_teacher(app, session_factory)
+    bomb = xlsx_bomb(128 * 1024 * 1024)  # ~130 KB; its sheet unpacks to 128 MiB
+    async with contextlib.aclosing(client):
+        refused = await client.post(
+            f"/api/courses/{course_id}/roster", files={"file": ("r.xlsx", bomb)}
+        )
+        assert refused.status_code == 422, refused.text
+        message = refused.json()["error"]["message"]
+        assert "xl/worksheets/sheet1.xml unpacks to 134,217," in message
+        assert "20 times the upload limit" in message

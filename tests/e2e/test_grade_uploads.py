@@ -3,20 +3,24 @@ it, and finds the grades in the gradebook."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.db import transaction
+from gradeflow.accounts.models import User
+from gradeflow.db import transaction, utcnow
+from gradeflow.grades import imports
 from gradeflow.grades.models import GradeUpload, UploadStatus
 from tests.conftest import LiveServer
 from tests.e2e.pages import GradebookPage, SignInPage
 from tests.e2e.test_accessibility import PHONE, phone_problems, serious_violations
 from tests.e2e.test_gradebook import screenshot_path
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, memory_outbox
 from tests.grades.conftest import build_school
 
 pytestmark = pytest.mark.browser
@@ -191,3 +195,58 @@ async def test_a_teacher_enrols_a_roster_file_on_the_course_page(
     await expect(students).to_have_count(4)
     await expect(students.filter(has_text="outsider@example.org")).to_have_count(1)
     await page.screenshot(path=screenshot_path(tmp_path, "roster-enrolled.png"), full_page=True)
+
+
+async def test_the_upload_page_follows_a_revert_live(
+    live_server: LiveServer,
+    page: Page,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    school = await build_school(session_factory)
+    grades = tmp_path / "chain.csv"
+    grades.write_text("student,grade,assessment\nbob@example.org,10,chain2\nS1,20,chain2\n")
+    uploads = f"/courses/{school.algebra}/grade-uploads"
+    await SignInPage(page).sign_in(live_server.url, "teacher@example.org", PASSWORD, uploads)
+    form = page.get_by_test_id("upload-form")
+    await form.locator("input[type=file]").set_input_files(grades)
+    await form.get_by_role("button", name="Upload").click()
+    status = page.get_by_test_id("upload-status")
+    message = page.get_by_test_id("upload-message")
+    await expect(status).to_have_text("validated")
+    await page.get_by_test_id("apply").click()
+    await expect(status).to_have_text("applied")
+    upload_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+    # The revert is asked for as the button does, but its job goes to a queue no worker
+    # reads: it waits, deterministically, until the sweeper sends it again below.
+    async with transaction(session_factory) as session:
+        upload = await session.get_one(GradeUpload, upload_id)
+        teacher = await session.get_one(User, school.ids["teacher"])
+        await imports.request_revert(
+            session,
+            outbox=memory_outbox(session_factory),
+            upload=upload,
+            user=teacher,
+            force=False,
+        )
+    await page.reload()
+    await expect(status).to_have_text("applied · revert queued")
+    await expect(message).to_have_text("Revert queued.")
+    await expect(page.get_by_test_id("revert")).to_have_count(0)
+    await page.screenshot(path=screenshot_path(tmp_path, "grade-upload-revert-queued.png"))
+
+    # As if its message was lost a while ago: the live server's sweeper publishes it.
+    async with transaction(session_factory) as session:
+        await session.execute(
+            update(GradeUpload)
+            .where(GradeUpload.id == upload_id)
+            .values(published_at=None, revert_requested_at=utcnow() - dt.timedelta(minutes=1))
+        )
+    # No reload by the test: the page hears the revert's events and shows its end.
+    await expect(message).to_have_text(
+        "Reverted: 2 grades put back as they were before this upload.", timeout=20_000
+    )
+    await expect(status).to_have_text("applied")
+    await expect(page.get_by_test_id("revert")).to_have_count(0)
+    await page.screenshot(path=screenshot_path(tmp_path, "grade-upload-reverted.png"))

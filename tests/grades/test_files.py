@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,17 @@ from gradeflow.grades.rows import (
     parse_grade,
     read_grade_row,
 )
-from tests.factories import xlsx_bytes
+from tests.factories import MAX_GRADE_FILE, xlsx_bomb, xlsx_bytes
 
 CSV = "student,grade,assessment,comment\nada@example.org,87.5,final,Well done\nbob@example.org,B+,quiz 1,\n"
 
 
 def read_all(path: Path) -> tuple[Table, list[tuple[int, list[str]]]]:
-    with open_table(path) as table:
+    return read_all_within(path, max_bytes=MAX_GRADE_FILE)
+
+
+def read_all_within(path: Path, *, max_bytes: int) -> tuple[Table, list[tuple[int, list[str]]]]:
+    with open_table(path, max_bytes=max_bytes) as table:
         return table, list(table.rows)
 
 
@@ -61,6 +67,19 @@ def test_the_delimiter_is_detected_and_crlf_is_handled(tmp_path: Path, delimiter
     table, rows = read_all(write(tmp_path, text.encode()))
     assert table.delimiter == delimiter
     assert rows[1] == (3, ["bob@example.org", "B+", "quiz 1", ""])
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("ends_with_newline", [True, False])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_csvs_row_estimate_is_its_rows_less_the_header(
+    tmp_path: Path, newline: str, ends_with_newline: bool, encoding: str
+) -> None:
+    lines = ["student,grade", *[f"s{i}@example.org,{i}" for i in range(320)]]
+    text = newline.join(lines) + (newline if ends_with_newline else "")
+    table, rows = read_all(write(tmp_path, text.encode(encoding)))
+    assert len(rows) == 320
+    assert table.estimated_rows == 320
 
 
 def test_header_names_ignore_case_and_spaces_and_unknown_columns_are_listed(tmp_path: Path) -> None:
@@ -232,3 +251,52 @@ def test_the_fast_row_reader_agrees_with_read_grade_row(header: list[str]) -> No
             # The fast path leaves only decimal commas to parse_grade.
             assert "," in cells[columns.positions["grade"]], cells
     assert fast > 0
+
+
+def _peak_bytes(read: Callable[[], object]) -> int:
+    """The most memory Python held while ``read`` ran (allocations, not a timing)."""
+    tracemalloc.start()
+    try:
+        read()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_an_xlsx_part_that_unpacks_far_beyond_the_upload_limit_is_refused_unread(
+    tmp_path: Path, shared: bool
+) -> None:
+    path = write(tmp_path, xlsx_bomb(16 * 1024 * 1024, shared=shared), "bomb.xlsx")
+    assert path.stat().st_size < 64 * 1024
+
+    def read() -> None:
+        with pytest.raises(FileUnreadable, match=r"unpacks to 16,777,\d+ bytes, more than"):
+            read_all_within(path, max_bytes=256 * 1024)
+
+    assert _peak_bytes(read) < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_an_xlsx_cell_longer_than_excel_allows_is_refused_before_it_is_held(
+    tmp_path: Path, shared: bool
+) -> None:
+    # Within the parts' bound of a 200 MiB upload: only the cell's length stops it.
+    path = write(tmp_path, xlsx_bomb(16 * 1024 * 1024, shared=shared), "bomb.xlsx")
+
+    def read() -> None:
+        with pytest.raises(FileUnreadable, match="more than 32,767 characters"):
+            read_all_within(path, max_bytes=MAX_GRADE_FILE)
+
+    assert _peak_bytes(read) < 8 * 1024 * 1024
+
+
+def test_an_xlsx_cell_of_excels_most_characters_is_read(tmp_path: Path) -> None:
+    content = xlsx_bytes([["student", "comment"], ["ada@example.org", "&" * 32_767]])
+    _, rows = read_all(write(tmp_path, content, "grades.xlsx"))
+    assert rows == [(2, ["ada@example.org", "&" * 32_767])]
+    for shared in (False, True):
+        # Short enough for the parser's guard: the cell's own length refuses it.
+        too_long = write(tmp_path, xlsx_bomb(32_768, shared=shared), "long.xlsx")
+        with pytest.raises(FileUnreadable, match="more than 32,767 characters"):
+            read_all(too_long)

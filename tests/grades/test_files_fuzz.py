@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gradeflow.courses.models import DEFAULT_LETTER_SCALE
 from gradeflow.grades.files import FileUnreadable, Table, find_columns, open_table
 from gradeflow.grades.rows import GRADE_COLUMNS, LetterScale, missing_columns, read_grade_row
-from tests.factories import xlsx_bytes
+from tests.factories import MAX_GRADE_FILE, xlsx_bytes
 
 FUZZ = settings(
     max_examples=150,
@@ -56,7 +56,7 @@ def read_grades(content: bytes) -> None:
         path.write_bytes(content)
         message = "readable"
         try:
-            with open_table(path) as table:
+            with open_table(path, max_bytes=MAX_GRADE_FILE) as table:
                 check_table(table)
         except FileUnreadable as exc:
             message = exc.message

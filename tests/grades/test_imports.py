@@ -25,6 +25,7 @@ from gradeflow.grades.models import (
     UploadStatus,
     grade_upload_rows,
 )
+from tests.factories import xlsx_bomb
 from tests.grades.conftest import GradeWorld
 
 
@@ -587,3 +588,103 @@ async def test_a_cells_history_shows_each_uploads_change_and_the_revert_newest_f
     assert cell[0].change_id > cell[1].change_id > cell[2].change_id
     # The second upload gave s0 the grade it had: no change of theirs in its history.
     assert [(h.upload_id, h.new_value) for h in untouched] == [(first.id, 50.0)]
+
+
+async def test_uploads_reverted_newest_first_put_every_cell_back(grade_world: GradeWorld) -> None:
+    world = grade_world
+    first = await world.run(await world.upload(csv("s0@example.org,10,chain2,")))
+    second = await world.run(await world.upload(csv("s0@example.org,20,chain2,")))
+    await _request_revert(world, second.id, force=False)
+    assert (await world.run(second.id)).revert_status == RevertStatus.reverted
+    assert await world.grades() == {("s0@example.org", "chain2"): (10.0, None, "")}
+
+    # The cell holds exactly what the first upload wrote: the second upload's change
+    # and its revert cancel out, so nothing blocks undoing the first one too.
+    await _request_revert(world, first.id, force=False)
+    reverted = await world.run(first.id)
+    assert reverted.revert_status == RevertStatus.reverted, reverted.message
+    assert "1 grades put back" in reverted.message
+    assert await world.grades() == {}
+
+
+async def test_a_cell_changed_and_changed_back_by_hand_does_not_block_a_revert(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    await world.run(await world.upload(csv("s0@example.org,50,final,", "s1@example.org,50,final,")))
+    upload = await world.run(
+        await world.upload(csv("s0@example.org,70,final,", "s1@example.org,80,final,"))
+    )
+    await _change_by_hand(world, "s0@example.org", 75)
+    await _change_by_hand(world, "s0@example.org", 70)  # as the upload left it again
+    await _change_by_hand(world, "s1@example.org", 85)  # a real later change
+    await _request_revert(world, upload.id, force=False)
+    refused = await world.run(upload.id)
+    assert refused.revert_status == RevertStatus.refused
+    assert "Not reverted: 1 of the grades" in refused.message
+    await _change_by_hand(world, "s1@example.org", 80)
+    await _request_revert(world, upload.id, force=False)
+    reverted = await world.run(upload.id)
+    assert reverted.revert_status == RevertStatus.reverted, reverted.message
+    grades = await world.grades()
+    assert (grades[("s0@example.org", "final")][0], grades[("s1@example.org", "final")][0]) == (
+        50.0,
+        50.0,
+    )
+
+
+async def test_the_same_file_again_after_a_later_upload_was_reverted_changes_nothing(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    content = csv("s0@example.org,10,final,")
+    first = await world.run(await world.upload(content))
+    second = await world.run(await world.upload(csv("s0@example.org,20,final,")))
+    await _request_revert(world, second.id, force=False)
+    await world.run(second.id)
+
+    again = await world.run(await world.upload(content))
+    assert again.duplicate_of_id == first.id
+    assert again.status is UploadStatus.applied, again.message
+    assert again.changes_total == 0
+    # A real later change is still protected: the file would overwrite it.
+    await _change_by_hand(world, "s0@example.org", 15)
+    third = await world.run(await world.upload(content))
+    assert third.status is UploadStatus.rejected
+    assert "1 of the grades this file changes were changed since" in third.message
+
+
+async def test_the_row_total_is_an_estimate_while_reading_and_exact_at_the_end(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    # Comments over several lines: the file has more lines than rows.
+    upload = await world.run(
+        await world.upload(
+            csv(*[f's{i}@example.org,{i},final,"line one\nline two\nline three"' for i in range(3)])
+        )
+    )
+    assert upload.status is UploadStatus.applied, upload.message
+    async with world.factory() as session:
+        views = [
+            e.payload["upload"]
+            for e in await session.scalars(
+                select(Event).where(Event.type == "grade_upload").order_by(Event.id)
+            )
+        ]
+    staging = [v for v in views if v["phase"] == "staging"]
+    assert staging
+    assert all(v["rows_total_estimated"] for v in staging)
+    assert (staging[0]["rows_total"], views[-1]["rows_total"]) == (9, 3)
+    assert views[-1]["rows_total_estimated"] is False
+    assert imports.describe_upload(upload)["rows_total_estimated"] is False
+
+
+async def test_a_grade_xlsx_with_a_cell_longer_than_excel_allows_fails_clearly(
+    grade_world: GradeWorld,
+) -> None:
+    world = grade_world
+    upload = await world.run(await world.upload(xlsx_bomb(16 * 1024 * 1024), name="g.xlsx"))
+    assert upload.status is UploadStatus.failed
+    assert "more than 32,767 characters" in upload.message
+    assert await world.grades() == {}

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 
 from gradeflow.grades.files import open_table
 from gradeflow.grades.shared_strings import MEMORY_CHARS, SharedStrings, read_shared_strings
+from tests.factories import MAX_GRADE_FILE
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -81,7 +82,7 @@ def _warm_up(tmp_path: Path) -> None:
             f'<worksheet xmlns="{MAIN}"><sheetData><row r="1"><c t="s"><v>0</v></c></row>'
             "</sheetData></worksheet>",
         )
-    with open_table(small) as table:
+    with open_table(small, max_bytes=MAX_GRADE_FILE) as table:
         list(table.rows)
 
 
@@ -123,7 +124,7 @@ def test_a_large_shared_strings_table_is_read_in_bounded_memory(tmp_path: Path) 
     rows: list[tuple[int, list[str]]] = []
 
     def read_file() -> None:
-        with open_table(_big(tmp_path)) as table:
+        with open_table(_big(tmp_path), max_bytes=MAX_GRADE_FILE) as table:
             assert (table.kind, table.header) == ("xlsx", ["student", "grade", "comment"])
             for number, cells in table.rows:
                 if number in (2, ROWS + 1):

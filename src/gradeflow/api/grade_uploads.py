@@ -51,7 +51,14 @@ class UploadView(BaseModel):
     filename: str
     size: int
     sha256: str
-    rows_total: int | None
+    rows_total: int | None = Field(
+        description="Rows in the file: an estimate while it is read (see rows_total_estimated), "
+        "the count of rows read once the import ends."
+    )
+    rows_total_estimated: bool = Field(
+        description="rows_total is the reader's estimate (lines of a CSV, the declared size "
+        "of a sheet), not a count yet."
+    )
     rows_done: int
     errors: list[RowErrorView] = Field(description="The first 100 errors; see errors_total.")
     errors_total: int
@@ -82,9 +89,11 @@ class ForceOption(BaseModel):
 
 
 class RosterView(BaseModel):
-    rows: int
+    rows: int = Field(description="Rows naming a student: enrolled + already_enrolled + repeated.")
     enrolled: int = Field(description="Students enrolled by this file.")
     already_enrolled: int
+    repeated: int = Field(description="Rows naming a student an earlier row named (once).")
+    repeats: list[RowErrorView] = Field(description="The first 100 repeated rows.")
 
 
 def _multipart(description: str) -> dict[str, Any]:
@@ -236,5 +245,11 @@ async def upload_roster(course_id: PathId, request: Request, runtime: AppRuntime
         runtime.session_factory, blobs=runtime.blobs, course_id=course_id, received=form.file
     )
     return RosterView(
-        rows=result.rows, enrolled=result.enrolled, already_enrolled=result.already_enrolled
+        rows=result.rows,
+        enrolled=result.enrolled,
+        already_enrolled=result.already_enrolled,
+        repeated=result.repeated,
+        repeats=[
+            RowErrorView(row=r.row, column=r.column, message=r.message) for r in result.repeats
+        ],
     )

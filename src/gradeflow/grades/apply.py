@@ -300,12 +300,18 @@ def _changed_after(course_id: int, position: Any) -> ColumnElement[bool]:
 
 
 async def changed_cells_since(
-    session: AsyncSession, *, upload_id: int, course_id: int, token: int
+    session: AsyncSession, *, upload_id: int, course_id: int, token: int, with_comments: bool
 ) -> int:
-    """How many of the upload's cells changed after ``token``."""
+    """How many of the upload's cells changed after ``token`` and would be overwritten.
+
+    A cell changed since that holds what the file says already (changed and changed
+    back, or changed to the file's value) loses nothing when the file is applied.
+    """
     count = await session.scalar(
         select(func.count()).where(
-            rows.c.upload_id == upload_id, _changed_after(course_id, literal(token))
+            rows.c.upload_id == upload_id,
+            _changed_after(course_id, literal(token)),
+            ~_unchanged(course_id, with_comments=with_comments),
         )
     )
     return int(count or 0)
@@ -500,9 +506,14 @@ async def apply_staged(
         current = await state_token(session, upload_id=upload_id, course_id=course_id)
         if current != expected_token:
             changed = await changed_cells_since(
-                session, upload_id=upload_id, course_id=course_id, token=expected_token
+                session,
+                upload_id=upload_id,
+                course_id=course_id,
+                token=expected_token,
+                with_comments=with_comments,
             )
-            return ApplyOutcome(stale_cells=max(changed, 1))
+            if changed:
+                return ApplyOutcome(stale_cells=changed)
     unenrolled = await unenrolled_rows(session, upload_id=upload_id, course_id=course_id)
     if unenrolled:
         return ApplyOutcome(unenrolled_rows=unenrolled)
@@ -641,12 +652,29 @@ class RevertOutcome:
     refused: bool = False  # changed since and no force: nothing written
 
 
+def _as_upload_left(course_id: int) -> ColumnElement[bool]:
+    """The kept row's cell holds what its upload wrote: value, letter and comment.
+
+    Without a comment column (a NULL comment) the upload kept the cell's comment, the
+    one kept beside it; a grade it created got an empty one.
+    """
+    return exists(
+        select(Grade.id).where(
+            _cell(course_id, Grade),
+            Grade.value.is_not_distinct_from(rows.c.value),
+            Grade.letter.is_not_distinct_from(rows.c.letter),
+            Grade.comment == func.coalesce(rows.c.comment, rows.c.old_comment, ""),
+        )
+    )
+
+
 async def revert_cells(
     session: AsyncSession, *, upload_id: int, course_id: int, user_id: int | None, force: bool
 ) -> RevertOutcome:
     """Put every cell an applied upload changed back as it was, in the caller's transaction.
 
-    Cells changed again since refuse the revert (nothing written) unless ``force``.
+    Cells that no longer hold what the upload wrote refuse the revert (nothing
+    written) unless ``force``; a later change that was undone since does not.
     Grades the upload created are deleted; every reverted cell gets a history row
     (reason "revert"). Set-based: a statement per kind of cell, no per-row trips. The
     upload's changes are its kept rows (``grade_upload_rows``, old values beside them).
@@ -659,10 +687,7 @@ async def revert_cells(
         return RevertOutcome()
     ours = rows.c.upload_id == upload_id
     changed_since = int(
-        await session.scalar(
-            select(func.count()).where(ours, _changed_after(course_id, literal(position)))
-        )
-        or 0
+        await session.scalar(select(func.count()).where(ours, ~_as_upload_left(course_id))) or 0
     )
     if changed_since and not force:
         return RevertOutcome(changed_since=changed_since, refused=True)

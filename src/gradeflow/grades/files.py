@@ -7,7 +7,11 @@ damaged XLSX, an unknown encoding, a runaway line), instead of turning into
 thousands of row errors. Memory stays bounded whatever the file's size: CSV is
 read line by line with a cap on a line's length, XLSX with openpyxl's streaming
 (read-only) reader and its shared strings spilled to disk beyond a threshold
-(``grades/shared_strings.py``).
+(``grades/shared_strings.py``). An XLSX is a ZIP archive, so its parts may unpack to
+far more than the upload limit (a "zip bomb"): their declared sizes are checked
+against ``XLSX_EXPANSION`` times that limit before anything is unpacked, and the
+sheet and shared strings are read through ``_GuardedPart``, which refuses a text run
+longer than a cell may be before the XML parser holds it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ from gradeflow.grades.shared_strings import SharedStrings, read_shared_strings
 # characters; the csv module's own field limit (128 KiB) matches this.
 MAX_LINE_CHARS = 128 * 1024
 MAX_ROWS = 5_000_000
+# The most characters a cell holds: Excel's own limit, far above a grade or a comment.
+MAX_CELL_CHARS = 32_767
+# Text between two tags of an XLSX part, in bytes: a cell's characters at up to ten
+# bytes each (an entity such as "&#x10FFFF;"); the XML parser holds at most this much.
+MAX_TEXT_RUN_BYTES = 10 * MAX_CELL_CHARS
+# An XLSX part may unpack to this many times the upload limit. A sheet's XML packs
+# 10-15:1 and a file at the limit would pass MAX_ROWS long before this size.
+XLSX_EXPANSION = 20
+_GUARD_CHUNK = 64 * 1024  # below MAX_TEXT_RUN_BYTES: a run inside one chunk is short
 SNIFF_BYTES = 64 * 1024
 READ_CHUNK = 1024 * 1024
 DELIMITERS = (",", ";", "\t")
@@ -80,7 +93,8 @@ class Table:
     header_row: int = 1
     encoding: str | None = None
     delimiter: str | None = None
-    # An estimate for progress bars (lines or the sheet's declared size), never a promise.
+    # An estimate for progress bars (lines less the header, or the sheet's declared
+    # size), never a promise: quoted cells may span lines, blank rows are skipped.
     estimated_rows: int | None = None
     # The header as the file has it, to name columns in messages the way their author does.
     written_header: list[str] = field(default_factory=list)
@@ -125,14 +139,18 @@ def find_columns(
 
 
 @contextmanager
-def open_table(path: Path) -> Iterator[Table]:
-    """The table in ``path``; raises ``FileUnreadable`` now or while its rows are read."""
+def open_table(path: Path, *, max_bytes: int) -> Iterator[Table]:
+    """The table in ``path``; raises ``FileUnreadable`` now or while its rows are read.
+
+    ``max_bytes`` is the upload limit the file came under; an XLSX's parts may unpack
+    to ``XLSX_EXPANSION`` times it.
+    """
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head:
         raise FileUnreadable("The file is empty.")
     if head.startswith(b"PK\x03\x04"):
-        with _open_xlsx(path) as table:
+        with _open_xlsx(path, max_part_bytes=XLSX_EXPANSION * max_bytes) as table:
             yield table
         return
     for signature, what in _SIGNATURES:
@@ -174,9 +192,14 @@ def _check_text(path: Path, head: bytes) -> tuple[str, int]:
 
 def _decodes_as(path: Path, encoding: str) -> int | None:
     """Lines in the file if all of it decodes as ``encoding`` text (-1: only blank),
-    None if it does not or holds binary control characters."""
+    None if it does not or holds binary control characters.
+
+    A line is counted at its newline, plus a last one without (the newline that ends
+    the file starts no line).
+    """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     lines = 0
+    open_line = False
     blank = True
     with path.open("rb") as handle:
         while True:
@@ -188,11 +211,13 @@ def _decodes_as(path: Path, encoding: str) -> int | None:
             if _BINARY.search(text):
                 return None
             lines += text.count("\n")
+            if text:
+                open_line = not text.endswith("\n")
             if blank and text.strip(" \t\r\n\ufeff"):
                 blank = False
             if not chunk:
                 break
-    return -1 if blank else lines + 1
+    return -1 if blank else lines + int(open_line)
 
 
 def _lines(text: IO[str]) -> Iterator[str]:
@@ -284,9 +309,71 @@ _XLSX_DAMAGE = (
 )
 
 
+def _too_long_cell() -> FileUnreadable:
+    return FileUnreadable(
+        f"A cell of the workbook holds more than {MAX_CELL_CHARS:,} characters, more than "
+        f"Excel allows in one (a damaged or hostile file?). {_SAVE_AS}"
+    )
+
+
+class _GuardedPart:
+    """A part of the workbook as the XML parser reads it, refusing what would make it
+    hold an unbounded text: a run of more than ``MAX_TEXT_RUN_BYTES`` without a tag,
+    a DOCTYPE (entities expand) or a CDATA section (its text may hold "<"). Excel
+    writes neither. Reads at most ``_GUARD_CHUNK`` bytes at a time, so only runs
+    across chunks need counting."""
+
+    _MARKERS = (b"<!DOCTYPE", b"<![CDATA[")
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._run = 0  # bytes since the last "<"
+        self._tail = b""  # the end of the previous chunk, for markers across chunks
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(_GUARD_CHUNK if size < 0 else min(size, _GUARD_CHUNK))
+        first = chunk.find(b"<")
+        self._run += len(chunk) if first == -1 else first
+        if self._run > MAX_TEXT_RUN_BYTES:
+            raise _too_long_cell()
+        if first != -1:
+            self._run = len(chunk) - chunk.rindex(b"<") - 1
+        window = self._tail + chunk
+        if any(marker in window for marker in self._MARKERS):
+            raise FileUnreadable(
+                f"The workbook holds XML that Excel does not write (DOCTYPE or CDATA). {_SAVE_AS}"
+            )
+        self._tail = chunk[-(len(self._MARKERS[0]) - 1) :]
+        return chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _GuardedPart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _GuardedArchive:
+    """The workbook's archive as openpyxl's read-only sheets open it: each part guarded."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._archive = archive
+
+    def open(self, name: str, mode: Literal["r"] = "r") -> _GuardedPart:
+        return _GuardedPart(self._archive.open(name, mode))
+
+    def close(self) -> None:
+        self._archive.close()
+
+
 def _xlsx_text(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        raise _too_long_cell()
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -307,12 +394,17 @@ def _load_workbook(handle: IO[bytes]) -> tuple[Any, SharedStrings]:
     strings = SharedStrings()
 
     class BoundedReader(ExcelReader):
+        def read_workbook(self) -> None:
+            super().read_workbook()
+            # Read-only sheets open their part from here (to size it, then for its rows).
+            self.wb._archive = _GuardedArchive(self.archive)  # type: ignore[attr-defined]
+
         def read_strings(self) -> None:
             nonlocal strings
             part = self.package.find(SHARED_STRINGS)  # type: ignore[no-untyped-call]
             if part is not None:
-                with self.archive.open(part.PartName[1:]) as source:
-                    strings = read_shared_strings(source)
+                with _GuardedPart(self.archive.open(part.PartName[1:])) as source:
+                    strings = read_shared_strings(source)  # type: ignore[arg-type]
             # Indexed like the list openpyxl types it as; only indexing is used.
             self.shared_strings = strings  # type: ignore[assignment]
 
@@ -326,16 +418,25 @@ def _load_workbook(handle: IO[bytes]) -> tuple[Any, SharedStrings]:
 
 
 @contextmanager
-def _open_xlsx(path: Path) -> Iterator[Table]:
+def _open_xlsx(path: Path, *, max_part_bytes: int) -> Iterator[Table]:
     # Imported here: openpyxl costs ~100 ms to import and only XLSX uploads need it.
     from openpyxl.utils.exceptions import InvalidFileException
 
     damaged = f"The Excel workbook is damaged or incomplete (was the upload cut off?). {_SAVE_AS}"
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
+            parts = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise FileUnreadable(damaged) from exc
+    names = {part.filename for part in parts}
+    # The sizes the archive declares; zipfile never unpacks more than that of a part.
+    for part in parts:
+        if part.file_size > max_part_bytes:
+            raise FileUnreadable(
+                f"The workbook's part {part.filename} unpacks to {part.file_size:,} bytes, "
+                f"more than {max_part_bytes:,} ({XLSX_EXPANSION} times the upload limit): "
+                f"not a grade table (a ZIP bomb?). {_SAVE_AS}"
+            )
     if "xl/workbook.xml" not in names:
         raise FileUnreadable(f"This ZIP archive is not an Excel workbook (.xlsx). {_SAVE_AS}")
     # A file object, not the path: openpyxl judges a path by its extension, and the
@@ -346,6 +447,9 @@ def _open_xlsx(path: Path) -> Iterator[Table]:
     except (InvalidFileException, *_XLSX_DAMAGE) as exc:
         handle.close()
         raise FileUnreadable(damaged) from exc
+    except BaseException:  # refused by a guard, or interrupted
+        handle.close()
+        raise
     try:
         if not workbook.worksheets:
             raise FileUnreadable("The workbook has no worksheet.")

@@ -58,6 +58,9 @@ def short_view(upload: GradeUpload) -> dict[str, Any]:
         "phase": upload.phase,
         "dry_run": upload.dry_run,
         "rows_total": upload.rows_total,
+        # While the file is read the total is the reader's estimate (its lines); the
+        # count of rows read replaces it when the import ends.
+        "rows_total_estimated": not upload.status.is_final and upload.rows_total is not None,
         "rows_done": upload.rows_done,
         "errors_total": upload.errors_total,
         "changes_total": upload.changes_total,

@@ -3,6 +3,11 @@
 The file follows the grade files' rules (``grades/files.py``): a header row with a
 ``student`` column holding emails or student numbers; other columns are ignored.
 Rosters are small (a size cap keeps them so), so this runs inside the request.
+
+A student named twice (the same key twice, or by email and by student number) is
+enrolled once and the later rows are reported as repeats, not errors: enrolling is
+the same either way, and every row is counted once (rows = enrolled + already
+enrolled + repeated).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class RosterResult:
     rows: int = 0
     enrolled: int = 0
     already_enrolled: int = 0
+    repeated: int = 0  # rows naming a student an earlier row named
+    repeats: list[RowError] = field(default_factory=list)  # the first KEPT_ERRORS of them
     errors: list[RowError] = field(default_factory=list)
     errors_total: int = 0
 
@@ -42,6 +49,17 @@ class RosterResult:
         self.errors_total += 1
         if len(self.errors) < KEPT_ERRORS:
             self.errors.append(error)
+
+    def add_repeat(self, row: int, key: str, user: User, first: tuple[int, str]) -> None:
+        self.repeated += 1
+        if len(self.repeats) < KEPT_ERRORS:
+            first_row, first_key = first
+            again = f"{user.email} is named" if key == first_key else f"{key!r} is {user.email}"
+            self.repeats.append(
+                RowError(
+                    row, "student", f"{again} again (first on row {first_row}); enrolled once."
+                )
+            )
 
 
 def read_roster(path: Path) -> tuple[list[tuple[int, str]], RosterResult]:
@@ -51,7 +69,7 @@ def read_roster(path: Path) -> tuple[list[tuple[int, str]], RosterResult]:
     """
     result = RosterResult()
     students: list[tuple[int, str]] = []
-    with open_table(path) as table:
+    with open_table(path, max_bytes=MAX_ROSTER_BYTES) as table:
         columns = find_columns(table.header, ("student",), written=table.written_header)
         missing = missing_columns(columns, header_row=table.header_row)
         if "student" not in columns:
@@ -93,7 +111,7 @@ async def enrol_roster(
     """Enrol every student of the roster; on any error raise Invalid with them all (the
     caller's unit of work then rolls back every enrolment of this file)."""
     users = await _users_by_key(session, sorted({key for _, key in students}))
-    seen: set[int] = set()
+    seen: dict[int, tuple[int, str]] = {}  # user id → the first row naming them, its key
     for number, key in students:
         user = users.get(key)
         if user is None or user.email is None:
@@ -102,8 +120,9 @@ async def enrol_roster(
             )
             continue
         if user.id in seen:
-            continue  # named twice: enrolling is the same either way
-        seen.add(user.id)
+            result.add_repeat(number, key, user, seen[user.id])
+            continue
+        seen[user.id] = (number, key)
         try:
             _, created = await enrol_student(session, course, email=user.email)
         except (Invalid, Conflict, NotFound) as exc:

@@ -46,6 +46,8 @@ class ImporterConfig:
     max_attempts: int
     lease_s: float
     sweep_interval_s: float
+    # The upload limit the files came under (an XLSX's parts are bounded by it).
+    max_upload_bytes: int = 200 * 1024 * 1024
 
 
 class Importer:
@@ -272,7 +274,8 @@ class ImportRun:
             async with self.importer.blobs.local_copy(upload.blob_key) as path:
                 with ExitStack() as stack:
                     try:
-                        table = await asyncio.to_thread(stack.enter_context, open_table(path))
+                        opened = open_table(path, max_bytes=self.importer.config.max_upload_bytes)
+                        table = await asyncio.to_thread(stack.enter_context, opened)
                         return await self._import(table)
                     except FileUnreadable as exc:
                         return await self._finish(UploadStatus.failed, exc.message)
