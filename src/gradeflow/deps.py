@@ -5,7 +5,10 @@ A route declares what it needs as typed parameters (``session: DbSession``,
 hand. ``DbSession`` is the request's unit of work: it commits when the route
 returns, before the response is sent, then runs the follow-ups services registered
 with ``db.after_commit`` (publish jobs, purge caches, wake streams); it rolls back
-when the route raises, and the follow-ups are dropped.
+when the route raises, and the follow-ups are dropped. A route that answers a refused
+change with a page (a form shown again with the reason) makes the change inside
+``db.savepoint(session)``: the refusal then changes nothing, and the page is read in
+the same unit of work.
 """
 
 from __future__ import annotations
