@@ -19,6 +19,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import Assignment, Course, MemberRole
+from gradeflow.db import savepoint
 from gradeflow.deps import (
     AccountHolder,
     DbSession,
@@ -71,7 +72,7 @@ async def create_course(
         "title": text_field(form, "title", max_length=400),
     }
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             require_role(user, Role.teacher, Role.admin)
             course = await members.create_course(
                 session,
@@ -92,7 +93,7 @@ async def join_course(
     session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
 ) -> Response:
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             course = await members.join_with_code(
                 session, user=user, code=text_field(form, "code", max_length=64)
             )
@@ -140,7 +141,7 @@ async def _teacher_form(
     """Run ``change`` (a coroutine function of nothing) and go back to the course page,
     or show the page again with the reason it was refused."""
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await change()
     except GradeflowError as exc:
         access = CourseAccess(course, MemberRole.teacher)
