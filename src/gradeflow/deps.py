@@ -167,7 +167,7 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def _page_to_return_to(request: Request) -> str:
+def page_to_return_to(request: Request) -> str:
     """Where to come back after signing in: this page, or for a form post the page
     that held the form (the post itself cannot be replayed by a redirect)."""
     if request.method == "GET":
@@ -181,7 +181,7 @@ def _page_to_return_to(request: Request) -> str:
 async def account_holder(request: Request, user: OptionalUser) -> User:
     """A page's signed-in caller; anyone else goes to sign in first."""
     if user is None or user.is_anonymous:
-        raise SignInRequired(_page_to_return_to(request))
+        raise SignInRequired(page_to_return_to(request))
     return user
 
 

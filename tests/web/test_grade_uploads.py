@@ -17,6 +17,7 @@ from gradeflow.accounts.models import User
 from gradeflow.db import transaction
 from gradeflow.events.models import Event
 from gradeflow.grades.models import GradeUpload
+from gradeflow.settings import Settings
 from tests.api.test_grade_uploads import signed_in_teacher
 from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements
 from tests.factories import add_finished_uploads
@@ -171,3 +172,30 @@ async def test_applying_a_dry_run_again_from_a_second_tab_says_it_is_applied_alr
         async with session_factory() as session:
             upload = await session.get_one(GradeUpload, upload_id)
         assert upload.dry_run is False  # applied once, by the first tab
+
+
+async def test_a_file_over_the_limit_sent_from_the_page_gets_a_page_saying_so_with_a_way_back(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], course_dir: object
+) -> None:
+    from gradeflow.app import create_app
+
+    small = create_app(settings.model_copy(update={"max_upload_mb": 1}))
+    async with small.router.lifespan_context(small):
+        client, course_id = await signed_in_teacher(small, session_factory)
+        async with contextlib.aclosing(client):
+            form_page = f"http://testserver/courses/{course_id}/grade-uploads"
+            form = await client.get(form_page)
+            big = b"student,grade\n" + b"s0@example.org,1\n" * 70_000
+            refused = await client.post(
+                f"/courses/{course_id}/grade-uploads",
+                files={"file": ("g.csv", big)},
+                data={"csrf_token": csrf_of(form.text)},
+                headers=HTML | {"referer": form_page},
+            )
+            assert refused.status_code == 413, refused.text
+            assert "The file is larger than 1 MiB, the upload limit." in refused.text
+            assert "<h1>Too large to accept</h1>" in refused.text
+            assert f'<a href="/courses/{course_id}/grade-uploads">' in refused.text
+            assert 'data-testid="account-link">t@example.org<' in refused.text
+            listed = await client.get(f"/api/courses/{course_id}/grade-uploads")
+            assert listed.json()["items"] == []
