@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.service import create_anonymous_user
-from gradeflow.db import after_commit, database_unavailable, transaction
+from gradeflow.db import after_commit, database_unavailable, savepoint, transaction
+from gradeflow.errors import Conflict
 from tests.conftest import PG_ADMIN_DSN, StatementGate, sqlite_writable_now
 
 Factory = async_sessionmaker[AsyncSession]
@@ -76,6 +77,32 @@ async def test_a_failing_follow_up_does_not_stop_the_others(session_factory: Fac
         after_commit(session, broken)
         after_commit(session, fine)
     assert ran == ["fine"]
+
+
+async def test_a_refused_change_in_a_savepoint_keeps_nothing_of_it_and_the_unit_goes_on(
+    session_factory: Factory,
+) -> None:
+    ran: list[str] = []
+
+    async def follow_up(name: str) -> None:
+        ran.append(name)
+
+    async def refused_change(session: AsyncSession) -> None:
+        async with savepoint(session):
+            await create_anonymous_user(session)
+            after_commit(session, lambda: follow_up("refused"))
+            raise Conflict("refused")
+
+    async with transaction(session_factory) as session:
+        kept = await create_anonymous_user(session)
+        after_commit(session, lambda: follow_up("kept"))
+        with pytest.raises(Conflict):
+            await refused_change(session)
+        # The unit's transaction is still open: the refusal can be shown from it.
+        assert (await session.get_one(User, kept.id)).id == kept.id
+        assert await session.scalar(select(func.count()).select_from(User)) == 1
+    assert ran == ["kept"]
+    assert await users(session_factory) == 1
 
 
 async def test_a_savepoint_before_any_write_keeps_the_unit_of_work_whole(

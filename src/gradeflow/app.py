@@ -78,7 +78,7 @@ def _wants_json(request: Request) -> bool:
     )
 
 
-def error_response(
+async def error_response(
     request: Request,
     status: int,
     code: str,
@@ -89,7 +89,7 @@ def error_response(
     if _wants_json(request):
         body = {"error": {"code": code, "message": message, "details": details}}
         return JSONResponse(body, status_code=status, headers=headers)
-    return pages.error_page(request, status=status, message=message, headers=headers)
+    return await pages.error_page(request, status=status, message=message, headers=headers)
 
 
 def endpoint_routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
@@ -169,7 +169,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GradeflowError)
     async def gradeflow_error(request: Request, exc: GradeflowError) -> Response:
-        return error_response(
+        return await error_response(
             request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
         )
 
@@ -187,7 +187,7 @@ def add_error_handlers(app: FastAPI) -> None:
         first = details[0] if details else {"location": [], "message": "invalid"}
         where = ".".join(str(part) for part in first["location"][1:]) or "request"
         message = f"{where}: {first['message']}"
-        return error_response(request, 422, "invalid", message, details)
+        return await error_response(request, 422, "invalid", message, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -195,12 +195,14 @@ def add_error_handlers(app: FastAPI) -> None:
             # FastAPI's answer to a body it cannot decode (JSON that is not UTF-8, a
             # broken multipart form): invalid input, which this API answers with 422.
             message = f"The request body could not be read: {exc.detail}."
-            return error_response(request, 422, "invalid", message)
+            return await error_response(request, 422, "invalid", message)
         headers = dict(exc.headers or {})
         if exc.status_code == 405 and (allow := allowed_methods(request.app, request.url.path)):
             headers["Allow"] = ", ".join(allow)
         code = HTTP_CODES.get(exc.status_code, "error")
-        return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
+        return await error_response(
+            request, exc.status_code, code, str(exc.detail), headers=headers
+        )
 
     @app.exception_handler(DBAPIError)
     async def database_down(request: Request, exc: Exception) -> Response:
@@ -209,7 +211,7 @@ def add_error_handlers(app: FastAPI) -> None:
         # The pool reconnects on its own (pre-ping) once the database is back.
         log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
         unavailable = Unavailable("The database is unavailable; try again in a moment.")
-        return error_response(
+        return await error_response(
             request, 503, unavailable.code, unavailable.message, headers=unavailable.headers
         )
 
@@ -219,12 +221,14 @@ def add_error_handlers(app: FastAPI) -> None:
         # overloaded (PERFORMANCE.md, 200 Locust students), not broken. Was a 500.
         log.warning("request.database_busy", path=request.url.path, error=str(exc))
         busy = Unavailable("The server is busy; try again in a moment.")
-        return error_response(request, 503, busy.code, busy.message, headers=busy.headers)
+        return await error_response(request, 503, busy.code, busy.message, headers=busy.headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("request.failed", path=request.url.path)
-        return error_response(request, 500, "internal_error", "Something went wrong on our side.")
+        return await error_response(
+            request, 500, "internal_error", "Something went wrong on our side."
+        )
 
 
 def create_app(settings: Settings | None = None, *, grading: bool = True) -> FastAPI:

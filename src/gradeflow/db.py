@@ -254,6 +254,29 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
 
 @asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A change that may be refused, inside the unit of work of ``session``: when the
+    block raises, what it wrote is rolled back to a savepoint and the ``after_commit``
+    hooks it registered are dropped, while the unit's transaction goes on, so a page
+    can show the refusal (reading what it needs) in the same unit of work.
+
+    ``session.rollback()`` is no way to refuse there: it ends the transaction of the
+    unit's ``session.begin()``, and the next statement fails with "Can't operate on
+    closed transaction inside context manager" (a 500 instead of the refusal). Writes
+    the block observed may still purge cached reads: a purge too many costs a read.
+    """
+    registered = len(session.info.get(_AFTER_COMMIT, ()))
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        # Follow-ups of a rolled-back change (a job for a row that is not there) are not
+        # for the unit's commit to run.
+        del session.info.get(_AFTER_COMMIT, [])[registered:]
+        raise
+
+
+@asynccontextmanager
 async def single_read(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session for one read statement. One statement sees one snapshot, so on
     PostgreSQL it runs outside a transaction: no BEGIN and ROLLBACK round trips around

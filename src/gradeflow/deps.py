@@ -5,7 +5,10 @@ A route declares what it needs as typed parameters (``session: DbSession``,
 hand. ``DbSession`` is the request's unit of work: it commits when the route
 returns, before the response is sent, then runs the follow-ups services registered
 with ``db.after_commit`` (publish jobs, purge caches, wake streams); it rolls back
-when the route raises, and the follow-ups are dropped.
+when the route raises, and the follow-ups are dropped. A route that answers a refused
+change with a page (a form shown again with the reason) makes the change inside
+``db.savepoint(session)``: the refusal then changes nothing, and the page is read in
+the same unit of work.
 """
 
 from __future__ import annotations
@@ -164,7 +167,7 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def _page_to_return_to(request: Request) -> str:
+def page_to_return_to(request: Request) -> str:
     """Where to come back after signing in: this page, or for a form post the page
     that held the form (the post itself cannot be replayed by a redirect)."""
     if request.method == "GET":
@@ -178,7 +181,7 @@ def _page_to_return_to(request: Request) -> str:
 async def account_holder(request: Request, user: OptionalUser) -> User:
     """A page's signed-in caller; anyone else goes to sign in first."""
     if user is None or user.is_anonymous:
-        raise SignInRequired(_page_to_return_to(request))
+        raise SignInRequired(page_to_return_to(request))
     return user
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.models import Role, User
+from gradeflow.accounts import tokens
+from gradeflow.accounts.models import ApiToken, Role, User
+from gradeflow.db import transaction
 from tests.conftest import wait_for_final
 from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
 
@@ -191,3 +194,92 @@ async def test_a_teacher_creates_a_token_on_the_account_page_and_revokes_it(
     page = await client.get("/account", headers=HTML)
     assert "No tokens yet." in page.text
     assert secret[1] not in page.text
+
+
+async def token_names(factory: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with factory() as session:
+        return list(await session.scalars(select(ApiToken.name).order_by(ApiToken.id)))
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [
+        ("   ", 422, "A token needs a name of 1 to 100 characters."),
+        ("x" * 101, 422, "A token needs a name of 1 to 100 characters."),
+    ],
+)
+async def test_a_token_with_a_refused_name_shows_the_account_page_with_why(
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    name: str,
+    status: int,
+    message: str,
+) -> None:
+    await create_account(session_factory, "t@example.org", role=Role.teacher)
+    await post_form(
+        client, "/sign-in", {"email": "t@example.org", "password": PASSWORD}, token_from="/sign-in"
+    )
+    refused = await post_form(client, "/account/tokens", {"name": name}, token_from="/account")
+    assert refused.status_code == status, refused.text
+    assert message in refused.text
+    assert 'data-testid="account-email">t@example.org<' in refused.text
+    assert "No tokens yet." in refused.text
+    assert await token_names(session_factory) == []
+
+
+async def test_a_token_past_the_cap_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    teacher_id = await create_account(session_factory, "t@example.org", role=Role.teacher)
+    async with transaction(session_factory) as session:
+        teacher = await session.get_one(User, teacher_id)
+        for i in range(tokens.MAX_TOKENS_PER_USER):
+            await tokens.create_token(session, user=teacher, name=f"script {i}")
+    before = await token_names(session_factory)
+    await post_form(
+        client, "/sign-in", {"email": "t@example.org", "password": PASSWORD}, token_from="/sign-in"
+    )
+    refused = await post_form(
+        client, "/account/tokens", {"name": "one more"}, token_from="/account"
+    )
+    assert refused.status_code == 422, refused.text
+    assert f"At most {tokens.MAX_TOKENS_PER_USER} tokens" in refused.text
+    assert "script 49" in refused.text  # the list is shown as it is
+    assert await token_names(session_factory) == before
+
+
+async def test_a_student_cannot_create_a_token_on_the_account_page(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await create_account(session_factory, "s@example.org")
+    await post_form(
+        client, "/sign-in", {"email": "s@example.org", "password": PASSWORD}, token_from="/sign-in"
+    )
+    refused = await post_form(client, "/account/tokens", {"name": "mine"}, token_from="/account")
+    assert refused.status_code == 403, refused.text
+    assert "Only a teacher or admin may do that." in refused.text
+    assert 'data-testid="account-email">s@example.org<' in refused.text
+    assert await token_names(session_factory) == []
+
+
+async def test_a_guest_refused_registration_stays_a_guest(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await create_account(session_factory, "taken@example.org")
+    await client.get("/api/practice")
+    guest = (await client.get("/api/me")).json()
+    refused = await post_form(
+        client,
+        "/register",
+        {"email": "taken@example.org", "password": PASSWORD},
+        token_from="/register",
+    )
+    assert refused.status_code == 409, refused.text
+    assert "exists already" in refused.text
+    assert f'Guest #<span id="user-id">{guest["id"]}<' in refused.text
+    assert (await client.get("/api/me")).json() == guest
+    async with session_factory() as session:
+        registered = await session.scalar(
+            select(func.count(User.id)).where(User.email.is_not(None))
+        )
+    assert registered == 1

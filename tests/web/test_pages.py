@@ -6,10 +6,16 @@ import hashlib
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.models import Role, User
+from gradeflow.courses import members
+from gradeflow.db import create_engine, create_session_factory, transaction
+from gradeflow.runtime import Runtime
 from gradeflow.web.pages import STATIC_DIR, render, static_url
 from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements, wait_for_final
-from tests.factories import ADDER_SOLUTION
+from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
 
 HTML = {"Accept": "text/html"}
 
@@ -153,3 +159,58 @@ def test_server_errors_read_as_such_and_say_the_work_is_safe(status: int, headin
     assert f"<h1>{heading}</h1>" in html
     assert "your work is safe" in html
     assert f"Error {status}" in html
+
+
+SIGN_IN_LINK = '<a href="/sign-in">Sign in</a>'
+
+
+async def test_an_error_page_shows_who_is_signed_in(
+    client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    teacher_id = await create_account(session_factory, "t@example.org", role=Role.teacher)
+    await create_account(session_factory, "s@example.org")
+    async with transaction(session_factory) as session:
+        teacher = await session.get_one(User, teacher_id)
+        course = await members.create_course(session, teacher=teacher, slug="c", title="C")
+        await members.enrol_student(session, course, email="s@example.org")
+        course_id = course.id
+    anonymous = await client.get("/no-such-page", headers=HTML)
+    assert SIGN_IN_LINK in anonymous.text
+
+    login = {"email": "s@example.org", "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    forbidden = await client.get(f"/courses/{course_id}/gradebook", headers=HTML)
+    missing = await client.get("/no-such-page", headers=HTML)
+    for page, status in ((forbidden, 403), (missing, 404)):
+        assert page.status_code == status
+        assert 'data-testid="account-link">s@example.org<' in page.text
+        assert 'data-testid="grades-link"' in page.text
+        assert SIGN_IN_LINK not in page.text
+
+
+async def test_an_error_page_renders_when_who_is_signed_in_cannot_be_looked_up(
+    app: FastAPI, client: httpx.AsyncClient, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await create_account(session_factory, "s@example.org")
+    login = {"email": "s@example.org", "password": PASSWORD}
+    assert (await client.post("/api/auth/login", json=login)).status_code == 200
+    assert "s@example.org" in (await client.get("/no-such-page", headers=HTML)).text
+
+    runtime: Runtime = app.state.runtime
+    working = runtime.session_factory
+    unreachable = create_engine("sqlite+aiosqlite:////no-such-directory/gradeflow.db")
+    runtime.session_factory = create_session_factory(unreachable)
+    try:
+        # The caller is known from the cache; the page's own session fails.
+        unavailable = await client.get("/courses", headers=HTML)
+        runtime.cache.clear()  # now the caller is not known without the database
+        page = await client.get("/no-such-page", headers=HTML)
+    finally:
+        runtime.session_factory = working
+        await unreachable.dispose()
+    assert unavailable.status_code == 503
+    assert "<h1>Back in a moment</h1>" in unavailable.text
+    assert 'data-testid="account-link">s@example.org<' in unavailable.text
+    assert page.status_code == 404
+    assert "<h1>Page not found</h1>" in page.text
+    assert SIGN_IN_LINK in page.text  # who it is cannot be told, so nobody is shown

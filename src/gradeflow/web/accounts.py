@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from gradeflow.accounts import service, tokens
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.throttle import SignInLimits
+from gradeflow.db import savepoint
 from gradeflow.deps import (
     AccountHolder,
     AppRuntime,
@@ -85,11 +86,11 @@ async def register(
 ) -> Response:
     email = text_field(form, "email", max_length=320)
     try:
-        account = await service.register(
-            session, email=email, password=text_field(form, "password"), current=user
-        )
+        async with savepoint(session):  # nothing of the refused form is kept
+            account = await service.register(
+                session, email=email, password=text_field(form, "password"), current=user
+            )
     except GradeflowError as exc:
-        await session.rollback()  # nothing of the refused form is kept
         return _page("register.html", {"user": user, "csrf": csrf, "email": email}, error=exc)
     response = _redirect("/account")
     set_session_cookie(request, response, account.id)
@@ -125,12 +126,12 @@ async def create_token(
     session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
 ) -> Response:
     try:
-        require_role(user, Role.teacher, Role.admin)
-        token, secret = await tokens.create_token(
-            session, user=user, name=text_field(form, "name", max_length=200)
-        )
+        async with savepoint(session):
+            require_role(user, Role.teacher, Role.admin)
+            token, secret = await tokens.create_token(
+                session, user=user, name=text_field(form, "name", max_length=200)
+            )
     except GradeflowError as exc:
-        await session.rollback()
         return _page("account.html", await _account_context(session, user, csrf), error=exc)
     context = await _account_context(session, user, csrf, new_token=secret, new_token_id=token.id)
     return _page("account.html", context, status=201)

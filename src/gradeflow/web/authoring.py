@@ -19,6 +19,7 @@ from gradeflow.courses import authoring
 from gradeflow.courses.format import MAX_SUPPORT_FILES, AssignmentFormatError
 from gradeflow.courses.handout import render_handout
 from gradeflow.courses.models import Course
+from gradeflow.db import savepoint
 from gradeflow.deps import AccountHolder, AppRuntime, DbSession, PathId, TaughtCoursePage
 from gradeflow.errors import GradeflowError, TooLarge
 from gradeflow.events.service import latest_event_id
@@ -171,8 +172,7 @@ async def create_assignment(
 ) -> Response:
     fields = form_fields(await _read_form(request, runtime))
     try:
-        # A savepoint: a refused save keeps nothing, and the page can still be rendered.
-        async with session.begin_nested():
+        async with savepoint(session):
             saved = await save_assignment(
                 session, outbox=runtime.outbox, course=course, user=user, changes=fields
             )
@@ -233,7 +233,7 @@ async def update_assignment(
     }
     changes = fields | {"support_files": fields["support_files"] | removed}
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             saved = await save_assignment(
                 session,
                 outbox=runtime.outbox,

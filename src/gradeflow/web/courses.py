@@ -20,7 +20,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.courses.members import CourseAccess
 from gradeflow.courses.models import Assignment, Course, MemberRole
-from gradeflow.db import transaction
+from gradeflow.db import savepoint, transaction
 from gradeflow.deps import (
     AccountHolder,
     AppRuntime,
@@ -77,7 +77,7 @@ async def create_course(
         "title": text_field(form, "title", max_length=400),
     }
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             require_role(user, Role.teacher, Role.admin)
             course = await members.create_course(
                 session,
@@ -98,7 +98,7 @@ async def join_course(
     session: DbSession, user: AccountHolder, form: CheckedForm, csrf: FormToken
 ) -> Response:
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             course = await members.join_with_code(
                 session, user=user, code=text_field(form, "code", max_length=64)
             )
@@ -146,7 +146,7 @@ async def _teacher_form(
     """Run ``change`` (a coroutine function of nothing) and go back to the course page,
     or show the page again with the reason it was refused."""
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             await change()
     except GradeflowError as exc:
         access = CourseAccess(course, MemberRole.teacher)

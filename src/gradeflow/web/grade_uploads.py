@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gradeflow.accounts.models import User
 from gradeflow.courses.members import taught_course
-from gradeflow.db import transaction
+from gradeflow.db import savepoint, transaction
 from gradeflow.deps import (
     AccountHolder,
     AppRuntime,
@@ -122,20 +122,16 @@ async def upload_action(
     form: CheckedForm,
     csrf: FormToken,
 ) -> Response:
+    if action not in ("apply", "revert"):
+        return Response(status_code=404)
     upload = await imports.taught_upload(session, upload_id=upload_id, user=user)
     force = form.get("force") == "true"
+    request_action = imports.request_apply if action == "apply" else imports.request_revert
     try:
-        if action == "apply":
-            await imports.request_apply(
+        async with savepoint(session):
+            await request_action(
                 session, outbox=runtime.outbox, upload=upload, user=user, force=force
             )
-        elif action == "revert":
-            await imports.request_revert(
-                session, outbox=runtime.outbox, upload=upload, user=user, force=force
-            )
-        else:
-            return Response(status_code=404)
     except GradeflowError as exc:
-        await session.rollback()
         return await _upload_page(session, user, upload_id, csrf, error=exc.message)
     return RedirectResponse(f"/grade-uploads/{upload_id}", status_code=303)

@@ -13,15 +13,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from gradeflow.accounts.identity import Caller, cached_caller, caller_for_user
+from gradeflow.accounts.security import SESSION_COOKIE
 from gradeflow.courses.service import list_assignments
-from gradeflow.deps import DbSession, Visitor
+from gradeflow.deps import DbSession, Visitor, page_to_return_to
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading import service as grading
 
+log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -131,13 +135,41 @@ async def submissions_page(session: DbSession, user: Visitor) -> str:
     )
 
 
-def error_page(
+async def error_page(
     request: Request, *, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Response:
+    """The error page, its top bar showing who is signed in as every other page does,
+    and for a refused form post a link back to the page that held the form."""
+    back = page_to_return_to(request) if request.method != "GET" else "/"
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "message": message},
+        {
+            "status": status,
+            "message": message,
+            "user": await _signed_in_caller(request, status=status),
+            "back": back if back != "/" else None,
+        },
         status_code=status,
         headers=headers,
     )
+
+
+async def _signed_in_caller(request: Request, *, status: int) -> Caller | None:
+    """The session cookie's user for an error page's top bar, or None if it cannot be
+    told. Usually cached (the request's own dependencies have just looked it up); a
+    server error's page asks only the cache, since the database may be what failed."""
+    runtime = getattr(request.app.state, "runtime", None)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    user_id = runtime.signer.loads(cookie) if runtime is not None and cookie else None
+    if runtime is None or user_id is None:
+        return None
+    if status >= 500:
+        return cached_caller(runtime.cache, user_id)
+    try:
+        return await caller_for_user(runtime.session_factory, runtime.cache, user_id)
+    except Exception as exc:
+        # The page says what went wrong with the request; the top bar must not stop it
+        # (an error page renders even when the database is down).
+        log.warning("error_page.caller_unknown", user_id=user_id, error=repr(exc))
+        return None

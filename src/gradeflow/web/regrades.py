@@ -18,6 +18,7 @@ from gradeflow.accounts.models import User
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import get_assignment
+from gradeflow.db import savepoint
 from gradeflow.deps import AppRuntime, DbSession, OptionalUser, PathId
 from gradeflow.errors import Conflict, Forbidden, GradeflowError, Invalid, NotFound
 from gradeflow.events.service import latest_event_id
@@ -113,12 +114,11 @@ async def start(
     if not assignment.published:
         return await _draft_page(session, teacher, csrf, assignment)
     try:
-        preview = await previews.start_preview(
-            session, outbox=runtime.outbox, assignment=assignment, teacher=teacher
-        )
+        async with savepoint(session):
+            preview = await previews.start_preview(
+                session, outbox=runtime.outbox, assignment=assignment, teacher=teacher
+            )
     except Conflict as exc:
-        # Refused before anything was written (at most a finished direct regrade
-        # was marked done), so the page is rendered in the same unit of work.
         details = exc.details or {}
         if details.get("kind") == RegradeKind.preview.value:
             return _redirect(_page_path(assignment_id, details["regrade_id"]))
@@ -188,19 +188,21 @@ async def close(
     assignment = await _taught_assignment(session, teacher, assignment_id)
     preview = await _preview_of(session, assignment, preview_id)
     try:
-        if action == "apply":
-            policy = text_field(form, "policy")
-            if policy not in POLICIES:
-                raise Invalid("Choose how to apply: the new score, or the higher of old and new.")
-            await previews.apply_preview(
-                session, outbox=runtime.outbox, preview=preview, policy=policy, by=teacher
-            )
-        else:
-            await previews.discard_preview(
-                session, outbox=runtime.outbox, preview=preview, by=teacher
-            )
+        async with savepoint(session):
+            if action == "apply":
+                policy = text_field(form, "policy")
+                if policy not in POLICIES:
+                    raise Invalid(
+                        "Choose how to apply: the new score, or the higher of old and new."
+                    )
+                await previews.apply_preview(
+                    session, outbox=runtime.outbox, preview=preview, policy=policy, by=teacher
+                )
+            else:
+                await previews.discard_preview(
+                    session, outbox=runtime.outbox, preview=preview, by=teacher
+                )
     except GradeflowError as exc:
-        # apply and discard refuse before they write anything.
         preview = await _preview_of(session, assignment, preview_id)
         context = await _preview_context(
             session, teacher, csrf, assignment, preview, None, error=exc.message
