@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,15 +48,22 @@ class Calls:
             return self.home / "var" / "grade-server"
         return self.home / "tmp" / f"gradeflow-{os.geteuid()}"
 
-    def grade(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def grade(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 180,
+        preexec_fn: Callable[[], object] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gradeflow", "grade", *args],
             capture_output=True,
             text=True,
             env=self.env,
             cwd=cwd or self.home,
-            timeout=180,
+            timeout=timeout,
             check=False,
+            preexec_fn=preexec_fn,
         )
 
     def server_pids(self) -> list[int]:
@@ -360,3 +368,28 @@ def test_a_server_that_cannot_start_leaves_the_call_as_it_was(calls: Calls) -> N
     if alone.returncode == 2:
         assert alone.stderr.splitlines()[-1] in warm.stderr
         assert calls.server_pids() == []
+
+
+def at_most_2_gib() -> None:
+    """A limit under which reading a huge file whole fails at once (MemoryError)."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_code_too_large_or_not_a_file_is_refused_unread_both_ways(calls: Calls) -> None:
+    assignment = write_assignment(calls.home)
+    huge = calls.home / "huge.py"
+    with huge.open("wb") as file:
+        file.truncate(64 << 30)  # sparse: no disk, but no memory could hold it
+    fifo = calls.home / "fifo.py"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait for one forever
+    cases = {
+        str(huge): f"{huge}: The code is {64 << 30} bytes; the limit is 65536 bytes.\n",
+        "/dev/zero": "/dev/zero is not a regular file\n",
+        str(fifo): f"{fifo} is not a regular file\n",
+    }
+    for code, refusal in cases.items():
+        for flags in ([], ["--no-daemon"]):
+            done = calls.grade(
+                str(assignment), "--code", code, *flags, timeout=90, preexec_fn=at_most_2_gib
+            )
+            assert (done.returncode, done.stdout, done.stderr) == (2, "", refusal), flags
