@@ -38,10 +38,12 @@ DEMO = Path(__file__).parents[1] / "demo" / "python-basics"
 def gradeflow(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     # `grade` goes through the warm grader (tests/grade_server); a short idle time so
-    # the servers these tests start do not outlive them by long.
+    # the servers these tests start do not outlive them by long, and their sockets
+    # and logs in the test's directory ($TMPDIR/gradeflow-<uid>), not in /tmp.
     environment |= {
         "GRADEFLOW_DATA_DIR": str(data_dir),
         "GRADEFLOW_GRADE_DAEMON_IDLE_MINUTES": "0.1",
+        "TMPDIR": str(data_dir.parent),
     } | env
     return subprocess.run(
         [sys.executable, "-m", "gradeflow", *args],

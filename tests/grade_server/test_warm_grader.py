@@ -44,9 +44,7 @@ class Calls:
 
     @property
     def socket_dir(self) -> Path:
-        if os.geteuid() == 0:
-            return self.home / "var" / "grade-server"
-        return self.home / "tmp" / f"gradeflow-{os.geteuid()}"
+        return self.home / "tmp" / f"gradeflow-{os.geteuid()}"  # root's too
 
     def grade(
         self,
@@ -393,3 +391,39 @@ def test_code_too_large_or_not_a_file_is_refused_unread_both_ways(calls: Calls) 
                 str(assignment), "--code", code, *flags, timeout=90, preexec_fn=at_most_2_gib
             )
             assert (done.returncode, done.stdout, done.stderr) == (2, "", refusal), flags
+
+
+def test_the_servers_directory_does_not_follow_the_working_directory(calls: Calls) -> None:
+    del calls.env["GRADEFLOW_DATA_DIR"]  # the default, relative "var"
+    assignment = write_assignment(calls.home)
+    for name in ("course-a", "course-b"):
+        (calls.home / name).mkdir()
+        done = calls.grade(
+            str(assignment), "--code", str(assignment / "solution.py"), cwd=calls.home / name
+        )
+        assert done.returncode == 0, done.stderr
+        assert list((calls.home / name).iterdir()) == []
+    assert len(calls.server_pids()) == 1  # one server for both directories
+    assert oct(calls.socket_dir.stat().st_mode & 0o777) == oct(0o700)
+
+
+def test_a_call_from_a_removed_directory_grades_without_a_traceback(calls: Calls) -> None:
+    del calls.env["GRADEFLOW_DATA_DIR"]  # the default, relative "var"
+    assignment = write_assignment(calls.home)
+    removed = calls.home / "removed"
+    removed.mkdir()
+    done = subprocess.run(
+        [
+            *("sh", "-c", 'cd "$1" && rmdir "$1" && shift && exec "$@"', "sh", str(removed)),
+            *(sys.executable, "-m", "gradeflow", "grade", str(assignment)),
+            *("--code", str(assignment / "solution.py")),
+        ],
+        capture_output=True,
+        text=True,
+        env=calls.env,
+        timeout=180,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "PASSED" in done.stdout
+    assert not removed.exists()
