@@ -361,3 +361,35 @@ async def test_an_assignment_authored_by_api_exports_and_imports_as_the_same_rev
         (revision, 1)
     ]
     assert rows(data, "SELECT count(*) FROM assignment_drafts") == [(0,)]
+
+
+def test_one_off_commands_print_no_info_logs(tmp_path: Path) -> None:
+    assignment = write_assignment(tmp_path)
+    graded = gradeflow(
+        "grade",
+        str(assignment),
+        "--code",
+        str(assignment / "solution.py"),
+        "--no-daemon",
+        data_dir=tmp_path / "var",
+    )
+    assert graded.returncode == 0, graded.stderr
+    assert graded.stderr == ""
+    checked = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path / "var")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
+
+
+def test_grade_and_import_say_alike_that_a_directory_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    (tmp_path / "attempt.py").write_text(ADDER_SOLUTION)
+    data = tmp_path / "var"
+    for args in (
+        ["grade", str(missing), "--code", str(tmp_path / "attempt.py"), "--no-daemon"],
+        ["grade", str(missing), "--code", str(tmp_path / "attempt.py")],
+        ["assignments", "import", str(missing), "--course", "c"],
+        ["assignments", "check", str(missing)],
+    ):
+        result = gradeflow(*args, data_dir=data)
+        assert result.returncode in (1, 2), result.stderr
+        assert result.stderr.splitlines()[-1] == f"{missing}: does not exist", args

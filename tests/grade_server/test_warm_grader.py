@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -427,3 +428,104 @@ def test_a_call_from_a_removed_directory_grades_without_a_traceback(calls: Calls
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     assert "PASSED" in done.stdout
     assert not removed.exists()
+
+
+# Runs as this user: a warm grader that takes a call and never answers it.
+_SILENT_SERVER = """
+import socket, sys, time
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen()
+print("listening", flush=True)
+connection, _ = listener.accept()
+connection.recv(65536)
+print("called", flush=True)
+time.sleep(600)
+"""
+
+_SOCKET_NAME = (
+    "from gradeflow.grade_server import client, location; "
+    "print(location.socket_name(location.server_key(client.PACKAGE_DIR)))"
+)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def interrupt(call: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C as a terminal sends it: SIGINT to the call's process group."""
+    os.killpg(call.pid, signal.SIGINT)
+    _, err = call.communicate(timeout=120)
+    return call.returncode, err
+
+
+def test_ctrl_c_exits_130_silently_with_or_without_the_warm_grader(calls: Calls) -> None:
+    assignment = write_assignment(calls.home, toml_extra='module = "adder"\ntime_limit_s = 60\n')
+    slow = calls.home / "slow.py"
+    slow.write_text("import time\ndef add(a, b):\n    time.sleep(120)\n    return a + b\n")
+    command = [sys.executable, "-m", "gradeflow", "grade", str(assignment), "--code", str(slow)]
+
+    def start(*flags: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*command, *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=calls.env,
+            cwd=calls.home,
+            start_new_session=True,
+        )
+
+    # Through the warm grader: a server of ours that holds the call.
+    name = subprocess.run(
+        [sys.executable, "-c", _SOCKET_NAME],
+        capture_output=True,
+        text=True,
+        env=calls.env,
+        check=True,
+    ).stdout.strip()
+    calls.socket_dir.mkdir(parents=True, mode=0o700)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SILENT_SERVER, name],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=calls.socket_dir,  # a relative name: the full path is too long for a socket
+    )
+    call = None
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline() == "listening\n"
+        call = start()
+        ready, _, _ = select.select([server.stdout], [], [], 120)
+        assert ready, "the call never reached the server"
+        assert server.stdout.readline() == "called\n"
+        assert interrupt(call) == (130, "")
+    finally:
+        if call is not None and call.returncode is None:
+            call.kill()
+            call.communicate()
+        server.kill()
+        server.communicate()
+
+    # In-process: once the sandbox it started (a child) runs the code.
+    alone = start("--no-daemon")
+    try:
+        deadline = time.monotonic() + 120
+        while not children_of(alone.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children_of(alone.pid), "the call started no sandbox"
+        assert interrupt(alone) == (130, "")
+    finally:
+        if alone.returncode is None:
+            alone.kill()
+            alone.communicate()

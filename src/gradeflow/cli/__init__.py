@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import sys
 from pathlib import Path
@@ -39,11 +40,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Settings:
+def _settings(*, log_level: int = logging.WARNING) -> Settings:
+    """The settings, logging configured. Only services log at info level: a one-off
+    command prints its result, not the sandbox's start."""
     from gradeflow.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(json=settings.log_json)
+    configure_logging(json=settings.log_json, level=log_level)
     return settings
 
 
@@ -62,7 +65,7 @@ def serve(
     from gradeflow.grading.sandbox import namespaces_unavailable_reason
     from gradeflow.migrate import upgrade_database
 
-    settings = _settings()
+    settings = _settings(log_level=logging.INFO)
     if insecure_sandbox:
         settings = settings.model_copy(update={"insecure_sandbox": True})
     reason = namespaces_unavailable_reason()
@@ -96,7 +99,7 @@ def web(
     from gradeflow.app import create_app
     from gradeflow.stack import WEB_KEEP_ALIVE_S
 
-    settings = _settings()
+    settings = _settings(log_level=logging.INFO)
     if settings.embedded:
         raise _fail(
             "gradeflow web needs GRADEFLOW_BROKER_URL (services mode); "
@@ -131,7 +134,7 @@ def worker(
     overrides: dict[str, object] = {"grader_slots": concurrency}
     if insecure_sandbox:
         overrides["insecure_sandbox"] = True
-    settings = _settings().model_copy(update=overrides)
+    settings = _settings(log_level=logging.INFO).model_copy(update=overrides)
     if settings.embedded:
         raise _fail(
             "gradeflow worker needs GRADEFLOW_BROKER_URL (services mode); "
@@ -158,7 +161,7 @@ def stack_up(
     from gradeflow import stack
     from gradeflow.web.pages import write_static_pages
 
-    settings = _settings()
+    settings = _settings(log_level=logging.INFO)
     missing = stack.unreachable_services()
     if missing:
         raise _fail(
