@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.accounts.models import Role, User
+from gradeflow.accounts.models import ApiToken, Role, User
 from gradeflow.courses import authoring, members
 from gradeflow.courses.format import load_assignment
 from gradeflow.db import create_engine, create_session_factory, transaction
@@ -39,10 +40,12 @@ DEMO = Path(__file__).parents[1] / "demo" / "python-basics"
 def gradeflow(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     # `grade` goes through the warm grader (tests/grade_server); a short idle time so
-    # the servers these tests start do not outlive them by long.
+    # the servers these tests start do not outlive them by long, and their sockets
+    # and logs in the test's directory ($TMPDIR/gradeflow-<uid>), not in /tmp.
     environment |= {
         "GRADEFLOW_DATA_DIR": str(data_dir),
         "GRADEFLOW_GRADE_DAEMON_IDLE_MINUTES": "0.1",
+        "TMPDIR": str(data_dir.parent),
     } | env
     return subprocess.run(
         [sys.executable, "-m", "gradeflow", *args],
@@ -373,3 +376,134 @@ async def test_an_assignment_authored_by_api_exports_and_imports_as_the_same_rev
         (revision, 1)
     ]
     assert rows(data, "SELECT count(*) FROM assignment_drafts") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["db", "upgrade"],
+            {"GRADEFLOW_PORT": "abc"},
+            "GRADEFLOW_PORT='abc' is invalid: Input should be a valid integer",
+        ),
+        (
+            ["grade", "adder", "--code", "adder.py"],
+            {"GRADEFLOW_GRADE_DAEMON": "maybe"},
+            "GRADEFLOW_GRADE_DAEMON='maybe' is invalid: expected true or false",
+        ),
+        (
+            ["assignments", "check", "adder"],
+            {"GRADEFLOW_SANDBOX_CGROUPS": "sometimes"},
+            "GRADEFLOW_SANDBOX_CGROUPS='sometimes' is invalid: Input should be 'auto', 'on'",
+        ),
+        (
+            ["db", "upgrade", "--revision", "nonsense"],
+            {},
+            "cannot upgrade the database to --revision 'nonsense': "
+            "Can't locate revision identified by 'nonsense'",
+        ),
+        (
+            ["db", "upgrade"],
+            {"GRADEFLOW_DATA_DIR": "/proc/nope"},
+            "cannot use the data directory /proc/nope (GRADEFLOW_DATA_DIR): "
+            "No such file or directory",
+        ),
+    ],
+    ids=["integer", "boolean", "choice", "revision", "data-dir"],
+)
+def test_an_invalid_setting_or_argument_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = gradeflow(*args, data_dir=tmp_path / "var", **env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(expected), result.stderr
+
+
+def test_a_data_directory_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    result = gradeflow("users", "create-admin", "a@example.org", data_dir=taken)
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr
+        == f"cannot use the data directory {taken} (GRADEFLOW_DATA_DIR): File exists\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["regrade"], ["export", "--force"]], ids=["regrade", "export"])
+def test_an_assignment_id_beyond_the_id_range_is_a_usage_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    data = tmp_path / "var"
+    assert gradeflow("db", "upgrade", data_dir=data).returncode == 0
+    name, *options = command
+    target = [str(tmp_path / "out")] if name == "export" else []
+    result = gradeflow("assignments", name, "9223372036854775808", *target, *options, data_dir=data)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2147483647" in result.stderr
+
+
+def test_one_off_commands_print_no_info_logs(tmp_path: Path) -> None:
+    assignment = write_assignment(tmp_path)
+    graded = gradeflow(
+        "grade",
+        str(assignment),
+        "--code",
+        str(assignment / "solution.py"),
+        "--no-daemon",
+        data_dir=tmp_path / "var",
+    )
+    assert graded.returncode == 0, graded.stderr
+    assert graded.stderr == ""
+    checked = gradeflow("assignments", "check", str(assignment), data_dir=tmp_path / "var")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
+
+
+def test_grade_and_import_say_alike_that_a_directory_is_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    (tmp_path / "attempt.py").write_text(ADDER_SOLUTION)
+    data = tmp_path / "var"
+    for args in (
+        ["grade", str(missing), "--code", str(tmp_path / "attempt.py"), "--no-daemon"],
+        ["grade", str(missing), "--code", str(tmp_path / "attempt.py")],
+        ["assignments", "import", str(missing), "--course", "c"],
+        ["assignments", "check", str(missing)],
+    ):
+        result = gradeflow(*args, data_dir=data)
+        assert result.returncode in (1, 2), result.stderr
+        assert result.stderr.splitlines()[-1] == f"{missing}: does not exist", args
+
+
+@pytest.mark.parametrize(
+    "malformed", ["[]", '{"servers": []}', '{"servers": '], ids=["list", "servers-list", "cut"]
+)
+async def test_login_refuses_a_malformed_credentials_file_before_creating_a_token(
+    tmp_path: Path,
+    live_server: LiveServer,
+    session_factory: async_sessionmaker[AsyncSession],
+    malformed: str,
+) -> None:
+    await create_account(session_factory, "t@example.org", role=Role.teacher)
+    credentials = tmp_path / "config" / "gradeflow" / "credentials.json"
+    credentials.parent.mkdir(parents=True)
+    credentials.write_text(malformed)
+    result = gradeflow(
+        "login",
+        live_server.url,
+        "--email",
+        "t@example.org",
+        data_dir=tmp_path / "var",
+        GRADEFLOW_PASSWORD=PASSWORD,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f'{credentials} is malformed: expected a JSON object whose "servers" maps server '
+        "URLs to tokens; fix or remove it\n"
+    )
+    assert credentials.read_text() == malformed
+    async with session_factory() as session:
+        assert (await session.execute(select(func.count()).select_from(ApiToken))).scalar() == 0

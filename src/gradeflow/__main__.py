@@ -13,8 +13,7 @@ def main() -> None:
     try:
         exit_code = grade_through_server(sys.argv[1:])
     except KeyboardInterrupt:
-        sys.stderr.write("\nAborted!\n")  # as the command line (click) says it
-        sys.exit(1)
+        sys.exit(130)  # as the command line (typer) exits on Ctrl-C: silently, 128 + SIGINT
     if exit_code is not None:
         sys.exit(exit_code)
     from gradeflow.cli import main as cli_main

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Both sized so a long student program and a chatty test run fit, while a runaway
@@ -209,6 +209,23 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as handle:
                 handle.write(key)
             return key
+
+
+# pydantic's message for a boolean names no accepted spelling.
+_EXPECTED = {"bool_parsing": "expected true or false (also 1/0, yes/no, on/off)"}
+
+
+def describe_invalid_settings(exc: ValidationError) -> list[str]:
+    """One line per invalid setting: its variable, its value and what is expected."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        message = _EXPECTED.get(error["type"], error["msg"].removeprefix("Value error, "))
+        if not error["loc"]:  # a rule across settings names its variables itself
+            lines.append(f"invalid settings: {message}")
+            continue
+        variable = "GRADEFLOW_" + "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{variable}={error['input']!r} is invalid: {message}")
+    return lines
 
 
 @lru_cache(maxsize=1)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,19 +45,24 @@ class Calls:
 
     @property
     def socket_dir(self) -> Path:
-        if os.geteuid() == 0:
-            return self.home / "var" / "grade-server"
-        return self.home / "tmp" / f"gradeflow-{os.geteuid()}"
+        return self.home / "tmp" / f"gradeflow-{os.geteuid()}"  # root's too
 
-    def grade(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def grade(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 180,
+        preexec_fn: Callable[[], object] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gradeflow", "grade", *args],
             capture_output=True,
             text=True,
             env=self.env,
             cwd=cwd or self.home,
-            timeout=180,
+            timeout=timeout,
             check=False,
+            preexec_fn=preexec_fn,
         )
 
     def server_pids(self) -> list[int]:
@@ -307,9 +314,14 @@ def test_another_user_cannot_use_the_server(reachable_calls: Calls) -> None:
 
 
 def test_a_server_whose_code_changed_on_disk_is_replaced(calls: Calls) -> None:
-    loaded = Path(wire.__file__)
-    if not os.access(loaded, os.W_OK):
-        pytest.skip("the gradeflow tree is not ours to touch")
+    # A copy of the tree of its own: touching the shared one would make every other
+    # test's server (pytest -n) find its code changed too and exit mid-test.
+    package = calls.home / "src" / "gradeflow"
+    shutil.copytree(
+        Path(wire.__file__).parents[1], package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    calls.env["PYTHONPATH"] = str(package.parent)
+    loaded = package / "grade_server" / "wire.py"
     assignment = write_assignment(calls.home)
     solution = str(assignment / "solution.py")
     assert calls.grade(str(assignment), "--code", solution).returncode == 0
@@ -360,3 +372,165 @@ def test_a_server_that_cannot_start_leaves_the_call_as_it_was(calls: Calls) -> N
     if alone.returncode == 2:
         assert alone.stderr.splitlines()[-1] in warm.stderr
         assert calls.server_pids() == []
+
+
+def at_most_2_gib() -> None:
+    """A limit under which reading a huge file whole fails at once (MemoryError)."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_code_too_large_or_not_a_file_is_refused_unread_both_ways(calls: Calls) -> None:
+    assignment = write_assignment(calls.home)
+    huge = calls.home / "huge.py"
+    with huge.open("wb") as file:
+        file.truncate(64 << 30)  # sparse: no disk, but no memory could hold it
+    fifo = calls.home / "fifo.py"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait for one forever
+    cases = {
+        str(huge): f"{huge}: The code is {64 << 30} bytes; the limit is 65536 bytes.\n",
+        "/dev/zero": "/dev/zero is not a regular file\n",
+        str(fifo): f"{fifo} is not a regular file\n",
+    }
+    for code, refusal in cases.items():
+        for flags in ([], ["--no-daemon"]):
+            done = calls.grade(
+                str(assignment), "--code", code, *flags, timeout=90, preexec_fn=at_most_2_gib
+            )
+            assert (done.returncode, done.stdout, done.stderr) == (2, "", refusal), flags
+
+
+def test_the_servers_directory_does_not_follow_the_working_directory(calls: Calls) -> None:
+    del calls.env["GRADEFLOW_DATA_DIR"]  # the default, relative "var"
+    assignment = write_assignment(calls.home)
+    for name in ("course-a", "course-b"):
+        (calls.home / name).mkdir()
+        done = calls.grade(
+            str(assignment), "--code", str(assignment / "solution.py"), cwd=calls.home / name
+        )
+        assert done.returncode == 0, done.stderr
+        assert list((calls.home / name).iterdir()) == []
+    assert len(list(calls.socket_dir.glob("grade-*.sock"))) == 1  # one for both directories
+    assert oct(calls.socket_dir.stat().st_mode & 0o777) == oct(0o700)
+
+
+def test_a_call_from_a_removed_directory_grades_without_a_traceback(calls: Calls) -> None:
+    del calls.env["GRADEFLOW_DATA_DIR"]  # the default, relative "var"
+    assignment = write_assignment(calls.home)
+    removed = calls.home / "removed"
+    removed.mkdir()
+    done = subprocess.run(
+        [
+            *("sh", "-c", 'cd "$1" && rmdir "$1" && shift && exec "$@"', "sh", str(removed)),
+            *(sys.executable, "-m", "gradeflow", "grade", str(assignment)),
+            *("--code", str(assignment / "solution.py")),
+        ],
+        capture_output=True,
+        text=True,
+        env=calls.env,
+        timeout=180,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "PASSED" in done.stdout
+    assert not removed.exists()
+
+
+# Runs as this user: a warm grader that takes a call and never answers it.
+_SILENT_SERVER = """
+import socket, sys, time
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen()
+print("listening", flush=True)
+connection, _ = listener.accept()
+connection.recv(65536)
+print("called", flush=True)
+time.sleep(600)
+"""
+
+_SOCKET_NAME = (
+    "from gradeflow.grade_server import client, location; "
+    "print(location.socket_name(location.server_key(client.PACKAGE_DIR)))"
+)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def interrupt(call: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C as a terminal sends it: SIGINT to the call's process group."""
+    os.killpg(call.pid, signal.SIGINT)
+    _, err = call.communicate(timeout=120)
+    return call.returncode, err
+
+
+def test_ctrl_c_exits_130_silently_with_or_without_the_warm_grader(calls: Calls) -> None:
+    assignment = write_assignment(calls.home, toml_extra='module = "adder"\ntime_limit_s = 60\n')
+    slow = calls.home / "slow.py"
+    slow.write_text("import time\ndef add(a, b):\n    time.sleep(120)\n    return a + b\n")
+    command = [sys.executable, "-m", "gradeflow", "grade", str(assignment), "--code", str(slow)]
+
+    def start(*flags: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*command, *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=calls.env,
+            cwd=calls.home,
+            start_new_session=True,
+        )
+
+    # Through the warm grader: a server of ours that holds the call.
+    name = subprocess.run(
+        [sys.executable, "-c", _SOCKET_NAME],
+        capture_output=True,
+        text=True,
+        env=calls.env,
+        check=True,
+    ).stdout.strip()
+    calls.socket_dir.mkdir(parents=True, mode=0o700)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SILENT_SERVER, name],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=calls.socket_dir,  # a relative name: the full path is too long for a socket
+    )
+    call = None
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline() == "listening\n"
+        call = start()
+        ready, _, _ = select.select([server.stdout], [], [], 120)
+        assert ready, "the call never reached the server"
+        assert server.stdout.readline() == "called\n"
+        assert interrupt(call) == (130, "")
+    finally:
+        if call is not None and call.returncode is None:
+            call.kill()
+            call.communicate()
+        server.kill()
+        server.communicate()
+
+    # In-process: once the sandbox it started (a child) runs the code.
+    alone = start("--no-daemon")
+    try:
+        deadline = time.monotonic() + 120
+        while not children_of(alone.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert children_of(alone.pid), "the call started no sandbox"
+        assert interrupt(alone) == (130, "")
+    finally:
+        if alone.returncode is None:
+            alone.kill()
+            alone.communicate()

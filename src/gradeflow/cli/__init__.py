@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from gradeflow.courses.format import AssignmentSpec, Problem
     from gradeflow.grade_server.report import GradeReport
     from gradeflow.grading.sandbox import RunResult
-from gradeflow.settings import Settings, get_settings
+from gradeflow.settings import Settings, describe_invalid_settings, get_settings
 
 app = typer.Typer(help="gradeflow: practise and grade Python programming.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -39,11 +40,35 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Settings:
+# Ids are INTEGER columns: a larger number is no id (and overflows the drivers).
+MAX_ID = 2**31 - 1
+AssignmentId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The assignment's id.")]
+
+
+def _settings(*, data_dir: bool = False, log_level: int = logging.WARNING) -> Settings:
+    """The settings, or exit 2 saying which one is invalid; the data directory created
+    and checked if the command writes there. Only services log at info level: a
+    one-off command prints its result, not the sandbox's start."""
+    from pydantic import ValidationError
+
     from gradeflow.logs import configure_logging
 
-    settings = get_settings()
-    configure_logging(json=settings.log_json)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise _fail("\n".join(describe_invalid_settings(exc)), 2) from None
+    configure_logging(json=settings.log_json, level=log_level)
+    if data_dir:
+        try:
+            settings.ensure_data_dir()
+            if not os.access(settings.data_dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise _fail(
+                f"cannot use the data directory {settings.data_dir} (GRADEFLOW_DATA_DIR): "
+                f"{exc.strerror}",
+                2,
+            ) from None
     return settings
 
 
@@ -62,7 +87,7 @@ def serve(
     from gradeflow.grading.sandbox import namespaces_unavailable_reason
     from gradeflow.migrate import upgrade_database
 
-    settings = _settings()
+    settings = _settings(data_dir=True, log_level=logging.INFO)
     if insecure_sandbox:
         settings = settings.model_copy(update={"insecure_sandbox": True})
     reason = namespaces_unavailable_reason()
@@ -72,7 +97,6 @@ def serve(
             "to use the unisolated sandbox for development only.",
             2,
         )
-    settings.ensure_data_dir()
     upgrade_database(settings.resolved_database_url)
     typer.echo(f"gradeflow serving on http://{host or settings.host}:{port or settings.port}")
     served = create_app(settings)
@@ -98,7 +122,7 @@ def web(
     from gradeflow.app import AppServer, create_app
     from gradeflow.stack import WEB_KEEP_ALIVE_S
 
-    settings = _settings()
+    settings = _settings(log_level=logging.INFO)
     if settings.embedded:
         raise _fail(
             "gradeflow web needs GRADEFLOW_BROKER_URL (services mode); "
@@ -135,7 +159,7 @@ def worker(
     overrides: dict[str, object] = {"grader_slots": concurrency}
     if insecure_sandbox:
         overrides["insecure_sandbox"] = True
-    settings = _settings().model_copy(update=overrides)
+    settings = _settings(log_level=logging.INFO).model_copy(update=overrides)
     if settings.embedded:
         raise _fail(
             "gradeflow worker needs GRADEFLOW_BROKER_URL (services mode); "
@@ -162,7 +186,7 @@ def stack_up(
     from gradeflow import stack
     from gradeflow.web.pages import write_static_pages
 
-    settings = _settings()
+    settings = _settings(data_dir=True, log_level=logging.INFO)
     missing = stack.unreachable_services()
     if missing:
         raise _fail(
@@ -241,11 +265,15 @@ def stack_down() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the migrations to the configured database."""
+    from alembic.util import CommandError
+
     from gradeflow.migrate import upgrade_database
 
-    settings = _settings()
-    settings.ensure_data_dir()
-    upgrade_database(settings.resolved_database_url, revision)
+    settings = _settings(data_dir=True)
+    try:
+        upgrade_database(settings.resolved_database_url, revision)
+    except CommandError as exc:  # e.g. "Can't locate revision identified by 'x'"
+        raise _fail(f"cannot upgrade the database to --revision {revision!r}: {exc}", 2) from None
     typer.echo(f"database at {revision}")
 
 
@@ -261,7 +289,7 @@ def db_create_if_missing() -> None:
 
 @assignments_app.command("regrade")
 def assignments_regrade(
-    assignment_id: int,
+    assignment_id: AssignmentId,
     wait: Annotated[bool, typer.Option(help="Show progress until the regrade is done.")] = True,
     preview: Annotated[
         bool,
@@ -271,7 +299,7 @@ def assignments_regrade(
     """Grade every submission of an assignment again (each by exactly one worker)."""
     from gradeflow.cli.regrade import preview_from_cli, regrade_from_cli
 
-    settings = _settings()
+    settings = _settings(data_dir=True)
     follow = preview_from_cli if preview else regrade_from_cli
     try:
         asyncio.run(follow(settings, assignment_id=assignment_id, wait=wait))
@@ -336,8 +364,7 @@ def assignments_import(
     from gradeflow.migrate import upgrade_database
     from gradeflow.runtime import open_database
 
-    settings = _settings()
-    settings.ensure_data_dir()
+    settings = _settings(data_dir=True)
     upgrade_database(settings.resolved_database_url)
 
     async def run() -> None:
@@ -373,7 +400,7 @@ def assignments_import(
 
 @assignments_app.command("export")
 def assignments_export(
-    assignment_id: int,
+    assignment_id: AssignmentId,
     directory: Path,
     force: Annotated[
         bool, typer.Option(help="Overwrite the assignment files of a non-empty DIR.")
@@ -476,8 +503,7 @@ def create_admin(email: str) -> None:
     from gradeflow.migrate import upgrade_database
     from gradeflow.runtime import open_database
 
-    settings = _settings()
-    settings.ensure_data_dir()
+    settings = _settings(data_dir=True)
     upgrade_database(settings.resolved_database_url)
     password = os.environ.get("GRADEFLOW_ADMIN_PASSWORD")
     if password is None:
@@ -506,8 +532,12 @@ def login(
     ] = None,
 ) -> None:
     """Sign in to a server and keep an API token for it (the password is not kept)."""
-    from gradeflow.cli.login import check_token, create_token, store_token
+    from gradeflow.cli.login import check_token, create_token, read_credentials, store_token
 
+    try:
+        read_credentials()  # refused before the server creates a token to keep
+    except GradeflowError as exc:
+        raise _fail(exc.message, 2) from exc
     try:
         if token is not None:
             me = check_token(url, token)
@@ -521,9 +551,9 @@ def login(
                 password = getpass.getpass("Password: ")
             token = str(create_token(url, email=email, password=password)["token"])
             who = email
+        path = store_token(url, token)
     except GradeflowError as exc:
         raise _fail(exc.message) from exc
-    path = store_token(url, token)
     typer.echo(f"signed in to {url.rstrip('/')} as {who}; token kept in {path}")
 
 

@@ -21,6 +21,10 @@ class LoginFailed(GradeflowError):
     """Signing in to the server failed."""
 
 
+class CredentialsMalformed(GradeflowError):
+    """The credentials file is not one gradeflow wrote."""
+
+
 def credentials_path() -> Path:
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config_home) / "gradeflow" / "credentials.json"
@@ -67,16 +71,32 @@ def check_token(url: str, token: str) -> dict[str, Any]:
     return me
 
 
+def read_credentials(path: Path | None = None) -> dict[str, Any]:
+    """The stored tokens, ``{"servers": {url: {"token": ...}}}``; empty if there are
+    none. A file of another shape is refused, not overwritten: it may hold tokens."""
+    path = path or credentials_path()
+    try:
+        text = path.read_text()
+        stored = json.loads(text) if text.strip() else {}
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CredentialsMalformed(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or not isinstance(stored.get("servers", {}), dict):
+        raise CredentialsMalformed(
+            f'{path} is malformed: expected a JSON object whose "servers" maps server '
+            "URLs to tokens; fix or remove it"
+        )
+    return stored
+
+
 def store_token(url: str, token: str, path: Path | None = None) -> Path:
     """Keep ``token`` for ``url`` beside the others, readable by this user only."""
     path = path or credentials_path()
+    stored = read_credentials(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stored: dict[str, Any] = {}
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())
-        except ValueError:
-            stored = {}
     servers = stored.setdefault("servers", {})
     servers[url.rstrip("/")] = {"token": token}
     # Written to a new file then renamed, so a crash never leaves half a file.

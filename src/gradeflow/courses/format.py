@@ -408,6 +408,8 @@ def check_assignment(
 def load_assignment(directory: Path) -> AssignmentSpec:
     """Read and validate one assignment directory; raise with every problem found."""
     directory = Path(directory)
+    if not directory.exists():  # as ``load_path`` says it
+        raise AssignmentFormatError([Problem(directory, "does not exist")])
     if not directory.is_dir():
         raise AssignmentFormatError([Problem(directory, "is not a directory")])
     problems: list[Problem] = []

@@ -77,8 +77,6 @@ def grade_through_server(argv: list[str]) -> int | None:
     if call is None or not daemon_enabled() or sys.platform != "linux":
         return None
     directory = location.socket_directory()
-    if directory is None:
-        return None
     try:
         directory_fd = location.open_private_directory(directory, create=True)
     except location.UntrustedLocation as exc:

@@ -28,18 +28,13 @@ class UntrustedLocation(Exception):
     """The warm grader's directory is not a private directory of this user's."""
 
 
-def socket_directory() -> str | None:
-    """The directory for this user's warm graders; None if there is no safe choice.
+def socket_directory() -> str:
+    """The directory for this user's warm graders, the same wherever the call runs.
 
-    Root: ``grade-server`` under the data directory (the issue fixes it there).
-    Others: ``$XDG_RUNTIME_DIR/gradeflow`` when that is a private directory of
-    theirs, else ``gradeflow-<uid>`` in ``$TMPDIR`` (or ``/tmp``), checked on use.
+    ``$XDG_RUNTIME_DIR/gradeflow`` when that is a private directory of the user's,
+    else ``gradeflow-<uid>`` in ``$TMPDIR`` (when absolute) or ``/tmp``, checked on
+    use; root included, so that no call leaves files in its working directory.
     """
-    if os.geteuid() == 0:
-        data_dir = os.environ.get("GRADEFLOW_DATA_DIR", "var")
-        if not data_dir:
-            return None
-        return os.path.join(os.path.abspath(data_dir), "grade-server")
     # The rule of the sandbox's ``zygote_client.default_state_dir``, written again:
     # importing it would load the sandbox package (asyncio, structlog) on every call.
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
@@ -55,9 +50,12 @@ def socket_directory() -> str | None:
             and not info.st_mode & 0o022
         ):
             return os.path.join(runtime, "gradeflow")
-    # tempfile.gettempdir()'s first choices, without importing tempfile on every call.
-    temporary = os.environ.get("TMPDIR", "") or "/tmp"  # noqa: S108 (checked on use)
-    return os.path.join(os.path.abspath(temporary), f"gradeflow-{os.geteuid()}")
+    # tempfile.gettempdir()'s first choice, without importing tempfile on every call;
+    # a relative TMPDIR would make the directory follow the working directory.
+    temporary = os.environ.get("TMPDIR", "")
+    if not temporary.startswith("/"):
+        temporary = "/tmp"  # noqa: S108 (checked on use)
+    return os.path.join(temporary, f"gradeflow-{os.geteuid()}")
 
 
 def open_private_directory(path: str, *, create: bool) -> int:

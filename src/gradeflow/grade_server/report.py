@@ -4,13 +4,20 @@ call grades on its own or through the warm grader (``server``)."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from gradeflow.courses.format import AssignmentFormatError, AssignmentSpec, load_assignment
 from gradeflow.errors import GradeflowError
 from gradeflow.grading.sandbox import RunResult
-from gradeflow.grading.verdicts import compute_score, status_for, validate_code
+from gradeflow.grading.verdicts import (
+    check_code_size,
+    compute_score,
+    status_for,
+    validate_code,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,9 @@ def read_grade_inputs(path: Path, code: Path, *, max_code_bytes: int) -> tuple[A
     except AssignmentFormatError as exc:
         raise GradeRefused(f"{path} is invalid:\n{exc.message}") from exc
     try:
-        source = validate_code(code.read_bytes().decode("utf-8"), max_bytes=max_code_bytes)
+        source = validate_code(
+            _read_code(code, max_bytes=max_code_bytes).decode("utf-8"), max_bytes=max_code_bytes
+        )
     except OSError as exc:
         raise GradeRefused(f"cannot read {code}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -53,6 +62,23 @@ def read_grade_inputs(path: Path, code: Path, *, max_code_bytes: int) -> tuple[A
     except GradeflowError as exc:
         raise GradeRefused(f"{code}: {exc.message}") from exc
     return assignment, source
+
+
+def _read_code(code: Path, *, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` of ``code``, a regular file; a larger file is refused
+    unread, so a huge file costs no memory and ``/dev/zero`` no endless read."""
+    # O_NONBLOCK: opening a FIFO without a writer would wait forever. Only regular
+    # files are read; a pipe or device would also mean the warm grader reading its
+    # own descriptors (/dev/stdin, /dev/fd/N) rather than the caller's.
+    fd = os.open(code, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise GradeRefused(f"{code} is not a regular file")
+        check_code_size(info.st_size, max_bytes=max_bytes)
+        data = file.read(max_bytes + 1)  # it may have grown since the fstat
+    check_code_size(max(len(data), info.st_size), max_bytes=max_bytes)
+    return data
 
 
 def graded_report(assignment: AssignmentSpec, result: RunResult, *, as_json: bool) -> GradeReport:

@@ -52,16 +52,21 @@ def validate_code(code: str, *, max_bytes: int) -> str:
         encoded = code.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise Invalid("The code is not valid UTF-8 text.") from exc
-    if len(encoded) > max_bytes:
-        raise TooLarge(
-            f"The code is {len(encoded)} bytes; the limit is {max_bytes} bytes.",
-            details={"size": len(encoded), "limit": max_bytes},
-        )
+    check_code_size(len(encoded), max_bytes=max_bytes)
     if "\0" in code:
         raise Invalid("The code contains a NUL byte; submit Python source text.")
     if not code.strip():
         raise Invalid("The code is empty.")
     return code
+
+
+def check_code_size(size: int, *, max_bytes: int) -> None:
+    """Refuse code of ``size`` UTF-8 bytes if it is over the limit."""
+    if size > max_bytes:
+        raise TooLarge(
+            f"The code is {size} bytes; the limit is {max_bytes} bytes.",
+            details={"size": size, "limit": max_bytes},
+        )
 
 
 def compute_score(*, points: int, scoring: Scoring, result: RunResult) -> float:

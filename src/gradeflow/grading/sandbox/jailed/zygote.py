@@ -798,12 +798,18 @@ def main(argv: list[str]) -> None:
         zygote = _prepare(control, settings)
     except Exception as exc:
         # Said to the worker, which turns it into the reason the sandbox is unavailable.
-        control.send(json.dumps({"event": "failed", "message": str(exc)}).encode())
+        with contextlib.suppress(OSError):  # unless the worker is gone already
+            control.send(json.dumps({"event": "failed", "message": str(exc)}).encode())
         raise SystemExit(1) from exc
     ready = {"event": "ready", "pid": os.getpid(), "cgroups": zygote.cgroup_subtree is not None}
     if zygote.cgroup_subtree is None:
         ready["cgroups_unused"] = zygote.cgroups_unused
-    control.send(json.dumps(ready).encode())
+    try:
+        control.send(json.dumps(ready).encode())
+    except OSError:
+        # The worker stopped while this zygote started (a Ctrl-C): no one to serve.
+        zygote.shutdown()
+        return
     try:
         zygote.serve()
     finally:
