@@ -13,6 +13,7 @@ from gradeflow.accounts.models import Role, User
 from gradeflow.courses import members
 from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.runtime import Runtime
+from gradeflow.web import pages
 from gradeflow.web.pages import STATIC_DIR, render, static_url
 from tests.conftest import STARTING_EVENT_ID, read_before, recorded_statements, wait_for_final
 from tests.factories import ADDER_SOLUTION, PASSWORD, create_account
@@ -137,6 +138,33 @@ async def test_the_shell_names_static_files_by_their_content(client: httpx.Async
         served = await client.get(bundle)
         assert served.status_code == 200
         assert "javascript" in served.headers["content-type"]
+
+
+async def test_the_submissions_page_says_when_older_ones_are_not_listed(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "SUBMISSIONS_SHOWN", 2)
+    first = (await client.get("/api/practice")).json()["assignment"]
+    for number in range(3):
+        accepted = await client.post(
+            f"/api/assignments/{first['id']}/submissions",
+            json={"code": f"{ADDER_SOLUTION}# {number}\n"},
+        )
+        await wait_for_final(client, accepted.json()["id"])
+        html = (await client.get("/submissions", headers=HTML)).text
+        assert html.count("data-submission-id=") == min(number + 1, 2)
+        assert ("older ones are kept but not listed" in html) is (number == 2)
+
+
+async def test_a_page_address_with_an_id_beyond_any_rows_is_no_such_assignment(
+    client: httpx.AsyncClient,
+) -> None:
+    # /assignments/99999999999999999999 asks this: the page showed pydantic's
+    # "Input should be less than or equal to 2147483647".
+    for query, message in [("assignment", "No such assignment."), ("course", "No such course.")]:
+        answer = await client.get(f"/api/practice?{query}=99999999999999999999")
+        assert answer.status_code == 404
+        assert answer.json()["error"]["message"] == message
 
 
 async def test_a_browser_gets_a_friendly_html_error_page_and_a_script_gets_json(

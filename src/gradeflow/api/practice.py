@@ -17,7 +17,7 @@ from gradeflow.accounts.identity import Caller, caller_of
 from gradeflow.accounts.service import create_anonymous_user
 from gradeflow.api import cached
 from gradeflow.api.accounts import UserView, describe_user
-from gradeflow.api.assignments import AssignmentDetail, AssignmentSummary, CourseFilter, CourseRef
+from gradeflow.api.assignments import AssignmentDetail, AssignmentSummary, CourseRef
 from gradeflow.api.cached import cached_answer
 from gradeflow.api.schemas import COMMON_ERRORS, errors
 from gradeflow.api.submissions import SubmissionView
@@ -32,7 +32,7 @@ from gradeflow.courses.reads import (
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction
 from gradeflow.deps import MAX_ID, OptionalCaller, runtime_of, set_session_cookie
-from gradeflow.errors import Invalid
+from gradeflow.errors import Invalid, NotFound
 from gradeflow.events.service import latest_event_id
 from gradeflow.grading import service as grading
 from gradeflow.grading.reads import user_progress
@@ -67,9 +67,13 @@ class PracticeState(BaseModel):
     max_code_bytes: int
 
 
+# The page passes these from its address (``/assignments/{id}``, ``/courses/{id}/practice``),
+# so an id beyond any row's is "no such", as for any other id naming nothing, not a
+# validation message on the page.
 AssignmentChoice = Annotated[
-    int | None, Query(ge=1, le=MAX_ID, description="This assignment (and its course's list).")
+    int | None, Query(ge=1, description="This assignment (and its course's list).")
 ]
+PracticeCourse = Annotated[int | None, Query(ge=1, description="Only this course's assignments.")]
 
 
 @router.get(
@@ -82,13 +86,17 @@ async def practice(
     request: Request,
     caller: OptionalCaller,
     assignment: AssignmentChoice = None,
-    course: CourseFilter = None,
+    course: PracticeCourse = None,
 ) -> Response:
     """With neither ``assignment`` nor ``course``, the first assignment not completed
     in any of the caller's courses. A first visit makes a new anonymous student, whose
     cookie goes out with the answer."""
     if assignment is not None and course is not None:
         raise Invalid("Give an assignment or a course, not both.")
+    if assignment is not None and assignment > MAX_ID:
+        raise NotFound("No such assignment.")
+    if course is not None and course > MAX_ID:
+        raise NotFound("No such course.")
     if caller is None:
         runtime = runtime_of(request)
         async with transaction(runtime.session_factory) as session:

@@ -115,13 +115,18 @@ for _path in PRACTICE_PATHS:
     router.add_api_route(_path, practice_page, methods=["GET"])
 
 
+# The newest submissions ``/submissions`` lists (the API pages with ``limit``).
+SUBMISSIONS_SHOWN = 200
+
+
 @router.get("/submissions")
 async def submissions_page(session: DbSession, user: Visitor) -> str:
     # The stream's starting point before the rows: an event committed between the two
     # reads is then replayed by the page's stream (which it applies idempotently),
     # never skipped.
     last_event_id = await latest_event_id(session, user_id=user.id)
-    rows = await grading.list_submissions(session, user_id=user.id, limit=200)
+    # One more than shown: whether there are older ones to say so (was silent).
+    rows = await grading.list_submissions(session, user_id=user.id, limit=SUBMISSIONS_SHOWN + 1)
     titles = {a.id: a.title for a in await list_assignments(session)}
     return render(
         "submissions.html",
@@ -129,7 +134,9 @@ async def submissions_page(session: DbSession, user: Visitor) -> str:
             "user": user,
             "points": await grading.total_points(session, user_id=user.id),
             "last_event_id": last_event_id,
-            "submissions": [grading.describe_submission(s) for s in rows],
+            "submissions": [grading.describe_submission(s) for s in rows[:SUBMISSIONS_SHOWN]],
+            "older_not_shown": len(rows) > SUBMISSIONS_SHOWN,
+            "shown": SUBMISSIONS_SHOWN,
             "titles": titles,
         },
     )
