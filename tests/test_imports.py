@@ -41,6 +41,7 @@ RINGS: list[tuple[str, ...]] = [
     ("runtime",),
     # edges
     ("migrate", "migrations", "stack"),
+    ("body_limit",),
     ("deps",),
     ("api", "web"),
     ("app",),

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gradeflow.accounts.models import User
 from gradeflow.accounts.security import CSRF_COOKIE
+from gradeflow.body_limit import set_body_limit
 from gradeflow.courses.members import taught_course
 from gradeflow.db import transaction
 from gradeflow.deps import (
@@ -70,6 +71,8 @@ async def upload_from_page(course_id: PathId, request: Request, runtime: AppRunt
         if user is None or not _signed_in(user):
             raise SignInRequired(f"/courses/{course_id}/grade-uploads")
         await taught_course(session, course_id=course_id, user=user)
+    # receive_form bounds the body itself, by the file's limit.
+    set_body_limit(request.scope, None)
     form = await receive_form(
         request.stream(),
         content_type=request.headers.get("content-type", ""),
