@@ -34,14 +34,14 @@ class JsonNotUtf8(HTTPException):
 
 @dataclass
 class _Limit:
-    bytes: int | None
+    max_bytes: int | None
 
 
 def set_body_limit(scope: Scope, limit: int | None) -> None:
     """This request's bound instead of the general one; None: the route bounds it itself."""
     current = scope.get(SCOPE_KEY)
     if isinstance(current, _Limit):
-        current.bytes = limit
+        current.max_bytes = limit
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -92,15 +92,15 @@ class RequestBodyLimit:
             nonlocal received, start
             if responding:
                 return await receive()
-            if limit.bytes is not None and declared is not None and declared > limit.bytes:
-                raise BodyTooLarge(limit.bytes)
+            if limit.max_bytes is not None and declared is not None and declared > limit.max_bytes:
+                raise BodyTooLarge(limit.max_bytes)
             message = await receive()
             if message["type"] != "http.request":
                 return message
             chunk: bytes = message.get("body", b"")
             received += len(chunk)
-            if limit.bytes is not None and received > limit.bytes:
-                raise BodyTooLarge(limit.bytes)
+            if limit.max_bytes is not None and received > limit.max_bytes:
+                raise BodyTooLarge(limit.max_bytes)
             if check_encoding and len(start) < 4:
                 start += chunk[: 4 - len(start)]
                 if _utf16_or_32(start):
