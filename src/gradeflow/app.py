@@ -40,6 +40,8 @@ from gradeflow.api import (
     submissions,
 )
 from gradeflow.api.cached import CachedReads
+from gradeflow.api.schemas import DESCRIPTIONS
+from gradeflow.body_limit import RequestBodyLimit
 from gradeflow.db import database_unavailable
 from gradeflow.deps import SignInRequired
 from gradeflow.errors import GradeflowError, Unavailable
@@ -231,6 +233,18 @@ def add_error_handlers(app: FastAPI) -> None:
         )
 
 
+def document_body_limit(openapi: dict[str, Any]) -> None:
+    """413 among the responses of every operation that takes a body (``body_limit``)."""
+    too_large = {
+        "description": DESCRIPTIONS[413],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for path_item in openapi["paths"].values():
+        for operation in path_item.values():
+            if "requestBody" in operation:
+                operation["responses"].setdefault("413", too_large)
+
+
 def create_app(settings: Settings | None = None, *, grading: bool = True) -> FastAPI:
     """Build the app; ``grading`` runs grader slots inside it (embedded mode)."""
     settings = settings or get_settings()
@@ -259,10 +273,13 @@ def create_app(settings: Settings | None = None, *, grading: bool = True) -> Fas
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
             assignments.document_submit_body(schema, max_code_bytes=settings.max_code_bytes)
+            document_body_limit(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Innermost of ours: what it refuses goes through the error handlers above.
+    app.add_middleware(RequestBodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     # Outermost of ours: a cached read's hit is answered before routing (api/cached.py).
     app.add_middleware(CachedReads)

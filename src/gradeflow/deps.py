@@ -24,6 +24,7 @@ from gradeflow.accounts.identity import Caller, caller_for_token, caller_for_use
 from gradeflow.accounts.models import Role, User
 from gradeflow.accounts.security import SESSION_COOKIE, SESSION_MAX_AGE_S
 from gradeflow.accounts.service import create_anonymous_user
+from gradeflow.body_limit import set_body_limit
 from gradeflow.courses.members import taught_course
 from gradeflow.courses.models import Course
 
@@ -226,6 +227,7 @@ def clear_session_cookie(response: Response) -> None:
 
 async def read_limited_body(request: Request, *, limit: int) -> bytes:
     """The request body, refusing (413) once it passes ``limit`` bytes without reading on."""
+    set_body_limit(request.scope, None)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"The request body is larger than {limit} bytes.")

@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # print loop or a pasted binary stops well before it costs the database anything.
 DEFAULT_MAX_CODE_BYTES = 64 * 1024
 DEFAULT_OUTPUT_LIMIT_BYTES = 64 * 1024
+# Far above any sign-in, enrolment or apply request; the routes that take more (submit,
+# authoring, uploads) declare their own limits.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -96,6 +99,12 @@ class Settings(BaseSettings):
     )
     max_code_bytes: int = Field(
         DEFAULT_MAX_CODE_BYTES, ge=1, description="Largest accepted submission (UTF-8 bytes)."
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body (bytes) a route without a limit of its own reads; "
+        "larger is 413.",
     )
     output_limit_bytes: int = Field(
         DEFAULT_OUTPUT_LIMIT_BYTES, ge=1024, description="Captured stdout/stderr per run."

@@ -231,6 +231,22 @@ async def assignment_rows(factory: async_sessionmaker[AsyncSession]) -> tuple[in
         ({"support_files": {"../escape.py": "x"}}, "support_files/../escape.py", ".."),
         ({"support_files": {"/etc/passwd": "x"}}, "support_files//etc/passwd", "absolute"),
         ({"support_files": {"tests.py": "x"}}, "support_files/tests.py", "replace tests.py"),
+        # Staged beside tests.py and the student's module: a path under a file cannot be.
+        ({"support_files": {"a": "x", "a/b": "y"}}, "support_files/a/b", "'a' is a file"),
+        ({"support_files": {"tests.py/x": "a"}}, "support_files/tests.py/x", "'tests.py' is a"),
+        ({"support_files": {"adder.py/x": "a"}}, "support_files/adder.py/x", "'adder.py' is a"),
+        (
+            {
+                "tests": "import unittest\nclass Tést(unittest.TestCase):\n    def test_a(self): pass\n"
+            },
+            "tests",
+            "ASCII",
+        ),
+        (
+            {"tests": "import unittest\nclass T(unittest.TestCase):\n    def test_é(self): pass\n"},
+            "tests",
+            "ASCII",
+        ),
         ({"handout_md": "x" * (1024 * 1024 + 1)}, "handout_md", "larger than 1024 KiB"),
         (
             {"support_files": {f"f{i}.txt": "x" for i in range(201)}},
@@ -256,6 +272,19 @@ async def test_invalid_fields_are_refused_naming_the_field_and_nothing_is_stored
     assert field in named, error
     assert words in error["message"] or any(words in d["message"] for d in error["details"])
     assert await assignment_rows(session_factory) == before
+
+
+async def test_an_edit_whose_support_file_would_be_under_tests_py_is_refused(
+    authoring: Authoring,
+) -> None:
+    assignment_id = (await authoring.create()).json()["id"]
+    checked = await authoring.wait_for_check(assignment_id)
+    url = f"{authoring.base}/{assignment_id}"
+    response = await authoring.teacher.patch(url, json={"support_files": {"tests.py/x": "a"}})
+    assert response.status_code == 422, response.text
+    details = response.json()["error"]["details"]
+    assert [d["field"] for d in details] == ["support_files/tests.py/x"]
+    assert (await authoring.teacher.get(url)).json() == checked
 
 
 async def test_a_refused_edit_changes_nothing(authoring: Authoring) -> None:

@@ -37,6 +37,19 @@ def test_every_json_route_documents_its_success_and_error_shapes(settings: Setti
     assert undocumented == []
 
 
+def test_every_operation_that_takes_a_body_documents_413(settings: Settings) -> None:
+    schema = create_app(settings).openapi()
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and "413" not in operation["responses"]
+    ]
+    assert undocumented == []
+    too_large = schema["paths"]["/api/auth/login"]["post"]["responses"]["413"]
+    assert too_large["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
 async def test_a_body_that_is_not_utf8_json_is_refused_as_invalid(
     client: httpx.AsyncClient,
 ) -> None:

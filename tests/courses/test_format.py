@@ -11,7 +11,7 @@ from gradeflow.courses.format import (
     load_course,
     load_path,
 )
-from tests.factories import write_assignment, write_course
+from tests.factories import ADDER_TESTS, write_assignment, write_course
 
 
 def problems_of(path: Path) -> list[str]:
@@ -151,3 +151,27 @@ def test_the_demo_course_is_valid() -> None:
     course = load_course(Path(__file__).parents[2] / "demo" / "python-basics")
     assert len(course.assignments) >= 12
     assert [a.order for a in course.assignments] == sorted(a.order or 0 for a in course.assignments)
+
+
+def test_a_support_directory_named_like_tests_py_is_refused(tmp_path: Path) -> None:
+    # support/tests.py/x would be staged under tests.py, which is a file.
+    directory = write_assignment(tmp_path, support={"tests.py/x": "a", "adder.py/y": "b"})
+    problems = problems_of(directory)
+    assert len(problems) == 2, problems
+    assert str(directory / "support/tests.py/x") in problems[1]
+    assert "'tests.py' is a file" in problems[1]
+    assert str(directory / "support/adder.py/y") in problems[0]
+
+
+def test_test_classes_and_methods_with_non_ascii_names_are_refused_with_the_line(
+    tmp_path: Path,
+) -> None:
+    tests = ADDER_TESTS.replace("class AddTest", "class AddTést").replace(
+        "def test_adds_negative_numbers", "def test_adds_négative_numbers"
+    )
+    directory = write_assignment(tmp_path, tests=tests)
+    problems = problems_of(directory)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{directory / 'tests.py'}:")
+    assert "AddTést.test_adds_two_numbers" in problems[0]
+    assert "ASCII" in problems[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from typing import Any
 
@@ -22,6 +23,7 @@ from gradeflow.grading.messages import GRADING_QUEUE, SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
 from gradeflow.grading.sandbox import ProcessSandbox, RunResult
 from gradeflow.grading.worker import Grader
+from gradeflow.infra.slots import PriorityGate
 from gradeflow.runtime import grader_config
 from gradeflow.settings import Settings
 from tests.conftest import StatementGate, sqlite_writable_now
@@ -248,3 +250,33 @@ async def test_a_check_out_of_attempts_ends_as_error_not_stuck(
     assert draft.check_status is CheckStatus.error
     assert draft.check_result is not None
     assert "save the assignment again" in draft.check_result["message"]
+
+
+async def test_a_check_whose_files_cannot_be_laid_out_is_recorded_at_once_not_retried(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Saved before saving refused it: "a" both a support file and a directory.
+    outbox = memory_outbox(session_factory)
+    draft_id = await _authored(session_factory, outbox)
+    async with transaction(session_factory) as session:
+        draft = await session.get_one(AssignmentDraft, draft_id)
+        support = {"a": base64.b64encode(b"x").decode(), "a/b": base64.b64encode(b"y").decode()}
+        draft.content = draft.content | {"support_files": support}
+    checker = SolutionChecker(
+        session_factory=session_factory,
+        outbox=outbox,
+        sandbox=ProcessSandbox(),
+        turns=PriorityGate(1),
+        owner="w",
+        max_attempts=3,
+        lease_margin_s=30,
+        output_limit_bytes=1024,
+    )
+    await checker.check(draft_id)
+    async with session_factory() as session:
+        draft = await session.get_one(AssignmentDraft, draft_id)
+    assert (draft.check_status, draft.attempts, draft.lease_owner) == (CheckStatus.failed, 1, None)
+    assert draft.check_result is not None
+    message = draft.check_result["message"]
+    assert "paths used both as file and directory: ['a']" in message
+    assert "save it again" in message

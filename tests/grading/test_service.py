@@ -17,7 +17,7 @@ from gradeflow.courses.members import PracticeScope
 from gradeflow.courses.models import Assignment
 from gradeflow.courses.service import list_assignments
 from gradeflow.db import transaction, utcnow
-from gradeflow.errors import Conflict, Invalid, TooLarge
+from gradeflow.errors import Conflict, Invalid, NotFound, TooLarge
 from gradeflow.events.models import Event
 from gradeflow.grading import runs, service
 from gradeflow.grading.models import Submission
@@ -364,6 +364,37 @@ async def test_only_finished_submissions_can_be_deleted(world, session_factory: 
         )
     async with session_factory() as session:
         assert await session.get(Submission, submission.id) is None
+
+
+async def test_a_submission_deleted_by_another_request_meanwhile_is_not_found_and_announced_once(
+    world, session_factory: Factory
+) -> None:
+    user, (adder, _) = world
+    submission, _ = await submit(session_factory, user, adder, "x = 1\n")
+    await claim(session_factory, submission.id)
+    await record(session_factory, submission.id, "w1", result("failed", 0))
+    outbox = memory_outbox(session_factory)
+    async with session_factory() as late:
+        # This request has read the submission (held: the identity map keeps only weak
+        # references); another deletes it and commits before this one deletes.
+        read = await late.get(Submission, submission.id)
+        assert read is not None
+        async with transaction(session_factory) as first:
+            await service.delete_submission(
+                first, outbox=outbox, user_id=user.id, submission_id=submission.id
+            )
+        with pytest.raises(NotFound):
+            await service.delete_submission(
+                late, outbox=outbox, user_id=user.id, submission_id=submission.id
+            )
+        await late.rollback()
+    async with session_factory() as session:
+        deletions = await session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.type == service.SUBMISSION_DELETED_EVENT)
+        )
+    assert deletions == 1
 
 
 def test_skipped_tests_count_neither_for_nor_against_a_score() -> None:

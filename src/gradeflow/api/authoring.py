@@ -74,10 +74,16 @@ class AssignmentChanges(_Fields):
 Body = TypeVar("Body", bound=BaseModel)
 
 
-async def _read_json(request: Request, model: type[Body]) -> Body:
+async def _read_json(
+    request: Request,
+    model: type[Body],
+    *,
+    what: str = "assignment",
+    limit: int = authoring.MAX_AUTHORED_BYTES,
+) -> Body:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise UnsupportedMediaType("Send the assignment as JSON.")
-    body = await read_limited_body(request, limit=authoring.MAX_AUTHORED_BYTES)
+        raise UnsupportedMediaType(f"Send the {what} as JSON.")
+    body = await read_limited_body(request, limit=limit)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
@@ -92,6 +98,13 @@ async def new_assignment_body(request: Request) -> NewAssignment:
 
 async def assignment_changes_body(request: Request) -> AssignmentChanges:
     return await _read_json(request, AssignmentChanges)
+
+
+async def handout_source_body(request: Request) -> HandoutSource:
+    # Read by hand, not by FastAPI: a handout may be larger than the general body limit,
+    # and JSON escapes can make the body six times the Markdown it carries.
+    limit = 6 * MAX_TEXT_FILE_BYTES + 1024
+    return await _read_json(request, HandoutSource, what="handout", limit=limit)
 
 
 def _documented(model: type[BaseModel]) -> dict[str, Any]:
@@ -235,7 +248,10 @@ async def update_authored(
 @router.post(
     "/api/handout-preview",
     summary="Teacher: a handout's Markdown as students will see it",
-    responses=errors(401, 403),
+    responses=errors(401, 403, 413, 415),
+    openapi_extra=_documented(HandoutSource),
 )
-async def preview_handout(body: HandoutSource, teacher: CurrentTeacher) -> HandoutPreview:
+async def preview_handout(
+    teacher: CurrentTeacher, body: Annotated[HandoutSource, Depends(handout_source_body)]
+) -> HandoutPreview:
     return HandoutPreview(html=render_handout(body.markdown))

@@ -23,6 +23,10 @@ from typing import Any
 from gradeflow.courses.discovery import TestDiscoveryError, discover_test_ids
 from gradeflow.errors import Invalid
 
+# The sandbox's own rules for the files it lays out and the ids it runs: an assignment
+# that passed these checks can always be staged (``grading.sandbox.spec.RunSpec``).
+from gradeflow.grading.sandbox.spec import TESTS_FILE, is_test_id, paths_under_files
+
 
 class Scoring(enum.StrEnum):
     all_or_nothing = "all-or-nothing"
@@ -343,11 +347,37 @@ def _check_support(files: Mapping[str, bytes], module: str, where: _Where) -> di
             where.source(name, "would replace the student's module")
         else:
             checked[path] = files[path]
+    # Support files are laid out beside tests.py and the student's module.
+    staged = [*checked, TESTS_FILE, f"{module}.py"]
+    for path, file in sorted(paths_under_files(staged).items()):
+        if path in checked:
+            where.source(
+                f"{SUPPORT_DIR}/{path}", f"'{file}' is a file, so it cannot be a directory"
+            )
+            del checked[path]
     if len(files) > MAX_SUPPORT_FILES:
         where.source(SUPPORT_DIR, f"holds more than {MAX_SUPPORT_FILES} files")
     if sum(len(data) for data in files.values()) > MAX_SUPPORT_BYTES:
         where.source(SUPPORT_DIR, f"is larger than {MAX_SUPPORT_BYTES // 1024 // 1024} MiB")
     return checked
+
+
+def _check_test_ids(tests: str, test_ids: list[str], where: _Where) -> None:
+    """Refuse test names the judge cannot run (Python allows non-ASCII ones; it does not)."""
+    bad = [test_id for test_id in test_ids if not is_test_id(test_id)]
+    if not bad:
+        return
+    # Discovery finds Python identifiers: only their non-ASCII letters break the rule.
+    names = {name for test_id in bad for name in test_id.split(".") if not name.isascii()}
+    match = re.search(
+        rf"(?m)^\s*(?:class|(?:async\s+)?def)\s+({'|'.join(map(re.escape, names))})\b", tests
+    )
+    line = tests.count("\n", 0, match.start(1)) + 1 if match else None
+    where.source(
+        "tests",
+        "test class and method names must be ASCII letters, digits and '_': " + ", ".join(bad),
+        line,
+    )
 
 
 def check_assignment(
@@ -381,6 +411,7 @@ def check_assignment(
             test_ids = discover_test_ids(tests, SOURCE_FILES["tests"])
         except TestDiscoveryError as exc:
             where.source("tests", str(exc).removeprefix("tests.py: "))
+        _check_test_ids(tests, test_ids, where)
     for name in ("solution", "starter"):
         text = texts[name]
         if text:

@@ -17,14 +17,13 @@ from functools import partial
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gradeflow.courses.models import AssignmentDraft
 from gradeflow.courses.service import content_spec
 from gradeflow.db import transaction
 from gradeflow.grading import checks
 from gradeflow.grading.messages import PRIORITY_BULK, SolutionCheckJob
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.sandbox import RunResult, Sandbox
-from gradeflow.grading.verdicts import grade_code
+from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox
+from gradeflow.grading.verdicts import run_spec
 from gradeflow.infra.queue import Delivery, settle
 from gradeflow.infra.slots import PriorityGate, keep_lease
 
@@ -80,7 +79,15 @@ class SolutionChecker:
             )
         if draft is None:
             return
-        result = await self._run_leased(draft)
+        solution = content_spec(draft.content, slug="check")
+        try:
+            spec = run_spec(solution, solution.solution, output_limit_bytes=self.output_limit_bytes)
+        except ValueError as exc:
+            # Stored before saving refused such files: every attempt would fail alike, and
+            # only the teacher can fix it. Recorded now (as a grader limit is), not retried.
+            result = unrunnable(f"The assignment cannot be laid out for a run: {exc}.")
+        else:
+            result = await self._run_leased(draft_id, spec)
         if result.outcome == "internal_error" and not result.grader_limit:
             log.error("checks.internal_error", draft_id=draft_id, message=result.message)
             await self._release(draft_id, republish=True)
@@ -99,17 +106,11 @@ class SolutionChecker:
             return
         log.info("assignment.checked", draft_id=draft_id, outcome=result.outcome)
 
-    async def _run_leased(self, draft: AssignmentDraft) -> RunResult:
-        spec = content_spec(draft.content, slug="check")
-        renewal = asyncio.create_task(self._keep_lease(draft.id, spec.time_limit_s))
+    async def _run_leased(self, draft_id: int, spec: RunSpec) -> RunResult:
+        renewal = asyncio.create_task(self._keep_lease(draft_id, spec.time_limit_s))
         try:
             async with self.turns.hold(priority=PRIORITY_BULK):
-                return await grade_code(
-                    self.sandbox,
-                    assignment=spec,
-                    code=spec.solution,
-                    output_limit_bytes=self.output_limit_bytes,
-                )
+                return await self.sandbox.run(spec)
         finally:
             renewal.cancel()
             with suppress(asyncio.CancelledError):
@@ -153,3 +154,16 @@ class SolutionChecker:
         sent = await checks.publish_checks(self.outbox, lost)
         log.info("checks.swept", republished=sent)
         return sent
+
+
+def unrunnable(message: str) -> RunResult:
+    """A check that never ran because of the assignment itself; the teacher reads why."""
+    return RunResult(
+        outcome="internal_error",
+        tests=(),
+        message=f"{message} Fix it and save it again.",
+        stdout="",
+        stderr="",
+        duration_ms=0,
+        grader_limit=True,
+    )

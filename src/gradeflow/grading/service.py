@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    delete,
     func,
     or_,
     select,
@@ -549,9 +550,17 @@ async def delete_submission(
         .values(reused_from_id=None)
         .execution_options(synchronize_session=False)
     )
-    # Through the ORM, so that the deleted row purges its student's cached reads.
-    await session.delete(submission)
-    await session.flush()
+    # Conditional, not the ORM's delete of what was read: of requests deleting it at once
+    # (each having read it), exactly one deletes the row and announces it. The event
+    # below purges the student's cached reads.
+    deleted = await session.execute(
+        delete(Submission)
+        .where(Submission.id == submission_id, Submission.user_id == user_id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(deleted, "rowcount", 0) != 1:
+        raise NotFound("No such submission.")
+    session.expunge(submission)
     # The student's other tabs drop it from their lists, and their points follow.
     payload = {
         "submission_id": submission_id,

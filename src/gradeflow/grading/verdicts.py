@@ -92,10 +92,17 @@ async def grade_code(
     output_limit_bytes: int = OUTPUT_LIMIT_BYTES,
 ) -> RunResult:
     """Grade ``code`` against an assignment read from its directory (no database)."""
+    return await sandbox.run(run_spec(assignment, code, output_limit_bytes=output_limit_bytes))
+
+
+def run_spec(
+    assignment: AssignmentSpec, code: str, *, output_limit_bytes: int = OUTPUT_LIMIT_BYTES
+) -> RunSpec:
+    """The run of ``code`` against ``assignment``; ``ValueError`` if it cannot be laid out."""
     files = dict(assignment.support_files)
     files["tests.py"] = assignment.tests.encode()
     files[f"{assignment.module}.py"] = code.encode()
-    spec = RunSpec(
+    return RunSpec(
         files=files,
         module=assignment.module,
         test_ids=tuple(assignment.test_ids),
@@ -103,7 +110,6 @@ async def grade_code(
         memory_mb=assignment.memory_mb,
         output_limit_bytes=output_limit_bytes,
     )
-    return await sandbox.run(spec)
 
 
 async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Problem]:

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from gradeflow.accounts.models import User
+from gradeflow.body_limit import set_body_limit
 from gradeflow.courses import authoring
 from gradeflow.courses.format import MAX_SUPPORT_FILES, AssignmentFormatError
 from gradeflow.courses.handout import render_handout
@@ -49,6 +50,8 @@ async def _read_form(request: Request, runtime: AppRuntime) -> FormData:
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > authoring.MAX_AUTHORED_BYTES:
         raise TooLarge("The form is larger than an assignment may be.")
+    # The same bound for a form sent without a length, counted as it arrives.
+    set_body_limit(request.scope, authoring.MAX_AUTHORED_BYTES)
     return await read_checked_form(request, runtime, max_fields=MAX_FIELDS)
 
 

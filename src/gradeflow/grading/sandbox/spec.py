@@ -5,7 +5,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,11 +47,13 @@ class RunSpec:
                 raise ValueError(f"files must contain {required}")
         for path in self.files:
             check_relative_path(path)
-        _check_no_file_is_a_directory(self.files)
+        if under_files := paths_under_files(self.files):
+            clashes = sorted(set(under_files.values()))
+            raise ValueError(f"paths used both as file and directory: {clashes}")
         if not self.test_ids:
             raise ValueError("test_ids must not be empty")
         for test_id in self.test_ids:
-            if not _TEST_ID.match(test_id):
+            if not is_test_id(test_id):
                 raise ValueError(f"test ids look like 'ClassName.test_method', not {test_id!r}")
         if len(set(self.test_ids)) != len(self.test_ids):
             raise ValueError("test_ids must be unique")
@@ -112,14 +114,24 @@ def check_relative_path(path: str) -> None:
         raise ValueError(f"path must not contain empty, '.' or '..' parts: {path!r}")
 
 
-def _check_no_file_is_a_directory(files: Mapping[str, bytes]) -> None:
-    directories = {path.rsplit("/", 1)[0] for path in files if "/" in path}
-    parents = {
-        "/".join(d.split("/")[: i + 1]) for d in directories for i in range(d.count("/") + 1)
-    }
-    clashes = parents & set(files)
-    if clashes:
-        raise ValueError(f"paths used both as file and directory: {sorted(clashes)}")
+def is_test_id(test_id: str) -> bool:
+    """Whether the judge can run ``test_id``: ``ClassName.test_method``, in ASCII."""
+    return _TEST_ID.match(test_id) is not None
+
+
+def paths_under_files(paths: Iterable[str]) -> dict[str, str]:
+    """Each of ``paths`` that a file of ``paths`` would have to be a directory of, with
+    that file: such files cannot be laid out (``courses.format`` refuses them too)."""
+    files = set(paths)
+    under: dict[str, str] = {}
+    for path in files:
+        parts = path.split("/")
+        parent = next(
+            (p for i in range(1, len(parts)) if (p := "/".join(parts[:i])) in files), None
+        )
+        if parent is not None:
+            under[path] = parent
+    return under
 
 
 class Sandbox(Protocol):
