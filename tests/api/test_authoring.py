@@ -219,7 +219,7 @@ async def assignment_rows(factory: async_sessionmaker[AsyncSession]) -> tuple[in
     ("fields", "field", "words"),
     [
         ({"slug": "Bad Slug"}, "slug", "lowercase"),
-        ({"points": -1}, "points", "whole number from 0 to 10000"),
+        ({"points": -1}, "points", "whole number from 0 to 10,000"),
         ({"points": "10"}, "points", "valid integer"),
         ({"scoring": "curve"}, "scoring", "proportional"),
         ({"module": "os"}, "module", "shadow"),
