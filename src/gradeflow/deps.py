@@ -33,6 +33,8 @@ from gradeflow.db import MAX_EVENT_ID as MAX_EVENT_ID
 from gradeflow.db import MAX_ID as MAX_ID
 from gradeflow.db import transaction
 from gradeflow.errors import Forbidden, Invalid, TooLarge, Unauthorized
+from gradeflow.grades.blobs import BlobStore
+from gradeflow.grades.intake import ReceivedForm, receive_form
 from gradeflow.runtime import Runtime
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -223,6 +225,21 @@ def client_address(request: Request) -> str:
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+
+
+async def receive_upload(
+    request: Request, store: BlobStore, *, max_file_bytes: int
+) -> ReceivedForm:
+    """A multipart body, its file streamed into ``store``; ``receive_form`` bounds the
+    body by the file's own limit, so the general one is lifted."""
+    set_body_limit(request.scope, None)
+    return await receive_form(
+        request.stream(),
+        content_type=request.headers.get("content-type", ""),
+        content_length=request.headers.get("content-length"),
+        store=store,
+        max_file_bytes=max_file_bytes,
+    )
 
 
 async def read_limited_body(request: Request, *, limit: int) -> bytes:

@@ -14,12 +14,19 @@ from pydantic import BaseModel, Field
 
 from gradeflow.accounts.models import User
 from gradeflow.api.schemas import COMMON_ERRORS, DateTimeText, errors
-from gradeflow.body_limit import set_body_limit
 from gradeflow.courses.members import taught_course
 from gradeflow.db import transaction
-from gradeflow.deps import AppRuntime, CurrentUser, DbSession, PathId, current_user, optional_user
+from gradeflow.deps import (
+    AppRuntime,
+    CurrentUser,
+    DbSession,
+    PathId,
+    current_user,
+    optional_user,
+    receive_upload,
+)
 from gradeflow.grades import imports, roster
-from gradeflow.grades.intake import ReceivedForm, receive_form
+from gradeflow.grades.intake import ReceivedForm
 from gradeflow.grades.models import UploadStatus
 from gradeflow.runtime import Runtime
 
@@ -128,16 +135,7 @@ async def receive_course_file(
     async with transaction(runtime.session_factory) as session:
         user = await current_user(await optional_user(request, session))
         await taught_course(session, course_id=course_id, user=user)
-    # receive_form bounds the body itself, by the file's limit.
-    set_body_limit(request.scope, None)
-    form = await receive_form(
-        request.stream(),
-        content_type=request.headers.get("content-type", ""),
-        content_length=request.headers.get("content-length"),
-        store=runtime.blobs,
-        max_file_bytes=max_bytes,
-    )
-    return user, form
+    return user, await receive_upload(request, runtime.blobs, max_file_bytes=max_bytes)
 
 
 @router.post(

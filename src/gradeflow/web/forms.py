@@ -16,10 +16,9 @@ from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
 from gradeflow.accounts.security import CSRF_COOKIE, SESSION_MAX_AGE_S
-from gradeflow.body_limit import set_body_limit
-from gradeflow.deps import AppRuntime
+from gradeflow.deps import AppRuntime, receive_upload
 from gradeflow.errors import Forbidden
-from gradeflow.grades.intake import ReceivedForm, receive_form
+from gradeflow.grades.intake import ReceivedForm
 
 MAX_FORM_FIELDS = 50
 
@@ -63,16 +62,8 @@ async def receive_checked_upload(
 ) -> ReceivedForm:
     """A posted multipart form, its file streamed into the blob store; refused (403, the
     file deleted) unless it carries this browser's token. The token is read from the
-    streamed fields once the body is in: ``checked_form`` would spool the file.
-    ``receive_form`` bounds the body itself, by ``max_file_bytes``."""
-    set_body_limit(request.scope, None)
-    form = await receive_form(
-        request.stream(),
-        content_type=request.headers.get("content-type", ""),
-        content_length=request.headers.get("content-length"),
-        store=runtime.blobs,
-        max_file_bytes=max_file_bytes,
-    )
+    streamed fields once the body is in: ``checked_form`` would spool the file."""
+    form = await receive_upload(request, runtime.blobs, max_file_bytes=max_file_bytes)
     assert form.file is not None
     key = request.cookies.get(CSRF_COOKIE, "")
     token = form.fields.get("csrf_token", "")
