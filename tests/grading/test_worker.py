@@ -278,7 +278,7 @@ async def test_tests_that_reach_the_graders_own_limits_end_as_an_error_without_a
     assert (row.status, row.attempts) == (SubmissionStatus.error, 1)
     assert row.feedback is not None
     assert row.feedback["outcome"] == "internal_error"
-    assert row.feedback["grader_limit"] is True
+    assert row.feedback["assignment_error"] is True
     assert row.feedback["message"].startswith(
         "The grader stopped: the tests themselves used more processes or threads"
     )

@@ -88,7 +88,7 @@ class SolutionChecker:
             result = unrunnable(f"The assignment cannot be laid out for a run: {exc}.")
         else:
             result = await self._run_leased(draft_id, spec)
-        if result.outcome == "internal_error" and not result.grader_limit:
+        if result.outcome == "internal_error" and not result.assignment_error:
             log.error("checks.internal_error", draft_id=draft_id, message=result.message)
             await self._release(draft_id, republish=True)
             return
@@ -165,5 +165,5 @@ def unrunnable(message: str) -> RunResult:
         stdout="",
         stderr="",
         duration_ms=0,
-        grader_limit=True,
+        assignment_error=True,
     )

@@ -83,7 +83,7 @@ class PreviewGrader:
         result = await self._run_leased(claimed)
         self.metrics.grading_seconds.labels(result.outcome).observe(time.perf_counter() - started)
         self.metrics.outcomes.labels(result.outcome).inc()
-        if result.outcome == "internal_error" and not result.grader_limit:
+        if result.outcome == "internal_error" and not result.assignment_error:
             self.metrics.sandbox_failures.inc()
             log.error("regrade_preview.internal_error", result_id=result_id, message=result.message)
             await self._release(result_id, republish=True)

@@ -120,7 +120,7 @@ async def check_solutions(sandbox: Sandbox, *, course: CourseSpec) -> list[Probl
     )
     problems: list[Problem] = []
     for assignment, result in zip(course.assignments, results, strict=True):
-        if result.outcome == "internal_error" and result.grader_limit:
+        if result.outcome == "internal_error" and result.assignment_error:
             # The tests' own error (they did not load, or reached the grader's limits):
             # named on tests.py, not as a failure of the solution.
             source = assignment.source / "tests.py" if assignment.source else None

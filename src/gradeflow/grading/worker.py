@@ -278,7 +278,7 @@ class Grader:
             self.writer.nudge()
         self.metrics.grading_seconds.labels(result.outcome).observe(seconds)
         self.metrics.outcomes.labels(result.outcome).inc()
-        if result.outcome == "internal_error" and not result.grader_limit:
+        if result.outcome == "internal_error" and not result.assignment_error:
             # Our failure, not the student's: release, and let another attempt try. A
             # run that reached the grader's own limits would again: it is recorded as
             # an error with its message below.

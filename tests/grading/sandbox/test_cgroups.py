@@ -493,7 +493,7 @@ def test_a_grader_limit_result_is_an_error_that_no_test_passed_and_says_whose_it
     result = grader_limit_error(spec, judged, ("memory", "processes"))
 
     assert result.outcome == "internal_error"
-    assert result.grader_limit
+    assert result.assignment_error
     assert [test.outcome for test in result.tests] == ["not_run"]
     assert result.message == (
         "The grader stopped: the tests themselves used more than the 288 MB of memory "
@@ -516,7 +516,7 @@ async def test_tests_that_exceed_the_judges_memory_max_are_the_graders_error(
 
     assert zygote.cgroup_limits, zygote.cgroups_unused
     assert result.outcome == "internal_error", result
-    assert result.grader_limit
+    assert result.assignment_error
     assert result.passed_count == 0
     assert result.message.startswith(
         "The grader stopped: the tests themselves used more than the 288 MB of memory "
@@ -538,7 +538,7 @@ async def test_tests_that_reach_the_judges_pids_max_are_the_graders_error(
     assert zygote.cgroup_limits, zygote.cgroups_unused
     # The judge survived and reported the test passed: still not a verdict.
     assert result.outcome == "internal_error", result
-    assert result.grader_limit
+    assert result.assignment_error
     assert result.passed_count == 0
     assert result.message.startswith(
         "The grader stopped: the tests themselves used more processes or threads than "

@@ -299,7 +299,7 @@ async def test_an_error_of_the_tests_themselves_is_the_assignments_not_the_stude
 
     # Not a verdict on the code: an error of the grader, recorded without a retry or a score.
     assert result.outcome == "internal_error"
-    assert result.grader_limit
+    assert result.assignment_error
     assert result.message == (
         f"The assignment's tests could not be loaded: {error} (line 2 of tests.py). This is "
         "a problem of the assignment's tests, not of the submitted code; no test counts for "
@@ -761,6 +761,12 @@ def test_result_survives_a_round_trip_through_json() -> None:
 
     assert restored == result
     assert restored.passed_count == 1
+
+
+def test_a_result_stored_before_the_assignment_error_was_named_so_reads_as_one() -> None:
+    stored = {"outcome": "internal_error", "tests": [], "duration_ms": 1, "grader_limit": True}
+    assert RunResult.from_dict(stored).assignment_error
+    assert RunResult.from_dict(stored | {"grader_limit": False}).assignment_error is False
 
 
 def test_malformed_stored_result_is_rejected() -> None:

@@ -154,7 +154,7 @@ def grader_limit_error(spec: RunSpec, judged: RunResult, limits: tuple[str, ...]
         stdout=judged.stdout,
         stderr=judged.stderr,
         duration_ms=judged.duration_ms,
-        grader_limit=True,
+        assignment_error=True,
     )
 
 

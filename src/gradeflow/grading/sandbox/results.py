@@ -140,10 +140,12 @@ class RunResult:
     line: int | None = None
     # The student's function the tests were calling when the time ran out.
     function: str | None = None
-    # An internal_error the tests themselves caused: the judge reached its own cgroup
-    # limits, or tests.py raised while loading before any student code ran. Another
-    # attempt would meet it again, so it is recorded, not retried.
-    grader_limit: bool = False
+    # An internal_error of the assignment, not of ours nor of the submission: the
+    # judge reached its own cgroup limits, tests.py raised while loading before any
+    # student code ran, or its files cannot be laid out for a run. Another attempt
+    # would meet it again, so it is recorded, not retried. (Stored as "grader_limit"
+    # before stop 27, when the judge's limits were its only cause.)
+    assignment_error: bool = False
 
     @property
     def passed_count(self) -> int:
@@ -167,8 +169,8 @@ class RunResult:
             data["line"] = self.line
         if self.function is not None:
             data["function"] = self.function
-        if self.grader_limit:
-            data["grader_limit"] = True
+        if self.assignment_error:
+            data["assignment_error"] = True
         return data
 
     @classmethod
@@ -190,7 +192,9 @@ class RunResult:
             duration_ms=duration,
             line=line_number(data.get("line")),
             function=code_name(data.get("function")),
-            grader_limit=data.get("grader_limit") is True,
+            assignment_error=any(
+                data.get(key) is True for key in ("assignment_error", "grader_limit")
+            ),
         )
 
 

@@ -378,7 +378,7 @@ def tests_error_result(spec: RunSpec, error: str, end: ProcessEnd) -> RunResult:
         stdout=end.stdout,
         stderr=end.stderr,
         duration_ms=end.duration_ms,
-        grader_limit=True,
+        assignment_error=True,
     )
 
 
