@@ -174,6 +174,7 @@ async def add_assignment(
         order=order,
         points=points,
         handout_md=f"# {slug}\n",
+        module="adder",  # what ADDER_TESTS imports
         tests=ADDER_TESTS,
         solution=ADDER_SOLUTION,
         test_ids=["AddTest.test_adds_two_numbers", "AddTest.test_adds_negative_numbers"],
