@@ -478,7 +478,15 @@ def test_ctrl_c_exits_130_silently_with_or_without_the_warm_grader(calls: Calls)
     assignment = write_assignment(calls.home, toml_extra='module = "adder"\ntime_limit_s = 60\n')
     slow = calls.home / "slow.py"
     slow.write_text("import time\ndef add(a, b):\n    time.sleep(120)\n    return a + b\n")
-    command = [sys.executable, "-m", "gradeflow", "grade", str(assignment), "--code", str(slow)]
+    # As from a terminal: SIGINT at its default, which a command started in the
+    # background of a script (CI's, say) inherits as ignored.
+    command = [
+        sys.executable,
+        "-c",
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+        *["-m", "gradeflow", "grade", str(assignment), "--code", str(slow)],
+    ]
 
     def start(*flags: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
