@@ -175,7 +175,7 @@ async def test_the_assignment_pages_link_to_a_regrade_and_say_when_scores_keep_o
         "slug": "halves",
         "points": "50",
         "scoring": "all-or-nothing",
-        "module": "solution",
+        "module": "adder",
         "time_limit_s": "10",
         "memory_mb": "256",
     }
