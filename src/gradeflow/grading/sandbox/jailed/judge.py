@@ -38,7 +38,7 @@ from gradeflow.grading.sandbox.jailed import proxies
 from gradeflow.grading.sandbox.jailed.proxies import RemoteModule, RemoteObject, StudentFailure
 from gradeflow.grading.sandbox.jailed.session import Session
 from gradeflow.grading.sandbox.jailed.spawn import ProcessSpawner, Spawner
-from gradeflow.grading.sandbox.jailed.wire import RECEIVE_BYTES, bound_message
+from gradeflow.grading.sandbox.jailed.wire import RECEIVE_BYTES, bound_message, line_in
 
 ExcInfo = tuple[type[BaseException], BaseException, types.TracebackType | None]
 
@@ -426,7 +426,7 @@ def _load_tests_module(
             # Nothing of the student's ran or was looked up: ``import unittestt``, a
             # module the assignment lacks, ``1 / 0``. An error of the assignment.
             problem = describe_exception(exc, with_line=False)
-            line = _line_in(exc.__traceback__, tests_code.co_filename)
+            line = line_in(exc.__traceback__, tests_code.co_filename)
             where = f" (line {line} of tests.py)" if line is not None else ""
             channel.send("tests_error", message=bound(f"{problem}{where}"))
             return None
@@ -458,16 +458,6 @@ def _through_student_proxies(exc: BaseException) -> bool:
         current = current.__cause__ or current.__context__
         seen += 1
     return False
-
-
-def _line_in(tb: types.TracebackType | None, path: str) -> int | None:
-    """The line of the innermost traceback frame in ``path``."""
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
 
 
 def _run_tests(

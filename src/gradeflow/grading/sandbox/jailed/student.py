@@ -606,7 +606,7 @@ class Student:
     def describe(self, exc: BaseException) -> list[Any]:
         """An exception of student code as the judge rebuilds it."""
         message = exception_text(exc)
-        line = student_line(exc.__traceback__, self.module_path())
+        line = wire.line_in(exc.__traceback__, self.module_path())
         try:
             args = [wire.encode(arg, _PLAIN_ONLY) for arg in exc.args]
         except (TypeError, ValueError):
@@ -681,16 +681,6 @@ def exception_text(exc: BaseException) -> str:
     return wire.bound_message(text)
 
 
-def student_line(tb: types.TracebackType | None, student_path: str) -> int | None:
-    """The line of the innermost traceback frame that is in the student's file."""
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == student_path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
 _reserve: mmap.mmap | None = None
 
 
@@ -708,7 +698,7 @@ def describe_import_error(exc: BaseException, student_path: str) -> str:
     except BaseException:
         text = f"{type(exc).__name__}: (the exception could not be displayed)"
     text = text.replace(os.path.dirname(student_path) + os.sep, "")
-    line = student_line(exc.__traceback__, student_path)
+    line = wire.line_in(exc.__traceback__, student_path)
     if line is not None:
         text += f" (line {line} of {os.path.basename(student_path)})"
     return text
@@ -769,7 +759,7 @@ def serve(channel_fd: int, module_name: str, output_limit: int) -> NoReturn:
             finish(connection)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
             message = f"Importing your code raised {describe_import_error(exc, path)}"
-            line = student_line(exc.__traceback__, path)
+            line = wire.line_in(exc.__traceback__, path)
             student.send("import_error", wire.bound_message(message), line)
             finish(connection)
         student.handle(module)  # handle 0

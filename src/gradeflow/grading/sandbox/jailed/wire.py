@@ -31,6 +31,7 @@ import socket
 import statistics
 import struct
 import time
+import types
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, NoReturn
 
@@ -123,6 +124,17 @@ def bound_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
+
+
+def line_in(tb: types.TracebackType | None, path: str) -> int | None:
+    """The line of the innermost traceback frame in ``path`` (the student's module, or
+    the tests), for the message that names it."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 class WireError(Exception):
