@@ -6,7 +6,9 @@ import datetime as dt
 import functools
 import io
 import textwrap
+import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -499,3 +501,13 @@ def grader_on(
         config=config,
         metrics=Metrics(),
     )
+
+
+def peak_traced_bytes(read: Callable[[], object]) -> int:
+    """The most memory Python held while ``read`` ran (allocations, not a timing)."""
+    tracemalloc.start()
+    try:
+        read()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

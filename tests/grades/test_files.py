@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import tracemalloc
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from gradeflow.grades.rows import (
     parse_grade,
     read_grade_row,
 )
-from tests.factories import MAX_GRADE_FILE, xlsx_bomb, xlsx_bytes
+from tests.factories import MAX_GRADE_FILE, peak_traced_bytes, xlsx_bomb, xlsx_bytes
 
 CSV = "student,grade,assessment,comment\nada@example.org,87.5,final,Well done\nbob@example.org,B+,quiz 1,\n"
 
@@ -253,16 +251,6 @@ def test_the_fast_row_reader_agrees_with_read_grade_row(header: list[str]) -> No
     assert fast > 0
 
 
-def _peak_bytes(read: Callable[[], object]) -> int:
-    """The most memory Python held while ``read`` ran (allocations, not a timing)."""
-    tracemalloc.start()
-    try:
-        read()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("shared", [False, True])
 def test_an_xlsx_part_that_unpacks_far_beyond_the_upload_limit_is_refused_unread(
     tmp_path: Path, shared: bool
@@ -274,7 +262,7 @@ def test_an_xlsx_part_that_unpacks_far_beyond_the_upload_limit_is_refused_unread
         with pytest.raises(FileUnreadable, match=r"unpacks to 16,777,\d+ bytes, more than"):
             read_all_within(path, max_bytes=256 * 1024)
 
-    assert _peak_bytes(read) < 2 * 1024 * 1024
+    assert peak_traced_bytes(read) < 2 * 1024 * 1024
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -288,7 +276,7 @@ def test_an_xlsx_cell_longer_than_excel_allows_is_refused_before_it_is_held(
         with pytest.raises(FileUnreadable, match="more than 32,767 characters"):
             read_all_within(path, max_bytes=MAX_GRADE_FILE)
 
-    assert _peak_bytes(read) < 8 * 1024 * 1024
+    assert peak_traced_bytes(read) < 8 * 1024 * 1024
 
 
 def test_an_xlsx_cell_of_excels_most_characters_is_read(tmp_path: Path) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import tracemalloc
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from gradeflow.grades.files import open_table
 from gradeflow.grades.shared_strings import MEMORY_CHARS, SharedStrings, read_shared_strings
-from tests.factories import MAX_GRADE_FILE
+from tests.factories import MAX_GRADE_FILE, peak_traced_bytes
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -90,15 +88,6 @@ def _big(tmp_path: Path) -> Path:
     return tmp_path / "grades.csv"  # the name does not matter: the content is an XLSX
 
 
-def _peak_while(read: Callable[[], object]) -> int:
-    tracemalloc.start()
-    try:
-        read()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_a_large_shared_strings_table_is_read_in_bounded_memory(tmp_path: Path) -> None:
     table_chars = write_xlsx_with_distinct_strings(_big(tmp_path))
     # As Python strings (two bytes a character: the comments are not ASCII), ~10 MB:
@@ -118,7 +107,7 @@ def test_a_large_shared_strings_table_is_read_in_bounded_memory(tmp_path: Path) 
 
     # The table alone: what is kept in memory (MEMORY_CHARS, up to two bytes a
     # character here), the two files' write buffers and the parse's.
-    peak = _peak_while(read_strings)
+    peak = peak_traced_bytes(read_strings)
     assert peak < 2 * MEMORY_CHARS + 1_000_000, f"peak {peak / 1e6:.1f} MB"
 
     rows: list[tuple[int, list[str]]] = []
@@ -132,7 +121,7 @@ def test_a_large_shared_strings_table_is_read_in_bounded_memory(tmp_path: Path) 
 
     # The whole file, every row read: well under the table's own size in memory
     # (openpyxl's sheet parser still keeps ~100 bytes per row it has read).
-    peak = _peak_while(read_file)
+    peak = peak_traced_bytes(read_file)
     assert rows == [
         (2, ["s0@example.org", "0", _comment(0)]),
         (ROWS + 1, [f"s{ROWS - 1}@example.org", str((ROWS - 1) % 100), _comment(ROWS - 1)]),
