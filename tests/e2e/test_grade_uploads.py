@@ -98,7 +98,7 @@ async def test_a_teacher_dry_runs_then_applies_a_grade_file(
     await page.screenshot(path=screenshot_path(tmp_path, "grade-upload.png"), full_page=True)
 
     await page.get_by_test_id("apply").click()
-    await expect(status).to_have_text("applied")
+    await until_applied_and_reloaded(page)
 
     await page.goto(f"{live_server.url}/courses/{school.algebra}/gradebook")
     book = GradebookPage(page)
@@ -197,6 +197,18 @@ async def test_a_teacher_enrols_a_roster_file_on_the_course_page(
     await page.screenshot(path=screenshot_path(tmp_path, "roster-enrolled.png"), full_page=True)
 
 
+async def until_applied_and_reloaded(page: Page) -> None:
+    """Wait until the page has shown the import applied and reloaded itself.
+
+    The live page reloads when the import ends; a navigation of the test's own started
+    before that reload would be aborted by it. The revert button is only in the reloaded
+    document, so once it shows, the page's reload has happened.
+    """
+    await expect(page.get_by_test_id("upload-status")).to_have_text("applied")
+    await expect(page.get_by_test_id("revert")).to_have_count(1)
+    await page.wait_for_load_state("load")
+
+
 async def test_the_upload_page_follows_a_revert_live(
     live_server: LiveServer,
     page: Page,
@@ -215,7 +227,7 @@ async def test_the_upload_page_follows_a_revert_live(
     message = page.get_by_test_id("upload-message")
     await expect(status).to_have_text("validated")
     await page.get_by_test_id("apply").click()
-    await expect(status).to_have_text("applied")
+    await until_applied_and_reloaded(page)
     upload_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
 
     # The revert is asked for as the button does, but its job goes to a queue no worker
