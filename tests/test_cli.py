@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +24,7 @@ from gradeflow.courses.format import load_assignment
 from gradeflow.db import create_engine, create_session_factory, transaction
 from gradeflow.migrate import alembic_config
 from gradeflow.web.pages import practice_shell
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 from tests.factories import (
     ADDER_HALF,
     ADDER_SOLUTION,
@@ -443,6 +446,67 @@ def test_an_assignment_id_beyond_the_id_range_is_a_usage_error(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "2147483647" in result.stderr
+
+
+def test_serve_answers_on_its_port_and_ends_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    server = subprocess.Popen(
+        # As from a terminal: SIGINT at its default (a script's background job has it
+        # ignored), sent to the process group.
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+            *["-m", "gradeflow", "serve", "--port", str(port)],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment | {"GRADEFLOW_DATA_DIR": str(tmp_path / "var")},
+        start_new_session=True,
+    )
+    try:
+        health = None
+        deadline = time.monotonic() + 120
+        while health is None and server.poll() is None and time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert health is not None, f"not answering; exit code {server.poll()}"
+        assert health.status_code == 200
+        os.killpg(server.pid, signal.SIGINT)
+        out, err = server.communicate(timeout=120)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 130, err
+    first_line = out.splitlines()[0]
+    assert first_line == f"gradeflow serving on http://127.0.0.1:{port} (press Ctrl+C to stop)"
+    assert "Traceback" not in err, err
+    assert "Finished server process" in err, err
+
+
+def test_serve_on_a_port_in_use_says_so_at_once_and_touches_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = gradeflow("serve", "--port", str(port), data_dir=tmp_path / "var")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(is gradeflow already running? choose another with --port)\n"
+    )
+    assert result.stdout == ""
+    assert not (tmp_path / "var" / "gradeflow.sqlite3").exists()
+    beyond = gradeflow("serve", "--port", "65536", data_dir=tmp_path / "var")
+    assert beyond.returncode == 2, beyond.stderr
+    assert "65535" in beyond.stderr
+    assert "Traceback" not in beyond.stderr
 
 
 def test_one_off_commands_print_no_info_logs(tmp_path: Path) -> None:

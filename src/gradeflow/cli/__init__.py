@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import getpass
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -38,6 +40,28 @@ app.add_typer(pages_app, name="pages")
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's bound socket, or a one-line error when the address is taken.
+
+    Bound before anything starts, so a second `gradeflow serve` on a port in use says so
+    at once and touches nothing, instead of starting its grader and then failing.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        hint = " (is gradeflow already running? choose another with --port)"
+        raise _fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            + (hint if exc.errno == errno.EADDRINUSE else ""),
+            2,
+        ) from None
+    return listener
 
 
 # Ids are INTEGER columns: a larger number is no id (and overflows the drivers).
@@ -75,7 +99,9 @@ def _settings(*, data_dir: bool = False, log_level: int = logging.WARNING) -> Se
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [GRADEFLOW_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [GRADEFLOW_PORT].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [GRADEFLOW_PORT].", min=1, max=65535)
+    ] = None,
     insecure_sandbox: Annotated[
         bool, typer.Option(help="Development only: allow the unisolated sandbox.")
     ] = False,
@@ -90,6 +116,8 @@ def serve(
     settings = _settings(data_dir=True, log_level=logging.INFO)
     if insecure_sandbox:
         settings = settings.model_copy(update={"insecure_sandbox": True})
+    host, port = host or settings.host, port or settings.port
+    listener = _listen(host, port)
     reason = namespaces_unavailable_reason()
     if reason is not None and not settings.insecure_sandbox:
         raise _fail(
@@ -98,23 +126,26 @@ def serve(
             2,
         )
     upgrade_database(settings.resolved_database_url)
-    typer.echo(f"gradeflow serving on http://{host or settings.host}:{port or settings.port}")
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"gradeflow serving on http://{shown}:{port} (press Ctrl+C to stop)")
     served = create_app(settings)
     config = uvicorn.Config(
         served,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level="info",
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
-    AppServer(config, app=served).run()
+    AppServer(config, app=served).run(sockets=[listener])
 
 
 @app.command()
 def web(
     host: Annotated[str | None, typer.Option(help="Bind address [GRADEFLOW_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [GRADEFLOW_PORT].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [GRADEFLOW_PORT].", min=1, max=65535)
+    ] = None,
 ) -> None:
     """Services mode: one web process (pages, API, SSE); grading happens in workers."""
     import uvicorn
@@ -129,18 +160,20 @@ def web(
             "use `gradeflow serve` for embedded mode",
             2,
         )
+    host, port = host or settings.host, port or settings.port
+    listener = _listen(host, port)
     served = create_app(settings, grading=False)
     config = uvicorn.Config(
         served,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level="warning",
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=WEB_KEEP_ALIVE_S,
     )
-    AppServer(config, app=served).run()
+    AppServer(config, app=served).run(sockets=[listener])
 
 
 @app.command()
