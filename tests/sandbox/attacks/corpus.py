@@ -680,6 +680,40 @@ print("same root:", os.listdir("/proc/1/root") == os.listdir("/"), flush=True)
             printed("^same root: True$"),
         ),
     ),
+    # Counted per uid across user namespaces: unprivileged, the run is the invoking
+    # user, so a run that could take them would take them from the user's programs.
+    attack(
+        "inotify_instances_of_the_user",
+        """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def inotify(name):
+    fd = getattr(libc, name)(*(() if name == "inotify_init" else (0,)))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), name)
+    return fd
+attempt("inotify_init", lambda: inotify("inotify_init"))
+attempt("inotify_init1", lambda: inotify("inotify_init1"))
+""",
+        check=denied("inotify_init", "inotify_init1"),
+    ),
+    attack(
+        "queued_signals_of_the_user",
+        """
+import ctypes, signal
+libc = ctypes.CDLL(None, use_errno=True)
+class sigval(ctypes.Union):
+    _fields_ = [("sival_int", ctypes.c_int), ("sival_ptr", ctypes.c_void_p)]
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])
+queued = 0
+for _ in range(100_000):
+    if libc.sigqueue(os.getpid(), int(signal.SIGRTMIN), sigval(0)) != 0:
+        break
+    queued += 1
+print("signals queued:", queued, flush=True)
+""",
+        check=printed(r"^signals queued: ([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"),
+    ),
     attack(
         "dev_shm",
         """

@@ -125,6 +125,11 @@ class FilesystemView:
         return cls(tuple(dirs), tuple(links), tuple(copied), tuple(etc_links))
 
 
+# Queued signals a run's process may have pending (RLIMIT_SIGPENDING): ordinary
+# signals sent by kill() are never refused by it, only the queued real-time ones.
+PENDING_SIGNALS = 128
+
+
 @dataclass(frozen=True)
 class Limits:
     cpu_s: int
@@ -455,6 +460,11 @@ def _set_limits(limits: Limits) -> None:
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_MEMLOCK: 0,
         resource.RLIMIT_MSGQUEUE: 0,
+        # Queued signals are counted per uid up through every user namespace, like
+        # processes: unprivileged, without this limit a run could queue the invoking
+        # user's whole allowance (ulimit -i) and make the user's own sigqueue and
+        # timer_create fail on the host while it runs.
+        resource.RLIMIT_SIGPENDING: PENDING_SIGNALS,
     }
     for which, value in values.items():
         resource.setrlimit(which, (value, value))

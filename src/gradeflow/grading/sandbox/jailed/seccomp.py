@@ -5,8 +5,9 @@ wide and version-dependent set of system calls, so an allow-list would break
 ordinary code with every new interpreter or C library. What is denied is what
 lets a process reach past its namespaces or attack the kernel: tracing other
 processes, mounting, new namespaces, kernel modules and keyrings, BPF, perf,
-io_uring, handle-based file opening, clock and swap changes, and every socket
-family other than AF_UNIX. Denied calls fail with EPERM (so the student sees a
+io_uring, handle-based file opening, clock and swap changes, inotify (whose
+instances are counted per user across namespaces), and every socket family other
+than AF_UNIX. Denied calls fail with EPERM (so the student sees a
 ``PermissionError``), except ``clone3``, which fails with ENOSYS so that the C
 library falls back to ``clone``, whose flags the filter can inspect. A call made
 through another ABI (32-bit ``int 0x80``, x32) kills the process, since the
@@ -105,6 +106,11 @@ _DENIED = [
     "name_to_handle_at",
     "open_by_handle_at",
     "fanotify_init",
+    # inotify instances and watches are counted per uid across every user namespace
+    # (fs.inotify.max_user_instances, 128 by default): unprivileged, a run is the
+    # invoking user, and could take them all from the user's own programs.
+    "inotify_init",
+    "inotify_init1",
     "nfsservctl",
     "uselib",
     "ustat",
@@ -130,7 +136,8 @@ X86_64 = Abi(
         "reboot": 169, "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173,
         "create_module": 174, "init_module": 175, "delete_module": 176,
         "get_kernel_syms": 177, "query_module": 178, "quotactl": 179, "nfsservctl": 180,
-        "lookup_dcookie": 212, "clock_settime": 227, "kexec_load": 246, "add_key": 248,
+        "lookup_dcookie": 212, "clock_settime": 227, "inotify_init": 253,
+        "inotify_init1": 294, "kexec_load": 246, "add_key": 248,
         "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
         "fanotify_init": 300, "name_to_handle_at": 303, "open_by_handle_at": 304,
         "clock_adjtime": 305, "setns": 308, "process_vm_readv": 310,
@@ -144,7 +151,7 @@ X86_64 = Abi(
 AARCH64 = Abi(
     audit_arch=0xC00000B7,
     numbers={
-        "lookup_dcookie": 18, "ioctl": 29, "umount2": 39, "mount": 40, "pivot_root": 41,
+        "lookup_dcookie": 18, "inotify_init1": 26, "ioctl": 29, "umount2": 39, "mount": 40, "pivot_root": 41,
         "nfsservctl": 42, "chroot": 51, "vhangup": 58, "quotactl": 60, "acct": 89,
         "personality": 92, "unshare": 97, "kexec_load": 104, "init_module": 105,
         "delete_module": 106, "clock_settime": 112, "syslog": 116, "ptrace": 117,
