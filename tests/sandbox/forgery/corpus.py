@@ -831,6 +831,18 @@ on_every_call(interrupt)
 """,
     ),
     forgery(
+        # Raised as the student's own class: unittest re-raises a KeyboardInterrupt
+        # without recording it, so the test it stopped was reported as passed.
+        "keyboard_interrupt_subclass_of_the_student",
+        """
+class Stop(KeyboardInterrupt):
+    pass
+
+def answer():
+    raise Stop("stop")
+""",
+    ),
+    forgery(
         "system_exit_from_every_function",
         """
 def leave(_):

@@ -817,10 +817,7 @@ class Session:
             if cls is None:
                 raise wire.WireError("an unknown exception class")
             if cls is KeyboardInterrupt:
-                self.spawner.end()
-                return self.fail(
-                    "crashed", "Your code raised KeyboardInterrupt, which stops the tests."
-                )
+                return self._interrupted()
             decoded = self._exception_args(args, message)
             try:
                 exc = cls(*decoded)
@@ -833,6 +830,10 @@ class Session:
                 proxy_class, BaseException
             ):
                 raise wire.WireError("an exception class is not an exception")
+            if issubclass(proxy_class, KeyboardInterrupt):
+                # unittest re-raises a KeyboardInterrupt without recording it: the test
+                # it stopped would be reported as passed, and the run would end.
+                return self._interrupted()
             cls = proxy_class
             exc = cls.__new__(cls)
             exc.args = tuple(self._exception_args(args, message))
@@ -846,6 +847,12 @@ class Session:
             raise wire.WireError("an exception is malformed")
         exc.__dict__["_gf_line"] = line if type(line) is int else None
         return exc
+
+    def _interrupted(self) -> StudentFailure:
+        """Student code raised KeyboardInterrupt (or a class of its own derived from
+        it), which must never reach unittest: the test fails as a crash."""
+        self.spawner.end()
+        return self.fail("crashed", "Your code raised KeyboardInterrupt, which stops the tests.")
 
     def _exception_args(self, args: object, message: object) -> list[Any]:
         if type(args) is not list:
