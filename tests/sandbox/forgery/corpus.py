@@ -1551,3 +1551,97 @@ class Resource(Resource):
         runs=2,
     ),
 ]
+
+
+# -- Class fixtures: a second assignment -------------------------------------------------
+# Its tests skip a class of their own in setUpClass when an optional function is
+# missing, and build a shared object in another class's setUpClass. A forgery must not
+# get the tests it fails counted as skipped (left out of a proportional score).
+FIXTURE_TESTS = """
+import unittest
+
+import calc
+
+
+class BasicTest(unittest.TestCase):
+    def test_add(self):
+        self.assertEqual(calc.add(2, 3), 5)
+
+
+class ExtraTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not hasattr(calc, "multiply"):
+            raise unittest.SkipTest("multiply is optional")
+
+    def test_multiply(self):
+        self.assertEqual(calc.multiply(2, 3), 6)
+
+
+class StackTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = calc.Stack()
+
+    def test_push_pop(self):
+        self.stack.push(1)
+        self.assertEqual(self.stack.pop(), 1)
+
+    def test_len(self):
+        self.assertEqual(len(self.stack), 0)
+"""
+FIXTURE_HONEST = """
+def add(a, b):
+    return a + b
+
+
+def multiply(a, b):
+    return a * b
+
+
+class Stack:
+    def __init__(self):
+        self.items = []
+
+    def push(self, item):
+        self.items.append(item)
+
+    def pop(self):
+        return self.items.pop()
+
+    def __len__(self):
+        return len(self.items)
+"""
+# The tests the forgeries may see skipped: only by the tests' own setUpClass.
+FIXTURE_SKIPPABLE = frozenset({"ExtraTest.test_multiply"})
+FIXTURE_FORGERIES = [
+    Forgery(
+        # ExtraTest's skip was given to every test that did not run, so StackTest's
+        # two tests, stopped by its failing setUpClass, counted as skipped.
+        "setup_class_fails_after_another_class_skipped",
+        """
+def add(a, b):
+    return a - b
+
+
+class Stack:
+    def __init__(self):
+        raise RuntimeError("not written yet")
+""",
+    ),
+    Forgery(
+        # The same through an exit in setUpClass, which ends the suite.
+        "setup_class_exits_after_another_class_skipped",
+        """
+import os
+
+def add(a, b):
+    return a - b
+
+
+class Stack:
+    def __init__(self):
+        os._exit(0)
+""",
+    ),
+]

@@ -12,7 +12,16 @@ import pytest
 from gradeflow.courses.discovery import discover_test_ids
 from gradeflow.grading.sandbox import RunResult, RunSpec, Sandbox, ZygoteSandbox
 from tests.grading.sandbox.time_scale import scaled
-from tests.sandbox.forgery.corpus import FORGERIES, HONEST, WRONG, Forgery
+from tests.sandbox.forgery.corpus import (
+    FIXTURE_FORGERIES,
+    FIXTURE_HONEST,
+    FIXTURE_SKIPPABLE,
+    FIXTURE_TESTS,
+    FORGERIES,
+    HONEST,
+    WRONG,
+    Forgery,
+)
 
 TESTS = """
 import unittest
@@ -100,4 +109,28 @@ async def test_forgery_passes_no_test(forgery: Forgery, zygote_sandbox: ZygoteSa
         assert result.outcome != "passed", summary(result)
         assert result.passed_count == 0, summary(result)
     honest = await zygote_sandbox.run(spec_for(HONEST))
+    assert honest.outcome == "passed", summary(honest)
+
+
+def fixture_spec(code: str) -> RunSpec:
+    return RunSpec(
+        files={"tests.py": FIXTURE_TESTS.encode(), "calc.py": code.encode()},
+        module="calc",
+        test_ids=discover_test_ids(FIXTURE_TESTS),
+        time_limit_s=scaled(2.0),
+        memory_mb=128,
+    )
+
+
+@pytest.mark.parametrize("forgery", FIXTURE_FORGERIES, ids=str)
+async def test_fixture_forgery_skips_no_test_of_another_class(
+    forgery: Forgery, zygote_sandbox: ZygoteSandbox
+) -> None:
+    result = await zygote_sandbox.run(fixture_spec(forgery.code))
+
+    assert result.outcome != "passed", summary(result)
+    assert result.passed_count == 0, summary(result)
+    skipped = {test.id for test in result.tests if test.outcome == "skipped"}
+    assert skipped <= FIXTURE_SKIPPABLE, summary(result)
+    honest = await zygote_sandbox.run(fixture_spec(FIXTURE_HONEST))
     assert honest.outcome == "passed", summary(honest)

@@ -33,6 +33,7 @@ import unittest
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
+from unittest.util import strclass
 
 from gradeflow.grading.sandbox.jailed import proxies
 from gradeflow.grading.sandbox.jailed.proxies import RemoteModule, RemoteObject, StudentFailure
@@ -180,7 +181,8 @@ class StreamingResult(unittest.TestResult):
         self.session = session
         self.ids = ids  # id(test object) -> expected test id
         self.reported: set[str] = set()
-        self.fixture_problems: list[tuple[str, str]] = []  # (test outcome, message)
+        # (test outcome, message, the fixture's own name: "setUpClass (tests.Name)")
+        self.fixture_problems: list[tuple[str, str, str]] = []
         self.current: str | None = None
         self.outcome = "passed"
         self.message = ""
@@ -265,8 +267,9 @@ class StreamingResult(unittest.TestResult):
         if id(test) not in self.ids:
             # Class or module fixtures (setUpClass, tearDownModule, ...) report
             # through a stand-in object rather than one of the expected tests.
-            message = bound(f"{getattr(test, 'description', 'A test fixture')}: {message}")
-            self.fixture_problems.append((outcome, message))
+            fixture = str(getattr(test, "description", "A test fixture"))
+            message = bound(f"{fixture}: {message}")
+            self.fixture_problems.append((outcome, message, fixture))
             self.channel.send("fixture", outcome=outcome, message=message)
         elif self.outcome == "passed":  # the first problem of a test is its message
             self.outcome, self.message = outcome, message
@@ -480,15 +483,32 @@ def _run_tests(
     # and the tests it did not run are reported as not run.
     with contextlib.suppress(StudentFailure, SystemExit):
         suite.run(result)
+    tests_by_id = {ids[id(test)]: test for test in reversed(keep_alive)}
     for test_id in test_ids:
         if test_id not in result.reported:
-            outcome, message = (
-                result.fixture_problems[0]
-                if result.fixture_problems
-                else ("error", "This test did not run.")
-            )
+            outcome, message = _not_run(tests_by_id.get(test_id), result.fixture_problems)
             channel.send("test", test=test_id, outcome=outcome, message=message)
     del keep_alive
+
+
+def _not_run(
+    test: unittest.TestCase | None, problems: list[tuple[str, str, str]]
+) -> tuple[str, str]:
+    """The outcome and message of a test that did not run: its own class's or module's
+    fixture problem (a setUpClass that skipped it is the tests' own skip), else an
+    error, never a skip of another fixture: a skip in one class's setUpClass must not
+    turn into skips of the tests that student code stopped elsewhere (which would
+    leave them out of a proportional score)."""
+    if test is not None:
+        cls = type(test)
+        own = (f"setUpClass ({strclass(cls)})", f"setUpModule ({cls.__module__})")
+        for outcome, message, fixture in problems:
+            if fixture in own:
+                return outcome, message
+    for outcome, message, _ in problems:
+        if outcome != "skipped":
+            return "error", message
+    return "error", "This test did not run."
 
 
 def read_config(fd: int) -> dict[str, Any]:
