@@ -1612,8 +1612,6 @@ class Stack:
     def __len__(self):
         return len(self.items)
 """
-# The tests the forgeries may see skipped: only by the tests' own setUpClass.
-FIXTURE_SKIPPABLE = frozenset({"ExtraTest.test_multiply"})
 FIXTURE_FORGERIES = [
     Forgery(
         # ExtraTest's skip was given to every test that did not run, so StackTest's
@@ -1644,4 +1642,79 @@ class Stack:
         os._exit(0)
 """,
     ),
+]
+
+
+# -- Names used while the tests load: a third assignment ---------------------------------
+# Its tests use the functions they import at module level. What a student process's
+# hello names is read without asking it anything; a forgery must not make the tests
+# fail to load as though they were broken (the grader's error, "not the student's").
+OPS_TESTS = """
+import unittest
+
+from ops import add, sub
+
+OPERATIONS = {function.__name__: function for function in (add, sub)}
+
+
+class OpsTest(unittest.TestCase):
+    def test_add(self):
+        self.assertEqual(OPERATIONS["add"](2, 3), 5)
+
+    def test_sub(self):
+        self.assertEqual(OPERATIONS["sub"](2, 3), -1)
+"""
+OPS_HONEST = """
+def add(a, b):
+    return a + b
+
+
+def sub(a, b):
+    return a - b
+"""
+OPS_FORGERIES = [
+    Forgery(
+        # Plain values named in the hello: the tests' own line raised, before anything
+        # was asked, so the run was the assignment's error (recorded as the grader's).
+        "hello_names_plain_values_to_blame_the_tests",
+        """
+import sys
+
+student = sys.modules.get("gradeflow.grading.sandbox.jailed.student")
+if student is not None:
+    student.Student.named_objects = lambda self: [["add", 5], ["sub", 6]]
+
+
+def add(a, b):
+    return 0
+
+
+def sub(a, b):
+    return 0
+""",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class SmallAssignment:
+    """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
+
+    module: str
+    tests: str
+    honest: str
+    forgeries: list[Forgery]
+    # The tests a forgery may see skipped: only by the tests' own setUpClass.
+    skippable: frozenset[str] = frozenset()
+
+
+SMALL_ASSIGNMENTS = [
+    SmallAssignment(
+        "calc",
+        FIXTURE_TESTS,
+        FIXTURE_HONEST,
+        FIXTURE_FORGERIES,
+        frozenset({"ExtraTest.test_multiply"}),
+    ),
+    SmallAssignment("ops", OPS_TESTS, OPS_HONEST, OPS_FORGERIES),
 ]

@@ -224,7 +224,10 @@ class Session:
             for pair in named:
                 if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
                     return False
-                decoded[pair[0]] = wire.decode(pair[1], self.refs)
+                value = wire.decode(pair[1], self.refs)
+                if not _nameable(value):
+                    return False
+                decoded[pair[0]] = value
         except wire.WireError:
             return False
         self.named = decoded
@@ -861,6 +864,17 @@ class Session:
             return [wire.decode(arg, _PLAIN_ONLY) for arg in args]
         except wire.WireError:
             return [str(message)]
+
+
+def _nameable(value: object) -> bool:
+    """Whether ``value`` is what a hello may name: a function or a class of the
+    student's module, as ``Student.named_objects`` sends them. Anything else (a plain
+    value, say) is read only by asking: the tests would use it without having asked
+    the student process anything, so an error it caused while they load would be
+    reported as the tests' own (``tests_error``), not the student's."""
+    if isinstance(value, RemoteClassMeta):
+        return True
+    return isinstance(value, RemoteObject) and isinstance(value.__dict__.get("__code__"), CodeFlags)
 
 
 def _call_name(called: object) -> str | None:
