@@ -1696,6 +1696,68 @@ def sub(a, b):
 ]
 
 
+# -- A callback of the tests that calls student code again: a fourth assignment ---------
+# Its tests hand two functions to student code: one asserts, the other calls student
+# code again and, as a handler that must not stop the others, catches what it raises.
+BUS_TESTS = """
+import unittest
+
+from bus import Bus
+
+
+class BusTest(unittest.TestCase):
+    def test_emit(self):
+        bus = Bus()
+
+        def check(value):
+            self.assertEqual(value, 1)
+
+        def relay(value):
+            try:
+                bus.emit("inner", value)
+            except Exception:
+                pass
+
+        bus.on("outer", check)
+        bus.on("outer", relay)
+        bus.emit("outer", 1)
+"""
+BUS_HONEST = """
+class Bus:
+    def __init__(self):
+        self.handlers = {}
+
+    def on(self, name, handler):
+        self.handlers.setdefault(name, []).append(handler)
+
+    def emit(self, name, value):
+        for handler in self.handlers.get(name, []):
+            handler(value)
+"""
+BUS_FORGERIES = [
+    Forgery(
+        # check's AssertionError, swallowed by student code, was raised again when the
+        # next call of student code returned: inside relay, which caught it for good.
+        "assertion_raised_again_inside_a_callback_that_catches",
+        """
+class Bus:
+    def __init__(self):
+        self.handlers = {}
+
+    def on(self, name, handler):
+        self.handlers.setdefault(name, []).append(handler)
+
+    def emit(self, name, value):
+        for handler in self.handlers.get(name, []):
+            try:
+                handler(value + 1)
+            except Exception:
+                pass
+""",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class SmallAssignment:
     """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
@@ -1717,4 +1779,5 @@ SMALL_ASSIGNMENTS = [
         frozenset({"ExtraTest.test_multiply"}),
     ),
     SmallAssignment("ops", OPS_TESTS, OPS_HONEST, OPS_FORGERIES),
+    SmallAssignment("bus", BUS_TESTS, BUS_HONEST, BUS_FORGERIES),
 ]

@@ -172,6 +172,8 @@ class Session:
         self.test_output: list[str] = []
         self.test_output_room = TEST_OUTPUT_LIMIT
         self.pending: BaseException | None = None  # a failure of the tests' code to raise again
+        # How many of the tests' functions student code is running now (see _answer_student).
+        self.serving = 0
         self.dead: StudentFailure | None = None  # why no student process runs now
         self.module_proxy: RemoteModule | None = None
         self.last_module_read: tuple[tuple[int, str], object] | None = None
@@ -526,7 +528,11 @@ class Session:
                     raise self.stale()
                 pending = self.pending
                 if pending is not None:
-                    self.pending = None
+                    # Raised here, and kept until the outermost call of the tests
+                    # returns: a function of the tests that called student code and
+                    # caught what that raised must not swallow it for good.
+                    if not self.serving:
+                        self.pending = None
                     raise pending
                 if type(result) is _Raise:
                     raise result.exception
@@ -617,6 +623,7 @@ class Session:
 
     def _answer_student(self, perform: Callable[[], object]) -> None:
         """Run the tests' code student code asked for, and send back what it gave."""
+        self.serving += 1
         try:
             encoded = wire.encode(perform(), self.refs)
         except StudentFailure:
@@ -626,6 +633,8 @@ class Session:
                 self.pending = exc
             self._reply(["err", [type(exc).__name__, exception_text(exc)]])
             return
+        finally:
+            self.serving -= 1
         self._reply(["ok", encoded])
 
     # What comes back -------------------------------------------------------------
