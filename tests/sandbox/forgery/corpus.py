@@ -1758,6 +1758,51 @@ class Bus:
 ]
 
 
+# -- An exception expected around a with block: a fifth assignment ------------------------
+RES_TESTS = """
+import unittest
+
+from res import Reader
+
+
+class ReaderTest(unittest.TestCase):
+    def test_rejects_junk_after_a_good_line(self):
+        with self.assertRaises(ValueError):
+            with Reader() as reader:
+                self.assertEqual(reader.parse("42"), 42)
+                reader.parse("x")
+"""
+RES_HONEST = """
+class Reader:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def parse(self, text):
+        return int(text)
+"""
+RES_FORGERIES = [
+    Forgery(
+        # Not suppressed but replaced: the failed assertion in the block became the
+        # ValueError the assertRaises around it expects.
+        "exit_replaces_the_assertion_by_the_expected_exception",
+        """
+class Reader:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        raise ValueError("replaced")
+
+    def parse(self, text):
+        return 0
+""",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class SmallAssignment:
     """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
@@ -1780,4 +1825,5 @@ SMALL_ASSIGNMENTS = [
     ),
     SmallAssignment("ops", OPS_TESTS, OPS_HONEST, OPS_FORGERIES),
     SmallAssignment("bus", BUS_TESTS, BUS_HONEST, BUS_FORGERIES),
+    SmallAssignment("res", RES_TESTS, RES_HONEST, RES_FORGERIES),
 ]
