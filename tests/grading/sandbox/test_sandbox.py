@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -306,6 +307,38 @@ async def test_an_error_of_the_tests_themselves_is_the_assignments_not_the_stude
         "this run."
     )
     assert {test.outcome for test in result.tests} == {"not_run"}
+
+
+SUBTEST_TESTS = """
+import unittest
+
+from two_fer import two_fer
+
+
+class TwoFerTest(unittest.TestCase):
+    def test_no_name_given(self):
+        for word in two_fer().split():
+            with self.subTest(word=word):
+                self.assertTrue(word.isascii())
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_subtest_naming_a_huge_value_of_student_code_is_reported_bounded(
+    sandbox: Sandbox,
+) -> None:
+    # Its parameters were put before the bounded message: the test's line outgrew what
+    # the host reads, and the test went missing ("did not report the expected tests").
+    code = "def two_fer(name='you'):\n    return '\\U0001F600' * 20000\n"
+    spec = replace(with_tests(SUBTEST_TESTS, code), test_ids=discover_test_ids(SUBTEST_TESTS))
+
+    result = await sandbox.run(spec)
+
+    assert result.outcome == "failed", result.message
+    (test,) = result.tests
+    assert test.outcome == "failed"
+    assert test.message.startswith("(word='")
+    assert len(test.message) <= 2000
 
 
 @pytest.mark.asyncio

@@ -255,7 +255,10 @@ class StreamingResult(unittest.TestResult):
         # A failed assertion is raised in tests.py: its message is the whole feedback.
         message = describe_exception(err[1], with_line=outcome != "failed")
         details = problem_details(err[1], outcome)
-        self._set(test, outcome, f"{label} {message}".strip() if label else message, details)
+        # A subtest's parameters may hold what student code returned: bounded too, or
+        # the test's line would outgrow what the host reads and the test go missing.
+        labelled = bound(f"{label} {message}".strip()) if label else message
+        self._set(test, outcome, labelled, details)
 
     def _set(
         self,
