@@ -251,3 +251,14 @@ def test_an_argument_too_large_for_a_frame_is_refused_before_it_is_sent(
     with pytest.raises(ValueError, match="too large to pass"):
         _module(session).echo("x" * (wire.MAX_FRAME_BYTES + 1))
     assert _module(session).echo(1) == 1
+
+
+def test_a_chain_of_student_containers_too_deep_is_malformed(session: Session) -> None:
+    # Each received container is decoded from depth 0 again: the chain ended in a
+    # RecursionError, which the tests could catch as any exception of the call.
+    value: Any = 7
+    for number in range(2000):
+        value = ["sl", number, value]
+
+    with pytest.raises(wire.WireError):
+        wire.decode(value, session.refs)

@@ -543,6 +543,10 @@ def decode(data: Any, refs: Refs, depth: int = 0) -> Any:
         IndexError,
         ArithmeticError,
         SyntaxError,  # namedtuple compiles its class; keep out whatever it may refuse
+        # A reference's own decoding starts again at depth 0 (a student container
+        # received inside another): too deep a chain of them ends here, as malformed,
+        # not as a RecursionError the tests could catch like any exception.
+        RecursionError,
     ) as exc:
         raise WireError(f"a {tag!r} value is malformed: {exc}") from None
 
