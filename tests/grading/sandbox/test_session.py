@@ -262,3 +262,32 @@ def test_a_chain_of_student_containers_too_deep_is_malformed(session: Session) -
 
     with pytest.raises(wire.WireError):
         wire.decode(value, session.refs)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        ["Bad\x00Name", "Bad", True, "ValueError", []],  # no class has such a name
+        ["Group", "Group", True, "BaseExceptionGroup", []],  # and no arguments to make it
+    ],
+)
+def test_an_exception_of_a_class_that_cannot_be_made_is_malformed(
+    session: Session, description: list[Any]
+) -> None:
+    # It reached the tests as the judge's TypeError or ValueError, an exception of the
+    # call like any other, not as the student's failure.
+    data = ["s", ["h", 900, "c", description], ["h", 901], [], "boom", None]
+
+    with pytest.raises(wire.WireError):
+        session.exception(data)
+
+
+def test_an_exception_group_of_the_student_is_made_with_its_arguments(session: Session) -> None:
+    description = ["Problems", "Problems", True, "ExceptionGroup", []]
+    args = [["XI", "ValueError", "a"], ["XI", "TypeError", "b"]]
+    data = ["s", ["h", 900, "c", description], ["h", 901], ["several", ["l", *args]], "m", None]
+
+    exc = session.exception(data)
+
+    assert isinstance(exc, ExceptionGroup)
+    assert [type(inner) for inner in exc.exceptions] == [ValueError, TypeError]

@@ -837,7 +837,10 @@ class Session:
                 exc = cls(str(message))
         elif data[0] == "s" and len(data) == 6:
             _, cls_ref, obj_ref, args, message, line = data
-            proxy_class = self.proxy(cls_ref[1:]) if type(cls_ref) is list else None
+            try:  # as inside a value: what the class cannot be made of is malformed
+                proxy_class = self.proxy(cls_ref[1:]) if type(cls_ref) is list else None
+            except (TypeError, ValueError) as error:
+                raise wire.WireError(f"an exception class is malformed: {error}") from None
             if not isinstance(proxy_class, RemoteClassMeta) or not issubclass(
                 proxy_class, BaseException
             ):
@@ -847,8 +850,15 @@ class Session:
                 # it stopped would be reported as passed, and the run would end.
                 return self._interrupted()
             cls = proxy_class
-            exc = cls.__new__(cls)
-            exc.args = tuple(self._exception_args(args, message))
+            decoded_args = tuple(self._exception_args(args, message))
+            try:
+                exc = cls.__new__(cls)
+            except TypeError:  # a class that wants its arguments (an ExceptionGroup's)
+                try:
+                    exc = cls.__new__(cls, *decoded_args)
+                except (TypeError, ValueError) as error:
+                    raise wire.WireError(f"an exception is malformed: {error}") from None
+            exc.args = decoded_args
             exc.__dict__["_gf_message"] = str(message)
             number = obj_ref[1] if type(obj_ref) is list and len(obj_ref) > 1 else None
             if type(number) is not int:
