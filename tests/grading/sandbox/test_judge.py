@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gradeflow.grading.sandbox.jailed.judge import REPR_LIMIT, plain_repr
+import contextlib
+import unittest
+
+from gradeflow.grading.sandbox.jailed.judge import REPR_LIMIT, StreamingResult, plain_repr
 
 
 class Number(int):
@@ -32,3 +35,53 @@ def test_objects_subclasses_and_oversized_values_are_not_shown() -> None:
     for _ in range(30):
         nested = [nested]
     assert plain_repr(nested) is None
+
+
+class _Channel:
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def send(self, event: str, **fields: object) -> None:
+        self.events.append({"event": event, **fields})
+
+
+class _Session:
+    failure = None
+
+    def begin_test(self, test_id: str | None) -> None:
+        pass
+
+    def take_test_output(self) -> str:
+        return ""
+
+
+class _Interrupted(unittest.TestCase):
+    __test__ = False  # run by the tests below, not collected
+
+    def test_interrupted(self) -> None:
+        raise KeyboardInterrupt
+
+    def test_passes(self) -> None:
+        pass
+
+
+def _run_one(name: str) -> dict[str, object]:
+    test = _Interrupted(name)
+    channel = _Channel()
+    result = StreamingResult(channel, {id(test): name}, _Session())  # type: ignore[arg-type]
+    with contextlib.suppress(KeyboardInterrupt):
+        test.run(result)
+    (reported,) = [event for event in channel.events if event["event"] == "test"]
+    return reported
+
+
+def test_a_test_that_unittest_stops_without_a_result_is_not_reported_passed() -> None:
+    # unittest lets a KeyboardInterrupt through without recording it, then stops the
+    # test: the outcome a test starts with ("passed") must not be what is reported.
+    reported = _run_one("test_interrupted")
+
+    assert reported["outcome"] == "error"
+
+
+def test_a_test_that_ends_normally_is_reported_passed() -> None:
+    assert _run_one("test_passes")["outcome"] == "passed"

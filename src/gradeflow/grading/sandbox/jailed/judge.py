@@ -187,11 +187,16 @@ class StreamingResult(unittest.TestResult):
         self.outcome = "passed"
         self.message = ""
         self.details: dict[str, object] = {}
+        # Whether unittest recorded how the current test ended (its add* methods): one
+        # that stops without (an exception unittest lets through, a MemoryError while
+        # the result is recorded) must not be reported as the "passed" it starts as.
+        self.ended = False
 
     def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
         super().startTest(test)
         self.current = self.ids.get(id(test))
         self.outcome, self.message, self.details = "passed", "", {}
+        self.ended = False
         try:  # the first line of the test's docstring
             description = test.shortDescription()
         except Exception:
@@ -207,6 +212,9 @@ class StreamingResult(unittest.TestResult):
         failure = self.session.failure
         if failure is not None:  # whatever the test made of it
             self.outcome, self.message = "error", failure.message
+            self.details = {k: v for k, v in self.details.items() if k == "description"}
+        elif not self.ended:
+            self.outcome, self.message = "error", "The test was stopped before it had a result."
             self.details = {k: v for k, v in self.details.items() if k == "description"}
         output = self.session.take_test_output()
         if self.current is not None and self.current not in self.reported:
@@ -225,7 +233,8 @@ class StreamingResult(unittest.TestResult):
         flush_output()
 
     def addSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
-        pass
+        if id(test) in self.ids:
+            self.ended = True
 
     def addFailure(self, test: unittest.TestCase, err: Any) -> None:  # noqa: N802 (unittest's name)
         self._problem(test, "failed", err)
@@ -244,7 +253,8 @@ class StreamingResult(unittest.TestResult):
         self._set(test, "skipped", bound(f"Skipped: {reason}"))
 
     def addExpectedFailure(self, test: unittest.TestCase, err: Any) -> None:  # noqa: N802 (unittest's name)
-        pass
+        if id(test) in self.ids:
+            self.ended = True
 
     def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802 (unittest's name)
         self._set(test, "failed", "The test was expected to fail, but it passed.")
@@ -274,9 +284,11 @@ class StreamingResult(unittest.TestResult):
             message = bound(f"{fixture}: {message}")
             self.fixture_problems.append((outcome, message, fixture))
             self.channel.send("fixture", outcome=outcome, message=message)
-        elif self.outcome == "passed":  # the first problem of a test is its message
-            self.outcome, self.message = outcome, message
-            self.details.update(details or {})
+        else:
+            self.ended = True
+            if self.outcome == "passed":  # the first problem of a test is its message
+                self.outcome, self.message = outcome, message
+                self.details.update(details or {})
 
 
 def flush_output() -> None:
