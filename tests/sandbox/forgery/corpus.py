@@ -1803,6 +1803,38 @@ class Reader:
 ]
 
 
+# -- A print the tests patched to fail: a sixth assignment --------------------------------
+QUIET_TESTS = """
+import unittest
+from unittest import mock
+
+from quiet import compute
+
+
+class QuietTest(unittest.TestCase):
+    def test_computes_without_printing(self):
+        with mock.patch("builtins.print", side_effect=AssertionError("compute must not print")):
+            result = compute()
+        self.assertEqual(result, 42)
+"""
+QUIET_HONEST = """
+def compute():
+    return 42
+"""
+QUIET_FORGERIES = [
+    Forgery(
+        # The print is replayed in the judge, where the patched print's AssertionError
+        # was taken for output the tests could not write, and dropped.
+        "print_patched_to_fail_is_replayed_and_dropped",
+        """
+def compute():
+    print("debugging: the answer is 42")
+    return 42
+""",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class SmallAssignment:
     """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
@@ -1826,4 +1858,5 @@ SMALL_ASSIGNMENTS = [
     SmallAssignment("ops", OPS_TESTS, OPS_HONEST, OPS_FORGERIES),
     SmallAssignment("bus", BUS_TESTS, BUS_HONEST, BUS_FORGERIES),
     SmallAssignment("res", RES_TESTS, RES_HONEST, RES_FORGERIES),
+    SmallAssignment("quiet", QUIET_TESTS, QUIET_HONEST, QUIET_FORGERIES),
 ]
