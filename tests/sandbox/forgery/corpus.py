@@ -1835,6 +1835,66 @@ def compute():
 ]
 
 
+# -- Predicates the tests map over: a seventh assignment -----------------------------------
+# Its tests apply a student function with map and filter, as tests of predicates do.
+PRED_TESTS = """
+import unittest
+
+from preds import is_prime
+
+
+class PrimeTest(unittest.TestCase):
+    def test_primes(self):
+        self.assertTrue(all(map(is_prime, [2, 3, 5, 7, 11])))
+
+    def test_composites(self):
+        self.assertFalse(any(map(is_prime, [1, 4, 6, 8, 9])))
+
+    def test_filter(self):
+        self.assertEqual(list(filter(is_prime, [4, 6, 8])), [])
+"""
+PRED_HONEST = """
+def is_prime(n):
+    return n > 1 and all(n % d for d in range(2, int(n**0.5) + 1))
+"""
+PRED_FORGERIES = [
+    Forgery(
+        # A StopIteration out of a call that map or filter makes ends their iteration:
+        # all() of nothing is True, any() of nothing False, the filter empty.
+        "stop_iteration_ends_the_tests_map_early",
+        """
+def is_prime(n):
+    raise StopIteration
+""",
+    ),
+    Forgery(
+        # The same through a class of the student's derived from StopIteration.
+        "stop_iteration_subclass_ends_the_tests_map_early",
+        """
+class Done(StopIteration):
+    pass
+
+
+def is_prime(n):
+    raise Done()
+""",
+    ),
+    Forgery(
+        # The same through an exhausted generator's send, which the tests call as is_prime.
+        "exhausted_generator_send_as_the_function",
+        """
+def _nothing():
+    yield
+
+
+_generator = _nothing()
+next(_generator)
+is_prime = _generator.send
+""",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class SmallAssignment:
     """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
@@ -1859,4 +1919,5 @@ SMALL_ASSIGNMENTS = [
     SmallAssignment("bus", BUS_TESTS, BUS_HONEST, BUS_FORGERIES),
     SmallAssignment("res", RES_TESTS, RES_HONEST, RES_FORGERIES),
     SmallAssignment("quiet", QUIET_TESTS, QUIET_HONEST, QUIET_FORGERIES),
+    SmallAssignment("preds", PRED_TESTS, PRED_HONEST, PRED_FORGERIES),
 ]

@@ -92,7 +92,11 @@ class Forwarding:
         session = _current()
         if (type(self), name) in session.methods:  # known to be a method: no request
             return BoundMethod(self, name)
-        return session.request_on(self, "get", name)
+        value = session.request_on(self, "get", name)
+        if name in ITERATION_METHODS and isinstance(value, Forwarding):
+            # A generator's send: its StopIteration ends what the tests iterate over.
+            value.__dict__["_gf_stops"] = True
+        return value
 
     def __repr__(self) -> str:
         return str(_current().operation(self, "repr"))
@@ -353,6 +357,9 @@ def _public_names(module: RemoteModule) -> list[str]:
 
 
 STICKY = (AssertionError, unittest.SkipTest, StudentFailure)
+# Names of the methods of an iterator or a generator whose StopIteration is theirs to
+# raise (``gen.send(None)`` at its end); see ``Session.request``.
+ITERATION_METHODS = frozenset({"send", "throw", "next"})
 
 
 class _SendCheck(wire.Refs):

@@ -22,6 +22,7 @@ from typing import Any
 
 from gradeflow.grading.sandbox.jailed import wire
 from gradeflow.grading.sandbox.jailed.proxies import (
+    ITERATION_METHODS,
     SEND_CHECK,
     STICKY,
     BoundMethod,
@@ -444,7 +445,7 @@ class Session:
             ]
         self.calls.append((target, name))
         try:
-            return self.request(message)
+            return self.request(message, stops=name in ITERATION_METHODS)
         finally:
             self.calls.pop()
 
@@ -464,7 +465,7 @@ class Session:
             ]
         self.calls.append(target)
         try:
-            return self.request(message)
+            return self.request(message, stops=target.__dict__.get("_gf_stops") is True)
         finally:
             self.calls.pop()
 
@@ -476,11 +477,20 @@ class Session:
         arguments = wire.plain_json(args)
         if arguments is not None:
             operation = wire.string_json(name)
-            return self.request(f'["op",{self.scope},{number},{operation},[{arguments}]]')
-        return self.request(["op", self.scope, number, name, wire.encode_all(args, self.refs)])
+            return self.request(
+                f'["op",{self.scope},{number},{operation},[{arguments}]]', stops=name == "next"
+            )
+        message = ["op", self.scope, number, name, wire.encode_all(args, self.refs)]
+        return self.request(message, stops=name == "next")
 
-    def request(self, message: list[Any] | str) -> Any:
-        """Send ``message`` (a list, or its JSON text) and wait for the answer."""
+    def request(self, message: list[Any] | str, *, stops: bool = False) -> Any:
+        """Send ``message`` (a list, or its JSON text) and wait for the answer.
+
+        ``stops``: whether a StopIteration of student code may end an iteration of the
+        tests (``next`` of an iterator, a generator's ``send``); anything else that
+        raises it is a RuntimeError, as PEP 479 makes it in a generator: inside
+        ``map``, ``filter`` or ``iter(f, end)`` of the tests it would end the iteration
+        early, and ``all(map(is_prime, primes))`` pass without an answer."""
         self.asked = True
         self.last_module_read = None
         if self.named:
@@ -535,7 +545,13 @@ class Session:
                         self.pending = None
                     raise pending
                 if type(result) is _Raise:
-                    raise result.exception
+                    exception = result.exception
+                    if not stops and isinstance(exception, _STOPPING):
+                        raise RuntimeError(
+                            f"your code raised {type(exception).__name__} where the tests "
+                            "did not iterate over it"
+                        ) from None
+                    raise exception
                 return result
 
     def crashed(self) -> StudentFailure:
@@ -930,6 +946,7 @@ class _Raise:
         self.exception = exception
 
 
+_STOPPING = (StopIteration, StopAsyncIteration)
 _CONTINUE = object()
 _UNNAMED = object()
 _PLAIN_ONLY = wire.Refs()
