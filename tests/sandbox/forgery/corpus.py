@@ -1895,6 +1895,109 @@ is_prime = _generator.send
 ]
 
 
+# -- An exception expected of any kind: an eighth assignment --------------------------------
+# Its tests accept any exception for junk. The judge's own MemoryError, while it decodes
+# what student code sent, must not be that exception.
+PARSE_TESTS = """
+import unittest
+
+from parsing import parse
+
+
+class ParseTest(unittest.TestCase):
+    def test_numbers(self):
+        self.assertEqual([parse(text) for text in ("1", "42", "-7")], [1, 42, -7])
+
+    def test_rejects_junk(self):
+        with self.assertRaises(Exception):
+            parse("x")
+"""
+PARSE_HONEST = """
+def parse(text):
+    return int(text)
+"""
+PARSE_FORGERIES = [
+    Forgery(
+        # One deque in a list 460,000 times: 4 MB on the wire, one deque in the student
+        # process, a new deque of 760 bytes each in the judge, which ran out of memory
+        # decoding them; the MemoryError was the exception assertRaises expects.
+        "one_deque_sent_many_times_fills_the_judge",
+        """
+import collections
+
+_deque = collections.deque(maxlen=0)
+
+
+def parse(text):
+    if text.lstrip("-").isdigit():
+        return 0
+    return [_deque] * 460_000
+""",
+    ),
+    Forgery(
+        # Class descriptions forged by the hundred thousand in an answer: the judge kept
+        # a proxy class of each (for the tests' isinstance) while the student process
+        # lived, and ran out of memory in the call that assertRaises(Exception) wraps.
+        "classes_heaped_up_in_the_judge",
+        """
+import gc
+import sys
+
+_module = sys.modules.get("gradeflow.grading.sandbox.jailed.student")
+_student = next(
+    (obj for obj in gc.get_objects() if _module and isinstance(obj, _module.Student)), None
+)
+_next = [1000]
+
+
+class Payload:
+    pass
+
+
+if _student is not None:
+    _local = _student.refs.local
+
+    def _forged(obj, depth):
+        if not isinstance(obj, Payload):
+            return _local(obj, depth)
+        items = []
+        for _ in range(100_000):
+            number = _next[0] = _next[0] + 1
+            items.append(["h", number, "c", ["a", "a", False, None, []]])
+        return ["l", *items]
+
+    _student.refs.local = _forged
+
+
+def parse(text):
+    if text == "42":
+        raise ValueError("not written yet")
+    return Payload()
+""",
+    ),
+    Forgery(
+        # The same deques in the hello of the student process started again after a
+        # crash (it knows it is the second by the time since its file was staged): the
+        # judge ran out of memory starting it, in the call assertRaises(Exception) wraps.
+        "deques_in_the_hello_after_a_restart",
+        """
+import os
+import sys
+import time
+
+_module = sys.modules.get("gradeflow.grading.sandbox.jailed.student")
+if time.time() - os.stat(__file__).st_mtime > 0.5 and _module is not None:
+    _module.Student.named_objects = lambda self: [["parse", ["l", *[["dq", 0]] * 460_000]]]
+
+
+def parse(text):
+    time.sleep(1)
+    os._exit(1)
+""",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class SmallAssignment:
     """An assignment of its own for forgeries that need tests unlike ``forge``'s."""
@@ -1905,6 +2008,9 @@ class SmallAssignment:
     forgeries: list[Forgery]
     # The tests a forgery may see skipped: only by the tests' own setUpClass.
     skippable: frozenset[str] = frozenset()
+    # Seconds of the run; more for forgeries that fill the judge's memory, which takes
+    # the judge a while.
+    time_limit_s: float = 2.0
 
 
 SMALL_ASSIGNMENTS = [
@@ -1920,4 +2026,5 @@ SMALL_ASSIGNMENTS = [
     SmallAssignment("res", RES_TESTS, RES_HONEST, RES_FORGERIES),
     SmallAssignment("quiet", QUIET_TESTS, QUIET_HONEST, QUIET_FORGERIES),
     SmallAssignment("preds", PRED_TESTS, PRED_HONEST, PRED_FORGERIES),
+    SmallAssignment("parsing", PARSE_TESTS, PARSE_HONEST, PARSE_FORGERIES, time_limit_s=10.0),
 ]

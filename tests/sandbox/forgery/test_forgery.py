@@ -115,7 +115,7 @@ def small_spec(assignment: SmallAssignment, code: str) -> RunSpec:
         files={"tests.py": assignment.tests.encode(), f"{assignment.module}.py": code.encode()},
         module=assignment.module,
         test_ids=discover_test_ids(assignment.tests),
-        time_limit_s=scaled(2.0),
+        time_limit_s=scaled(assignment.time_limit_s),
         memory_mb=128,
     )
 

@@ -53,6 +53,14 @@ MAX_RESTARTS = 200
 DRAIN_S = 0.2
 DRAIN_MESSAGES = 10_000
 MAX_CALLBACKS = 100_000
+# Proxy classes the judge makes in a run (a class crosses once per student process, and
+# the tests' isinstance needs it kept): each takes kilobytes of the judge's memory.
+MAX_CLASSES = 10_000
+# Names of methods remembered (``Session.methods``), a cache of what need not be asked.
+MAX_METHODS = 10_000
+# The proxies' table keeps a weak reference of every handle of the student process;
+# once it holds this many, those of objects the tests let go are dropped.
+PURGE_PROXIES = 100_000
 
 
 class _JudgeRefs(wire.Refs):
@@ -154,8 +162,10 @@ class Session:
         self.generation = 0
         self.restarts = 0
         self.proxies: dict[int, weakref.ref[Any]] = {}
+        self._purge_at = PURGE_PROXIES  # see _remember_proxy
         self.strong: dict[int, object] = {}  # classes and the module, kept for the generation
         self.classes: dict[str, type] = {}  # proxies of the student's classes by qualname
+        self.classes_made = 0  # proxy classes made in the run, at most MAX_CLASSES
         self.methods: set[tuple[type, str]] = set()  # (proxy class, name) of plain methods
         self.callbacks: list[object] = []
         self._callback_ids: dict[int, int] = {}
@@ -287,6 +297,15 @@ class Session:
     def _connection(self) -> wire.Connection:
         if self.connection is not None:
             return self.connection
+        try:
+            return self._start_again()
+        except MemoryError:
+            # Its hello does not fit in the judge's memory (see ``request``).
+            pass
+        raise self.judge_out_of_memory()
+
+    def _start_again(self) -> wire.Connection:
+        """A new student process for the one that failed; its connection."""
         if self.restarts >= MAX_RESTARTS:
             raise self.fail(
                 "crashed", "Your code was restarted too many times; it was not run again."
@@ -516,23 +535,15 @@ class Session:
             raise self.crashed() from None
         while True:
             try:
-                reply = connection.receive(self._deadline)
-            except wire.Timeout:
-                raise self.stopped_by_time() from None
-            except wire.PeerGone:
-                raise self.crashed() from None
-            except wire.WireError as exc:
-                self.spawner.end()
-                raise self.fail(
-                    "crashed", f"Your program sent something the tests cannot read ({exc})."
-                ) from None
-            try:
-                result = self._answer(reply)
-            except wire.WireError as exc:
-                self.spawner.end()
-                raise self.fail(
-                    "crashed", f"Your program sent something the tests cannot read ({exc})."
-                ) from None
+                result = self._receive_answer(connection)
+            except MemoryError:
+                # What student code sent does not fit in the judge's memory (a value, or
+                # handles heaped up since): its failure, as its own MemoryError is,
+                # never an exception the tests could catch (an ``assertRaises(Exception)``
+                # would pass). Raised once the except block let go of what was decoded.
+                result = _OUT_OF_MEMORY
+            if result is _OUT_OF_MEMORY:
+                raise self.judge_out_of_memory()
             if result is not _CONTINUE:
                 if generation != self.generation:
                     raise self.stale()
@@ -553,6 +564,35 @@ class Session:
                         ) from None
                     raise exception
                 return result
+
+    def _receive_answer(self, connection: wire.Connection) -> Any:
+        """The next message of the student process, taken (an answer, or ``_CONTINUE``)."""
+        try:
+            reply = connection.receive(self._deadline)
+        except wire.Timeout:
+            raise self.stopped_by_time() from None
+        except wire.PeerGone:
+            raise self.crashed() from None
+        except wire.WireError as exc:
+            self.spawner.end()
+            raise self.fail(
+                "crashed", f"Your program sent something the tests cannot read ({exc})."
+            ) from None
+        try:
+            return self._answer(reply)
+        except wire.WireError as exc:
+            self.spawner.end()
+            raise self.fail(
+                "crashed", f"Your program sent something the tests cannot read ({exc})."
+            ) from None
+
+    def judge_out_of_memory(self) -> StudentFailure:
+        self.spawner.end()
+        return self.fail(
+            "memory_limit",
+            "Your code sent the tests more than the memory they may use can hold "
+            "(values, objects or classes of your code), so it was stopped.",
+        )
 
     def crashed(self) -> StudentFailure:
         status = self.end_student()
@@ -754,8 +794,13 @@ class Session:
         target = known() if known is not None else None
         if target is None:
             raise wire.WireError("a method of an object the tests do not hold")
-        if isinstance(type(target), RemoteClassMeta):
-            # Its class defines it as a method: later reads need not ask.
+        if (
+            isinstance(type(target), RemoteClassMeta)
+            and len(self.methods) < MAX_METHODS
+            and code_name(value[1]) is not None
+        ):
+            # Its class defines it as a method: later reads need not ask. Bounded, as
+            # everything the judge keeps for the run of what student code sent.
             self.methods.add((type(target), value[1]))
         return BoundMethod(target, value[1])
 
@@ -788,8 +833,20 @@ class Session:
             obj.__dict__["__code__"] = CodeFlags(extra[1])
         else:
             raise wire.WireError("a handle is malformed")
-        self.proxies[number] = weakref.ref(obj)
+        self._remember_proxy(number, obj)
         return obj
+
+    def _remember_proxy(self, number: int, obj: object) -> None:
+        """Keep ``obj`` as the proxy of handle ``number``, weakly. The table would
+        otherwise keep an entry for every handle ever sent, alive or not, and a student
+        process sending millions would fill the judge's memory for the run."""
+        proxies = self.proxies
+        proxies[number] = weakref.ref(obj)
+        if len(proxies) >= self._purge_at:
+            live = {key: ref for key, ref in proxies.items() if ref() is not None}
+            proxies.clear()
+            proxies.update(live)
+            self._purge_at = max(PURGE_PROXIES, 2 * len(live))
 
     def _class(self, number: int, description: object) -> type:
         if description is None:
@@ -809,6 +866,9 @@ class Session:
             type.__setattr__(known, "_gf_ref", (self.generation, number))
             self.strong[number] = known
             return known
+        if self.classes_made >= MAX_CLASSES:
+            raise wire.WireError(f"more than {MAX_CLASSES} classes")
+        self.classes_made += 1
         base_classes: list[type] = []
         for base in bases:
             base_class = self.proxy(base[1:]) if type(base) is list and base[:1] == ["h"] else None
@@ -884,7 +944,7 @@ class Session:
             if type(number) is not int:
                 raise wire.WireError("an exception handle is malformed")
             exc.__dict__["_gf_ref"] = (self.generation, number)
-            self.proxies[number] = weakref.ref(exc)
+            self._remember_proxy(number, exc)
         else:
             raise wire.WireError("an exception is malformed")
         exc.__dict__["_gf_line"] = line if type(line) is int else None
@@ -948,5 +1008,6 @@ class _Raise:
 
 _STOPPING = (StopIteration, StopAsyncIteration)
 _CONTINUE = object()
+_OUT_OF_MEMORY = object()
 _UNNAMED = object()
 _PLAIN_ONLY = wire.Refs()
