@@ -1895,6 +1895,64 @@ is_prime = _generator.send
 ]
 
 
+# -- A generator's send, then predicates: a ninth assignment --------------------------------
+# Its tests call a generator's send, whose StopIteration is the generator's to raise,
+# and map over a predicate.
+CORO_TESTS = """
+import unittest
+
+from coro import echo, is_prime
+
+
+class CoroTest(unittest.TestCase):
+    def test_echo(self):
+        echoes = echo()
+        next(echoes)
+        self.assertEqual(echoes.send(5), 5)
+
+    def test_primes(self):
+        self.assertTrue(all(map(is_prime, [2, 3, 5, 7, 11])))
+
+    def test_composites(self):
+        self.assertFalse(any(map(is_prime, [1, 4, 6, 8, 9])))
+"""
+CORO_HONEST = """
+def echo():
+    value = None
+    while True:
+        value = yield value
+
+
+def is_prime(n):
+    return n > 1 and all(n % d for d in range(2, int(n**0.5) + 1))
+"""
+CORO_FORGERIES = [
+    Forgery(
+        # echo's send is is_prime: read as send, it was let raise StopIteration for the
+        # rest of the run, also where the tests map over it as is_prime.
+        "send_is_the_predicate_the_tests_map_over",
+        """
+def is_prime(n):
+    raise StopIteration
+
+
+class Echo:
+    send = staticmethod(is_prime)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return None
+
+
+def echo():
+    return Echo()
+""",
+    ),
+]
+
+
 # -- An exception expected of any kind: an eighth assignment --------------------------------
 # Its tests accept any exception for junk. The judge's own MemoryError, while it decodes
 # what student code sent, must not be that exception.
@@ -2026,5 +2084,6 @@ SMALL_ASSIGNMENTS = [
     SmallAssignment("res", RES_TESTS, RES_HONEST, RES_FORGERIES),
     SmallAssignment("quiet", QUIET_TESTS, QUIET_HONEST, QUIET_FORGERIES),
     SmallAssignment("preds", PRED_TESTS, PRED_HONEST, PRED_FORGERIES),
+    SmallAssignment("coro", CORO_TESTS, CORO_HONEST, CORO_FORGERIES),
     SmallAssignment("parsing", PARSE_TESTS, PARSE_HONEST, PARSE_FORGERIES, time_limit_s=10.0),
 ]

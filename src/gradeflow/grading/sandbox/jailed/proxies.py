@@ -94,8 +94,10 @@ class Forwarding:
             return BoundMethod(self, name)
         value = session.request_on(self, "get", name)
         if name in ITERATION_METHODS and isinstance(value, Forwarding):
-            # A generator's send: its StopIteration ends what the tests iterate over.
-            value.__dict__["_gf_stops"] = True
+            # A generator's send, called as a method of it, whose StopIteration is its
+            # own to raise (see ``Session.request``): not the proxy the read gave, which
+            # may be a function of student code the tests also hold and map over.
+            return BoundMethod(self, name)
         return value
 
     def __repr__(self) -> str:

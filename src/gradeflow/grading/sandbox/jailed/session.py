@@ -484,7 +484,7 @@ class Session:
             ]
         self.calls.append(target)
         try:
-            return self.request(message, stops=target.__dict__.get("_gf_stops") is True)
+            return self.request(message)
         finally:
             self.calls.pop()
 
