@@ -181,7 +181,7 @@ async def test_a_stream_that_asks_for_transient_events_starts_with_the_kept_ones
             session_factory=session_factory,
             pubsub=pubsub,
             user_id=5,
-            after_id=None,
+            after_id=0,
             heartbeat_s=0.05,
             transient=transient,
         )

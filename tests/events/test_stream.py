@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -9,11 +10,18 @@ import threading
 import time
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gradeflow.accounts.identity import Caller
+from gradeflow.accounts.models import Role
+from gradeflow.api.submissions import events as events_route
 from gradeflow.app import create_app
+from gradeflow.db import transaction
+from gradeflow.events.service import record_event
 from gradeflow.settings import Settings
 from tests.conftest import LiveServer
-from tests.factories import ADDER_SOLUTION
+from tests.factories import ADDER_SOLUTION, create_account
 
 
 def read_events(response: httpx.Response, until_status: str, timeout: float = 20) -> list[dict]:
@@ -89,6 +97,37 @@ def test_a_stream_cut_before_its_first_event_resumes_from_where_it_started(
         statuses = [e["data"]["submission"]["status"] for e in events]
         assert statuses == ["queued", "running", "passed"]
         assert {e["data"]["submission"]["id"] for e in events} == {accepted.json()["id"]}
+
+
+async def test_a_stream_from_now_on_starts_when_it_is_answered_not_when_its_body_begins(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A client that has the stream's headers and then submits must get every event of
+    that submission. Its headers can reach it before the server begins the body: an
+    event committed in between was skipped when "now" was taken by the body (a
+    submission's "queued" went missing for a client of the API)."""
+    user_id = await create_account(session_factory, "early@example.org")
+    caller = Caller(id=user_id, role=Role.student, email=None, name=None, student_number=None)
+    response = await events_route(
+        runtime=app.state.runtime,
+        user=caller,
+        last_event_id=None,
+        last_event_id_header=None,
+        progress=False,
+    )
+    # The response is made (its headers would be on their way); its body has not begun.
+    async with transaction(session_factory) as session:
+        event = await record_event(
+            session, user_id=user_id, type="submission", payload={"submission": {"id": 1}}
+        )
+    body = response.body_iterator
+    try:
+        connected = await asyncio.wait_for(anext(body), 10)
+        assert connected == "retry: 2000\nid: 0\n: connected, after 0\n\n"  # the user had none
+        first = await asyncio.wait_for(anext(body), 10)
+        assert f"id: {event.id}\n" in str(first)
+    finally:
+        await body.aclose()
 
 
 def test_events_need_a_session(live_server: LiveServer) -> None:

@@ -23,7 +23,7 @@ from gradeflow.deps import (
     PathId,
 )
 from gradeflow.errors import Invalid
-from gradeflow.events.service import stream_events
+from gradeflow.events.service import starting_point, stream_events
 from gradeflow.grading import service as grading
 from gradeflow.grading.reads import own_submissions
 from gradeflow.grading.sandbox import Outcome, TestOutcome
@@ -177,6 +177,10 @@ async def events(
         if not EVENT_ID.fullmatch(last_event_id_header) or int(last_event_id_header) > MAX_EVENT_ID:
             raise Invalid("Last-Event-ID must be an event id.")
         after = int(last_event_id_header)
+    if after is None:
+        # "From now on" is fixed before the response starts: a client that has the
+        # stream's headers and then submits gets every event of that submission.
+        after = await starting_point(runtime.session_factory, user_id=user.id)
     stream = stream_events(
         session_factory=runtime.session_factory,
         pubsub=runtime.pubsub,

@@ -151,13 +151,14 @@ async def stream_events(
     session_factory: async_sessionmaker[AsyncSession],
     pubsub: PubSub,
     user_id: int,
-    after_id: int | None,
+    after_id: int,
     heartbeat_s: float = HEARTBEAT_S,
     transient: bool = False,
     side_feed: AbstractAsyncContextManager[AsyncIterator[str]] | None = None,
     stopping: asyncio.Event | None = None,
 ) -> AsyncIterator[str]:
-    """SSE text for ``user_id``: events after ``after_id`` (or from now on), until
+    """SSE text for ``user_id``: events after ``after_id`` (``starting_point`` for
+    from now on, taken before the response starts), until
     ``stopping`` is set (the process is shutting down: the client reconnects, to
     another process); with ``transient`` also the transient events published for
     them, and with ``side_feed`` its SSE text, in between (asked for: not every client
@@ -182,6 +183,12 @@ async def stream_events(
                 yield text
 
 
+async def starting_point(session_factory: async_sessionmaker[AsyncSession], *, user_id: int) -> int:
+    """The id a stream "from now on" starts after: the user's latest event's."""
+    async with single_read(session_factory) as session:
+        return await latest_event_id(session, user_id=user_id)
+
+
 async def _read_events(
     session_factory: async_sessionmaker[AsyncSession], *, user_id: int, after_id: int
 ) -> list[Event]:
@@ -197,14 +204,11 @@ async def _stream(
     side: AsyncIterator[str] | None,
     *,
     user_id: int,
-    after_id: int | None,
+    after_id: int,
     heartbeat_s: float,
     transient: bool,
     stopping: asyncio.Event,
 ) -> AsyncGenerator[str]:
-    if after_id is None:
-        async with session_factory() as session:
-            after_id = await latest_event_id(session, user_id=user_id)
     # The starting point as the SSE id (a block without data: no event fires, but an
     # EventSource keeps it as its Last-Event-ID). A client cut before its first event
     # then resumes from here; without it, it reconnected with no Last-Event-ID, was
