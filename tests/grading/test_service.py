@@ -289,6 +289,68 @@ async def test_identical_code_is_graded_again_after_the_assignment_changed(
     assert needs_grading
 
 
+async def test_a_submit_carrying_a_stale_revision_is_matched_to_the_assignments_own(
+    world, settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    """The submit route reads the revision from a cache, which may predate a change of
+    the tests (up to its TTL; from another process, such as ``gradeflow assignments
+    import`` beside ``gradeflow serve``, until then): identical code must still be
+    graded against today's tests, not given the result of the old ones."""
+    user, (adder, _) = world
+    lax = "def add(a, b):\n    return 3\n"
+    first, _ = await submit(session_factory, user, adder, lax)
+    await claim(session_factory, first.id)
+    await record(session_factory, first.id, "w1", result("passed", 2))
+    tests = course_dir / "adder" / "tests.py"
+    tests.write_text(
+        tests.read_text()
+        + "\n    def test_adds_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+    )
+    await import_course_dir(settings, course_dir)
+    async with transaction(session_factory) as session:
+        changed = await session.get(Assignment, adder.id)
+        other = await create_anonymous_user(session)
+    assert changed is not None and changed.revision != adder.revision
+    stale = service.SubmitRequest(other.id, adder.id, adder.revision, lax)
+    outbox = memory_outbox(session_factory)
+    async with transaction(session_factory) as session:
+        [again] = await service.submit_group(session, outbox=outbox, requests=[stale])
+    assert isinstance(again, Submission)
+    assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
+    assert again.assignment_revision == changed.revision
+    assert await queued_jobs(outbox) == 1
+
+
+async def test_a_result_is_stamped_with_the_revision_it_was_graded_against(
+    world, settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    """Submitted for one revision and graded after the tests changed, a result belongs
+    to the tests it ran: put back to the old tests, identical code is graded again."""
+    user, (adder, _) = world
+    code = "def add(a, b):\n    return 3\n"
+    tests = course_dir / "adder" / "tests.py"
+    original = tests.read_text()
+    first, _ = await submit(session_factory, user, adder, code)
+    tests.write_text(original + "\n    def test_adds_zero(self):\n        pass\n")
+    await import_course_dir(settings, course_dir)
+    await claim(session_factory, first.id)
+    stored = await record(session_factory, first.id, "w1", result("passed", 2))
+    async with transaction(session_factory) as session:
+        changed = await session.get(Assignment, adder.id)
+        assert changed is not None
+        revision = changed.revision
+    assert stored is not None and stored.assignment_revision == revision != adder.revision
+    tests.write_text(original)
+    await import_course_dir(settings, course_dir)
+    async with transaction(session_factory) as session:
+        back = await session.get(Assignment, adder.id)
+        other = await create_anonymous_user(session)
+    assert back is not None and back.revision == adder.revision
+    again, needs_grading = await submit(session_factory, other, back, code)
+    assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
+    assert needs_grading
+
+
 async def test_proportional_and_all_or_nothing_scores_and_best_score_points(
     world, session_factory: Factory
 ) -> None:

@@ -421,6 +421,10 @@ async def _record(
             points=assignment.points, scoring=assignment.scoring, result=record.result
         )
         params[f"feedback{k}"] = record.result.to_dict()
+        # The revision the run was graded and scored against, which the one stamped at
+        # submit time is not when the tests changed while it waited: identical code
+        # reuses this result only for that revision (``service.submit_group``).
+        params[f"revision{k}"] = assignment.revision
     rows = await session.execute(_record_statement(len(records)), params)
     returned = {s.id: s for s in _submissions(rows.mappings().all())}
     # In the order the results came (RETURNING has none): so are their events.
@@ -455,6 +459,7 @@ def _record_statement(size: int) -> Update:
             status=by_id("status", s.status),
             score=by_id("score", s.score),
             feedback=by_id("feedback", s.feedback),
+            assignment_revision=by_id("revision", s.assignment_revision),
             regrading=False,
             finished_at=_now(),
             lease_owner=None,

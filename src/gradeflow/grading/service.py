@@ -156,16 +156,28 @@ async def submit_group(
     ``on_published`` is called after the commit once their jobs are published (or
     left to the sweeper), if any job is to be.
 
-    A fixed number of statements however many there are: one read of the results
-    they may reuse, one insert of the submissions (the one-pending index turns a
+    A fixed number of statements however many there are: one read of their
+    assignments' revisions, one of the results they may reuse, one insert of the submissions (the one-pending index turns a
     second pending submission into a row not inserted, not an error) and one of
     their events.
     """
     if len({r.user_id for r in requests}) != len(requests):
         raise ValueError("a group holds each student at most once")
     digests = [code_hash(r.code) for r in requests]
+    # The revision each submission is stamped with and may reuse a result of is the
+    # assignment's own, read in this unit of work: the request's comes from a cached
+    # read (``SubmissionIntake``'s callers), which may predate a change of the tests,
+    # and identical code would then be given the result of the tests before it.
+    found = await session.execute(
+        select(Assignment.id, Assignment.revision).where(
+            Assignment.id.in_({r.assignment_id for r in requests})
+        )
+    )
+    current = {assignment_id: revision for assignment_id, revision in found}
+    revisions = [current.get(r.assignment_id, r.assignment_revision) for r in requests]
     keys = {
-        (r.assignment_id, d, r.assignment_revision) for r, d in zip(requests, digests, strict=True)
+        (r.assignment_id, d, revision)
+        for r, d, revision in zip(requests, digests, revisions, strict=True)
     }
     reusable: dict[tuple[int, str, str], Submission] = {}
     # By (assignment, code hash): the reuse index. The revision is matched here; asked
@@ -185,15 +197,15 @@ async def submit_group(
             reusable.setdefault(key, row)
     now = utcnow()
     rows = []
-    for request, digest in zip(requests, digests, strict=True):
-        reused = reusable.get((request.assignment_id, digest, request.assignment_revision))
+    for request, digest, revision in zip(requests, digests, revisions, strict=True):
+        reused = reusable.get((request.assignment_id, digest, revision))
         rows.append(
             {
                 "user_id": request.user_id,
                 "assignment_id": request.assignment_id,
                 "code": request.code,
                 "code_hash": digest,
-                "assignment_revision": request.assignment_revision,
+                "assignment_revision": revision,
                 "status": reused.status if reused else SubmissionStatus.queued,
                 "score": reused.score if reused else None,
                 "feedback": reused.feedback if reused else None,
