@@ -266,6 +266,25 @@ async def test_identical_code_reuses_the_earlier_result(world, session_factory: 
     )
 
 
+async def test_identical_code_does_not_take_a_timed_out_result(
+    world, session_factory: Factory
+) -> None:
+    """A run stopped at its time limit (on a loaded machine, say) is not handed to the
+    next student with the same code: their own run may finish."""
+    user, (adder, _) = world
+    code = "def add(a, b):\n    return a + b\n"
+    first, _ = await submit(session_factory, user, adder, code)
+    await claim(session_factory, first.id)
+    stored = await record(session_factory, first.id, "w1", result("timeout", 0))
+    assert stored is not None
+    assert stored.status is SubmissionStatus.failed
+    async with transaction(session_factory) as session:
+        other = await create_anonymous_user(session)
+    again, needs_grading = await submit(session_factory, other, adder, code)
+    assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
+    assert needs_grading
+
+
 async def test_identical_code_is_graded_again_after_the_assignment_changed(
     world, settings: Settings, course_dir: Path, session_factory: Factory
 ) -> None:
@@ -310,7 +329,8 @@ async def test_a_submit_carrying_a_stale_revision_is_matched_to_the_assignments_
     async with transaction(session_factory) as session:
         changed = await session.get(Assignment, adder.id)
         other = await create_anonymous_user(session)
-    assert changed is not None and changed.revision != adder.revision
+    assert changed is not None
+    assert changed.revision != adder.revision
     stale = service.SubmitRequest(other.id, adder.id, adder.revision, lax)
     outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
@@ -339,13 +359,15 @@ async def test_a_result_is_stamped_with_the_revision_it_was_graded_against(
         changed = await session.get(Assignment, adder.id)
         assert changed is not None
         revision = changed.revision
-    assert stored is not None and stored.assignment_revision == revision != adder.revision
+    assert stored is not None
+    assert stored.assignment_revision == revision != adder.revision
     tests.write_text(original)
     await import_course_dir(settings, course_dir)
     async with transaction(session_factory) as session:
         back = await session.get(Assignment, adder.id)
         other = await create_anonymous_user(session)
-    assert back is not None and back.revision == adder.revision
+    assert back is not None
+    assert back.revision == adder.revision
     again, needs_grading = await submit(session_factory, other, back, code)
     assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
     assert needs_grading

@@ -55,6 +55,18 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+# Graded results identical code may take instead of a run of its own.
+REUSABLE_STATUSES = (SubmissionStatus.passed, SubmissionStatus.failed)
+
+
+def reusable_result(submission: Submission) -> bool:
+    """Whether identical code may take this graded result. Not a timeout: a run that
+    ran out of time on a loaded machine would be every later submitter's for the
+    revision, while a run of their own may finish."""
+    feedback = submission.feedback or {}
+    return submission.status in REUSABLE_STATUSES and feedback.get("outcome") != "timeout"
+
+
 def describe_submission(submission: Submission) -> dict[str, Any]:
     """The public view of a submission, used by the API and by live events."""
     return {
@@ -168,12 +180,12 @@ async def submit_group(
     # assignment's own, read in this unit of work: the request's comes from a cached
     # read (``SubmissionIntake``'s callers), which may predate a change of the tests,
     # and identical code would then be given the result of the tests before it.
-    found = await session.execute(
+    revision_rows = await session.execute(
         select(Assignment.id, Assignment.revision).where(
             Assignment.id.in_({r.assignment_id for r in requests})
         )
     )
-    current = {assignment_id: revision for assignment_id, revision in found}
+    current = {assignment_id: revision for assignment_id, revision in revision_rows}
     revisions = [current.get(r.assignment_id, r.assignment_revision) for r in requests]
     keys = {
         (r.assignment_id, d, revision)
@@ -187,13 +199,13 @@ async def submit_group(
         .where(
             Submission.assignment_id.in_({r.assignment_id for r in requests}),
             Submission.code_hash.in_(set(digests)),
-            Submission.status.in_([SubmissionStatus.passed, SubmissionStatus.failed]),
+            Submission.status.in_(REUSABLE_STATUSES),
         )
         .order_by(Submission.id.desc())
     )
     for row in earlier:
         key = (row.assignment_id, row.code_hash, row.assignment_revision)
-        if key in keys:
+        if key in keys and reusable_result(row):
             reusable.setdefault(key, row)
     now = utcnow()
     rows = []

@@ -39,7 +39,12 @@ from gradeflow.errors import Conflict, NotFound
 from gradeflow.grading.messages import PRIORITY_INTERACTIVE
 from gradeflow.grading.models import Submission
 from gradeflow.grading.outbox import Outbox
-from gradeflow.grading.service import pending_submission_id, record_submission_event
+from gradeflow.grading.service import (
+    REUSABLE_STATUSES,
+    pending_submission_id,
+    record_submission_event,
+    reusable_result,
+)
 from gradeflow.grading.verdicts import SubmissionStatus
 
 # A page is a teacher's or operator's list to act on, not a report: bounded.
@@ -201,21 +206,27 @@ def _other_pending(submission_id: int, other: int | None) -> Conflict:
     )
 
 
+# Identical graded submissions looked at for one to reuse (the newest first): copies of
+# one timed-out result are skipped, and more than this many of them is a run of its own.
+REUSE_CANDIDATES = 20
+
+
 async def _reusable_result(session: AsyncSession, submission: Submission) -> Submission | None:
     """A graded submission with the same code for today's revision (the reuse rule)."""
     assignment = submission.assignment
-    return await session.scalar(
+    candidates = await session.scalars(
         select(Submission)
         .where(
             Submission.assignment_id == assignment.id,
             Submission.code_hash == submission.code_hash,
             Submission.assignment_revision == assignment.revision,
-            Submission.status.in_([SubmissionStatus.passed, SubmissionStatus.failed]),
+            Submission.status.in_(REUSABLE_STATUSES),
             Submission.id != submission.id,
         )
         .order_by(Submission.id.desc())
-        .limit(1)
+        .limit(REUSE_CANDIDATES)
     )
+    return next((row for row in candidates if reusable_result(row)), None)
 
 
 async def rerun_submission(
