@@ -285,11 +285,17 @@ async def test_identical_code_does_not_take_a_timed_out_result(
     assert needs_grading
 
 
-async def test_identical_code_is_graded_again_after_the_assignment_changed(
-    world, settings: Settings, course_dir: Path, session_factory: Factory
-) -> None:
+async def passed_then_a_test_added(
+    world: tuple[User, tuple[Assignment, Assignment]],
+    settings: Settings,
+    course_dir: Path,
+    session_factory: Factory,
+    code: str,
+) -> tuple[Assignment, Assignment, User]:
+    """``code`` graded passed, then a test added to the assignment: the assignment as
+    it was, as it is now, and another student."""
     user, (adder, _) = world
-    first, _ = await submit(session_factory, user, adder, ADDER_SOLUTION)
+    first, _ = await submit(session_factory, user, adder, code)
     await claim(session_factory, first.id)
     await record(session_factory, first.id, "w1", result("passed", 2))
     tests = course_dir / "adder" / "tests.py"
@@ -303,6 +309,15 @@ async def test_identical_code_is_graded_again_after_the_assignment_changed(
         other = await create_anonymous_user(session)
     assert changed is not None
     assert changed.revision != adder.revision
+    return adder, changed, other
+
+
+async def test_identical_code_is_graded_again_after_the_assignment_changed(
+    world, settings: Settings, course_dir: Path, session_factory: Factory
+) -> None:
+    _, changed, other = await passed_then_a_test_added(
+        world, settings, course_dir, session_factory, ADDER_SOLUTION
+    )
     again, needs_grading = await submit(session_factory, other, changed, ADDER_SOLUTION)
     assert (again.status, again.reused_from_id) == (SubmissionStatus.queued, None)
     assert needs_grading
@@ -315,22 +330,10 @@ async def test_a_submit_carrying_a_stale_revision_is_matched_to_the_assignments_
     the tests (up to its TTL; from another process, such as ``gradeflow assignments
     import`` beside ``gradeflow serve``, until then): identical code must still be
     graded against today's tests, not given the result of the old ones."""
-    user, (adder, _) = world
     lax = "def add(a, b):\n    return 3\n"
-    first, _ = await submit(session_factory, user, adder, lax)
-    await claim(session_factory, first.id)
-    await record(session_factory, first.id, "w1", result("passed", 2))
-    tests = course_dir / "adder" / "tests.py"
-    tests.write_text(
-        tests.read_text()
-        + "\n    def test_adds_zero(self):\n        self.assertEqual(add(0, 0), 0)\n"
+    adder, changed, other = await passed_then_a_test_added(
+        world, settings, course_dir, session_factory, lax
     )
-    await import_course_dir(settings, course_dir)
-    async with transaction(session_factory) as session:
-        changed = await session.get(Assignment, adder.id)
-        other = await create_anonymous_user(session)
-    assert changed is not None
-    assert changed.revision != adder.revision
     stale = service.SubmitRequest(other.id, adder.id, adder.revision, lax)
     outbox = memory_outbox(session_factory)
     async with transaction(session_factory) as session:
