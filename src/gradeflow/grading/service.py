@@ -169,9 +169,9 @@ async def submit_group(
     left to the sweeper), if any job is to be.
 
     A fixed number of statements however many there are: one read of their
-    assignments' revisions, one of the results they may reuse, one insert of the submissions (the one-pending index turns a
-    second pending submission into a row not inserted, not an error) and one of
-    their events.
+    assignments' revisions, one of the results they may reuse, one insert of the
+    submissions (the one-pending index turns a second pending submission into a row
+    not inserted, not an error) and one of their events.
     """
     if len({r.user_id for r in requests}) != len(requests):
         raise ValueError("a group holds each student at most once")
